@@ -1,0 +1,418 @@
+package pgtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Settings are the postgresql.conf lines every node starts with: fast and
+// unsafe on purpose (fsync off), with prepared transactions enabled for
+// two-phase commit.
+var Settings = map[string]string{
+	"listen_addresses":          "'127.0.0.1'",
+	"fsync":                     "off",
+	"synchronous_commit":        "off",
+	"full_page_writes":          "off",
+	"max_connections":           "200",
+	"max_prepared_transactions": "100",
+	"shared_buffers":            "32MB",
+	"log_min_messages":          "warning",
+	"log_min_error_statement":   "panic",
+	"logging_collector":         "off",
+	"max_wal_size":              "1GB",
+	"checkpoint_timeout":        "30min",
+}
+
+// Cluster is a set of PostgreSQL servers started by Start. Its methods are safe
+// for concurrent use. Close stops every node and removes their data.
+type Cluster struct {
+	Nodes []*Node
+	dir   string
+}
+
+// Node is one PostgreSQL server of a Cluster, listening on 127.0.0.1:Port with
+// trust authentication for the user "postgres".
+type Node struct {
+	Host    string
+	Port    int
+	DataDir string
+
+	mu      sync.Mutex
+	running bool
+	env     *environment
+}
+
+// environment is what every node of the machine shares: where the binaries are
+// and which OS user runs them.
+type environment struct {
+	binDir   string
+	cred     *syscall.Credential // nil when not root
+	uid, gid int
+	template string
+}
+
+var (
+	envOnce sync.Once
+	envVal  *environment
+	envErr  error
+)
+
+// DSN is the URL of database db on this node ("postgres" when empty).
+func (n *Node) DSN(db string) string {
+	if db == "" {
+		db = "postgres"
+	}
+	return fmt.Sprintf("postgres://postgres@%s:%d/%s?sslmode=disable", n.Host, n.Port, db)
+}
+
+// Addr is "host:port".
+func (n *Node) Addr() string { return net.JoinHostPort(n.Host, strconv.Itoa(n.Port)) }
+
+// StartTB starts a cluster of n nodes for a test or benchmark and stops it in
+// tb.Cleanup. It fails tb (never skips) when a server cannot be started.
+func StartTB(tb testing.TB, n int) *Cluster {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := Start(ctx, n)
+	if err != nil {
+		tb.Fatalf("pgtest: starting %d PostgreSQL servers: %v", n, err)
+	}
+	tb.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Start initializes and starts n PostgreSQL servers. The caller must Close the
+// cluster.
+func Start(ctx context.Context, n int) (*Cluster, error) {
+	env, err := loadEnvironment(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "pgshard-cluster-")
+	if err != nil {
+		return nil, fmt.Errorf("pgtest: %w", err)
+	}
+	if err := env.chown(dir); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	c := &Cluster{dir: dir}
+	type result struct {
+		i    int
+		node *Node
+		err  error
+	}
+	results := make(chan result, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			node, err := env.newNode(ctx, filepath.Join(dir, fmt.Sprintf("node%d", i)))
+			results <- result{i, node, err}
+		}(i)
+	}
+	c.Nodes = make([]*Node, n)
+	var errs []error
+	for i := 0; i < n; i++ {
+		r := <-results
+		c.Nodes[r.i] = r.node
+		if r.err != nil {
+			errs = append(errs, r.err)
+		}
+	}
+	if len(errs) > 0 {
+		_ = c.Close()
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+// Close stops every node (fast shutdown, then SIGKILL) and removes the data.
+func (c *Cluster) Close() error {
+	var wg sync.WaitGroup
+	for _, n := range c.Nodes {
+		if n == nil {
+			continue
+		}
+		wg.Add(1)
+		go func(n *Node) {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := n.Stop(ctx); err != nil {
+				_ = n.Kill()
+			}
+		}(n)
+	}
+	wg.Wait()
+	return os.RemoveAll(c.dir)
+}
+
+func loadEnvironment(ctx context.Context) (*environment, error) {
+	envOnce.Do(func() { envVal, envErr = newEnvironment(ctx) })
+	return envVal, envErr
+}
+
+func newEnvironment(ctx context.Context) (*environment, error) {
+	env := &environment{uid: -1, gid: -1}
+	binDir := os.Getenv("PGSHARD_PG_BINDIR")
+	if binDir == "" {
+		out, err := exec.CommandContext(ctx, "pg_config", "--bindir").Output()
+		if err != nil {
+			return nil, fmt.Errorf("pgtest: pg_config --bindir: %w (install the PostgreSQL server, e.g. apt-get install postgresql, or set PGSHARD_PG_BINDIR)", err)
+		}
+		binDir = strings.TrimSpace(string(out))
+	}
+	if _, err := os.Stat(filepath.Join(binDir, "initdb")); err != nil {
+		return nil, fmt.Errorf("pgtest: no initdb in %s: %w (install the PostgreSQL server package)", binDir, err)
+	}
+	env.binDir = binDir
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return nil, fmt.Errorf("pgtest: running as root needs the OS user postgres to run the servers: %w", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		env.uid, env.gid = uid, gid
+		env.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	}
+	tmpl, err := env.ensureTemplate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	env.template = tmpl
+	return env, nil
+}
+
+// ensureTemplate runs initdb once per machine and PostgreSQL version into a
+// cached directory, guarded by a file lock so parallel test binaries share it.
+func (env *environment) ensureTemplate(ctx context.Context) (string, error) {
+	version, err := exec.CommandContext(ctx, filepath.Join(env.binDir, "postgres"), "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("pgtest: postgres --version: %w", err)
+	}
+	key := strings.NewReplacer(" ", "_", "(", "", ")", "", "\n", "").Replace(strings.TrimSpace(string(version)))
+	base := filepath.Join(os.TempDir(), "pgshard-pgtest-template-"+key+"-"+strconv.Itoa(os.Getuid()))
+	lockPath := base + ".lock"
+	lock, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", fmt.Errorf("pgtest: %w", err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return "", fmt.Errorf("pgtest: lock %s: %w", lockPath, err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+
+	dataDir := filepath.Join(base, "data")
+	if _, err := os.Stat(filepath.Join(base, "ready")); err == nil {
+		return dataDir, nil
+	}
+	os.RemoveAll(base)
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return "", fmt.Errorf("pgtest: %w", err)
+	}
+	if err := env.chown(base); err != nil {
+		return "", err
+	}
+	locale := "C.UTF-8"
+	if out, _ := exec.Command("locale", "-a").Output(); !strings.Contains(strings.ToLower(string(out)), "c.utf8") {
+		locale = "C"
+	}
+	cmd := env.command(ctx, "initdb", "-D", dataDir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale="+locale, "--no-sync")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("pgtest: initdb: %w\n%s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(base, "ready"), nil, 0o644); err != nil {
+		return "", fmt.Errorf("pgtest: %w", err)
+	}
+	return dataDir, nil
+}
+
+func (env *environment) command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, filepath.Join(env.binDir, name), args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: env.cred, Setpgid: true}
+	cmd.Dir = os.TempDir()
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	return cmd
+}
+
+func (env *environment) chown(path string) error {
+	if env.cred == nil {
+		return nil
+	}
+	if err := os.Chown(path, env.uid, env.gid); err != nil {
+		return fmt.Errorf("pgtest: chown %s: %w", path, err)
+	}
+	return nil
+}
+
+// newNode copies the template into dataDir and starts a server on a free port,
+// trying other ports when the chosen one is taken meanwhile.
+func (env *environment) newNode(ctx context.Context, dataDir string) (*Node, error) {
+	cp := exec.CommandContext(ctx, "cp", "-a", env.template, dataDir)
+	if out, err := cp.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("pgtest: copying template: %w\n%s", err, out)
+	}
+	n := &Node{Host: "127.0.0.1", DataDir: dataDir, env: env}
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		n.Port = port
+		if err := n.writeConfig(); err != nil {
+			return nil, err
+		}
+		if lastErr = n.Start(ctx); lastErr == nil {
+			return n, nil
+		}
+	}
+	return n, lastErr
+}
+
+func (n *Node) writeConfig() error {
+	var b strings.Builder
+	for k, v := range Settings {
+		fmt.Fprintf(&b, "%s = %s\n", k, v)
+	}
+	fmt.Fprintf(&b, "port = %d\n", n.Port)
+	fmt.Fprintf(&b, "unix_socket_directories = '%s'\n", n.DataDir)
+	path := filepath.Join(n.DataDir, "pgtest.conf")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("pgtest: %w", err)
+	}
+	conf := filepath.Join(n.DataDir, "postgresql.conf")
+	data, err := os.ReadFile(conf)
+	if err != nil {
+		return fmt.Errorf("pgtest: %w", err)
+	}
+	if !strings.Contains(string(data), "include_if_exists = 'pgtest.conf'") {
+		data = append(data, []byte("\ninclude_if_exists = 'pgtest.conf'\n")...)
+		if err := os.WriteFile(conf, data, 0o600); err != nil {
+			return fmt.Errorf("pgtest: %w", err)
+		}
+	}
+	if err := n.env.chown(path); err != nil {
+		return err
+	}
+	return n.env.chown(conf)
+}
+
+// Start starts the node's server (again) and waits until it accepts connections.
+func (n *Node) Start(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.running {
+		return nil
+	}
+	// A server killed with SIGKILL leaves its pid file; pg_ctl copes with that.
+	cmd := n.env.command(ctx, "pg_ctl", "start", "-w", "-t", "60", "-D", n.DataDir, "-l", filepath.Join(n.DataDir, "server.log"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		log, _ := os.ReadFile(filepath.Join(n.DataDir, "server.log"))
+		return fmt.Errorf("pgtest: pg_ctl start on port %d: %w\n%s\n%s", n.Port, err, out, tail(string(log), 2000))
+	}
+	n.running = true
+	return nil
+}
+
+// Stop shuts the node's server down (fast mode) and waits for it to exit.
+func (n *Node) Stop(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.running {
+		return nil
+	}
+	cmd := n.env.command(ctx, "pg_ctl", "stop", "-w", "-t", "60", "-m", "fast", "-D", n.DataDir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("pgtest: pg_ctl stop on port %d: %w\n%s", n.Port, err, out)
+	}
+	n.running = false
+	return nil
+}
+
+// Kill ends the node's server and all its backends with SIGKILL, as a crash
+// would. Start brings it back (PostgreSQL runs crash recovery).
+func (n *Node) Kill() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	pid, err := n.postmasterPID()
+	if err != nil {
+		n.running = false
+		return err
+	}
+	// The postmaster leads its own process group (pg_ctl calls setsid), so the
+	// whole group, backends included, dies at once.
+	if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil {
+		if err2 := syscall.Kill(pid, syscall.SIGKILL); err2 != nil {
+			return fmt.Errorf("pgtest: kill %d: %w", pid, err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if syscall.Kill(pid, 0) != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Backends may outlive a postmaster killed alone; wait for the port to close.
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", n.Addr(), 100*time.Millisecond)
+		if err != nil {
+			break
+		}
+		c.Close()
+		time.Sleep(20 * time.Millisecond)
+	}
+	n.running = false
+	return nil
+}
+
+// Running reports whether the node was started and not stopped or killed.
+func (n *Node) Running() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.running
+}
+
+func (n *Node) postmasterPID() (int, error) {
+	data, err := os.ReadFile(filepath.Join(n.DataDir, "postmaster.pid"))
+	if err != nil {
+		return 0, fmt.Errorf("pgtest: node on port %d has no postmaster.pid: %w", n.Port, err)
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		return 0, fmt.Errorf("pgtest: bad postmaster.pid: %w", err)
+	}
+	return pid, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("pgtest: finding a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
