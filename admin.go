@@ -1,0 +1,174 @@
+package pgshard
+
+import (
+	"context"
+	"database/sql/driver"
+	"fmt"
+	"reflect"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/internal/sqlerr"
+	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/repair"
+)
+
+// admin runs an administrative function: once with the call's own
+// arguments, or once per row of its FROM clause. Each call returns one row
+// with an empty (void) value, as PostgreSQL shows a void function.
+func (cn *conn) admin(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Rows, error) {
+	if cn.tx != nil {
+		return nil, sqlerr.Unsupported("%s cannot run inside a transaction", p.Admin.Function)
+	}
+	args := plainArgs(nargs)
+	var calls [][]any
+	if p.Admin.ArgsSQL == "" {
+		call := make([]any, len(p.Admin.Args))
+		for i, v := range p.Admin.Args {
+			val, err := v.Resolve(args)
+			if err != nil {
+				return nil, err
+			}
+			call[i] = val
+		}
+		calls = append(calls, call)
+	} else {
+		rows, err := cn.c.meta.Query(ctx, p.Admin.ArgsSQL, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			vals, err := rows.Values()
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			calls = append(calls, vals)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	out := &bufferedRows{cols: []columnInfo{{name: p.Admin.Function, dbType: "VOID", scanType: reflect.TypeFor[string]()}}}
+	for _, call := range calls {
+		if err := cn.c.runAdmin(ctx, p.Admin.Function, call); err != nil {
+			return nil, err
+		}
+		out.data = append(out.data, []driver.Value{""})
+	}
+	return out, nil
+}
+
+// runAdmin runs one call of an administrative function and reloads the
+// catalog.
+func (c *Connector) runAdmin(ctx context.Context, fn string, args []any) error {
+	var err error
+	switch fn {
+	case "master_add_node":
+		var host string
+		var port int
+		if host, err = textArg(fn, 1, args[0]); err == nil {
+			port, err = intArg(fn, 2, args[1])
+		}
+		if err == nil {
+			err = catalog.AddNode(ctx, c.meta, host, port)
+		}
+	case "master_create_distributed_table":
+		var table, column string
+		if table, err = textArg(fn, 1, args[0]); err == nil {
+			column, err = textArg(fn, 2, args[1])
+		}
+		if err == nil {
+			err = catalog.CreateDistributedTable(ctx, c.meta, table, column)
+		}
+	case "master_create_worker_shards":
+		var table string
+		var count, rf int
+		if table, err = textArg(fn, 1, args[0]); err == nil {
+			if count, err = intArg(fn, 2, args[1]); err == nil {
+				rf, err = intArg(fn, 3, args[2])
+			}
+		}
+		if err == nil {
+			err = catalog.CreateWorkerShards(ctx, c.meta, c.connectNode, table, count, rf)
+		}
+	case "master_copy_shard_placement":
+		err = c.copyShardPlacement(ctx, fn, args)
+	default:
+		err = sqlerr.New(sqlerr.UndefinedFunction, "function %s does not exist", fn)
+	}
+	if err != nil {
+		return err
+	}
+	return c.refresh(ctx)
+}
+
+func (c *Connector) copyShardPlacement(ctx context.Context, fn string, args []any) error {
+	shardID, err := intArg(fn, 1, args[0])
+	if err != nil {
+		return err
+	}
+	var src, dst catalog.Node
+	if src.Name, err = textArg(fn, 2, args[1]); err != nil {
+		return err
+	}
+	if src.Port, err = intArg(fn, 3, args[2]); err != nil {
+		return err
+	}
+	if dst.Name, err = textArg(fn, 4, args[3]); err != nil {
+		return err
+	}
+	if dst.Port, err = intArg(fn, 5, args[4]); err != nil {
+		return err
+	}
+	if err := repair.CopyShardPlacement(ctx, c.meta, c.connectNode, int64(shardID), src, dst); err != nil {
+		return err
+	}
+	_, err = catalog.BumpVersion(ctx, c.meta)
+	return err
+}
+
+// connectNode opens a dedicated connection to a worker, for DDL and repair.
+func (c *Connector) connectNode(ctx context.Context, n catalog.Node) (*pgx.Conn, error) {
+	cfg, err := c.nodeConfig(n)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.ConnectConfig(ctx, cfg.ConnConfig)
+}
+
+func textArg(fn string, i int, v any) (string, error) {
+	switch x := v.(type) {
+	case string:
+		return x, nil
+	case []byte:
+		return string(x), nil
+	case nil:
+		return "", sqlerr.New(sqlerr.InvalidParameterValue, "argument %d of %s must not be NULL", i, fn)
+	}
+	return fmt.Sprint(v), nil
+}
+
+func intArg(fn string, i int, v any) (int, error) {
+	switch x := v.(type) {
+	case int64:
+		return int(x), nil
+	case int32:
+		return int(x), nil
+	case int:
+		return x, nil
+	case int16:
+		return int(x), nil
+	case string:
+		n, err := strconv.Atoi(x)
+		if err != nil {
+			return 0, sqlerr.New(sqlerr.InvalidTextRepr, "argument %d of %s: invalid input syntax for type integer: %q", i, fn, x)
+		}
+		return n, nil
+	case nil:
+		return 0, sqlerr.New(sqlerr.InvalidParameterValue, "argument %d of %s must not be NULL", i, fn)
+	}
+	return 0, sqlerr.New(sqlerr.DatatypeMismatch, "argument %d of %s must be an integer, not %T", i, fn, v)
+}

@@ -1,0 +1,277 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgshard/pgshard/internal/sqlerr"
+)
+
+// NodeConnector opens a connection to a worker node's database; the caller
+// closes it.
+type NodeConnector func(ctx context.Context, node Node) (*pgx.Conn, error)
+
+// AddNode records a worker node (master_add_node). Adding a node twice is an
+// error.
+func AddNode(ctx context.Context, pool *pgxpool.Pool, name string, port int) error {
+	if name == "" {
+		return sqlerr.New(sqlerr.InvalidParameterValue, "node name must not be empty")
+	}
+	if port < 1 || port > 65535 {
+		return sqlerr.New(sqlerr.InvalidParameterValue, "node port %d is out of range 1..65535", port)
+	}
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO pgs_distribution_metadata.node (node_name, node_port) VALUES ($1, $2) ON CONFLICT DO NOTHING`, name, port)
+		if err != nil {
+			return fmt.Errorf("catalog: adding node: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return sqlerr.New(sqlerr.DuplicateObject, "node %s:%d is already added", name, port)
+		}
+		_, err = BumpVersion(ctx, tx)
+		return err
+	})
+}
+
+// CreateDistributedTable records that table is hash-partitioned on column
+// (master_create_distributed_table). The table must exist on the metadata
+// database, the column in it, and its type must have a hash function pgshard
+// computes.
+func CreateDistributedTable(ctx context.Context, pool *pgxpool.Pool, table, column string) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(schemaLockKey)); err != nil {
+			return fmt.Errorf("catalog: %w", err)
+		}
+		relid, err := resolveTable(ctx, tx, table)
+		if err != nil {
+			return err
+		}
+		var relkind string
+		if err := tx.QueryRow(ctx, `SELECT relkind::text FROM pg_class WHERE oid = $1`, relid).Scan(&relkind); err != nil {
+			return fmt.Errorf("catalog: %w", err)
+		}
+		if relkind != "r" {
+			return sqlerr.New(sqlerr.WrongObjectType, "cannot distribute relation \"%s\": it is not an ordinary table", table)
+		}
+		var typeOID uint32
+		var typeName string
+		err = tx.QueryRow(ctx, `SELECT atttypid, format_type(atttypid, atttypmod) FROM pg_attribute
+			WHERE attrelid = $1 AND attname = $2 AND attnum > 0 AND NOT attisdropped`, relid, column).Scan(&typeOID, &typeName)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return sqlerr.New(sqlerr.UndefinedColumn, "column \"%s\" of relation \"%s\" does not exist", column, table)
+		}
+		if err != nil {
+			return fmt.Errorf("catalog: %w", err)
+		}
+		if !HashSupported(typeOID) {
+			return sqlerr.New(sqlerr.UndefinedFunction, "could not identify a hash function for type %s", typeName)
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO pgs_distribution_metadata.partition (relation_id, partition_method, key)
+			VALUES ($1, 'h', $2) ON CONFLICT DO NOTHING`, relid, column)
+		if err != nil {
+			return fmt.Errorf("catalog: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return sqlerr.New(sqlerr.ObjectNotInPrereq, "table \"%s\" is already distributed", table)
+		}
+		_, err = BumpVersion(ctx, tx)
+		return err
+	})
+}
+
+// resolveTable turns a table name as the user wrote it (possibly qualified or
+// quoted) into its oid, with PostgreSQL's own regclass resolution.
+func resolveTable(ctx context.Context, q Querier, table string) (uint32, error) {
+	var relid *uint32
+	if err := q.QueryRow(ctx, `SELECT to_regclass($1)::oid`, table).Scan(&relid); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			return 0, err
+		}
+		return 0, fmt.Errorf("catalog: resolving %q: %w", table, err)
+	}
+	if relid == nil {
+		return 0, sqlerr.New(sqlerr.UndefinedTable, "relation \"%s\" does not exist", table)
+	}
+	return *relid, nil
+}
+
+// HashRange is the [Min, Max] hash range of shard i of count, split exactly as
+// pg_shard 1.2.2 splits the int32 hash space: increment = (2^32-1)/count in
+// unsigned 32-bit division, min = -2^31 + i*increment, max = min+increment-1,
+// and the last shard ends at 2^31-1.
+func HashRange(i, count int) (lo, hi int32) {
+	increment := int64(uint32(math.MaxUint32) / uint32(count))
+	min := int64(math.MinInt32) + int64(i)*increment
+	max := min + increment - 1
+	if i == count-1 {
+		max = math.MaxInt32
+	}
+	return int32(min), int32(max)
+}
+
+// CreateWorkerShards creates shardCount shards of table, each with
+// replicationFactor placements, and the shard tables on the workers
+// (master_create_worker_shards). Replica j of shard i goes to node (i+j) mod N
+// of the nodes ordered by (name, port). Either every shard table is created
+// and the metadata committed, or the created tables are dropped again and
+// nothing is recorded.
+func CreateWorkerShards(ctx context.Context, pool *pgxpool.Pool, connect NodeConnector, table string, shardCount, replicationFactor int) error {
+	if shardCount <= 0 {
+		return sqlerr.New(sqlerr.InvalidParameterValue, "shard_count must be positive")
+	}
+	if replicationFactor <= 0 {
+		return sqlerr.New(sqlerr.InvalidParameterValue, "replication_factor must be positive")
+	}
+	if shardCount > 1<<16 {
+		return sqlerr.New(sqlerr.InvalidParameterValue, "shard_count must be at most 65536")
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	defer tx.Rollback(context.Background())
+	relid, err := resolveTable(ctx, tx, table)
+	if err != nil {
+		return err
+	}
+	var method string
+	err = tx.QueryRow(ctx, `SELECT partition_method::text FROM pgs_distribution_metadata.partition WHERE relation_id = $1 FOR UPDATE`, relid).Scan(&method)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sqlerr.New(sqlerr.ObjectNotInPrereq, "table \"%s\" is not distributed", table)
+	}
+	if err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	var existing int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM pgs_distribution_metadata.shard WHERE relation_id = $1`, relid).Scan(&existing); err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	if existing > 0 {
+		return sqlerr.New(sqlerr.ObjectNotInPrereq, "table \"%s\" has already had shards created for it", table)
+	}
+	nodes, err := loadNodes(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if len(nodes) == 0 {
+		return sqlerr.New(sqlerr.ObjectNotInPrereq, "no worker nodes: add them with master_add_node(host, port)")
+	}
+	if replicationFactor > len(nodes) {
+		return sqlerr.New(sqlerr.InvalidParameterValue, "replication_factor (%d) exceeds number of worker nodes (%d)", replicationFactor, len(nodes))
+	}
+	ddl, err := ReadTemplateDDL(ctx, tx, relid)
+	if err != nil {
+		return err
+	}
+	var nspName, relName string
+	if err := tx.QueryRow(ctx, `SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1`, relid).Scan(&nspName, &relName); err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+
+	perNode := map[Node][]int64{}
+	for i := 0; i < shardCount; i++ {
+		lo, hi := HashRange(i, shardCount)
+		var shardID int64
+		if err := tx.QueryRow(ctx, `INSERT INTO pgs_distribution_metadata.shard (relation_id, storage, min_value, max_value)
+			VALUES ($1, 't', $2, $3) RETURNING id`, relid, strconv.Itoa(int(lo)), strconv.Itoa(int(hi))).Scan(&shardID); err != nil {
+			return fmt.Errorf("catalog: recording shard: %w", err)
+		}
+		for j := 0; j < replicationFactor; j++ {
+			node := nodes[(i+j)%len(nodes)]
+			if _, err := tx.Exec(ctx, `INSERT INTO pgs_distribution_metadata.shard_placement (shard_id, shard_state, node_name, node_port)
+				VALUES ($1, $2, $3, $4)`, shardID, int32(StateFinalized), node.Name, node.Port); err != nil {
+				return fmt.Errorf("catalog: recording placement: %w", err)
+			}
+			perNode[node] = append(perNode[node], shardID)
+		}
+	}
+
+	created := map[Node][]int64{}
+	var createErr error
+	for _, node := range nodes {
+		ids := perNode[node]
+		if len(ids) == 0 {
+			continue
+		}
+		if err := createShardTables(ctx, connect, node, ddl, ids); err != nil {
+			createErr = err
+			break
+		}
+		created[node] = ids
+	}
+	if createErr == nil {
+		if _, err := BumpVersion(ctx, tx); err != nil {
+			createErr = err
+		} else if err := tx.Commit(ctx); err != nil {
+			createErr = fmt.Errorf("catalog: committing shards: %w", err)
+		} else {
+			return nil
+		}
+	}
+	// Undo: drop the shard tables already made, best effort.
+	for node, ids := range created {
+		dropShardTables(context.Background(), connect, node, nspName, relName, ids)
+	}
+	return createErr
+}
+
+func createShardTables(ctx context.Context, connect NodeConnector, node Node, ddl *TemplateDDL, ids []int64) error {
+	conn, err := connect(ctx, node)
+	if err != nil {
+		return fmt.Errorf("catalog: connecting to worker %s: %w", node, err)
+	}
+	defer conn.Close(context.Background())
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		for _, id := range ids {
+			for _, stmt := range ddl.ShardStatements(id) {
+				if _, err := tx.Exec(ctx, stmt); err != nil {
+					return fmt.Errorf("catalog: creating shard %d on %s: %w", id, node, err)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func dropShardTables(ctx context.Context, connect NodeConnector, node Node, schema, table string, ids []int64) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, err := connect(ctx, node)
+	if err != nil {
+		return
+	}
+	defer conn.Close(context.Background())
+	for _, id := range ids {
+		_, _ = conn.Exec(ctx, "DROP TABLE IF EXISTS "+pgx.Identifier{schema, table + "_" + strconv.FormatInt(id, 10)}.Sanitize())
+	}
+}
+
+// SetPlacementState changes a finalized placement to state (used to mark a
+// placement that missed a write inactive) and bumps the metadata version. It
+// reports whether a row changed.
+func SetPlacementState(ctx context.Context, pool *pgxpool.Pool, placementID int64, from, to ShardState) (bool, error) {
+	changed := false
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE pgs_distribution_metadata.shard_placement SET shard_state = $1 WHERE id = $2 AND shard_state = $3`,
+			int32(to), placementID, int32(from))
+		if err != nil {
+			return fmt.Errorf("catalog: updating placement %d: %w", placementID, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return nil
+		}
+		changed = true
+		_, err = BumpVersion(ctx, tx)
+		return err
+	})
+	return changed, err
+}

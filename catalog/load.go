@@ -1,0 +1,208 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+)
+
+// Load reads the whole distribution metadata into a new Snapshot, in one
+// REPEATABLE READ snapshot of the metadata database when q is a transaction
+// (the caller's choice; Cache.Refresh does so).
+func Load(ctx context.Context, q Querier) (*Snapshot, error) {
+	version, err := CurrentVersion(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	var searchPath []string
+	if err := q.QueryRow(ctx, `SELECT current_schemas(false)::text[]`).Scan(&searchPath); err != nil {
+		return nil, fmt.Errorf("catalog: reading search_path: %w", err)
+	}
+
+	nodes, err := loadNodes(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+
+	tables := map[uint32]*Table{}
+	rows, err := q.Query(ctx, `
+		SELECT p.relation_id, n.nspname, c.relname, p.partition_method::text, p.key
+		FROM pgs_distribution_metadata.partition p
+		JOIN pg_class c ON c.oid = p.relation_id
+		JOIN pg_namespace n ON n.oid = c.relnamespace`)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: reading partitions: %w", err)
+	}
+	for rows.Next() {
+		t := &Table{KeyIndex: -1}
+		var method string
+		if err := rows.Scan(&t.RelationID, &t.Schema, &t.Name, &method, &t.KeyColumn); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("catalog: reading partitions: %w", err)
+		}
+		if method != "" {
+			t.Method = method[0]
+		}
+		tables[t.RelationID] = t
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("catalog: reading partitions: %w", err)
+	}
+
+	rows, err = q.Query(ctx, `
+		SELECT a.attrelid, a.attname, a.atttypid, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+		       coalesce(pg_get_expr(d.adbin, d.adrelid), ''), a.attidentity <> ''
+		FROM pg_attribute a
+		LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+		WHERE a.attrelid IN (SELECT relation_id FROM pgs_distribution_metadata.partition)
+		  AND a.attnum > 0 AND NOT a.attisdropped
+		ORDER BY a.attrelid, a.attnum`)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: reading columns: %w", err)
+	}
+	for rows.Next() {
+		var relid uint32
+		var col Column
+		var identity bool
+		if err := rows.Scan(&relid, &col.Name, &col.TypeOID, &col.TypeName, &col.NotNull, &col.Default, &identity); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("catalog: reading columns: %w", err)
+		}
+		col.SequenceDefault = identity || containsNextval(col.Default)
+		if identity && col.Default == "" {
+			col.Default = "identity"
+		}
+		if t := tables[relid]; t != nil {
+			if col.Name == t.KeyColumn {
+				t.KeyIndex = len(t.Columns)
+				t.KeyType = col.TypeOID
+			}
+			t.Columns = append(t.Columns, col)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("catalog: reading columns: %w", err)
+	}
+
+	shards := map[int64]*Table{}
+	shardIndex := map[int64]int{}
+	rows, err = q.Query(ctx, `SELECT id, relation_id, min_value, max_value FROM pgs_distribution_metadata.shard ORDER BY relation_id, id`)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: reading shards: %w", err)
+	}
+	for rows.Next() {
+		var s Shard
+		var minText, maxText string
+		if err := rows.Scan(&s.ID, &s.RelationID, &minText, &maxText); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("catalog: reading shards: %w", err)
+		}
+		lo, err1 := strconv.ParseInt(minText, 10, 32)
+		hi, err2 := strconv.ParseInt(maxText, 10, 32)
+		if err1 != nil || err2 != nil {
+			rows.Close()
+			return nil, fmt.Errorf("catalog: shard %d has a range that is not int32: [%s, %s]", s.ID, minText, maxText)
+		}
+		s.Min, s.Max = int32(lo), int32(hi)
+		t := tables[s.RelationID]
+		if t == nil {
+			continue // a shard of a table that was dropped
+		}
+		shardIndex[s.ID] = len(t.Shards)
+		shards[s.ID] = t
+		t.Shards = append(t.Shards, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("catalog: reading shards: %w", err)
+	}
+
+	rows, err = q.Query(ctx, `SELECT id, shard_id, shard_state, node_name, node_port FROM pgs_distribution_metadata.shard_placement ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: reading placements: %w", err)
+	}
+	for rows.Next() {
+		var p Placement
+		var state int32
+		if err := rows.Scan(&p.ID, &p.ShardID, &state, &p.Node.Name, &p.Node.Port); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("catalog: reading placements: %w", err)
+		}
+		p.State = ShardState(state)
+		if t := shards[p.ShardID]; t != nil {
+			s := &t.Shards[shardIndex[p.ShardID]]
+			s.Placements = append(s.Placements, p)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("catalog: reading placements: %w", err)
+	}
+
+	// Resolve unqualified names of distributed tables as PostgreSQL would:
+	// the first schema on the search path holding a relation of that name.
+	names := map[string]string{}
+	list := make([]*Table, 0, len(tables))
+	for _, t := range tables {
+		list = append(list, t)
+		names[t.Name] = ""
+	}
+	if len(names) > 0 {
+		wanted := make([]string, 0, len(names))
+		for n := range names {
+			wanted = append(wanted, n)
+		}
+		rows, err = q.Query(ctx, `
+			SELECT DISTINCT ON (c.relname) c.relname, n.nspname
+			FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE c.relname = ANY($1) AND n.nspname = ANY(current_schemas(false))
+			ORDER BY c.relname, array_position(current_schemas(false), n.nspname)`, wanted)
+		if err != nil {
+			return nil, fmt.Errorf("catalog: resolving table names: %w", err)
+		}
+		for rows.Next() {
+			var rel, nsp string
+			if err := rows.Scan(&rel, &nsp); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("catalog: resolving table names: %w", err)
+			}
+			names[rel] = nsp
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("catalog: resolving table names: %w", err)
+		}
+		for n, sch := range names {
+			if sch == "" {
+				delete(names, n)
+			}
+		}
+	}
+	return NewSnapshot(version, nodes, searchPath, list, names)
+}
+
+func loadNodes(ctx context.Context, q Querier) ([]Node, error) {
+	rows, err := q.Query(ctx, `SELECT node_name, node_port FROM pgs_distribution_metadata.node ORDER BY node_name, node_port`)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: reading nodes: %w", err)
+	}
+	defer rows.Close()
+	var nodes []Node
+	for rows.Next() {
+		var n Node
+		if err := rows.Scan(&n.Name, &n.Port); err != nil {
+			return nil, fmt.Errorf("catalog: reading nodes: %w", err)
+		}
+		nodes = append(nodes, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("catalog: reading nodes: %w", err)
+	}
+	return nodes, nil
+}
+
+func containsNextval(expr string) bool {
+	for i := 0; i+8 <= len(expr); i++ {
+		if expr[i:i+8] == "nextval(" {
+			return true
+		}
+	}
+	return false
+}

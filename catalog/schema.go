@@ -1,0 +1,110 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// MetadataSchema is the schema that holds the distribution metadata, named as
+// in pg_shard.
+const MetadataSchema = "pgs_distribution_metadata"
+
+// MetadataChannel is the LISTEN/NOTIFY channel on which every metadata change
+// is announced, with the new version as payload.
+const MetadataChannel = "pgs_distribution_metadata_changed"
+
+// schemaLockKey is the advisory lock taken while creating the schema, so that
+// processes starting together do not race each other.
+const schemaLockKey = 0x70677368617264 // "pgshard"
+
+// schemaDDL creates the metadata schema. pg_shard's three tables keep its
+// columns exactly; node, metadata_version and the id sequences are pgshard's.
+var schemaDDL = []string{
+	`CREATE SCHEMA IF NOT EXISTS pgs_distribution_metadata`,
+	`CREATE TABLE IF NOT EXISTS pgs_distribution_metadata.partition (
+		relation_id oid PRIMARY KEY,
+		partition_method "char" NOT NULL,
+		key text NOT NULL
+	)`,
+	`CREATE SEQUENCE IF NOT EXISTS pgs_distribution_metadata.shard_id_sequence MINVALUE 10000 START 10000`,
+	`CREATE TABLE IF NOT EXISTS pgs_distribution_metadata.shard (
+		id bigint PRIMARY KEY DEFAULT nextval('pgs_distribution_metadata.shard_id_sequence'),
+		relation_id oid NOT NULL,
+		storage "char" NOT NULL,
+		min_value text NOT NULL,
+		max_value text NOT NULL
+	)`,
+	`CREATE INDEX IF NOT EXISTS shard_relation_index ON pgs_distribution_metadata.shard (relation_id)`,
+	`CREATE SEQUENCE IF NOT EXISTS pgs_distribution_metadata.shard_placement_id_sequence MINVALUE 1 START 1`,
+	`CREATE TABLE IF NOT EXISTS pgs_distribution_metadata.shard_placement (
+		id bigint PRIMARY KEY DEFAULT nextval('pgs_distribution_metadata.shard_placement_id_sequence'),
+		shard_id bigint NOT NULL REFERENCES pgs_distribution_metadata.shard (id) ON DELETE CASCADE,
+		shard_state integer NOT NULL,
+		node_name text NOT NULL,
+		node_port integer NOT NULL,
+		UNIQUE (shard_id, node_name, node_port)
+	)`,
+	`CREATE TABLE IF NOT EXISTS pgs_distribution_metadata.node (
+		node_name text NOT NULL,
+		node_port integer NOT NULL CHECK (node_port BETWEEN 1 AND 65535),
+		PRIMARY KEY (node_name, node_port)
+	)`,
+	`CREATE TABLE IF NOT EXISTS pgs_distribution_metadata.metadata_version (
+		version bigint NOT NULL
+	)`,
+	`INSERT INTO pgs_distribution_metadata.metadata_version (version)
+		SELECT 1 WHERE NOT EXISTS (SELECT FROM pgs_distribution_metadata.metadata_version)`,
+	`CREATE TABLE IF NOT EXISTS pgs_distribution_metadata.commit_record (
+		gid text PRIMARY KEY,
+		committed boolean NOT NULL,
+		created timestamptz NOT NULL DEFAULT now()
+	)`,
+}
+
+// EnsureSchema creates the metadata schema when it is missing. It is safe to
+// call from many processes at once.
+func EnsureSchema(ctx context.Context, conn *pgx.Conn) error {
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('pgs_distribution_metadata.commit_record') IS NOT NULL`).Scan(&exists); err != nil {
+		return fmt.Errorf("catalog: checking metadata schema: %w", err)
+	}
+	if exists {
+		return nil
+	}
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(schemaLockKey)); err != nil {
+			return fmt.Errorf("catalog: locking metadata schema: %w", err)
+		}
+		for _, stmt := range schemaDDL {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("catalog: creating metadata schema: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// BumpVersion increments the metadata version and announces it on
+// MetadataChannel. Call it in the transaction that changed the metadata, so
+// the change and the new version become visible together.
+func BumpVersion(ctx context.Context, q Querier) (int64, error) {
+	var v int64
+	if err := q.QueryRow(ctx, `UPDATE pgs_distribution_metadata.metadata_version SET version = version + 1 RETURNING version`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("catalog: bumping metadata version: %w", err)
+	}
+	if _, err := q.Exec(ctx, `SELECT pg_notify($1, $2)`, MetadataChannel, fmt.Sprint(v)); err != nil {
+		return 0, fmt.Errorf("catalog: announcing metadata version: %w", err)
+	}
+	return v, nil
+}
+
+// CurrentVersion reads the metadata version.
+func CurrentVersion(ctx context.Context, q Querier) (int64, error) {
+	var v int64
+	if err := q.QueryRow(ctx, `SELECT version FROM pgs_distribution_metadata.metadata_version`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("catalog: reading metadata version: %w", err)
+	}
+	return v, nil
+}

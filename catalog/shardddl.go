@@ -1,0 +1,406 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgshard/pgshard/internal/sqlerr"
+)
+
+// TemplateDDL is what is needed to create shard tables of a template table:
+// it's read once from the metadata database by ReadTemplateDDL, and then
+// ShardStatements renders the statements for any number of shards without
+// another round trip.
+//
+// Expressions (defaults, generation expressions, constraint and index
+// definitions) are PostgreSQL's own deparsed text. When the Querier can begin a
+// (sub)transaction, they are deparsed with an empty search_path, so every type,
+// function and operator outside pg_catalog is schema-qualified and the
+// statements mean the same on a worker whatever its search_path.
+type TemplateDDL struct {
+	// RelationID is the template table's oid on the metadata database.
+	RelationID uint32
+	// Schema and Name are the template table's schema and name (unquoted).
+	Schema, Name string
+	// Unlogged is true for an UNLOGGED template.
+	Unlogged bool
+	// Options are the table's storage parameters (reloptions), "name=value".
+	Options []string
+	// Columns are the template's columns in attnum order, dropped ones left out.
+	Columns []ColumnDDL
+	// Constraints are the CHECK, UNIQUE, PRIMARY KEY and EXCLUDE constraints,
+	// in creation (oid) order. FOREIGN KEY constraints are left out: the
+	// referenced rows live in other shards, on other nodes.
+	Constraints []ConstraintDDL
+	// Indexes are the valid indexes that do not back a constraint, in creation
+	// order.
+	Indexes []IndexDDL
+}
+
+// ColumnDDL is one column of a TemplateDDL.
+type ColumnDDL struct {
+	Name string
+	// Type is format_type(atttypid, atttypmod).
+	Type string
+	// Collation is the quoted, schema-qualified collation when it differs from
+	// the type's default collation, "" otherwise.
+	Collation string
+	NotNull   bool
+	// Default is the column default's SQL, "" when none. Defaults calling
+	// nextval() and identity columns have none here: pgshard fills those
+	// columns from the metadata database, so values are unique across shards.
+	Default string
+	// Generated is the expression of a GENERATED ALWAYS AS (...) STORED column,
+	// "" for an ordinary column.
+	Generated string
+}
+
+// ConstraintDDL is one constraint of a TemplateDDL.
+type ConstraintDDL struct {
+	Name string
+	// Def is pg_get_constraintdef: "CHECK ((a > 0))", "PRIMARY KEY (id)", ...
+	Def string
+	// NotValid is true for a constraint that was added NOT VALID and never
+	// validated; it is added with ALTER TABLE so that it stays so on the shard.
+	NotValid bool
+}
+
+// IndexDDL is one index of a TemplateDDL that backs no constraint.
+type IndexDDL struct {
+	Name   string
+	Unique bool
+	// Body is pg_get_indexdef after "CREATE [UNIQUE] INDEX name ON
+	// schema.table ": "USING btree (a, lower(b)) INCLUDE (c) WHERE (...)".
+	Body string
+}
+
+// ShardName is "<name>_<shardid>", pg_shard's name for a shard's table and for
+// its constraints and indexes. PostgreSQL truncates names longer than 63
+// bytes, so templates with such long names are best avoided.
+func ShardName(name string, shardID int64) string {
+	return name + "_" + strconv.FormatInt(shardID, 10)
+}
+
+// ShardTableIdentifier is the quoted, schema-qualified name of shard shardID's
+// table: "schema"."name_shardid".
+func (d *TemplateDDL) ShardTableIdentifier(shardID int64) string {
+	return pgx.Identifier{d.Schema, ShardName(d.Name, shardID)}.Sanitize()
+}
+
+// CopyColumns returns the names of the columns COPY reads and writes: every
+// column but the generated ones, in table order.
+func (d *TemplateDDL) CopyColumns() []string {
+	out := make([]string, 0, len(d.Columns))
+	for _, c := range d.Columns {
+		if c.Generated == "" {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}
+
+// ShardStatements returns the SQL statements that create the shard table
+// "<name>_<shardid>" in the same schema as the template (CREATE SCHEMA IF NOT
+// EXISTS first when the schema is not public), with constraint and index names
+// extended with "_<shardid>", and everything else equal to the template. Run
+// them in order, in one transaction.
+func (d *TemplateDDL) ShardStatements(shardID int64) []string {
+	return append(d.ShardTableStatements(shardID), d.ShardIndexStatements(shardID)...)
+}
+
+// ShardTableStatements are the statements of ShardStatements up to and
+// including the table with its constraints, without the other indexes: a
+// caller loading rows into a new shard table creates those afterwards, which
+// is faster.
+func (d *TemplateDDL) ShardTableStatements(shardID int64) []string {
+	var out []string
+	if d.Schema != "public" {
+		out = append(out, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{d.Schema}.Sanitize())
+	}
+	table := d.ShardTableIdentifier(shardID)
+	var b strings.Builder
+	b.WriteString("CREATE ")
+	if d.Unlogged {
+		b.WriteString("UNLOGGED ")
+	}
+	b.WriteString("TABLE ")
+	b.WriteString(table)
+	b.WriteString(" (")
+	n := 0
+	sep := func() {
+		if n > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString("\n\t")
+		n++
+	}
+	for _, c := range d.Columns {
+		sep()
+		b.WriteString(pgx.Identifier{c.Name}.Sanitize())
+		b.WriteString(" ")
+		b.WriteString(c.Type)
+		if c.Collation != "" {
+			b.WriteString(" COLLATE ")
+			b.WriteString(c.Collation)
+		}
+		if c.Generated != "" {
+			b.WriteString(" GENERATED ALWAYS AS (")
+			b.WriteString(c.Generated)
+			b.WriteString(") STORED")
+		} else if c.Default != "" {
+			b.WriteString(" DEFAULT ")
+			b.WriteString(c.Default)
+		}
+		if c.NotNull {
+			b.WriteString(" NOT NULL")
+		}
+	}
+	var notValid []ConstraintDDL
+	for _, c := range d.Constraints {
+		if c.NotValid {
+			notValid = append(notValid, c)
+			continue
+		}
+		sep()
+		b.WriteString("CONSTRAINT ")
+		b.WriteString(pgx.Identifier{ShardName(c.Name, shardID)}.Sanitize())
+		b.WriteString(" ")
+		b.WriteString(c.Def)
+	}
+	if n > 0 {
+		b.WriteString("\n")
+	}
+	b.WriteString(")")
+	if len(d.Options) > 0 {
+		b.WriteString(" WITH (")
+		b.WriteString(strings.Join(d.Options, ", "))
+		b.WriteString(")")
+	}
+	out = append(out, b.String())
+	// A NOT VALID constraint written in CREATE TABLE would be validated; added
+	// afterwards it stays unvalidated, as on the template.
+	for _, c := range notValid {
+		out = append(out, "ALTER TABLE "+table+" ADD CONSTRAINT "+
+			pgx.Identifier{ShardName(c.Name, shardID)}.Sanitize()+" "+c.Def)
+	}
+	return out
+}
+
+// ShardIndexStatements are the CREATE INDEX statements of ShardStatements.
+func (d *TemplateDDL) ShardIndexStatements(shardID int64) []string {
+	out := make([]string, 0, len(d.Indexes))
+	table := d.ShardTableIdentifier(shardID)
+	for _, ix := range d.Indexes {
+		unique := ""
+		if ix.Unique {
+			unique = "UNIQUE "
+		}
+		out = append(out, "CREATE "+unique+"INDEX "+pgx.Identifier{ShardName(ix.Name, shardID)}.Sanitize()+
+			" ON "+table+" "+ix.Body)
+	}
+	return out
+}
+
+// beginner is what *pgx.Conn, *pgxpool.Pool and pgx.Tx (a savepoint) share.
+type beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// ReadTemplateDDL reads table relid's definition from the metadata database:
+// columns with types (format_type), NOT NULL, defaults (pg_get_expr) except
+// defaults calling nextval() (pgshard fills those itself),
+// CHECK/UNIQUE/PRIMARY KEY/EXCLUDE constraints (pg_get_constraintdef; FOREIGN
+// KEY constraints are skipped), and indexes that do not back a constraint
+// (pg_get_indexdef). Identity columns are treated like serial ones: no default
+// and no identity on the shard. Generated columns keep their GENERATED ALWAYS
+// AS (...) STORED.
+//
+// When q can begin a transaction (or, for a pgx.Tx, a savepoint), the reads run
+// in one, with search_path set to empty for that (sub)transaction only, and it
+// is rolled back afterwards: the caller's session and transaction are left as
+// they were. Otherwise (a *pgx.Conn inside a transaction it began with a plain
+// BEGIN, or another Querier) the definitions are deparsed with the session's
+// search_path.
+func ReadTemplateDDL(ctx context.Context, q Querier, relid uint32) (*TemplateDDL, error) {
+	b, ok := q.(beginner)
+	if c, isConn := q.(*pgx.Conn); isConn && c.PgConn().TxStatus() != 'I' {
+		// A connection already in a transaction it began itself (Exec
+		// "BEGIN"): Begin would not nest, and its rollback would end the
+		// caller's transaction.
+		ok = false
+	}
+	if ok {
+		tx, err := b.Begin(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("catalog: reading definition of relation %d: %w", relid, err)
+		}
+		defer tx.Rollback(context.WithoutCancel(ctx))
+		if _, err := tx.Exec(ctx, `SELECT set_config('search_path', '', true)`); err != nil {
+			return nil, fmt.Errorf("catalog: reading definition of relation %d: %w", relid, err)
+		}
+		q = tx
+	}
+	return readTemplateDDL(ctx, q, relid)
+}
+
+func readTemplateDDL(ctx context.Context, q Querier, relid uint32) (*TemplateDDL, error) {
+	d := &TemplateDDL{RelationID: relid}
+	var relkind, persistence string
+	err := q.QueryRow(ctx, `
+		SELECT n.nspname, c.relname, c.relkind::text, c.relpersistence::text,
+		       coalesce((SELECT array_agg(o.option_name || '=' || quote_literal(o.option_value))
+		                 FROM pg_options_to_table(c.reloptions) o), '{}')
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.oid = $1`, relid).Scan(&d.Schema, &d.Name, &relkind, &persistence, &d.Options)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, sqlerr.New(sqlerr.UndefinedTable, "relation with OID %d does not exist", relid)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("catalog: reading definition of relation %d: %w", relid, err)
+	}
+	if relkind != "r" {
+		return nil, sqlerr.New(sqlerr.WrongObjectType, "\"%s.%s\" is not an ordinary table", d.Schema, d.Name)
+	}
+	switch persistence {
+	case "u":
+		d.Unlogged = true
+	case "t":
+		return nil, sqlerr.New(sqlerr.WrongObjectType, "\"%s.%s\" is a temporary table", d.Schema, d.Name)
+	}
+	if err := readColumns(ctx, q, d); err != nil {
+		return nil, err
+	}
+	if err := readConstraints(ctx, q, d); err != nil {
+		return nil, err
+	}
+	if err := readIndexes(ctx, q, d); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func readColumns(ctx context.Context, q Querier, d *TemplateDDL) error {
+	// A default calls nextval() when its node tree holds a FuncExpr of
+	// nextval(regclass); matching the tree rather than the deparsed text does
+	// not mistake a string constant 'nextval(' for a call.
+	rows, err := q.Query(ctx, `
+		SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+		       a.attidentity::text, a.attgenerated::text,
+		       coalesce(pg_get_expr(ad.adbin, ad.adrelid), ''),
+		       coalesce(position(':funcid ' || 'pg_catalog.nextval(pg_catalog.regclass)'::pg_catalog.regprocedure::oid || ' '
+		                         in ad.adbin::text) > 0, false),
+		       CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
+		            THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) ELSE '' END
+		FROM pg_attribute a
+		JOIN pg_type t ON t.oid = a.atttypid
+		LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+		LEFT JOIN pg_collation co ON co.oid = a.attcollation
+		LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+		WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+		ORDER BY a.attnum`, d.RelationID)
+	if err != nil {
+		return fmt.Errorf("catalog: reading columns of %s.%s: %w", d.Schema, d.Name, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c ColumnDDL
+		var identity, generated, expr string
+		var nextval bool
+		if err := rows.Scan(&c.Name, &c.Type, &c.NotNull, &identity, &generated, &expr, &nextval, &c.Collation); err != nil {
+			return fmt.Errorf("catalog: reading columns of %s.%s: %w", d.Schema, d.Name, err)
+		}
+		switch {
+		case generated != "":
+			c.Generated = expr
+		case identity != "", nextval:
+			// pgshard fills the column; the shard has no default.
+		default:
+			c.Default = expr
+		}
+		d.Columns = append(d.Columns, c)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("catalog: reading columns of %s.%s: %w", d.Schema, d.Name, err)
+	}
+	return nil
+}
+
+func readConstraints(ctx context.Context, q Querier, d *TemplateDDL) error {
+	rows, err := q.Query(ctx, `
+		SELECT conname, pg_get_constraintdef(oid), NOT convalidated
+		FROM pg_constraint
+		WHERE conrelid = $1 AND contype IN ('c', 'u', 'p', 'x')
+		ORDER BY oid`, d.RelationID)
+	if err != nil {
+		return fmt.Errorf("catalog: reading constraints of %s.%s: %w", d.Schema, d.Name, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c ConstraintDDL
+		if err := rows.Scan(&c.Name, &c.Def, &c.NotValid); err != nil {
+			return fmt.Errorf("catalog: reading constraints of %s.%s: %w", d.Schema, d.Name, err)
+		}
+		d.Constraints = append(d.Constraints, c)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("catalog: reading constraints of %s.%s: %w", d.Schema, d.Name, err)
+	}
+	return nil
+}
+
+func readIndexes(ctx context.Context, q Querier, d *TemplateDDL) error {
+	// prefix is what pg_get_indexdef writes before " USING ": PostgreSQL
+	// quotes the index name and the schema-qualified table name with
+	// quote_identifier, which quote_ident calls, so the prefix is known exactly
+	// and only the rest of the definition is kept. Matching the whole prefix
+	// instead of searching for " USING " is safe for names holding " USING ".
+	rows, err := q.Query(ctx, `
+		SELECT ic.relname, i.indisunique, pg_get_indexdef(i.indexrelid),
+		       'CREATE ' || CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END || 'INDEX ' ||
+		       quote_ident(ic.relname) || ' ON ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) || ' '
+		FROM pg_index i
+		JOIN pg_class ic ON ic.oid = i.indexrelid
+		JOIN pg_class c ON c.oid = i.indrelid
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE i.indrelid = $1 AND i.indisvalid AND i.indislive
+		  AND NOT EXISTS (SELECT FROM pg_constraint k
+		                  WHERE k.conrelid = i.indrelid AND k.conindid = i.indexrelid
+		                    AND k.contype IN ('p', 'u', 'x'))
+		ORDER BY i.indexrelid`, d.RelationID)
+	if err != nil {
+		return fmt.Errorf("catalog: reading indexes of %s.%s: %w", d.Schema, d.Name, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ix IndexDDL
+		var def, prefix string
+		if err := rows.Scan(&ix.Name, &ix.Unique, &def, &prefix); err != nil {
+			return fmt.Errorf("catalog: reading indexes of %s.%s: %w", d.Schema, d.Name, err)
+		}
+		body, ok := indexBody(def, prefix)
+		if !ok {
+			return fmt.Errorf("catalog: unexpected definition of index %q of %s.%s: %s", ix.Name, d.Schema, d.Name, def)
+		}
+		ix.Body = body
+		d.Indexes = append(d.Indexes, ix)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("catalog: reading indexes of %s.%s: %w", d.Schema, d.Name, err)
+	}
+	return nil
+}
+
+// indexBody returns the part of index definition def after prefix ("CREATE
+// [UNIQUE] INDEX name ON schema.table "), which must start with "USING ".
+func indexBody(def, prefix string) (string, bool) {
+	body, ok := strings.CutPrefix(def, prefix)
+	if !ok || !strings.HasPrefix(body, "USING ") {
+		return "", false
+	}
+	return body, true
+}

@@ -1,0 +1,239 @@
+package catalog
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+)
+
+// ShardState is a placement's state, with pg_shard's numbers.
+type ShardState int32
+
+const (
+	// StateFinalized marks a healthy placement that receives reads and writes.
+	StateFinalized ShardState = 1
+	// StateInactive marks a placement that missed a write; it gets no reads and
+	// no writes until master_copy_shard_placement repairs it.
+	StateInactive ShardState = 3
+)
+
+// Node is a worker node, identified by host name and port as in pg_shard.
+type Node struct {
+	Name string
+	Port int
+}
+
+// String is "name:port".
+func (n Node) String() string { return n.Name + ":" + strconv.Itoa(n.Port) }
+
+// Placement is one copy of a shard on one worker node.
+type Placement struct {
+	ID      int64
+	ShardID int64
+	State   ShardState
+	Node    Node
+}
+
+// Shard is one hash range of a distributed table: the rows whose key hashes
+// into [Min, Max]. Placements are ordered by placement id.
+type Shard struct {
+	ID         int64
+	RelationID uint32
+	Min, Max   int32
+	Placements []Placement
+}
+
+// Finalized returns the shard's finalized placements, in placement id order.
+func (s *Shard) Finalized() []Placement {
+	out := make([]Placement, 0, len(s.Placements))
+	for _, p := range s.Placements {
+		if p.State == StateFinalized {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Column is a column of a distributed table's template table.
+type Column struct {
+	Name     string
+	TypeOID  uint32
+	TypeName string // format_type(atttypid, atttypmod)
+	NotNull  bool
+	// Default is the column default's SQL (pg_get_expr), "" when none.
+	Default string
+	// SequenceDefault is true when Default calls nextval(): pgshard fills such
+	// columns from the metadata database so values are unique across shards,
+	// and the shard tables carry no such default.
+	SequenceDefault bool
+}
+
+// Table is a distributed table: its template on the metadata database and its
+// shards, sorted by Min (the hash ranges never overlap).
+type Table struct {
+	RelationID uint32
+	Schema     string
+	Name       string
+	// Method is the partition method; pgshard only creates hash ('h').
+	Method    byte
+	KeyColumn string
+	KeyType   uint32
+	// KeyIndex is KeyColumn's position in Columns.
+	KeyIndex int
+	Columns  []Column
+	Shards   []Shard
+}
+
+// ShardTableName is the name of shard shardID's table on the workers:
+// "<table>_<shardid>", as in pg_shard.
+func (t *Table) ShardTableName(shardID int64) string {
+	return t.Name + "_" + strconv.FormatInt(shardID, 10)
+}
+
+// QualifiedName is "schema.name".
+func (t *Table) QualifiedName() string { return t.Schema + "." + t.Name }
+
+// ShardForHash returns the index in Shards of the shard whose range holds h,
+// or -1 when no shard does (no shards yet, or a gap).
+func (t *Table) ShardForHash(h int32) int {
+	i := sort.Search(len(t.Shards), func(i int) bool { return t.Shards[i].Max >= h })
+	if i < len(t.Shards) && t.Shards[i].Min <= h {
+		return i
+	}
+	return -1
+}
+
+// ShardByID returns the shard with the given id, or nil.
+func (t *Table) ShardByID(id int64) *Shard {
+	for i := range t.Shards {
+		if t.Shards[i].ID == id {
+			return &t.Shards[i]
+		}
+	}
+	return nil
+}
+
+// Column returns the named column, or nil.
+func (t *Table) Column(name string) *Column {
+	for i := range t.Columns {
+		if t.Columns[i].Name == name {
+			return &t.Columns[i]
+		}
+	}
+	return nil
+}
+
+// ColocatedWith reports whether u's rows with a given key live in the same
+// shard index and on the same nodes as t's rows with an equal key: same key
+// type, same ranges, same placements' nodes.
+func (t *Table) ColocatedWith(u *Table) bool {
+	if t == u {
+		return true
+	}
+	if t.KeyType != u.KeyType || len(t.Shards) != len(u.Shards) || len(t.Shards) == 0 {
+		return false
+	}
+	for i := range t.Shards {
+		a, b := &t.Shards[i], &u.Shards[i]
+		if a.Min != b.Min || a.Max != b.Max || len(a.Placements) != len(b.Placements) {
+			return false
+		}
+		for j := range a.Placements {
+			if a.Placements[j].Node != b.Placements[j].Node {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Snapshot is an immutable copy of the distribution metadata. Nothing in it,
+// nor in the Tables, Shards and Placements it holds, is changed after Load
+// returns it, so it may be read from any number of goroutines.
+type Snapshot struct {
+	// Version is the metadata version it was read at; every change to the
+	// metadata increments it.
+	Version int64
+	// Nodes are the worker nodes ordered by (name, port).
+	Nodes []Node
+	// SearchPath is the metadata database's current_schemas(false), used to
+	// resolve unqualified table names as PostgreSQL would.
+	SearchPath []string
+
+	tables     map[string]*Table // by "schema.name"
+	byRelation map[uint32]*Table
+	// names holds the names of every relation on the search path (distributed
+	// or not) so that an unqualified name resolves to the first schema that
+	// has it, as PostgreSQL resolves it.
+	names map[string]string // "name" -> schema of the first match on the search path
+}
+
+// Lookup resolves a table reference as PostgreSQL would on the metadata
+// database and returns the distributed table it names, or nil when it names an
+// ordinary table (or nothing).
+func (s *Snapshot) Lookup(schema, name string) *Table {
+	if s == nil {
+		return nil
+	}
+	if schema == "" {
+		sch, ok := s.names[name]
+		if !ok {
+			return nil
+		}
+		schema = sch
+	}
+	return s.tables[schema+"."+name]
+}
+
+// TableByRelation returns the distributed table with that relation id, or nil.
+func (s *Snapshot) TableByRelation(relid uint32) *Table {
+	if s == nil {
+		return nil
+	}
+	return s.byRelation[relid]
+}
+
+// Tables returns every distributed table, ordered by qualified name.
+func (s *Snapshot) Tables() []*Table {
+	out := make([]*Table, 0, len(s.tables))
+	for _, t := range s.tables {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].QualifiedName() < out[j].QualifiedName() })
+	return out
+}
+
+// HasDistributedTables reports whether any table is distributed.
+func (s *Snapshot) HasDistributedTables() bool { return s != nil && len(s.tables) > 0 }
+
+// NewSnapshot builds a Snapshot from its parts; tables' shards are sorted by
+// range. It is used by Load and by tests that need a catalog without a server.
+func NewSnapshot(version int64, nodes []Node, searchPath []string, tables []*Table, relationNames map[string]string) (*Snapshot, error) {
+	s := &Snapshot{
+		Version:    version,
+		Nodes:      nodes,
+		SearchPath: searchPath,
+		tables:     make(map[string]*Table, len(tables)),
+		byRelation: make(map[uint32]*Table, len(tables)),
+		names:      relationNames,
+	}
+	if s.names == nil {
+		s.names = map[string]string{}
+	}
+	for _, t := range tables {
+		sort.Slice(t.Shards, func(i, j int) bool { return t.Shards[i].Min < t.Shards[j].Min })
+		for i := 1; i < len(t.Shards); i++ {
+			if t.Shards[i].Min <= t.Shards[i-1].Max {
+				return nil, fmt.Errorf("catalog: shards %d and %d of %s overlap", t.Shards[i-1].ID, t.Shards[i].ID, t.QualifiedName())
+			}
+		}
+		for i := range t.Shards {
+			sort.Slice(t.Shards[i].Placements, func(a, b int) bool {
+				return t.Shards[i].Placements[a].ID < t.Shards[i].Placements[b].ID
+			})
+		}
+		s.tables[t.QualifiedName()] = t
+		s.byRelation[t.RelationID] = t
+	}
+	return s, nil
+}

@@ -1,0 +1,275 @@
+package pgshard
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"io"
+
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/pgshard/pgshard/internal/sqlerr"
+	"github.com/pgshard/pgshard/planner"
+)
+
+// The database/sql/driver interfaces conn implements. Not implemented:
+// driver.Execer and driver.Queryer (the context versions replace them).
+var (
+	_ driver.Conn               = (*conn)(nil)
+	_ driver.ConnPrepareContext = (*conn)(nil)
+	_ driver.ConnBeginTx        = (*conn)(nil)
+	_ driver.ExecerContext      = (*conn)(nil)
+	_ driver.QueryerContext     = (*conn)(nil)
+	_ driver.Pinger             = (*conn)(nil)
+	_ driver.SessionResetter    = (*conn)(nil)
+	_ driver.Validator          = (*conn)(nil)
+	_ driver.NamedValueChecker  = (*conn)(nil)
+)
+
+// conn is one database/sql connection. It owns, lazily, a session on the
+// metadata database (for ordinary tables, SET, temporary tables: everything
+// that is not distributed) and, during a transaction, one connection per
+// worker node it touched. Statements on distributed tables outside a
+// transaction borrow worker connections from the Connector's pools for the
+// duration of the statement. Like every database/sql connection, a conn is
+// used by one goroutine at a time.
+type conn struct {
+	c       *Connector
+	session *stdlib.Conn
+	tx      *transaction
+	bad     bool
+}
+
+// metaSession returns this connection's session on the metadata database,
+// opening it on first use.
+func (cn *conn) metaSession(ctx context.Context) (*stdlib.Conn, error) {
+	if cn.session != nil {
+		return cn.session, nil
+	}
+	dc, err := stdlib.GetConnector(cn.c.metaSessionConfig()).Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cn.session = dc.(*stdlib.Conn)
+	return cn.session, nil
+}
+
+func (cn *conn) Prepare(query string) (driver.Stmt, error) {
+	return cn.PrepareContext(context.Background(), query)
+}
+
+// PrepareContext plans the statement (refusing what pgshard cannot run);
+// it does not contact any server.
+func (cn *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	if _, err := cn.c.planFor(ctx, query); err != nil {
+		return nil, err
+	}
+	return &stmt{cn: cn, query: query}, nil
+}
+
+func (cn *conn) Close() error {
+	var err error
+	if cn.tx != nil {
+		err = cn.tx.rollback(context.Background())
+	}
+	if cn.session != nil {
+		if cerr := cn.session.Close(); err == nil {
+			err = cerr
+		}
+		cn.session = nil
+	}
+	return err
+}
+
+func (cn *conn) Begin() (driver.Tx, error) {
+	return cn.BeginTx(context.Background(), driver.TxOptions{})
+}
+
+// BeginTx starts a transaction. Nothing is sent yet: each server joins the
+// transaction (BEGIN with these options) when a statement first reaches it.
+func (cn *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if cn.tx != nil {
+		return nil, sqlerr.New(sqlerr.InvalidTxState, "there is already a transaction in progress")
+	}
+	begin, err := beginStatement(opts)
+	if err != nil {
+		return nil, err
+	}
+	cn.tx = &transaction{cn: cn, begin: begin, readOnly: opts.ReadOnly}
+	return cn.tx, nil
+}
+
+// CheckNamedValue passes every argument through: pgx encodes Go values
+// itself (driver.Valuer and sql.Scanner included), as with the "pgx" driver.
+func (cn *conn) CheckNamedValue(*driver.NamedValue) error { return nil }
+
+func (cn *conn) Ping(ctx context.Context) error {
+	if cn.bad {
+		return driver.ErrBadConn
+	}
+	return cn.c.meta.Ping(ctx)
+}
+
+// ResetSession runs before database/sql reuses the connection.
+func (cn *conn) ResetSession(ctx context.Context) error {
+	if cn.bad {
+		return driver.ErrBadConn
+	}
+	if cn.session != nil {
+		return cn.session.ResetSession(ctx)
+	}
+	return nil
+}
+
+func (cn *conn) IsValid() bool { return !cn.bad }
+
+// ExecContext runs a statement and reports the rows it affected.
+func (cn *conn) ExecContext(ctx context.Context, query string, nargs []driver.NamedValue) (driver.Result, error) {
+	p, err := cn.c.planFor(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkOrdinals(nargs); err != nil {
+		return nil, err
+	}
+	if p.Tx != nil {
+		return cn.txCommand(ctx, p, query, nargs)
+	}
+	switch p.Kind {
+	case planner.Passthrough:
+		return cn.passthroughExec(ctx, query, nargs)
+	case planner.Admin:
+		rows, err := cn.admin(ctx, p, nargs)
+		if err != nil {
+			return nil, err
+		}
+		return drain(rows)
+	case planner.Router:
+		return cn.routerExec(ctx, p, nargs)
+	default:
+		rows, err := cn.scatterQuery(ctx, p, nargs)
+		if err != nil {
+			return nil, err
+		}
+		return drain(rows)
+	}
+}
+
+// QueryContext runs a statement and returns its rows.
+func (cn *conn) QueryContext(ctx context.Context, query string, nargs []driver.NamedValue) (driver.Rows, error) {
+	p, err := cn.c.planFor(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkOrdinals(nargs); err != nil {
+		return nil, err
+	}
+	if p.Tx != nil {
+		if _, err := cn.txCommand(ctx, p, query, nargs); err != nil {
+			return nil, err
+		}
+		return &bufferedRows{}, nil
+	}
+	switch p.Kind {
+	case planner.Passthrough:
+		return cn.passthroughQuery(ctx, query, nargs)
+	case planner.Admin:
+		return cn.admin(ctx, p, nargs)
+	case planner.Router:
+		return cn.routerQuery(ctx, p, nargs)
+	default:
+		return cn.scatterQuery(ctx, p, nargs)
+	}
+}
+
+// checkOrdinals refuses named arguments: PostgreSQL has only $n.
+func checkOrdinals(nargs []driver.NamedValue) error {
+	for _, a := range nargs {
+		if a.Name != "" {
+			return sqlerr.Unsupported("named arguments are not supported (sql.Named(%q, ...)); use $n parameters", a.Name)
+		}
+	}
+	return nil
+}
+
+func drain(rows driver.Rows) (driver.Result, error) {
+	defer rows.Close()
+	dest := make([]driver.Value, len(rows.Columns()))
+	var n int64
+	for {
+		err := rows.Next(dest)
+		if err == io.EOF {
+			return result{rows: n}, rows.Close()
+		}
+		if err != nil {
+			return nil, err
+		}
+		n++
+	}
+}
+
+// passthroughExec runs a statement that touches no distributed table on
+// the metadata database, in this connection's session.
+func (cn *conn) passthroughExec(ctx context.Context, query string, nargs []driver.NamedValue) (driver.Result, error) {
+	s, err := cn.passthroughSession(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.ExecContext(ctx, query, nargs)
+	if errors.Is(err, driver.ErrBadConn) && cn.tx == nil {
+		cn.dropSession()
+	}
+	return res, cn.sessionErr(err)
+}
+
+func (cn *conn) passthroughQuery(ctx context.Context, query string, nargs []driver.NamedValue) (driver.Rows, error) {
+	s, err := cn.passthroughSession(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.QueryContext(ctx, query, nargs)
+	if errors.Is(err, driver.ErrBadConn) && cn.tx == nil {
+		cn.dropSession()
+	}
+	return rows, cn.sessionErr(err)
+}
+
+// passthroughSession is the metadata session, joined to the transaction
+// when one is open.
+func (cn *conn) passthroughSession(ctx context.Context) (*stdlib.Conn, error) {
+	if cn.tx != nil {
+		return cn.tx.metaParticipant(ctx)
+	}
+	return cn.metaSession(ctx)
+}
+
+func (cn *conn) dropSession() {
+	if cn.session != nil {
+		cn.session.Close()
+		cn.session = nil
+	}
+}
+
+// sessionErr passes errors of the metadata session through. ErrBadConn
+// (the statement was not sent) stays ErrBadConn outside a transaction, so
+// database/sql retries on a fresh connection exactly as with pgx; inside a
+// transaction the connection is marked bad instead.
+func (cn *conn) sessionErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, driver.ErrBadConn) && cn.tx != nil {
+		cn.bad = true
+		return noBadConn(err)
+	}
+	return err
+}
+
+// namedArgs turns driver arguments into the ordinal values pgx takes.
+func plainArgs(nargs []driver.NamedValue) []any {
+	args := make([]any, len(nargs))
+	for i, a := range nargs {
+		args[i] = a.Value
+	}
+	return args
+}

@@ -1,0 +1,343 @@
+package pgshard
+
+import (
+	"context"
+	"database/sql/driver"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/internal/sqlerr"
+	"github.com/pgshard/pgshard/planner"
+)
+
+// markTimeout bounds marking a placement inactive, which must finish even
+// when the statement's own context has ended.
+const markTimeout = 30 * time.Second
+
+// bindArgs runs the plan's Eval step, if any, on the metadata database and
+// returns the statement's arguments with the computed values appended.
+func (cn *conn) bindArgs(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) ([]any, []driver.NamedValue, error) {
+	args := plainArgs(nargs)
+	if p.Eval == nil {
+		return args, nargs, nil
+	}
+	if want := p.Eval.First - 1; len(args) != want {
+		return nil, nil, sqlerr.New(sqlerr.ProtocolViolation, "bind message supplies %d parameters, but prepared statement requires %d", len(args), want)
+	}
+	evalArgs := make([]any, 0, len(p.Eval.Params)+1)
+	evalArgs = append(evalArgs, pgx.QueryResultFormats{pgx.TextFormatCode})
+	for _, n := range p.Eval.Params {
+		evalArgs = append(evalArgs, args[n-1])
+	}
+	rows, err := cn.c.meta.Query(ctx, p.Eval.SQL, evalArgs...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pgshard: evaluating values on the metadata database: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, nil, err
+		}
+		return nil, nil, sqlerr.New(sqlerr.InternalError, "evaluating values returned no row")
+	}
+	out := make([]driver.NamedValue, len(nargs), len(nargs)+p.Eval.Count)
+	copy(out, nargs)
+	for i, raw := range rows.RawValues() {
+		var v any
+		if raw != nil {
+			v = string(raw)
+		}
+		args = append(args, v)
+		out = append(out, driver.NamedValue{Ordinal: len(nargs) + i + 1, Value: v})
+	}
+	rows.Close()
+	return args, out, rows.Err()
+}
+
+// route binds the arguments and picks the shard of a Router plan.
+func (cn *conn) route(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (*catalog.Shard, int, string, []driver.NamedValue, error) {
+	args, bound, err := cn.bindArgs(ctx, p, nargs)
+	if err != nil {
+		return nil, 0, "", nil, err
+	}
+	idx, err := p.Route(args)
+	if err != nil {
+		return nil, 0, "", nil, err
+	}
+	sql, err := p.ShardSQL(idx)
+	if err != nil {
+		return nil, 0, "", nil, err
+	}
+	return &p.Table.Shards[idx], idx, sql, bound, nil
+}
+
+func (cn *conn) routerExec(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Result, error) {
+	shard, _, sql, bound, err := cn.route(ctx, p, nargs)
+	if err != nil {
+		return nil, err
+	}
+	if p.Modifies {
+		res, _, err := cn.writeShard(ctx, p, shard, sql, bound, false)
+		return res, err
+	}
+	return cn.readShardExec(ctx, shard, sql, bound)
+}
+
+func (cn *conn) routerQuery(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Rows, error) {
+	shard, _, sql, bound, err := cn.route(ctx, p, nargs)
+	if err != nil {
+		return nil, err
+	}
+	if p.Modifies {
+		_, rows, err := cn.writeShard(ctx, p, shard, sql, bound, true)
+		if err != nil {
+			return nil, err
+		}
+		return rows, nil
+	}
+	return cn.readShard(ctx, shard, sql, bound)
+}
+
+// workerConn returns a connection to node for one statement and the func
+// that gives it back: from the Connector's pool, or the transaction's own
+// connection to that node (joined to the transaction on first use).
+func (cn *conn) workerConn(ctx context.Context, node catalog.Node, write bool) (*stdlib.Conn, func(), error) {
+	if cn.tx != nil {
+		dc, err := cn.tx.participant(ctx, node, write)
+		return dc, func() {}, err
+	}
+	np, err := cn.c.node(node)
+	if err != nil {
+		return nil, nil, err
+	}
+	dc, err := np.sql.Connect(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return dc.(*stdlib.Conn), func() { dc.Close() }, nil
+}
+
+// readPlacements orders a shard's finalized placements for a read: in a
+// transaction, a placement the transaction already uses comes first, so the
+// transaction reads its own writes.
+func (cn *conn) readPlacements(shard *catalog.Shard) []catalog.Placement {
+	ps := shard.Finalized()
+	if cn.tx == nil {
+		return ps
+	}
+	for i, p := range ps {
+		if cn.tx.has(p.Node) {
+			ps[0], ps[i] = ps[i], ps[0]
+			break
+		}
+	}
+	return ps
+}
+
+// readShard runs a read on the first finalized placement of shard that
+// answers; it fails over to the next when one cannot be reached, and marks
+// nothing.
+func (cn *conn) readShard(ctx context.Context, shard *catalog.Shard, sql string, nargs []driver.NamedValue) (driver.Rows, error) {
+	var lastErr error
+	for _, pl := range cn.readPlacements(shard) {
+		dc, release, err := cn.workerConn(ctx, pl.Node, false)
+		if err == nil {
+			var rows driver.Rows
+			rows, err = dc.QueryContext(ctx, sql, nargs)
+			if err == nil {
+				return &placementRows{rows: rows, release: release}, nil
+			}
+			release()
+		}
+		if !cn.failoverAllowed(ctx, pl.Node, err) {
+			return nil, cn.txFailed(noBadConn(err))
+		}
+		lastErr = err
+	}
+	return nil, unreachable(shard, lastErr)
+}
+
+func (cn *conn) readShardExec(ctx context.Context, shard *catalog.Shard, sql string, nargs []driver.NamedValue) (driver.Result, error) {
+	rows, err := cn.readShard(ctx, shard, sql, nargs)
+	if err != nil {
+		return nil, err
+	}
+	return drain(rows)
+}
+
+// failoverAllowed reports whether a read that failed on node may go on to
+// another placement: the node could not be reached, and (in a transaction)
+// the node holds none of the transaction's work.
+func (cn *conn) failoverAllowed(ctx context.Context, node catalog.Node, err error) bool {
+	if !placementFailed(ctx, err) {
+		return false
+	}
+	if cn.tx != nil && cn.tx.has(node) {
+		return false
+	}
+	return true
+}
+
+func (cn *conn) txFailed(err error) error {
+	if cn.tx != nil && err != nil {
+		cn.tx.failed = true
+	}
+	return err
+}
+
+func unreachable(shard *catalog.Shard, lastErr error) error {
+	if lastErr == nil {
+		return sqlerr.New(sqlerr.ObjectNotInPrereq, "shard %d has no finalized placement; repair one with master_copy_shard_placement", shard.ID)
+	}
+	e := sqlerr.New(sqlerr.ConnectionFailure, "could not reach any finalized placement of shard %d: %v", shard.ID, lastErr)
+	return fmt.Errorf("%w", e)
+}
+
+// writeShard runs a modification on every finalized placement of shard.
+// Outside a transaction, a placement that cannot be reached, or fails after
+// another took the write, is marked inactive; the statement succeeds when any
+// placement took it and fails, marking nothing, when none did. Inside a
+// transaction any failure fails the statement (the transaction rolls back,
+// so nothing diverges). With wantRows the first placement's RETURNING rows
+// are returned, read in full before the other placements are written.
+func (cn *conn) writeShard(ctx context.Context, p *planner.Plan, shard *catalog.Shard, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
+	placements := shard.Finalized()
+	if len(placements) == 0 {
+		return nil, nil, unreachable(shard, nil)
+	}
+	if cn.tx != nil {
+		if cn.tx.readOnly {
+			return nil, nil, sqlerr.New("25006", "cannot execute %s in a read-only transaction", "a modification")
+		}
+		var res driver.Result
+		var rows driver.Rows
+		for i, pl := range placements {
+			r, b, err := cn.writePlacement(ctx, pl, sql, nargs, wantRows && i == 0)
+			if err != nil {
+				return nil, nil, cn.txFailed(noBadConn(err))
+			}
+			if i == 0 {
+				res, rows = r, b
+			}
+		}
+		return res, rows, nil
+	}
+
+	var failed []catalog.Placement
+	var lastErr error
+	var res driver.Result
+	var rows driver.Rows
+	first := -1
+	for i, pl := range placements {
+		r, b, err := cn.writePlacement(ctx, pl, sql, nargs, wantRows)
+		if err == nil {
+			first, res, rows = i, r, b
+			break
+		}
+		if !placementFailed(ctx, err) {
+			return nil, nil, noBadConn(err)
+		}
+		failed = append(failed, pl)
+		lastErr = err
+	}
+	if first < 0 {
+		return nil, nil, unreachable(shard, lastErr)
+	}
+	rest := placements[first+1:]
+	if len(rest) > 0 {
+		errs := make([]error, len(rest))
+		var wg sync.WaitGroup
+		for i, pl := range rest {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, _, errs[i] = cn.writePlacement(ctx, pl, sql, nargs, false)
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				// The placement did not take a write its siblings took:
+				// whatever the reason, it has diverged.
+				failed = append(failed, rest[i])
+			}
+		}
+	}
+	if len(failed) > 0 {
+		if err := cn.c.markInactive(ctx, failed); err != nil {
+			return nil, nil, err
+		}
+	}
+	return res, rows, nil
+}
+
+// writePlacement runs sql on one placement; with wantRows it reads the
+// rows whole.
+func (cn *conn) writePlacement(ctx context.Context, pl catalog.Placement, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
+	dc, release, err := cn.workerConn(ctx, pl.Node, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer release()
+	if wantRows {
+		rows, err := dc.QueryContext(ctx, sql, nargs)
+		if err != nil {
+			return nil, nil, err
+		}
+		b, err := readAll(rows)
+		if err != nil {
+			return nil, nil, err
+		}
+		return result{rows: int64(len(b.data))}, b, nil
+	}
+	res, err := dc.ExecContext(ctx, sql, nargs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return res, nil, nil
+}
+
+// markInactive sets placements that missed a write to inactive and reloads
+// the catalog, before the write is acknowledged. When that fails the write
+// is reported as failed: a placement that missed it must not stay finalized
+// unnoticed.
+func (c *Connector) markInactive(ctx context.Context, placements []catalog.Placement) error {
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
+	defer cancel()
+	for _, pl := range placements {
+		if _, err := catalog.SetPlacementState(mctx, c.meta, pl.ID, catalog.StateFinalized, catalog.StateInactive); err != nil {
+			return fmt.Errorf("pgshard: placement %d of shard %d on %s missed a write, and marking it inactive failed: %w", pl.ID, pl.ShardID, pl.Node, err)
+		}
+	}
+	return c.refresh(mctx)
+}
+
+// scatterQuery runs a Scatter plan on every shard and merges the answers:
+// rows are concatenated shard after shard; aggregates are combined.
+func (cn *conn) scatterQuery(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Rows, error) {
+	_, bound, err := cn.bindArgs(ctx, p, nargs)
+	if err != nil {
+		return nil, err
+	}
+	n := p.ShardCount()
+	open := func(i int) (driver.Rows, error) {
+		sql, err := p.ShardSQL(i)
+		if err != nil {
+			return nil, err
+		}
+		return cn.readShard(ctx, &p.Table.Shards[i], sql, bound)
+	}
+	if p.Aggregates != nil {
+		return cn.aggregate(ctx, p, open)
+	}
+	first, err := open(0)
+	if err != nil {
+		return nil, err
+	}
+	return &concatRows{cur: first, next: 1, shards: n, open: open}, nil
+}

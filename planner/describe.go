@@ -1,0 +1,53 @@
+package planner
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Describe renders the plan for people and golden files: the kind, the
+// routing table and the key each table reference is pinned to, values
+// evaluated beforehand, merge steps, and the SQL sent to the first shard.
+func (p *Plan) Describe() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "kind: %s\n", p.Kind)
+	switch p.Kind {
+	case Passthrough:
+		return b.String()
+	case Admin:
+		fmt.Fprintf(&b, "function: %s\n", p.Admin.Function)
+		for i, a := range p.Admin.Args {
+			fmt.Fprintf(&b, "arg %d: %s\n", i+1, a)
+		}
+		if p.Admin.ArgsSQL != "" {
+			fmt.Fprintf(&b, "args sql: %s\n", p.Admin.ArgsSQL)
+		}
+		return b.String()
+	}
+	fmt.Fprintf(&b, "table: %s (key %s)\n", p.Table.QualifiedName(), p.Table.KeyColumn)
+	if p.Modifies {
+		b.WriteString("modifies: true\n")
+	}
+	for _, r := range p.refs {
+		pin := "unpinned"
+		if r.pin != nil {
+			pin = r.pin.String()
+		}
+		fmt.Fprintf(&b, "ref %s as %s: %s\n", r.table.Name, r.name, pin)
+	}
+	for i, k := range p.InsertKeys {
+		fmt.Fprintf(&b, "insert row %d key: %s\n", i+1, k)
+	}
+	if p.Eval != nil {
+		fmt.Fprintf(&b, "eval: %s (params %v -> $%d..$%d)\n", p.Eval.SQL, p.Eval.Params, p.Eval.First, p.Eval.First+p.Eval.Count-1)
+	}
+	for i, a := range p.Aggregates {
+		fmt.Fprintf(&b, "merge column %d: %s\n", i+1, a.Kind)
+	}
+	if sql, err := p.ShardSQL(0); err != nil {
+		fmt.Fprintf(&b, "shard sql error: %v\n", err)
+	} else {
+		fmt.Fprintf(&b, "shard %d sql: %s\n", p.Table.Shards[0].ID, sql)
+	}
+	return b.String()
+}

@@ -1,0 +1,410 @@
+package planner
+
+import (
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/internal/sqlerr"
+)
+
+// evalBuilder collects the expressions to evaluate once on the metadata
+// database and replaces each, in the statement, by a new parameter.
+type evalBuilder struct {
+	first int
+	exprs []*pg_query.Node
+	// version is the parse tree version Deparse requires.
+	version int32
+}
+
+func newEvalBuilder(tree *pg_query.ParseResult) *evalBuilder {
+	return &evalBuilder{first: maxParam(tree) + 1, version: tree.Version}
+}
+
+// replace moves the expression at *slot into the evaluation list and puts a
+// parameter in its place; it returns that parameter's Value.
+func (b *evalBuilder) replace(slot **pg_query.Node) Value {
+	num := b.first + len(b.exprs)
+	b.exprs = append(b.exprs, proto.Clone(*slot).(*pg_query.Node))
+	*slot = &pg_query.Node{Node: &pg_query.Node_ParamRef{ParamRef: &pg_query.ParamRef{Number: int32(num)}}}
+	return Value{Param: num}
+}
+
+// add evaluates a new expression (a column default) and returns the
+// parameter node that stands for it.
+func (b *evalBuilder) add(expr *pg_query.Node) (*pg_query.Node, Value) {
+	num := b.first + len(b.exprs)
+	b.exprs = append(b.exprs, expr)
+	return &pg_query.Node{Node: &pg_query.Node_ParamRef{ParamRef: &pg_query.ParamRef{Number: int32(num)}}}, Value{Param: num}
+}
+
+// build makes the EvalPlan: SELECT e1, e2, ... with the statement's
+// parameters renumbered from $1.
+func (b *evalBuilder) build() (*EvalPlan, error) {
+	if len(b.exprs) == 0 {
+		return nil, nil
+	}
+	ep := &EvalPlan{First: b.first, Count: len(b.exprs)}
+	renum := map[int32]int32{}
+	sel := &pg_query.SelectStmt{}
+	for _, e := range b.exprs {
+		walk(e, func(m protoreflect.ProtoMessage) bool {
+			if pr, ok := m.(*pg_query.ParamRef); ok {
+				n, seen := renum[pr.Number]
+				if !seen {
+					n = int32(len(renum) + 1)
+					renum[pr.Number] = n
+					ep.Params = append(ep.Params, int(pr.Number))
+				}
+				pr.Number = n
+			}
+			return true
+		})
+		sel.TargetList = append(sel.TargetList, &pg_query.Node{Node: &pg_query.Node_ResTarget{ResTarget: &pg_query.ResTarget{Val: e}}})
+	}
+	text, err := pg_query.Deparse(&pg_query.ParseResult{Version: b.version, Stmts: []*pg_query.RawStmt{{Stmt: &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: sel}}}}})
+	if err != nil {
+		return nil, sqlerr.New(sqlerr.InternalError, "deparsing evaluated expressions: %v", err)
+	}
+	ep.SQL = text
+	return ep, nil
+}
+
+// maxParam is the highest $n in the tree.
+func maxParam(tree *pg_query.ParseResult) int {
+	max := 0
+	for _, raw := range tree.Stmts {
+		walk(raw.Stmt, func(m protoreflect.ProtoMessage) bool {
+			if pr, ok := m.(*pg_query.ParamRef); ok && int(pr.Number) > max {
+				max = int(pr.Number)
+			}
+			return true
+		})
+	}
+	return max
+}
+
+// immutable reports whether expression n yields the same value on every
+// replica: it calls only immutable functions and no SQL value functions
+// (CURRENT_TIMESTAMP and friends).
+func immutable(n protoreflect.ProtoMessage, env Env) bool {
+	ok := true
+	walk(n, func(m protoreflect.ProtoMessage) bool {
+		switch x := m.(type) {
+		case *pg_query.FuncCall:
+			_, name := funcName(x)
+			info, found := env.Function(name)
+			if !found || !info.Immutable {
+				ok = false
+			}
+		case *pg_query.SQLValueFunction:
+			ok = false
+		}
+		return ok
+	})
+	return ok
+}
+
+func containsColumnRef(n protoreflect.ProtoMessage) bool {
+	found := false
+	walk(n, func(m protoreflect.ProtoMessage) bool {
+		switch m.(type) {
+		case *pg_query.ColumnRef:
+			found = true
+		case *pg_query.SubLink:
+			return false // a subquery's own columns are its business
+		}
+		return !found
+	})
+	return found
+}
+
+// readsDistributed reports whether n reads a distributed table: such an
+// expression cannot be evaluated on the metadata database.
+func readsDistributed(n protoreflect.ProtoMessage, snap func(schema, name string) *catalog.Table) bool {
+	found := false
+	walk(n, func(m protoreflect.ProtoMessage) bool {
+		if rv, ok := m.(*pg_query.RangeVar); ok && snap(rv.Schemaname, rv.Relname) != nil {
+			found = true
+		}
+		return !found
+	})
+	return found
+}
+
+// parseDefault parses a column default's SQL into an expression node.
+func parseDefault(expr string) (*pg_query.Node, error) {
+	tree, err := pg_query.Parse("SELECT " + expr)
+	if err != nil || len(tree.Stmts) != 1 {
+		return nil, sqlerr.New(sqlerr.InternalError, "cannot parse column default %q: %v", expr, err)
+	}
+	tl := tree.Stmts[0].Stmt.GetSelectStmt().GetTargetList()
+	if len(tl) != 1 {
+		return nil, sqlerr.New(sqlerr.InternalError, "cannot parse column default %q", expr)
+	}
+	return tl[0].GetResTarget().GetVal(), nil
+}
+
+// planInsert finds each VALUES row's key and decides which values must be
+// computed once for all replicas (volatile expressions, sequence defaults)
+// or to learn the key (a key that is not a literal or parameter).
+func (p *Plan) planInsert(ins *pg_query.InsertStmt, env Env) error {
+	t := p.Table
+	var target *tableRef
+	for _, r := range p.refs {
+		if r.rv == ins.Relation {
+			target = r
+		} else if r.pin == nil {
+			return sqlerr.Unsupported("an INSERT into a distributed table may read other distributed tables only where their partition column is fixed by equality")
+		}
+	}
+	if target == nil {
+		return sqlerr.New(sqlerr.InternalError, "INSERT target of \"%s\" not found", t.Name)
+	}
+	sel := ins.SelectStmt.GetSelectStmt()
+	if sel == nil {
+		return sqlerr.Unsupported("INSERT ... DEFAULT VALUES into distributed table \"%s\" is not supported", t.Name)
+	}
+	cols := make([]*catalog.Column, 0, len(t.Columns))
+	if len(ins.Cols) == 0 {
+		for i := range t.Columns {
+			cols = append(cols, &t.Columns[i])
+		}
+	} else {
+		for _, c := range ins.Cols {
+			rt := c.GetResTarget()
+			col := t.Column(rt.GetName())
+			if col == nil {
+				return sqlerr.New(sqlerr.UndefinedColumn, "column \"%s\" of relation \"%s\" does not exist", rt.GetName(), t.Name)
+			}
+			if len(rt.Indirection) > 0 && col.Name == t.KeyColumn {
+				return sqlerr.Unsupported("assigning to a part of partition column \"%s\" is not supported", col.Name)
+			}
+			cols = append(cols, col)
+		}
+	}
+	replicated := p.replicated()
+	eb := newEvalBuilder(p.tree)
+	lookup := func(schema, name string) *catalog.Table { return tableLookup(p, schema, name) }
+
+	needsEval := func(col *catalog.Column, item *pg_query.Node) bool {
+		if col.Name == t.KeyColumn && item.GetSetToDefault() != nil {
+			return true
+		}
+		if item.GetSetToDefault() != nil {
+			return col.SequenceDefault || (replicated && col.Default != "" && !defaultImmutable(col, env))
+		}
+		if col.Name == t.KeyColumn {
+			_, ok := constValue(item, t.KeyType)
+			return !ok
+		}
+		return replicated && !immutable(item, env)
+	}
+
+	// Columns the statement leaves out but whose default must be computed
+	// here: sequences always (shard tables have no sequence), volatile
+	// defaults when replicated; and the key, which must be known.
+	var added []*catalog.Column
+	listed := map[string]bool{}
+	for i, c := range cols {
+		if len(ins.Cols) == 0 && i >= maxRowLen(sel) {
+			break
+		}
+		listed[c.Name] = true
+	}
+	for i := range t.Columns {
+		c := &t.Columns[i]
+		if listed[c.Name] || c.Default == "" {
+			if !listed[c.Name] && c.Name == t.KeyColumn {
+				return sqlerr.New(sqlerr.NotNullViolation, "cannot plan INSERT using row with NULL value in partition column \"%s\"", c.Name)
+			}
+			continue
+		}
+		if c.SequenceDefault || c.Name == t.KeyColumn || (replicated && !defaultImmutable(c, env)) {
+			added = append(added, c)
+		}
+	}
+	if len(added) > 0 && len(ins.Cols) == 0 {
+		// Name the columns explicitly so the added ones can be appended.
+		for _, c := range cols[:maxRowLen(sel)] {
+			ins.Cols = append(ins.Cols, &pg_query.Node{Node: &pg_query.Node_ResTarget{ResTarget: &pg_query.ResTarget{Name: c.Name}}})
+		}
+		cols = cols[:maxRowLen(sel)]
+	}
+	for _, c := range added {
+		ins.Cols = append(ins.Cols, &pg_query.Node{Node: &pg_query.Node_ResTarget{ResTarget: &pg_query.ResTarget{Name: c.Name}}})
+		cols = append(cols, c)
+	}
+
+	for _, row := range sel.ValuesLists {
+		list := row.GetList()
+		nListed := len(list.Items)
+		for _, c := range added {
+			def, err := parseDefault(defaultExpr(c))
+			if err != nil {
+				return err
+			}
+			list.Items = append(list.Items, def)
+		}
+		var key *Value
+		for i := range list.Items {
+			if i >= len(cols) {
+				return sqlerr.New(sqlerr.SyntaxError, "INSERT has more expressions than target columns")
+			}
+			col := cols[i]
+			item := list.Items[i]
+			if i >= nListed || needsEval(col, item) {
+				if item.GetSetToDefault() != nil {
+					if col.Default == "" {
+						if col.Name == t.KeyColumn {
+							return sqlerr.New(sqlerr.NotNullViolation, "cannot plan INSERT using row with NULL value in partition column \"%s\"", col.Name)
+						}
+						continue
+					}
+					def, err := parseDefault(defaultExpr(col))
+					if err != nil {
+						return err
+					}
+					list.Items[i] = def
+				}
+				if readsDistributed(list.Items[i], lookup) {
+					return sqlerr.Unsupported("a value inserted into distributed table \"%s\" that reads a distributed table must be a constant for every replica; compute it first", t.Name)
+				}
+				v := eb.replace(&list.Items[i])
+				if col.Name == t.KeyColumn {
+					key = &v
+				}
+				continue
+			}
+			if col.Name == t.KeyColumn {
+				v, _ := constValue(item, t.KeyType)
+				key = &v
+			}
+		}
+		if key == nil {
+			return sqlerr.New(sqlerr.NotNullViolation, "cannot plan INSERT using row with NULL value in partition column \"%s\"", t.KeyColumn)
+		}
+		p.InsertKeys = append(p.InsertKeys, *key)
+	}
+	if occ := ins.OnConflictClause; occ != nil && replicated {
+		if err := p.replicatedSet(t, occ.TargetList, env, eb); err != nil {
+			return err
+		}
+		if occ.WhereClause != nil && !immutable(occ.WhereClause, env) {
+			return sqlerr.Unsupported("a non-immutable ON CONFLICT condition on replicated table \"%s\" could differ between replicas", t.Name)
+		}
+	}
+	ep, err := eb.build()
+	if err != nil {
+		return err
+	}
+	p.Eval = ep
+	return nil
+}
+
+func maxRowLen(sel *pg_query.SelectStmt) int {
+	n := 0
+	for _, row := range sel.ValuesLists {
+		if l := len(row.GetList().GetItems()); l > n {
+			n = l
+		}
+	}
+	return n
+}
+
+// defaultExpr is the SQL computing a column's default; identity columns use
+// the sequence behind them.
+func defaultExpr(c *catalog.Column) string {
+	return c.Default
+}
+
+func defaultImmutable(c *catalog.Column, env Env) bool {
+	if c.SequenceDefault {
+		return false
+	}
+	def, err := parseDefault(c.Default)
+	if err != nil {
+		return false
+	}
+	return immutable(def, env)
+}
+
+// planReplicatedModification makes an UPDATE or DELETE on a replicated table
+// compute the same values on every replica: SET expressions that read no
+// column are evaluated once; anything else that is not immutable is refused.
+func (p *Plan) planReplicatedModification(stmt *pg_query.Node, env Env) error {
+	eb := newEvalBuilder(p.tree)
+	var where *pg_query.Node
+	switch {
+	case stmt.GetUpdateStmt() != nil:
+		u := stmt.GetUpdateStmt()
+		target := p.Table
+		for _, r := range p.refs {
+			if r.rv == u.Relation {
+				target = r.table
+			}
+		}
+		if err := p.replicatedSet(target, u.TargetList, env, eb); err != nil {
+			return err
+		}
+		where = u.WhereClause
+	case stmt.GetDeleteStmt() != nil:
+		where = stmt.GetDeleteStmt().WhereClause
+	default:
+		if !immutable(stmt, env) {
+			return sqlerr.Unsupported("a statement that writes to replicated table \"%s\" must not call volatile or stable functions outside of plain values", p.Table.Name)
+		}
+		return nil
+	}
+	if where != nil && !immutable(where, env) {
+		return sqlerr.Unsupported("the WHERE clause of a modification of replicated table \"%s\" calls a function that is not immutable, so replicas could differ", p.Table.Name)
+	}
+	ep, err := eb.build()
+	if err != nil {
+		return err
+	}
+	p.Eval = ep
+	return nil
+}
+
+// replicatedSet evaluates once the SET expressions that are not immutable and
+// read no column; it refuses those that read a column. SET col = DEFAULT
+// evaluates col's default of table tbl when that is not immutable.
+func (p *Plan) replicatedSet(tbl *catalog.Table, targets []*pg_query.Node, env Env, eb *evalBuilder) error {
+	for _, t := range targets {
+		rt := t.GetResTarget()
+		if rt == nil || rt.Val == nil {
+			continue
+		}
+		if rt.Val.GetSetToDefault() != nil {
+			col := tbl.Column(rt.Name)
+			if col == nil || col.Default == "" || len(rt.Indirection) > 0 || defaultImmutable(col, env) {
+				continue
+			}
+			def, err := parseDefault(defaultExpr(col))
+			if err != nil {
+				return err
+			}
+			rt.Val = def
+		}
+		if immutable(rt.Val, env) {
+			continue
+		}
+		if rt.Val.GetMultiAssignRef() != nil || containsColumnRef(rt.Val) || readsDistributed(rt.Val, func(s, n string) *catalog.Table { return tableLookup(p, s, n) }) {
+			return sqlerr.Unsupported("SET %s = ... on replicated table \"%s\" calls a function that is not immutable on column values, so replicas could differ", rt.Name, p.Table.Name)
+		}
+		eb.replace(&rt.Val)
+	}
+	return nil
+}
+
+// tableLookup resolves a name among the distributed tables the plan knows.
+func tableLookup(p *Plan, schema, name string) *catalog.Table {
+	for _, r := range p.refs {
+		if r.rv.Relname == name && (schema == "" || schema == r.table.Schema) {
+			return r.table
+		}
+	}
+	return nil
+}

@@ -1,0 +1,304 @@
+package planner
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/internal/sqlerr"
+)
+
+// Kind is how a statement is executed.
+type Kind int
+
+const (
+	// Passthrough statements touch no distributed table; they run unchanged
+	// on the metadata database, where ordinary tables live.
+	Passthrough Kind = iota
+	// Admin statements call one of pg_shard's administrative functions.
+	Admin
+	// Router statements go whole to the one shard their keys pin, chosen at
+	// execute time from literals and bind parameters.
+	Router
+	// Scatter statements run on every shard; the driver merges the answers.
+	Scatter
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Passthrough:
+		return "Passthrough"
+	case Admin:
+		return "Admin"
+	case Router:
+		return "Router"
+	case Scatter:
+		return "Scatter"
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// FunctionInfo describes the functions of one name on the metadata database.
+type FunctionInfo struct {
+	// Aggregate is true when any function of that name is an aggregate.
+	Aggregate bool
+	// Window is true when any function of that name is a window function.
+	Window bool
+	// Immutable is true when every function of that name is immutable.
+	Immutable bool
+}
+
+// Env is what the planner needs to know beyond the catalog snapshot.
+// Implementations must be safe for concurrent use.
+type Env interface {
+	// Function describes the functions called name (unqualified, as
+	// written); found is false when there is none.
+	Function(name string) (info FunctionInfo, found bool)
+}
+
+// Plan is the plan of one SQL text against one catalog snapshot. It is
+// immutable, except for its internal per-shard SQL cache, and safe for
+// concurrent use.
+type Plan struct {
+	// SQL is the text as the application sent it.
+	SQL string
+	// Kind says how the statement runs.
+	Kind Kind
+	// Version is the catalog version the plan was made against; a plan is
+	// stale once the catalog has moved on.
+	Version int64
+	// Modifies is true for statements that write (INSERT, UPDATE, DELETE,
+	// SELECT INTO), which go to every finalized placement of their shard.
+	Modifies bool
+	// Table is the distributed table whose shards the statement is routed
+	// by; other distributed tables in it are co-located with it.
+	Table *catalog.Table
+	// Admin is the administrative call, for Kind Admin.
+	Admin *AdminCall
+	// Aggregates are the merge steps per output column for a Scatter plan
+	// with aggregates; nil when the rows are concatenated.
+	Aggregates []Aggregate
+	// Eval lists expressions evaluated once on the metadata database before
+	// routing (volatile values of replicated writes, sequence defaults, keys
+	// that are not literals); nil when none.
+	Eval *EvalPlan
+	// InsertKeys are the key values of an INSERT's VALUES rows, in order.
+	InsertKeys []Value
+	// Tx is set for a transaction control statement (BEGIN, SAVEPOINT, ...),
+	// which the driver handles itself; Kind is then Passthrough.
+	Tx *TxCommand
+
+	refs []*tableRef
+	tree *pg_query.ParseResult
+	// renames maps the location of each distributed RangeVar to its table.
+	renames  map[int32]*catalog.Table
+	shardSQL []shardText
+}
+
+type shardText struct {
+	once sync.Once
+	sql  string
+	err  error
+}
+
+// EvalPlan is a SELECT run on the metadata database whose results become the
+// parameters First, First+1, ... of the statement sent to the shards.
+type EvalPlan struct {
+	// SQL is the SELECT; its parameter $i is the statement's parameter
+	// Params[i-1].
+	SQL    string
+	Params []int
+	// First is the number of the first parameter the results fill.
+	First int
+	// Count is how many values the SELECT returns.
+	Count int
+}
+
+// New plans sql against snap. It parses the text; callers cache the Plan per
+// text and snapshot version.
+func New(sql string, snap *catalog.Snapshot, env Env) (*Plan, error) {
+	tree, err := pg_query.Parse(sql)
+	if err != nil {
+		return nil, parseError(err)
+	}
+	return plan(sql, tree, snap, env)
+}
+
+// parseError turns a pg_query parse error into a 42601 error.
+func parseError(err error) error {
+	msg := err.Error()
+	return sqlerr.New(sqlerr.SyntaxError, "%s", msg)
+}
+
+func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env Env) (*Plan, error) {
+	p := &Plan{SQL: sql, Kind: Passthrough, tree: tree}
+	if snap != nil {
+		p.Version = snap.Version
+	}
+	if len(tree.Stmts) == 0 {
+		return p, nil
+	}
+	p.Tx = txCommand(tree)
+	if call, err := adminCall(tree); call != nil || err != nil {
+		if err != nil {
+			return nil, err
+		}
+		// The arguments are selected on the metadata database, where a
+		// distributed table is only its empty template.
+		a := &analyzer{snap: snap, visited: map[*pg_query.RangeVar]bool{}}
+		a.checkAllVisited(tree)
+		if a.err != nil {
+			return nil, sqlerr.Unsupported("%s cannot read its arguments from a distributed table: %s", call.Function, sqlerr.As(a.err).Message)
+		}
+		p.Kind, p.Admin = Admin, call
+		return p, nil
+	}
+	if !snap.HasDistributedTables() {
+		return p, nil
+	}
+	if len(tree.Stmts) > 1 {
+		for _, raw := range tree.Stmts {
+			a := &analyzer{snap: snap, visited: map[*pg_query.RangeVar]bool{}}
+			a.checkAllVisited(raw.Stmt)
+			if a.err != nil {
+				return nil, sqlerr.Unsupported("a query string with several statements cannot use distributed tables; send them one at a time")
+			}
+		}
+		return p, nil
+	}
+	stmt := tree.Stmts[0].Stmt
+	a := &analyzer{snap: snap, visited: map[*pg_query.RangeVar]bool{}}
+	switch {
+	case stmt.GetSelectStmt() != nil, stmt.GetInsertStmt() != nil, stmt.GetUpdateStmt() != nil, stmt.GetDeleteStmt() != nil:
+		a.statement(newScope(nil), stmt)
+	default:
+		if err := checkUtility(stmt, snap); err != nil {
+			return nil, err
+		}
+	}
+	a.checkAllVisited(stmt)
+	if a.err != nil {
+		return nil, a.err
+	}
+	if len(a.refs) == 0 {
+		return p, nil
+	}
+	if a.ordinaryWrite != "" {
+		return nil, sqlerr.Unsupported("a statement on distributed table \"%s\" cannot write to \"%s\", which is not distributed: the shards do not have it", a.refs[0].table.Name, a.ordinaryWrite)
+	}
+	p.refs = a.refs
+	p.Modifies = a.modifies
+	p.Table = a.refs[0].table
+	for _, r := range a.refs[1:] {
+		if !p.Table.ColocatedWith(r.table) {
+			return nil, sqlerr.Unsupported("tables \"%s\" and \"%s\" are not co-located (same key type, shard ranges and placements); a statement cannot join them", p.Table.Name, r.table.Name)
+		}
+	}
+	p.renames = make(map[int32]*catalog.Table, len(a.refs))
+	for _, r := range a.refs {
+		p.renames[r.rv.Location] = r.table
+	}
+	p.shardSQL = make([]shardText, len(p.Table.Shards))
+
+	if ins := stmt.GetInsertStmt(); ins != nil && a.refs[0].target {
+		if err := p.planInsert(ins, env); err != nil {
+			return nil, err
+		}
+		p.Kind = Router
+		return p, nil
+	}
+	if p.Modifies && p.replicated() {
+		if err := p.planReplicatedModification(stmt, env); err != nil {
+			return nil, err
+		}
+	}
+	unpinned := 0
+	for _, r := range a.refs {
+		if r.pin == nil {
+			unpinned++
+		}
+	}
+	if unpinned == 0 {
+		p.Kind = Router
+		return p, nil
+	}
+	if p.Modifies {
+		r := firstUnpinned(a.refs)
+		return nil, sqlerr.Unsupported("a modification of distributed table \"%s\" must fix the partition column \"%s\" by equality to a constant or parameter (multi-shard modifications are not supported yet)", r.table.Name, r.table.KeyColumn)
+	}
+	if err := p.planScatter(stmt.GetSelectStmt(), a, env); err != nil {
+		return nil, err
+	}
+	p.Kind = Scatter
+	return p, nil
+}
+
+func firstUnpinned(refs []*tableRef) *tableRef {
+	for _, r := range refs {
+		if r.pin == nil {
+			return r
+		}
+	}
+	return refs[0]
+}
+
+// replicated reports whether any shard of the plan's table has more than one
+// placement, so that every replica must compute the same values.
+func (p *Plan) replicated() bool {
+	for _, s := range p.Table.Shards {
+		if len(s.Placements) > 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// checkUtility refuses utility statements (DDL, COPY, ...) that name a
+// distributed table: they would only reach the template table.
+func checkUtility(stmt *pg_query.Node, snap *catalog.Snapshot) error {
+	if d := stmt.GetDropStmt(); d != nil && d.RemoveType == pg_query.ObjectType_OBJECT_TABLE {
+		for _, obj := range d.Objects {
+			items := obj.GetList().GetItems()
+			var schema, name string
+			switch len(items) {
+			case 1:
+				name = stringOf(items[0])
+			case 2:
+				schema, name = stringOf(items[0]), stringOf(items[1])
+			}
+			if t := snap.Lookup(schema, name); t != nil {
+				return sqlerr.Unsupported("DROP TABLE on distributed table \"%s\" is not supported", t.Name)
+			}
+		}
+	}
+	if e := stmt.GetExplainStmt(); e != nil {
+		a := &analyzer{snap: snap, visited: map[*pg_query.RangeVar]bool{}}
+		a.checkAllVisited(e.Query)
+		if a.err != nil {
+			return sqlerr.Unsupported("EXPLAIN of a statement on distributed tables is not supported yet")
+		}
+		return nil
+	}
+	a := &analyzer{snap: snap, visited: map[*pg_query.RangeVar]bool{}}
+	a.checkAllVisited(stmt)
+	if a.err != nil {
+		kind := strings.TrimPrefix(fmt.Sprintf("%T", stmt.Node), "*pg_query.Node_")
+		return sqlerr.Unsupported("%s on a distributed table is not supported: %s", statementName(kind), sqlerr.As(a.err).Message)
+	}
+	return nil
+}
+
+func statementName(kind string) string {
+	kind = strings.TrimSuffix(kind, "Stmt")
+	var b strings.Builder
+	for i, r := range kind {
+		if i > 0 && r >= 'A' && r <= 'Z' {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+	}
+	return strings.ToUpper(b.String())
+}

@@ -1,0 +1,127 @@
+package planner
+
+import (
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/internal/sqlerr"
+)
+
+// ShardIndex returns the index, in Table.Shards, of the shard that holds key
+// value v.
+func ShardIndex(t *catalog.Table, v any) (int, error) {
+	h, err := catalog.Hash(t.KeyType, v)
+	if err != nil {
+		return 0, err
+	}
+	i := t.ShardForHash(h)
+	if i < 0 {
+		return 0, sqlerr.New(sqlerr.ObjectNotInPrereq, "no shard of distributed table \"%s\" covers hash value %d", t.Name, h)
+	}
+	return i, nil
+}
+
+// Route returns the index of the one shard a Router plan runs on, for the
+// given arguments (args[0] is $1, after Eval's values are appended). Every
+// pinned reference and every inserted row must map to the same shard.
+func (p *Plan) Route(args []any) (int, error) {
+	shard := -1
+	set := func(i int) error {
+		if shard >= 0 && shard != i {
+			if p.InsertKeys != nil {
+				return sqlerr.Unsupported("a multi-row INSERT into distributed table \"%s\" whose rows belong to different shards is not supported yet; insert them one by one or in a transaction", p.Table.Name)
+			}
+			return sqlerr.Unsupported("the statement fixes partition columns to values in different shards of \"%s\"; it cannot run on one shard", p.Table.Name)
+		}
+		shard = i
+		return nil
+	}
+	for _, k := range p.InsertKeys {
+		v, err := k.Resolve(args)
+		if err != nil {
+			return 0, err
+		}
+		if v == nil {
+			return 0, sqlerr.New(sqlerr.NotNullViolation, "cannot plan INSERT using row with NULL value in partition column \"%s\"", p.Table.KeyColumn)
+		}
+		i, err := ShardIndex(p.Table, v)
+		if err != nil {
+			return 0, err
+		}
+		if err := set(i); err != nil {
+			return 0, err
+		}
+	}
+	for _, r := range p.refs {
+		if r.pin == nil {
+			continue
+		}
+		v, err := r.pin.Resolve(args)
+		if err != nil {
+			return 0, err
+		}
+		if v == nil {
+			// key = NULL matches no row on any shard.
+			continue
+		}
+		i, err := ShardIndex(r.table, v)
+		if err != nil {
+			if sqlerr.Code(err) == sqlerr.FeatureNotSupported {
+				return 0, err
+			}
+			return 0, sqlerr.WithDetail(sqlerr.As(err), "while routing by partition column \"%s\" of \"%s\"", r.table.KeyColumn, r.table.Name)
+		}
+		if err := set(i); err != nil {
+			return 0, err
+		}
+	}
+	if shard < 0 {
+		shard = 0
+	}
+	return shard, nil
+}
+
+// ShardCount is the number of shards a Router or Scatter plan can run on.
+func (p *Plan) ShardCount() int {
+	if p.Table == nil {
+		return 0
+	}
+	return len(p.Table.Shards)
+}
+
+// ShardSQL returns the statement rewritten for shard index i: every
+// distributed table replaced by its shard table (keeping the original name as
+// alias), parameters left as parameters. The text is computed once per shard.
+func (p *Plan) ShardSQL(i int) (string, error) {
+	st := &p.shardSQL[i]
+	st.once.Do(func() { st.sql, st.err = p.rewrite(i) })
+	return st.sql, st.err
+}
+
+func (p *Plan) rewrite(i int) (string, error) {
+	tree := proto.Clone(p.tree).(*pg_query.ParseResult)
+	for _, raw := range tree.Stmts {
+		walk(raw.Stmt, func(m protoreflect.ProtoMessage) bool {
+			rv, ok := m.(*pg_query.RangeVar)
+			if !ok {
+				return true
+			}
+			t := p.renames[rv.Location]
+			if t == nil {
+				return true
+			}
+			if rv.Alias == nil {
+				rv.Alias = &pg_query.Alias{Aliasname: rv.Relname}
+			}
+			rv.Relname = t.ShardTableName(t.Shards[i].ID)
+			return true
+		})
+	}
+	text, err := pg_query.Deparse(tree)
+	if err != nil {
+		return "", sqlerr.New(sqlerr.InternalError, "deparsing statement for shard %d: %v", p.Table.Shards[i].ID, err)
+	}
+	return text, nil
+}

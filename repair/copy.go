@@ -1,0 +1,213 @@
+package repair
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/internal/sqlerr"
+)
+
+// NodeConnector opens a connection to a worker node; the caller closes it.
+type NodeConnector = catalog.NodeConnector
+
+// CopyShardPlacement repairs the inactive placement of shardID on target from
+// the finalized one on source (pg_shard's master_copy_shard_placement).
+//
+// It fails, changing nothing, with SQLSTATE 22023 and pg_shard's words when
+// either node has no placement of the shard (`could not find placement
+// matching "host:port"`, the source checked first), when the source placement
+// is not finalized or when the target placement is not inactive. Then, in one
+// transaction on the target, it drops the shard table, recreates it from the
+// template table's definition and fills it with a binary COPY streamed from
+// the source, and commits; only then does it mark the target placement
+// finalized in the metadata database. On any failure the target placement
+// stays inactive.
+//
+// After it returns nil, the caller bumps the metadata version
+// (catalog.BumpVersion) so that every process sees the repaired placement.
+func CopyShardPlacement(ctx context.Context, meta catalog.Querier, connect NodeConnector, shardID int64, source, target catalog.Node) error {
+	var relid uint32
+	err := meta.QueryRow(ctx, `SELECT relation_id FROM pgs_distribution_metadata.shard WHERE id = $1`, shardID).Scan(&relid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sqlerr.New(sqlerr.UndefinedObject, "shard with ID %d does not exist", shardID)
+	}
+	if err != nil {
+		return fmt.Errorf("repair: reading shard %d: %w", shardID, err)
+	}
+	src, tgt, err := checkPlacements(ctx, meta, shardID, source, target)
+	if err != nil {
+		return err
+	}
+	ddl, err := catalog.ReadTemplateDDL(ctx, meta, relid)
+	if err != nil {
+		return fmt.Errorf("repair: reading definition of shard %d's table: %w", shardID, err)
+	}
+	if err := copyShard(ctx, connect, ddl, shardID, source, target); err != nil {
+		return err
+	}
+
+	// The source must still be finalized: had a write failed on it meanwhile,
+	// the copy could lack that write.
+	tag, err := meta.Exec(ctx, `
+		UPDATE pgs_distribution_metadata.shard_placement SET shard_state = $1
+		WHERE id = $2 AND shard_state = $3
+		  AND EXISTS (SELECT FROM pgs_distribution_metadata.shard_placement WHERE id = $4 AND shard_state = $1)`,
+		int32(catalog.StateFinalized), tgt.ID, int32(catalog.StateInactive), src.ID)
+	if err != nil {
+		return fmt.Errorf("repair: marking placement %d of shard %d finalized: %w", tgt.ID, shardID, err)
+	}
+	if tag.RowsAffected() != 1 {
+		if _, _, err := checkPlacements(ctx, meta, shardID, source, target); err != nil {
+			return err
+		}
+		return sqlerr.New(sqlerr.ObjectNotInPrereq, "placements of shard %d changed during the repair", shardID)
+	}
+	return nil
+}
+
+// checkPlacements finds the source and target placements of shardID and checks
+// their states, in pg_shard's order and with its errors.
+func checkPlacements(ctx context.Context, meta catalog.Querier, shardID int64, source, target catalog.Node) (src, tgt catalog.Placement, err error) {
+	rows, err := meta.Query(ctx, `
+		SELECT id, shard_id, shard_state, node_name, node_port
+		FROM pgs_distribution_metadata.shard_placement WHERE shard_id = $1 ORDER BY id`, shardID)
+	if err != nil {
+		return src, tgt, fmt.Errorf("repair: reading placements of shard %d: %w", shardID, err)
+	}
+	placements, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (catalog.Placement, error) {
+		var p catalog.Placement
+		var state int32
+		err := row.Scan(&p.ID, &p.ShardID, &state, &p.Node.Name, &p.Node.Port)
+		p.State = catalog.ShardState(state)
+		return p, err
+	})
+	if err != nil {
+		return src, tgt, fmt.Errorf("repair: reading placements of shard %d: %w", shardID, err)
+	}
+	src, err = findPlacement(placements, source)
+	if err != nil {
+		return src, tgt, err
+	}
+	if src.State != catalog.StateFinalized {
+		return src, tgt, sqlerr.New(sqlerr.InvalidParameterValue, "source placement must be in finalized state")
+	}
+	tgt, err = findPlacement(placements, target)
+	if err != nil {
+		return src, tgt, err
+	}
+	if tgt.State != catalog.StateInactive {
+		return src, tgt, sqlerr.New(sqlerr.InvalidParameterValue, "target placement must be in inactive state")
+	}
+	return src, tgt, nil
+}
+
+func findPlacement(placements []catalog.Placement, node catalog.Node) (catalog.Placement, error) {
+	for _, p := range placements {
+		if p.Node == node {
+			return p, nil
+		}
+	}
+	e := sqlerr.New(sqlerr.InvalidParameterValue, "could not find placement matching \"%s:%d\"", node.Name, node.Port)
+	e.Hint = "Confirm the placement still exists and try again."
+	return catalog.Placement{}, e
+}
+
+// copyShard rebuilds shard shardID's table on target and fills it from source,
+// in one transaction on target.
+func copyShard(ctx context.Context, connect NodeConnector, ddl *catalog.TemplateDDL, shardID int64, source, target catalog.Node) error {
+	srcConn, err := connect(ctx, source)
+	if err != nil {
+		return fmt.Errorf("repair: connecting to source node %s: %w", source, err)
+	}
+	defer srcConn.Close(ctx)
+	tgtConn, err := connect(ctx, target)
+	if err != nil {
+		return fmt.Errorf("repair: connecting to target node %s: %w", target, err)
+	}
+	defer tgtConn.Close(ctx)
+
+	table := ddl.ShardTableIdentifier(shardID)
+	tgtTx, err := tgtConn.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("repair: beginning transaction on target node %s: %w", target, err)
+	}
+	defer tgtTx.Rollback(ctx)
+	stmts := append([]string{"DROP TABLE IF EXISTS " + table}, ddl.ShardTableStatements(shardID)...)
+	for _, s := range stmts {
+		if _, err := tgtTx.Exec(ctx, s); err != nil {
+			return fmt.Errorf("repair: recreating shard table %s on target node %s: %w", table, target, err)
+		}
+	}
+
+	// One snapshot of the source for the whole copy.
+	srcTx, err := srcConn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fmt.Errorf("repair: beginning transaction on source node %s: %w", source, err)
+	}
+	defer srcTx.Rollback(ctx)
+
+	columns := ""
+	if cols := ddl.CopyColumns(); len(cols) > 0 {
+		quoted := make([]string, len(cols))
+		for i, c := range cols {
+			quoted[i] = pgx.Identifier{c}.Sanitize()
+		}
+		columns = " (" + strings.Join(quoted, ", ") + ")"
+	}
+	copyOut := "COPY " + table + columns + " TO STDOUT (FORMAT binary)"
+	copyIn := "COPY " + table + columns + " FROM STDIN (FORMAT binary)"
+	if err := stream(ctx, srcConn.PgConn(), tgtConn.PgConn(), copyOut, copyIn); err != nil {
+		return fmt.Errorf("repair: copying shard %d from %s to %s: %w", shardID, source, target, err)
+	}
+	// The snapshot is no longer needed; don't hold it while indexes build.
+	if err := srcTx.Rollback(ctx); err != nil {
+		return fmt.Errorf("repair: ending transaction on source node %s: %w", source, err)
+	}
+
+	for _, s := range ddl.ShardIndexStatements(shardID) {
+		if _, err := tgtTx.Exec(ctx, s); err != nil {
+			return fmt.Errorf("repair: creating index of %s on target node %s: %w", table, target, err)
+		}
+	}
+	if err := tgtTx.Commit(ctx); err != nil {
+		return fmt.Errorf("repair: committing shard %d on target node %s: %w", shardID, target, err)
+	}
+	return nil
+}
+
+// errTargetStopped is what the source's COPY gets from the pipe once the
+// target's COPY has returned, so that it does not write into the void.
+var errTargetStopped = errors.New("target stopped reading")
+
+// stream runs copyOut on src and copyIn on dst at once, the rows flowing
+// through a pipe: never more than one chunk of the shard is in memory.
+func stream(ctx context.Context, src, dst *pgconn.PgConn, copyOut, copyIn string) error {
+	pr, pw := io.Pipe()
+	srcDone := make(chan error, 1)
+	go func() {
+		_, err := src.CopyTo(ctx, pw, copyOut)
+		// nil closes the pipe with io.EOF: the target's COPY ends normally.
+		// An error makes the target's COPY fail (CopyFail) and roll back.
+		pw.CloseWithError(err)
+		srcDone <- err
+	}()
+	_, dstErr := dst.CopyFrom(ctx, pr, copyIn)
+	pr.CloseWithError(errTargetStopped)
+	srcErr := <-srcDone
+	switch {
+	case srcErr != nil && !errors.Is(srcErr, errTargetStopped):
+		return fmt.Errorf("reading from source: %w", srcErr)
+	case dstErr != nil:
+		return fmt.Errorf("writing to target: %w", dstErr)
+	case srcErr != nil:
+		return fmt.Errorf("reading from source: %w", srcErr)
+	}
+	return nil
+}

@@ -1,0 +1,27 @@
+// Package repair brings an inactive shard placement back in line with a
+// finalized one: pg_shard's master_copy_shard_placement(shard_id,
+// source_node_name, source_node_port, target_node_name, target_node_port).
+//
+// CopyShardPlacement checks the placements in the metadata database as
+// pg_shard did (same errors, SQLSTATE 22023), then, on the target node and in
+// one transaction, drops the shard table, recreates it from the template
+// table's definition (catalog.ReadTemplateDDL), and fills it with a binary
+// COPY streamed from the source node's table, read in one REPEATABLE READ
+// snapshot. The rows flow through an io.Pipe, so a shard of any size is copied
+// without being held in memory. Only when the target has committed is its
+// placement marked finalized (shard_state 1) again.
+//
+// If anything fails, the target's transaction rolls back and its placement
+// stays inactive (shard_state 3); the repair can simply be run again.
+//
+// CopyShardPlacement does not bump the metadata version: after it returns nil,
+// the caller bumps it (catalog.BumpVersion) so that every process reloads its
+// catalog snapshot and sends reads and writes to the repaired placement again.
+//
+// Writes: pg_shard took an exclusive lock on the shard for the whole repair,
+// so no write could slip between the copy's snapshot and the placement's
+// return to the finalized state. CopyShardPlacement takes no such lock: a
+// write committed on the source after the copy's snapshot was taken, by a
+// process whose catalog still saw the target as inactive, is not on the
+// target. Stop writes to the shard while it is repaired.
+package repair

@@ -1,0 +1,444 @@
+package pgshard
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/internal/sqlerr"
+	"github.com/pgshard/pgshard/planner"
+)
+
+// transaction is a database/sql transaction over any number of servers.
+// Each server joins when a statement first reaches it: the transaction keeps
+// one connection per worker node (and the connection's metadata session), so
+// statements on the same placement see each other's writes. A transaction
+// that wrote on more than one server commits with two-phase commit: PREPARE
+// TRANSACTION everywhere, a commit record in the metadata database, then
+// COMMIT PREPARED; Recover finishes what a crash leaves in doubt.
+type transaction struct {
+	cn       *conn
+	begin    string
+	readOnly bool
+	// participants in the order they joined.
+	participants []*participant
+	meta         *participant
+	savepoints   []string
+	// failed is set once a statement failed on a participant; like
+	// PostgreSQL, the transaction then only rolls back.
+	failed bool
+	done   bool
+}
+
+// participant is one server's connection in a transaction.
+type participant struct {
+	node catalog.Node // zero for the metadata session
+	conn *stdlib.Conn
+	// release returns a worker connection to its pool.
+	release func()
+	wrote   bool
+}
+
+var _ driver.Tx = (*transaction)(nil)
+
+// beginStatement is the BEGIN sent to each server for these options.
+func beginStatement(opts driver.TxOptions) (string, error) {
+	s := "BEGIN"
+	switch sql.IsolationLevel(opts.Isolation) {
+	case sql.LevelDefault:
+	case sql.LevelReadUncommitted:
+		s += " ISOLATION LEVEL READ UNCOMMITTED"
+	case sql.LevelReadCommitted:
+		s += " ISOLATION LEVEL READ COMMITTED"
+	case sql.LevelRepeatableRead, sql.LevelSnapshot:
+		s += " ISOLATION LEVEL REPEATABLE READ"
+	case sql.LevelSerializable:
+		s += " ISOLATION LEVEL SERIALIZABLE"
+	default:
+		return "", sqlerr.Unsupported("isolation level %v is not supported", sql.IsolationLevel(opts.Isolation))
+	}
+	if opts.ReadOnly {
+		s += " READ ONLY"
+	}
+	return s, nil
+}
+
+// has reports whether node already takes part in the transaction.
+func (t *transaction) has(node catalog.Node) bool {
+	for _, p := range t.participants {
+		if p.node == node {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *transaction) usable() error {
+	if t.done {
+		return sqlerr.New(sqlerr.InvalidTxState, "the transaction has already been committed or rolled back")
+	}
+	if t.failed {
+		return sqlerr.New("25P02", "current transaction is aborted, commands ignored until end of transaction block")
+	}
+	return nil
+}
+
+// join sends BEGIN (and the savepoints made so far, so that ROLLBACK TO
+// undoes this server's work too) on a new participant's connection.
+func (t *transaction) join(ctx context.Context, p *participant) error {
+	pc := p.conn.Conn()
+	if _, err := pc.Exec(ctx, t.begin); err != nil {
+		return err
+	}
+	for _, sp := range t.savepoints {
+		if _, err := pc.Exec(ctx, "SAVEPOINT "+pgx.Identifier{sp}.Sanitize()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// participant returns the transaction's connection to node, joining the
+// node on first use.
+func (t *transaction) participant(ctx context.Context, node catalog.Node, write bool) (*stdlib.Conn, error) {
+	if err := t.usable(); err != nil {
+		return nil, err
+	}
+	for _, p := range t.participants {
+		if p.node == node {
+			p.wrote = p.wrote || write
+			return p.conn, nil
+		}
+	}
+	np, err := t.cn.c.node(node)
+	if err != nil {
+		return nil, err
+	}
+	dc, err := np.sql.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := &participant{node: node, conn: dc.(*stdlib.Conn), release: func() { dc.Close() }, wrote: write}
+	if err := t.join(ctx, p); err != nil {
+		p.release()
+		return nil, err
+	}
+	t.participants = append(t.participants, p)
+	return p.conn, nil
+}
+
+// metaParticipant returns the connection's metadata session joined to the
+// transaction.
+func (t *transaction) metaParticipant(ctx context.Context) (*stdlib.Conn, error) {
+	if err := t.usable(); err != nil {
+		return nil, err
+	}
+	if t.meta != nil {
+		return t.meta.conn, nil
+	}
+	s, err := t.cn.metaSession(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := &participant{conn: s, wrote: true}
+	if err := t.join(ctx, p); err != nil {
+		return nil, err
+	}
+	t.meta = p
+	return s, nil
+}
+
+// all returns every participant, the metadata session last.
+func (t *transaction) all() []*participant {
+	out := append([]*participant(nil), t.participants...)
+	if t.meta != nil {
+		out = append(out, t.meta)
+	}
+	return out
+}
+
+// Commit commits on every participant: directly when at most one wrote,
+// with two-phase commit otherwise.
+func (t *transaction) Commit() error {
+	ctx := context.Background()
+	if t.done {
+		return sqlerr.New(sqlerr.InvalidTxState, "the transaction has already been committed or rolled back")
+	}
+	if t.failed {
+		t.rollback(ctx)
+		return pgx.ErrTxCommitRollback
+	}
+	defer t.finish()
+	var writers, readers []*participant
+	for _, p := range t.all() {
+		if p.wrote && !t.readOnly {
+			writers = append(writers, p)
+		} else {
+			readers = append(readers, p)
+		}
+	}
+	for _, p := range readers {
+		if _, err := p.conn.Conn().Exec(ctx, "COMMIT"); err != nil {
+			t.abort(ctx, append(writers, readers...))
+			return fmt.Errorf("pgshard: commit: %w", err)
+		}
+	}
+	switch len(writers) {
+	case 0:
+		return nil
+	case 1:
+		if _, err := writers[0].conn.Conn().Exec(ctx, "COMMIT"); err != nil {
+			return fmt.Errorf("pgshard: commit: %w", err)
+		}
+		return nil
+	}
+	return t.commitTwoPhase(ctx, writers)
+}
+
+// gidPrefix starts the name of every prepared transaction pgshard makes.
+const gidPrefix = "pgshard_"
+
+func newGID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return gidPrefix + strconv.FormatInt(time.Now().Unix(), 10) + "_" + hex.EncodeToString(b[:])
+}
+
+// commitTwoPhase prepares on every writer, records the decision in the
+// metadata database, and commits the prepared transactions. Before the
+// record is written, any failure rolls everything back; after it, the
+// transaction is committed, and Recover finishes any COMMIT PREPARED that
+// did not go through.
+func (t *transaction) commitTwoPhase(ctx context.Context, writers []*participant) error {
+	gid := newGID()
+	var prepared []*participant
+	for i, p := range writers {
+		if _, err := p.conn.Conn().Exec(ctx, "PREPARE TRANSACTION "+quoteLiteral(participantGID(gid, i))); err != nil {
+			t.rollbackPrepared(ctx, gid, prepared)
+			t.abort(ctx, writers[i+1:])
+			return fmt.Errorf("pgshard: commit (prepare): %w", err)
+		}
+		prepared = append(prepared, p)
+	}
+	// The decision: whoever inserts the record first (this commit, or a
+	// recovery that found the prepared transactions orphaned) decides.
+	tag, err := t.cn.c.meta.Exec(ctx, `INSERT INTO pgs_distribution_metadata.commit_record (gid, committed) VALUES ($1, true) ON CONFLICT DO NOTHING`, gid)
+	if err != nil {
+		// Unknown whether the record was written; recovery decides.
+		return fmt.Errorf("pgshard: commit: recording the commit decision failed, the outcome is decided by recovery: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		t.rollbackPrepared(ctx, gid, prepared)
+		return sqlerr.New("40001", "transaction %s was rolled back by recovery before it could commit", gid)
+	}
+	var failed error
+	for i, p := range prepared {
+		if _, err := p.conn.Conn().Exec(ctx, "COMMIT PREPARED "+quoteLiteral(participantGID(gid, i))); err != nil && failed == nil {
+			failed = err
+		}
+	}
+	if failed == nil {
+		_, _ = t.cn.c.meta.Exec(ctx, `DELETE FROM pgs_distribution_metadata.commit_record WHERE gid = $1`, gid)
+	}
+	// Committed: a COMMIT PREPARED that failed is finished by Recover.
+	return nil
+}
+
+func participantGID(gid string, i int) string { return gid + "_" + strconv.Itoa(i) }
+
+func (t *transaction) rollbackPrepared(ctx context.Context, gid string, prepared []*participant) {
+	for i, p := range prepared {
+		_, _ = p.conn.Conn().Exec(ctx, "ROLLBACK PREPARED "+quoteLiteral(participantGID(gid, i)))
+	}
+}
+
+func (t *transaction) abort(ctx context.Context, ps []*participant) {
+	for _, p := range ps {
+		if p.conn.Conn().PgConn().TxStatus() != 'I' {
+			_, _ = p.conn.Conn().Exec(ctx, "ROLLBACK")
+		}
+	}
+}
+
+// Rollback rolls back on every participant.
+func (t *transaction) Rollback() error {
+	if t.done {
+		return sqlerr.New(sqlerr.InvalidTxState, "the transaction has already been committed or rolled back")
+	}
+	return t.rollback(context.Background())
+}
+
+func (t *transaction) rollback(ctx context.Context) error {
+	defer t.finish()
+	var first error
+	for _, p := range t.all() {
+		if p.conn.Conn().IsClosed() {
+			continue
+		}
+		if _, err := p.conn.Conn().Exec(ctx, "ROLLBACK"); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// finish returns the worker connections to their pools and ends the
+// transaction on the conn.
+func (t *transaction) finish() {
+	for _, p := range t.participants {
+		p.release()
+	}
+	t.participants = nil
+	t.meta = nil
+	t.done = true
+	if t.cn.tx == t {
+		t.cn.tx = nil
+	}
+}
+
+// txCommand handles transaction control statements sent as SQL text.
+func (cn *conn) txCommand(ctx context.Context, p *planner.Plan, query string, nargs []driver.NamedValue) (driver.Result, error) {
+	cmd := p.Tx
+	t := cn.tx
+	switch cmd.Kind {
+	case "SAVEPOINT", "RELEASE", "ROLLBACK TO":
+		if t == nil {
+			return nil, sqlerr.New("25P01", "%s can only be used in transaction blocks", cmd.Kind)
+		}
+		if cmd.Kind != "ROLLBACK TO" {
+			if err := t.usable(); err != nil {
+				return nil, err
+			}
+		} else if t.done {
+			return nil, t.usable()
+		}
+		for _, part := range t.all() {
+			if _, err := part.conn.Conn().Exec(ctx, query); err != nil {
+				t.failed = true
+				return nil, err
+			}
+		}
+		switch cmd.Kind {
+		case "SAVEPOINT":
+			t.savepoints = append(t.savepoints, cmd.Savepoint)
+		case "RELEASE", "ROLLBACK TO":
+			for i := len(t.savepoints) - 1; i >= 0; i-- {
+				if t.savepoints[i] == cmd.Savepoint {
+					if cmd.Kind == "RELEASE" {
+						t.savepoints = t.savepoints[:i]
+					} else {
+						t.savepoints = t.savepoints[:i+1]
+					}
+					break
+				}
+			}
+			if cmd.Kind == "ROLLBACK TO" {
+				t.failed = false
+			}
+		}
+		return result{}, nil
+	}
+	if t == nil && cmd.Kind != "PREPARE" {
+		return nil, sqlerr.Unsupported("%s as SQL text is not supported by pgshard; use database/sql's BeginTx, Commit and Rollback", cmd.Kind)
+	}
+	return nil, sqlerr.Unsupported("%s as SQL text is not supported by pgshard inside a transaction; use the Tx's Commit and Rollback", cmd.Kind)
+}
+
+func quoteLiteral(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+// Recover finishes or rolls back every prepared transaction pgshard left on
+// the workers (a client that died during a two-phase commit): committed when
+// its commit record exists, rolled back otherwise. Prepared transactions
+// younger than minAge are left alone, as their commit may still be under way.
+// It returns how many it committed and rolled back.
+func (c *Connector) Recover(ctx context.Context, minAge time.Duration) (committed, rolledBack int, err error) {
+	if err := c.init(ctx); err != nil {
+		return 0, 0, err
+	}
+	nodes := map[catalog.Node]bool{}
+	for _, n := range c.snapshot().Nodes {
+		nodes[n] = true
+	}
+	var errs []error
+	for n := range nodes {
+		cm, rb, err := c.recoverNode(ctx, n, minAge)
+		committed += cm
+		rolledBack += rb
+		if err != nil {
+			errs = append(errs, fmt.Errorf("node %s: %w", n, err))
+		}
+	}
+	if cm, rb, err := c.recoverOn(ctx, c.meta.Exec, c.meta.Query, minAge); err != nil {
+		errs = append(errs, fmt.Errorf("metadata database: %w", err))
+	} else {
+		committed += cm
+		rolledBack += rb
+	}
+	return committed, rolledBack, errors.Join(errs...)
+}
+
+func (c *Connector) recoverNode(ctx context.Context, n catalog.Node, minAge time.Duration) (int, int, error) {
+	np, err := c.node(n)
+	if err != nil {
+		return 0, 0, err
+	}
+	return c.recoverOn(ctx, np.pool.Exec, np.pool.Query, minAge)
+}
+
+type execFunc func(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+type queryFunc func(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+
+func (c *Connector) recoverOn(ctx context.Context, exec execFunc, query queryFunc, minAge time.Duration) (int, int, error) {
+	rows, err := query(ctx, `SELECT gid FROM pg_prepared_xacts WHERE gid LIKE 'pgshard\_%' AND database = current_database()
+		AND prepared < now() - make_interval(secs => $1)`, minAge.Seconds())
+	if err != nil {
+		return 0, 0, err
+	}
+	gids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, 0, err
+	}
+	committed, rolledBack := 0, 0
+	for _, pgid := range gids {
+		i := strings.LastIndexByte(pgid, '_')
+		if i < 0 {
+			continue
+		}
+		gid := pgid[:i]
+		// Decide: an absent record becomes an abort record, so a commit
+		// still in flight cannot record its decision afterwards.
+		if _, err := c.meta.Exec(ctx, `INSERT INTO pgs_distribution_metadata.commit_record (gid, committed) VALUES ($1, false) ON CONFLICT DO NOTHING`, gid); err != nil {
+			return committed, rolledBack, err
+		}
+		var commit bool
+		if err := c.meta.QueryRow(ctx, `SELECT committed FROM pgs_distribution_metadata.commit_record WHERE gid = $1`, gid).Scan(&commit); err != nil {
+			return committed, rolledBack, err
+		}
+		if commit {
+			if _, err := exec(ctx, "COMMIT PREPARED "+quoteLiteral(pgid)); err != nil {
+				return committed, rolledBack, err
+			}
+			committed++
+		} else {
+			if _, err := exec(ctx, "ROLLBACK PREPARED "+quoteLiteral(pgid)); err != nil {
+				return committed, rolledBack, err
+			}
+			rolledBack++
+		}
+	}
+	return committed, rolledBack, nil
+}
