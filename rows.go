@@ -160,7 +160,9 @@ func (b *bufferedRows) Next(dest []driver.Value) error {
 
 func (b *bufferedRows) ColumnTypeDatabaseTypeName(i int) string { return b.cols[i].dbType }
 func (b *bufferedRows) ColumnTypeScanType(i int) reflect.Type   { return b.cols[i].scanType }
-func (b *bufferedRows) ColumnTypeLength(i int) (int64, bool)    { return b.cols[i].length, b.cols[i].hasLength }
+func (b *bufferedRows) ColumnTypeLength(i int) (int64, bool) {
+	return b.cols[i].length, b.cols[i].hasLength
+}
 func (b *bufferedRows) ColumnTypePrecisionScale(i int) (int64, int64, bool) {
 	return b.cols[i].precision, b.cols[i].scale, b.cols[i].hasPrecision
 }

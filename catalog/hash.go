@@ -120,12 +120,20 @@ func HashSupported(typeOID uint32) bool {
 //   - a driver.Valuer, whose Value is hashed; a pointer, which is followed;
 //     a named type of one of the kinds above.
 //
-// Errors are *pgconn.PgError values with PostgreSQL's SQLSTATEs: 23502 for a
-// NULL key, 22P02/22007 for bad syntax, 22003/22008 for out-of-range values,
-// 42804 for a Go value that cannot be a value of the type, 0A000 for an
-// unsupported type.
+// The text forms are a subset of what PostgreSQL accepts: other forms
+// ('now', 'Jan 8 1999', named time zones, PostgreSQL 16's 0x10 and 1_000)
+// are refused with an error, never hashed as something else.
 //
-// Hash does not allocate for a string, []byte, integer or time.Time key.
+// Errors are *pgconn.PgError values with PostgreSQL's SQLSTATEs: 23502 for a
+// NULL key, 22P02 (22007 for dates and times) for bad syntax, 22003 (22008,
+// 22009) for out-of-range values, 42804 for a Go value that cannot be a
+// value of the type, 0A000 for an unsupported type or time zone name.
+//
+// Hash itself does not allocate for a key of a builtin Go type (string,
+// []byte, integer, bool, [16]byte, time.Time) on success. As v escapes (a
+// driver.Valuer's Value method is called through it), a caller boxing a
+// string or a large integer into v for the call pays that one allocation;
+// driver arguments arrive already boxed.
 func Hash(typeOID uint32, v any) (int32, error) {
 	if !HashSupported(typeOID) {
 		return 0, sqlerr.Unsupported("pgshard cannot hash a shard key of type with OID %d", typeOID)

@@ -4,6 +4,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"strconv"
+	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
@@ -120,6 +121,10 @@ func constValue(n *pg_query.Node, keyType uint32) (Value, bool) {
 		}
 		switch v := c.Val.(type) {
 		case *pg_query.A_Const_Ival:
+			if isTextType(keyType) {
+				// INSERT's assignment cast makes 12 the text '12'.
+				return Value{Const: strconv.FormatInt(int64(v.Ival.Ival), 10)}, true
+			}
 			return Value{Const: int64(v.Ival.Ival)}, true
 		case *pg_query.A_Const_Fval:
 			if !integerLiteral(v.Fval.Fval) && isIntegerType(keyType) {
@@ -145,6 +150,9 @@ func constValue(n *pg_query.Node, keyType uint32) (Value, bool) {
 			if c := e.Rexpr.GetAConst(); c != nil && !c.Isnull {
 				switch v := c.Val.(type) {
 				case *pg_query.A_Const_Ival:
+					if isTextType(keyType) {
+						return Value{Const: strconv.FormatInt(-int64(v.Ival.Ival), 10)}, true
+					}
 					return Value{Const: -int64(v.Ival.Ival)}, true
 				case *pg_query.A_Const_Fval:
 					if !integerLiteral(v.Fval.Fval) && isIntegerType(keyType) {
@@ -158,13 +166,17 @@ func constValue(n *pg_query.Node, keyType uint32) (Value, bool) {
 	return Value{}, false
 }
 
+// isTextType reports whether t is text, varchar, bpchar or name.
+func isTextType(t uint32) bool { return t == 25 || t == 1043 || t == 1042 || t == 19 }
+
 // isIntegerType reports whether t is int2, int4 or int8.
 func isIntegerType(t uint32) bool { return t == 21 || t == 23 || t == 20 }
 
 // integerLiteral reports whether a numeric literal (a Float node: an integer
 // too large for int4, or a number with a decimal point or exponent) is
-// written with digits only.
+// written with digits only (and a sign: the parser folds -5000000000).
 func integerLiteral(s string) bool {
+	s = strings.TrimPrefix(s, "-")
 	if s == "" {
 		return false
 	}
