@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -166,16 +167,9 @@ func loadEnvironment(ctx context.Context) (*environment, error) {
 
 func newEnvironment(ctx context.Context) (*environment, error) {
 	env := &environment{uid: -1, gid: -1}
-	binDir := os.Getenv("PGSHARD_PG_BINDIR")
-	if binDir == "" {
-		out, err := exec.CommandContext(ctx, "pg_config", "--bindir").Output()
-		if err != nil {
-			return nil, fmt.Errorf("pgtest: pg_config --bindir: %w (install the PostgreSQL server, e.g. apt-get install postgresql, or set PGSHARD_PG_BINDIR)", err)
-		}
-		binDir = strings.TrimSpace(string(out))
-	}
-	if _, err := os.Stat(filepath.Join(binDir, "initdb")); err != nil {
-		return nil, fmt.Errorf("pgtest: no initdb in %s: %w (install the PostgreSQL server package)", binDir, err)
+	binDir, err := findBinDir(ctx)
+	if err != nil {
+		return nil, err
 	}
 	env.binDir = binDir
 	if os.Geteuid() == 0 {
@@ -194,6 +188,35 @@ func newEnvironment(ctx context.Context) (*environment, error) {
 	}
 	env.template = tmpl
 	return env, nil
+}
+
+// findBinDir finds the PostgreSQL server binaries: $PGSHARD_PG_BINDIR, then
+// pg_config --bindir, then the newest /usr/lib/postgresql/*/bin (Debian).
+func findBinDir(ctx context.Context) (string, error) {
+	var tried []string
+	var candidates []string
+	if d := os.Getenv("PGSHARD_PG_BINDIR"); d != "" {
+		candidates = append(candidates, d)
+	}
+	if out, err := exec.CommandContext(ctx, "pg_config", "--bindir").Output(); err == nil {
+		candidates = append(candidates, strings.TrimSpace(string(out)))
+	}
+	if dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin"); len(dirs) > 0 {
+		sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
+		candidates = append(candidates, dirs...)
+	}
+	for _, d := range candidates {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			return d, nil
+		}
+		tried = append(tried, d)
+	}
+	return "", fmt.Errorf("pgtest: no PostgreSQL server binaries (initdb) found (tried %v); install them, e.g. apt-get install postgresql, or set PGSHARD_PG_BINDIR", tried)
+}
+
+func versionOf(binDir string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	return v
 }
 
 // ensureTemplate runs initdb once per machine and PostgreSQL version into a
