@@ -56,6 +56,7 @@ type env struct {
 	DSN     string
 	DB      *sql.DB
 	workers []*pgtest.Node
+	direct  map[*pgtest.Node]*pgx.Conn
 }
 
 func newEnv(t testing.TB) *env {
@@ -115,13 +116,21 @@ func (e *env) queryInt(query string, args ...any) int64 {
 	return n
 }
 
-// worker connects with pgx straight to a worker's database, bypassing pgshard.
+// worker returns a pgx connection straight to a worker's database,
+// bypassing pgshard; one per node, reconnected when the node restarted.
 func (e *env) worker(n *pgtest.Node) *pgx.Conn {
 	e.t.Helper()
+	if c := e.direct[n]; c != nil && !c.IsClosed() && c.Ping(context.Background()) == nil {
+		return c
+	}
 	conn, err := pgx.Connect(context.Background(), n.DSN(e.dbname))
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	if e.direct == nil {
+		e.direct = map[*pgtest.Node]*pgx.Conn{}
+	}
+	e.direct[n] = conn
 	e.t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
 }

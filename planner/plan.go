@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/internal/sqlerr"
@@ -124,7 +125,23 @@ func New(sql string, snap *catalog.Snapshot, env Env) (*Plan, error) {
 	if err != nil {
 		return nil, parseError(err)
 	}
+	// $0 parses but is no parameter; it would read as a NULL key (Value
+	// with Param 0) and deparse as "?".
+	if n, ok := minParam(tree); ok && n < 1 {
+		return nil, sqlerr.New("42P02", "there is no parameter $%d", n)
+	}
 	return plan(sql, tree, snap, env)
+}
+
+// minParam returns the lowest $n in the tree; ok is false when there is none.
+func minParam(tree *pg_query.ParseResult) (min int, ok bool) {
+	walk(tree, func(m protoreflect.ProtoMessage) bool {
+		if pr, isParam := m.(*pg_query.ParamRef); isParam && (!ok || int(pr.Number) < min) {
+			min, ok = int(pr.Number), true
+		}
+		return true
+	})
+	return min, ok
 }
 
 // parseError turns a pg_query parse error into a 42601 error.

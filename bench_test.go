@@ -1,0 +1,440 @@
+package pgshard_test
+
+// Benchmarks comparing pgshard with direct pgx on the same servers, in the
+// same run. See docs/benchmarks.md for how to run them and what they showed.
+//
+// Every single-shard benchmark works on one shard of a 16-shard table with
+// replication factor 1, and uses keys chosen in advance to all hash into that
+// shard, so pgshard and the baselines do the same work on the servers: one
+// round trip to one worker. The baselines are what an application that did
+// the routing itself would run against the shard table (t_<shardid>):
+//
+//	pgshard  database/sql, sql.Open("pgshard", metadataDSN), table t
+//	pgx      database/sql, sql.Open("pgx", workerDSN), table t_<shardid>
+//	pgxpool  pgx's native API, pgxpool.Pool on the worker, table t_<shardid>
+//
+// Tables and data are made before the timer starts, once per top-level
+// benchmark; the sub-benchmarks share them.
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/pgshard/pgshard/internal/pgtest"
+)
+
+const (
+	benchShardCount = 16
+	// benchKeyRange is where keys are drawn from: about 1/16 of it hashes
+	// into any one shard.
+	benchKeyRange = 400_000
+	// benchSelectRows is how many rows of the chosen shard the point-select
+	// benchmarks read from.
+	benchSelectRows = 10_000
+	// benchCountRows is the size of the count(*) table.
+	benchCountRows = 100_000
+	// benchParallelism multiplies GOMAXPROCS for the RunParallel variants:
+	// the work is mostly waiting on the server, so more goroutines than
+	// cores keep the servers busy.
+	benchParallelism = 4
+	benchValue       = "some value"
+)
+
+// benchShard is one shard of a table with replication factor 1.
+type benchShard struct {
+	id       int64
+	min, max int32
+	node     *pgtest.Node
+}
+
+// benchShards reads the shards of table, with their one placement each, from
+// the metadata database.
+func benchShards(b *testing.B, e *env, table string) []benchShard {
+	b.Helper()
+	rows, err := e.DB.Query(`SELECT s.id, s.min_value::int4, s.max_value::int4, p.node_name, p.node_port
+		FROM pgs_distribution_metadata.shard s
+		JOIN pgs_distribution_metadata.shard_placement p ON p.shard_id = s.id
+		WHERE s.relation_id = $1::regclass
+		ORDER BY s.id`, table)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	var out []benchShard
+	for rows.Next() {
+		var s benchShard
+		var host string
+		var port int
+		if err := rows.Scan(&s.id, &s.min, &s.max, &host, &port); err != nil {
+			b.Fatal(err)
+		}
+		for _, w := range e.workers {
+			if w.Host == host && w.Port == port {
+				s.node = w
+			}
+		}
+		if s.node == nil {
+			b.Fatalf("shard %d is on %s:%d, not a worker of the cluster", s.id, host, port)
+		}
+		if len(out) > 0 && out[len(out)-1].id == s.id {
+			b.Fatalf("shard %d has more than one placement", s.id)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+	if len(out) != benchShardCount {
+		b.Fatalf("%s has %d shards, want %d", table, len(out), benchShardCount)
+	}
+	return out
+}
+
+// benchDistribute creates table t with ddl and distributes it by k over 16
+// shards with replication factor 1.
+func benchDistribute(b *testing.B, e *env, ddl string) []benchShard {
+	b.Helper()
+	e.exec(ddl)
+	e.exec(`SELECT master_create_distributed_table('t', 'k')`)
+	e.exec(fmt.Sprintf(`SELECT master_create_worker_shards('t', %d, 1)`, benchShardCount))
+	return benchShards(b, e, "t")
+}
+
+// benchKeys returns the keys in [1, benchKeyRange] that PostgreSQL's hash of
+// bigint puts in shard s, ascending. The server computes the hash, so the
+// keys do not depend on pgshard's own hashing.
+func benchKeys(b *testing.B, conn *pgx.Conn, s benchShard) []int64 {
+	b.Helper()
+	rows, err := conn.Query(context.Background(),
+		`SELECT k FROM generate_series(1, $1::bigint) k WHERE hashint8(k) BETWEEN $2 AND $3 ORDER BY k`,
+		benchKeyRange, s.min, s.max)
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(keys) < 1000 {
+		b.Fatalf("only %d keys of [1, %d] fall in shard %d", len(keys), benchKeyRange, s.id)
+	}
+	return keys
+}
+
+// benchFixture is one distributed table t and everything the single-shard
+// benchmarks need to reach its chosen shard directly.
+type benchFixture struct {
+	e          *env
+	shard      benchShard
+	shardTable string // t_<shardid>
+	keys       []int64
+	pgxDB      *sql.DB       // database/sql with pgx's driver, on the shard's worker
+	pool       *pgxpool.Pool // native pgx, on the shard's worker
+	next       atomic.Uint64 // the next key, across sub-benchmarks and goroutines
+}
+
+// newBenchFixture creates t (k bigint, v text) with an index on k (a primary
+// key with withRows, filled with benchSelectRows rows of the chosen shard) and
+// opens the baselines' connections to the worker holding that shard.
+func newBenchFixture(b *testing.B, withRows bool) *benchFixture {
+	b.Helper()
+	ctx := context.Background()
+	e := newEnv(b)
+	ddl := `CREATE TABLE t (k bigint NOT NULL, v text)`
+	if withRows {
+		ddl = `CREATE TABLE t (k bigint PRIMARY KEY, v text)`
+	}
+	e.exec(ddl)
+	if !withRows {
+		e.exec(`CREATE INDEX t_k_idx ON t (k)`)
+	}
+	e.exec(`SELECT master_create_distributed_table('t', 'k')`)
+	e.exec(fmt.Sprintf(`SELECT master_create_worker_shards('t', %d, 1)`, benchShardCount))
+	shards := benchShards(b, e, "t")
+	s := shards[0]
+	f := &benchFixture{e: e, shard: s, shardTable: fmt.Sprintf("t_%d", s.id)}
+	wconn := e.worker(s.node)
+	f.keys = benchKeys(b, wconn, s)
+
+	if withRows {
+		if len(f.keys) < benchSelectRows {
+			b.Fatalf("only %d keys for %d rows", len(f.keys), benchSelectRows)
+		}
+		f.keys = f.keys[:benchSelectRows]
+		if _, err := wconn.Exec(ctx, `INSERT INTO `+f.shardTable+` (k, v) SELECT k, 'value ' || k FROM unnest($1::bigint[]) k`, f.keys); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := wconn.Exec(ctx, `VACUUM ANALYZE `+f.shardTable); err != nil {
+			b.Fatal(err)
+		}
+		// pgshard finds the rows where the baselines put them.
+		var v string
+		if err := e.DB.QueryRow(`SELECT v FROM t WHERE k = $1`, f.keys[7]).Scan(&v); err != nil {
+			b.Fatal(err)
+		}
+		if want := fmt.Sprintf("value %d", f.keys[7]); v != want {
+			b.Fatalf("pgshard read %q for key %d, want %q", v, f.keys[7], want)
+		}
+	} else {
+		// pgshard routes the chosen keys to the chosen shard table.
+		for _, k := range f.keys[:3] {
+			e.exec(`INSERT INTO t (k, v) VALUES ($1, $2)`, k, benchValue)
+		}
+		var n int
+		if err := wconn.QueryRow(ctx, `SELECT count(*) FROM `+f.shardTable).Scan(&n); err != nil {
+			b.Fatal(err)
+		}
+		if n != 3 {
+			b.Fatalf("%s holds %d of the 3 rows pgshard inserted", f.shardTable, n)
+		}
+	}
+
+	dsn := s.node.DSN(e.dbname)
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	f.pgxDB = db
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pool.Close)
+	f.pool = pool
+
+	// database/sql keeps 2 idle connections by default: in the parallel
+	// variants the others would be closed and reopened all the time, which
+	// costs the pgx baseline a new server connection each time and pgshard
+	// almost nothing. Keep enough for every goroutine, on both.
+	conns := benchParallelism*runtime.GOMAXPROCS(0) + 2
+	for _, d := range []*sql.DB{e.DB, f.pgxDB} {
+		d.SetMaxIdleConns(conns)
+	}
+	return f
+}
+
+// key returns the next key, cycling through the fixture's keys.
+func (f *benchFixture) key() int64 {
+	return f.keys[int((f.next.Add(1)-1)%uint64(len(f.keys)))]
+}
+
+// benchRun times op, serially or from benchParallelism×GOMAXPROCS
+// goroutines.
+func benchRun(b *testing.B, parallel bool, op func() error) {
+	b.ReportAllocs()
+	if parallel {
+		b.SetParallelism(benchParallelism)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := op(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		return
+	}
+	for b.Loop() {
+		if err := op(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchWarmUp runs op before the timer starts, so that connections are open
+// and statements prepared on the servers: once, or for the parallel variants
+// from as many goroutines at once as RunParallel will use, so that every
+// pool holds a connection for each of them.
+func benchWarmUp(b *testing.B, name string, parallel bool, op func() error) {
+	b.Helper()
+	n := 1
+	if parallel {
+		n = benchParallelism * runtime.GOMAXPROCS(0)
+	}
+	errs := make(chan error, n)
+	var start sync.WaitGroup
+	start.Add(1)
+	for range n {
+		go func() {
+			start.Wait()
+			var err error
+			for range 20 {
+				if err = op(); err != nil {
+					break
+				}
+			}
+			errs <- err
+		}()
+	}
+	start.Done()
+	for range n {
+		if err := <-errs; err != nil {
+			b.Fatalf("%s: %v", name, err)
+		}
+	}
+}
+
+func benchPrepare(b *testing.B, db *sql.DB, query string) *sql.Stmt {
+	b.Helper()
+	stmt, err := db.Prepare(query)
+	if err != nil {
+		b.Fatalf("preparing %s: %v", query, err)
+	}
+	b.Cleanup(func() { stmt.Close() })
+	return stmt
+}
+
+func BenchmarkInsertPrepared(b *testing.B)         { benchInsert(b, false) }
+func BenchmarkInsertPreparedParallel(b *testing.B) { benchInsert(b, true) }
+
+// benchInsert: a prepared single-row INSERT, a new key each time.
+func benchInsert(b *testing.B, parallel bool) {
+	f := newBenchFixture(b, false)
+	ctx := context.Background()
+	direct := `INSERT INTO ` + f.shardTable + ` (k, v) VALUES ($1, $2)`
+	shardStmt := benchPrepare(b, f.e.DB, `INSERT INTO t (k, v) VALUES ($1, $2)`)
+	pgxStmt := benchPrepare(b, f.pgxDB, direct)
+	ops := []struct {
+		name string
+		op   func() error
+	}{
+		{"pgshard", func() error { _, err := shardStmt.Exec(f.key(), benchValue); return err }},
+		{"pgx", func() error { _, err := pgxStmt.Exec(f.key(), benchValue); return err }},
+		{"pgxpool", func() error { _, err := f.pool.Exec(ctx, direct, f.key(), benchValue); return err }},
+	}
+	for _, o := range ops {
+		benchWarmUp(b, o.name, parallel, o.op)
+	}
+	for _, o := range ops {
+		b.Run(o.name, func(b *testing.B) { benchRun(b, parallel, o.op) })
+	}
+}
+
+func BenchmarkPointSelect(b *testing.B)         { benchPointSelect(b, false) }
+func BenchmarkPointSelectParallel(b *testing.B) { benchPointSelect(b, true) }
+
+// benchPointSelect: a prepared SELECT by primary key, one row of the chosen
+// shard each time.
+func benchPointSelect(b *testing.B, parallel bool) {
+	f := newBenchFixture(b, true)
+	ctx := context.Background()
+	direct := `SELECT v FROM ` + f.shardTable + ` WHERE k = $1`
+	shardStmt := benchPrepare(b, f.e.DB, `SELECT v FROM t WHERE k = $1`)
+	pgxStmt := benchPrepare(b, f.pgxDB, direct)
+	check := func(v string) error {
+		if len(v) < 7 {
+			return fmt.Errorf("read %q", v)
+		}
+		return nil
+	}
+	ops := []struct {
+		name string
+		op   func() error
+	}{
+		{"pgshard", func() error {
+			var v string
+			if err := shardStmt.QueryRow(f.key()).Scan(&v); err != nil {
+				return err
+			}
+			return check(v)
+		}},
+		{"pgx", func() error {
+			var v string
+			if err := pgxStmt.QueryRow(f.key()).Scan(&v); err != nil {
+				return err
+			}
+			return check(v)
+		}},
+		{"pgxpool", func() error {
+			var v string
+			if err := f.pool.QueryRow(ctx, direct, f.key()).Scan(&v); err != nil {
+				return err
+			}
+			return check(v)
+		}},
+	}
+	for _, o := range ops {
+		benchWarmUp(b, o.name, parallel, o.op)
+	}
+	for _, o := range ops {
+		b.Run(o.name, func(b *testing.B) { benchRun(b, parallel, o.op) })
+	}
+}
+
+// BenchmarkCountStar: count(*) over benchCountRows rows in 16 shards on 4
+// workers ("pgshard"), against the same rows in one plain table on one of
+// those workers ("single").
+func BenchmarkCountStar(b *testing.B) {
+	ctx := context.Background()
+	e := newEnv(b)
+	shards := benchDistribute(b, e, `CREATE TABLE t (k bigint NOT NULL, v text)`)
+	conns := map[*pgtest.Node]*pgx.Conn{}
+	for _, s := range shards {
+		c := conns[s.node]
+		if c == nil {
+			c = e.worker(s.node)
+			conns[s.node] = c
+		}
+		table := fmt.Sprintf("t_%d", s.id)
+		if _, err := c.Exec(ctx, `INSERT INTO `+table+` (k, v)
+			SELECT k, 'value ' || k FROM generate_series(1, $1::bigint) k WHERE hashint8(k) BETWEEN $2 AND $3`,
+			benchCountRows, s.min, s.max); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Exec(ctx, `VACUUM ANALYZE `+table); err != nil {
+			b.Fatal(err)
+		}
+	}
+	single := e.workers[0]
+	sc := e.worker(single)
+	for _, q := range []string{
+		`CREATE TABLE single (k bigint NOT NULL, v text)`,
+		fmt.Sprintf(`INSERT INTO single (k, v) SELECT k, 'value ' || k FROM generate_series(1, %d) k`, benchCountRows),
+		`VACUUM ANALYZE single`,
+	} {
+		if _, err := sc.Exec(ctx, q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	singleDB, err := sql.Open("pgx", single.DSN(e.dbname))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { singleDB.Close() })
+
+	ops := []struct {
+		name  string
+		db    *sql.DB
+		query string
+	}{
+		{"pgshard", e.DB, `SELECT count(*) FROM t`},
+		{"single", singleDB, `SELECT count(*) FROM single`},
+	}
+	for _, o := range ops {
+		count := func() error {
+			var n int64
+			if err := o.db.QueryRow(o.query).Scan(&n); err != nil {
+				return err
+			}
+			if n != benchCountRows {
+				return fmt.Errorf("%s: count = %d, want %d", o.name, n, benchCountRows)
+			}
+			return nil
+		}
+		if err := count(); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(o.name, func(b *testing.B) { benchRun(b, false, count) })
+	}
+}

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/pgshard/pgshard/internal/pgtest"
+)
+
+// logWriter sends the scenario's output to the test log.
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// norm puts times in UTC so that users compare with reflect.DeepEqual.
+func norm(us ...User) []User {
+	out := make([]User, len(us))
+	for i, u := range us {
+		u.CreatedAt = u.CreatedAt.UTC()
+		if u.LastLogin.Valid {
+			u.LastLogin.Time = u.LastLogin.Time.UTC()
+		}
+		out[i] = u
+	}
+	return out
+}
+
+func with(u User, f func(*User)) User {
+	f(&u)
+	return u
+}
+
+func TestSQLX(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cluster := pgtest.StartTB(t, 5)
+	db, err := sqlx.Open("pgshard", cluster.Nodes[0].DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := createSchema(ctx, db, cluster.Nodes[1:]); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := scenario(ctx, db, logWriter{t}); err != nil {
+		t.Fatalf("scenario: %v", err)
+	}
+
+	// What the scenario must have left: alice gave dave 20 points, bob's
+	// login was recorded, frank was deleted, the overdrawing transfer
+	// changed nothing.
+	aliceNow := with(alice, func(u *User) { u.Score = ptr[int32](30) })
+	bob := with(acme[0], func(u *User) { u.LastLogin = sql.NullTime{Time: loginAt, Valid: true} })
+	carol := acme[1]
+	dave := with(others[0], func(u *User) { u.Score = ptr[int32](20) })
+	erin := others[1]
+
+	t.Run("reads", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			read func() (any, error)
+			want any
+		}{
+			{"Get by key, nullable columns NULL", func() (any, error) { return getUser(ctx, db, "acme", 2) }, norm(bob)[0]},
+			{"Get by key, nullable columns set", func() (any, error) { return getUser(ctx, db, "acme", 3) }, norm(carol)[0]},
+			{"Get by key after cross-shard transaction", func() (any, error) { return getUser(ctx, db, "globex", 1) }, norm(dave)[0]},
+			{"Select by key", func() (any, error) { return tenantUsers(ctx, db, "acme") }, norm(aliceNow, bob, carol)},
+			{"Select by key, no rows", func() (any, error) { return tenantUsers(ctx, db, "umbrella") }, []User(nil)},
+			{"Select all (multi-shard)", func() (any, error) { return allUsers(ctx, db) }, norm(aliceNow, bob, carol, dave, erin)},
+			{"Select non-key WHERE (multi-shard)", func() (any, error) { return usersOnPlan(ctx, db, "pro") }, norm(aliceNow, carol, dave)},
+			{"Select non-key WHERE, other value", func() (any, error) { return usersOnPlan(ctx, db, "free") }, norm(bob, erin)},
+			{"Get count(*) (multi-shard)", func() (any, error) { return countUsers(ctx, db) }, int64(5)},
+			{"aggregates (multi-shard)", func() (any, error) {
+				s, err := statsForPlan(ctx, db, "pro")
+				s.First.Time = s.First.Time.UTC()
+				return s, err
+			}, planStats{Users: 3, Scored: 3, Total: sql.NullInt64{Int64: 57, Valid: true}, MaxScore: sql.NullInt32{Int32: 30, Valid: true}, First: sql.NullTime{Time: t0.Add(-24 * time.Hour), Valid: true}}},
+			{"aggregates over no rows", func() (any, error) {
+				return statsForPlan(ctx, db, "enterprise")
+			}, planStats{}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				got, err := tc.read()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if u, ok := got.(User); ok {
+					got = norm(u)[0]
+				}
+				if us, ok := got.([]User); ok && us != nil {
+					got = norm(us...)
+				}
+				if !reflect.DeepEqual(got, tc.want) {
+					t.Errorf("got  %+v\nwant %+v", got, tc.want)
+				}
+			})
+		}
+	})
+
+	t.Run("deleted row is gone", func(t *testing.T) {
+		_, err := getUser(ctx, db, "umbrella", 1)
+		if !errors.Is(err, sql.ErrNoRows) {
+			t.Fatalf("Get of a deleted row: %v, want sql.ErrNoRows", err)
+		}
+	})
+
+	t.Run("multi-row INSERT across shards is refused with 0A000, writing nothing", func(t *testing.T) {
+		batch := []User{
+			{TenantID: "hooli", UserID: 1, Name: "gavin", Plan: free, CreatedAt: t0},
+			{TenantID: "piedpiper", UserID: 1, Name: "richard", Plan: free, CreatedAt: t0},
+		}
+		_, err := addUsers(ctx, db, batch)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "0A000" {
+			t.Fatalf("got %v, want SQLSTATE 0A000", err)
+		}
+		if n, err := countUsers(ctx, db); err != nil || n != 5 {
+			t.Fatalf("count after refused batch = %d, %v; want 5", n, err)
+		}
+	})
+
+	t.Run("updates and deletes by key report rows affected", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			run  func() (int64, error)
+			want int64
+		}{
+			{"update existing", func() (int64, error) { return recordLogin(ctx, db, "initech", 1, loginAt) }, 1},
+			{"update missing", func() (int64, error) { return recordLogin(ctx, db, "initech", 99, loginAt) }, 0},
+			{"delete missing", func() (int64, error) { return deleteUser(ctx, db, "umbrella", 1) }, 0},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				n, err := tc.run()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n != tc.want {
+					t.Fatalf("rows affected = %d, want %d", n, tc.want)
+				}
+			})
+		}
+		u, err := getUser(ctx, db, "initech", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !u.LastLogin.Valid || !u.LastLogin.Time.Equal(loginAt) {
+			t.Fatalf("last_login = %v, want %v (microseconds kept)", u.LastLogin, loginAt)
+		}
+	})
+
+	t.Run("transaction sees its own writes on every shard, rollback undoes them", func(t *testing.T) {
+		batch := []User{
+			{TenantID: "hooli", UserID: 1, Name: "gavin", Plan: pro, Score: ptr[int32](1), CreatedAt: t0},
+			{TenantID: "hooli", UserID: 2, Name: "jared", Plan: free, CreatedAt: t0},
+			{TenantID: "piedpiper", UserID: 1, Name: "richard", Plan: pro, CreatedAt: t0},
+		}
+		tx, err := db.Beginx()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		if _, err := tx.NamedExec(insertUser, batch[:2]); err != nil {
+			t.Fatalf("batch in transaction: %v", err)
+		}
+		if _, err := tx.NamedExec(insertUser, batch[2]); err != nil {
+			t.Fatal(err)
+		}
+		got, err := getUser(ctx, tx, "piedpiper", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := norm(batch[2])[0]; !reflect.DeepEqual(norm(got)[0], want) {
+			t.Fatalf("read own write: %+v, want %+v", got, want)
+		}
+		if n, err := countUsers(ctx, tx); err != nil || n != 8 {
+			t.Fatalf("count in transaction = %d, %v; want 8", n, err)
+		}
+		var pros []User
+		if err := tx.Select(&pros, `SELECT * FROM users WHERE plan = $1`, "pro"); err != nil {
+			t.Fatal(err)
+		}
+		if len(pros) != 5 {
+			t.Fatalf("pro users in transaction = %d, want 5", len(pros))
+		}
+		if n, err := countUsers(ctx, db); err != nil || n != 5 {
+			t.Fatalf("count outside the transaction = %d, %v; want 5 (uncommitted rows visible?)", n, err)
+		}
+		if err := tx.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := countUsers(ctx, db); err != nil || n != 5 {
+			t.Fatalf("count after rollback = %d, %v; want 5", n, err)
+		}
+		if _, err := getUser(ctx, db, "hooli", 1); !errors.Is(err, sql.ErrNoRows) {
+			t.Fatalf("rolled back row: %v, want sql.ErrNoRows", err)
+		}
+	})
+
+	t.Run("committed transaction", func(t *testing.T) {
+		tx, err := db.Beginx()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		if _, err := tx.NamedExec(insertUser, User{TenantID: "hooli", UserID: 1, Name: "gavin", Plan: pro, CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(`UPDATE users SET plan = 'pro' WHERE tenant_id = $1 AND user_id = $2`, "initech", 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(`DELETE FROM users WHERE tenant_id = $1 AND user_id = $2`, "acme", 2); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		us, err := usersOnPlan(ctx, db, "pro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, u := range us {
+			keys = append(keys, u.TenantID+"/"+u.Name)
+		}
+		want := []string{"acme/alice", "acme/carol", "globex/dave", "hooli/gavin", "initech/erin"}
+		if !reflect.DeepEqual(keys, want) {
+			t.Fatalf("pro users after commit = %v, want %v", keys, want)
+		}
+		if n, err := countUsers(ctx, db); err != nil || n != 5 {
+			t.Fatalf("count after commit = %d, %v; want 5", n, err)
+		}
+	})
+}

@@ -1,0 +1,257 @@
+package pgshard_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"testing"
+)
+
+// shardOfText returns the id of the shard of table whose range holds
+// PostgreSQL's own hashtext(key), computed by a worker.
+func (e *env) shardOfText(table, key string) int64 {
+	e.t.Helper()
+	var h int32
+	if err := e.worker(e.workers[0]).QueryRow(context.Background(), `SELECT hashtext($1)`, key).Scan(&h); err != nil {
+		e.t.Fatal(err)
+	}
+	var id int64
+	if err := e.DB.QueryRow(`SELECT id FROM pgs_distribution_metadata.shard WHERE relation_id = $1::regclass
+		AND $2 BETWEEN min_value::int AND max_value::int`, table, h).Scan(&id); err != nil {
+		e.t.Fatal(err)
+	}
+	return id
+}
+
+func setupReviews(t *testing.T, shards, replicas int) *env {
+	e := newEnv(t)
+	e.exec(customerReviewsDDL)
+	e.exec(`SELECT master_create_distributed_table('customer_reviews', 'customer_id')`)
+	e.exec(fmt.Sprintf(`SELECT master_create_worker_shards('customer_reviews', %d, %d)`, shards, replicas))
+	return e
+}
+
+func TestPreparedStatementRoutesEveryKeyToItsShard(t *testing.T) {
+	e := setupReviews(t, 16, 2)
+	ins, err := e.DB.Prepare(`INSERT INTO customer_reviews (customer_id, review_rating) VALUES ($1, $2)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ins.Close()
+	sel, err := e.DB.Prepare(`SELECT review_rating FROM customer_reviews WHERE customer_id = $1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sel.Close()
+	const n = 200
+	for i := 0; i < n; i++ {
+		if _, err := ins.Exec("key-"+strconv.Itoa(i), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < n; i += 7 {
+		key := "key-" + strconv.Itoa(i)
+		got := e.holders("customer_reviews", "customer_id", key)
+		want := e.shardOfText("customer_reviews", key)
+		if len(got) != 1 || got[want] != 1 {
+			t.Fatalf("%s is in shards %v, want only %d", key, sortedKeys(got), want)
+		}
+		var r int
+		if err := sel.QueryRow(key).Scan(&r); err != nil || r != i {
+			t.Fatalf("select %s = %d, %v", key, r, err)
+		}
+		// The same value as a literal (no arguments) and as a cast parameter.
+		if err := e.DB.QueryRow(fmt.Sprintf(`SELECT review_rating FROM customer_reviews WHERE customer_id = '%s'`, key)).Scan(&r); err != nil || r != i {
+			t.Fatalf("literal select %s = %d, %v", key, r, err)
+		}
+		if err := e.DB.QueryRow(`SELECT review_rating FROM customer_reviews WHERE $1::text = customer_id`, key).Scan(&r); err != nil || r != i {
+			t.Fatalf("cast select %s = %d, %v", key, r, err)
+		}
+	}
+	if c := e.queryInt(`SELECT count(*) FROM customer_reviews`); c != n {
+		t.Fatalf("count = %d", c)
+	}
+	if c := e.queryInt(`SELECT sum(review_rating) FROM customer_reviews`); c != n*(n-1)/2 {
+		t.Fatalf("sum = %d", c)
+	}
+	var lo, hi int
+	if err := e.DB.QueryRow(`SELECT min(review_rating), max(review_rating) FROM customer_reviews`).Scan(&lo, &hi); err != nil || lo != 0 || hi != n-1 {
+		t.Fatalf("min, max = %d, %d, %v", lo, hi, err)
+	}
+	// UPDATE and DELETE by key touch one row.
+	res, err := e.DB.Exec(`UPDATE customer_reviews SET review_votes = 10 WHERE customer_id = $1`, "key-3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("update affected %d", n)
+	}
+	res, err = e.DB.Exec(`DELETE FROM customer_reviews WHERE customer_id = 'key-4'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("delete affected %d", n)
+	}
+	if c := e.queryInt(`SELECT count(*) FROM customer_reviews`); c != n-1 {
+		t.Fatalf("count after delete = %d", c)
+	}
+	e.assertReplicasIdentical("customer_reviews")
+}
+
+func TestPinnedStatementsRunWhole(t *testing.T) {
+	e := setupReviews(t, 8, 2)
+	e.exec(`CREATE TABLE orders (customer_id text, order_id int, amount numeric, PRIMARY KEY (customer_id, order_id))`)
+	e.exec(`SELECT master_create_distributed_table('orders', 'customer_id')`)
+	e.exec(`SELECT master_create_worker_shards('orders', 8, 2)`)
+	for i := 1; i <= 5; i++ {
+		e.exec(`INSERT INTO orders VALUES ($1, $2, $3)`, "alice", i, i*10)
+		e.exec(`INSERT INTO orders VALUES ($1, $2, $3)`, "bob", i, i*100)
+	}
+	e.exec(`INSERT INTO customer_reviews (customer_id, review_rating) VALUES ('alice', 4), ('alice', 5)`)
+
+	cases := []struct {
+		name string
+		sql  string
+		args []any
+		want string
+	}{
+		{"returning", `INSERT INTO orders VALUES ($1, 6, 60) RETURNING order_id * 2`, []any{"alice"}, "12"},
+		{"on conflict", `INSERT INTO orders VALUES ($1, 1, 1) ON CONFLICT (customer_id, order_id) DO UPDATE SET amount = orders.amount + excluded.amount RETURNING amount`, []any{"alice"}, "11"},
+		{"update returning", `UPDATE orders SET amount = amount + 1 WHERE customer_id = $1 AND order_id = 2 RETURNING amount`, []any{"alice"}, "21"},
+		{"subquery", `SELECT count(*) FROM orders WHERE customer_id = $1 AND amount > (SELECT avg(amount) FROM orders WHERE customer_id = $1)`, []any{"bob"}, "2"},
+		{"cte", `WITH o AS (SELECT * FROM orders WHERE customer_id = $1) SELECT sum(amount) FROM o`, []any{"bob"}, "1500"},
+		{"window", `SELECT string_agg(r::text, ',' ORDER BY order_id) FROM (SELECT order_id, rank() OVER (ORDER BY amount DESC) r FROM orders WHERE customer_id = 'bob') s`, nil, "5,4,3,2,1"},
+		{"co-located join", `SELECT count(*) FROM orders o JOIN customer_reviews r ON r.customer_id = o.customer_id WHERE o.customer_id = $1`, []any{"alice"}, "12"},
+		{"correlated", `SELECT count(*) FROM orders o WHERE o.customer_id = $1 AND EXISTS (SELECT 1 FROM customer_reviews r WHERE r.customer_id = o.customer_id AND r.review_rating = 5)`, []any{"alice"}, "6"},
+		{"order limit", `SELECT order_id FROM orders WHERE customer_id = $1 ORDER BY amount DESC LIMIT 1`, []any{"bob"}, "5"},
+		{"group by", `SELECT count(*) FROM (SELECT customer_id, count(*) FROM orders WHERE customer_id = 'bob' GROUP BY customer_id HAVING count(*) > 1) g`, nil, "1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var got string
+			if err := e.DB.QueryRow(c.sql, c.args...).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != c.want {
+				t.Fatalf("got %s, want %s", got, c.want)
+			}
+		})
+	}
+	e.assertReplicasIdentical("orders")
+}
+
+func TestNonConstantValuesAreTheSameOnEveryReplica(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE events (id bigserial, tenant text NOT NULL, at timestamptz DEFAULT clock_timestamp(), r float8, note text)`)
+	e.exec(`SELECT master_create_distributed_table('events', 'tenant')`)
+	e.exec(`SELECT master_create_worker_shards('events', 4, 2)`)
+	ids := map[int64]bool{}
+	for i := 0; i < 40; i++ {
+		var id int64
+		err := e.DB.QueryRow(`INSERT INTO events (tenant, r, note) VALUES ($1, random(), now()::text || md5(random()::text)) RETURNING id`, "t"+strconv.Itoa(i)).Scan(&id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ids[id] {
+			t.Fatalf("id %d returned twice", id)
+		}
+		ids[id] = true
+	}
+	// The seed's refusal: a non-constant value, now() with no column list.
+	e.exec(`INSERT INTO events (tenant, at) VALUES ('a', now())`)
+	e.exec(`UPDATE events SET at = clock_timestamp(), r = random() WHERE tenant = $1`, "t1")
+	if c := e.queryInt(`SELECT count(DISTINCT id) FROM events WHERE tenant = 't1'`); c != 1 {
+		t.Fatalf("%d", c)
+	}
+	e.assertReplicasIdentical("events")
+	// NULL key.
+	_, err := e.DB.Exec(`INSERT INTO events (tenant) VALUES ($1)`, nil)
+	expectError(t, err, "23502", "NULL value in partition column")
+	_, err = e.DB.Exec(`INSERT INTO events (note) VALUES ('x')`)
+	expectError(t, err, "23502", "partition column")
+	// A volatile function applied to a column would differ between replicas.
+	_, err = e.DB.Exec(`UPDATE events SET r = r + random() WHERE tenant = 't1'`)
+	expectError(t, err, "0A000", "not immutable")
+}
+
+func TestSimpleProtocolDSN(t *testing.T) {
+	e := setupReviews(t, 4, 2)
+	db, err := sql.Open("pgshard", e.DSN+"&default_query_exec_mode=simple_protocol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ins, err := db.Prepare(`INSERT INTO customer_reviews (customer_id, review_rating, product_title) VALUES ($1, $2, $3)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if _, err := ins.Exec(fmt.Sprintf("c%d", i), i, "it's \"quoted\""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var title string
+	if err := db.QueryRow(`SELECT product_title FROM customer_reviews WHERE customer_id = $1`, "c7").Scan(&title); err != nil || title != `it's "quoted"` {
+		t.Fatalf("title = %q, %v", title, err)
+	}
+	for i := 0; i < 20; i += 5 {
+		key := fmt.Sprintf("c%d", i)
+		if got := e.holders("customer_reviews", "customer_id", key); len(got) != 1 || got[e.shardOfText("customer_reviews", key)] != 1 {
+			t.Fatalf("%s in %v", key, got)
+		}
+	}
+}
+
+func TestRefusedWithFeatureNotSupported(t *testing.T) {
+	e := setupReviews(t, 4, 2)
+	e.exec(`CREATE TABLE items (id bigint PRIMARY KEY, name text)`)
+	e.exec(`SELECT master_create_distributed_table('items', 'id')`)
+	e.exec(`SELECT master_create_worker_shards('items', 3, 1)`)
+	for _, q := range []string{
+		`UPDATE customer_reviews SET review_votes = 1`,
+		`DELETE FROM customer_reviews WHERE review_votes = 1`,
+		`UPDATE customer_reviews SET customer_id = 'x' WHERE customer_id = 'y'`,
+		`INSERT INTO customer_reviews SELECT * FROM customer_reviews`,
+		`SELECT customer_id FROM customer_reviews ORDER BY customer_id`,
+		`SELECT review_rating, count(*) FROM customer_reviews GROUP BY review_rating`,
+		`SELECT avg(review_rating) FROM customer_reviews`,
+		`SELECT count(DISTINCT review_rating) FROM customer_reviews`,
+		`SELECT DISTINCT review_rating FROM customer_reviews`,
+		`SELECT * FROM customer_reviews LIMIT 1`,
+		`SELECT * FROM customer_reviews r JOIN items i ON i.id = r.review_votes WHERE r.customer_id = 'a' AND i.id = 1`,
+		`ALTER TABLE customer_reviews ADD COLUMN x int`,
+		`TRUNCATE customer_reviews`,
+		`DROP TABLE customer_reviews`,
+		`SELECT 1; SELECT count(*) FROM customer_reviews`,
+	} {
+		t.Run(q, func(t *testing.T) {
+			_, err := e.DB.Exec(q)
+			expectError(t, err, "0A000", "")
+		})
+	}
+	if c := e.queryInt(`SELECT count(*) FROM pgs_distribution_metadata.shard`); c != 7 {
+		t.Fatalf("shards = %d", c)
+	}
+}
+
+func TestOrdinaryTablesStayOnTheMetadataDatabase(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE settings (name text PRIMARY KEY, value text)`)
+	e.exec(`INSERT INTO settings VALUES ($1, $2)`, "mode", "fast")
+	var v string
+	if err := e.DB.QueryRow(`SELECT value FROM settings WHERE name = $1`, "mode").Scan(&v); err != nil || v != "fast" {
+		t.Fatalf("value = %q, %v", v, err)
+	}
+	_, err := e.DB.Exec(`INSERT INTO settings VALUES ('mode', 'slow')`)
+	expectError(t, err, "23505", "duplicate key")
+	_, err = e.DB.Exec(`SELEC 1`)
+	expectError(t, err, "42601", "syntax error")
+	// The table is on the metadata database only.
+	var exists bool
+	e.worker(e.workers[0]).QueryRow(context.Background(), `SELECT to_regclass('settings') IS NOT NULL`).Scan(&exists)
+	if exists {
+		t.Fatal("settings exists on a worker")
+	}
+}
