@@ -123,11 +123,8 @@ func (c *Connector) copyShardPlacement(ctx context.Context, fn string, args []an
 	if dst.Port, err = intArg(fn, 5, args[4]); err != nil {
 		return err
 	}
-	if err := repair.CopyShardPlacement(ctx, c.meta, c.connectNode, int64(shardID), src, dst); err != nil {
-		return err
-	}
-	_, err = catalog.BumpVersion(ctx, c.meta)
-	return err
+	// The placement's state change bumps the metadata version (trigger).
+	return repair.CopyShardPlacement(ctx, c.meta, c.connectNode, int64(shardID), src, dst)
 }
 
 // connectNode opens a dedicated connection to a worker, for DDL and repair.

@@ -36,8 +36,7 @@ func AddNode(ctx context.Context, pool *pgxpool.Pool, name string, port int) err
 		if tag.RowsAffected() == 0 {
 			return sqlerr.New(sqlerr.DuplicateObject, "node %s:%d is already added", name, port)
 		}
-		_, err = BumpVersion(ctx, tx)
-		return err
+		return nil
 	})
 }
 
@@ -82,8 +81,7 @@ func CreateDistributedTable(ctx context.Context, pool *pgxpool.Pool, table, colu
 		if tag.RowsAffected() == 0 {
 			return sqlerr.New(sqlerr.ObjectNotInPrereq, "table \"%s\" is already distributed", table)
 		}
-		_, err = BumpVersion(ctx, tx)
-		return err
+		return nil
 	})
 }
 
@@ -209,9 +207,7 @@ func CreateWorkerShards(ctx context.Context, pool *pgxpool.Pool, connect NodeCon
 		created[node] = ids
 	}
 	if createErr == nil {
-		if _, err := BumpVersion(ctx, tx); err != nil {
-			createErr = err
-		} else if err := tx.Commit(ctx); err != nil {
+		if err := tx.Commit(ctx); err != nil {
 			createErr = fmt.Errorf("catalog: committing shards: %w", err)
 		} else {
 			return nil
@@ -256,8 +252,8 @@ func dropShardTables(ctx context.Context, connect NodeConnector, node Node, sche
 }
 
 // SetPlacementState changes a finalized placement to state (used to mark a
-// placement that missed a write inactive) and bumps the metadata version. It
-// reports whether a row changed.
+// placement that missed a write inactive); the metadata tables' trigger bumps
+// the version. It reports whether a row changed.
 func SetPlacementState(ctx context.Context, pool *pgxpool.Pool, placementID int64, from, to ShardState) (bool, error) {
 	changed := false
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
@@ -266,12 +262,8 @@ func SetPlacementState(ctx context.Context, pool *pgxpool.Pool, placementID int6
 		if err != nil {
 			return fmt.Errorf("catalog: updating placement %d: %w", placementID, err)
 		}
-		if tag.RowsAffected() == 0 {
-			return nil
-		}
-		changed = true
-		_, err = BumpVersion(ctx, tx)
-		return err
+		changed = tag.RowsAffected() > 0
+		return nil
 	})
 	return changed, err
 }

@@ -56,6 +56,24 @@ var schemaDDL = []string{
 	)`,
 	`INSERT INTO pgs_distribution_metadata.metadata_version (version)
 		SELECT 1 WHERE NOT EXISTS (SELECT FROM pgs_distribution_metadata.metadata_version)`,
+	// Every change to the metadata tables, by pgshard or by hand, bumps the
+	// version and notifies the processes caching it.
+	`CREATE OR REPLACE FUNCTION pgs_distribution_metadata.bump_version() RETURNS trigger
+		LANGUAGE plpgsql AS $$
+		DECLARE v bigint;
+		BEGIN
+			UPDATE pgs_distribution_metadata.metadata_version SET version = version + 1 RETURNING version INTO v;
+			PERFORM pg_notify('pgs_distribution_metadata_changed', v::text);
+			RETURN NULL;
+		END $$`,
+	`CREATE TRIGGER partition_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgs_distribution_metadata.partition
+		FOR EACH STATEMENT EXECUTE FUNCTION pgs_distribution_metadata.bump_version()`,
+	`CREATE TRIGGER shard_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgs_distribution_metadata.shard
+		FOR EACH STATEMENT EXECUTE FUNCTION pgs_distribution_metadata.bump_version()`,
+	`CREATE TRIGGER shard_placement_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgs_distribution_metadata.shard_placement
+		FOR EACH STATEMENT EXECUTE FUNCTION pgs_distribution_metadata.bump_version()`,
+	`CREATE TRIGGER node_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgs_distribution_metadata.node
+		FOR EACH STATEMENT EXECUTE FUNCTION pgs_distribution_metadata.bump_version()`,
 	`CREATE TABLE IF NOT EXISTS pgs_distribution_metadata.commit_record (
 		gid text PRIMARY KEY,
 		committed boolean NOT NULL,

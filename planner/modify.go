@@ -287,6 +287,9 @@ func (p *Plan) planInsert(ins *pg_query.InsertStmt, env Env) error {
 		}
 		p.InsertKeys = append(p.InsertKeys, *key)
 	}
+	if replicated && ins.WithClause != nil && !immutable(ins.WithClause, env) {
+		return sqlerr.Unsupported("the WITH clause of an INSERT into replicated table \"%s\" calls a function that is not immutable, so replicas could differ", t.Name)
+	}
 	if occ := ins.OnConflictClause; occ != nil && replicated {
 		if err := p.replicatedSet(t, occ.TargetList, env, eb); err != nil {
 			return err
@@ -349,10 +352,17 @@ func (p *Plan) planReplicatedModification(stmt *pg_query.Node, env Env) error {
 			return err
 		}
 		where = u.WhereClause
+		if !allImmutable(env, u.WithClause, u.FromClause) {
+			return sqlerr.Unsupported("the WITH or FROM clause of an UPDATE of replicated table \"%s\" calls a function that is not immutable, so replicas could differ", p.Table.Name)
+		}
 	case stmt.GetDeleteStmt() != nil:
-		where = stmt.GetDeleteStmt().WhereClause
+		d := stmt.GetDeleteStmt()
+		where = d.WhereClause
+		if !allImmutable(env, d.WithClause, d.UsingClause) {
+			return sqlerr.Unsupported("the WITH or USING clause of a DELETE of replicated table \"%s\" calls a function that is not immutable, so replicas could differ", p.Table.Name)
+		}
 	default:
-		if !immutable(stmt, env) {
+		if !immutable(stmt, env) || containsDefault(stmt) {
 			return sqlerr.Unsupported("a statement that writes to replicated table \"%s\" must not call volatile or stable functions outside of plain values", p.Table.Name)
 		}
 		return nil
@@ -407,4 +417,31 @@ func tableLookup(p *Plan, schema, name string) *catalog.Table {
 		}
 	}
 	return nil
+}
+
+// allImmutable reports whether every clause given is immutable (nil clauses
+// are).
+func allImmutable(env Env, with *pg_query.WithClause, from []*pg_query.Node) bool {
+	if with != nil && !immutable(with, env) {
+		return false
+	}
+	for _, n := range from {
+		if !immutable(n, env) {
+			return false
+		}
+	}
+	return true
+}
+
+// containsDefault reports whether n assigns DEFAULT anywhere (a nested INSERT
+// or UPDATE), whose value each replica would compute itself.
+func containsDefault(n protoreflect.ProtoMessage) bool {
+	found := false
+	walk(n, func(m protoreflect.ProtoMessage) bool {
+		if _, ok := m.(*pg_query.SetToDefault); ok {
+			found = true
+		}
+		return !found
+	})
+	return found
 }

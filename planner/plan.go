@@ -244,6 +244,9 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 	}
 	if p.Modifies {
 		r := firstUnpinned(a.refs)
+		if !r.target {
+			return nil, sqlerr.Unsupported("a modification must fix the partition column \"%s\" of distributed table \"%s\" it reads by equality to a constant or parameter (multi-shard modifications are not supported yet)", r.table.KeyColumn, r.table.Name)
+		}
 		return nil, sqlerr.Unsupported("a modification of distributed table \"%s\" must fix the partition column \"%s\" by equality to a constant or parameter (multi-shard modifications are not supported yet)", r.table.Name, r.table.KeyColumn)
 	}
 	if err := p.planScatter(stmt.GetSelectStmt(), a, env); err != nil {

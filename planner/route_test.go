@@ -364,3 +364,31 @@ func TestEmptyAndNilSnapshot(t *testing.T) {
 		t.Errorf("nil snapshot admin: %v %v", p, err)
 	}
 }
+
+// TestPlanConcurrentUse shares plans between goroutines, as the driver's plan
+// cache does (run with -race).
+func TestPlanConcurrentUse(t *testing.T) {
+	plans := []*Plan{
+		mustPlan(t, "SELECT * FROM customer_reviews a JOIN orders b USING (customer_id) WHERE a.customer_id = $1"),
+		mustPlan(t, "INSERT INTO events (payload) VALUES ($1)"),
+		mustPlan(t, "SELECT count(*) FROM customer_reviews"),
+	}
+	done := make(chan struct{})
+	for g := 0; g < 8; g++ {
+		go func(g int) {
+			defer func() { done <- struct{}{} }()
+			for _, p := range plans {
+				for i := 0; i < p.ShardCount(); i++ {
+					if _, err := p.ShardSQL((i + g) % p.ShardCount()); err != nil {
+						t.Error(err)
+					}
+				}
+				_, _ = p.Route([]any{"tomato", int64(g)})
+				_ = p.Describe()
+			}
+		}(g)
+	}
+	for g := 0; g < 8; g++ {
+		<-done
+	}
+}

@@ -30,8 +30,8 @@ type NodeConnector = catalog.NodeConnector
 // finalized in the metadata database. On any failure the target placement
 // stays inactive.
 //
-// After it returns nil, the caller bumps the metadata version
-// (catalog.BumpVersion) so that every process sees the repaired placement.
+// The placement's state change bumps the metadata version (the metadata
+// tables' trigger), so every process sees the repaired placement.
 func CopyShardPlacement(ctx context.Context, meta catalog.Querier, connect NodeConnector, shardID int64, source, target catalog.Node) error {
 	var relid uint32
 	err := meta.QueryRow(ctx, `SELECT relation_id FROM pgs_distribution_metadata.shard WHERE id = $1`, shardID).Scan(&relid)

@@ -14,9 +14,9 @@
 // If anything fails, the target's transaction rolls back and its placement
 // stays inactive (shard_state 3); the repair can simply be run again.
 //
-// CopyShardPlacement does not bump the metadata version: after it returns nil,
-// the caller bumps it (catalog.BumpVersion) so that every process reloads its
-// catalog snapshot and sends reads and writes to the repaired placement again.
+// Marking the placement finalized bumps the metadata version (a trigger on
+// the metadata tables does), so every process reloads its catalog snapshot
+// and sends reads and writes to the repaired placement again.
 //
 // Writes: pg_shard took an exclusive lock on the shard for the whole repair,
 // so no write could slip between the copy's snapshot and the placement's
