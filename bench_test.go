@@ -23,7 +23,9 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -229,27 +231,48 @@ func (f *benchFixture) key() int64 {
 }
 
 // benchRun times op, serially or from benchParallelism×GOMAXPROCS
-// goroutines.
+// goroutines. Besides ns/op it reports cpu-ns/op: the CPU time (user and
+// system, every thread of the test process, garbage collection included) per
+// operation, from getrusage. The servers run on the same two cores, so this
+// is the client-side cost alone, less disturbed by the servers' and other
+// processes' noise than the wall time.
 func benchRun(b *testing.B, parallel bool, op func() error) {
 	b.ReportAllocs()
+	var ops atomic.Int64
+	cpu0 := benchCPUTime(b)
 	if parallel {
 		b.SetParallelism(benchParallelism)
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
+				ops.Add(1)
 				if err := op(); err != nil {
 					b.Error(err)
 					return
 				}
 			}
 		})
-		return
-	}
-	for b.Loop() {
-		if err := op(); err != nil {
-			b.Fatal(err)
+	} else {
+		for b.Loop() {
+			ops.Add(1)
+			if err := op(); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
+	b.StopTimer()
+	if n := ops.Load(); n > 0 {
+		b.ReportMetric(float64(benchCPUTime(b)-cpu0)/float64(n), "cpu-ns/op")
+	}
+}
+
+// benchCPUTime is the process's user plus system CPU time so far.
+func benchCPUTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // benchWarmUp runs op before the timer starts, so that connections are open
