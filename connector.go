@@ -118,13 +118,38 @@ func (c *Connector) init(ctx context.Context) error {
 	c.funcs.pool = meta
 	bg, cancel := context.WithCancel(context.Background())
 	c.stopBG = cancel
-	c.bgDone.Add(1)
+	c.bgDone.Add(2)
 	go func() {
 		defer c.bgDone.Done()
 		cache.Watch(bg, metadataRefreshInterval)
 	}()
+	go func() {
+		defer c.bgDone.Done()
+		c.recoverLoop(bg)
+	}()
 	c.inited.Store(true)
 	return nil
+}
+
+// recoveryInterval is how often the driver looks for prepared transactions
+// left in doubt by a client that died during two-phase commit; it leaves
+// alone those younger than that, whose commit may still be under way.
+const recoveryInterval = time.Minute
+
+// recoverLoop runs Recover every recoveryInterval until ctx ends.
+func (c *Connector) recoverLoop(ctx context.Context) {
+	t := time.NewTicker(recoveryInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, recoveryInterval)
+		_, _, _ = c.recover(rctx, recoveryInterval)
+		cancel()
+	}
 }
 
 // Close closes every pool and stops the metadata watcher. Connections still

@@ -59,48 +59,128 @@ func (cn *conn) bindArgs(ctx context.Context, p *planner.Plan, nargs []driver.Na
 	return args, out, rows.Err()
 }
 
-// route binds the arguments and picks the shard of a Router plan.
-func (cn *conn) route(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (*catalog.Shard, int, string, []driver.NamedValue, error) {
+// routed is a Router plan bound to its arguments: the one shard it runs on,
+// or, for a multi-row INSERT whose rows fall in different shards, the parts.
+type routed struct {
+	shard *catalog.Shard
+	sql   string
+	args  []driver.NamedValue
+	parts []planner.InsertPart
+}
+
+// route binds the arguments (running the plan's Eval once) and picks the
+// shard of a Router plan.
+func (cn *conn) route(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (*routed, error) {
 	args, bound, err := cn.bindArgs(ctx, p, nargs)
 	if err != nil {
-		return nil, 0, "", nil, err
+		return nil, err
+	}
+	if len(p.InsertKeys) > 1 {
+		shards, err := p.RowShards(args)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range shards[1:] {
+			if s != shards[0] {
+				parts, err := p.SplitInsert(args, shards)
+				if err != nil {
+					return nil, err
+				}
+				return &routed{parts: parts}, nil
+			}
+		}
 	}
 	idx, err := p.Route(args)
 	if err != nil {
-		return nil, 0, "", nil, err
+		return nil, err
 	}
 	sql, err := p.ShardSQL(idx)
 	if err != nil {
-		return nil, 0, "", nil, err
+		return nil, err
 	}
-	return &p.Table.Shards[idx], idx, sql, bound, nil
+	return &routed{shard: &p.Table.Shards[idx], sql: sql, args: bound}, nil
+}
+
+// insertParts runs the parts of a multi-row INSERT that spans shards as one
+// atomic statement: inside the caller's transaction, or an implicit one
+// (two-phase commit across the shards). RETURNING rows come back in VALUES
+// order.
+func (cn *conn) insertParts(ctx context.Context, p *planner.Plan, parts []planner.InsertPart, wantRows bool) (driver.Result, driver.Rows, error) {
+	implicit := cn.tx == nil
+	if implicit {
+		cn.tx = &transaction{cn: cn, begin: "BEGIN"}
+	}
+	fail := func(err error) (driver.Result, driver.Rows, error) {
+		if implicit && cn.tx != nil {
+			cn.tx.rollback(context.WithoutCancel(ctx))
+		}
+		return nil, nil, err
+	}
+	var total int64
+	out := &bufferedRows{data: make([][]driver.Value, len(p.InsertKeys))}
+	for _, part := range parts {
+		nargs := make([]driver.NamedValue, len(part.Args))
+		for i, a := range part.Args {
+			nargs[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+		}
+		res, rows, err := cn.writeShard(ctx, p, &p.Table.Shards[part.Shard], part.SQL, nargs, wantRows)
+		if err != nil {
+			return fail(err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+		if wantRows {
+			b := rows.(*bufferedRows)
+			if len(b.data) != len(part.Rows) {
+				return fail(sqlerr.New(sqlerr.InternalError, "a shard returned %d rows for %d inserted", len(b.data), len(part.Rows)))
+			}
+			out.cols = b.cols
+			for j, r := range part.Rows {
+				out.data[r] = b.data[j]
+			}
+		}
+	}
+	if implicit {
+		if err := cn.tx.Commit(); err != nil {
+			return nil, nil, err
+		}
+	}
+	return result{rows: total}, out, nil
 }
 
 func (cn *conn) routerExec(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Result, error) {
-	shard, _, sql, bound, err := cn.route(ctx, p, nargs)
+	r, err := cn.route(ctx, p, nargs)
 	if err != nil {
 		return nil, err
 	}
-	if p.Modifies {
-		res, _, err := cn.writeShard(ctx, p, shard, sql, bound, false)
+	if r.parts != nil {
+		res, _, err := cn.insertParts(ctx, p, r.parts, false)
 		return res, err
 	}
-	return cn.readShardExec(ctx, shard, sql, bound)
+	if p.Modifies {
+		res, _, err := cn.writeShard(ctx, p, r.shard, r.sql, r.args, false)
+		return res, err
+	}
+	return cn.readShardExec(ctx, r.shard, r.sql, r.args)
 }
 
 func (cn *conn) routerQuery(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Rows, error) {
-	shard, _, sql, bound, err := cn.route(ctx, p, nargs)
+	r, err := cn.route(ctx, p, nargs)
 	if err != nil {
 		return nil, err
 	}
+	if r.parts != nil {
+		_, rows, err := cn.insertParts(ctx, p, r.parts, true)
+		return rows, err
+	}
 	if p.Modifies {
-		_, rows, err := cn.writeShard(ctx, p, shard, sql, bound, true)
+		_, rows, err := cn.writeShard(ctx, p, r.shard, r.sql, r.args, true)
 		if err != nil {
 			return nil, err
 		}
 		return rows, nil
 	}
-	return cn.readShard(ctx, shard, sql, bound)
+	return cn.readShard(ctx, r.shard, r.sql, r.args)
 }
 
 // workerConn returns a connection to node for one statement and the func
@@ -194,8 +274,7 @@ func unreachable(shard *catalog.Shard, lastErr error) error {
 	if lastErr == nil {
 		return sqlerr.New(sqlerr.ObjectNotInPrereq, "shard %d has no finalized placement; repair one with master_copy_shard_placement", shard.ID)
 	}
-	e := sqlerr.New(sqlerr.ConnectionFailure, "could not reach any finalized placement of shard %d: %v", shard.ID, lastErr)
-	return fmt.Errorf("%w", e)
+	return sqlerr.New(sqlerr.ConnectionFailure, "could not reach any finalized placement of shard %d: %v", shard.ID, lastErr)
 }
 
 // writeShard runs a modification on every finalized placement of shard.

@@ -369,6 +369,10 @@ func (c *Connector) Recover(ctx context.Context, minAge time.Duration) (committe
 	if err := c.init(ctx); err != nil {
 		return 0, 0, err
 	}
+	return c.recover(ctx, minAge)
+}
+
+func (c *Connector) recover(ctx context.Context, minAge time.Duration) (committed, rolledBack int, err error) {
 	nodes := map[catalog.Node]bool{}
 	for _, n := range c.snapshot().Nodes {
 		nodes[n] = true

@@ -102,6 +102,18 @@ func (p *Plan) ShardSQL(i int) (string, error) {
 
 func (p *Plan) rewrite(i int) (string, error) {
 	tree := proto.Clone(p.tree).(*pg_query.ParseResult)
+	p.renameTables(tree, i)
+	text, err := pg_query.Deparse(tree)
+	if err != nil {
+		return "", sqlerr.New(sqlerr.InternalError, "deparsing statement for shard %d: %v", p.Table.Shards[i].ID, err)
+	}
+	return text, nil
+}
+
+// renameTables replaces, in tree (a copy of the plan's), every distributed
+// table by its shard table for shard index i, keeping the original name as
+// the alias so that qualified column references still resolve.
+func (p *Plan) renameTables(tree *pg_query.ParseResult, i int) {
 	for _, raw := range tree.Stmts {
 		walk(raw.Stmt, func(m protoreflect.ProtoMessage) bool {
 			rv, ok := m.(*pg_query.RangeVar)
@@ -119,9 +131,4 @@ func (p *Plan) rewrite(i int) (string, error) {
 			return true
 		})
 	}
-	text, err := pg_query.Deparse(tree)
-	if err != nil {
-		return "", sqlerr.New(sqlerr.InternalError, "deparsing statement for shard %d: %v", p.Table.Shards[i].ID, err)
-	}
-	return text, nil
 }

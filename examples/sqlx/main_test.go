@@ -116,18 +116,55 @@ func TestSQLX(t *testing.T) {
 		}
 	})
 
-	t.Run("multi-row INSERT across shards is refused with 0A000, writing nothing", func(t *testing.T) {
+	t.Run("multi-row INSERT across shards", func(t *testing.T) {
+		// Either refused with 0A000, writing nothing, or written whole.
 		batch := []User{
 			{TenantID: "hooli", UserID: 1, Name: "gavin", Plan: free, CreatedAt: t0},
-			{TenantID: "piedpiper", UserID: 1, Name: "richard", Plan: free, CreatedAt: t0},
+			{TenantID: "piedpiper", UserID: 1, Name: "richard", Plan: free, Score: ptr[int32](9), CreatedAt: t0},
+			{TenantID: "hooli", UserID: 2, Name: "jared", Plan: free, CreatedAt: t0},
+		}
+		n, err := addUsers(ctx, db, batch)
+		var pgErr *pgconn.PgError
+		switch {
+		case err == nil:
+			t.Logf("supported: %d rows", n)
+			if n != 3 {
+				t.Errorf("rows affected = %d, want 3", n)
+			}
+			for _, want := range batch {
+				got, err := getUser(ctx, db, want.TenantID, want.UserID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(norm(got), norm(want)) {
+					t.Errorf("got %+v, want %+v", got, want)
+				}
+				if _, err := deleteUser(ctx, db, want.TenantID, want.UserID); err != nil {
+					t.Fatal(err)
+				}
+			}
+		case errors.As(err, &pgErr) && pgErr.Code == "0A000":
+			t.Logf("refused: %v", err)
+		default:
+			t.Fatalf("got %v, want success or SQLSTATE 0A000", err)
+		}
+		if n, err := countUsers(ctx, db); err != nil || n != 5 {
+			t.Fatalf("count after the batch (and cleanup) = %d, %v; want 5", n, err)
+		}
+	})
+
+	t.Run("multi-row INSERT in one shard, duplicate key: nothing written", func(t *testing.T) {
+		batch := []User{
+			{TenantID: "acme", UserID: 10, Name: "new", Plan: free, CreatedAt: t0},
+			{TenantID: "acme", UserID: 1, Name: "dup", Plan: free, CreatedAt: t0},
 		}
 		_, err := addUsers(ctx, db, batch)
 		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) || pgErr.Code != "0A000" {
-			t.Fatalf("got %v, want SQLSTATE 0A000", err)
+		if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+			t.Fatalf("got %v, want unique_violation 23505", err)
 		}
-		if n, err := countUsers(ctx, db); err != nil || n != 5 {
-			t.Fatalf("count after refused batch = %d, %v; want 5", n, err)
+		if _, err := getUser(ctx, db, "acme", 10); !errors.Is(err, sql.ErrNoRows) {
+			t.Fatalf("row of the failed batch: %v, want sql.ErrNoRows", err)
 		}
 	})
 

@@ -1,0 +1,206 @@
+package pgshard_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/pgshard/pgshard"
+)
+
+func setupKV(t *testing.T, shards, replicas int) *env {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE kv (k bigint PRIMARY KEY, v text, n int DEFAULT 0)`)
+	e.exec(`SELECT master_create_distributed_table('kv', 'k')`)
+	e.exec(fmt.Sprintf(`SELECT master_create_worker_shards('kv', %d, %d)`, shards, replicas))
+	return e
+}
+
+func (e *env) preparedXacts() int {
+	e.t.Helper()
+	total := 0
+	for _, w := range e.workers {
+		var n int
+		if err := e.worker(w).QueryRow(context.Background(), `SELECT count(*) FROM pg_prepared_xacts`).Scan(&n); err != nil {
+			e.t.Fatal(err)
+		}
+		total += n
+	}
+	return total
+}
+
+func TestTransactionsAcrossShards(t *testing.T) {
+	e := setupKV(t, 8, 2)
+	ctx := context.Background()
+
+	tx, err := e.DB.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := 1; k <= 20; k++ {
+		if _, err := tx.Exec(`INSERT INTO kv (k, v) VALUES ($1, $2)`, k, fmt.Sprint("v", k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The transaction reads its own writes.
+	var v string
+	if err := tx.QueryRow(`SELECT v FROM kv WHERE k = $1`, 7).Scan(&v); err != nil || v != "v7" {
+		t.Fatalf("read own write: %q, %v", v, err)
+	}
+	var n int
+	if err := tx.QueryRow(`SELECT count(*) FROM kv`).Scan(&n); err != nil || n != 20 {
+		t.Fatalf("count in tx = %d, %v", n, err)
+	}
+	// Not visible outside before commit.
+	if c := e.queryInt(`SELECT count(*) FROM kv`); c != 0 {
+		t.Fatalf("uncommitted rows visible: %d", c)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if c := e.queryInt(`SELECT count(*) FROM kv`); c != 20 {
+		t.Fatalf("count after commit = %d", c)
+	}
+	if p := e.preparedXacts(); p != 0 {
+		t.Fatalf("%d prepared transactions left", p)
+	}
+	if c := e.queryInt(`SELECT count(*) FROM pgs_distribution_metadata.commit_record`); c != 0 {
+		t.Fatalf("%d commit records left", c)
+	}
+
+	// Rollback undoes writes on every shard.
+	tx, _ = e.DB.BeginTx(ctx, nil)
+	for k := 1; k <= 20; k++ {
+		if _, err := tx.Exec(`UPDATE kv SET n = n + 1 WHERE k = $1`, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if c := e.queryInt(`SELECT sum(n) FROM kv`); c != 0 {
+		t.Fatalf("rolled back updates visible: %d", c)
+	}
+
+	// Savepoints.
+	tx, _ = e.DB.BeginTx(ctx, nil)
+	tx.Exec(`UPDATE kv SET n = 1 WHERE k = 1`)
+	if _, err := tx.Exec(`SAVEPOINT s1`); err != nil {
+		t.Fatal(err)
+	}
+	tx.Exec(`UPDATE kv SET n = 1 WHERE k = 2`)
+	tx.Exec(`UPDATE kv SET n = 1 WHERE k = 3`)
+	if _, err := tx.Exec(`ROLLBACK TO SAVEPOINT s1`); err != nil {
+		t.Fatal(err)
+	}
+	tx.Exec(`UPDATE kv SET n = 1 WHERE k = 4`)
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if c := e.queryInt(`SELECT sum(n) FROM kv`); c != 2 {
+		t.Fatalf("after savepoint rollback sum = %d, want 2 (k=1 and k=4)", c)
+	}
+
+	// A failed statement aborts the transaction, as in PostgreSQL.
+	tx, _ = e.DB.BeginTx(ctx, nil)
+	if _, err := tx.Exec(`INSERT INTO kv (k) VALUES (1)`); err == nil {
+		t.Fatal("duplicate key accepted")
+	}
+	_, err = tx.Exec(`INSERT INTO kv (k) VALUES (100)`)
+	expectError(t, err, "25P02", "aborted")
+	tx.Rollback()
+
+	// Read-only transactions refuse writes.
+	tx, _ = e.DB.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err := tx.QueryRow(`SELECT count(*) FROM kv`).Scan(&n); err != nil || n != 20 {
+		t.Fatalf("read-only count = %d, %v", n, err)
+	}
+	_, err = tx.Exec(`UPDATE kv SET n = 5 WHERE k = 1`)
+	expectError(t, err, "25006", "read-only")
+	tx.Rollback()
+	e.assertReplicasIdentical("kv")
+}
+
+func TestMultiRowInsertAcrossShards(t *testing.T) {
+	e := setupKV(t, 8, 2)
+	rows, err := e.DB.Query(`INSERT INTO kv (k, v) VALUES ($1, 'a'), ($2, 'b'), ($3, 'c'), ($4, 'd'), (5, 'e') RETURNING k, v`, 1, 2, 3, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"1a", "2b", "3c", "4d", "5e"}
+	i := 0
+	for rows.Next() {
+		var k int
+		var v string
+		rows.Scan(&k, &v)
+		if got := fmt.Sprint(k, v); got != want[i] {
+			t.Fatalf("row %d = %s, want %s", i, got, want[i])
+		}
+		i++
+	}
+	if err := rows.Err(); err != nil || i != 5 {
+		t.Fatalf("%d rows, %v", i, err)
+	}
+	// Atomic: a duplicate in one shard rolls back the rows of the others.
+	_, err = e.DB.Exec(`INSERT INTO kv (k, v) VALUES (10, 'x'), (11, 'y'), (12, 'z'), (1, 'dup')`)
+	expectError(t, err, "23505", "duplicate key")
+	if c := e.queryInt(`SELECT count(*) FROM kv`); c != 5 {
+		t.Fatalf("count = %d after a failed multi-row insert", c)
+	}
+	if p := e.preparedXacts(); p != 0 {
+		t.Fatalf("%d prepared transactions left", p)
+	}
+	e.assertReplicasIdentical("kv")
+}
+
+func TestRecoverFinishesInDoubtTransactions(t *testing.T) {
+	e := setupKV(t, 4, 1)
+	ctx := context.Background()
+	e.exec(`INSERT INTO kv (k, v) VALUES (1, 'one'), (2, 'two'), (3, 'three'), (4, 'four')`)
+	ps := e.placements("kv")
+	// Two in-doubt transactions on the first placement's worker: one whose
+	// commit was recorded, one whose was not.
+	w := e.workerAt(ps[0].Host, ps[0].Port)
+	shardTable := fmt.Sprintf("kv_%d", ps[0].ShardID)
+	for _, c := range []struct{ gid, v string }{{"pgshard_1_aaaa_0", "committed"}, {"pgshard_1_bbbb_0", "rolledback"}} {
+		if _, err := w.Exec(ctx, "BEGIN"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (k, v) VALUES (%d, '%s')`, shardTable, 1000+len(c.v), c.v)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Exec(ctx, fmt.Sprintf(`PREPARE TRANSACTION '%s'`, c.gid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.exec(`INSERT INTO pgs_distribution_metadata.commit_record (gid, committed) VALUES ('pgshard_1_aaaa', true)`)
+	c, err := pgshard.NewConnector(e.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	committed, rolledBack, err := c.Recover(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if committed != 1 || rolledBack != 1 {
+		t.Fatalf("committed %d, rolled back %d", committed, rolledBack)
+	}
+	var vals []string
+	rows, _ := w.Query(ctx, fmt.Sprintf(`SELECT v FROM %s WHERE k >= 1000`, shardTable))
+	for rows.Next() {
+		var v string
+		rows.Scan(&v)
+		vals = append(vals, v)
+	}
+	rows.Close()
+	if len(vals) != 1 || vals[0] != "committed" {
+		t.Fatalf("after recovery: %v", vals)
+	}
+	if p := e.preparedXacts(); p != 0 {
+		t.Fatalf("%d prepared transactions left", p)
+	}
+	_ = time.Second
+}
