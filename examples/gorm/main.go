@@ -22,8 +22,24 @@
 //
 // The tables are created with SQL on the metadata database and distributed
 // with master_create_distributed_table and master_create_worker_shards.
-// AutoMigrate can create the table too (see createWithAutoMigrate), but only
-// before it is distributed: see the README of this directory.
+// AutoMigrate can create a table too, before it is distributed (see
+// createWithAutoMigrate). Once the table is distributed, AutoMigrate fails:
+// it reads the table's column types with SELECT * FROM "accounts" LIMIT 1,
+// and pgshard refuses LIMIT in a multi-shard query (SQLSTATE 0A000). An
+// application that calls AutoMigrate at every start must stop doing so for
+// distributed tables.
+//
+// What to keep in mind with GORM:
+//
+//   - First, Take and Last add ORDER BY and LIMIT 1. On the shard key that is
+//     one shard and fine; on any other column it is a multi-shard query, which
+//     pgshard refuses with ORDER BY or LIMIT: use Find and pick the row.
+//   - Updates and deletes must fix the shard key by equality. Model(&row)
+//     does when the key is (part of) the primary key GORM knows, except that
+//     Delete of a model with a composite primary key writes
+//     WHERE ("device_id","id") IN (('sensor-a',3)), which pgshard does not
+//     read as fixing device_id: add Where("device_id = ?", ...) (see
+//     softDeleteEvent).
 package main
 
 import (
@@ -118,7 +134,7 @@ func createSchema(db *gorm.DB, workers []*pgtest.Node) error {
 
 // createWithAutoMigrate is the other way to make the table: AutoMigrate
 // creates it on the metadata database, then it is distributed. Run
-// AutoMigrate only before distributing: see the README.
+// AutoMigrate only before distributing: see the package comment.
 func createWithAutoMigrate(db *gorm.DB, model any, table, key string) error {
 	if err := db.AutoMigrate(model); err != nil {
 		return err
@@ -153,10 +169,11 @@ func newEvents() []Event {
 }
 
 // createAccounts creates each account with its own INSERT ... RETURNING
-// "id": the ids come from the sequence on the metadata database and land on
-// different shards, so they cannot go in one multi-row INSERT (pgshard
-// refuses those with SQLSTATE 0A000); CreateInBatches with a batch size of
-// 1 makes one INSERT per row, all in one transaction.
+// "id": the ids come from the sequence on the metadata database and fall in
+// different shards. At the time of writing pgshard refuses a multi-row
+// INSERT whose rows fall in different shards (SQLSTATE 0A000), which is what
+// db.Create(&slice) makes; CreateInBatches with a batch size of 1 makes one
+// INSERT per row, all in GORM's transaction.
 func createAccounts(db *gorm.DB, accounts []Account) error {
 	return db.CreateInBatches(accounts, 1).Error
 }

@@ -229,14 +229,22 @@ func testAccounts(t *testing.T, db *gorm.DB) {
 	}
 
 	t.Run("Create of several rows on different shards", func(t *testing.T) {
-		batch := []Account{{Email: "m1@example.test", Name: "m1", Plan: "multi"}, {Email: "m2@example.test", Name: "m2", Plan: "multi"}}
+		var batch []Account
+		for i := range 6 {
+			batch = append(batch, Account{Email: fmt.Sprintf("m%d@example.test", i), Name: fmt.Sprintf("m%d", i), Plan: "multi"})
+		}
 		refusedOrOK(t, "multi-row INSERT across shards", db.Create(&batch).Error, func() {
-			var got []Account
-			must(t, db.Where("plan = ?", "multi").Find(&got).Error)
-			if len(got) != 2 {
-				t.Fatalf("%d rows", len(got))
+			// RETURNING "id" must give each struct its own row's id.
+			seen := map[uint64]bool{}
+			for _, want := range batch {
+				var got Account
+				must(t, db.First(&got, want.ID).Error)
+				if seen[want.ID] || got.Email != want.Email {
+					t.Errorf("id %d: read back %s, want %s", want.ID, got.Email, want.Email)
+				}
+				seen[want.ID] = true
+				must(t, db.Delete(&Account{}, want.ID).Error)
 			}
-			must(t, db.Where("plan = ?", "multi").Delete(&Account{}).Error)
 		})
 		var n int64
 		must(t, db.Model(&Account{}).Where("plan = ?", "multi").Count(&n).Error)

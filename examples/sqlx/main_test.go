@@ -151,6 +151,19 @@ func TestSQLX(t *testing.T) {
 		if n, err := countUsers(ctx, db); err != nil || n != 5 {
 			t.Fatalf("count after the batch (and cleanup) = %d, %v; want 5", n, err)
 		}
+
+		// A batch across shards that fails on one shard writes nothing.
+		bad := []User{
+			{TenantID: "hooli", UserID: 1, Name: "gavin", Plan: free, CreatedAt: t0},
+			{TenantID: "acme", UserID: 1, Name: "duplicate", Plan: free, CreatedAt: t0},
+		}
+		_, err = addUsers(ctx, db, bad)
+		if !errors.As(err, &pgErr) || (pgErr.Code != "0A000" && pgErr.Code != "23505") {
+			t.Fatalf("batch with a duplicate key: %v, want SQLSTATE 0A000 or 23505", err)
+		}
+		if _, err := getUser(ctx, db, "hooli", 1); !errors.Is(err, sql.ErrNoRows) {
+			t.Fatalf("row of the failed batch: %v, want sql.ErrNoRows", err)
+		}
 	})
 
 	t.Run("multi-row INSERT in one shard, duplicate key: nothing written", func(t *testing.T) {
