@@ -21,6 +21,7 @@ import (
 	"database/sql"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -318,24 +319,25 @@ func benchPrepare(b *testing.B, db *sql.DB, query string) *sql.Stmt {
 	return stmt
 }
 
-func BenchmarkInsertPrepared(b *testing.B)         { benchInsert(b, false) }
-func BenchmarkInsertPreparedParallel(b *testing.B) { benchInsert(b, true) }
+// benchOp is one implementation's version of a benchmark's operation.
+type benchOp struct {
+	name string
+	op   func() error
+}
 
-// benchInsert: a prepared single-row INSERT, a new key each time.
-func benchInsert(b *testing.B, parallel bool) {
-	f := newBenchFixture(b, false)
-	ctx := context.Background()
-	direct := `INSERT INTO ` + f.shardTable + ` (k, v) VALUES ($1, $2)`
-	shardStmt := benchPrepare(b, f.e.DB, `INSERT INTO t (k, v) VALUES ($1, $2)`)
-	pgxStmt := benchPrepare(b, f.pgxDB, direct)
-	ops := []struct {
-		name string
-		op   func() error
-	}{
-		{"pgshard", func() error { _, err := shardStmt.Exec(f.key(), benchValue); return err }},
-		{"pgx", func() error { _, err := pgxStmt.Exec(f.key(), benchValue); return err }},
-		{"pgxpool", func() error { _, err := f.pool.Exec(ctx, direct, f.key(), benchValue); return err }},
-	}
+func BenchmarkInsertPrepared(b *testing.B)         { benchSubs(b, false, benchInsertOps(b)) }
+func BenchmarkInsertPreparedParallel(b *testing.B) { benchSubs(b, true, benchInsertOps(b)) }
+func BenchmarkPointSelect(b *testing.B)            { benchSubs(b, false, benchPointSelectOps(b)) }
+func BenchmarkPointSelectParallel(b *testing.B)    { benchSubs(b, true, benchPointSelectOps(b)) }
+
+// BenchmarkInsertPreparedInterleaved and BenchmarkPointSelectInterleaved run
+// the same operations as the serial benchmarks, but alternate between the
+// implementations at every iteration; see benchInterleaved.
+func BenchmarkInsertPreparedInterleaved(b *testing.B) { benchInterleaved(b, benchInsertOps(b)) }
+func BenchmarkPointSelectInterleaved(b *testing.B)    { benchInterleaved(b, benchPointSelectOps(b)) }
+
+// benchSubs warms every op up, then times each in its own sub-benchmark.
+func benchSubs(b *testing.B, parallel bool, ops []benchOp) {
 	for _, o := range ops {
 		benchWarmUp(b, o.name, parallel, o.op)
 	}
@@ -344,55 +346,128 @@ func benchInsert(b *testing.B, parallel bool) {
 	}
 }
 
-func BenchmarkPointSelect(b *testing.B)         { benchPointSelect(b, false) }
-func BenchmarkPointSelectParallel(b *testing.B) { benchPointSelect(b, true) }
+// benchInsertOps: a prepared single-row INSERT, a new key each time.
+func benchInsertOps(b *testing.B) []benchOp {
+	f := newBenchFixture(b, false)
+	ctx := context.Background()
+	direct := `INSERT INTO ` + f.shardTable + ` (k, v) VALUES ($1, $2)`
+	shardStmt := benchPrepare(b, f.e.DB, `INSERT INTO t (k, v) VALUES ($1, $2)`)
+	pgxStmt := benchPrepare(b, f.pgxDB, direct)
+	return []benchOp{
+		{"pgshard", func() error { _, err := shardStmt.Exec(f.key(), benchValue); return err }},
+		{"pgx", func() error { _, err := pgxStmt.Exec(f.key(), benchValue); return err }},
+		{"pgxpool", func() error { _, err := f.pool.Exec(ctx, direct, f.key(), benchValue); return err }},
+	}
+}
 
-// benchPointSelect: a prepared SELECT by primary key, one row of the chosen
-// shard each time.
-func benchPointSelect(b *testing.B, parallel bool) {
+// benchPointSelectOps: a prepared SELECT by primary key, one row of the
+// chosen shard each time.
+func benchPointSelectOps(b *testing.B) []benchOp {
 	f := newBenchFixture(b, true)
 	ctx := context.Background()
 	direct := `SELECT v FROM ` + f.shardTable + ` WHERE k = $1`
 	shardStmt := benchPrepare(b, f.e.DB, `SELECT v FROM t WHERE k = $1`)
 	pgxStmt := benchPrepare(b, f.pgxDB, direct)
-	check := func(v string) error {
-		if len(v) < 7 {
-			return fmt.Errorf("read %q", v)
+	check := func(v string, err error) error {
+		if err == nil && len(v) < 7 {
+			err = fmt.Errorf("read %q", v)
 		}
-		return nil
+		return err
 	}
-	ops := []struct {
-		name string
-		op   func() error
-	}{
+	return []benchOp{
 		{"pgshard", func() error {
 			var v string
-			if err := shardStmt.QueryRow(f.key()).Scan(&v); err != nil {
-				return err
-			}
-			return check(v)
+			return check(v, shardStmt.QueryRow(f.key()).Scan(&v))
 		}},
 		{"pgx", func() error {
 			var v string
-			if err := pgxStmt.QueryRow(f.key()).Scan(&v); err != nil {
-				return err
-			}
-			return check(v)
+			return check(v, pgxStmt.QueryRow(f.key()).Scan(&v))
 		}},
 		{"pgxpool", func() error {
 			var v string
-			if err := f.pool.QueryRow(ctx, direct, f.key()).Scan(&v); err != nil {
-				return err
-			}
-			return check(v)
+			return check(v, f.pool.QueryRow(ctx, direct, f.key()).Scan(&v))
 		}},
 	}
+}
+
+// benchInterleaved runs every op once per iteration, rotating which goes
+// first, and times each call on its own. On a shared, noisy machine the
+// separate sub-benchmarks run seconds apart and see different background
+// load; here the implementations are measured microseconds apart, so a burst
+// of load hits them alike. It reports, for each implementation:
+//
+//	<name>-ns/op      the median wall time of one call
+//	<name>-cpu-ns/op  the mean CPU time of the calling thread per call
+//	                  (getrusage RUSAGE_THREAD, the goroutine locked to its
+//	                  thread): the client work done on the caller's goroutine,
+//	                  syscalls included, without GC workers, the network
+//	                  poller or the servers
+//
+// and <base>/pgshard, the median wall time of base over pgshard's: the
+// throughput of pgshard relative to base. ns/op, B/op and allocs/op are those
+// of all the calls of one iteration together.
+func benchInterleaved(b *testing.B, ops []benchOp) {
 	for _, o := range ops {
-		benchWarmUp(b, o.name, parallel, o.op)
+		benchWarmUp(b, o.name, false, o.op)
 	}
-	for _, o := range ops {
-		b.Run(o.name, func(b *testing.B) { benchRun(b, parallel, o.op) })
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	_, threadCPU := benchThreadCPU()
+	b.ReportAllocs()
+	wall := make([][]time.Duration, len(ops))
+	cpu := make([]time.Duration, len(ops))
+	iter := 0
+	for b.Loop() {
+		for j := range ops {
+			i := (iter + j) % len(ops)
+			c0, _ := benchThreadCPU()
+			t0 := time.Now()
+			err := ops[i].op()
+			d := time.Since(t0)
+			c1, _ := benchThreadCPU()
+			if err != nil {
+				b.Fatalf("%s: %v", ops[i].name, err)
+			}
+			wall[i] = append(wall[i], d)
+			cpu[i] += c1 - c0
+		}
+		iter++
 	}
+	med := make([]float64, len(ops))
+	for i, o := range ops {
+		med[i] = benchMedian(wall[i])
+		b.ReportMetric(med[i], o.name+"-ns/op")
+		if threadCPU {
+			b.ReportMetric(float64(cpu[i])/float64(iter), o.name+"-cpu-ns/op")
+		}
+	}
+	for i, o := range ops[1:] {
+		b.ReportMetric(med[i+1]/med[0], o.name+"/"+ops[0].name)
+	}
+}
+
+// benchThreadCPU is the calling thread's user plus system CPU time; ok is
+// false where RUSAGE_THREAD is not available.
+func benchThreadCPU() (d time.Duration, ok bool) {
+	const rusageThread = 1 // RUSAGE_THREAD, Linux
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
+		return 0, false
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
+}
+
+func benchMedian(ds []time.Duration) float64 {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	n := len(s)
+	if n == 0 {
+		return 0
+	}
+	if n%2 == 1 {
+		return float64(s[n/2])
+	}
+	return float64(s[n/2-1]+s[n/2]) / 2
 }
 
 // BenchmarkCountStar: count(*) over benchCountRows rows in 16 shards on 4

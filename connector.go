@@ -44,6 +44,9 @@ type Connector struct {
 	closed  atomic.Bool
 	nodesMu sync.Mutex
 	nodes   map[catalog.Node]*nodePool
+	// types caches format_type names of result type OIDs (combine queries).
+	typeMu sync.Mutex
+	types  map[uint32]string
 }
 
 // nodePool is the connection pool of one worker node.

@@ -98,7 +98,7 @@ func (cn *conn) route(ctx context.Context, p *planner.Plan, nargs []driver.Named
 	if err != nil {
 		return nil, err
 	}
-	return &routed{shard: &p.Table.Shards[idx], sql: sql, args: bound}, nil
+	return &routed{shard: &p.Table.Shards[idx], sql: sql, args: renumber(planner.ShardArgs(p, bound))}, nil
 }
 
 // insertParts runs the parts of a multi-row INSERT that spans shards as one
@@ -399,10 +399,14 @@ func (c *Connector) markInactive(ctx context.Context, placements []catalog.Place
 // scatterQuery runs a Scatter plan on every shard and merges the answers:
 // rows are concatenated shard after shard; aggregates are combined.
 func (cn *conn) scatterQuery(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Rows, error) {
+	if p.Combine != nil {
+		return cn.combineQuery(ctx, p, nargs)
+	}
 	_, bound, err := cn.bindArgs(ctx, p, nargs)
 	if err != nil {
 		return nil, err
 	}
+	bound = renumber(planner.ShardArgs(p, bound))
 	n := p.ShardCount()
 	open := func(i int) (driver.Rows, error) {
 		sql, err := p.ShardSQL(i)
@@ -419,4 +423,18 @@ func (cn *conn) scatterQuery(ctx context.Context, p *planner.Plan, nargs []drive
 		return nil, err
 	}
 	return &concatRows{cur: first, next: 1, shards: n, open: open}, nil
+}
+
+// renumber sets the ordinals of arguments picked out of a longer list.
+func renumber(args []driver.NamedValue) []driver.NamedValue {
+	for i := range args {
+		if args[i].Ordinal != i+1 {
+			out := make([]driver.NamedValue, len(args))
+			for j, a := range args {
+				out[j] = driver.NamedValue{Ordinal: j + 1, Value: a.Value}
+			}
+			return out
+		}
+	}
+	return args
 }

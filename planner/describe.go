@@ -41,8 +41,23 @@ func (p *Plan) Describe() string {
 	if p.Eval != nil {
 		fmt.Fprintf(&b, "eval: %s (params %v -> $%d..$%d)\n", p.Eval.SQL, p.Eval.Params, p.Eval.First, p.Eval.First+p.Eval.Count-1)
 	}
+	if p.ShardParams != nil {
+		fmt.Fprintf(&b, "shard params: %v\n", p.ShardParams)
+	}
 	for i, a := range p.Aggregates {
 		fmt.Fprintf(&b, "merge column %d: %s\n", i+1, a.Kind)
+	}
+	if p.Combine != nil {
+		fmt.Fprintf(&b, "combine: %s over %d partial columns, params %v\n", p.Combine.Mode, p.Combine.Columns, p.Combine.Params)
+		types := make([]string, p.Combine.Columns)
+		for i := range types {
+			types[i] = "T" + fmt.Sprint(i+1)
+		}
+		if sql, err := p.Combine.SQL(types); err != nil {
+			fmt.Fprintf(&b, "combine sql error: %v\n", err)
+		} else {
+			fmt.Fprintf(&b, "combine sql: %s\n", sql)
+		}
 	}
 	if sql, err := p.ShardSQL(0); err != nil {
 		fmt.Fprintf(&b, "shard sql error: %v\n", err)

@@ -445,3 +445,55 @@ func containsDefault(n protoreflect.ProtoMessage) bool {
 	})
 	return found
 }
+
+// compactParams renumbers the parameters of the statement sent to the
+// shards so that they have no gap (PostgreSQL cannot type a parameter the
+// statement does not use), recording the mapping in ShardParams.
+func (p *Plan) compactParams() {
+	used := map[int32]bool{}
+	max := int32(0)
+	for _, raw := range p.tree.Stmts {
+		walk(raw.Stmt, func(m protoreflect.ProtoMessage) bool {
+			if pr, ok := m.(*pg_query.ParamRef); ok {
+				used[pr.Number] = true
+				if pr.Number > max {
+					max = pr.Number
+				}
+			}
+			return true
+		})
+	}
+	if int(max) == len(used) {
+		return
+	}
+	renum := map[int32]int32{}
+	for n := int32(1); n <= max; n++ {
+		if used[n] {
+			renum[n] = int32(len(renum) + 1)
+			p.ShardParams = append(p.ShardParams, int(n))
+		}
+	}
+	for _, raw := range p.tree.Stmts {
+		walk(raw.Stmt, func(m protoreflect.ProtoMessage) bool {
+			if pr, ok := m.(*pg_query.ParamRef); ok {
+				pr.Number = renum[pr.Number]
+			}
+			return true
+		})
+	}
+}
+
+// ShardArgs picks, from the statement's arguments (after Eval's values),
+// those the shard statement takes.
+func ShardArgs[T any](p *Plan, args []T) []T {
+	if p.ShardParams == nil {
+		return args
+	}
+	out := make([]T, 0, len(p.ShardParams))
+	for _, n := range p.ShardParams {
+		if n <= len(args) {
+			out = append(out, args[n-1])
+		}
+	}
+	return out
+}

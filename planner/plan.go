@@ -80,14 +80,24 @@ type Plan struct {
 	// Admin is the administrative call, for Kind Admin.
 	Admin *AdminCall
 	// Aggregates are the merge steps per output column for a Scatter plan
-	// with aggregates; nil when the rows are concatenated.
+	// whose select list is only count and sum calls; nil otherwise.
 	Aggregates []Aggregate
+	// Combine is set for a Scatter plan whose answer PostgreSQL combines
+	// from the shards' partial rows; the shard SQL is then the partial query.
+	Combine *CombinePlan
 	// Eval lists expressions evaluated once on the metadata database before
 	// routing (volatile values of replicated writes, sequence defaults, keys
 	// that are not literals); nil when none.
 	Eval *EvalPlan
 	// InsertKeys are the key values of an INSERT's VALUES rows, in order.
 	InsertKeys []Value
+	// ShardParams, when not nil, lists the parameters the shard statement
+	// uses, in its own numbering: its $i is the statement's parameter
+	// ShardParams[i-1] (after Eval's values). Nil means $i is $i: the shard
+	// statement uses parameters 1..n without a gap. A gap appears when a
+	// parameter is used only in a value evaluated beforehand, or only in the
+	// part of a multi-shard query that is combined afterwards.
+	ShardParams []int
 	// Tx is set for a transaction control statement (BEGIN, SAVEPOINT, ...),
 	// which the driver handles itself; Kind is then Passthrough.
 	Tx *TxCommand
@@ -225,6 +235,7 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 			return nil, err
 		}
 		p.Kind = Router
+		p.compactParams()
 		return p, nil
 	}
 	if p.Modifies && p.replicated() {
@@ -240,6 +251,7 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 	}
 	if unpinned == 0 {
 		p.Kind = Router
+		p.compactParams()
 		return p, nil
 	}
 	if p.Modifies {
@@ -253,6 +265,7 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 		return nil, err
 	}
 	p.Kind = Scatter
+	p.compactParams()
 	return p, nil
 }
 

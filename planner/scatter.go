@@ -31,10 +31,12 @@ type Aggregate struct {
 	Kind AggregateKind
 }
 
-// planScatter accepts a SELECT over one distributed table without a key
-// filter when pgshard can merge the shards' answers exactly: plain rows, or
-// count/sum/min/max without GROUP BY. Anything else is refused, naming the
-// construct.
+// planScatter plans a SELECT over one distributed table without a key
+// filter. Rows are concatenated when nothing needs merging; count and sum
+// without grouping are added up in Go; everything else (GROUP BY, HAVING,
+// DISTINCT, ORDER BY, LIMIT, avg, min/max, window functions, expressions over
+// aggregates) is combined by PostgreSQL itself from the shards' partial rows
+// (see CombinePlan), so the answer is PostgreSQL's.
 func (p *Plan) planScatter(sel *pg_query.SelectStmt, a *analyzer, env Env) error {
 	if sel == nil {
 		return sqlerr.Unsupported("this statement on distributed table \"%s\" needs a filter on partition column \"%s\"", p.Table.Name, p.Table.KeyColumn)
@@ -58,84 +60,98 @@ func (p *Plan) planScatter(sel *pg_query.SelectStmt, a *analyzer, env Env) error
 		return unsupported("WITH")
 	case sel.Op != pg_query.SetOperation_SETOP_NONE && sel.Op != pg_query.SetOperation_SET_OPERATION_UNDEFINED:
 		return unsupported("UNION/INTERSECT/EXCEPT")
-	case len(sel.GroupClause) > 0:
-		return unsupported("GROUP BY")
-	case sel.HavingClause != nil:
-		return unsupported("HAVING")
-	case len(sel.DistinctClause) > 0:
-		return unsupported("DISTINCT")
-	case len(sel.SortClause) > 0:
-		return unsupported("ORDER BY")
-	case sel.LimitCount != nil || sel.LimitOffset != nil:
-		return unsupported("LIMIT/OFFSET")
-	case len(sel.WindowClause) > 0:
-		return unsupported("WINDOW")
 	case sel.IntoClause != nil:
 		return unsupported("SELECT INTO")
 	}
-	var aggs []Aggregate
-	hasAgg := false
+	var exprs []*pg_query.Node
 	for _, t := range sel.TargetList {
 		rt := t.GetResTarget()
 		if rt == nil {
 			return unsupported("this target list")
 		}
-		if windowCall(rt.Val) {
-			return unsupported("a window function")
+		exprs = append(exprs, rt.Val)
+	}
+	exprs = append(exprs, sel.HavingClause)
+	exprs = append(exprs, sel.SortClause...)
+	exprs = append(exprs, sel.GroupClause...)
+	exprs = append(exprs, sel.DistinctClause...)
+	hasAgg, window, unknown, outer := false, len(sel.WindowClause) > 0, false, false
+	for _, e := range exprs {
+		if e == nil {
+			continue
 		}
-		if name, ok := unknownFunction(rt.Val, env); ok {
-			return unsupported("function " + name + ", unknown on the metadata database (it could be an aggregate),")
+		hasAgg = hasAgg || containsAggregate(e, env)
+		window = window || windowCall(e)
+		if _, ok := unknownFunction(e, env); ok {
+			unknown = true
 		}
-		if outerAggregate(rt.Val, env) {
-			return unsupported("an aggregate of columns inside a subquery")
-		}
-		if containsAggregate(rt.Val, env) {
-			hasAgg = true
+		outer = outer || outerAggregate(e, env)
+	}
+	grouped := hasAgg || len(sel.GroupClause) > 0 || sel.HavingClause != nil
+	distinct := len(sel.DistinctClause) > 0
+	ordered := len(sel.SortClause) > 0 || sel.LimitCount != nil || sel.LimitOffset != nil
+	if !grouped && !window && !distinct && !unknown && !outer && !ordered {
+		return nil // concatenation
+	}
+	if len(sel.LockingClause) > 0 {
+		return unsupported("FOR UPDATE/SHARE with merged results")
+	}
+	if grouped && !window && !distinct && !unknown && !outer && !ordered && len(sel.GroupClause) == 0 && sel.HavingClause == nil {
+		if aggs, ok := simpleSums(sel, env); ok {
+			p.Aggregates = aggs
+			return nil
 		}
 	}
-	if !hasAgg {
-		return nil
+	if grouped && !window && !unknown && !outer && (!distinct || plainDistinct(sel)) {
+		if c, partial, ok, err := planPartialAggregate(sel, ref, env); err != nil {
+			return err
+		} else if ok {
+			p.Combine = c
+			p.tree = partial
+			return nil
+		}
 	}
+	c, partial, err := planRawCombine(sel, ref, !grouped && !window && !distinct && !unknown && !outer)
+	if err != nil {
+		return err
+	}
+	p.Combine = c
+	p.tree = partial
+	return nil
+}
+
+// simpleSums accepts a select list of count(...) and sum(...) calls only,
+// which the driver adds up itself.
+func simpleSums(sel *pg_query.SelectStmt, env Env) ([]Aggregate, bool) {
+	var aggs []Aggregate
 	for _, t := range sel.TargetList {
 		fc := t.GetResTarget().GetVal().GetFuncCall()
-		if fc == nil {
-			return unsupported("an expression that is not a plain count, sum, min or max aggregate")
+		if fc == nil || fc.AggDistinct || len(fc.AggOrder) > 0 || fc.AggWithinGroup || fc.FuncVariadic || fc.Over != nil {
+			return nil, false
 		}
 		schema, name := funcName(fc)
 		if schema != "" && schema != "pg_catalog" {
-			return unsupported("aggregate " + schema + "." + name)
-		}
-		if len(fc.AggOrder) > 0 || fc.AggWithinGroup || fc.FuncVariadic {
-			return unsupported("an ordered aggregate")
+			return nil, false
 		}
 		for _, arg := range fc.Args {
 			if containsAggregate(arg, env) {
-				return unsupported("a nested aggregate")
+				return nil, false
 			}
 		}
-		var kind AggregateKind
-		switch name {
-		case "count":
-			kind = AggCount
-		case "sum":
-			kind = AggSum
-		case "min":
-			kind = AggMin
-		case "max":
-			kind = AggMax
+		switch {
+		case name == "count":
+			aggs = append(aggs, Aggregate{Kind: AggCount})
+		case name == "sum" && len(fc.Args) == 1:
+			aggs = append(aggs, Aggregate{Kind: AggSum})
 		default:
-			return unsupported("aggregate " + name)
+			return nil, false
 		}
-		if fc.AggDistinct && (kind == AggCount || kind == AggSum) {
-			return unsupported(name + "(DISTINCT ...)")
-		}
-		if kind != AggCount && len(fc.Args) != 1 {
-			return unsupported(name + " with several arguments")
-		}
-		aggs = append(aggs, Aggregate{Kind: kind})
 	}
-	p.Aggregates = aggs
-	return nil
+	return aggs, true
+}
+
+func plainDistinct(sel *pg_query.SelectStmt) bool {
+	return len(sel.DistinctClause) == 1 && sel.DistinctClause[0].GetNode() == nil
 }
 
 func windowCall(n *pg_query.Node) bool {

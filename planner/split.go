@@ -78,12 +78,16 @@ func (p *Plan) SplitInsert(args []any, rowShards []int) ([]InsertPart, error) {
 			if pr, ok := m.(*pg_query.ParamRef); ok {
 				n, seen := renum[pr.Number]
 				if !seen {
-					if int(pr.Number) > len(args) {
+					orig := int(pr.Number)
+					if p.ShardParams != nil && orig <= len(p.ShardParams) {
+						orig = p.ShardParams[orig-1]
+					}
+					if orig > len(args) {
 						return true
 					}
 					n = int32(len(renum) + 1)
 					renum[pr.Number] = n
-					parts[i].Args = append(parts[i].Args, args[pr.Number-1])
+					parts[i].Args = append(parts[i].Args, args[orig-1])
 				}
 				pr.Number = n
 			}

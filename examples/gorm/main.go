@@ -43,6 +43,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -170,10 +171,11 @@ func newEvents() []Event {
 
 // createAccounts creates each account with its own INSERT ... RETURNING
 // "id": the ids come from the sequence on the metadata database and fall in
-// different shards. At the time of writing pgshard refuses a multi-row
-// INSERT whose rows fall in different shards (SQLSTATE 0A000), which is what
-// db.Create(&slice) makes; CreateInBatches with a batch size of 1 makes one
-// INSERT per row, all in GORM's transaction.
+// different shards. db.Create(&slice) would make one multi-row INSERT
+// across shards, which pgshard refuses (SQLSTATE 0A000) unless it splits
+// such an INSERT per shard, work in progress at the time of writing;
+// CreateInBatches with a batch size of 1 makes one INSERT per row, all in
+// GORM's transaction, and works either way.
 func createAccounts(db *gorm.DB, accounts []Account) error {
 	return db.CreateInBatches(accounts, 1).Error
 }
@@ -198,7 +200,7 @@ func accountsOnPlan(db *gorm.DB, plan string) ([]Account, error) {
 	if err := db.Where("plan = ?", plan).Find(&as).Error; err != nil {
 		return nil, err
 	}
-	slices.SortFunc(as, func(a, b Account) int { return int(a.ID) - int(b.ID) })
+	slices.SortFunc(as, func(a, b Account) int { return cmp.Compare(a.ID, b.ID) })
 	return as, nil
 }
 
@@ -337,7 +339,7 @@ func scenario(db *gorm.DB, out io.Writer) error {
 	if err := db.Find(&all).Error; err != nil {
 		return err
 	}
-	slices.SortFunc(all, func(a, b Account) int { return int(a.ID) - int(b.ID) })
+	slices.SortFunc(all, func(a, b Account) int { return cmp.Compare(a.ID, b.ID) })
 	for _, a := range all {
 		fmt.Fprintf(out, "  id=%d %-5s plan=%-4s balance=%d\n", a.ID, a.Name, a.Plan, a.Balance)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -104,8 +105,24 @@ func viewAccounts(as []Account) []accountView {
 	return out
 }
 
+// hookedAccount is an Account whose AfterCreate hook fails for the name
+// "reject": with GORM's default transaction the INSERT is rolled back, with
+// SkipDefaultTransaction it stays.
+type hookedAccount struct{ Account }
+
+func (hookedAccount) TableName() string { return "accounts" }
+
+var errRejected = errors.New("rejected by AfterCreate")
+
+func (a *hookedAccount) AfterCreate(*gorm.DB) error {
+	if a.Name == "reject" {
+		return errRejected
+	}
+	return nil
+}
+
 func sortByID(as []Account) {
-	slices.SortFunc(as, func(a, b Account) int { return int(a.ID) - int(b.ID) })
+	slices.SortFunc(as, func(a, b Account) int { return cmp.Compare(a.ID, b.ID) })
 }
 
 func TestGORM(t *testing.T) {
@@ -153,6 +170,26 @@ func TestGORM(t *testing.T) {
 			t.Parallel()
 			db := newDB(t, cluster, strings.ToLower(strings.ReplaceAll(mode.name, " ", "_")), mode.cfg)
 			must(t, createSchema(db, workers))
+			t.Run("AfterCreate error", func(t *testing.T) {
+				ok := hookedAccount{Account{Email: "ok@example.test", Name: "ok", Plan: "free"}}
+				must(t, db.Create(&ok).Error)
+				bad := hookedAccount{Account{Email: "reject@example.test", Name: "reject", Plan: "free"}}
+				if err := db.Create(&bad).Error; !errors.Is(err, errRejected) {
+					t.Fatalf("Create: %v, want %v", err, errRejected)
+				}
+				if bad.ID == 0 || bad.ID == ok.ID {
+					t.Fatalf("RETURNING id: %d (other row %d)", bad.ID, ok.ID)
+				}
+				err := db.First(&Account{}, bad.ID).Error
+				if mode.cfg.SkipDefaultTransaction {
+					must(t, err) // no transaction: the row stays
+				} else if !errors.Is(err, gorm.ErrRecordNotFound) {
+					t.Fatalf("row of the rolled back Create: %v, want ErrRecordNotFound", err)
+				}
+				for _, id := range []uint64{ok.ID, bad.ID} {
+					must(t, db.Delete(&Account{}, id).Error)
+				}
+			})
 			testAccounts(t, db)
 			testEvents(t, db)
 		})

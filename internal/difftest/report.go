@@ -1,0 +1,136 @@
+package difftest
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// String renders the report: counts per layout and overall, the corpus bugs,
+// every wrong and error query with both answers (truncated), and the most
+// frequent refusal reasons.
+func (r *Report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "differential oracle: %d queries (%d from the corpus, %d generated), people=%d visits=%d seed=%d\n",
+		r.CorpusQueries+r.GeneratedQueries, r.CorpusQueries, r.GeneratedQueries, r.People, r.Visits, r.Seed)
+	fmt.Fprintf(&b, "values compared in their text form (sql.NullString); float8/float4 columns with relative tolerance %g\n", FloatTolerance)
+	fmt.Fprintf(&b, "(shards may add partial sums in another order); unordered answers compared as multisets.\n")
+	fmt.Fprintf(&b, "refused = SQLSTATE 0A000 from pgshard (never a pass); error = any other pgshard error; wrong = answers differ.\n\n")
+	fmt.Fprintf(&b, "%-8s %7s %7s %7s %7s %7s %9s %9s\n", "layout", "queries", "equal", "refused", "error", "wrong", "load", "queries")
+	for _, l := range r.Layouts {
+		fmt.Fprintf(&b, "%-8s %7d %7d %7d %7d %7d %9s %9s\n", l.Layout, len(l.Findings),
+			l.Counts[Equal], l.Counts[Refused], l.Counts[Error], l.Counts[Wrong], dur(l.Load), dur(l.Queries))
+	}
+	c := r.Counts()
+	n := 0
+	for _, x := range c {
+		n += x
+	}
+	fmt.Fprintf(&b, "%-8s %7d %7d %7d %7d %7d\n", "total", n, c[Equal], c[Refused], c[Error], c[Wrong])
+	fmt.Fprintf(&b, "oracle setup %s, total %s\n", dur(r.Oracle), dur(r.Total))
+
+	if len(r.CorpusBugs) > 0 {
+		fmt.Fprintf(&b, "\nCORPUS BUGS (the oracle rejected these queries; fix the corpus): %d\n", len(r.CorpusBugs))
+		for _, cb := range r.CorpusBugs {
+			fmt.Fprintf(&b, "  %s: %s\n    %s\n", cb.Query.Name, cb.Err, oneLine(cb.Query.SQL, 300))
+		}
+	}
+
+	// Wrong and error findings, grouped by query: the first layout in full,
+	// the other layouts by name.
+	type group struct {
+		first   Finding
+		layouts []string
+	}
+	var order []string
+	groups := map[string]*group{}
+	for _, l := range r.Layouts {
+		for _, f := range l.Findings {
+			if f.Outcome != Wrong && f.Outcome != Error {
+				continue
+			}
+			key := f.Outcome.String() + "\x00" + f.Query.Name
+			g := groups[key]
+			if g == nil {
+				g = &group{first: f}
+				groups[key] = g
+				order = append(order, key)
+			}
+			g.layouts = append(g.layouts, f.Layout.String())
+		}
+	}
+	if len(order) > 0 {
+		fmt.Fprintf(&b, "\nWRONG AND ERROR QUERIES: %d\n", len(order))
+	}
+	for _, key := range order {
+		g := groups[key]
+		f := g.first
+		fmt.Fprintf(&b, "\n- %s %s in layouts %s\n", strings.ToUpper(f.Outcome.String()), f.Query.Name, strings.Join(g.layouts, ", "))
+		fmt.Fprintf(&b, "    sql:     %s\n", oneLine(f.Query.SQL, 400))
+		if len(f.Query.Args) > 0 {
+			fmt.Fprintf(&b, "    args:    %v\n", f.Query.Args)
+		}
+		if f.Query.Ordered {
+			fmt.Fprintf(&b, "    (ordered)\n")
+		}
+		fmt.Fprintf(&b, "    layout %s: %s\n", f.Layout, oneLine(f.Why, 400))
+		fmt.Fprintf(&b, "    oracle:  %s\n", f.Oracle.Show(6))
+		if f.Got != nil {
+			fmt.Fprintf(&b, "    pgshard: %s\n", f.Got.Show(6))
+		} else {
+			fmt.Fprintf(&b, "    pgshard: error %s\n", f.Code)
+		}
+	}
+
+	// Why pgshard refused, most frequent first (one count per query and
+	// layout).
+	reasons := map[string]int{}
+	for _, l := range r.Layouts {
+		for _, f := range l.Findings {
+			if f.Outcome == Refused {
+				reasons[normalizeReason(f.Why)]++
+			}
+		}
+	}
+	if len(reasons) > 0 {
+		type rc struct {
+			reason string
+			n      int
+		}
+		var list []rc
+		for k, v := range reasons {
+			list = append(list, rc{k, v})
+		}
+		sort.Slice(list, func(i, j int) bool {
+			if list[i].n != list[j].n {
+				return list[i].n > list[j].n
+			}
+			return list[i].reason < list[j].reason
+		})
+		fmt.Fprintf(&b, "\nrefusal reasons (query × layout):\n")
+		for i, x := range list {
+			if i == 30 {
+				fmt.Fprintf(&b, "  ... %d more reasons\n", len(list)-30)
+				break
+			}
+			fmt.Fprintf(&b, "  %5d  %s\n", x.n, oneLine(x.reason, 200))
+		}
+	}
+	return b.String()
+}
+
+var sqlstateSuffix = regexp.MustCompile(`\s*\(SQLSTATE \w+\)$`)
+
+func normalizeReason(s string) string {
+	s = strings.TrimPrefix(s, "ERROR: ")
+	return sqlstateSuffix.ReplaceAllString(s, "")
+}
+
+func dur(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	return d.Round(100 * time.Millisecond).String()
+}

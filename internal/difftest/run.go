@@ -1,0 +1,417 @@
+package difftest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // the oracle's driver, "pgx"
+
+	_ "github.com/pgshard/pgshard" // the driver under test, "pgshard"
+	"github.com/pgshard/pgshard/internal/pgtest"
+)
+
+// Layout is one way of distributing the dataset: people and visits both
+// get Shards shards with Replicas placements each.
+type Layout struct {
+	Shards, Replicas int
+}
+
+func (l Layout) String() string { return fmt.Sprintf("%dx%d", l.Shards, l.Replicas) }
+
+// DefaultLayouts are {1, 3, 16, 32} shards × replication {1, 2}.
+var DefaultLayouts = []Layout{{1, 1}, {1, 2}, {3, 1}, {3, 2}, {16, 1}, {16, 2}, {32, 1}, {32, 2}}
+
+// Config says what Run does.
+type Config struct {
+	// Nodes are the servers: Nodes[0] holds the metadata databases and the
+	// oracle, the others are the workers. Run creates and drops its own
+	// databases on them.
+	Nodes []*pgtest.Node
+	// Layouts to test; DefaultLayouts when empty.
+	Layouts []Layout
+	// Seed drives the dataset and the generated queries.
+	Seed int64
+	// People and Visits are the row counts (20000 and 30000 when zero).
+	People, Visits int
+	// CorpusFile is the path of queries.sql.
+	CorpusFile string
+	// Generated is how many random queries GenerateQueries adds.
+	Generated int
+	// BatchRows is the number of rows per multi-row INSERT (200 when zero);
+	// TxBatches is the number of INSERTs per transaction (25 when zero).
+	BatchRows, TxBatches int
+	// Parallel is the number of queries in flight per layout (2 when zero).
+	Parallel int
+	// QueryTimeout bounds each query (60s when zero); a timeout is an error.
+	QueryTimeout time.Duration
+	// Keep leaves the databases in place after Run.
+	Keep bool
+	// Logf, when set, receives progress lines.
+	Logf func(format string, args ...any)
+}
+
+// Outcome classifies pgshard's answer to one query in one layout.
+type Outcome int
+
+// The outcomes, in report order.
+const (
+	Equal   Outcome = iota // answered, equal to the oracle
+	Refused                // SQLSTATE 0A000 from pgshard
+	Error                  // any other error from pgshard
+	Wrong                  // answered, different from the oracle
+	numOutcomes
+)
+
+func (o Outcome) String() string {
+	return [...]string{"equal", "refused", "error", "wrong"}[o]
+}
+
+// Finding is one query's outcome in one layout.
+type Finding struct {
+	Layout  Layout
+	Query   Query
+	Outcome Outcome
+	// Why is the first difference (Wrong) or pgshard's error (Refused, Error).
+	Why string
+	// Code is the SQLSTATE of pgshard's error, if any.
+	Code string
+	// Oracle and Got are the two answers (Got is nil unless pgshard answered).
+	Oracle, Got *Result
+}
+
+// LayoutReport is the outcome of every query in one layout.
+type LayoutReport struct {
+	Layout   Layout
+	Counts   [numOutcomes]int
+	Findings []Finding // every query, in corpus order
+	Load     time.Duration
+	Queries  time.Duration
+}
+
+// CorpusBug is a query the oracle itself rejected: the corpus must be fixed.
+type CorpusBug struct {
+	Query Query
+	Err   string
+}
+
+// Report is the result of Run.
+type Report struct {
+	Seed             int64
+	People, Visits   int
+	CorpusQueries    int
+	GeneratedQueries int
+	CorpusBugs       []CorpusBug
+	Layouts          []*LayoutReport
+	Oracle           time.Duration
+	Total            time.Duration
+}
+
+// Counts sums the outcomes over every layout.
+func (r *Report) Counts() [numOutcomes]int {
+	var c [numOutcomes]int
+	for _, l := range r.Layouts {
+		for i, n := range l.Counts {
+			c[i] += n
+		}
+	}
+	return c
+}
+
+// Failed reports whether any query was answered wrongly, failed with an
+// error other than a 0A000 refusal, or was rejected by the oracle.
+func (r *Report) Failed() bool {
+	c := r.Counts()
+	return c[Wrong] > 0 || c[Error] > 0 || len(r.CorpusBugs) > 0
+}
+
+func (cfg *Config) defaults() {
+	if len(cfg.Layouts) == 0 {
+		cfg.Layouts = DefaultLayouts
+	}
+	if cfg.People == 0 {
+		cfg.People = 20000
+	}
+	if cfg.Visits == 0 {
+		cfg.Visits = 30000
+	}
+	if cfg.BatchRows == 0 {
+		cfg.BatchRows = 200
+	}
+	if cfg.TxBatches == 0 {
+		cfg.TxBatches = 25
+	}
+	if cfg.Parallel == 0 {
+		cfg.Parallel = 2
+	}
+	if cfg.QueryTimeout == 0 {
+		cfg.QueryTimeout = 60 * time.Second
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+}
+
+// Run loads the dataset into the oracle and every layout, runs every query
+// on both and returns the report. The error is for failures of the harness
+// itself (a server that cannot be reached, a load that fails); pgshard's
+// answers, right or wrong, are in the report.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	start := time.Now()
+	cfg.defaults()
+	if len(cfg.Nodes) < 2 {
+		return nil, errors.New("difftest: need a metadata node and at least one worker")
+	}
+	corpus, err := LoadCorpus(cfg.CorpusFile)
+	if err != nil {
+		return nil, err
+	}
+	generated := GenerateQueries(cfg.Seed, cfg.Generated)
+	queries := append(append([]Query{}, corpus...), generated...)
+	ds := Generate(cfg.Seed, cfg.People, cfg.Visits)
+	rep := &Report{Seed: cfg.Seed, People: cfg.People, Visits: cfg.Visits,
+		CorpusQueries: len(corpus), GeneratedQueries: len(generated)}
+
+	// The oracle: one plain database on the metadata node.
+	t0 := time.Now()
+	const oracleDB = "difftest_oracle"
+	if err := createDatabase(ctx, cfg.Nodes[0], oracleDB); err != nil {
+		return nil, err
+	}
+	if !cfg.Keep {
+		defer dropDatabase(context.WithoutCancel(ctx), cfg.Nodes[0], oracleDB)
+	}
+	oracle, err := sql.Open("pgx", cfg.Nodes[0].DSN(oracleDB))
+	if err != nil {
+		return nil, err
+	}
+	defer oracle.Close()
+	for _, t := range ds.Tables() {
+		if _, err := oracle.ExecContext(ctx, t.DDL); err != nil {
+			return nil, fmt.Errorf("difftest: oracle: %w", err)
+		}
+		if err := load(ctx, oracle, t, cfg.BatchRows, cfg.TxBatches); err != nil {
+			return nil, fmt.Errorf("difftest: loading the oracle: %w", err)
+		}
+	}
+	if _, err := oracle.ExecContext(ctx, "ANALYZE"); err != nil {
+		return nil, fmt.Errorf("difftest: oracle: %w", err)
+	}
+	answers := make([]*Result, len(queries))
+	var valid []int
+	for i, q := range queries {
+		qctx, cancel := context.WithTimeout(ctx, cfg.QueryTimeout)
+		res, err := fetch(qctx, oracle, q)
+		cancel()
+		if err != nil {
+			rep.CorpusBugs = append(rep.CorpusBugs, CorpusBug{Query: q, Err: err.Error()})
+			continue
+		}
+		answers[i] = res
+		valid = append(valid, i)
+	}
+	rep.Oracle = time.Since(t0)
+	cfg.Logf("oracle: %d rows loaded, %d queries answered, %d rejected (corpus bugs), %v",
+		len(ds.People.Rows)+len(ds.Visits.Rows)+len(ds.Depts.Rows), len(valid), len(rep.CorpusBugs), rep.Oracle.Round(time.Millisecond))
+
+	for _, l := range cfg.Layouts {
+		lr, err := runLayout(ctx, &cfg, l, ds, queries, answers, valid)
+		if err != nil {
+			return rep, fmt.Errorf("difftest: layout %s: %w", l, err)
+		}
+		rep.Layouts = append(rep.Layouts, lr)
+		cfg.Logf("layout %s: equal %d, refused %d, error %d, wrong %d (load %v, queries %v)", l,
+			lr.Counts[Equal], lr.Counts[Refused], lr.Counts[Error], lr.Counts[Wrong],
+			lr.Load.Round(time.Millisecond), lr.Queries.Round(time.Millisecond))
+	}
+	rep.Total = time.Since(start)
+	return rep, nil
+}
+
+func runLayout(ctx context.Context, cfg *Config, l Layout, ds *Dataset, queries []Query, answers []*Result, valid []int) (*LayoutReport, error) {
+	lr := &LayoutReport{Layout: l}
+	name := fmt.Sprintf("difftest_s%d_r%d", l.Shards, l.Replicas)
+	t0 := time.Now()
+	for _, n := range cfg.Nodes {
+		if err := createDatabase(ctx, n, name); err != nil {
+			return nil, err
+		}
+		if !cfg.Keep {
+			defer dropDatabase(context.WithoutCancel(ctx), n, name)
+		}
+	}
+	db, err := sql.Open("pgshard", cfg.Nodes[0].DSN(name))
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	exec := func(q string, args ...any) error {
+		if _, err := db.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("%s: %w", oneLine(q, 120), err)
+		}
+		return nil
+	}
+	for _, w := range cfg.Nodes[1:] {
+		if err := exec(`SELECT master_add_node($1, $2)`, w.Host, w.Port); err != nil {
+			return nil, err
+		}
+	}
+	for _, t := range ds.Tables() {
+		if err := exec(t.DDL); err != nil {
+			return nil, err
+		}
+		if t.Key == "" {
+			continue
+		}
+		if err := exec(`SELECT master_create_distributed_table($1, $2)`, t.Name, t.Key); err != nil {
+			return nil, err
+		}
+		if err := exec(fmt.Sprintf(`SELECT master_create_worker_shards('%s', %d, %d)`, t.Name, l.Shards, l.Replicas)); err != nil {
+			return nil, err
+		}
+	}
+	for _, t := range ds.Tables() {
+		if err := load(ctx, db, t, cfg.BatchRows, cfg.TxBatches); err != nil {
+			return nil, fmt.Errorf("loading %s through pgshard: %w", t.Name, err)
+		}
+	}
+	lr.Load = time.Since(t0)
+
+	t1 := time.Now()
+	lr.Findings = make([]Finding, len(valid))
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < cfg.Parallel; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range work {
+				i := valid[k]
+				lr.Findings[k] = classify(ctx, cfg, db, l, queries[i], answers[i])
+			}
+		}()
+	}
+	for k := range valid {
+		work <- k
+	}
+	close(work)
+	wg.Wait()
+	for _, f := range lr.Findings {
+		lr.Counts[f.Outcome]++
+	}
+	lr.Queries = time.Since(t1)
+	return lr, nil
+}
+
+// classify runs q through pgshard and compares with the oracle's answer.
+func classify(ctx context.Context, cfg *Config, db *sql.DB, l Layout, q Query, want *Result) Finding {
+	f := Finding{Layout: l, Query: q, Oracle: want}
+	qctx, cancel := context.WithTimeout(ctx, cfg.QueryTimeout)
+	defer cancel()
+	got, err := fetch(qctx, db, q)
+	if err != nil {
+		f.Why = err.Error()
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			f.Code = pgErr.Code
+		}
+		if f.Code == "0A000" {
+			f.Outcome = Refused
+		} else {
+			f.Outcome = Error
+		}
+		return f
+	}
+	f.Got = got
+	if why := Compare(want, got, q.Ordered); why != "" {
+		f.Outcome, f.Why = Wrong, why
+	}
+	return f
+}
+
+// load inserts t's rows with multi-row INSERTs of batch rows (parameters),
+// batchesPerTx INSERTs per transaction.
+func load(ctx context.Context, db *sql.DB, t *Table, batch, batchesPerTx int) error {
+	var tx *sql.Tx
+	n := 0
+	for lo := 0; lo < len(t.Rows); lo += batch {
+		hi := min(lo+batch, len(t.Rows))
+		if tx == nil {
+			var err error
+			if tx, err = db.BeginTx(ctx, nil); err != nil {
+				return err
+			}
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "INSERT INTO %s (%s) VALUES ", t.Name, strings.Join(t.Columns, ", "))
+		args := make([]any, 0, (hi-lo)*len(t.Columns))
+		for r := lo; r < hi; r++ {
+			if r > lo {
+				b.WriteString(", ")
+			}
+			b.WriteByte('(')
+			for c := range t.Columns {
+				if c > 0 {
+					b.WriteString(", ")
+				}
+				args = append(args, t.Rows[r][c])
+				fmt.Fprintf(&b, "$%d", len(args))
+			}
+			b.WriteByte(')')
+		}
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("rows %d..%d: %w", lo, hi-1, err)
+		}
+		n++
+		if n%batchesPerTx == 0 || hi == len(t.Rows) {
+			if err := tx.Commit(); err != nil {
+				return fmt.Errorf("commit after row %d: %w", hi-1, err)
+			}
+			tx = nil
+		}
+	}
+	return nil
+}
+
+func createDatabase(ctx context.Context, n *pgtest.Node, name string) error {
+	conn, err := pgx.Connect(ctx, n.DSN(""))
+	if err != nil {
+		return fmt.Errorf("difftest: connect %s: %w", n.Addr(), err)
+	}
+	defer conn.Close(ctx)
+	id := pgx.Identifier{name}.Sanitize()
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+id+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("difftest: drop database %s on %s: %w", name, n.Addr(), err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+id); err != nil {
+		return fmt.Errorf("difftest: create database %s on %s: %w", name, n.Addr(), err)
+	}
+	return nil
+}
+
+func dropDatabase(ctx context.Context, n *pgtest.Node, name string) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, n.DSN(""))
+	if err != nil {
+		return
+	}
+	defer conn.Close(ctx)
+	_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+}
+
+// oneLine collapses whitespace and cuts s to n runes.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
+}

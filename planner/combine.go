@@ -1,0 +1,500 @@
+package planner
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/pgshard/pgshard/internal/sqlerr"
+)
+
+// CombinePlan answers a multi-shard SELECT in two steps: every shard runs a
+// partial query (the plan's shard SQL), and one PostgreSQL server then runs
+// the combine query over all the shards' partial rows, passed to it as one
+// text array per partial column. The final step is PostgreSQL's own, so
+// collations, numeric precision, NULL ordering and every function behave
+// exactly as on a single server.
+//
+// Two kinds of partial query are made. When every aggregate can be split
+// (count, sum, min, max, avg, bool_and, bool_or, every), shards group and
+// aggregate and the combine query aggregates the partial aggregates. Otherwise
+// (count(DISTINCT), window functions, ordered aggregates, DISTINCT ON, ...)
+// shards return the rows and columns the query needs (filtered, and sorted
+// and limited when the query is), and the combine query is the original
+// query over them.
+type CombinePlan struct {
+	// Params lists the statement's parameters the combine query takes, in
+	// its numbering; the arrays of partial columns follow them.
+	Params []int
+	// Columns is the number of partial columns.
+	Columns int
+	// Mode is "partial aggregate" or "rows", for EXPLAIN and tests.
+	Mode string
+
+	build func(types []string) (*pg_query.SelectStmt, error)
+	mu    sync.Mutex
+	cache map[string]string
+}
+
+// arrayParamBase numbers the array parameters while the combine query is
+// built; SQL renumbers them after the statement's own parameters.
+const arrayParamBase = 1 << 20
+
+// SQL returns the combine query for partial columns of the given types
+// (names as format_type prints them). It is built once per list of types.
+func (c *CombinePlan) SQL(types []string) (string, error) {
+	if len(types) != c.Columns {
+		return "", sqlerr.New(sqlerr.InternalError, "combine: %d partial columns, expected %d", len(types), c.Columns)
+	}
+	key := strings.Join(types, "\x00")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.cache[key]; ok {
+		return s, nil
+	}
+	sel, err := c.build(types)
+	if err != nil {
+		return "", err
+	}
+	renum := map[int32]int32{}
+	for i, n := range c.Params {
+		renum[int32(n)] = int32(i + 1)
+	}
+	walk(sel, func(m protoreflect.ProtoMessage) bool {
+		if pr, ok := m.(*pg_query.ParamRef); ok {
+			if pr.Number >= arrayParamBase {
+				pr.Number = int32(len(c.Params)) + pr.Number - arrayParamBase + 1
+			} else {
+				pr.Number = renum[pr.Number]
+			}
+		}
+		return true
+	})
+	text, err := pg_query.Deparse(wrapSelect(sel))
+	if err != nil {
+		return "", sqlerr.New(sqlerr.InternalError, "deparsing combine query: %v", err)
+	}
+	if c.cache == nil {
+		c.cache = map[string]string{}
+	}
+	c.cache[key] = text
+	return text, nil
+}
+
+// partialRelation builds `(SELECT u.c1::T1 AS name1, ... FROM unnest($a1::text[], ...)
+// AS u(c1, ...)) AS alias`: the shards' partial rows as a relation.
+func partialRelation(alias string, names, types []string) *pg_query.Node {
+	inner := &pg_query.SelectStmt{}
+	var unnestArgs []*pg_query.Node
+	var colAliases []*pg_query.Node
+	for i, name := range names {
+		u := "c" + strconv.Itoa(i+1)
+		inner.TargetList = append(inner.TargetList, resTarget(name, typeCast(columnRef("u", u), types[i])))
+		unnestArgs = append(unnestArgs, typeCast(pg_query.MakeParamRefNode(int32(arrayParamBase+i), -1), "text[]"))
+		colAliases = append(colAliases, pg_query.MakeStrNode(u))
+	}
+	inner.FromClause = []*pg_query.Node{{Node: &pg_query.Node_RangeFunction{RangeFunction: &pg_query.RangeFunction{
+		Functions: []*pg_query.Node{pg_query.MakeListNode([]*pg_query.Node{funcCall("unnest", unnestArgs...), {}})},
+		Alias:     &pg_query.Alias{Aliasname: "u", Colnames: colAliases},
+	}}}}
+	return &pg_query.Node{Node: &pg_query.Node_RangeSubselect{RangeSubselect: &pg_query.RangeSubselect{
+		Subquery: &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: inner}},
+		Alias:    &pg_query.Alias{Aliasname: alias},
+	}}}
+}
+
+// paramsIn lists the parameter numbers used in m, ascending.
+func paramsIn(ms ...protoreflect.ProtoMessage) []int {
+	seen := map[int]bool{}
+	for _, m := range ms {
+		walk(m, func(x protoreflect.ProtoMessage) bool {
+			if pr, ok := x.(*pg_query.ParamRef); ok && pr.Number < arrayParamBase {
+				seen[int(pr.Number)] = true
+			}
+			return true
+		})
+	}
+	var out []int
+	for n := 1; len(out) < len(seen); n++ {
+		if seen[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// parserVersion is the parse tree version Deparse needs on trees built here.
+var parserVersion = func() int32 {
+	t, err := pg_query.Parse("SELECT 1")
+	if err != nil {
+		return 0
+	}
+	return t.Version
+}()
+
+func wrapSelect(sel *pg_query.SelectStmt) *pg_query.ParseResult {
+	return &pg_query.ParseResult{Version: parserVersion, Stmts: []*pg_query.RawStmt{{Stmt: &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: sel}}}}}
+}
+
+// neededColumns returns the table's columns the query reads outside its
+// WHERE clause (all of them for * or a whole-row reference), in table order.
+func neededColumns(sel *pg_query.SelectStmt, ref *tableRef) []string {
+	need := map[string]bool{}
+	all := false
+	var parts []protoreflect.ProtoMessage
+	for _, n := range nodesOf(sel.TargetList, sel.GroupClause, sel.SortClause, sel.DistinctClause, sel.WindowClause, []*pg_query.Node{sel.HavingClause}) {
+		parts = append(parts, n)
+	}
+	for _, part := range parts {
+		walk(part, func(m protoreflect.ProtoMessage) bool {
+			cr, ok := m.(*pg_query.ColumnRef)
+			if !ok {
+				return true
+			}
+			f := cr.Fields
+			if len(f) > 0 && f[len(f)-1].GetAStar() != nil {
+				all = true
+				return true
+			}
+			switch len(f) {
+			case 1:
+				name := stringOf(f[0])
+				if ref.table.Column(name) != nil {
+					need[name] = true
+				} else if name == ref.name {
+					all = true // whole-row reference
+				}
+			default:
+				need[stringOf(f[len(f)-1])] = true
+			}
+			return true
+		})
+	}
+	var out []string
+	for _, c := range ref.table.Columns {
+		if all || need[c.Name] {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}
+
+// resolveSortExpr returns the expression an ORDER BY item sorts by: the
+// select-list entry for an ordinal or an output name, else the item itself.
+func resolveSortExpr(sel *pg_query.SelectStmt, ref *tableRef, n *pg_query.Node) *pg_query.Node {
+	if c := n.GetAConst(); c != nil {
+		if iv, ok := c.Val.(*pg_query.A_Const_Ival); ok {
+			i := int(iv.Ival.Ival)
+			if i >= 1 && i <= len(sel.TargetList) {
+				return sel.TargetList[i-1].GetResTarget().GetVal()
+			}
+		}
+		return n
+	}
+	if cr := n.GetColumnRef(); cr != nil && len(cr.Fields) == 1 {
+		name := stringOf(cr.Fields[0])
+		for _, t := range sel.TargetList {
+			if rt := t.GetResTarget(); rt != nil && rt.Name == name {
+				return rt.Val
+			}
+		}
+	}
+	return n
+}
+
+// planRawCombine makes the partial query return the rows and columns the
+// query needs, and the combine query the original over them. With pushdown
+// (no aggregation, DISTINCT or window), ORDER BY and LIMIT+OFFSET also go to
+// the shards, so each returns at most LIMIT+OFFSET rows.
+func planRawCombine(sel *pg_query.SelectStmt, ref *tableRef, pushdown bool) (*CombinePlan, *pg_query.ParseResult, error) {
+	cols := neededColumns(sel, ref)
+	partial := &pg_query.SelectStmt{
+		FromClause:  []*pg_query.Node{proto.Clone(sel.FromClause[0]).(*pg_query.Node)},
+		WhereClause: cloneNode(sel.WhereClause),
+		Op:          pg_query.SetOperation_SETOP_NONE,
+	}
+	names := cols
+	for _, c := range cols {
+		partial.TargetList = append(partial.TargetList, resTarget(c, columnRef(ref.name, c)))
+	}
+	if len(cols) == 0 {
+		names = []string{"?pgshard_row"}
+		partial.TargetList = append(partial.TargetList, resTarget(names[0], aConstInt(1)))
+	}
+	if pushdown {
+		for _, s := range sel.SortClause {
+			sb := proto.Clone(s.GetSortBy()).(*pg_query.SortBy)
+			sb.Node = cloneNode(resolveSortExpr(sel, ref, s.GetSortBy().Node))
+			partial.SortClause = append(partial.SortClause, &pg_query.Node{Node: &pg_query.Node_SortBy{SortBy: sb}})
+		}
+		if sel.LimitCount != nil && sel.LimitOption != pg_query.LimitOption_LIMIT_OPTION_WITH_TIES {
+			limit := cloneNode(sel.LimitCount)
+			if sel.LimitOffset != nil {
+				limit = pg_query.MakeAExprNode(pg_query.A_Expr_Kind_AEXPR_OP, []*pg_query.Node{pg_query.MakeStrNode("+")},
+					limit, cloneNode(sel.LimitOffset), -1)
+			}
+			partial.LimitCount = limit
+			partial.LimitOption = pg_query.LimitOption_LIMIT_OPTION_COUNT
+		}
+	} else if plainDistinct(sel) && len(sel.WindowClause) == 0 {
+		partial.DistinctClause = []*pg_query.Node{{}}
+	}
+	template := proto.Clone(sel).(*pg_query.SelectStmt)
+	template.WhereClause = nil
+	template.FromClause = nil
+	c := &CombinePlan{Columns: len(names), Mode: "rows", Params: paramsIn(template)}
+	c.build = func(types []string) (*pg_query.SelectStmt, error) {
+		out := proto.Clone(template).(*pg_query.SelectStmt)
+		out.FromClause = []*pg_query.Node{partialRelation(ref.name, names, types)}
+		return out, nil
+	}
+	return c, wrapSelect(partial), nil
+}
+
+func cloneNode(n *pg_query.Node) *pg_query.Node {
+	if n == nil {
+		return nil
+	}
+	return proto.Clone(n).(*pg_query.Node)
+}
+
+// splittable are the aggregates whose partial results combine exactly.
+var splittable = map[string]bool{"count": true, "sum": true, "min": true, "max": true, "avg": true, "bool_and": true, "bool_or": true, "every": true}
+
+// partialAgg is one aggregate call of the query and its partial columns.
+type partialAgg struct {
+	name string
+	cols []int // indexes of its partial columns (sum and count for avg)
+}
+
+// planPartialAggregate splits a grouped or aggregating query: shards return
+// one row per group with the group keys and partial aggregates; the combine
+// query groups those and combines the partials. ok is false when an
+// aggregate or a construct does not split (the caller then ships rows).
+func planPartialAggregate(sel *pg_query.SelectStmt, ref *tableRef, env Env) (*CombinePlan, *pg_query.ParseResult, bool, error) {
+	for _, g := range sel.GroupClause {
+		if g.GetGroupingSet() != nil {
+			return nil, nil, false, nil
+		}
+	}
+	// The grouping expressions, by ordinal, output name or themselves (an
+	// input column wins over an output name, as in PostgreSQL).
+	var groups []*pg_query.Node
+	groupIndex := map[string]int{}
+	for _, g := range sel.GroupClause {
+		e := g
+		if c := g.GetAConst(); c != nil {
+			e = resolveSortExpr(sel, ref, g)
+		} else if cr := g.GetColumnRef(); cr != nil && len(cr.Fields) == 1 && ref.table.Column(stringOf(cr.Fields[0])) == nil {
+			e = resolveSortExpr(sel, ref, g)
+		}
+		if containsAggregate(e, env) {
+			return nil, nil, false, nil
+		}
+		k := nodeKey(e)
+		if _, dup := groupIndex[k]; !dup {
+			groupIndex[k] = len(groups)
+			groups = append(groups, e)
+		}
+	}
+
+	partial := &pg_query.SelectStmt{
+		FromClause:  []*pg_query.Node{proto.Clone(sel.FromClause[0]).(*pg_query.Node)},
+		WhereClause: cloneNode(sel.WhereClause),
+		Op:          pg_query.SetOperation_SETOP_NONE,
+	}
+	var names []string
+	addColumn := func(val *pg_query.Node) int {
+		name := "p" + strconv.Itoa(len(names)+1)
+		names = append(names, name)
+		partial.TargetList = append(partial.TargetList, resTarget(name, val))
+		return len(names) - 1
+	}
+	for i, g := range groups {
+		addColumn(cloneNode(g))
+		partial.GroupClause = append(partial.GroupClause, aConstInt(int64(i+1)))
+	}
+	aggs := map[string]*partialAgg{}
+	var order []string
+	ok := true
+	var refuse error
+	// transform replaces, in an expression of the combine query, grouping
+	// expressions by their partial columns and aggregates by combinations of
+	// theirs.
+	var transform func(n *pg_query.Node) *pg_query.Node
+	transform = func(n *pg_query.Node) *pg_query.Node {
+		if i, found := groupIndex[nodeKey(n)]; found {
+			return columnRef("p", names[i])
+		}
+		switch x := n.Node.(type) {
+		case *pg_query.Node_SubLink:
+			if containsColumnRef(x.SubLink) {
+				ok = false
+			}
+			return nil
+		case *pg_query.Node_ColumnRef:
+			if refuse == nil {
+				refuse = sqlerr.New("42803", "column \"%s\" must appear in the GROUP BY clause or be used in an aggregate function", stringOf(x.ColumnRef.Fields[len(x.ColumnRef.Fields)-1]))
+			}
+			return n
+		case *pg_query.Node_FuncCall:
+			fc := x.FuncCall
+			schema, name := funcName(fc)
+			info, known := env.Function(name)
+			isAgg := fc.AggStar || fc.AggDistinct || len(fc.AggOrder) > 0 || fc.AggFilter != nil || fc.AggWithinGroup || (known && info.Aggregate && fc.Over == nil)
+			if !isAgg {
+				return nil
+			}
+			if (schema != "" && schema != "pg_catalog") || !splittable[name] || fc.AggDistinct || len(fc.AggOrder) > 0 || fc.AggWithinGroup || fc.FuncVariadic || fc.Over != nil || (name != "count" && len(fc.Args) != 1) {
+				ok = false
+				return n
+			}
+			k := nodeKey(n)
+			pa := aggs[k]
+			if pa == nil {
+				pa = &partialAgg{name: name}
+				mk := func(fn string) *pg_query.Node {
+					c := proto.Clone(fc).(*pg_query.FuncCall)
+					c.Funcname = []*pg_query.Node{pg_query.MakeStrNode(fn)}
+					return &pg_query.Node{Node: &pg_query.Node_FuncCall{FuncCall: c}}
+				}
+				if name == "avg" {
+					pa.cols = []int{addColumn(mk("sum")), addColumn(mk("count"))}
+				} else {
+					pa.cols = []int{addColumn(mk(name))}
+				}
+				aggs[k] = pa
+				order = append(order, k)
+			}
+			// A placeholder the build step turns into the typed combination.
+			return funcCall("pgshard_combine_"+name, aConstInt(int64(pa.cols[0])))
+		}
+		return nil
+	}
+	apply := func(n *pg_query.Node) *pg_query.Node {
+		if n == nil {
+			return nil
+		}
+		holder := &pg_query.ResTarget{Val: cloneNode(n)}
+		if r := transform(holder.Val); r != nil {
+			holder.Val = r
+		} else {
+			rewriteNodes(holder.ProtoReflect(), transform)
+		}
+		return holder.Val
+	}
+
+	template := &pg_query.SelectStmt{
+		DistinctClause: sel.DistinctClause,
+		LimitCount:     cloneNode(sel.LimitCount),
+		LimitOffset:    cloneNode(sel.LimitOffset),
+		LimitOption:    sel.LimitOption,
+		Op:             pg_query.SetOperation_SETOP_NONE,
+	}
+	for _, t := range sel.TargetList {
+		rt := t.GetResTarget()
+		if cr := rt.Val.GetColumnRef(); cr != nil && cr.Fields[len(cr.Fields)-1].GetAStar() != nil {
+			return nil, nil, false, nil
+		}
+		template.TargetList = append(template.TargetList, resTarget(outputName(rt), apply(rt.Val)))
+	}
+	template.HavingClause = apply(sel.HavingClause)
+	for _, s := range sel.SortClause {
+		sb := proto.Clone(s.GetSortBy()).(*pg_query.SortBy)
+		// Ordinals and output names keep their meaning in the combine query.
+		if sb.Node.GetAConst() == nil && !isOutputName(sel, sb.Node) {
+			sb.Node = apply(sb.Node)
+		}
+		template.SortClause = append(template.SortClause, &pg_query.Node{Node: &pg_query.Node_SortBy{SortBy: sb}})
+	}
+	if !ok {
+		return nil, nil, false, nil
+	}
+	if refuse != nil {
+		return nil, nil, false, refuse
+	}
+	for i := range groups {
+		template.GroupClause = append(template.GroupClause, columnRef("p", names[i]))
+	}
+	if len(names) == 0 {
+		// SELECT 1 FROM t GROUP BY () and the like: nothing to combine.
+		return nil, nil, false, nil
+	}
+	c := &CombinePlan{Columns: len(names), Mode: "partial aggregate", Params: paramsIn(template)}
+	c.build = func(types []string) (*pg_query.SelectStmt, error) {
+		out := proto.Clone(template).(*pg_query.SelectStmt)
+		var err error
+		fill := func(n *pg_query.Node) *pg_query.Node {
+			fc := n.GetFuncCall()
+			if fc == nil {
+				return nil
+			}
+			_, name := funcName(fc)
+			agg, isPlaceholder := strings.CutPrefix(name, "pgshard_combine_")
+			if !isPlaceholder {
+				return nil
+			}
+			col := int(fc.Args[0].GetAConst().GetIval().GetIval())
+			var r *pg_query.Node
+			r, err = combineAggregate(agg, columnRef("p", names[col]), col, names, types)
+			return r
+		}
+		rewriteNodes(out.ProtoReflect(), fill)
+		if err != nil {
+			return nil, err
+		}
+		out.FromClause = []*pg_query.Node{partialRelation("p", names, types)}
+		return out, nil
+	}
+	return c, wrapSelect(partial), true, nil
+}
+
+func isOutputName(sel *pg_query.SelectStmt, n *pg_query.Node) bool {
+	cr := n.GetColumnRef()
+	if cr == nil || len(cr.Fields) != 1 {
+		return false
+	}
+	name := stringOf(cr.Fields[0])
+	for _, t := range sel.TargetList {
+		if rt := t.GetResTarget(); rt != nil && rt.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// combineAggregate is the combine query's expression for one aggregate over
+// its partial column(s), cast back to the partial's type so that the result
+// type is the original aggregate's.
+func combineAggregate(agg string, p *pg_query.Node, col int, names, types []string) (*pg_query.Node, error) {
+	typ := types[col]
+	switch agg {
+	case "count", "sum":
+		return typeCast(funcCall("sum", p), typ), nil
+	case "min", "max", "bool_and", "bool_or", "every":
+		return funcCall(agg, p), nil
+	case "avg":
+		count := funcCall("sum", columnRef("p", names[col+1]))
+		nonzero := &pg_query.Node{Node: &pg_query.Node_AExpr{AExpr: &pg_query.A_Expr{
+			Kind: pg_query.A_Expr_Kind_AEXPR_NULLIF, Name: []*pg_query.Node{pg_query.MakeStrNode("=")},
+			Lexpr: count, Rexpr: aConstInt(0), Location: -1}}}
+		div := func(l, r *pg_query.Node) *pg_query.Node {
+			return pg_query.MakeAExprNode(pg_query.A_Expr_Kind_AEXPR_OP, []*pg_query.Node{pg_query.MakeStrNode("/")}, l, r, -1)
+		}
+		switch typ {
+		case "double precision", "real":
+			return div(typeCast(funcCall("sum", p), "double precision"), typeCast(nonzero, "double precision")), nil
+		case "interval":
+			return div(funcCall("sum", p), typeCast(nonzero, "double precision")), nil
+		case "bigint", "numeric":
+			return div(typeCast(funcCall("sum", p), "numeric"), typeCast(nonzero, "numeric")), nil
+		}
+		return nil, sqlerr.Unsupported("avg over values of type %s across shards is not supported", typ)
+	}
+	return nil, fmt.Errorf("planner: no combination for %s", agg)
+}
