@@ -17,8 +17,7 @@ import (
 
 // aggregate runs an aggregate Scatter plan on every shard (in parallel
 // outside a transaction) and combines the one row each returns.
-func (cn *conn) aggregate(ctx context.Context, p *planner.Plan, open func(int) (driver.Rows, error)) (driver.Rows, error) {
-	n := p.ShardCount()
+func (cn *conn) aggregate(ctx context.Context, p *planner.Plan, n int, open func(int) (driver.Rows, error)) (driver.Rows, error) {
 	partial := make([]*bufferedRows, n)
 	errs := make([]error, n)
 	run := func(i int) {

@@ -29,16 +29,20 @@ func (cn *conn) combineQuery(ctx context.Context, p *planner.Plan, nargs []drive
 		return nil, err
 	}
 	shardArgs := append([]any{pgx.QueryResultFormats{pgx.TextFormatCode}}, planner.ShardArgs(p, args)...)
-	n := p.ShardCount()
+	shards, err := cn.targetShards(p, args)
+	if err != nil {
+		return nil, err
+	}
+	n := len(shards)
 	parts := make([]partialRows, n)
 	errs := make([]error, n)
 	run := func(i int) {
-		sql, err := p.ShardSQL(i)
+		sql, err := p.ShardSQL(shards[i])
 		if err != nil {
 			errs[i] = err
 			return
 		}
-		errs[i] = cn.onPlacement(ctx, &p.Table.Shards[i], func(dc *stdlib.Conn) error {
+		errs[i] = cn.onPlacement(ctx, &p.Table.Shards[shards[i]], func(dc *stdlib.Conn) error {
 			rows, err := dc.Conn().Query(ctx, sql, shardArgs...)
 			if err != nil {
 				return err
@@ -92,7 +96,7 @@ func (cn *conn) combineQuery(ctx context.Context, p *planner.Plan, nargs []drive
 			arrays[j] = append(arrays[j], part.cols[j]...)
 		}
 	}
-	home := &p.Table.Shards[0]
+	home := &p.Table.Shards[shards[0]]
 	var sql string
 	err = cn.onPlacement(ctx, home, func(dc *stdlib.Conn) error {
 		types, err := cn.c.typeNames(ctx, dc.Conn(), parts[0].oids)

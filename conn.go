@@ -147,6 +147,10 @@ func (cn *conn) ExecContext(ctx context.Context, query string, nargs []driver.Na
 	case planner.Router:
 		return cn.routerExec(ctx, p, nargs)
 	default:
+		if p.Modifies {
+			res, _, err := cn.scatterModify(ctx, p, nargs, false)
+			return res, err
+		}
 		rows, err := cn.scatterQuery(ctx, p, nargs)
 		if err != nil {
 			return nil, err

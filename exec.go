@@ -396,33 +396,103 @@ func (c *Connector) markInactive(ctx context.Context, placements []catalog.Place
 	return c.refresh(mctx)
 }
 
-// scatterQuery runs a Scatter plan on every shard and merges the answers:
-// rows are concatenated shard after shard; aggregates are combined.
+// targetShards is the list of shard indexes a Scatter plan runs on; never
+// empty (a plan that matches no key still answers, with no rows, from one).
+func (cn *conn) targetShards(p *planner.Plan, args []any) ([]int, error) {
+	shards, err := p.TargetShards(args)
+	if err != nil {
+		return nil, err
+	}
+	if len(shards) == 0 {
+		shards = []int{0}
+	}
+	return shards, nil
+}
+
+// scatterQuery runs a Scatter plan on its shards and merges the answers:
+// rows are concatenated shard after shard; count and sum are added up;
+// anything else is combined by PostgreSQL (combineQuery).
 func (cn *conn) scatterQuery(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Rows, error) {
+	if p.Modifies {
+		_, rows, err := cn.scatterModify(ctx, p, nargs, true)
+		return rows, err
+	}
 	if p.Combine != nil {
 		return cn.combineQuery(ctx, p, nargs)
 	}
-	_, bound, err := cn.bindArgs(ctx, p, nargs)
+	args, bound, err := cn.bindArgs(ctx, p, nargs)
+	if err != nil {
+		return nil, err
+	}
+	shards, err := cn.targetShards(p, args)
 	if err != nil {
 		return nil, err
 	}
 	bound = renumber(planner.ShardArgs(p, bound))
-	n := p.ShardCount()
 	open := func(i int) (driver.Rows, error) {
-		sql, err := p.ShardSQL(i)
+		sql, err := p.ShardSQL(shards[i])
 		if err != nil {
 			return nil, err
 		}
-		return cn.readShard(ctx, &p.Table.Shards[i], sql, bound)
+		return cn.readShard(ctx, &p.Table.Shards[shards[i]], sql, bound)
 	}
 	if p.Aggregates != nil {
-		return cn.aggregate(ctx, p, open)
+		return cn.aggregate(ctx, p, len(shards), open)
 	}
 	first, err := open(0)
 	if err != nil {
 		return nil, err
 	}
-	return &concatRows{cur: first, next: 1, shards: n, open: open}, nil
+	return &concatRows{cur: first, next: 1, shards: len(shards), open: open}, nil
+}
+
+// scatterModify runs a multi-shard UPDATE or DELETE on its shards as one
+// atomic statement: in the caller's transaction, or an implicit one that
+// commits with two-phase commit.
+func (cn *conn) scatterModify(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
+	args, bound, err := cn.bindArgs(ctx, p, nargs)
+	if err != nil {
+		return nil, nil, err
+	}
+	shards, err := cn.targetShards(p, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	bound = renumber(planner.ShardArgs(p, bound))
+	implicit := cn.tx == nil
+	if implicit {
+		cn.tx = &transaction{cn: cn, begin: "BEGIN"}
+	}
+	fail := func(err error) (driver.Result, driver.Rows, error) {
+		if implicit && cn.tx != nil {
+			cn.tx.rollback(context.WithoutCancel(ctx))
+		}
+		return nil, nil, err
+	}
+	var total int64
+	out := &bufferedRows{}
+	for _, i := range shards {
+		sql, err := p.ShardSQL(i)
+		if err != nil {
+			return fail(err)
+		}
+		res, rows, err := cn.writeShard(ctx, p, &p.Table.Shards[i], sql, bound, wantRows)
+		if err != nil {
+			return fail(err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+		if b, ok := rows.(*bufferedRows); ok && b != nil {
+			out.cols = b.cols
+			out.data = append(out.data, b.data...)
+		}
+	}
+	if implicit {
+		if err := cn.tx.Commit(); err != nil {
+			return nil, nil, err
+		}
+	}
+	return result{rows: total}, out, nil
 }
 
 // renumber sets the ordinals of arguments picked out of a longer list.

@@ -211,8 +211,6 @@ func TestRefusedWithFeatureNotSupported(t *testing.T) {
 	e.exec(`SELECT master_create_distributed_table('items', 'id')`)
 	e.exec(`SELECT master_create_worker_shards('items', 3, 1)`)
 	for _, q := range []string{
-		`UPDATE customer_reviews SET review_votes = 1`,
-		`DELETE FROM customer_reviews WHERE review_votes = 1`,
 		`UPDATE customer_reviews SET customer_id = 'x' WHERE customer_id = 'y'`,
 		`INSERT INTO customer_reviews SELECT * FROM customer_reviews`,
 		`SELECT * FROM customer_reviews r JOIN items i ON i.id = r.review_votes WHERE r.customer_id = 'a' AND i.id = 1`,
@@ -317,4 +315,46 @@ func queryText(t *testing.T, db *sql.DB, q string) string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+func TestMultiShardModificationsAndPruning(t *testing.T) {
+	e := setupKV(t, 8, 2)
+	for k := 1; k <= 40; k++ {
+		e.exec(`INSERT INTO kv (k, v, n) VALUES ($1, $2, $3)`, k, fmt.Sprint("v", k), k%4)
+	}
+	res, err := e.DB.Exec(`UPDATE kv SET n = n + 10 WHERE n = 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n != 10 {
+		t.Fatalf("updated %d rows, want 10", n)
+	}
+	if s := e.queryInt(`SELECT sum(n) FROM kv`); s != 40/4*(0+1+2+3)+100 {
+		t.Fatalf("sum = %d", s)
+	}
+	rows, err := e.DB.Query(`DELETE FROM kv WHERE k IN (1, 2, 3, 39) RETURNING k`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for rows.Next() {
+		got++
+	}
+	rows.Close()
+	if got != 4 {
+		t.Fatalf("deleted %d rows", got)
+	}
+	if c := e.queryInt(`SELECT count(*) FROM kv WHERE k = ANY($1)`, []int64{4, 5, 6, 1}); c != 3 {
+		t.Fatalf("ANY count = %d", c)
+	}
+	if c := e.queryInt(`SELECT count(*) FROM kv WHERE k = 7 OR k = 8 OR k = 1000`); c != 2 {
+		t.Fatalf("OR count = %d", c)
+	}
+	// A failure on one shard rolls back every shard.
+	_, err = e.DB.Exec(`UPDATE kv SET v = NULL WHERE n >= 0 AND (CASE WHEN k = 30 THEN 1/0 ELSE 1 END) = 1`)
+	expectError(t, err, "22012", "division by zero")
+	if c := e.queryInt(`SELECT count(*) FROM kv WHERE v IS NULL`); c != 0 {
+		t.Fatalf("%d rows changed by a failed multi-shard update", c)
+	}
+	e.assertReplicasIdentical("kv")
 }

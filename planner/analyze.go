@@ -2,6 +2,7 @@ package planner
 
 import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/pgshard/pgshard/catalog"
@@ -17,7 +18,11 @@ type tableRef struct {
 	name string
 	// pin is the key value every row this reference reads or writes has;
 	// nil when the statement does not fix it.
-	pin   *Value
+	pin *Value
+	// set, when pin is nil, is a list of key values one of which every row
+	// has (key IN (...), key = ANY($1), key = a OR key = b): the shards to
+	// run on.
+	set   *KeySet
 	scope *scope
 	// target is set for the table an INSERT, UPDATE or DELETE modifies.
 	target bool
@@ -36,6 +41,12 @@ type scope struct {
 	// equalities collected from this level's WHERE and inner-join quals.
 	keyEqs   [][2]*tableRef
 	valueEqs []refValue
+	setEqs   []refSet
+}
+
+type refSet struct {
+	ref *tableRef
+	set *KeySet
 }
 
 type refValue struct {
@@ -335,14 +346,25 @@ func (a *analyzer) conjuncts(sc *scope, qual *pg_query.Node) {
 		return
 	}
 	if b := qual.GetBoolExpr(); b != nil {
-		if b.Boolop == pg_query.BoolExprType_AND_EXPR {
+		switch b.Boolop {
+		case pg_query.BoolExprType_AND_EXPR:
 			for _, arg := range b.Args {
 				a.conjuncts(sc, arg)
+			}
+		case pg_query.BoolExprType_OR_EXPR:
+			if ref, set := sc.keySet(qual); ref != nil {
+				sc.setEqs = append(sc.setEqs, refSet{ref, set})
 			}
 		}
 		return
 	}
 	e := qual.GetAExpr()
+	if e != nil && (e.Kind == pg_query.A_Expr_Kind_AEXPR_IN || e.Kind == pg_query.A_Expr_Kind_AEXPR_OP_ANY) {
+		if ref, set := sc.keySet(qual); ref != nil {
+			sc.setEqs = append(sc.setEqs, refSet{ref, set})
+		}
+		return
+	}
 	if e == nil || e.Kind != pg_query.A_Expr_Kind_AEXPR_OP || !isEqualsOperator(e.Name) {
 		return
 	}
@@ -428,6 +450,11 @@ func (sc *scope) keyColumn(n *pg_query.Node) *tableRef {
 // equal to a value, or to a reference already pinned (here or in an outer
 // level), is pinned. Pins never flow outwards.
 func (a *analyzer) resolvePins(sc *scope) {
+	for _, rs := range sc.setEqs {
+		if rs.ref.scope == sc && rs.ref.set == nil {
+			rs.ref.set = rs.set
+		}
+	}
 	for _, rv := range sc.valueEqs {
 		if rv.ref.scope == sc && rv.ref.pin == nil {
 			v := rv.val
@@ -533,4 +560,95 @@ func (a *analyzer) checkAllVisited(tree protoreflect.ProtoMessage) {
 		}
 		return true
 	})
+}
+
+// KeySet is a list of key values, one of which every row of a table
+// reference has: literals and parameters, and array parameters
+// (key = ANY($1)) whose elements are the values.
+type KeySet struct {
+	Values      []Value
+	ArrayParams []int
+}
+
+// keySet recognizes key IN (...), key = ANY(array), and ORs of key
+// equalities over one reference; it returns nil when n is none of those.
+func (sc *scope) keySet(n *pg_query.Node) (*tableRef, *KeySet) {
+	if b := n.GetBoolExpr(); b != nil {
+		if b.Boolop != pg_query.BoolExprType_OR_EXPR {
+			return nil, nil
+		}
+		var ref *tableRef
+		out := &KeySet{}
+		for _, arg := range b.Args {
+			r, s := sc.keySet(arg)
+			if r == nil || (ref != nil && r != ref) {
+				return nil, nil
+			}
+			ref = r
+			out.Values = append(out.Values, s.Values...)
+			out.ArrayParams = append(out.ArrayParams, s.ArrayParams...)
+		}
+		return ref, out
+	}
+	e := n.GetAExpr()
+	if e == nil || !isEqualsOperator(e.Name) {
+		return nil, nil
+	}
+	switch e.Kind {
+	case pg_query.A_Expr_Kind_AEXPR_OP:
+		if ref := sc.keyColumn(e.Lexpr); ref != nil {
+			if v, ok := constValue(e.Rexpr, ref.table.KeyType); ok {
+				return ref, &KeySet{Values: []Value{v}}
+			}
+		}
+		if ref := sc.keyColumn(e.Rexpr); ref != nil {
+			if v, ok := constValue(e.Lexpr, ref.table.KeyType); ok {
+				return ref, &KeySet{Values: []Value{v}}
+			}
+		}
+	case pg_query.A_Expr_Kind_AEXPR_IN:
+		ref := sc.keyColumn(e.Lexpr)
+		list := e.Rexpr.GetList()
+		if ref == nil || list == nil {
+			return nil, nil
+		}
+		out := &KeySet{}
+		for _, item := range list.Items {
+			v, ok := constValue(item, ref.table.KeyType)
+			if !ok {
+				return nil, nil
+			}
+			out.Values = append(out.Values, v)
+		}
+		return ref, out
+	case pg_query.A_Expr_Kind_AEXPR_OP_ANY:
+		ref := sc.keyColumn(e.Lexpr)
+		if ref == nil {
+			return nil, nil
+		}
+		arr := e.Rexpr
+		if tc := arr.GetTypeCast(); tc != nil && tc.TypeName != nil && len(tc.TypeName.ArrayBounds) > 0 {
+			elem := proto.Clone(tc.TypeName).(*pg_query.TypeName)
+			elem.ArrayBounds = nil
+			if oid, ok := castTypeOID(elem); !ok || !sameHashFamily(oid, ref.table.KeyType) {
+				return nil, nil
+			}
+			arr = tc.Arg
+		}
+		if pr := arr.GetParamRef(); pr != nil {
+			return ref, &KeySet{ArrayParams: []int{int(pr.Number)}}
+		}
+		if ae := arr.GetAArrayExpr(); ae != nil {
+			out := &KeySet{}
+			for _, item := range ae.Elements {
+				v, ok := constValue(item, ref.table.KeyType)
+				if !ok {
+					return nil, nil
+				}
+				out.Values = append(out.Values, v)
+			}
+			return ref, out
+		}
+	}
+	return nil, nil
 }

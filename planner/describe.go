@@ -41,6 +41,9 @@ func (p *Plan) Describe() string {
 	if p.Eval != nil {
 		fmt.Fprintf(&b, "eval: %s (params %v -> $%d..$%d)\n", p.Eval.SQL, p.Eval.Params, p.Eval.First, p.Eval.First+p.Eval.Count-1)
 	}
+	if p.Prune != nil {
+		fmt.Fprintf(&b, "prune: values %v, array params %v\n", p.Prune.Values, p.Prune.ArrayParams)
+	}
 	if p.ShardParams != nil {
 		fmt.Fprintf(&b, "shard params: %v\n", p.ShardParams)
 	}

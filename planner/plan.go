@@ -91,6 +91,10 @@ type Plan struct {
 	Eval *EvalPlan
 	// InsertKeys are the key values of an INSERT's VALUES rows, in order.
 	InsertKeys []Value
+	// Prune, for a Scatter plan, lists the key values the rows it reads or
+	// writes have (key IN (...), key = ANY($1), ORs of key equalities): only
+	// their shards run it. Nil means every shard.
+	Prune *KeySet
 	// ShardParams, when not nil, lists the parameters the shard statement
 	// uses, in its own numbering: its $i is the statement's parameter
 	// ShardParams[i-1] (after Eval's values). Nil means $i is $i: the shard
@@ -251,6 +255,17 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 	}
 	if unpinned == 0 {
 		p.Kind = Router
+		p.compactParams()
+		return p, nil
+	}
+	if len(a.refs) == 1 {
+		p.Prune = a.refs[0].set
+	}
+	if p.Modifies && len(a.refs) == 1 && a.refs[0].target && (stmt.GetUpdateStmt() != nil || stmt.GetDeleteStmt() != nil) {
+		// A multi-shard UPDATE or DELETE: the driver runs it on every
+		// (pruned) shard in one transaction, committed with two-phase
+		// commit.
+		p.Kind = Scatter
 		p.compactParams()
 		return p, nil
 	}

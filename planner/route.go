@@ -1,6 +1,8 @@
 package planner
 
 import (
+	"reflect"
+
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -131,4 +133,89 @@ func (p *Plan) renameTables(tree *pg_query.ParseResult, i int) {
 			return true
 		})
 	}
+}
+
+// TargetShards returns the indexes of the shards a Scatter plan runs on for
+// these arguments, ascending: those holding the Prune values, or all.
+func (p *Plan) TargetShards(args []any) ([]int, error) {
+	all := func() []int {
+		out := make([]int, len(p.Table.Shards))
+		for i := range out {
+			out[i] = i
+		}
+		return out
+	}
+	if p.Prune == nil {
+		return all(), nil
+	}
+	set := map[int]bool{}
+	add := func(v any) error {
+		if v == nil {
+			return nil
+		}
+		i, err := ShardIndex(p.Table, v)
+		if err != nil {
+			return err
+		}
+		set[i] = true
+		return nil
+	}
+	for _, v := range p.Prune.Values {
+		val, err := v.Resolve(args)
+		if err != nil {
+			return nil, err
+		}
+		if err := add(val); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range p.Prune.ArrayParams {
+		val, err := Value{Param: n}.Resolve(args)
+		if err != nil {
+			return nil, err
+		}
+		elems, ok := arrayElements(val)
+		if !ok {
+			return all(), nil // an array form pgshard cannot read: run everywhere
+		}
+		for _, e := range elems {
+			if err := add(e); err != nil {
+				return nil, err
+			}
+		}
+	}
+	out := make([]int, 0, len(set))
+	for i := range p.Table.Shards {
+		if set[i] {
+			out = append(out, i)
+		}
+	}
+	return out, nil
+}
+
+// arrayElements returns the elements of a Go slice or array argument
+// (not []byte, which is a single value).
+func arrayElements(v any) ([]any, bool) {
+	if v == nil {
+		return nil, true
+	}
+	if _, ok := v.([]byte); ok {
+		return nil, false
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array {
+		return nil, false
+	}
+	if rv.Kind() == reflect.Array && rv.Type().Elem().Kind() == reflect.Uint8 {
+		return nil, false // [16]byte is one uuid
+	}
+	out := make([]any, rv.Len())
+	for i := range out {
+		e := rv.Index(i)
+		if (e.Kind() == reflect.Pointer || e.Kind() == reflect.Interface) && e.IsNil() {
+			continue
+		}
+		out[i] = e.Interface()
+	}
+	return out, true
 }

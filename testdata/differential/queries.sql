@@ -1,0 +1,1757 @@
+-- Differential corpus for pgshard (internal/difftest).
+--
+-- Every entry starts with "-- name: <id>"; "-- ordered" marks a query whose
+-- ORDER BY fixes the order of all its rows (answers are then compared as
+-- ordered lists, otherwise as multisets); "-- args: v1, v2" gives the bind
+-- parameters ($1, $2, ...): integers, decimals, 'strings', true, false, NULL.
+--
+-- Tables (see internal/difftest/dataset.go): people (id bigint, the key;
+-- name, dept text; salary numeric(12,2); age int; score float8; active bool;
+-- joined timestamptz), visits (person_id bigint, the key, co-located with
+-- people; visit_id int; amount numeric; at timestamptz; note text) and the
+-- ordinary table depts (dept text, budget numeric) on the metadata database.
+-- Every query here is answered by the oracle (a plain database); pgshard
+-- must answer it equally or refuse it with SQLSTATE 0A000.
+--
+-- Rules for new entries: an ordered query's ORDER BY must be total (end with
+-- a unique key); LIMIT without a total ORDER BY only inside count(*);
+-- ordered aggregates (string_agg, array_agg) need ORDER BY inside.
+
+-- ===== Point lookups by key: literal, parameters, casts, negative and large keys, NULL =====
+
+-- name: point_literal
+SELECT * FROM people WHERE id = 42;
+
+-- name: point_literal_reversed
+SELECT * FROM people WHERE 42 = id;
+
+-- name: point_param
+-- args: 42
+SELECT * FROM people WHERE id = $1;
+
+-- name: point_param_reversed
+-- args: 43
+SELECT name, dept FROM people WHERE $1 = id;
+
+-- name: point_param_cast_bigint
+-- args: 44
+SELECT * FROM people WHERE id = $1::bigint;
+
+-- name: point_param_cast_int
+-- args: 45
+SELECT * FROM people WHERE id = $1::int;
+
+-- name: point_param_string
+-- args: '46'
+SELECT * FROM people WHERE id = $1;
+
+-- name: point_text_literal
+SELECT * FROM people WHERE id = '47';
+
+-- name: point_cast_literal_bigint
+SELECT * FROM people WHERE id = 48::bigint;
+
+-- name: point_cast_literal_int2
+SELECT * FROM people WHERE id = 49::smallint;
+
+-- name: point_negative_literal
+SELECT * FROM people WHERE id = -50;
+
+-- name: point_negative_param
+-- args: -100
+SELECT * FROM people WHERE id = $1;
+
+-- name: point_negative_text
+SELECT * FROM people WHERE id = '-150';
+
+-- name: point_large_literal
+SELECT * FROM people WHERE id = 1000000000097;
+
+-- name: point_large_param
+-- args: 1000000000194
+SELECT * FROM people WHERE id = $1;
+
+-- name: point_large_cast
+SELECT * FROM people WHERE id = 1000000000291::int8;
+
+-- name: point_missing_literal
+SELECT * FROM people WHERE id = 99999999;
+
+-- name: point_missing_param
+-- args: -1
+SELECT * FROM people WHERE id = $1;
+
+-- name: point_null_param
+-- args: NULL
+SELECT * FROM people WHERE id = $1;
+
+-- name: point_null_literal
+SELECT * FROM people WHERE id = NULL;
+
+-- name: point_qualified
+SELECT people.name FROM people WHERE people.id = 51;
+
+-- name: point_alias
+SELECT p.name, p.age FROM people p WHERE p.id = 52;
+
+-- name: point_alias_as
+SELECT x.* FROM people AS x WHERE x.id = 53;
+
+-- name: point_schema_qualified
+SELECT * FROM public.people WHERE id = 54;
+
+-- name: point_quoted_idents
+SELECT "name" FROM "people" WHERE "id" = 55;
+
+-- name: point_upper_case_idents
+SELECT NAME, DEPT FROM PEOPLE WHERE ID = 56;
+
+-- name: point_expressions
+SELECT upper(name), lower(dept), salary * 1.1, age + 1, joined::date, score * 2 FROM people WHERE id = 57;
+
+-- name: point_extra_filter_match
+SELECT id FROM people WHERE id = 58 AND age IS NOT NULL OR id = 58 AND age IS NULL;
+
+-- name: point_extra_filter
+SELECT id, age FROM people WHERE id = 59 AND coalesce(age, 0) >= 0;
+
+-- name: point_extra_false
+SELECT * FROM people WHERE id = 60 AND false;
+
+-- name: point_decimal_literal
+SELECT * FROM people WHERE id = 61.0;
+
+-- name: point_decimal_fraction
+SELECT * FROM people WHERE id = 61.5;
+
+-- name: point_numeric_cast
+SELECT * FROM people WHERE id = 62::numeric;
+
+-- name: point_float_cast
+SELECT * FROM people WHERE id = 63::float8;
+
+-- name: point_text_cast_column
+SELECT * FROM people WHERE id::text = '64';
+
+-- name: point_constant_expression
+SELECT * FROM people WHERE id = 60 + 5;
+
+-- name: point_function_key
+SELECT * FROM people WHERE id = abs(-66);
+
+-- name: point_scalar_subquery_key
+SELECT * FROM people WHERE id = (SELECT 67);
+
+-- name: point_same_pin_twice
+SELECT * FROM people WHERE id = 68 AND id = 68;
+
+-- name: point_conflicting_pins
+SELECT * FROM people WHERE id = 69 AND id = 70;
+
+-- name: point_conflicting_pins_params
+-- args: 71, 72
+SELECT * FROM people WHERE id = $1 AND id = $2;
+
+-- name: point_param_and_nonkey_param
+-- args: 73, 10
+SELECT id, name FROM people WHERE id = $1 AND age > $2;
+
+-- name: point_in_single
+SELECT * FROM people WHERE id IN (74);
+
+-- name: point_any_single
+SELECT * FROM people WHERE id = ANY(ARRAY[75]);
+
+-- name: point_aggregates
+SELECT count(*), sum(salary), min(name), max(joined), avg(age) FROM people WHERE id = 76;
+
+-- name: point_count_param
+-- args: 77
+SELECT count(*) FROM people WHERE id = $1;
+
+-- name: point_for_update
+SELECT id, name FROM people WHERE id = 78 FOR UPDATE;
+
+-- name: point_row_to_json
+SELECT row_to_json(p) FROM people p WHERE p.id = 79;
+
+-- name: point_limit
+SELECT * FROM people WHERE id = 80 LIMIT 1;
+
+-- name: point_order_by
+-- ordered
+SELECT id, name FROM people WHERE id = 81 ORDER BY name;
+
+-- name: point_not_equal_pin_text
+SELECT * FROM people WHERE id = '82'::bigint;
+
+-- name: point_between_same
+SELECT * FROM people WHERE id BETWEEN 83 AND 83;
+
+-- name: visits_point_literal
+-- ordered
+SELECT * FROM visits WHERE person_id = 42 ORDER BY visit_id;
+
+-- name: visits_point_param
+-- ordered
+-- args: 84
+SELECT visit_id, amount, at, note FROM visits WHERE person_id = $1 ORDER BY visit_id;
+
+-- name: visits_point_agg
+SELECT count(*), sum(amount), min(at), max(at), avg(amount), count(DISTINCT note) FROM visits WHERE person_id = 85;
+
+-- name: visits_point_agg_param
+-- args: 86
+SELECT count(*), sum(amount) FROM visits WHERE person_id = $1;
+
+-- name: visits_point_missing
+SELECT * FROM visits WHERE person_id = 4999999;
+
+-- name: visits_point_order_limit
+-- ordered
+-- args: 87
+SELECT visit_id, amount FROM visits WHERE person_id = $1 ORDER BY amount DESC NULLS LAST, visit_id LIMIT 2;
+
+-- name: visits_point_and_visit
+SELECT * FROM visits WHERE person_id = 88 AND visit_id > 0;
+
+-- name: visits_point_group
+SELECT note, count(*), sum(amount) FROM visits WHERE person_id = 89 GROUP BY note;
+
+-- name: visits_point_negative
+SELECT count(*), sum(amount) FROM visits WHERE person_id = -200;
+
+-- ===== Key IN lists, = ANY, OR of key equalities, key ranges =====
+
+-- name: in_list_literals
+SELECT * FROM people WHERE id IN (1, 2, 3, 4, 5);
+
+-- name: in_list_params
+-- args: 6, 7, 8
+SELECT * FROM people WHERE id IN ($1, $2, $3);
+
+-- name: in_list_missing_and_negative
+SELECT id, name FROM people WHERE id IN (9, 99999999, -50, -100);
+
+-- name: in_list_large_keys
+SELECT id, name FROM people WHERE id IN (1000000000097, 1000000000194, 1000000000388, 10);
+
+-- name: in_list_thirty
+SELECT id, salary FROM people WHERE id IN (37, 74, 111, 148, 185, 222, 259, 296, 333, 370, 407, 444, 481, 518, 555, 592, 629, 666, 703, 740, 777, 814, 851, 888, 925, 962, 999, 1036, 1073, 1110);
+
+-- name: in_list_duplicates
+SELECT id FROM people WHERE id IN (11, 11, 12, 12);
+
+-- name: in_list_with_null
+SELECT id FROM people WHERE id IN (13, NULL, 14);
+
+-- name: in_list_count
+SELECT count(*) FROM people WHERE id IN (1, 2, 3, 4, 5, 99999999);
+
+-- name: in_list_sum
+SELECT count(*), sum(salary), sum(age), min(joined), max(score) FROM people WHERE id IN (15, 16, 17, 18);
+
+-- name: in_list_order
+-- ordered
+SELECT id, name FROM people WHERE id IN (19, 20, 21, 22, 23) ORDER BY id DESC;
+
+-- name: in_list_order_limit
+-- ordered
+SELECT id FROM people WHERE id IN (24, 25, 26, 27, 28) ORDER BY id LIMIT 2;
+
+-- name: in_list_group
+SELECT dept, count(*) FROM people WHERE id IN (29, 30, 31, 32, 33, 34, 35) GROUP BY dept;
+
+-- name: not_in_list_count
+SELECT count(*) FROM people WHERE id NOT IN (1, 2, 3);
+
+-- name: any_array_literal
+SELECT * FROM people WHERE id = ANY('{36,37,38}');
+
+-- name: any_array_constructor
+SELECT * FROM people WHERE id = ANY(ARRAY[39, 40, 41]);
+
+-- name: any_array_param
+-- args: '{90,91,92}'
+SELECT id, name FROM people WHERE id = ANY($1::bigint[]);
+
+-- name: any_array_count
+SELECT count(*), sum(age) FROM people WHERE id = ANY(ARRAY[93, 94, 95, -100]);
+
+-- name: all_array_ne
+SELECT count(*) FROM people WHERE id <> ALL(ARRAY[1, 2, 3]);
+
+-- name: or_key_two
+SELECT * FROM people WHERE id = 96 OR id = 97;
+
+-- name: or_key_three_params
+-- args: 98, 99, 101
+SELECT id, dept FROM people WHERE id = $1 OR id = $2 OR id = $3;
+
+-- name: or_key_same_value
+SELECT * FROM people WHERE id = 102 OR id = 102;
+
+-- name: or_key_and_filter
+SELECT id, age FROM people WHERE (id = 103 OR id = 104) AND age > 30;
+
+-- name: or_key_or_nonkey
+SELECT count(*) FROM people WHERE id = 105 OR dept = 'eng';
+
+-- name: or_key_count
+SELECT count(*), max(salary) FROM people WHERE id = 106 OR id = 107;
+
+-- name: visits_in_list
+SELECT person_id, visit_id, amount FROM visits WHERE person_id IN (42, 43, 44, 45);
+
+-- name: visits_or_keys
+SELECT count(*), sum(amount) FROM visits WHERE person_id = 46 OR person_id = 47;
+
+-- name: in_values_subquery
+SELECT id FROM people WHERE id IN (VALUES (108), (109), (110));
+
+-- name: key_between
+SELECT id, name FROM people WHERE id BETWEEN 100 AND 130;
+
+-- name: key_gt_large
+SELECT id FROM people WHERE id > 1000000000000;
+
+-- name: key_lt_zero_count
+SELECT count(*), min(id), max(id) FROM people WHERE id < 0;
+
+-- name: key_ne_count
+SELECT count(*) FROM people WHERE id <> 42;
+
+-- name: key_is_null
+SELECT count(*) FROM people WHERE id IS NULL;
+
+-- name: key_modulo
+SELECT id FROM people WHERE id % 1000 = 7;
+
+-- name: key_in_range_order
+-- ordered
+SELECT id FROM people WHERE id BETWEEN 200 AND 230 ORDER BY id;
+
+-- ===== Plain scans with filters on non-key columns =====
+
+-- name: scan_all_people
+SELECT * FROM people;
+
+-- name: scan_all_visits
+SELECT * FROM visits;
+
+-- name: scan_dept_eq
+SELECT id, name FROM people WHERE dept = 'eng';
+
+-- name: scan_dept_case
+SELECT id, name FROM people WHERE dept = 'Eng';
+
+-- name: scan_dept_accent
+SELECT id, name, dept FROM people WHERE dept = 'ñandú';
+
+-- name: scan_dept_umlaut
+SELECT id FROM people WHERE dept = 'Über-ops' AND age < 25;
+
+-- name: scan_dept_null
+SELECT id, name FROM people WHERE dept IS NULL;
+
+-- name: scan_dept_empty
+SELECT id, dept FROM people WHERE dept = '';
+
+-- name: scan_dept_in
+SELECT id, dept FROM people WHERE dept IN ('eng', 'sales') AND age = 33;
+
+-- name: scan_name_empty
+SELECT id, name FROM people WHERE name = '';
+
+-- name: scan_name_null
+SELECT id FROM people WHERE name IS NULL;
+
+-- name: scan_name_like_prefix
+SELECT id, name FROM people WHERE name LIKE 'Zoë%';
+
+-- name: scan_name_ilike
+SELECT id, name FROM people WHERE name ILIKE 'émile%';
+
+-- name: scan_name_ilike_umlaut
+SELECT id, name FROM people WHERE name ILIKE '%MÜLLER%';
+
+-- name: scan_name_regex
+SELECT id, name FROM people WHERE name ~ '^[ÉE]mile ';
+
+-- name: scan_name_not_like
+SELECT count(*) FROM people WHERE name NOT LIKE '%a%';
+
+-- name: scan_name_quote
+SELECT id, name FROM people WHERE name LIKE 'O''Brien%';
+
+-- name: scan_name_cjk
+SELECT id, name FROM people WHERE name LIKE '李%';
+
+-- name: scan_name_length
+SELECT id, name, length(name), octet_length(name) FROM people WHERE length(name) > 20;
+
+-- name: scan_age_between
+SELECT id, age FROM people WHERE age BETWEEN 30 AND 31;
+
+-- name: scan_age_null_dept
+SELECT id FROM people WHERE age IS NULL AND dept = 'sales';
+
+-- name: scan_salary_gt
+SELECT id, salary FROM people WHERE salary > 249000;
+
+-- name: scan_salary_zero
+SELECT id, salary FROM people WHERE salary = 0;
+
+-- name: scan_salary_whole
+SELECT id, salary FROM people WHERE salary = trunc(salary) AND age = 50;
+
+-- name: scan_score_negative
+SELECT id, score FROM people WHERE score < -99;
+
+-- name: scan_score_between
+SELECT id, score FROM people WHERE score BETWEEN 500 AND 501;
+
+-- name: scan_score_integral
+SELECT id, score FROM people WHERE score = 7;
+
+-- name: scan_active_age
+SELECT id FROM people WHERE active AND age = 40;
+
+-- name: scan_not_active
+SELECT id FROM people WHERE NOT active AND age = 41;
+
+-- name: scan_active_null
+SELECT id, active FROM people WHERE active IS NULL AND age < 20;
+
+-- name: scan_active_is_not_true
+SELECT count(*) FROM people WHERE active IS NOT TRUE;
+
+-- name: scan_joined_month
+SELECT id, joined FROM people WHERE joined >= '2020-01-01' AND joined < '2020-02-01';
+
+-- name: scan_joined_null_old
+SELECT id, age FROM people WHERE joined IS NULL AND age > 70;
+
+-- name: scan_joined_tz_literal
+SELECT id FROM people WHERE joined < '2015-01-10 12:00:00+02';
+
+-- name: scan_target_expressions
+SELECT id, upper(name), lower(dept), salary * 12, age / 10, round(score::numeric, 2), joined::date FROM people WHERE age = 33;
+
+-- name: scan_case
+SELECT id, CASE WHEN salary > 100000 THEN 'high' WHEN salary IS NULL THEN 'unknown' ELSE 'low' END FROM people WHERE age = 34;
+
+-- name: scan_coalesce
+SELECT id, coalesce(name, '(none)'), coalesce(dept, '-'), coalesce(age, -1) FROM people WHERE age IS NULL OR name IS NULL;
+
+-- name: scan_concat
+SELECT id, name || ' (' || coalesce(dept, '-') || ')' FROM people WHERE age = 35;
+
+-- name: scan_extract
+SELECT id, extract(year FROM joined), extract(dow FROM joined) FROM people WHERE age = 36;
+
+-- name: scan_constants
+SELECT 'x' AS c, 1 AS one, id FROM people WHERE age = 19;
+
+-- name: scan_where_false
+SELECT id FROM people WHERE false;
+
+-- name: scan_where_true_count_rows
+SELECT 1 FROM people WHERE age = 18;
+
+-- name: scan_param_nonkey
+-- args: 44, 'eng'
+SELECT id, name FROM people WHERE age = $1 AND dept = $2;
+
+-- name: scan_param_text_accent
+-- args: 'élan'
+SELECT id FROM people WHERE dept = $1;
+
+-- name: scan_is_distinct_from
+SELECT count(*) FROM people WHERE dept IS DISTINCT FROM 'eng';
+
+-- name: scan_visits_note
+SELECT person_id, visit_id FROM visits WHERE note = 'très bien';
+
+-- name: scan_visits_amount
+SELECT person_id, visit_id, amount FROM visits WHERE amount > 990;
+
+-- name: scan_visits_negative
+SELECT person_id, visit_id, amount FROM visits WHERE amount < 0;
+
+-- name: scan_visits_at
+SELECT visit_id, at FROM visits WHERE at BETWEEN '2021-03-01' AND '2021-03-08';
+
+-- name: scan_visits_orphans
+SELECT count(*) FROM visits WHERE person_id >= 5000000;
+
+-- name: scan_visits_expr
+SELECT visit_id, amount * 3, round(amount, 1), upper(note) FROM visits WHERE visit_id % 500 = 0;
+
+-- ===== Aggregates without GROUP BY, on every type =====
+
+-- name: agg_count_star
+SELECT count(*) FROM people;
+
+-- name: agg_count_id
+SELECT count(id) FROM people;
+
+-- name: agg_count_name
+SELECT count(name) FROM people;
+
+-- name: agg_count_dept
+SELECT count(dept) FROM people;
+
+-- name: agg_count_salary
+SELECT count(salary) FROM people;
+
+-- name: agg_count_age
+SELECT count(age) FROM people;
+
+-- name: agg_count_score
+SELECT count(score) FROM people;
+
+-- name: agg_count_active
+SELECT count(active) FROM people;
+
+-- name: agg_count_joined
+SELECT count(joined) FROM people;
+
+-- name: agg_count_distinct_name
+SELECT count(DISTINCT name) FROM people;
+
+-- name: agg_count_distinct_dept
+SELECT count(DISTINCT dept) FROM people;
+
+-- name: agg_count_distinct_salary
+SELECT count(DISTINCT salary) FROM people;
+
+-- name: agg_count_distinct_age
+SELECT count(DISTINCT age) FROM people;
+
+-- name: agg_count_distinct_score
+SELECT count(DISTINCT score) FROM people;
+
+-- name: agg_count_distinct_active
+SELECT count(DISTINCT active) FROM people;
+
+-- name: agg_count_distinct_joined
+SELECT count(DISTINCT joined) FROM people;
+
+-- name: agg_count_distinct_id
+SELECT count(DISTINCT id) FROM people;
+
+-- name: agg_sum_id
+SELECT sum(id) FROM people;
+
+-- name: agg_sum_salary
+SELECT sum(salary) FROM people;
+
+-- name: agg_sum_age
+SELECT sum(age) FROM people;
+
+-- name: agg_sum_score
+SELECT sum(score) FROM people;
+
+-- name: agg_min_id
+SELECT min(id) FROM people;
+
+-- name: agg_max_id
+SELECT max(id) FROM people;
+
+-- name: agg_min_name
+SELECT min(name) FROM people;
+
+-- name: agg_max_name
+SELECT max(name) FROM people;
+
+-- name: agg_min_dept
+SELECT min(dept) FROM people;
+
+-- name: agg_max_dept
+SELECT max(dept) FROM people;
+
+-- name: agg_min_salary
+SELECT min(salary) FROM people;
+
+-- name: agg_max_salary
+SELECT max(salary) FROM people;
+
+-- name: agg_min_age
+SELECT min(age) FROM people;
+
+-- name: agg_max_age
+SELECT max(age) FROM people;
+
+-- name: agg_min_score
+SELECT min(score) FROM people;
+
+-- name: agg_max_score
+SELECT max(score) FROM people;
+
+-- name: agg_min_joined
+SELECT min(joined) FROM people;
+
+-- name: agg_max_joined
+SELECT max(joined) FROM people;
+
+-- name: agg_avg_id
+SELECT avg(id) FROM people;
+
+-- name: agg_avg_salary
+SELECT avg(salary) FROM people;
+
+-- name: agg_avg_age
+SELECT avg(age) FROM people;
+
+-- name: agg_avg_score
+SELECT avg(score) FROM people;
+
+-- name: agg_bool_and
+SELECT bool_and(active) FROM people;
+
+-- name: agg_bool_or
+SELECT bool_or(active) FROM people;
+
+-- name: agg_every
+SELECT every(age > 17) FROM people;
+
+-- name: agg_bool_and_filtered
+SELECT bool_and(active), bool_or(active) FROM people WHERE dept = 'R&D' AND age = 30;
+
+-- name: agg_visits_count
+SELECT count(*), count(amount), count(at), count(note), count(DISTINCT person_id) FROM visits;
+
+-- name: agg_visits_sum
+SELECT sum(amount), sum(visit_id), sum(person_id) FROM visits;
+
+-- name: agg_visits_min_max
+SELECT min(amount), max(amount), min(at), max(at), min(visit_id), max(visit_id) FROM visits;
+
+-- name: agg_visits_min_max_note
+SELECT min(note), max(note) FROM visits;
+
+-- name: agg_visits_avg
+SELECT avg(amount) FROM visits;
+
+-- name: agg_mixed_merge
+SELECT count(*), sum(salary), min(joined), max(age), sum(score), min(score) FROM people;
+
+-- name: agg_mixed_filtered
+SELECT count(*), sum(salary), max(joined), min(age) FROM people WHERE dept = 'sales' AND active;
+
+-- name: agg_filter_clause
+SELECT count(*) FILTER (WHERE active), count(*) FILTER (WHERE NOT active) FROM people;
+
+-- name: agg_sum_filter_clause
+SELECT sum(salary) FILTER (WHERE dept = 'eng'), sum(age) FILTER (WHERE age > 60) FROM people;
+
+-- name: agg_of_expression
+SELECT sum(salary * 2), max(length(name)), min(age + 1) FROM people;
+
+-- name: agg_min_of_text_expression
+SELECT min(lower(name)), max(upper(dept)) FROM people;
+
+-- name: agg_count_expression
+SELECT count(nullif(name, '')) FROM people;
+
+-- name: agg_sum_int_cast
+SELECT sum(age::bigint), sum(age::numeric) FROM people;
+
+-- name: agg_sum_float_cast
+SELECT sum(age::float8) FROM people;
+
+-- name: agg_sum_numeric_of_float
+SELECT sum(score::numeric) FROM people;
+
+-- name: agg_min_distinct
+SELECT min(DISTINCT age), max(DISTINCT salary) FROM people;
+
+-- name: agg_sum_distinct
+SELECT sum(DISTINCT age) FROM people;
+
+-- name: agg_empty_set
+SELECT count(*), count(age), sum(age), sum(salary), min(salary), max(joined), sum(score) FROM people WHERE age > 1000;
+
+-- name: agg_empty_avg_bool
+SELECT avg(score), bool_and(active), bool_or(active), count(DISTINCT dept) FROM people WHERE age > 1000;
+
+-- name: agg_all_null_input
+SELECT count(age), sum(age), min(age), max(age) FROM people WHERE age IS NULL;
+
+-- name: agg_string_agg
+SELECT string_agg(name, ',' ORDER BY id) FROM people WHERE id BETWEEN 1 AND 40;
+
+-- name: agg_array_agg
+SELECT array_agg(id ORDER BY id) FROM people WHERE age = 25 AND dept = 'eng';
+
+-- name: agg_stddev_variance
+SELECT stddev(age), variance(salary), stddev_samp(salary) FROM people;
+
+-- name: agg_percentile
+SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY age), percentile_disc(0.9) WITHIN GROUP (ORDER BY salary) FROM people;
+
+-- name: agg_mode
+SELECT mode() WITHIN GROUP (ORDER BY dept) FROM people;
+
+-- name: agg_bit_ops
+SELECT bit_or(age), bit_and(age) FROM people;
+
+-- name: agg_count_star_cast
+SELECT count(*)::int FROM people;
+
+-- name: agg_count_plus_one
+SELECT count(*) + 1 FROM people;
+
+-- name: agg_sum_over_count
+SELECT sum(salary) / count(*) FROM people;
+
+-- name: agg_sum_over_count_salary
+SELECT sum(salary) / count(salary) FROM people;
+
+-- name: agg_round_avg
+SELECT round(avg(salary), 2) FROM people;
+
+-- name: agg_coalesce_max
+SELECT coalesce(max(age), 0) FROM people WHERE dept = 'no such dept';
+
+-- name: agg_max_minus_min
+SELECT max(age) - min(age), max(joined) - min(joined) FROM people;
+
+-- name: agg_ratio_active
+SELECT round(100.0 * count(*) FILTER (WHERE active) / count(*), 3) FROM people;
+
+-- name: agg_aliased
+SELECT count(*) AS n, sum(salary) AS total FROM people;
+
+-- name: agg_with_constant
+SELECT 'total', count(*) FROM people;
+
+-- name: agg_where_key_range
+SELECT count(*), sum(salary) FROM people WHERE id BETWEEN 1000 AND 2000;
+
+-- name: agg_nested_case
+SELECT sum(CASE WHEN active THEN 1 ELSE 0 END), sum(CASE WHEN dept = 'eng' THEN salary END) FROM people;
+
+-- name: agg_count_distinct_two
+SELECT count(DISTINCT (dept, active)) FROM people;
+
+-- name: agg_json
+SELECT json_agg(id ORDER BY id) FROM people WHERE id < 10;
+
+-- name: agg_min_max_bool_cast
+SELECT min(active::int), max(active::int) FROM people;
+
+-- name: agg_param_filter
+-- args: 60
+SELECT count(*), sum(salary) FROM people WHERE age > $1;
+
+-- name: agg_limit
+SELECT count(*) FROM people LIMIT 1;
+
+-- ===== GROUP BY one/several columns and expressions, HAVING =====
+
+-- name: group_dept_count
+SELECT dept, count(*) FROM people GROUP BY dept;
+
+-- name: group_dept_all_aggs
+SELECT dept, count(*), count(age), sum(salary), min(age), max(age), avg(salary), min(joined), max(joined) FROM people GROUP BY dept;
+
+-- name: group_dept_float_aggs
+SELECT dept, sum(score), avg(score), min(score), max(score) FROM people GROUP BY dept;
+
+-- name: group_dept_text_aggs
+SELECT dept, min(name), max(name) FROM people GROUP BY dept;
+
+-- name: group_active
+SELECT active, count(*), sum(age) FROM people GROUP BY active;
+
+-- name: group_dept_active
+SELECT dept, active, count(*), max(salary) FROM people GROUP BY dept, active;
+
+-- name: group_age
+SELECT age, count(*) FROM people GROUP BY age;
+
+-- name: group_age_decade
+SELECT age / 10, count(*), avg(salary) FROM people GROUP BY age / 10;
+
+-- name: group_year
+SELECT extract(year FROM joined), count(*) FROM people GROUP BY extract(year FROM joined);
+
+-- name: group_date_trunc_year
+SELECT date_trunc('year', joined), count(*), min(joined) FROM people GROUP BY 1;
+
+-- name: group_lower_name
+SELECT lower(name), count(*) FROM people GROUP BY lower(name);
+
+-- name: group_name_exact
+SELECT name, count(*) FROM people GROUP BY name;
+
+-- name: group_case_expression
+SELECT CASE WHEN salary > 100000 THEN 'high' ELSE 'low' END AS band, count(*) FROM people GROUP BY band;
+
+-- name: group_by_ordinal
+SELECT dept, count(*) FROM people GROUP BY 1;
+
+-- name: group_by_alias
+SELECT lower(dept) AS d, count(*) FROM people GROUP BY d;
+
+-- name: group_by_bool_expr
+SELECT salary IS NULL, age IS NULL, count(*) FROM people GROUP BY 1, 2;
+
+-- name: group_having_count
+SELECT dept, count(*) FROM people GROUP BY dept HAVING count(*) > 1500;
+
+-- name: group_having_avg
+SELECT age, avg(salary) FROM people GROUP BY age HAVING avg(salary) > 136000;
+
+-- name: group_having_unselected
+SELECT dept FROM people GROUP BY dept HAVING max(salary) > 249500;
+
+-- name: group_having_without_group
+SELECT count(*) FROM people HAVING count(*) > 0;
+
+-- name: group_having_false
+SELECT count(*) FROM people HAVING count(*) < 0;
+
+-- name: group_having_param
+-- args: 330
+SELECT age, count(*) FROM people GROUP BY age HAVING count(*) > $1;
+
+-- name: group_by_key
+SELECT id, count(*), sum(salary) FROM people WHERE id < 100 GROUP BY id;
+
+-- name: group_by_key_having
+SELECT id FROM people GROUP BY id HAVING count(*) > 1;
+
+-- name: group_visits_by_key
+SELECT person_id, count(*), sum(amount) FROM visits GROUP BY person_id;
+
+-- name: group_visits_by_key_having
+SELECT person_id, count(*) FROM visits GROUP BY person_id HAVING count(*) >= 6;
+
+-- name: group_visits_note
+SELECT note, count(*), sum(amount), min(at) FROM visits GROUP BY note;
+
+-- name: group_visits_month
+SELECT date_trunc('month', at) AS m, count(*), sum(amount) FROM visits GROUP BY m;
+
+-- name: group_string_agg
+SELECT dept, string_agg(name, ',' ORDER BY id) FROM people WHERE id < 200 GROUP BY dept;
+
+-- name: group_bool_aggs
+SELECT dept, bool_and(active), bool_or(active), every(age > 20) FROM people GROUP BY dept;
+
+-- name: group_count_distinct
+SELECT dept, count(DISTINCT age), count(DISTINCT name) FROM people GROUP BY dept;
+
+-- name: group_rollup
+SELECT dept, active, count(*) FROM people GROUP BY ROLLUP (dept, active);
+
+-- name: group_cube
+SELECT active, age IS NULL, count(*) FROM people GROUP BY CUBE (1, 2);
+
+-- name: group_grouping_sets
+SELECT dept, active, count(*), grouping(dept, active) FROM people GROUP BY GROUPING SETS ((dept), (active), ());
+
+-- name: group_order_limit
+-- ordered
+SELECT dept, count(*) FROM people GROUP BY dept ORDER BY count(*) DESC, dept LIMIT 3;
+
+-- name: group_order_all
+-- ordered
+SELECT age, count(*) FROM people GROUP BY age ORDER BY age NULLS FIRST;
+
+-- name: group_order_desc_offset
+-- ordered
+SELECT age, count(*) FROM people GROUP BY age ORDER BY age DESC NULLS LAST LIMIT 5 OFFSET 2;
+
+-- name: group_pinned
+SELECT dept, count(*) FROM people WHERE id = 42 GROUP BY dept;
+
+-- name: group_pinned_visits
+SELECT extract(year FROM at), count(*), sum(amount) FROM visits WHERE person_id = 42 GROUP BY 1;
+
+-- name: group_expr_over_aggs
+SELECT dept, sum(salary) / count(*), round(avg(salary), 2), coalesce(max(age), 0), max(age) - min(age) FROM people GROUP BY dept;
+
+-- name: group_two_exprs
+SELECT extract(year FROM joined) AS y, age / 20 AS a, count(*), sum(salary) FROM people GROUP BY y, a;
+
+-- name: group_filtered
+SELECT dept, count(*) FROM people WHERE active AND salary > 200000 GROUP BY dept;
+
+-- name: group_empty_input
+SELECT dept, count(*) FROM people WHERE age > 1000 GROUP BY dept;
+
+-- name: group_constant
+SELECT 1, count(*) FROM people GROUP BY 1;
+
+-- name: group_null_group_only
+SELECT dept, count(*) FROM people WHERE dept IS NULL GROUP BY dept;
+
+-- name: group_id_modulo
+SELECT id % 7, count(*), sum(id) FROM people GROUP BY id % 7;
+
+-- ===== ORDER BY (directions, NULLS, several keys, expressions, aliases, ordinals) with LIMIT/OFFSET =====
+
+-- name: order_id_limit
+-- ordered
+SELECT id, name FROM people ORDER BY id LIMIT 10;
+
+-- name: order_id_desc_limit
+-- ordered
+SELECT id, name FROM people ORDER BY id DESC LIMIT 10;
+
+-- name: order_id_offset
+-- ordered
+SELECT id FROM people ORDER BY id LIMIT 10 OFFSET 100;
+
+-- name: order_offset_only
+-- ordered
+SELECT id FROM people ORDER BY id OFFSET 19990;
+
+-- name: order_full_filtered
+-- ordered
+SELECT id, name FROM people WHERE age = 50 ORDER BY id;
+
+-- name: order_salary_desc_nulls_last
+-- ordered
+SELECT id, salary FROM people ORDER BY salary DESC NULLS LAST, id LIMIT 20;
+
+-- name: order_salary_nulls_first
+-- ordered
+SELECT id, salary FROM people ORDER BY salary NULLS FIRST, id LIMIT 20;
+
+-- name: order_age_desc_default_nulls
+-- ordered
+SELECT id, age FROM people ORDER BY age DESC, id LIMIT 15;
+
+-- name: order_age_asc_default_nulls
+-- ordered
+SELECT id, age FROM people ORDER BY age, id DESC LIMIT 15 OFFSET 19980;
+
+-- name: order_multi_keys
+-- ordered
+SELECT dept, age, id FROM people ORDER BY dept ASC NULLS FIRST, age DESC NULLS LAST, id LIMIT 30;
+
+-- name: order_expression
+-- ordered
+SELECT id, name FROM people ORDER BY lower(name), id LIMIT 25;
+
+-- name: order_alias
+-- ordered
+SELECT id, salary * 12 AS annual FROM people ORDER BY annual DESC NULLS LAST, id LIMIT 10;
+
+-- name: order_ordinal
+-- ordered
+SELECT name, id FROM people ORDER BY 1, 2 LIMIT 30;
+
+-- name: order_ordinal_desc
+-- ordered
+SELECT age, id FROM people WHERE age IS NOT NULL ORDER BY 1 DESC, 2 DESC LIMIT 12;
+
+-- name: order_by_unselected
+-- ordered
+SELECT id FROM people ORDER BY joined DESC NULLS LAST, id LIMIT 10;
+
+-- name: order_by_score
+-- ordered
+SELECT id, score FROM people ORDER BY score, id LIMIT 10;
+
+-- name: order_by_score_desc
+-- ordered
+SELECT id, score FROM people ORDER BY score DESC NULLS LAST, id LIMIT 10;
+
+-- name: order_by_bool
+-- ordered
+SELECT id, active FROM people ORDER BY active NULLS FIRST, id LIMIT 10;
+
+-- name: order_by_case
+-- ordered
+SELECT id, dept FROM people ORDER BY CASE WHEN dept = 'eng' THEN 0 ELSE 1 END, id LIMIT 10;
+
+-- name: order_limit_all
+-- ordered
+SELECT id FROM people WHERE age = 60 ORDER BY id LIMIT ALL;
+
+-- name: order_limit_zero
+-- ordered
+SELECT id FROM people ORDER BY id LIMIT 0;
+
+-- name: order_limit_param
+-- ordered
+-- args: 5
+SELECT id FROM people ORDER BY id LIMIT $1;
+
+-- name: order_limit_offset_params
+-- ordered
+-- args: 4, 8
+SELECT id FROM people ORDER BY id DESC LIMIT $1 OFFSET $2;
+
+-- name: order_fetch_first
+-- ordered
+SELECT id FROM people ORDER BY id FETCH FIRST 5 ROWS ONLY;
+
+-- name: order_fetch_with_ties
+SELECT id, age FROM people ORDER BY age FETCH FIRST 3 ROWS WITH TIES;
+
+-- name: order_limit_no_order_count
+SELECT count(*) FROM (SELECT id FROM people LIMIT 10) s;
+
+-- name: order_limit_without_order_count_rows
+SELECT count(*) FROM (SELECT id FROM people WHERE age = 20 LIMIT 5) s;
+
+-- name: order_visits_amount
+-- ordered
+SELECT person_id, visit_id, amount FROM visits ORDER BY amount DESC NULLS LAST, visit_id LIMIT 10;
+
+-- name: order_visits_at
+-- ordered
+SELECT visit_id, at FROM visits ORDER BY at NULLS FIRST, visit_id LIMIT 10;
+
+-- name: order_visits_key
+-- ordered
+SELECT person_id, visit_id FROM visits ORDER BY person_id, visit_id LIMIT 20;
+
+-- name: order_pinned_visits
+-- ordered
+SELECT visit_id, amount FROM visits WHERE person_id = 42 ORDER BY amount NULLS FIRST, visit_id;
+
+-- name: order_in_list
+-- ordered
+SELECT id, salary FROM people WHERE id IN (300, 301, 302, 303) ORDER BY salary DESC NULLS FIRST, id;
+
+-- name: order_filtered_limit
+-- ordered
+SELECT id, name, salary FROM people WHERE dept = 'élan' ORDER BY salary DESC NULLS LAST, id LIMIT 5;
+
+-- ===== DISTINCT and DISTINCT ON =====
+
+-- name: distinct_dept
+SELECT DISTINCT dept FROM people;
+
+-- name: distinct_dept_active
+SELECT DISTINCT dept, active FROM people;
+
+-- name: distinct_age_ordered
+-- ordered
+SELECT DISTINCT age FROM people ORDER BY 1 NULLS FIRST;
+
+-- name: distinct_expression
+SELECT DISTINCT extract(year FROM joined) FROM people;
+
+-- name: distinct_lower_name
+SELECT DISTINCT lower(name) FROM people;
+
+-- name: distinct_key_visits
+SELECT DISTINCT person_id FROM visits;
+
+-- name: distinct_pinned
+SELECT DISTINCT note FROM visits WHERE person_id = 42;
+
+-- name: distinct_star_depts
+SELECT DISTINCT * FROM depts;
+
+-- name: distinct_limit
+-- ordered
+SELECT DISTINCT dept FROM people ORDER BY dept LIMIT 3;
+
+-- name: distinct_on_dept
+-- ordered
+SELECT DISTINCT ON (dept) dept, id, salary FROM people ORDER BY dept, salary DESC NULLS LAST, id;
+
+-- name: distinct_on_active
+-- ordered
+SELECT DISTINCT ON (active) active, id, joined FROM people ORDER BY active, joined NULLS LAST, id;
+
+-- name: distinct_on_visits_key
+-- ordered
+SELECT DISTINCT ON (person_id) person_id, visit_id, amount FROM visits ORDER BY person_id, amount DESC NULLS LAST, visit_id LIMIT 50;
+
+-- name: distinct_on_expression
+-- ordered
+SELECT DISTINCT ON (age / 10) age / 10, id, name FROM people ORDER BY age / 10, id;
+
+-- name: distinct_on_pinned
+-- ordered
+SELECT DISTINCT ON (note) note, visit_id FROM visits WHERE person_id = 43 ORDER BY note, visit_id;
+
+-- name: distinct_count_subquery
+SELECT count(*) FROM (SELECT DISTINCT dept, age FROM people) s;
+
+-- ===== Co-located joins people ⋈ visits on the key =====
+
+-- name: join_pinned_where
+SELECT p.name, v.visit_id, v.amount FROM people p JOIN visits v ON v.person_id = p.id WHERE p.id = 42;
+
+-- name: join_pinned_param
+-- args: 43
+SELECT p.name, v.visit_id, v.amount FROM people p JOIN visits v ON v.person_id = p.id WHERE p.id = $1;
+
+-- name: join_pinned_visits_side
+SELECT p.name, v.visit_id FROM people p JOIN visits v ON v.person_id = p.id WHERE v.person_id = 44;
+
+-- name: join_pinned_both_sides
+SELECT p.id, v.visit_id FROM people p JOIN visits v ON v.person_id = p.id WHERE p.id = 45 AND v.person_id = 45;
+
+-- name: join_pinned_comma
+SELECT p.id, v.visit_id, v.note FROM people p, visits v WHERE v.person_id = p.id AND p.id = 46;
+
+-- name: join_pinned_left
+SELECT p.id, v.visit_id FROM people p LEFT JOIN visits v ON v.person_id = p.id WHERE p.id = 47;
+
+-- name: join_pinned_left_no_visits
+SELECT p.id, count(v.visit_id) FROM people p LEFT JOIN visits v ON v.person_id = p.id WHERE p.id = 99999999 GROUP BY p.id;
+
+-- name: join_pinned_agg
+-- args: 48
+SELECT count(*), sum(v.amount), max(v.at) FROM people p JOIN visits v ON v.person_id = p.id WHERE p.id = $1;
+
+-- name: join_pinned_group
+SELECT p.name, count(*), sum(v.amount) FROM people p JOIN visits v ON v.person_id = p.id WHERE p.id = 49 GROUP BY p.name;
+
+-- name: join_pinned_order_limit
+-- ordered
+SELECT v.visit_id, v.amount FROM people p JOIN visits v ON v.person_id = p.id WHERE p.id = 52 ORDER BY v.amount DESC NULLS LAST, v.visit_id LIMIT 1;
+
+-- name: join_pinned_three_way
+SELECT count(*) FROM people p JOIN visits v1 ON v1.person_id = p.id JOIN visits v2 ON v2.person_id = p.id WHERE p.id = 53;
+
+-- name: join_pinned_negative_key
+SELECT p.id, v.visit_id FROM people p JOIN visits v ON v.person_id = p.id WHERE p.id = -100;
+
+-- name: join_pinned_in_list
+SELECT p.id, v.visit_id FROM people p JOIN visits v ON v.person_id = p.id WHERE p.id IN (54, 55, 56);
+
+-- name: join_pinned_self
+SELECT a.id, b.name FROM people a JOIN people b ON a.id = b.id WHERE a.id = 57;
+
+-- name: join_pinned_lateral
+SELECT p.id, l.total, l.n FROM people p, LATERAL (SELECT sum(amount) AS total, count(*) AS n FROM visits v WHERE v.person_id = p.id) l WHERE p.id = 58;
+
+-- name: join_pinned_correlated_scalar
+SELECT p.id, (SELECT count(*) FROM visits v WHERE v.person_id = p.id) FROM people p WHERE p.id = 59;
+
+-- name: join_pinned_exists
+SELECT p.id FROM people p WHERE p.id = 60 AND EXISTS (SELECT 1 FROM visits v WHERE v.person_id = p.id);
+
+-- name: join_pinned_full
+SELECT p.id, v.visit_id FROM people p FULL JOIN visits v ON v.person_id = p.id WHERE p.id = 61;
+
+-- name: join_pinned_full_visits_side
+SELECT p.id, v.visit_id FROM people p FULL JOIN visits v ON v.person_id = p.id WHERE v.person_id = 62;
+
+-- name: join_pinned_left_is_null
+SELECT p.id FROM people p LEFT JOIN visits v ON v.person_id = p.id WHERE p.id = 63 AND v.visit_id IS NULL;
+
+-- name: join_right_pin_in_on
+SELECT count(*), count(p.id) FROM people p RIGHT JOIN visits v ON v.person_id = p.id AND p.id = 42;
+
+-- name: join_left_pin_in_on_people
+SELECT count(*), count(v.visit_id) FROM people p LEFT JOIN visits v ON v.person_id = p.id AND p.id = 42;
+
+-- name: join_left_pin_in_on_visits
+SELECT count(*), count(v.visit_id) FROM people p LEFT JOIN visits v ON v.person_id = p.id AND v.person_id = 42;
+
+-- name: join_left_pin_on_rows
+SELECT p.id, v.visit_id FROM people p LEFT JOIN visits v ON v.person_id = p.id AND p.id = 42 WHERE p.age = 30;
+
+-- name: join_full_pin_in_on
+SELECT count(*) FROM people p FULL JOIN visits v ON v.person_id = p.id AND p.id = 42;
+
+-- name: join_inner_pin_in_on
+SELECT p.id, v.visit_id FROM people p JOIN visits v ON v.person_id = p.id AND p.id = 64;
+
+-- name: join_all_count
+SELECT count(*) FROM people p JOIN visits v ON v.person_id = p.id;
+
+-- name: join_all_rows_filtered
+SELECT p.id, v.visit_id FROM people p JOIN visits v ON v.person_id = p.id WHERE p.age = 30;
+
+-- name: join_left_all_count
+SELECT count(*), count(v.visit_id) FROM people p LEFT JOIN visits v ON v.person_id = p.id;
+
+-- name: join_group_dept
+SELECT p.dept, count(*), sum(v.amount) FROM people p JOIN visits v ON v.person_id = p.id GROUP BY p.dept;
+
+-- name: join_sum_amount
+SELECT sum(v.amount) FROM people p JOIN visits v ON v.person_id = p.id WHERE p.active;
+
+-- name: join_semi_exists
+SELECT count(*) FROM people p WHERE EXISTS (SELECT 1 FROM visits v WHERE v.person_id = p.id);
+
+-- name: join_anti_not_exists
+SELECT count(*) FROM people p WHERE NOT EXISTS (SELECT 1 FROM visits v WHERE v.person_id = p.id);
+
+-- name: join_in_subquery
+SELECT count(*) FROM people WHERE id IN (SELECT person_id FROM visits);
+
+-- name: join_lateral_unpinned
+SELECT p.id, l.total FROM people p, LATERAL (SELECT sum(amount) AS total FROM visits v WHERE v.person_id = p.id) l WHERE p.age = 22;
+
+-- name: join_correlated_scalar_unpinned
+SELECT p.id, (SELECT count(*) FROM visits v WHERE v.person_id = p.id) FROM people p WHERE p.age = 23;
+
+-- name: join_self_on_key
+SELECT a.id, b.dept FROM people a JOIN people b ON a.id = b.id WHERE a.age = 24;
+
+-- name: join_using_subquery
+SELECT count(*) FROM people p JOIN (SELECT person_id AS id, amount FROM visits) v USING (id);
+
+-- name: join_order_limit
+-- ordered
+SELECT p.id, v.visit_id FROM people p JOIN visits v ON v.person_id = p.id ORDER BY v.visit_id LIMIT 10;
+
+-- name: join_visits_first
+SELECT count(*) FROM visits v JOIN people p ON p.id = v.person_id WHERE p.dept = 'Eng';
+
+-- ===== Joins that are not co-located (must be refused, never answered wrongly) =====
+
+-- name: noncoloc_visit_id_count
+SELECT count(*) FROM people p JOIN visits v ON p.id = v.visit_id;
+
+-- name: noncoloc_visit_id_rows
+SELECT p.id, v.person_id FROM people p JOIN visits v ON p.id = v.visit_id WHERE p.age = 31;
+
+-- name: noncoloc_visit_id_pinned_people
+SELECT p.id, v.person_id, v.amount FROM people p JOIN visits v ON p.id = v.visit_id WHERE p.id = 42;
+
+-- name: noncoloc_visit_id_pinned_param
+-- args: 43
+SELECT p.id, v.person_id FROM people p JOIN visits v ON p.id = v.visit_id WHERE p.id = $1;
+
+-- name: noncoloc_visit_id_pinned_literal_visit
+SELECT p.id, v.person_id FROM people p JOIN visits v ON p.id = v.visit_id WHERE v.visit_id = 44;
+
+-- name: noncoloc_visit_id_both_pinned
+SELECT p.id, v.visit_id FROM people p JOIN visits v ON p.id = v.visit_id WHERE p.id = 45 AND v.person_id = 45;
+
+-- name: noncoloc_comma
+SELECT count(*) FROM people p, visits v WHERE p.id = v.visit_id AND p.dept = 'eng';
+
+-- name: noncoloc_left
+SELECT count(*), count(v.visit_id) FROM people p LEFT JOIN visits v ON p.id = v.visit_id;
+
+-- name: noncoloc_in_subquery
+SELECT count(*) FROM people WHERE id IN (SELECT visit_id FROM visits);
+
+-- name: noncoloc_exists
+SELECT count(*) FROM people p WHERE EXISTS (SELECT 1 FROM visits v WHERE v.visit_id = p.id);
+
+-- name: noncoloc_scalar_pinned
+SELECT p.id, (SELECT count(*) FROM visits v WHERE v.visit_id = p.id) FROM people p WHERE p.id = 46;
+
+-- name: noncoloc_self_nonkey
+SELECT a.id, b.id FROM people a JOIN people b ON a.age = b.id WHERE a.id = 47;
+
+-- name: noncoloc_self_nonkey_count
+SELECT count(*) FROM people a JOIN people b ON a.age = b.id;
+
+-- name: noncoloc_cross_join_pinned
+SELECT p.id, v.visit_id FROM people p CROSS JOIN visits v WHERE p.id = 1 AND v.visit_id = 1;
+
+-- name: noncoloc_cross_join_pins_different
+SELECT p.id, v.visit_id FROM people p, visits v WHERE p.id = 2 AND v.person_id = 3;
+
+-- name: noncoloc_key_to_nonkey_pinned
+SELECT v.person_id, v.visit_id FROM visits v JOIN people p ON p.id = v.visit_id WHERE v.person_id = 48;
+
+-- name: noncoloc_age_join
+SELECT count(*) FROM people p JOIN visits v ON v.person_id = p.age;
+
+-- name: noncoloc_scalar_max_other_table
+SELECT id, (SELECT max(visit_id) FROM visits) FROM people WHERE id = 49;
+
+-- ===== Subqueries =====
+
+-- name: sub_scalar_avg_same_table
+SELECT count(*) FROM people WHERE age > (SELECT avg(age) FROM people);
+
+-- name: sub_from_derived_group
+SELECT d, c FROM (SELECT dept AS d, count(*) AS c FROM people GROUP BY dept) s WHERE c > 100;
+
+-- name: sub_from_derived_rows
+SELECT * FROM (SELECT id, name FROM people WHERE age = 26) s;
+
+-- name: sub_from_pinned
+SELECT * FROM (SELECT * FROM people WHERE id = 42) s;
+
+-- name: sub_from_pinned_outer_filter
+SELECT s.name FROM (SELECT * FROM people WHERE id = 43) s WHERE s.age > 0;
+
+-- name: sub_generate_series_in
+SELECT id, name FROM people WHERE id IN (SELECT x FROM generate_series(1, 10) x);
+
+-- name: sub_any_generate_series
+SELECT count(*) FROM people WHERE id = ANY(SELECT generate_series(1, 5));
+
+-- name: sub_target_constant
+SELECT id, (SELECT 1) FROM people WHERE age = 25;
+
+-- name: sub_target_pinned_same_table
+SELECT id, (SELECT max(salary) FROM people q WHERE q.id = 44) FROM people WHERE id = 44;
+
+-- name: sub_correlated_pinned
+SELECT count(*) FROM visits v WHERE v.person_id = 42 AND v.amount > (SELECT avg(amount) FROM visits w WHERE w.person_id = v.person_id);
+
+-- name: sub_exists_uncorrelated_pinned
+SELECT id FROM people WHERE id = 45 AND EXISTS (SELECT 1 FROM visits WHERE person_id = 45);
+
+-- name: sub_in_pinned_subquery
+SELECT id, name FROM people WHERE id IN (SELECT person_id FROM visits WHERE person_id = 46);
+
+-- name: sub_not_in_values
+SELECT count(*) FROM people WHERE age NOT IN (SELECT * FROM (VALUES (20), (30)) v(a));
+
+-- name: sub_scalar_from_nothing
+SELECT (SELECT count(*) FROM people);
+
+-- name: sub_exists_people
+SELECT EXISTS (SELECT 1 FROM people WHERE dept = 'R&D');
+
+-- name: sub_outer_aggregate_in_subquery
+SELECT (SELECT max(p.age)) FROM people p;
+
+-- name: sub_nested_derived
+SELECT count(*) FROM (SELECT * FROM (SELECT id FROM people WHERE active) a) b;
+
+-- name: sub_union_in_from
+SELECT count(*) FROM (SELECT id FROM people WHERE age = 20 UNION ALL SELECT id FROM people WHERE age = 21) u;
+
+-- name: sub_limit_in_from
+SELECT * FROM (SELECT id, salary FROM people ORDER BY salary DESC NULLS LAST, id LIMIT 5) t;
+
+-- ===== CTEs =====
+
+-- name: cte_pinned
+WITH p AS (SELECT * FROM people WHERE id = 42) SELECT * FROM p;
+
+-- name: cte_pinned_param
+-- args: 43
+WITH v AS (SELECT * FROM visits WHERE person_id = $1) SELECT count(*), sum(amount) FROM v;
+
+-- name: cte_unpinned_count
+WITH p AS (SELECT * FROM people WHERE age = 30) SELECT count(*) FROM p;
+
+-- name: cte_group
+-- ordered
+WITH d AS (SELECT dept, count(*) AS c FROM people GROUP BY dept) SELECT * FROM d ORDER BY c DESC, dept NULLS LAST;
+
+-- name: cte_join_pinned
+WITH p AS (SELECT * FROM people WHERE id = 44), v AS (SELECT * FROM visits WHERE person_id = 44) SELECT p.name, v.visit_id FROM p JOIN v ON v.person_id = p.id;
+
+-- name: cte_materialized_pinned
+WITH p AS MATERIALIZED (SELECT id, salary FROM people WHERE id = 45) SELECT * FROM p;
+
+-- name: cte_recursive_no_table
+WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 5) SELECT n FROM r;
+
+-- name: cte_recursive_with_people
+WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 10) SELECT count(*) FROM people, r WHERE people.id = r.n;
+
+-- name: cte_shadows_table
+WITH people AS (SELECT 1 AS id, 'shadow' AS name) SELECT * FROM people;
+
+-- name: cte_scan_rows
+WITH x AS (SELECT id, name FROM people WHERE dept = 'support' AND age = 45) SELECT * FROM x;
+
+-- name: cte_aggregate_of_cte
+WITH x AS (SELECT person_id, sum(amount) AS s FROM visits GROUP BY person_id) SELECT count(*), max(s) FROM x;
+
+-- name: cte_pinned_window
+-- ordered
+WITH v AS (SELECT visit_id, amount FROM visits WHERE person_id = 46) SELECT visit_id, sum(amount) OVER (ORDER BY visit_id) FROM v ORDER BY visit_id;
+
+-- name: cte_unused
+WITH x AS (SELECT * FROM visits) SELECT count(*) FROM people WHERE id = 47;
+
+-- ===== Window functions =====
+
+-- name: win_pinned_row_number
+SELECT visit_id, row_number() OVER (ORDER BY visit_id) FROM visits WHERE person_id = 42;
+
+-- name: win_pinned_running_sum
+-- ordered
+SELECT visit_id, sum(amount) OVER (ORDER BY visit_id) FROM visits WHERE person_id = 43 ORDER BY visit_id;
+
+-- name: win_pinned_param
+-- args: 44
+SELECT visit_id, rank() OVER (ORDER BY amount DESC NULLS LAST, visit_id) FROM visits WHERE person_id = $1;
+
+-- name: win_rank_unpinned
+SELECT id, rank() OVER (ORDER BY salary DESC NULLS LAST, id) FROM people WHERE age = 30;
+
+-- name: win_partition_dept
+SELECT id, dept, row_number() OVER (PARTITION BY dept ORDER BY id) FROM people WHERE age = 40;
+
+-- name: win_count_all
+SELECT id, count(*) OVER () FROM people WHERE age = 41;
+
+-- name: win_lag_lead
+SELECT id, lag(id) OVER (ORDER BY id), lead(salary) OVER (ORDER BY id) FROM people WHERE age = 42;
+
+-- name: win_partition_by_key
+SELECT person_id, visit_id, row_number() OVER (PARTITION BY person_id ORDER BY visit_id) FROM visits WHERE visit_id < 500;
+
+-- name: win_sum_partition_by_key
+SELECT person_id, visit_id, sum(amount) OVER (PARTITION BY person_id) FROM visits WHERE visit_id < 300;
+
+-- name: win_ntile
+SELECT id, ntile(4) OVER (ORDER BY id) FROM people WHERE dept = 'ñandú' AND age < 25;
+
+-- name: win_first_value
+SELECT id, first_value(name) OVER (PARTITION BY dept ORDER BY id) FROM people WHERE age = 43;
+
+-- name: win_frame_avg
+SELECT id, avg(salary) OVER (ORDER BY id ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) FROM people WHERE id BETWEEN 1 AND 60;
+
+-- name: win_top_per_dept
+SELECT * FROM (SELECT id, dept, salary, row_number() OVER (PARTITION BY dept ORDER BY salary DESC NULLS LAST, id) AS rn FROM people) s WHERE rn <= 2;
+
+-- name: win_named_window
+SELECT id, sum(age) OVER w, count(*) OVER w FROM people WHERE age = 44 WINDOW w AS (ORDER BY id);
+
+-- name: win_dense_rank_age
+SELECT DISTINCT age, dense_rank() OVER (ORDER BY age) FROM people WHERE age IS NOT NULL;
+
+-- name: win_over_group
+SELECT dept, count(*), rank() OVER (ORDER BY count(*) DESC) FROM people GROUP BY dept;
+
+-- name: win_percent_rank
+SELECT id, percent_rank() OVER (ORDER BY id) FROM people WHERE age = 45 AND dept = 'eng';
+
+-- name: win_count_filter_pinned
+SELECT visit_id, count(*) FILTER (WHERE amount > 100) OVER () FROM visits WHERE person_id = 45;
+
+-- ===== Text: ordering and comparison with accents and case (the servers use the same C.UTF-8 collation) =====
+
+-- name: text_order_distinct_names
+-- ordered
+SELECT DISTINCT name FROM people WHERE name IS NOT NULL ORDER BY name;
+
+-- name: text_order_names_desc
+-- ordered
+SELECT DISTINCT name FROM people ORDER BY name DESC NULLS LAST LIMIT 40;
+
+-- name: text_order_lower
+-- ordered
+SELECT DISTINCT name, lower(name) FROM people WHERE name IS NOT NULL ORDER BY lower(name), name LIMIT 60;
+
+-- name: text_order_collate_c
+-- ordered
+SELECT DISTINCT dept FROM people ORDER BY dept COLLATE "C" NULLS FIRST;
+
+-- name: text_order_limit_rows
+-- ordered
+SELECT id, name FROM people ORDER BY name NULLS FIRST, id LIMIT 30;
+
+-- name: text_min_max_name
+SELECT min(name), max(name) FROM people;
+
+-- name: text_min_max_dept
+SELECT min(dept), max(dept) FROM people;
+
+-- name: text_min_max_filtered
+SELECT min(name), max(name) FROM people WHERE name LIKE 'É%' OR name LIKE 'E%';
+
+-- name: text_upper_distinct
+SELECT DISTINCT upper(name) FROM people;
+
+-- name: text_group_case_sensitive
+-- ordered
+SELECT name, count(*) FROM people WHERE lower(name) IN ('alice', 'émile', 'zoë') GROUP BY name ORDER BY name;
+
+-- name: text_like_accent_count
+SELECT count(*) FROM people WHERE name LIKE '%é%';
+
+-- name: text_ilike_accent_count
+SELECT count(*) FROM people WHERE name ILIKE '%É%';
+
+-- name: text_greater_than
+SELECT count(*) FROM people WHERE name > 'Z';
+
+-- name: text_between_accents
+SELECT count(*) FROM people WHERE name BETWEEN 'a' AND 'é';
+
+-- name: text_empty_vs_null
+SELECT count(*) FILTER (WHERE name = ''), count(*) FILTER (WHERE name IS NULL), count(*) FILTER (WHERE dept = '') FROM people;
+
+-- name: text_notes_order
+-- ordered
+SELECT DISTINCT note FROM visits ORDER BY note NULLS FIRST;
+
+-- name: text_min_max_note
+SELECT min(note), max(note) FROM visits;
+
+-- name: text_max_length
+SELECT max(length(name)), max(octet_length(name)) FROM people;
+
+-- name: text_string_functions
+SELECT id, initcap(name), reverse(name), left(name, 2), replace(name, 'é', 'e') FROM people WHERE id BETWEEN 400 AND 420;
+
+-- name: text_order_by_length
+-- ordered
+SELECT id, name FROM people WHERE name IS NOT NULL ORDER BY length(name) DESC, name, id LIMIT 10;
+
+-- ===== Numeric precision =====
+
+-- name: num_sum_salary
+SELECT sum(salary) FROM people;
+
+-- name: num_sum_amount
+SELECT sum(amount) FROM visits;
+
+-- name: num_sum_amount_filtered
+SELECT sum(amount) FROM visits WHERE note = 'ok';
+
+-- name: num_sum_amount_negative
+SELECT sum(amount), count(*) FROM visits WHERE amount < 0;
+
+-- name: num_min_max_amount
+SELECT min(amount), max(amount) FROM visits WHERE amount IS NOT NULL;
+
+-- name: num_sum_divided
+SELECT sum(amount) / 3 FROM visits;
+
+-- name: num_round_sum
+SELECT round(sum(amount), 2) FROM visits;
+
+-- name: num_trailing_zeros
+SELECT amount FROM visits WHERE amount = 100;
+
+-- name: num_scale_group
+SELECT scale(amount), count(*), sum(amount) FROM visits GROUP BY 1;
+
+-- name: num_sum_scaled_product
+SELECT sum(salary * 1.005) FROM people;
+
+-- name: num_sum_large_ids
+SELECT sum(id) FROM people WHERE id > 1000000000000;
+
+-- name: num_sum_visit_ids
+SELECT sum(visit_id), sum(visit_id::bigint * 1000000) FROM visits;
+
+-- name: num_numeric_eq_text
+SELECT count(*) FROM visits WHERE amount::text LIKE '%.0';
+
+-- name: num_avg_amount_rounded
+SELECT round(avg(amount), 6) FROM visits;
+
+-- name: num_sum_salary_by_active
+SELECT active, sum(salary) FROM people GROUP BY active;
+
+-- name: num_salary_precision
+SELECT id, salary, salary / 7, salary * 0.001 FROM people WHERE id IN (500, 501, 502);
+
+-- ===== Timestamps =====
+
+-- name: ts_min_max_joined
+SELECT min(joined), max(joined) FROM people;
+
+-- name: ts_range_count
+SELECT count(*) FROM people WHERE joined BETWEEN '2018-01-01 00:00:00+00' AND '2018-12-31 23:59:59.999999+00';
+
+-- name: ts_group_month
+SELECT date_trunc('month', joined) AS m, count(*) FROM people WHERE joined >= '2024-01-01' GROUP BY m;
+
+-- name: ts_extract_epoch_sum
+SELECT sum(extract(epoch FROM joined)) FROM people;
+
+-- name: ts_interval_arith
+SELECT id, joined + interval '1 day', joined - interval '1 hour 30 minutes' FROM people WHERE id = 42;
+
+-- name: ts_order
+-- ordered
+SELECT id, joined FROM people ORDER BY joined NULLS FIRST, id LIMIT 10;
+
+-- name: ts_to_char
+SELECT id, to_char(joined, 'YYYY-MM-DD HH24:MI:SS.US') FROM people WHERE id BETWEEN 600 AND 620;
+
+-- name: ts_at_time_zone
+SELECT id, joined AT TIME ZONE 'America/New_York' FROM people WHERE id BETWEEN 621 AND 630;
+
+-- name: ts_interval_sum
+SELECT sum(at - '2020-01-01 00:00:00+00') FROM visits;
+
+-- name: ts_interval_max
+SELECT max(at - '2020-01-01 00:00:00+00') FROM visits;
+
+-- name: ts_max_visits_at
+SELECT max(at), min(at) FROM visits WHERE note = 'late';
+
+-- name: ts_date_eq
+SELECT id FROM people WHERE joined::date = '2020-02-29';
+
+-- name: ts_date_min_max
+SELECT min(joined::date), max(joined::date) FROM people;
+
+-- name: ts_microseconds
+SELECT count(*) FROM people WHERE extract(microseconds FROM joined)::bigint % 1000000 <> 0;
+
+-- name: ts_age_years
+SELECT id, date_part('year', age(timestamptz '2030-01-01 00:00:00+00', joined)) FROM people WHERE id BETWEEN 700 AND 710;
+
+-- name: ts_timestamp_cast_max
+SELECT max(joined::timestamp), min(at::timestamp) FROM people, visits WHERE people.id = 42 AND visits.person_id = 42;
+
+-- ===== NULL handling =====
+
+-- name: null_count_star_vs_col
+SELECT count(*), count(age), count(salary), count(name) FROM people WHERE dept IS NULL;
+
+-- name: null_sum_all_null
+SELECT sum(age), sum(salary), sum(score) FROM people WHERE age IS NULL AND salary IS NULL;
+
+-- name: null_min_max_all_null
+SELECT min(joined), max(name) FROM people WHERE joined IS NULL AND name IS NULL;
+
+-- name: null_not_in_with_null
+SELECT count(*) FROM people WHERE id NOT IN (1, NULL);
+
+-- name: null_eq_null
+SELECT count(*) FROM people WHERE dept = NULL;
+
+-- name: null_coalesce_group
+SELECT coalesce(dept, 'none'), count(*) FROM people GROUP BY 1;
+
+-- name: null_order_first
+-- ordered
+SELECT id, dept FROM people ORDER BY dept NULLS FIRST, id LIMIT 8;
+
+-- name: null_order_last_desc
+-- ordered
+SELECT id, dept FROM people ORDER BY dept DESC NULLS LAST, id LIMIT 8;
+
+-- name: null_nullif
+SELECT id, nullif(name, ''), nullif(dept, 'eng') FROM people WHERE id BETWEEN 800 AND 830;
+
+-- name: null_count_distinct_ignores_nulls
+SELECT count(DISTINCT active), count(DISTINCT dept) FROM people;
+
+-- name: null_concat
+SELECT id, name || NULL, concat(name, NULL, dept) FROM people WHERE id BETWEEN 831 AND 840;
+
+-- name: null_in_list_with_null
+SELECT count(*) FROM people WHERE dept IN ('eng', NULL);
+
+-- name: null_bool_and_with_nulls
+SELECT bool_and(active), bool_or(active) FROM people WHERE active IS NULL OR active;
+
+-- name: null_rows_only
+SELECT id FROM people WHERE name IS NULL AND dept IS NULL;
+
+-- name: null_is_not_distinct
+SELECT count(*) FROM people WHERE dept IS NOT DISTINCT FROM NULL;
+
+-- name: null_greatest_least
+SELECT id, greatest(age, 50), least(salary, 100000) FROM people WHERE id BETWEEN 841 AND 860;
+
+-- name: null_pinned_all_columns
+SELECT * FROM people WHERE id = (SELECT 1) AND name IS NULL;
+
+-- ===== The ordinary table depts (only on the metadata database) and no table at all =====
+
+-- name: depts_all
+SELECT * FROM depts;
+
+-- name: depts_order
+-- ordered
+SELECT dept, budget FROM depts ORDER BY budget DESC;
+
+-- name: depts_sum
+SELECT sum(budget), count(*), min(dept), max(dept) FROM depts;
+
+-- name: no_table_constant
+SELECT 1 + 1, 'é' || 'ü';
+
+-- name: no_table_values
+VALUES (1, 'a'), (2, 'b');
+
+-- name: depts_join_people_pinned
+SELECT p.id, d.budget FROM people p JOIN depts d ON d.dept = p.dept WHERE p.id = 42;
+
+-- name: depts_join_people_unpinned
+SELECT d.dept, count(*) FROM people p JOIN depts d ON d.dept = p.dept GROUP BY d.dept;
+
+-- name: depts_in_subquery
+SELECT count(*) FROM people WHERE dept IN (SELECT dept FROM depts WHERE budget > 50000);
+
+-- name: depts_not_in_with_null
+SELECT count(*) FROM people WHERE dept NOT IN (SELECT dept FROM depts);
+
+-- name: depts_scalar_subquery_pinned
+SELECT id, (SELECT budget FROM depts d WHERE d.dept = p.dept) FROM people p WHERE p.id = 43;
+
+-- ===== Set operations =====
+
+-- name: set_union_pinned_two_keys
+SELECT id FROM people WHERE id = 1 UNION SELECT id FROM people WHERE id = 2;
+
+-- name: set_union_all_same_key
+SELECT id, name FROM people WHERE id = 3 UNION ALL SELECT person_id, note FROM visits WHERE person_id = 3;
+
+-- name: set_union_scan
+SELECT dept FROM people UNION SELECT dept FROM depts;
+
+-- name: set_union_all_scans
+SELECT age FROM people WHERE age = 20 UNION ALL SELECT age FROM people WHERE age = 21;
+
+-- name: set_intersect
+SELECT dept FROM people INTERSECT SELECT dept FROM depts;
+
+-- name: set_except
+SELECT dept FROM depts EXCEPT SELECT dept FROM people;
+
+-- name: set_union_visits_people_keys
+SELECT id FROM people WHERE id = 42 UNION SELECT person_id FROM visits WHERE person_id = 42;
+
+-- name: set_union_order_limit
+-- ordered
+SELECT id FROM people WHERE age = 20 UNION SELECT id FROM people WHERE age = 21 ORDER BY 1 LIMIT 5;
+
+-- ===== Miscellaneous =====
+
+-- name: misc_count_after_load_people
+SELECT count(*) FROM people;
+
+-- name: misc_count_after_load_visits
+SELECT count(*) FROM visits;
+
+-- name: misc_keys_checksum
+SELECT sum(id), sum(id * id) FROM people;
+
+-- name: misc_visits_checksum
+SELECT sum(person_id), sum(visit_id::bigint * visit_id), sum(amount) FROM visits;
+
+-- name: misc_table_alias_star
+SELECT p.* FROM people p WHERE p.age = 77 AND p.dept = 'eng';
+
+-- name: misc_param_limit_nonkey
+-- ordered
+-- args: 'Sales', 3
+SELECT id FROM people WHERE dept = $1 ORDER BY id LIMIT $2;
+
+-- name: misc_row_constructor
+SELECT id FROM people WHERE (id, age) = (900, (SELECT age FROM people WHERE id = 900));
+
+-- name: misc_tableoid_free_cast
+SELECT id::text || ':' || coalesce(name, '') FROM people WHERE id BETWEEN 901 AND 910;
+
+-- name: misc_json_build
+SELECT json_build_object('id', id, 'name', name, 'joined', joined) FROM people WHERE id BETWEEN 911 AND 915;
+
+-- name: misc_array_functions
+SELECT id, string_to_array(name, ' ') FROM people WHERE id BETWEEN 916 AND 925;
+
+-- name: misc_generate_series_join_pinned
+SELECT g, p.name FROM generate_series(1, 3) g, people p WHERE p.id = 926;
+
+-- name: misc_values_join_unpinned
+SELECT v.x, p.name FROM (VALUES (927), (928)) v(x) JOIN people p ON p.id = v.x;
+
+-- name: misc_count_pinned
+SELECT count(*) FROM people WHERE id = 929;
+
+-- name: misc_count_two_tables_pinned_same_shard
+SELECT (SELECT count(*) FROM people WHERE id = 930), (SELECT count(*) FROM visits WHERE person_id = 930);
