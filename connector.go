@@ -44,6 +44,9 @@ type Connector struct {
 	closed  atomic.Bool
 	nodesMu sync.Mutex
 	nodes   map[catalog.Node]*nodePool
+	// txLogReady remembers the servers where pgshard.transaction_log exists.
+	txLogMu    sync.Mutex
+	txLogReady map[string]bool
 	// types caches format_type names of result type OIDs (combine queries).
 	typeMu sync.Mutex
 	types  map[uint32]string

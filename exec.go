@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -307,52 +306,116 @@ func (cn *conn) writeShard(ctx context.Context, p *planner.Plan, shard *catalog.
 		return res, rows, nil
 	}
 
-	var failed []catalog.Placement
-	var lastErr error
-	var res driver.Result
-	var rows driver.Rows
-	first := -1
-	for i, pl := range placements {
-		r, b, err := cn.writePlacement(ctx, pl, sql, nargs, wantRows)
-		if err == nil {
-			first, res, rows = i, r, b
-			break
-		}
-		if !placementFailed(ctx, err) {
+	if len(placements) == 1 {
+		res, rows, err := cn.writePlacement(ctx, placements[0], sql, nargs, wantRows)
+		if err != nil {
+			if placementFailed(ctx, err) {
+				return nil, nil, unreachable(shard, err)
+			}
 			return nil, nil, noBadConn(err)
 		}
-		failed = append(failed, pl)
-		lastErr = err
+		return res, rows, nil
 	}
-	if first < 0 {
-		return nil, nil, unreachable(shard, lastErr)
-	}
-	rest := placements[first+1:]
-	if len(rest) > 0 {
-		errs := make([]error, len(rest))
-		var wg sync.WaitGroup
-		for i, pl := range rest {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, _, errs[i] = cn.writePlacement(ctx, pl, sql, nargs, false)
-			}()
+	return cn.writeReplicated(ctx, shard, placements, sql, nargs, wantRows)
+}
+
+// writeReplicated writes to every finalized placement of a shard so that no
+// instant of failure can leave two finalized placements different: each
+// placement runs the statement in a transaction (one after the other, in
+// placement order, so that writers of one row queue on the first placement
+// instead of deadlocking across servers); placements that cannot be reached
+// are marked inactive before anything commits; the rest commit atomically
+// (commitAtomic). When PostgreSQL rejects the statement on a placement,
+// nothing commits and the error is returned.
+func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, placements []catalog.Placement, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
+	var ok []*participant
+	var failed []catalog.Placement
+	var res driver.Result
+	var rows driver.Rows
+	var lastErr error
+	abort := func() {
+		abortAll(context.WithoutCancel(ctx), ok)
+		for _, p := range ok {
+			p.release()
 		}
-		wg.Wait()
-		for i, err := range errs {
-			if err != nil {
-				// The placement did not take a write its siblings took:
-				// whatever the reason, it has diverged.
-				failed = append(failed, rest[i])
+	}
+	for _, pl := range placements {
+		np, err := cn.c.node(pl.Node)
+		if err != nil {
+			abort()
+			return nil, nil, err
+		}
+		dc, err := np.sql.Connect(ctx)
+		if err != nil {
+			if !placementFailed(ctx, err) {
+				abort()
+				return nil, nil, noBadConn(err)
 			}
+			failed, lastErr = append(failed, pl), err
+			continue
 		}
+		part := &participant{node: pl.Node, conn: dc.(*stdlib.Conn), release: func() { dc.Close() }, wrote: true}
+		r, b, err := runInTx(ctx, part, sql, nargs, wantRows && res == nil)
+		if err != nil {
+			abortAll(context.WithoutCancel(ctx), []*participant{part})
+			part.release()
+			if !placementFailed(ctx, err) {
+				abort()
+				return nil, nil, noBadConn(err)
+			}
+			failed, lastErr = append(failed, pl), err
+			continue
+		}
+		if res == nil {
+			res, rows = r, b
+		}
+		ok = append(ok, part)
+	}
+	if len(ok) == 0 {
+		return nil, nil, unreachable(shard, lastErr)
 	}
 	if len(failed) > 0 {
 		if err := cn.c.markInactive(ctx, failed); err != nil {
+			abort()
 			return nil, nil, err
 		}
 	}
+	defer func() {
+		for _, p := range ok {
+			p.release()
+		}
+	}()
+	if len(ok) == 1 {
+		if _, err := ok[0].conn.Conn().Exec(ctx, "COMMIT"); err != nil {
+			return nil, nil, noBadConn(err)
+		}
+		return res, rows, nil
+	}
+	if err := cn.c.commitAtomic(ctx, ok); err != nil {
+		return nil, nil, err
+	}
 	return res, rows, nil
+}
+
+// runInTx opens a transaction on a participant's connection and runs the
+// statement there; with wantRows it reads the rows whole.
+func runInTx(ctx context.Context, p *participant, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
+	if _, err := p.conn.Conn().Exec(ctx, "BEGIN"); err != nil {
+		return nil, nil, err
+	}
+	if wantRows {
+		r, err := p.conn.QueryContext(ctx, sql, nargs)
+		if err != nil {
+			return nil, nil, err
+		}
+		b, err := readAll(r)
+		if err != nil {
+			return nil, nil, err
+		}
+		return result{rows: int64(len(b.data))}, b, nil
+	}
+	r, err := p.conn.ExecContext(ctx, sql, nargs)
+	return r, nil, err
 }
 
 // writePlacement runs sql on one placement; with wantRows it reads the

@@ -2,18 +2,12 @@ package pgshard
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"database/sql/driver"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/pgshard/pgshard/catalog"
@@ -204,64 +198,7 @@ func (t *transaction) Commit() error {
 		}
 		return nil
 	}
-	return t.commitTwoPhase(ctx, writers)
-}
-
-// gidPrefix starts the name of every prepared transaction pgshard makes.
-const gidPrefix = "pgshard_"
-
-func newGID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return gidPrefix + strconv.FormatInt(time.Now().Unix(), 10) + "_" + hex.EncodeToString(b[:])
-}
-
-// commitTwoPhase prepares on every writer, records the decision in the
-// metadata database, and commits the prepared transactions. Before the
-// record is written, any failure rolls everything back; after it, the
-// transaction is committed, and Recover finishes any COMMIT PREPARED that
-// did not go through.
-func (t *transaction) commitTwoPhase(ctx context.Context, writers []*participant) error {
-	gid := newGID()
-	var prepared []*participant
-	for i, p := range writers {
-		if _, err := p.conn.Conn().Exec(ctx, "PREPARE TRANSACTION "+quoteLiteral(participantGID(gid, i))); err != nil {
-			t.rollbackPrepared(ctx, gid, prepared)
-			t.abort(ctx, writers[i+1:])
-			return fmt.Errorf("pgshard: commit (prepare): %w", err)
-		}
-		prepared = append(prepared, p)
-	}
-	// The decision: whoever inserts the record first (this commit, or a
-	// recovery that found the prepared transactions orphaned) decides.
-	tag, err := t.cn.c.meta.Exec(ctx, `INSERT INTO pgs_distribution_metadata.commit_record (gid, committed) VALUES ($1, true) ON CONFLICT DO NOTHING`, gid)
-	if err != nil {
-		// Unknown whether the record was written; recovery decides.
-		return fmt.Errorf("pgshard: commit: recording the commit decision failed, the outcome is decided by recovery: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		t.rollbackPrepared(ctx, gid, prepared)
-		return sqlerr.New("40001", "transaction %s was rolled back by recovery before it could commit", gid)
-	}
-	var failed error
-	for i, p := range prepared {
-		if _, err := p.conn.Conn().Exec(ctx, "COMMIT PREPARED "+quoteLiteral(participantGID(gid, i))); err != nil && failed == nil {
-			failed = err
-		}
-	}
-	if failed == nil {
-		_, _ = t.cn.c.meta.Exec(ctx, `DELETE FROM pgs_distribution_metadata.commit_record WHERE gid = $1`, gid)
-	}
-	// Committed: a COMMIT PREPARED that failed is finished by Recover.
-	return nil
-}
-
-func participantGID(gid string, i int) string { return gid + "_" + strconv.Itoa(i) }
-
-func (t *transaction) rollbackPrepared(ctx context.Context, gid string, prepared []*participant) {
-	for i, p := range prepared {
-		_, _ = p.conn.Conn().Exec(ctx, "ROLLBACK PREPARED "+quoteLiteral(participantGID(gid, i)))
-	}
+	return t.cn.c.commitAtomic(ctx, writers)
 }
 
 func (t *transaction) abort(ctx context.Context, ps []*participant) {
@@ -358,91 +295,4 @@ func (cn *conn) txCommand(ctx context.Context, p *planner.Plan, query string, na
 
 func quoteLiteral(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
-}
-
-// Recover finishes or rolls back every prepared transaction pgshard left on
-// the workers (a client that died during a two-phase commit): committed when
-// its commit record exists, rolled back otherwise. Prepared transactions
-// younger than minAge are left alone, as their commit may still be under way.
-// It returns how many it committed and rolled back.
-func (c *Connector) Recover(ctx context.Context, minAge time.Duration) (committed, rolledBack int, err error) {
-	if err := c.init(ctx); err != nil {
-		return 0, 0, err
-	}
-	return c.recover(ctx, minAge)
-}
-
-func (c *Connector) recover(ctx context.Context, minAge time.Duration) (committed, rolledBack int, err error) {
-	nodes := map[catalog.Node]bool{}
-	for _, n := range c.snapshot().Nodes {
-		nodes[n] = true
-	}
-	var errs []error
-	for n := range nodes {
-		cm, rb, err := c.recoverNode(ctx, n, minAge)
-		committed += cm
-		rolledBack += rb
-		if err != nil {
-			errs = append(errs, fmt.Errorf("node %s: %w", n, err))
-		}
-	}
-	if cm, rb, err := c.recoverOn(ctx, c.meta.Exec, c.meta.Query, minAge); err != nil {
-		errs = append(errs, fmt.Errorf("metadata database: %w", err))
-	} else {
-		committed += cm
-		rolledBack += rb
-	}
-	return committed, rolledBack, errors.Join(errs...)
-}
-
-func (c *Connector) recoverNode(ctx context.Context, n catalog.Node, minAge time.Duration) (int, int, error) {
-	np, err := c.node(n)
-	if err != nil {
-		return 0, 0, err
-	}
-	return c.recoverOn(ctx, np.pool.Exec, np.pool.Query, minAge)
-}
-
-type execFunc func(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-type queryFunc func(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-
-func (c *Connector) recoverOn(ctx context.Context, exec execFunc, query queryFunc, minAge time.Duration) (int, int, error) {
-	rows, err := query(ctx, `SELECT gid FROM pg_prepared_xacts WHERE gid LIKE 'pgshard\_%' AND database = current_database()
-		AND prepared < now() - make_interval(secs => $1)`, minAge.Seconds())
-	if err != nil {
-		return 0, 0, err
-	}
-	gids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return 0, 0, err
-	}
-	committed, rolledBack := 0, 0
-	for _, pgid := range gids {
-		i := strings.LastIndexByte(pgid, '_')
-		if i < 0 {
-			continue
-		}
-		gid := pgid[:i]
-		// Decide: an absent record becomes an abort record, so a commit
-		// still in flight cannot record its decision afterwards.
-		if _, err := c.meta.Exec(ctx, `INSERT INTO pgs_distribution_metadata.commit_record (gid, committed) VALUES ($1, false) ON CONFLICT DO NOTHING`, gid); err != nil {
-			return committed, rolledBack, err
-		}
-		var commit bool
-		if err := c.meta.QueryRow(ctx, `SELECT committed FROM pgs_distribution_metadata.commit_record WHERE gid = $1`, gid).Scan(&commit); err != nil {
-			return committed, rolledBack, err
-		}
-		if commit {
-			if _, err := exec(ctx, "COMMIT PREPARED "+quoteLiteral(pgid)); err != nil {
-				return committed, rolledBack, err
-			}
-			committed++
-		} else {
-			if _, err := exec(ctx, "ROLLBACK PREPARED "+quoteLiteral(pgid)); err != nil {
-				return committed, rolledBack, err
-			}
-			rolledBack++
-		}
-	}
-	return committed, rolledBack, nil
 }

@@ -3,9 +3,9 @@ package pgshard_test
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/pgshard/pgshard"
 )
@@ -65,9 +65,6 @@ func TestTransactionsAcrossShards(t *testing.T) {
 	}
 	if p := e.preparedXacts(); p != 0 {
 		t.Fatalf("%d prepared transactions left", p)
-	}
-	if c := e.queryInt(`SELECT count(*) FROM pgs_distribution_metadata.commit_record`); c != 0 {
-		t.Fatalf("%d commit records left", c)
 	}
 
 	// Rollback undoes writes on every shard.
@@ -160,22 +157,31 @@ func TestRecoverFinishesInDoubtTransactions(t *testing.T) {
 	ctx := context.Background()
 	e.exec(`INSERT INTO kv (k, v) VALUES (1, 'one'), (2, 'two'), (3, 'three'), (4, 'four')`)
 	ps := e.placements("kv")
-	// Two in-doubt transactions on the first placement's worker: one whose
-	// commit was recorded, one whose was not.
+	// Two in-doubt transactions prepared on the first placement's worker,
+	// coordinated by the second placement's worker: one logged as
+	// committed there, one not logged at all.
 	w := e.workerAt(ps[0].Host, ps[0].Port)
+	coord := e.workerAt(ps[1].Host, ps[1].Port)
+	coordKey := hex.EncodeToString([]byte(fmt.Sprintf("%s:%d", ps[1].Host, ps[1].Port)))
 	shardTable := fmt.Sprintf("kv_%d", ps[0].ShardID)
-	for _, c := range []struct{ gid, v string }{{"pgshard_1_aaaa_0", "committed"}, {"pgshard_1_bbbb_0", "rolledback"}} {
+	gids := map[string]string{"committed": "pgshard_" + coordKey + "_aaaa", "rolledback": "pgshard_" + coordKey + "_bbbb"}
+	for v, gid := range gids {
 		if _, err := w.Exec(ctx, "BEGIN"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (k, v) VALUES (%d, '%s')`, shardTable, 1000+len(c.v), c.v)); err != nil {
+		if _, err := w.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (k, v) VALUES (%d, '%s')`, shardTable, 1000+len(v), v)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.Exec(ctx, fmt.Sprintf(`PREPARE TRANSACTION '%s'`, c.gid)); err != nil {
+		if _, err := w.Exec(ctx, fmt.Sprintf(`PREPARE TRANSACTION '%s_1'`, gid)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	e.exec(`INSERT INTO pgs_distribution_metadata.commit_record (gid, committed) VALUES ('pgshard_1_aaaa', true)`)
+	if _, err := coord.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS pgshard; CREATE TABLE IF NOT EXISTS pgshard.transaction_log (gid text PRIMARY KEY, committed boolean NOT NULL, created timestamptz NOT NULL DEFAULT now())`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := coord.Exec(ctx, `INSERT INTO pgshard.transaction_log (gid, committed) VALUES ($1, true)`, gids["committed"]); err != nil {
+		t.Fatal(err)
+	}
 	c, err := pgshard.NewConnector(e.DSN)
 	if err != nil {
 		t.Fatal(err)
@@ -202,5 +208,9 @@ func TestRecoverFinishesInDoubtTransactions(t *testing.T) {
 	if p := e.preparedXacts(); p != 0 {
 		t.Fatalf("%d prepared transactions left", p)
 	}
-	_ = time.Second
+	// The undecided one is now decided as rolled back in the coordinator's log.
+	var decided bool
+	if err := coord.QueryRow(ctx, `SELECT committed FROM pgshard.transaction_log WHERE gid = $1`, gids["rolledback"]).Scan(&decided); err != nil || decided {
+		t.Fatalf("log says %v, %v", decided, err)
+	}
 }

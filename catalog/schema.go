@@ -66,26 +66,21 @@ var schemaDDL = []string{
 			PERFORM pg_notify('pgs_distribution_metadata_changed', v::text);
 			RETURN NULL;
 		END $$`,
-	`CREATE TRIGGER partition_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgs_distribution_metadata.partition
+	`CREATE OR REPLACE TRIGGER partition_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgs_distribution_metadata.partition
 		FOR EACH STATEMENT EXECUTE FUNCTION pgs_distribution_metadata.bump_version()`,
-	`CREATE TRIGGER shard_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgs_distribution_metadata.shard
+	`CREATE OR REPLACE TRIGGER shard_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgs_distribution_metadata.shard
 		FOR EACH STATEMENT EXECUTE FUNCTION pgs_distribution_metadata.bump_version()`,
-	`CREATE TRIGGER shard_placement_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgs_distribution_metadata.shard_placement
+	`CREATE OR REPLACE TRIGGER shard_placement_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgs_distribution_metadata.shard_placement
 		FOR EACH STATEMENT EXECUTE FUNCTION pgs_distribution_metadata.bump_version()`,
-	`CREATE TRIGGER node_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgs_distribution_metadata.node
+	`CREATE OR REPLACE TRIGGER node_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgs_distribution_metadata.node
 		FOR EACH STATEMENT EXECUTE FUNCTION pgs_distribution_metadata.bump_version()`,
-	`CREATE TABLE IF NOT EXISTS pgs_distribution_metadata.commit_record (
-		gid text PRIMARY KEY,
-		committed boolean NOT NULL,
-		created timestamptz NOT NULL DEFAULT now()
-	)`,
 }
 
 // EnsureSchema creates the metadata schema when it is missing. It is safe to
 // call from many processes at once.
 func EnsureSchema(ctx context.Context, conn *pgx.Conn) error {
 	var exists bool
-	if err := conn.QueryRow(ctx, `SELECT to_regclass('pgs_distribution_metadata.commit_record') IS NOT NULL`).Scan(&exists); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_trigger WHERE tgname = 'node_changed' AND tgrelid = to_regclass('pgs_distribution_metadata.node'))`).Scan(&exists); err != nil {
 		return fmt.Errorf("catalog: checking metadata schema: %w", err)
 	}
 	if exists {

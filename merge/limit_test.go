@@ -121,7 +121,7 @@ func TestLimitStopsShardsEarly(t *testing.T) {
 		if f.closes.Load() != 1 {
 			t.Fatalf("shard %d not closed on the last row", i)
 		}
-		if f.pulled.Load() > 35/n+1+16 {
+		if f.pulled.Load() > 35/n+2+16 {
 			t.Errorf("shard %d read %d rows", i, f.pulled.Load())
 		}
 	}

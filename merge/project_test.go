@@ -51,7 +51,7 @@ func TestProject(t *testing.T) {
 			t.Fatalf("n=%d: Close = %v, source closed %d times", tc.n, err, f.closes.Load())
 		}
 	}
-	f := newFake([]string{"x", "y"}, data...)
+	f := newFake([]string{"x", "y", "z"}, data...)
 	f.failAt = 1
 	if rows, err := readAllErr(Project(f, 1)); !errors.Is(err, errFake) || len(rows) != 1 {
 		t.Fatalf("error: %v, %v", rows, err)

@@ -88,7 +88,7 @@ var peopleSpec = tableSpec{
 		case 8:
 			return fmt.Sprintf("name LIKE '%s%%'", g.pick("A", "a", "É", "é", "Z", "Ñ", "j"))
 		case 9:
-			return fmt.Sprintf("name ILIKE '%%%s%%'", g.pick("é", "ü", "ñ", "smith", "MÜLLER", "o'"))
+			return fmt.Sprintf("name ILIKE '%%%s%%'", g.pick("é", "ü", "ñ", "smith", "MÜLLER", "o''"))
 		case 10:
 			return g.pick("name = ''", "name <> ''", "dept = ''", "coalesce(name, '') = ''")
 		case 11:
@@ -250,11 +250,12 @@ func (g *gen) query() Query {
 		sql = fmt.Sprintf("SELECT %s FROM %s%s", strings.Join(sel, ", "), t.name, g.where(t))
 		if g.chance(0.5) {
 			var keys []string
+			// Qualified: an output column may have the same name.
 			for _, c := range g.sample(t.cols, g.r.Intn(3)) {
-				keys = append(keys, c+g.dir())
+				keys = append(keys, t.name+"."+c+g.dir())
 			}
 			for _, u := range t.unique {
-				keys = append(keys, u+g.pick("", " DESC"))
+				keys = append(keys, t.name+"."+u+g.pick("", " DESC"))
 			}
 			sql += " ORDER BY " + strings.Join(keys, ", ") + g.limit()
 			ordered = true

@@ -196,9 +196,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if _, err := oracle.ExecContext(ctx, t.DDL); err != nil {
 			return nil, fmt.Errorf("difftest: oracle: %w", err)
 		}
-		if err := load(ctx, oracle, t, cfg.BatchRows, cfg.TxBatches); err != nil {
-			return nil, fmt.Errorf("difftest: loading the oracle: %w", err)
-		}
+	}
+	if err := loadAll(ctx, oracle, ds, &cfg); err != nil {
+		return nil, fmt.Errorf("difftest: loading the oracle: %w", err)
 	}
 	if _, err := oracle.ExecContext(ctx, "ANALYZE"); err != nil {
 		return nil, fmt.Errorf("difftest: oracle: %w", err)
@@ -276,10 +276,8 @@ func runLayout(ctx context.Context, cfg *Config, l Layout, ds *Dataset, queries 
 			return nil, err
 		}
 	}
-	for _, t := range ds.Tables() {
-		if err := load(ctx, db, t, cfg.BatchRows, cfg.TxBatches); err != nil {
-			return nil, fmt.Errorf("loading %s through pgshard: %w", t.Name, err)
-		}
+	if err := loadAll(ctx, db, ds, cfg); err != nil {
+		return nil, fmt.Errorf("loading through pgshard: %w", err)
 	}
 	lr.Load = time.Since(t0)
 
@@ -333,6 +331,24 @@ func classify(ctx context.Context, cfg *Config, db *sql.DB, l Layout, q Query, w
 		f.Outcome, f.Why = Wrong, why
 	}
 	return f
+}
+
+// loadAll loads every table of ds into db, the tables concurrently.
+func loadAll(ctx context.Context, db *sql.DB, ds *Dataset, cfg *Config) error {
+	tables := ds.Tables()
+	errs := make([]error, len(tables))
+	var wg sync.WaitGroup
+	for i, t := range tables {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := load(ctx, db, t, cfg.BatchRows, cfg.TxBatches); err != nil {
+				errs[i] = fmt.Errorf("%s: %w", t.Name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // load inserts t's rows with multi-row INSERTs of batch rows (parameters),

@@ -1440,7 +1440,7 @@ SELECT DISTINCT name, lower(name) FROM people WHERE name IS NOT NULL ORDER BY lo
 
 -- name: text_order_collate_c
 -- ordered
-SELECT DISTINCT dept FROM people ORDER BY dept COLLATE "C" NULLS FIRST;
+SELECT dept FROM people GROUP BY dept ORDER BY dept COLLATE "C" NULLS FIRST;
 
 -- name: text_order_limit_rows
 -- ordered
@@ -1719,7 +1719,7 @@ SELECT count(*) FROM people;
 SELECT count(*) FROM visits;
 
 -- name: misc_keys_checksum
-SELECT sum(id), sum(id * id) FROM people;
+SELECT sum(id), sum(id::numeric * id) FROM people;
 
 -- name: misc_visits_checksum
 SELECT sum(person_id), sum(visit_id::bigint * visit_id), sum(amount) FROM visits;
