@@ -370,6 +370,7 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 			res, rows = r, b
 		}
 		ok = append(ok, part)
+		commitStep(stepAfterPlacementWrite)
 	}
 	if len(ok) == 0 {
 		return nil, nil, unreachable(shard, lastErr)
@@ -379,6 +380,7 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 			abort()
 			return nil, nil, err
 		}
+		commitStep(stepAfterMarking)
 	}
 	defer func() {
 		for _, p := range ok {

@@ -177,6 +177,7 @@ func (c *Connector) commitAtomic(ctx context.Context, ps []*participant) error {
 		})
 		return fmt.Errorf("pgshard: commit (prepare): %w", err)
 	}
+	commitStep(stepAfterPrepare)
 	commitStep(stepBeforeDecision)
 	if _, err := coord.conn.Conn().Exec(ctx, "COMMIT"); err != nil {
 		var pgErr *pgconn.PgError
@@ -346,11 +347,15 @@ func (c *Connector) decide(ctx context.Context, coordinator, gid string) (bool, 
 
 // commit steps at which a test may stop the process (see commitStep).
 const (
+	stepAfterPlacementWrite = "after-placement-write" // a replicated write ran on one more placement
+	stepAfterMarking        = "after-marking"         // unreachable placements were marked inactive
+	stepAfterPrepare        = "after-prepare"         // every other participant prepared
 	stepBeforeDecision      = "before-decision"
 	stepAfterDecision       = "after-decision"
 	stepAfterCommitPrepared = "after-commit-prepared"
 )
 
-// commitStep is a fault-injection point for tests: a test binary that sets
-// PGSHARD_TEST_KILL_AT to a step's name is killed (SIGKILL) there.
+// commitStep is a fault-injection point: the package's tests replace it
+// (export_test.go) to kill the process at a given step. It does nothing in
+// a real program.
 var commitStep = func(step string) {}

@@ -172,6 +172,11 @@ func (m *mergeSortRows) start() error {
 			return fmt.Errorf("merge: sort key column %d out of range [0,%d)", k.Column, width)
 		}
 	}
+	for i, src := range m.srcs {
+		if n := len(src.Columns()); n != width {
+			return fmt.Errorf("merge: source %d has %d columns, source 0 has %d", i, n, width)
+		}
+	}
 	m.h.rows = make([][]driver.Value, len(m.srcs))
 	m.h.items = make([]int, 0, len(m.srcs))
 	for i, src := range m.srcs {

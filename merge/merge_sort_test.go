@@ -190,6 +190,17 @@ func TestMergeSortErrors(t *testing.T) {
 			t.Fatal("source not closed")
 		}
 	})
+	t.Run("sources of different widths", func(t *testing.T) {
+		a, b := rowsOf(1, 1), intRows(2)
+		m := MergeSort([]driver.Rows{a, b}, keys)
+		if err := m.Next(make([]driver.Value, 2)); err == nil || err == io.EOF {
+			t.Fatalf("Next = %v", err)
+		}
+		m.Close()
+		if a.closes.Load() != 1 || b.closes.Load() != 1 {
+			t.Fatal("sources not closed")
+		}
+	})
 	t.Run("close error", func(t *testing.T) {
 		closeErr := errors.New("close failed")
 		a, b := rowsOf(1, 1), rowsOf(2, 2)
@@ -384,4 +395,40 @@ func (r *sliceRows) Next(dest []driver.Value) error {
 	copy(dest, r.data[r.pos])
 	r.pos++
 	return nil
+}
+
+// BenchmarkParallelMergeSort is BenchmarkMergeSort with every source read
+// ahead by Parallel: the cost of the goroutines and ring buffers per row.
+func BenchmarkParallelMergeSort(b *testing.B) {
+	const nsrc, nrows = 16, 100_000
+	data := make([][][]driver.Value, nsrc)
+	for s := range data {
+		data[s] = make([][]driver.Value, nrows)
+		for j := range data[s] {
+			data[s][j] = []driver.Value{int64(j*nsrc + s), int64(s)}
+		}
+	}
+	cmp, _ := CompareFunc("INT8", false)
+	keys := []SortKey{{Column: 0, Compare: cmp}}
+	row := make([]driver.Value, 2)
+	b.ReportAllocs()
+	for b.Loop() {
+		open := func(ctx context.Context, i int) (driver.Rows, error) {
+			return &sliceRows{cols: []string{"v", "s"}, data: data[i]}, nil
+		}
+		srcs, err := Parallel(context.Background(), nsrc, 256, open)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m := MergeSort(srcs, keys)
+		n := 0
+		for m.Next(row) == nil {
+			n++
+		}
+		if n != nsrc*nrows {
+			b.Fatalf("%d rows", n)
+		}
+		m.Close()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*nsrc*nrows), "ns/row")
 }

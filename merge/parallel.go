@@ -37,7 +37,10 @@ var errClosed = errors.New("merge: Next on closed rows")
 // memory on its next Next.
 func Parallel(ctx context.Context, n, buffer int, open Opener) ([]driver.Rows, error) {
 	if n <= 0 {
-		return []driver.Rows{}, ctx.Err()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return []driver.Rows{}, nil
 	}
 	if buffer < 1 {
 		buffer = 1

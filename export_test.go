@@ -1,0 +1,40 @@
+package pgshard
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+)
+
+// KillAtEnv names the environment variable that makes a test binary kill
+// itself (SIGKILL) at a commit step: "<step>" or "<step>:<n>" for the n-th
+// time the step is reached (1-based).
+const KillAtEnv = "PGSHARD_TEST_KILL_AT"
+
+// CommitSteps lists the steps a test can kill the process at.
+var CommitSteps = []string{stepAfterPlacementWrite, stepAfterMarking, stepAfterPrepare, stepBeforeDecision, stepAfterDecision, stepAfterCommitPrepared}
+
+func init() {
+	spec := os.Getenv(KillAtEnv)
+	if spec == "" {
+		return
+	}
+	step, nth := spec, int64(1)
+	if i := strings.LastIndexByte(spec, ':'); i >= 0 {
+		step = spec[:i]
+		n, err := strconv.ParseInt(spec[i+1:], 10, 64)
+		if err != nil || n < 1 {
+			panic("bad " + KillAtEnv + ": " + spec)
+		}
+		nth = n
+	}
+	var seen atomic.Int64
+	commitStep = func(s string) {
+		if s == step && seen.Add(1) == nth {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		}
+	}
+}
+
