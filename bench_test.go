@@ -14,7 +14,14 @@ package pgshard_test
 //	pgxpool  pgx's native API, pgxpool.Pool on the worker, table t_<shardid>
 //
 // Tables and data are made before the timer starts, once per top-level
-// benchmark; the sub-benchmarks share them.
+// benchmark; the sub-benchmarks share them. Every benchmark reports, besides
+// ns/op, B/op and allocs/op, cpu-ns/op: the test process's CPU time per
+// operation (the client side only: the servers are other processes).
+//
+// The machine these were written on has two shared, noisy cores, which the
+// five servers share with the client. The ...Interleaved benchmarks measure
+// the implementations alternately, call by call, so that a burst of
+// background load hits them alike; see benchInterleaved.
 
 import (
 	"context"
@@ -102,11 +109,13 @@ func benchShards(b *testing.B, e *env, table string) []benchShard {
 	return out
 }
 
-// benchDistribute creates table t with ddl and distributes it by k over 16
-// shards with replication factor 1.
-func benchDistribute(b *testing.B, e *env, ddl string) []benchShard {
+// benchDistribute creates table t with the ddl statements and distributes it
+// by k over 16 shards with replication factor 1.
+func benchDistribute(b *testing.B, e *env, ddl ...string) []benchShard {
 	b.Helper()
-	e.exec(ddl)
+	for _, q := range ddl {
+		e.exec(q)
+	}
 	e.exec(`SELECT master_create_distributed_table('t', 'k')`)
 	e.exec(fmt.Sprintf(`SELECT master_create_worker_shards('t', %d, 1)`, benchShardCount))
 	return benchShards(b, e, "t")
@@ -152,18 +161,11 @@ func newBenchFixture(b *testing.B, withRows bool) *benchFixture {
 	b.Helper()
 	ctx := context.Background()
 	e := newEnv(b)
-	ddl := `CREATE TABLE t (k bigint NOT NULL, v text)`
+	ddl := []string{`CREATE TABLE t (k bigint NOT NULL, v text)`, `CREATE INDEX t_k_idx ON t (k)`}
 	if withRows {
-		ddl = `CREATE TABLE t (k bigint PRIMARY KEY, v text)`
+		ddl = []string{`CREATE TABLE t (k bigint PRIMARY KEY, v text)`}
 	}
-	e.exec(ddl)
-	if !withRows {
-		e.exec(`CREATE INDEX t_k_idx ON t (k)`)
-	}
-	e.exec(`SELECT master_create_distributed_table('t', 'k')`)
-	e.exec(fmt.Sprintf(`SELECT master_create_worker_shards('t', %d, 1)`, benchShardCount))
-	shards := benchShards(b, e, "t")
-	s := shards[0]
+	s := benchDistribute(b, e, ddl...)[0]
 	f := &benchFixture{e: e, shard: s, shardTable: fmt.Sprintf("t_%d", s.id)}
 	wconn := e.worker(s.node)
 	f.keys = benchKeys(b, wconn, s)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/internal/sqlerr"
+	"github.com/pgshard/pgshard/merge"
 	"github.com/pgshard/pgshard/planner"
 )
 
@@ -504,12 +505,34 @@ func (cn *conn) scatterQuery(ctx context.Context, p *planner.Plan, nargs []drive
 	if p.Aggregates != nil {
 		return cn.aggregate(ctx, p, len(shards), open)
 	}
-	first, err := open(0)
+	if cn.tx != nil || len(shards) == 1 {
+		// A transaction has one connection per node: shards run one after
+		// the other on it.
+		first, err := open(0)
+		if err != nil {
+			return nil, err
+		}
+		return &concatRows{cur: first, next: 1, shards: len(shards), open: open}, nil
+	}
+	// Every shard at once, each read ahead into a small buffer: rows reach
+	// the caller as shards produce them, in bounded memory; closing the rows
+	// (or the context ending) stops every shard query.
+	sources, err := merge.Parallel(ctx, len(shards), scatterBuffer, func(ctx context.Context, i int) (driver.Rows, error) {
+		sql, err := p.ShardSQL(shards[i])
+		if err != nil {
+			return nil, err
+		}
+		return cn.readShard(ctx, &p.Table.Shards[shards[i]], sql, bound)
+	})
 	if err != nil {
 		return nil, err
 	}
-	return &concatRows{cur: first, next: 1, shards: len(shards), open: open}, nil
+	return merge.Concatenate(sources), nil
 }
+
+// scatterBuffer is how many rows each shard of a multi-shard query reads
+// ahead of the caller.
+const scatterBuffer = 256
 
 // scatterModify runs a multi-shard UPDATE or DELETE on its shards as one
 // atomic statement: in the caller's transaction, or an implicit one that

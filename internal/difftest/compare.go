@@ -10,9 +10,13 @@ import (
 	"strings"
 )
 
-// FloatTolerance is the relative tolerance float8/float4 values are compared
-// with: partial sums added in another order may differ in the last bits.
-const FloatTolerance = 1e-12
+// FloatTolerance is the relative tolerance float8 values are compared with:
+// partial sums added in another order may differ in the last bits.
+// Float4Tolerance is the same for float4 (24-bit mantissa).
+const (
+	FloatTolerance  = 1e-12
+	Float4Tolerance = 1e-6
+)
 
 // Result is one answer: column names, database type names and rows, each
 // value in its text form (Valid false for NULL).
@@ -67,9 +71,16 @@ func fetch(ctx context.Context, db queryer, q Query) (*Result, error) {
 
 func isFloatType(t string) bool { return t == "FLOAT8" || t == "FLOAT4" }
 
-// floatsClose reports whether two float texts are equal within
-// FloatTolerance (relative); texts that do not parse must be equal.
-func floatsClose(a, b string) bool {
+func tolerance(t string) float64 {
+	if t == "FLOAT4" {
+		return Float4Tolerance
+	}
+	return FloatTolerance
+}
+
+// floatsClose reports whether two float texts are equal within the relative
+// tolerance tol; texts that do not parse must be equal.
+func floatsClose(a, b string, tol float64) bool {
 	if a == b {
 		return true
 	}
@@ -78,13 +89,13 @@ func floatsClose(a, b string) bool {
 	if err1 != nil || err2 != nil || math.IsNaN(x) || math.IsNaN(y) || math.IsInf(x, 0) || math.IsInf(y, 0) {
 		return false
 	}
-	return math.Abs(x-y) <= FloatTolerance*math.Max(math.Abs(x), math.Abs(y))
+	return math.Abs(x-y) <= tol*math.Max(math.Abs(x), math.Abs(y))
 }
 
 // sortKey is a row's text form for sorting a multiset: float columns are
-// rounded to 9 significant digits so that values equal within the tolerance
+// rounded to 5 significant digits so that values equal within the tolerance
 // (almost always) sort alike.
-func sortKey(row []sql.NullString, floats []bool) string {
+func sortKey(row []sql.NullString, floats []float64) string {
 	var b strings.Builder
 	for i, v := range row {
 		if i > 0 {
@@ -94,9 +105,9 @@ func sortKey(row []sql.NullString, floats []bool) string {
 			b.WriteString("\x00NULL")
 			continue
 		}
-		if floats[i] {
+		if floats[i] > 0 {
 			if f, err := strconv.ParseFloat(v.String, 64); err == nil {
-				b.WriteString(strconv.FormatFloat(f, 'e', 8, 64))
+				b.WriteString(strconv.FormatFloat(f, 'e', 4, 64))
 				continue
 			}
 		}
@@ -120,16 +131,18 @@ func Compare(want, got *Result, ordered bool) string {
 	if len(want.Rows) != len(got.Rows) {
 		return fmt.Sprintf("%d rows, want %d", len(got.Rows), len(want.Rows))
 	}
-	floats := make([]bool, len(want.Types))
+	floats := make([]float64, len(want.Types)) // tolerance per column, 0: exact
 	for i, t := range want.Types {
-		floats[i] = isFloatType(t)
+		if isFloatType(t) {
+			floats[i] = tolerance(t)
+		}
 	}
 	w, g := want.Rows, got.Rows
 	if !ordered {
 		w, g = sortedRows(w, floats), sortedRows(g, floats)
 	}
 	why := compareRows(want.Columns, w, g, floats)
-	if why != "" && !ordered && slices.Contains(floats, true) && matchWithTolerance(w, g, floats) {
+	if why != "" && !ordered && slices.ContainsFunc(floats, func(t float64) bool { return t > 0 }) && matchWithTolerance(w, g, floats) {
 		// Rounding put two float values equal within the tolerance on
 		// different sides of a digit; the rows still pair up.
 		return ""
@@ -137,14 +150,14 @@ func Compare(want, got *Result, ordered bool) string {
 	return why
 }
 
-func compareRows(columns []string, w, g [][]sql.NullString, floats []bool) string {
+func compareRows(columns []string, w, g [][]sql.NullString, floats []float64) string {
 	for r := range w {
 		for c := range w[r] {
 			a, b := w[r][c], g[r][c]
 			if a.Valid != b.Valid {
 				return fmt.Sprintf("row %d column %s: %s, want %s", r+1, columns[c], showValue(b), showValue(a))
 			}
-			if !a.Valid || a.String == b.String || (floats[c] && floatsClose(a.String, b.String)) {
+			if !a.Valid || a.String == b.String || (floats[c] > 0 && floatsClose(a.String, b.String, floats[c])) {
 				continue
 			}
 			return fmt.Sprintf("row %d column %s: %s, want %s", r+1, columns[c], showValue(b), showValue(a))
@@ -156,11 +169,11 @@ func compareRows(columns []string, w, g [][]sql.NullString, floats []bool) strin
 // matchWithTolerance pairs every row of w with a distinct row of g that
 // equals it (floats within the tolerance), greedily among the rows whose
 // other columns are equal.
-func matchWithTolerance(w, g [][]sql.NullString, floats []bool) bool {
+func matchWithTolerance(w, g [][]sql.NullString, floats []float64) bool {
 	exact := func(row []sql.NullString) string {
 		masked := slices.Clone(row)
 		for i := range masked {
-			if floats[i] {
+			if floats[i] > 0 {
 				masked[i] = sql.NullString{}
 			}
 		}
@@ -189,7 +202,7 @@ func matchWithTolerance(w, g [][]sql.NullString, floats []bool) bool {
 	return true
 }
 
-func sortedRows(rows [][]sql.NullString, floats []bool) [][]sql.NullString {
+func sortedRows(rows [][]sql.NullString, floats []float64) [][]sql.NullString {
 	type keyed struct {
 		key string
 		row []sql.NullString

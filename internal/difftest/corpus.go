@@ -38,7 +38,8 @@ func LoadCorpus(path string) ([]Query, error) {
 // "-- args: v1, v2, ..." and then the SQL (up to the next entry; a trailing
 // semicolon is dropped). Other "--" comment lines are ignored. Argument
 // values are integers (int64), decimals (float64), 'quoted strings', true,
-// false or NULL.
+// false, NULL or [a, b, ...] (a Go []int64, or []string unless every element
+// is an integer; no commas inside elements).
 func ParseCorpus(text string) ([]Query, error) {
 	var out []Query
 	var cur *Query
@@ -112,7 +113,18 @@ func parseArgs(s string) ([]any, error) {
 	var out []any
 	for s != "" {
 		var tok string
-		if strings.HasPrefix(s, "'") {
+		if strings.HasPrefix(s, "[") {
+			end := strings.Index(s, "]")
+			if end < 0 {
+				return nil, fmt.Errorf("unterminated array in args")
+			}
+			arr, err := parseArray(s[1:end])
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, arr)
+			s = strings.TrimSpace(s[end+1:])
+		} else if strings.HasPrefix(s, "'") {
 			end := 1
 			var b strings.Builder
 			for {
@@ -151,6 +163,33 @@ func parseArgs(s string) ([]any, error) {
 		}
 	}
 	return out, nil
+}
+
+// parseArray parses the inside of [v1, v2, ...]: a Go []int64 when every
+// element is an integer, else []string (elements may be 'quoted').
+func parseArray(s string) (any, error) {
+	var ints []int64
+	var strs []string
+	allInts := true
+	for _, e := range strings.Split(s, ",") {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		if n, err := strconv.ParseInt(e, 10, 64); err == nil {
+			ints = append(ints, n)
+		} else {
+			allInts = false
+		}
+		strs = append(strs, strings.Trim(e, "'"))
+	}
+	if allInts {
+		if ints == nil {
+			ints = []int64{}
+		}
+		return ints, nil
+	}
+	return strs, nil
 }
 
 func parseArg(tok string) (any, error) {

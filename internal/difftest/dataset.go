@@ -56,6 +56,8 @@ var (
 		"josé", "José", "jose", "Jürgen", "jurgen", "Ñandú", "ñoño", "Nuñez", "Ünal", "ünal",
 		"Çelik", "Åsa", "asa", "Øyvind", "Renée", "renee", "chloé", "Chloe", "zed", "Zed",
 		"mary-jane", "O'Brien", "d'Arcy", "李", "Ωmega", "a", "A", "b", "aa", "Ab",
+		// Characters that need quoting in arrays, records, CSV and COPY.
+		`"Quoted"`, `back\slash`, "{brace}", "comma, here", "NULL", " spaced ", "tab\there", "new\nline",
 	}
 	lastNames = []string{
 		"Müller", "muller", "Mueller", "García", "garcia", "Peña", "pena", "Dupré", "dupre",
@@ -66,6 +68,7 @@ var (
 	notes     = []string{
 		"ok", "OK", "late", "Late", "très bien", "über", "año nuevo", "naïve café", "", "follow-up",
 		"Follow-up", "refund", "zzz", "Zürich", "ß", "ss", "e", "é", "E", "É",
+		`say "hi"`, `C:\dir`, "{}", "a,b", "null", "  ",
 	}
 )
 

@@ -17,9 +17,9 @@
 // Answers are compared value by value in the text form database/sql gives
 // when a column is scanned into sql.NullString (both sides go through pgx's
 // database/sql driver, so Go-side conversions are the same), with one
-// exception: float8 and float4 columns are compared with a relative tolerance
-// of 1e-12, because pgshard may add the shards' partial sums in another order
-// than a single server does. Queries marked ordered are compared as ordered
+// exception: float8 columns are compared with a relative tolerance of 1e-12
+// (float4: 1e-6), because pgshard may add the shards' partial sums in another
+// order than a single server does. Queries marked ordered are compared as ordered
 // lists; the others as multisets (rows sorted by their text form).
 //
 // The corpus is testdata/differential/queries.sql (entries introduced by

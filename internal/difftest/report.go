@@ -15,7 +15,7 @@ func (r *Report) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "differential oracle: %d queries (%d from the corpus, %d generated), people=%d visits=%d seed=%d\n",
 		r.CorpusQueries+r.GeneratedQueries, r.CorpusQueries, r.GeneratedQueries, r.People, r.Visits, r.Seed)
-	fmt.Fprintf(&b, "values compared in their text form (sql.NullString); float8/float4 columns with relative tolerance %g\n", FloatTolerance)
+	fmt.Fprintf(&b, "values compared in their text form (sql.NullString); float8 columns with relative tolerance %g, float4 %g\n", FloatTolerance, Float4Tolerance)
 	fmt.Fprintf(&b, "(shards may add partial sums in another order); unordered answers compared as multisets.\n")
 	fmt.Fprintf(&b, "refused = SQLSTATE 0A000 from pgshard (never a pass); error = any other pgshard error; wrong = answers differ.\n\n")
 	fmt.Fprintf(&b, "%-8s %7s %7s %7s %7s %7s %9s %9s\n", "layout", "queries", "equal", "refused", "error", "wrong", "load", "queries")
