@@ -94,7 +94,7 @@ func (c *Connector) runAdmin(ctx context.Context, fn string, args []any) error {
 		if err == nil {
 			err = catalog.CreateWorkerShards(ctx, c.meta, c.connectNode, table, count, rf)
 		}
-	case "master_copy_shard_placement":
+	case "master_copy_shard_placement", "master_move_shard_placement":
 		err = c.copyShardPlacement(ctx, fn, args)
 	default:
 		err = sqlerr.New(sqlerr.UndefinedFunction, "function %s does not exist", fn)
@@ -123,7 +123,10 @@ func (c *Connector) copyShardPlacement(ctx context.Context, fn string, args []an
 	if dst.Port, err = intArg(fn, 5, args[4]); err != nil {
 		return err
 	}
-	// The placement's state change bumps the metadata version (trigger).
+	// The placements' state changes bump the metadata version (trigger).
+	if fn == "master_move_shard_placement" {
+		return repair.MoveShardPlacement(ctx, c.meta, c.connectNode, int64(shardID), src, dst)
+	}
 	return repair.CopyShardPlacement(ctx, c.meta, c.connectNode, int64(shardID), src, dst)
 }
 

@@ -123,12 +123,34 @@ func (cn *conn) ResetSession(ctx context.Context) error {
 
 func (cn *conn) IsValid() bool { return !cn.bad }
 
+// plan returns the statement's plan; for a write to distributed tables it
+// also starts the write (see Connector.beginWrite) and returns the func
+// that ends it, which the caller defers.
+func (cn *conn) plan(ctx context.Context, query string) (*planner.Plan, func(), error) {
+	p, err := cn.c.planFor(ctx, query)
+	if err != nil || !p.Modifies || (p.Kind != planner.Router && p.Kind != planner.Scatter) {
+		return p, func() {}, err
+	}
+	snap, done, err := cn.c.beginWrite(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p.Version != snap.Version {
+		if p, err = cn.c.planWith(ctx, query, snap); err != nil {
+			done()
+			return nil, nil, err
+		}
+	}
+	return p, done, nil
+}
+
 // ExecContext runs a statement and reports the rows it affected.
 func (cn *conn) ExecContext(ctx context.Context, query string, nargs []driver.NamedValue) (driver.Result, error) {
-	p, err := cn.c.planFor(ctx, query)
+	p, done, err := cn.plan(ctx, query)
 	if err != nil {
 		return nil, err
 	}
+	defer done()
 	if err := checkOrdinals(nargs); err != nil {
 		return nil, err
 	}
@@ -159,12 +181,14 @@ func (cn *conn) ExecContext(ctx context.Context, query string, nargs []driver.Na
 	}
 }
 
-// QueryContext runs a statement and returns its rows.
+// QueryContext runs a statement and returns its rows. A write's rows
+// (RETURNING) are read whole before it returns.
 func (cn *conn) QueryContext(ctx context.Context, query string, nargs []driver.NamedValue) (driver.Rows, error) {
-	p, err := cn.c.planFor(ctx, query)
+	p, done, err := cn.plan(ctx, query)
 	if err != nil {
 		return nil, err
 	}
+	defer done()
 	if err := checkOrdinals(nargs); err != nil {
 		return nil, err
 	}

@@ -170,6 +170,11 @@ func (c *Connector) Close() error {
 		c.stopBG()
 		c.bgDone.Wait()
 	}
+	if c.cache != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c.cache.Close(ctx)
+		cancel()
+	}
 	c.nodesMu.Lock()
 	for _, np := range c.nodes {
 		np.pool.Close()
@@ -262,10 +267,28 @@ func quoteKV(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
 
+// beginWrite starts a write: it returns the catalog snapshot to write with
+// (confirmed within the lease, refreshing first when needed) and the func
+// that ends the write. See catalog.Cache.BeginWrite.
+func (c *Connector) beginWrite(ctx context.Context) (*catalog.Snapshot, func(), error) {
+	snap, done, err := c.cache.BeginWrite()
+	if err == nil {
+		return snap, done, nil
+	}
+	if _, rerr := c.cache.Refresh(ctx, false); rerr != nil {
+		return nil, nil, fmt.Errorf("%w: %v", err, rerr)
+	}
+	return c.cache.BeginWrite()
+}
+
 // planFor returns the plan of sql against the current catalog, from the plan
 // cache when it is still current.
 func (c *Connector) planFor(ctx context.Context, sql string) (*planner.Plan, error) {
-	snap := c.snapshot()
+	return c.planWith(ctx, sql, c.snapshot())
+}
+
+// planWith returns the plan of sql against snap.
+func (c *Connector) planWith(ctx context.Context, sql string, snap *catalog.Snapshot) (*planner.Plan, error) {
 	if p := c.plans.get(sql); p != nil && p.Version == snap.Version {
 		return p, nil
 	}

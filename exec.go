@@ -285,7 +285,7 @@ func unreachable(shard *catalog.Shard, lastErr error) error {
 // so nothing diverges). With wantRows the first placement's RETURNING rows
 // are returned, read in full before the other placements are written.
 func (cn *conn) writeShard(ctx context.Context, p *planner.Plan, shard *catalog.Shard, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
-	placements := shard.Finalized()
+	placements := shard.Writable()
 	if len(placements) == 0 {
 		return nil, nil, unreachable(shard, nil)
 	}
@@ -360,7 +360,9 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 		if err != nil {
 			abortAll(context.WithoutCancel(ctx), []*participant{part})
 			part.release()
-			if !placementFailed(ctx, err) {
+			// A placement being filled must not fail the write: it is marked
+			// inactive instead, and its repair or move will not finish.
+			if !placementFailed(ctx, err) && pl.State != catalog.StateFilling {
 				abort()
 				return nil, nil, noBadConn(err)
 			}
@@ -373,7 +375,18 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 		ok = append(ok, part)
 		commitStep(stepAfterPlacementWrite)
 	}
-	if len(ok) == 0 {
+	finalized := 0
+	for _, p := range ok {
+		for _, pl := range placements {
+			if pl.Node == p.node && pl.State == catalog.StateFinalized {
+				finalized++
+			}
+		}
+	}
+	if finalized == 0 {
+		// Only placements still being filled took the write: they lack
+		// older rows, so the write must not be acknowledged on them alone.
+		abort()
 		return nil, nil, unreachable(shard, lastErr)
 	}
 	if len(failed) > 0 {
@@ -455,7 +468,7 @@ func (c *Connector) markInactive(ctx context.Context, placements []catalog.Place
 	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
 	defer cancel()
 	for _, pl := range placements {
-		if _, err := catalog.SetPlacementState(mctx, c.meta, pl.ID, catalog.StateFinalized, catalog.StateInactive); err != nil {
+		if err := catalog.MarkInactive(mctx, c.meta, pl.ID); err != nil {
 			return fmt.Errorf("pgshard: placement %d of shard %d on %s missed a write, and marking it inactive failed: %w", pl.ID, pl.ShardID, pl.Node, err)
 		}
 	}

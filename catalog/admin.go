@@ -251,19 +251,14 @@ func dropShardTables(ctx context.Context, connect NodeConnector, node Node, sche
 	}
 }
 
-// SetPlacementState changes a finalized placement to state (used to mark a
-// placement that missed a write inactive); the metadata tables' trigger bumps
-// the version. It reports whether a row changed.
-func SetPlacementState(ctx context.Context, pool *pgxpool.Pool, placementID int64, from, to ShardState) (bool, error) {
-	changed := false
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE pgs_distribution_metadata.shard_placement SET shard_state = $1 WHERE id = $2 AND shard_state = $3`,
-			int32(to), placementID, int32(from))
-		if err != nil {
-			return fmt.Errorf("catalog: updating placement %d: %w", placementID, err)
-		}
-		changed = tag.RowsAffected() > 0
-		return nil
-	})
-	return changed, err
+// MarkInactive sets a placement that missed a write to inactive, whether it
+// was finalized or being filled; the metadata tables' trigger bumps the
+// version.
+func MarkInactive(ctx context.Context, pool *pgxpool.Pool, placementID int64) error {
+	_, err := pool.Exec(ctx, `UPDATE pgs_distribution_metadata.shard_placement SET shard_state = $1 WHERE id = $2 AND shard_state IN ($3, $4)`,
+		int32(StateInactive), placementID, int32(StateFinalized), int32(StateFilling))
+	if err != nil {
+		return fmt.Errorf("catalog: marking placement %d inactive: %w", placementID, err)
+	}
+	return nil
 }

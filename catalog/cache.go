@@ -23,12 +23,13 @@ type Cache struct {
 	current atomic.Pointer[Snapshot]
 	// refreshMu serializes loads, so concurrent callers share one.
 	refreshMu sync.Mutex
+	lease     leaseState
 }
 
 // NewCache returns an empty Cache reading from pool. Call Refresh before
 // Snapshot.
 func NewCache(pool *pgxpool.Pool) *Cache {
-	return &Cache{pool: pool}
+	return &Cache{pool: pool, lease: newLeaseState()}
 }
 
 // Snapshot returns the current snapshot (nil before the first Refresh).
@@ -47,6 +48,7 @@ func (c *Cache) Refresh(ctx context.Context, force bool) (*Snapshot, error) {
 			return cur, err
 		}
 		if v == cur.Version {
+			c.validated(ctx)
 			return cur, nil
 		}
 	}
@@ -60,6 +62,7 @@ func (c *Cache) Refresh(ctx context.Context, force bool) (*Snapshot, error) {
 		return cur, err
 	}
 	c.current.Store(snap)
+	c.validated(ctx)
 	return snap, nil
 }
 

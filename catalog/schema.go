@@ -56,6 +56,11 @@ var schemaDDL = []string{
 	)`,
 	`INSERT INTO pgs_distribution_metadata.metadata_version (version)
 		SELECT 1 WHERE NOT EXISTS (SELECT FROM pgs_distribution_metadata.metadata_version)`,
+	`CREATE TABLE IF NOT EXISTS pgs_distribution_metadata.process (
+		id text PRIMARY KEY,
+		acked bigint NOT NULL,
+		seen timestamptz NOT NULL
+	)`,
 	// Every change to the metadata tables, by pgshard or by hand, bumps the
 	// version and notifies the processes caching it.
 	`CREATE OR REPLACE FUNCTION pgs_distribution_metadata.bump_version() RETURNS trigger

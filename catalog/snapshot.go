@@ -15,6 +15,10 @@ const (
 	// StateInactive marks a placement that missed a write; it gets no reads and
 	// no writes until master_copy_shard_placement repairs it.
 	StateInactive ShardState = 3
+	// StateFilling (pgshard's) marks a placement being filled by a repair or
+	// a move: it receives every write but no reads, until the copy finishes
+	// and it becomes finalized.
+	StateFilling ShardState = 5
 )
 
 // Node is a worker node, identified by host name and port as in pg_shard.
@@ -48,6 +52,18 @@ func (s *Shard) Finalized() []Placement {
 	out := make([]Placement, 0, len(s.Placements))
 	for _, p := range s.Placements {
 		if p.State == StateFinalized {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Writable returns the placements a write must reach: finalized and
+// filling ones, in placement id order.
+func (s *Shard) Writable() []Placement {
+	out := make([]Placement, 0, len(s.Placements))
+	for _, p := range s.Placements {
+		if p.State == StateFinalized || p.State == StateFilling {
 			out = append(out, p)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -49,47 +50,104 @@ func CopyShardPlacement(ctx context.Context, meta catalog.Querier, connect NodeC
 	if err != nil {
 		return fmt.Errorf("repair: reading definition of shard %d's table: %w", shardID, err)
 	}
+	// From here on the target receives every write (state filling), and
+	// the copy starts only once every process writes with that.
+	if err := ensureShardTable(ctx, connect, target, ddl, shardID); err != nil {
+		return err
+	}
+	if err := setState(ctx, meta, tgt.ID, catalog.StateInactive, catalog.StateFilling); err != nil {
+		return fmt.Errorf("repair: shard %d: %w", shardID, err)
+	}
+	revert := func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_ = setState(rctx, meta, tgt.ID, catalog.StateFilling, catalog.StateInactive)
+	}
+	if err := waitForWriters(ctx, meta); err != nil {
+		revert()
+		return err
+	}
 	if err := copyShard(ctx, connect, ddl, shardID, source, target); err != nil {
+		revert()
 		return err
 	}
 
 	// The source must still be finalized: had a write failed on it meanwhile,
-	// the copy could lack that write.
+	// the copy could lack that write. The target must still be filling: had a
+	// write failed on it, it would lack that write.
 	tag, err := meta.Exec(ctx, `
 		UPDATE pgs_distribution_metadata.shard_placement SET shard_state = $1
 		WHERE id = $2 AND shard_state = $3
 		  AND EXISTS (SELECT FROM pgs_distribution_metadata.shard_placement WHERE id = $4 AND shard_state = $1)`,
-		int32(catalog.StateFinalized), tgt.ID, int32(catalog.StateInactive), src.ID)
+		int32(catalog.StateFinalized), tgt.ID, int32(catalog.StateFilling), src.ID)
 	if err != nil {
+		revert()
 		return fmt.Errorf("repair: marking placement %d of shard %d finalized: %w", tgt.ID, shardID, err)
 	}
 	if tag.RowsAffected() != 1 {
-		if _, _, err := checkPlacements(ctx, meta, shardID, source, target); err != nil {
-			return err
-		}
-		return sqlerr.New(sqlerr.ObjectNotInPrereq, "placements of shard %d changed during the repair", shardID)
+		revert()
+		return sqlerr.New(sqlerr.ObjectNotInPrereq, "placements of shard %d changed during the repair (a write failed on the source or the target); run the repair again", shardID)
 	}
 	return nil
+}
+
+// ensureShardTable creates the shard table on node when it is missing, so
+// that writes sent to a filling placement find it (the copy replaces it).
+func ensureShardTable(ctx context.Context, connect NodeConnector, node catalog.Node, ddl *catalog.TemplateDDL, shardID int64) error {
+	conn, err := connect(ctx, node)
+	if err != nil {
+		return fmt.Errorf("repair: connecting to target node %s: %w", node, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, ddl.ShardTableIdentifier(shardID)).Scan(&exists); err != nil {
+		return fmt.Errorf("repair: on target node %s: %w", node, err)
+	}
+	if exists {
+		return nil
+	}
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		for _, s := range ddl.ShardStatements(shardID) {
+			if _, err := tx.Exec(ctx, s); err != nil {
+				return fmt.Errorf("repair: creating shard table on target node %s: %w", node, err)
+			}
+		}
+		return nil
+	})
+}
+
+// setState changes a placement's state from one value to another; it fails
+// when the placement is not in the from state.
+func setState(ctx context.Context, meta catalog.Querier, placementID int64, from, to catalog.ShardState) error {
+	tag, err := meta.Exec(ctx, `UPDATE pgs_distribution_metadata.shard_placement SET shard_state = $1 WHERE id = $2 AND shard_state = $3`,
+		int32(to), placementID, int32(from))
+	if err != nil {
+		return fmt.Errorf("setting placement %d to state %d: %w", placementID, to, err)
+	}
+	if tag.RowsAffected() != 1 {
+		return sqlerr.New(sqlerr.ObjectNotInPrereq, "placement %d is no longer in state %d", placementID, from)
+	}
+	return nil
+}
+
+// waitForWriters waits until every process writes with the current
+// metadata (catalog.WaitForAcks), at most a lease and a little more.
+func waitForWriters(ctx context.Context, meta catalog.Querier) error {
+	v, err := catalog.CurrentVersion(ctx, meta)
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 3*catalog.LeaseDuration)
+	defer cancel()
+	return catalog.WaitForAcks(wctx, meta, v)
 }
 
 // checkPlacements finds the source and target placements of shardID and checks
 // their states, in pg_shard's order and with its errors.
 func checkPlacements(ctx context.Context, meta catalog.Querier, shardID int64, source, target catalog.Node) (src, tgt catalog.Placement, err error) {
-	rows, err := meta.Query(ctx, `
-		SELECT id, shard_id, shard_state, node_name, node_port
-		FROM pgs_distribution_metadata.shard_placement WHERE shard_id = $1 ORDER BY id`, shardID)
+	placements, err := readPlacements(ctx, meta, shardID)
 	if err != nil {
-		return src, tgt, fmt.Errorf("repair: reading placements of shard %d: %w", shardID, err)
-	}
-	placements, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (catalog.Placement, error) {
-		var p catalog.Placement
-		var state int32
-		err := row.Scan(&p.ID, &p.ShardID, &state, &p.Node.Name, &p.Node.Port)
-		p.State = catalog.ShardState(state)
-		return p, err
-	})
-	if err != nil {
-		return src, tgt, fmt.Errorf("repair: reading placements of shard %d: %w", shardID, err)
+		return src, tgt, err
 	}
 	src, err = findPlacement(placements, source)
 	if err != nil {

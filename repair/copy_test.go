@@ -16,25 +16,6 @@ import (
 
 const shardID = 10000
 
-// metadataDDL is the part of the metadata schema CopyShardPlacement reads.
-var metadataDDL = []string{
-	`CREATE SCHEMA pgs_distribution_metadata`,
-	`CREATE TABLE pgs_distribution_metadata.shard (
-		id bigint PRIMARY KEY,
-		relation_id oid NOT NULL,
-		storage "char" NOT NULL,
-		min_value text NOT NULL,
-		max_value text NOT NULL
-	)`,
-	`CREATE TABLE pgs_distribution_metadata.shard_placement (
-		id bigint PRIMARY KEY,
-		shard_id bigint NOT NULL,
-		shard_state int NOT NULL,
-		node_name text NOT NULL,
-		node_port int NOT NULL
-	)`,
-}
-
 var templateDDL = []string{
 	`CREATE SCHEMA "App"`,
 	`CREATE TABLE "App"."Docs" (
@@ -100,7 +81,9 @@ func setup(t *testing.T, ctx context.Context) *fixture {
 	}
 	f.meta, f.src, f.tgt = conn(0), conn(1), conn(2)
 
-	mustExec(t, ctx, f.meta, metadataDDL...)
+	if err := catalog.EnsureSchema(ctx, f.meta); err != nil {
+		t.Fatal(err)
+	}
 	mustExec(t, ctx, f.meta, templateDDL...)
 	var relid uint32
 	if err := f.meta.QueryRow(ctx, `SELECT '"App"."Docs"'::regclass::oid`).Scan(&relid); err != nil {

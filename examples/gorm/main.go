@@ -23,34 +23,33 @@
 // The tables are created with SQL on the metadata database and distributed
 // with master_create_distributed_table and master_create_worker_shards.
 // AutoMigrate can create a table too, before it is distributed (see
-// createWithAutoMigrate). Once the table is distributed, AutoMigrate fails:
-// it reads the table's column types with SELECT * FROM "accounts" LIMIT 1,
-// and pgshard refuses LIMIT in a multi-shard query (SQLSTATE 0A000). An
-// application that calls AutoMigrate at every start must stop doing so for
-// distributed tables.
+// createWithAutoMigrate).
 //
 // What to keep in mind with GORM:
 //
-//   - First, Take and Last add ORDER BY and LIMIT 1. On the shard key that is
-//     one shard and fine; on any other column it is a multi-shard query, which
-//     pgshard refuses with ORDER BY or LIMIT: use Find and pick the row.
-//   - Updates and deletes must fix the shard key by equality. Model(&row)
-//     does when the key is (part of) the primary key GORM knows, except that
-//     Delete of a model with a composite primary key writes
-//     WHERE ("device_id","id") IN (('sensor-a',3)), which pgshard does not
-//     read as fixing device_id: add Where("device_id = ?", ...) (see
-//     softDeleteEvent).
+//   - Once a table is distributed, AutoMigrate succeeds only while the table
+//     already matches the model: any ALTER TABLE it would run is refused
+//     (SQLSTATE 0A000, "ALTER TABLE on a distributed table is not
+//     supported"). A table created by hand, with defaults the model does not
+//     declare, does not match.
+//   - Make the shard key part of the primary key GORM knows. Then every
+//     statement GORM makes for a loaded row names the key and runs on one
+//     shard, and Save does not assign the key: pgshard refuses SET key = ...
+//     ("modifying the partition value of rows is not allowed") even to the
+//     same value.
+//   - Anything else works across shards: First on another column, Find with
+//     conditions, Count, Updates and Deletes by other columns (one atomic
+//     statement over the shards), Create of a slice whose rows fall in
+//     several shards (one atomic INSERT, RETURNING "id" in order).
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log"
 	"os"
-	"slices"
 	"time"
 
 	"gorm.io/driver/postgres"
@@ -169,15 +168,12 @@ func newEvents() []Event {
 	}
 }
 
-// createAccounts creates each account with its own INSERT ... RETURNING
-// "id": the ids come from the sequence on the metadata database and fall in
-// different shards. db.Create(&slice) would make one multi-row INSERT
-// across shards, which pgshard refuses (SQLSTATE 0A000) unless it splits
-// such an INSERT per shard, work in progress at the time of writing;
-// CreateInBatches with a batch size of 1 makes one INSERT per row, all in
-// GORM's transaction, and works either way.
+// createAccounts creates the accounts in one multi-row INSERT ... RETURNING
+// "id". The ids come from the sequence on the metadata database, so the
+// rows fall in different shards: pgshard splits the INSERT per shard, runs
+// the parts as one atomic statement and returns the ids in VALUES order.
 func createAccounts(db *gorm.DB, accounts []Account) error {
-	return db.CreateInBatches(accounts, 1).Error
+	return db.Create(&accounts).Error
 }
 
 // createEvents creates the events of one device in one multi-row INSERT:
@@ -193,32 +189,19 @@ func createEvents(db *gorm.DB, deviceID string, events []Event) error {
 }
 
 // accountsOnPlan filters on a column that is not the shard key: every
-// shard. A multi-shard query takes no ORDER BY or LIMIT, so this is Find
-// (not First or Take) and the slice is sorted here.
+// shard answers, pgshard merges the rows in ORDER BY order.
 func accountsOnPlan(db *gorm.DB, plan string) ([]Account, error) {
 	var as []Account
-	if err := db.Where("plan = ?", plan).Find(&as).Error; err != nil {
-		return nil, err
-	}
-	slices.SortFunc(as, func(a, b Account) int { return cmp.Compare(a.ID, b.ID) })
-	return as, nil
+	err := db.Where("plan = ?", plan).Order("id").Find(&as).Error
+	return as, err
 }
 
-// accountByEmail looks an account up by a column that is not the shard key.
-// First would add ORDER BY id LIMIT 1, which a multi-shard query refuses;
-// Find reads the matching rows of every shard.
+// accountByEmail looks an account up by a column that is not the shard key:
+// First's ORDER BY id LIMIT 1 runs on every shard and is merged.
 func accountByEmail(db *gorm.DB, email string) (Account, error) {
-	var as []Account
-	if err := db.Where("email = ?", email).Find(&as).Error; err != nil {
-		return Account{}, err
-	}
-	switch len(as) {
-	case 0:
-		return Account{}, gorm.ErrRecordNotFound
-	case 1:
-		return as[0], nil
-	}
-	return Account{}, fmt.Errorf("%d accounts with email %s", len(as), email)
+	var a Account
+	err := db.Where("email = ?", email).First(&a).Error
+	return a, err
 }
 
 // transfer moves money between two accounts, usually on two shards, in one
@@ -236,20 +219,12 @@ func transfer(db *gorm.DB, from, to uint64, amount int64) error {
 	})
 }
 
-// softDeleteEvent sets deleted_at of one event. For a composite primary key
-// GORM writes WHERE ("device_id","id") IN (('sensor-a',3)), which pgshard
-// does not read as fixing device_id; the extra Where does, so the UPDATE
-// runs on one shard.
-func softDeleteEvent(db *gorm.DB, e Event) error {
-	return db.Where("device_id = ?", e.DeviceID).Delete(&e).Error
-}
-
 var errInsufficientFunds = errors.New("insufficient funds")
 
 func scenario(db *gorm.DB, out io.Writer) error {
 	say := func(format string, args ...any) { fmt.Fprintf(out, "\n== "+format+"\n", args...) }
 
-	say("Create: one INSERT ... RETURNING \"id\" per account, ids from the metadata database's sequence")
+	say("Create of a slice: one INSERT ... RETURNING \"id\" over several shards, ids from the metadata database's sequence")
 	accounts := newAccounts()
 	if err := createAccounts(db, accounts); err != nil {
 		return err
@@ -313,11 +288,11 @@ func scenario(db *gorm.DB, out io.Writer) error {
 		return fmt.Errorf("want %v, got %v", errInsufficientFunds, err)
 	}
 
-	say("Delete by primary key; soft Delete of an event")
+	say("Delete by primary key; soft Delete of an event (by its primary key (device_id, id))")
 	if err := db.Delete(&Account{}, accounts[3].ID).Error; err != nil {
 		return err
 	}
-	if err := softDeleteEvent(db, events[2]); err != nil {
+	if err := db.Delete(&events[2]).Error; err != nil {
 		return err
 	}
 
@@ -336,10 +311,9 @@ func scenario(db *gorm.DB, out io.Writer) error {
 
 	say("every account")
 	var all []Account
-	if err := db.Find(&all).Error; err != nil {
+	if err := db.Order("id").Find(&all).Error; err != nil {
 		return err
 	}
-	slices.SortFunc(all, func(a, b Account) int { return cmp.Compare(a.ID, b.ID) })
 	for _, a := range all {
 		fmt.Fprintf(out, "  id=%d %-5s plan=%-4s balance=%d\n", a.ID, a.Name, a.Plan, a.Balance)
 	}

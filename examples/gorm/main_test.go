@@ -74,8 +74,9 @@ func must(t *testing.T, err error) {
 	}
 }
 
-// refusedOrOK accepts a limitation of pgshard in either state: refused with
-// SQLSTATE 0A000 (reported in the log), or supported (then check runs).
+// refusedOrOK accepts what pgshard refuses by design today in either state:
+// refused with SQLSTATE 0A000 (reported in the log), or supported (then
+// check runs).
 func refusedOrOK(t *testing.T, what string, err error, check func()) {
 	t.Helper()
 	var pgErr *pgconn.PgError
@@ -88,6 +89,31 @@ func refusedOrOK(t *testing.T, what string, err error, check func()) {
 	default:
 		t.Fatalf("%s: %v (want success or SQLSTATE 0A000)", what, err)
 	}
+}
+
+// knownBugs are the errors of pgshard bugs found by these tests (see
+// tolerateKnownBug); each is matched by a piece of its message.
+var knownBugs = []string{
+	// multi-shard ORDER BY ... LIMIT $1 OFFSET $2: the shards get LIMIT $1 + $2
+	"operator is not unique: unknown + unknown",
+	// multi-shard OFFSET $1 without LIMIT: the shards get no OFFSET but the argument
+	"expected 0 arguments, got 1",
+}
+
+// tolerateKnownBug logs err and skips the rest of the test when it is one of
+// knownBugs; any other error fails the test. Once the bug is fixed, the
+// test checks the results.
+func tolerateKnownBug(t *testing.T, what string, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	for _, b := range knownBugs {
+		if strings.Contains(err.Error(), b) {
+			t.Skipf("KNOWN PGSHARD BUG: %s: %v", what, err)
+		}
+	}
+	t.Fatalf("%s: %v", what, err)
 }
 
 type accountView struct {
@@ -120,6 +146,14 @@ func (a *hookedAccount) AfterCreate(*gorm.DB) error {
 	}
 	return nil
 }
+
+// accountV2 is Account with one more field, for AutoMigrate.
+type accountV2 struct {
+	Account
+	Country string
+}
+
+func (accountV2) TableName() string { return "accounts" }
 
 func sortByID(as []Account) {
 	slices.SortFunc(as, func(a, b Account) int { return cmp.Compare(a.ID, b.ID) })
@@ -217,10 +251,20 @@ func TestGORM(t *testing.T) {
 		if e[0].ID == 0 || e[0].ID == e[1].ID {
 			t.Fatalf("event ids %d, %d", e[0].ID, e[1].ID)
 		}
-		// Once distributed, a second AutoMigrate of the same model reads
-		// the table's columns with SELECT * FROM accounts LIMIT 1, a
-		// multi-shard query pgshard refuses.
-		refusedOrOK(t, "AutoMigrate of a distributed table", db.AutoMigrate(&Account{}), func() {})
+		// Once distributed, AutoMigrate of the same model finds nothing to
+		// change (it reads the columns with SELECT * FROM accounts LIMIT 1,
+		// a multi-shard query).
+		must(t, db.AutoMigrate(&Account{}, &Event{}))
+		// A new field would need ALTER TABLE, which pgshard does not run on
+		// distributed tables.
+		refusedOrOK(t, "AutoMigrate adding a column to a distributed table", db.AutoMigrate(&accountV2{}), func() {
+			var got accountV2
+			must(t, db.First(&got, a.ID).Error)
+			if got.Email != a.Email || got.Country != "" {
+				t.Errorf("read back %+v", got)
+			}
+		})
+		must(t, db.First(&got, a.ID).Error)
 	})
 }
 
@@ -244,8 +288,7 @@ func testAccounts(t *testing.T, db *gorm.DB) {
 			}
 			seen[a.ID] = true
 		}
-		// CreateInBatches(…, 1): one INSERT per row, in one transaction
-		// (unless SkipDefaultTransaction).
+		// One multi-row INSERT over several shards.
 		more := []Account{{Email: "b1@example.test", Name: "b1", Plan: "free"}, {Email: "b2@example.test", Name: "b2", Plan: "free"}}
 		must(t, createAccounts(db, more))
 		for _, a := range more {
@@ -270,20 +313,34 @@ func testAccounts(t *testing.T, db *gorm.DB) {
 		for i := range 6 {
 			batch = append(batch, Account{Email: fmt.Sprintf("m%d@example.test", i), Name: fmt.Sprintf("m%d", i), Plan: "multi"})
 		}
-		refusedOrOK(t, "multi-row INSERT across shards", db.Create(&batch).Error, func() {
-			// RETURNING "id" must give each struct its own row's id.
-			seen := map[uint64]bool{}
-			for _, want := range batch {
-				var got Account
-				must(t, db.First(&got, want.ID).Error)
-				if seen[want.ID] || got.Email != want.Email {
-					t.Errorf("id %d: read back %s, want %s", want.ID, got.Email, want.Email)
-				}
-				seen[want.ID] = true
-				must(t, db.Delete(&Account{}, want.ID).Error)
+		must(t, db.Create(&batch).Error)
+		// RETURNING "id" must give each struct its own row's id.
+		seen := map[uint64]bool{}
+		for _, want := range batch {
+			var got Account
+			must(t, db.First(&got, want.ID).Error)
+			if seen[want.ID] || got.Email != want.Email {
+				t.Errorf("id %d: read back %s, want %s", want.ID, got.Email, want.Email)
 			}
-		})
+			seen[want.ID] = true
+		}
+		// A batch that fails on one shard writes nothing on any.
+		dup := []Account{{Email: "ok@example.test", Name: "ok", Plan: "multi"}, {ID: batch[0].ID, Email: "dup", Name: "dup", Plan: "multi"}}
+		var pgErr *pgconn.PgError
+		if err := db.Create(&dup).Error; !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+			t.Fatalf("batch with a duplicate id: %v, want SQLSTATE 23505", err)
+		}
 		var n int64
+		must(t, db.Model(&Account{}).Where("plan = ?", "multi").Count(&n).Error)
+		if n != int64(len(batch)) {
+			t.Fatalf("%d rows after the failed batch, want %d", n, len(batch))
+		}
+		// Delete of a slice: WHERE id IN (...) over several shards.
+		res := db.Delete(&batch)
+		must(t, res.Error)
+		if res.RowsAffected != int64(len(batch)) {
+			t.Errorf("Delete(slice): RowsAffected = %d, want %d", res.RowsAffected, len(batch))
+		}
 		must(t, db.Model(&Account{}).Where("plan = ?", "multi").Count(&n).Error)
 		if n != 0 {
 			t.Fatalf("%d rows of the batch left", n)
@@ -345,20 +402,81 @@ func testAccounts(t *testing.T, db *gorm.DB) {
 		}
 		a, err := accountByEmail(db, "user05@example.test")
 		must(t, err)
-		if a.ID != accounts[5].ID {
-			t.Errorf("accountByEmail: id %d, want %d", a.ID, accounts[5].ID)
+		if a.ID != accounts[5].ID || a.Name != "user05" {
+			t.Errorf("accountByEmail: %+v, want id %d", a, accounts[5].ID)
 		}
-		var first Account
-		refusedOrOK(t, "First on a non-key column (ORDER BY id LIMIT 1 over every shard)",
-			db.Where("email = ?", "user05@example.test").First(&first).Error, func() {
-				if first.ID != accounts[5].ID {
-					t.Errorf("First: id %d, want %d", first.ID, accounts[5].ID)
-				}
-			})
+		if _, err := accountByEmail(db, "nobody@example.test"); !errors.Is(err, gorm.ErrRecordNotFound) {
+			t.Errorf("accountByEmail of a missing email: %v", err)
+		}
+		for _, tc := range []struct {
+			name  string
+			query func(*Account) error
+			want  Account
+		}{
+			{"First by plan: lowest id", func(a *Account) error { return db.Where("plan = ?", "team").First(a).Error }, accounts[2]},
+			{"Last by plan: highest id", func(a *Account) error { return db.Where("plan = ?", "team").Last(a).Error }, accounts[23]},
+			{"First ordered by balance DESC", func(a *Account) error { return db.Order("balance DESC").First(a).Error }, accounts[23]},
+		} {
+			var got Account
+			must(t, tc.query(&got))
+			if got.ID != tc.want.ID {
+				t.Errorf("%s: %s (id %d), want %s (id %d)", tc.name, got.Name, got.ID, tc.want.Name, tc.want.ID)
+			}
+		}
 		var n int64
 		must(t, db.Model(&Account{}).Where("plan = ?", "pro").Count(&n).Error)
 		if n != 8 {
 			t.Errorf("Count of pro = %d, want 8", n)
+		}
+		var plans []struct {
+			Plan  string
+			N     int64
+			Total int64
+		}
+		must(t, db.Model(&Account{}).Select("plan, count(*) AS n, sum(balance) AS total").Where("balance >= ?", 0).
+			Group("plan").Order("plan").Scan(&plans).Error)
+		want := map[string][2]int64{}
+		for _, a := range accounts {
+			w := want[a.Plan]
+			want[a.Plan] = [2]int64{w[0] + 1, w[1] + a.Balance}
+		}
+		if len(plans) != len(want) {
+			t.Errorf("GROUP BY plan: %+v, want %v", plans, want)
+		}
+		for _, p := range plans {
+			if w := want[p.Plan]; p.N != w[0] || p.Total != w[1] {
+				t.Errorf("GROUP BY plan: %+v, want %v", p, w)
+			}
+		}
+	})
+
+	t.Run("pagination over every shard", func(t *testing.T) {
+		var emails []string
+		for _, a := range accounts {
+			emails = append(emails, a.Email)
+		}
+		slices.Sort(emails)
+		for _, tc := range []struct {
+			name          string
+			limit, offset int
+			want          []string
+		}{
+			{"Limit", 3, -1, emails[:3]},
+			{"Limit and Offset", 3, 4, emails[4:7]},
+			{"Offset", -1, 20, emails[20:]},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				var got []Account
+				err := db.Order("email").Limit(tc.limit).Offset(tc.offset).Find(&got).Error
+				tolerateKnownBug(t, tc.name, err)
+				var gotEmails []string
+				for _, a := range got {
+					gotEmails = append(gotEmails, a.Email)
+				}
+				if !reflect.DeepEqual(gotEmails, tc.want) {
+					t.Errorf("got %v, want %v", gotEmails, tc.want)
+				}
+			})
 		}
 	})
 
@@ -532,13 +650,11 @@ func testEvents(t *testing.T, db *gorm.DB) {
 		for err := range errs {
 			t.Fatal(err)
 		}
-		for _, d := range devices {
-			// A DELETE must fix the shard key: one per device.
-			res := db.Unscoped().Where("device_id = ? AND kind = ?", d, "tick").Delete(&Event{})
-			must(t, res.Error)
-			if res.RowsAffected != 5 {
-				t.Errorf("deleted %d ticks of %s, want 5", res.RowsAffected, d)
-			}
+		// A hard DELETE by a non-key column: every shard, one statement.
+		res := db.Unscoped().Where("kind = ?", "tick").Delete(&Event{})
+		must(t, res.Error)
+		if want := int64(5 * len(devices)); res.RowsAffected != want {
+			t.Errorf("deleted %d ticks, want %d", res.RowsAffected, want)
 		}
 	})
 	if t.Failed() {
@@ -631,20 +747,40 @@ func testEvents(t *testing.T, db *gorm.DB) {
 		if got.Kind != "reboot" || got.Reading == nil || *got.Reading != 7.5 {
 			t.Errorf("after Updates: %+v", got)
 		}
-		// Model that names only the id: GORM writes WHERE id = ..., which
-		// does not fix device_id.
-		err := db.Model(&Event{}).Where("id = ?", e.ID).Update("kind", "x").Error
-		refusedOrOK(t, "UPDATE of a distributed table by a non-key column", err, func() {})
+		// By id alone, which does not fix device_id: every shard, one
+		// atomic statement.
+		res = db.Model(&Event{}).Where("id = ?", e.ID).Update("kind", "rebooted")
+		must(t, res.Error)
+		if res.RowsAffected != 1 {
+			t.Errorf("UPDATE by id: RowsAffected = %d", res.RowsAffected)
+		}
+		must(t, db.First(&got, "device_id = ? AND id = ?", e.DeviceID, e.ID).Error)
+		if got.Kind != "rebooted" {
+			t.Errorf("after UPDATE by id: %+v", got)
+		}
+		// By a non-key column, on several shards.
+		var before int64
+		must(t, db.Model(&Event{}).Where("kind = ?", "boot").Count(&before).Error)
+		res = db.Model(&Event{}).Where("kind = ?", "boot").Update("reading", 0)
+		must(t, res.Error)
+		if res.RowsAffected != before || before < 2 {
+			t.Errorf("UPDATE of every boot event: RowsAffected = %d, want %d", res.RowsAffected, before)
+		}
+		var zeros int64
+		must(t, db.Model(&Event{}).Where("kind = ? AND reading = 0", "boot").Count(&zeros).Error)
+		if zeros != before {
+			t.Errorf("%d boot events with reading 0, want %d", zeros, before)
+		}
 	})
 
 	t.Run("Delete by (device_id, id)", func(t *testing.T) {
 		e := byDevice["dev-5"][0]
 		// GORM's Delete of a model with a composite primary key writes
-		// WHERE ("device_id","id") IN (('dev-5',n)).
-		err := db.Delete(&e).Error
-		refusedOrOK(t, "soft Delete by a composite primary key (row IN)", err, func() {})
-		if err != nil {
-			must(t, softDeleteEvent(db, e))
+		// WHERE ("device_id","id") IN (('dev-5',n)), which fixes device_id.
+		res := db.Delete(&e)
+		must(t, res.Error)
+		if res.RowsAffected != 1 {
+			t.Errorf("soft Delete: RowsAffected = %d", res.RowsAffected)
 		}
 		var got Event
 		if err := db.First(&got, "device_id = ? AND id = ?", e.DeviceID, e.ID).Error; !errors.Is(err, gorm.ErrRecordNotFound) {
@@ -655,7 +791,7 @@ func testEvents(t *testing.T, db *gorm.DB) {
 			t.Errorf("deleted_at is NULL")
 		}
 		// Hard delete, with the shard key in the Where.
-		res := db.Unscoped().Where("device_id = ?", e.DeviceID).Delete(&Event{}, "id = ?", e.ID)
+		res = db.Unscoped().Where("device_id = ?", e.DeviceID).Delete(&Event{}, "id = ?", e.ID)
 		must(t, res.Error)
 		if res.RowsAffected != 1 {
 			t.Errorf("hard Delete: RowsAffected = %d", res.RowsAffected)

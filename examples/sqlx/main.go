@@ -2,12 +2,13 @@
 // cluster it starts itself: one metadata node and four workers.
 //
 // The table is a multi-tenant users table distributed by tenant_id, so that
-// every statement that names a tenant runs on one shard, and the users of a
-// tenant can be inserted in one multi-row INSERT. The example shows
-// NamedExec (one row, and a batch), Get and Select with struct scanning,
+// every statement that names a tenant runs on one shard. The example shows
+// NamedExec (one row, and batches: of one tenant, one shard; of several,
+// split over the shards atomically), Get and Select with struct scanning,
 // statements that fix the tenant (one shard) and statements that do not
-// (every shard, merged by pgshard), UPDATE and DELETE, and transactions
-// (Beginx ... Commit, with a prepared named statement, and a rollback).
+// (every shard, merged by pgshard, ORDER BY and aggregates included),
+// UPDATE and DELETE, and transactions over several shards (Beginx ...
+// Commit with a prepared named statement, and a rollback).
 //
 //	go run ./examples/sqlx
 //
@@ -18,7 +19,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -26,7 +26,6 @@ import (
 	"io"
 	"log"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -115,10 +114,8 @@ func addUser(ctx context.Context, db *sqlx.DB, u User) error {
 
 // addUsers inserts several rows in one statement: NamedExec with a slice
 // makes one multi-row INSERT. When every row has the same tenant, it runs on
-// one shard. (A batch whose rows fall in different shards is refused with
-// SQLSTATE 0A000 unless pgshard splits such an INSERT per shard, work in
-// progress at the time of writing; addUsersTx inserts users of several
-// tenants atomically either way.)
+// one shard; otherwise pgshard splits it per shard and runs the parts as one
+// atomic statement.
 func addUsers(ctx context.Context, db *sqlx.DB, users []User) (int64, error) {
 	res, err := db.NamedExecContext(ctx, insertUser, users)
 	if err != nil {
@@ -164,24 +161,12 @@ func tenantUsers(ctx context.Context, db *sqlx.DB, tenant string) ([]User, error
 	return us, err
 }
 
-// allUsers reads every row of every shard. pgshard concatenates the shards'
-// rows; a multi-shard query takes no ORDER BY, so the example sorts.
+// allUsers reads every row of every shard; pgshard merges the shards' rows
+// in ORDER BY order.
 func allUsers(ctx context.Context, db *sqlx.DB) ([]User, error) {
 	var us []User
-	if err := db.SelectContext(ctx, &us, `SELECT * FROM users`); err != nil {
-		return nil, err
-	}
-	sortUsers(us)
-	return us, nil
-}
-
-func sortUsers(us []User) {
-	slices.SortFunc(us, func(a, b User) int {
-		if c := strings.Compare(a.TenantID, b.TenantID); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.UserID, b.UserID)
-	})
+	err := db.SelectContext(ctx, &us, `SELECT * FROM users ORDER BY tenant_id, user_id`)
+	return us, err
 }
 
 // countUsers is count(*) over every shard: pgshard adds the shards' counts.
@@ -194,11 +179,8 @@ func countUsers(ctx context.Context, db sqlx.QueryerContext) (int64, error) {
 // usersOnPlan filters on a column that is not the shard key: every shard.
 func usersOnPlan(ctx context.Context, db *sqlx.DB, plan string) ([]User, error) {
 	var us []User
-	if err := db.SelectContext(ctx, &us, `SELECT * FROM users WHERE plan = $1`, plan); err != nil {
-		return nil, err
-	}
-	sortUsers(us)
-	return us, nil
+	err := db.SelectContext(ctx, &us, `SELECT * FROM users WHERE plan = $1 ORDER BY tenant_id, user_id`, plan)
+	return us, err
 }
 
 // planStats are aggregates over every shard, merged by pgshard.
@@ -270,8 +252,9 @@ var (
 
 func ptr[T any](v T) *T { return &v }
 
-// seed data: acme's users go in one multi-row INSERT, the others one by
-// one and in a transaction.
+// seed data: alice alone, acme's other users in one multi-row INSERT (one
+// shard), others in one multi-row INSERT over several shards, newcomers in a
+// transaction.
 var (
 	alice = User{TenantID: "acme", UserID: 1, Name: "alice", Email: sql.NullString{String: "alice@acme.test", Valid: true}, Plan: pro, Score: ptr[int32](50), CreatedAt: t0}
 	acme  = []User{
@@ -282,6 +265,10 @@ var (
 		{TenantID: "globex", UserID: 1, Name: "dave", Email: sql.NullString{String: "dave@globex.test", Valid: true}, Plan: pro, Score: ptr[int32](0), CreatedAt: t0.Add(-24 * time.Hour)},
 		{TenantID: "initech", UserID: 1, Name: "erin", Plan: free, Score: ptr[int32](3), CreatedAt: t0.Add(72 * time.Hour)},
 		{TenantID: "umbrella", UserID: 1, Name: "frank", Email: sql.NullString{String: "frank@umbrella.test", Valid: true}, Plan: free, CreatedAt: t0.Add(96 * time.Hour)},
+	}
+	newcomers = []User{
+		{TenantID: "stark", UserID: 1, Name: "tony", Email: sql.NullString{String: "tony@stark.test", Valid: true}, Plan: pro, Score: ptr[int32](99), CreatedAt: t0.Add(5 * time.Minute)},
+		{TenantID: "wayne", UserID: 1, Name: "bruce", Plan: free, CreatedAt: t0.Add(6 * time.Minute), LastLogin: sql.NullTime{Time: t0.Add(7 * time.Minute), Valid: true}},
 	}
 	loginAt = t0.Add(10*24*time.Hour + 123456*time.Microsecond)
 )
@@ -307,8 +294,15 @@ func scenario(ctx context.Context, db *sqlx.DB, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "  %d rows\n", n)
 
-	say("users of several tenants (several shards): a transaction with a prepared named statement, one row at a time")
-	if err := addUsersTx(ctx, db, others); err != nil {
+	say("NamedExec with a slice of several tenants: one multi-row INSERT over several shards, atomic")
+	n, err = addUsers(ctx, db, others)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "  %d rows\n", n)
+
+	say("Beginx, a prepared named statement executed per row, Commit")
+	if err := addUsersTx(ctx, db, newcomers); err != nil {
 		return err
 	}
 
@@ -326,7 +320,7 @@ func scenario(ctx context.Context, db *sqlx.DB, out io.Writer) error {
 	}
 	show(us)
 
-	say("Select of every row (every shard)")
+	say("Select of every row (every shard), ORDER BY merged by pgshard")
 	us, err = allUsers(ctx, db)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -36,10 +37,38 @@ func norm(us ...User) []User {
 	return out
 }
 
+// knownBugs are the errors of pgshard bugs found by these tests (see
+// tolerateKnownBug); each is matched by a piece of its message.
+var knownBugs = []string{
+	// multi-shard ORDER BY ... LIMIT $1 OFFSET $2: the shards get LIMIT $1 + $2
+	"operator is not unique: unknown + unknown",
+	// multi-shard OFFSET $1 without LIMIT: the shards get no OFFSET but the argument
+	"expected 0 arguments, got 1",
+}
+
+// tolerateKnownBug logs err and skips the rest of the test when it is one of
+// knownBugs; any other error fails the test. Once the bug is fixed, the
+// test checks the results.
+func tolerateKnownBug(t *testing.T, what string, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	for _, b := range knownBugs {
+		if strings.Contains(err.Error(), b) {
+			t.Skipf("KNOWN PGSHARD BUG: %s: %v", what, err)
+		}
+	}
+	t.Fatalf("%s: %v", what, err)
+}
+
 func with(u User, f func(*User)) User {
 	f(&u)
 	return u
 }
+
+// afterScenario is the number of users the scenario leaves.
+const afterScenario = 7
 
 func TestSQLX(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -66,6 +95,7 @@ func TestSQLX(t *testing.T) {
 	carol := acme[1]
 	dave := with(others[0], func(u *User) { u.Score = ptr[int32](20) })
 	erin := others[1]
+	tony, bruce := newcomers[0], newcomers[1]
 
 	t.Run("reads", func(t *testing.T) {
 		for _, tc := range []struct {
@@ -78,15 +108,16 @@ func TestSQLX(t *testing.T) {
 			{"Get by key after cross-shard transaction", func() (any, error) { return getUser(ctx, db, "globex", 1) }, norm(dave)[0]},
 			{"Select by key", func() (any, error) { return tenantUsers(ctx, db, "acme") }, norm(aliceNow, bob, carol)},
 			{"Select by key, no rows", func() (any, error) { return tenantUsers(ctx, db, "umbrella") }, []User(nil)},
-			{"Select all (multi-shard)", func() (any, error) { return allUsers(ctx, db) }, norm(aliceNow, bob, carol, dave, erin)},
-			{"Select non-key WHERE (multi-shard)", func() (any, error) { return usersOnPlan(ctx, db, "pro") }, norm(aliceNow, carol, dave)},
-			{"Select non-key WHERE, other value", func() (any, error) { return usersOnPlan(ctx, db, "free") }, norm(bob, erin)},
-			{"Get count(*) (multi-shard)", func() (any, error) { return countUsers(ctx, db) }, int64(5)},
+			{"Get by key, inserted in a transaction", func() (any, error) { return getUser(ctx, db, "wayne", 1) }, norm(bruce)[0]},
+			{"Select all (multi-shard, ORDER BY)", func() (any, error) { return allUsers(ctx, db) }, norm(aliceNow, bob, carol, dave, erin, tony, bruce)},
+			{"Select non-key WHERE (multi-shard)", func() (any, error) { return usersOnPlan(ctx, db, "pro") }, norm(aliceNow, carol, dave, tony)},
+			{"Select non-key WHERE, other value", func() (any, error) { return usersOnPlan(ctx, db, "free") }, norm(bob, erin, bruce)},
+			{"Get count(*) (multi-shard)", func() (any, error) { return countUsers(ctx, db) }, int64(afterScenario)},
 			{"aggregates (multi-shard)", func() (any, error) {
 				s, err := statsForPlan(ctx, db, "pro")
 				s.First.Time = s.First.Time.UTC()
 				return s, err
-			}, planStats{Users: 3, Scored: 3, Total: sql.NullInt64{Int64: 57, Valid: true}, MaxScore: sql.NullInt32{Int32: 30, Valid: true}, First: sql.NullTime{Time: t0.Add(-24 * time.Hour), Valid: true}}},
+			}, planStats{Users: 4, Scored: 4, Total: sql.NullInt64{Int64: 30 + 7 + 20 + 99, Valid: true}, MaxScore: sql.NullInt32{Int32: 99, Valid: true}, First: sql.NullTime{Time: t0.Add(-24 * time.Hour), Valid: true}}},
 			{"aggregates over no rows", func() (any, error) {
 				return statsForPlan(ctx, db, "enterprise")
 			}, planStats{}},
@@ -117,39 +148,37 @@ func TestSQLX(t *testing.T) {
 	})
 
 	t.Run("multi-row INSERT across shards", func(t *testing.T) {
-		// Either refused with 0A000, writing nothing, or written whole.
 		batch := []User{
 			{TenantID: "hooli", UserID: 1, Name: "gavin", Plan: free, CreatedAt: t0},
 			{TenantID: "piedpiper", UserID: 1, Name: "richard", Plan: free, Score: ptr[int32](9), CreatedAt: t0},
 			{TenantID: "hooli", UserID: 2, Name: "jared", Plan: free, CreatedAt: t0},
 		}
 		n, err := addUsers(ctx, db, batch)
-		var pgErr *pgconn.PgError
-		switch {
-		case err == nil:
-			t.Logf("supported: %d rows", n)
-			if n != 3 {
-				t.Errorf("rows affected = %d, want 3", n)
-			}
-			for _, want := range batch {
-				got, err := getUser(ctx, db, want.TenantID, want.UserID)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !reflect.DeepEqual(norm(got), norm(want)) {
-					t.Errorf("got %+v, want %+v", got, want)
-				}
-				if _, err := deleteUser(ctx, db, want.TenantID, want.UserID); err != nil {
-					t.Fatal(err)
-				}
-			}
-		case errors.As(err, &pgErr) && pgErr.Code == "0A000":
-			t.Logf("refused: %v", err)
-		default:
-			t.Fatalf("got %v, want success or SQLSTATE 0A000", err)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if n, err := countUsers(ctx, db); err != nil || n != 5 {
-			t.Fatalf("count after the batch (and cleanup) = %d, %v; want 5", n, err)
+		if n != 3 {
+			t.Errorf("rows affected = %d, want 3", n)
+		}
+		for _, want := range batch {
+			got, err := getUser(ctx, db, want.TenantID, want.UserID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(norm(got), norm(want)) {
+				t.Errorf("got %+v, want %+v", got, want)
+			}
+		}
+		// DELETE with the key IN a list: the shards of those keys.
+		res, err := db.Exec(`DELETE FROM users WHERE tenant_id IN ($1, $2)`, "hooli", "piedpiper")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := res.RowsAffected(); n != 3 {
+			t.Errorf("DELETE ... IN: %d rows, want 3", n)
+		}
+		if n, err := countUsers(ctx, db); err != nil || n != afterScenario {
+			t.Fatalf("count after the batch and the DELETE = %d, %v; want %d", n, err, afterScenario)
 		}
 
 		// A batch across shards that fails on one shard writes nothing.
@@ -158,11 +187,68 @@ func TestSQLX(t *testing.T) {
 			{TenantID: "acme", UserID: 1, Name: "duplicate", Plan: free, CreatedAt: t0},
 		}
 		_, err = addUsers(ctx, db, bad)
-		if !errors.As(err, &pgErr) || (pgErr.Code != "0A000" && pgErr.Code != "23505") {
-			t.Fatalf("batch with a duplicate key: %v, want SQLSTATE 0A000 or 23505", err)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+			t.Fatalf("batch with a duplicate key: %v, want unique_violation 23505", err)
 		}
 		if _, err := getUser(ctx, db, "hooli", 1); !errors.Is(err, sql.ErrNoRows) {
 			t.Fatalf("row of the failed batch: %v, want sql.ErrNoRows", err)
+		}
+	})
+
+	t.Run("multi-shard UPDATE", func(t *testing.T) {
+		res, err := db.NamedExec(`UPDATE users SET score = coalesce(score, 0) + :bonus WHERE plan = :plan`, map[string]any{"bonus": 1, "plan": "free"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := res.RowsAffected(); n != 3 {
+			t.Errorf("rows affected = %d, want 3", n)
+		}
+		var scores []struct {
+			Name  string `db:"name"`
+			Score int32  `db:"score"`
+		}
+		if err := db.Select(&scores, `SELECT name, score FROM users WHERE plan = 'free' ORDER BY name`); err != nil {
+			t.Fatal(err)
+		}
+		want := "[{bob 1} {bruce 1} {erin 4}]"
+		if got := fmt.Sprint(scores); got != want {
+			t.Errorf("scores %s, want %s", got, want)
+		}
+		// and back
+		if _, err := db.Exec(`UPDATE users SET score = nullif(score - 1, 0) WHERE plan = 'free'`); err != nil {
+			t.Fatal(err)
+		}
+		if u, err := getUser(ctx, db, "acme", 2); err != nil || u.Score != nil {
+			t.Fatalf("bob after the second UPDATE: %+v, %v", u, err)
+		}
+	})
+
+	t.Run("pagination over every shard", func(t *testing.T) {
+		all, err := allUsers(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name  string
+			query string
+			args  []any
+			want  []User
+		}{
+			{"LIMIT literal", `SELECT * FROM users ORDER BY tenant_id, user_id LIMIT 3`, nil, all[:3]},
+			{"LIMIT $1", `SELECT * FROM users ORDER BY tenant_id, user_id LIMIT $1`, []any{3}, all[:3]},
+			{"LIMIT and OFFSET literals", `SELECT * FROM users ORDER BY tenant_id, user_id LIMIT 2 OFFSET 4`, nil, all[4:6]},
+			{"LIMIT $1 OFFSET $2", `SELECT * FROM users ORDER BY tenant_id, user_id LIMIT $1 OFFSET $2`, []any{2, 4}, all[4:6]},
+			{"OFFSET $1", `SELECT * FROM users ORDER BY tenant_id, user_id OFFSET $1`, []any{5}, all[5:]},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				var got []User
+				err := db.Select(&got, tc.query, tc.args...)
+				tolerateKnownBug(t, tc.query, err)
+				if !reflect.DeepEqual(norm(got...), norm(tc.want...)) {
+					t.Errorf("got %v, want %v", got, tc.want)
+				}
+			})
 		}
 	})
 
@@ -234,24 +320,24 @@ func TestSQLX(t *testing.T) {
 		if want := norm(batch[2])[0]; !reflect.DeepEqual(norm(got)[0], want) {
 			t.Fatalf("read own write: %+v, want %+v", got, want)
 		}
-		if n, err := countUsers(ctx, tx); err != nil || n != 8 {
-			t.Fatalf("count in transaction = %d, %v; want 8", n, err)
+		if n, err := countUsers(ctx, tx); err != nil || n != afterScenario+3 {
+			t.Fatalf("count in transaction = %d, %v; want %d", n, err, afterScenario+3)
 		}
 		var pros []User
 		if err := tx.Select(&pros, `SELECT * FROM users WHERE plan = $1`, "pro"); err != nil {
 			t.Fatal(err)
 		}
-		if len(pros) != 5 {
-			t.Fatalf("pro users in transaction = %d, want 5", len(pros))
+		if len(pros) != 6 {
+			t.Fatalf("pro users in transaction = %d, want 6", len(pros))
 		}
-		if n, err := countUsers(ctx, db); err != nil || n != 5 {
-			t.Fatalf("count outside the transaction = %d, %v; want 5 (uncommitted rows visible?)", n, err)
+		if n, err := countUsers(ctx, db); err != nil || n != afterScenario {
+			t.Fatalf("count outside the transaction = %d, %v; want %d (uncommitted rows visible?)", n, err, afterScenario)
 		}
 		if err := tx.Rollback(); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := countUsers(ctx, db); err != nil || n != 5 {
-			t.Fatalf("count after rollback = %d, %v; want 5", n, err)
+		if n, err := countUsers(ctx, db); err != nil || n != afterScenario {
+			t.Fatalf("count after rollback = %d, %v; want %d", n, err, afterScenario)
 		}
 		if _, err := getUser(ctx, db, "hooli", 1); !errors.Is(err, sql.ErrNoRows) {
 			t.Fatalf("rolled back row: %v, want sql.ErrNoRows", err)
@@ -284,12 +370,12 @@ func TestSQLX(t *testing.T) {
 		for _, u := range us {
 			keys = append(keys, u.TenantID+"/"+u.Name)
 		}
-		want := []string{"acme/alice", "acme/carol", "globex/dave", "hooli/gavin", "initech/erin"}
+		want := []string{"acme/alice", "acme/carol", "globex/dave", "hooli/gavin", "initech/erin", "stark/tony"}
 		if !reflect.DeepEqual(keys, want) {
 			t.Fatalf("pro users after commit = %v, want %v", keys, want)
 		}
-		if n, err := countUsers(ctx, db); err != nil || n != 5 {
-			t.Fatalf("count after commit = %d, %v; want 5", n, err)
+		if n, err := countUsers(ctx, db); err != nil || n != afterScenario {
+			t.Fatalf("count after commit = %d, %v; want %d", n, err, afterScenario)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -49,6 +50,9 @@ type Config struct {
 	BatchRows, TxBatches int
 	// Parallel is the number of queries in flight per layout (2 when zero).
 	Parallel int
+	// LayoutParallel is the number of layouts loaded and queried at the same
+	// time (2 when zero).
+	LayoutParallel int
 	// QueryTimeout bounds each query (60s when zero); a timeout is an error.
 	QueryTimeout time.Duration
 	// Keep leaves the databases in place after Run.
@@ -150,6 +154,9 @@ func (cfg *Config) defaults() {
 	if cfg.Parallel == 0 {
 		cfg.Parallel = 2
 	}
+	if cfg.LayoutParallel == 0 {
+		cfg.LayoutParallel = 2
+	}
 	if cfg.QueryTimeout == 0 {
 		cfg.QueryTimeout = 60 * time.Second
 	}
@@ -197,7 +204,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, fmt.Errorf("difftest: oracle: %w", err)
 		}
 	}
-	if err := loadAll(ctx, oracle, ds, &cfg); err != nil {
+	if err := copyAll(ctx, cfg.Nodes[0].DSN(oracleDB), ds); err != nil {
 		return nil, fmt.Errorf("difftest: loading the oracle: %w", err)
 	}
 	if _, err := oracle.ExecContext(ctx, "ANALYZE"); err != nil {
@@ -220,18 +227,33 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.Logf("oracle: %d rows loaded, %d queries answered, %d rejected (corpus bugs), %v",
 		len(ds.People.Rows)+len(ds.Visits.Rows)+len(ds.Depts.Rows), len(valid), len(rep.CorpusBugs), rep.Oracle.Round(time.Millisecond))
 
-	for _, l := range cfg.Layouts {
-		lr, err := runLayout(ctx, &cfg, l, ds, queries, answers, valid)
-		if err != nil {
-			return rep, fmt.Errorf("difftest: layout %s: %w", l, err)
-		}
-		rep.Layouts = append(rep.Layouts, lr)
-		cfg.Logf("layout %s: equal %d, refused %d, error %d, wrong %d (load %v, queries %v)", l,
-			lr.Counts[Equal], lr.Counts[Refused], lr.Counts[Error], lr.Counts[Wrong],
-			lr.Load.Round(time.Millisecond), lr.Queries.Round(time.Millisecond))
+	// Layouts run cfg.Layouts at a time: one loads while another answers
+	// queries (both mostly wait on round trips).
+	rep.Layouts = make([]*LayoutReport, len(cfg.Layouts))
+	errs := make([]error, len(cfg.Layouts))
+	sem := make(chan struct{}, cfg.LayoutParallel)
+	var wg sync.WaitGroup
+	for i, l := range cfg.Layouts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			lr, err := runLayout(ctx, &cfg, l, ds, queries, answers, valid)
+			if err != nil {
+				errs[i] = fmt.Errorf("difftest: layout %s: %w", l, err)
+				return
+			}
+			rep.Layouts[i] = lr
+			cfg.Logf("layout %s: equal %d, refused %d, error %d, wrong %d (load %v, queries %v)", l,
+				lr.Counts[Equal], lr.Counts[Refused], lr.Counts[Error], lr.Counts[Wrong],
+				lr.Load.Round(time.Millisecond), lr.Queries.Round(time.Millisecond))
+		}()
 	}
+	wg.Wait()
+	rep.Layouts = slices.DeleteFunc(rep.Layouts, func(l *LayoutReport) bool { return l == nil })
 	rep.Total = time.Since(start)
-	return rep, nil
+	return rep, errors.Join(errs...)
 }
 
 func runLayout(ctx context.Context, cfg *Config, l Layout, ds *Dataset, queries []Query, answers []*Result, valid []int) (*LayoutReport, error) {
@@ -331,6 +353,22 @@ func classify(ctx context.Context, cfg *Config, db *sql.DB, l Layout, q Query, w
 		f.Outcome, f.Why = Wrong, why
 	}
 	return f
+}
+
+// copyAll loads every table of ds into the plain database at dsn with COPY:
+// the oracle's data takes a path independent of the driver under test.
+func copyAll(ctx context.Context, dsn string, ds *Dataset) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	for _, t := range ds.Tables() {
+		if _, err := conn.CopyFrom(ctx, pgx.Identifier{t.Name}, t.Columns, pgx.CopyFromRows(t.Rows)); err != nil {
+			return fmt.Errorf("%s: %w", t.Name, err)
+		}
+	}
+	return nil
 }
 
 // loadAll loads every table of ds into db, the tables concurrently.

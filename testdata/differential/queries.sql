@@ -1755,3 +1755,527 @@ SELECT count(*) FROM people WHERE id = 929;
 
 -- name: misc_count_two_tables_pinned_same_shard
 SELECT (SELECT count(*) FROM people WHERE id = 930), (SELECT count(*) FROM visits WHERE person_id = 930);
+
+-- ===== Shard pruning by key lists (a Scatter plan may run on the shards of the listed keys only) =====
+
+-- name: prune_in_literals_rows
+SELECT id, name FROM people WHERE id IN (1000, 2000, 3000);
+
+-- name: prune_in_params
+-- args: 1001, 2001
+SELECT id, salary FROM people WHERE id IN ($1, $2) AND age IS NOT NULL;
+
+-- name: prune_any_slice_param
+-- args: [1002, 2002, 3002, -1050]
+SELECT id, dept FROM people WHERE id = ANY($1);
+
+-- name: prune_any_slice_param_empty
+-- args: []
+SELECT count(*) FROM people WHERE id = ANY($1);
+
+-- name: prune_any_slice_param_grouped
+-- args: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+SELECT dept, count(*) FROM people WHERE id = ANY($1) GROUP BY dept;
+
+-- name: prune_any_string_slice_param
+-- args: ['1003', '2003']
+SELECT id FROM people WHERE id = ANY($1::bigint[]);
+
+-- name: prune_any_array_cast
+SELECT id FROM people WHERE id = ANY(ARRAY[1004, 2004]::int[]);
+
+-- name: prune_in_int4_casts
+SELECT id FROM people WHERE id IN (1005::int, 2005::smallint, 3005::bigint);
+
+-- name: prune_in_text_literals
+SELECT id FROM people WHERE id IN ('1006', '2006');
+
+-- name: prune_in_decimal_literals
+SELECT id FROM people WHERE id IN (1007.0, 2007.0, 3007.5);
+
+-- name: prune_in_mixed_numeric
+SELECT id FROM people WHERE id IN (1008, 2008.0);
+
+-- name: prune_in_with_null_only
+SELECT count(*) FROM people WHERE id IN (NULL);
+
+-- name: prune_in_large_values
+SELECT id FROM people WHERE id IN (2147483648, -2147483649, 1000000000970);
+
+-- name: prune_two_in_lists
+SELECT id FROM people WHERE id IN (1009, 1010) AND id IN (1010, 1011);
+
+-- name: prune_disjoint_in_lists
+SELECT count(*) FROM people WHERE id IN (1012) AND id IN (1013);
+
+-- name: prune_in_or_other
+SELECT count(*) FROM people WHERE id IN (1014, 1015) OR age = 18;
+
+-- name: prune_not_in
+SELECT count(*) FROM people WHERE NOT (id IN (1016, 1017));
+
+-- name: prune_in_is_not_true
+SELECT count(*) FROM people WHERE (id IN (1018, 1019)) IS NOT TRUE;
+
+-- name: prune_in_negated_any
+SELECT count(*) FROM people WHERE NOT id = ANY(ARRAY[1020, 1021]);
+
+-- name: prune_in_order_limit
+-- ordered
+SELECT id, salary FROM people WHERE id IN (1022, 1023, 1024, 1025) ORDER BY salary DESC NULLS LAST, id LIMIT 2;
+
+-- name: prune_in_sum
+SELECT count(*), sum(salary), sum(score) FROM people WHERE id IN (1026, 1027, -1050, 1000000001067);
+
+-- name: prune_in_avg_minmax
+SELECT avg(salary), min(name), max(joined) FROM people WHERE id IN (1028, 1029, 1030);
+
+-- name: prune_in_distinct
+SELECT DISTINCT dept FROM people WHERE id IN (1031, 1032, 1033, 1034);
+
+-- name: prune_in_window
+SELECT id, row_number() OVER (ORDER BY id) FROM people WHERE id IN (1035, 1036, 1037);
+
+-- name: prune_visits_any_param
+-- args: [42, 43, 44, 45, 46]
+SELECT person_id, count(*), sum(amount) FROM visits WHERE person_id = ANY($1) GROUP BY person_id;
+
+-- name: prune_or_keys_group
+SELECT active, count(*) FROM people WHERE id = 1038 OR id = 1039 OR id = 1040 GROUP BY active;
+
+-- name: prune_in_subselect_const
+SELECT count(*) FROM people WHERE id IN (SELECT 1041 UNION SELECT 1042);
+
+-- name: prune_key_in_and_eq_param
+-- args: 1044
+SELECT id FROM people WHERE id IN (1043, 1044) AND id = $1;
+
+-- ===== Parameters in multi-shard queries (WHERE on the shards, HAVING/LIMIT/target on the combine step) =====
+
+-- name: param_having_only
+-- args: 1900
+SELECT dept, count(*) FROM people GROUP BY dept HAVING count(*) > $1;
+
+-- name: param_where_and_having
+-- args: 60, 320
+SELECT age, count(*) FROM people WHERE age > $1 GROUP BY age HAVING count(*) > $2;
+
+-- name: param_target_grouped
+-- args: 'x'
+SELECT dept, $1::text, count(*) FROM people GROUP BY dept;
+
+-- name: param_target_aggregate_arg
+-- args: 2
+SELECT dept, sum(age * $1) FROM people GROUP BY dept;
+
+-- name: param_simple_sum_arg
+-- args: 3
+SELECT sum(age * $1), count(*) FROM people;
+
+-- name: param_avg_where
+-- args: 'sales'
+SELECT avg(salary) FROM people WHERE dept = $1;
+
+-- name: param_limit_only
+-- ordered
+-- args: 3
+SELECT id FROM people ORDER BY id LIMIT $1;
+
+-- name: param_offset_only
+-- ordered
+-- args: 19995
+SELECT id FROM people ORDER BY id OFFSET $1;
+
+-- name: param_limit_const_offset
+-- ordered
+-- args: 3
+SELECT id FROM people ORDER BY id LIMIT $1 OFFSET 5;
+
+-- name: param_const_limit_offset
+-- ordered
+-- args: 5
+SELECT id FROM people ORDER BY id LIMIT 3 OFFSET $1;
+
+-- name: param_limit_offset_cast
+-- ordered
+-- args: 3, 5
+SELECT id FROM people ORDER BY id LIMIT $1::int OFFSET $2::int;
+
+-- name: param_where_limit_offset
+-- ordered
+-- args: 30, 4, 2
+SELECT id FROM people WHERE age = $1 ORDER BY id LIMIT $2 OFFSET $3;
+
+-- name: param_group_limit
+-- ordered
+-- args: 4
+SELECT dept, count(*) FROM people GROUP BY dept ORDER BY dept LIMIT $1;
+
+-- name: param_distinct_where
+-- args: 70
+SELECT DISTINCT dept FROM people WHERE age > $1;
+
+-- name: param_window_where
+-- args: 33, 'Sales'
+SELECT id, rank() OVER (ORDER BY id) FROM people WHERE age = $1 AND dept = $2;
+
+-- name: param_having_avg_numeric
+-- args: 48.5
+SELECT dept FROM people GROUP BY dept HAVING avg(age) > $1;
+
+-- name: param_in_group_expression
+-- args: 20
+SELECT age / $1, count(*) FROM people GROUP BY age / $1;
+
+-- name: param_same_twice
+-- args: 60
+SELECT count(*) FROM people WHERE age > $1 OR salary > $1 * 4000;
+
+-- name: param_unused_in_select
+-- args: 1
+SELECT count(*) FROM people WHERE $1::int IS NOT NULL;
+
+-- ===== Output column names of combined answers (PostgreSQL's FigureColname) =====
+
+-- name: name_case_text_default
+SELECT dept, CASE WHEN count(*) > 1000 THEN 'many' ELSE 'few'::text END FROM people GROUP BY dept;
+
+-- name: name_case_no_default
+SELECT dept, CASE WHEN count(*) > 1000 THEN 'many' END FROM people GROUP BY dept;
+
+-- name: name_case_column_default
+SELECT dept, CASE WHEN count(*) > 1000 THEN 'x' ELSE min(name) END FROM people GROUP BY dept;
+
+-- name: name_casts
+SELECT count(*)::int, sum(age)::numeric, max(salary)::text, (count(*) + 1)::bigint FROM people GROUP BY dept;
+
+-- name: name_operators
+SELECT -max(age), count(*) * 2, max(age) IS NULL, NOT bool_or(active) FROM people GROUP BY dept;
+
+-- name: name_functions
+SELECT coalesce(max(age), 0), nullif(min(age), 18), greatest(max(age), 50), round(avg(age), 1), abs(min(score)) FROM people GROUP BY dept;
+
+-- name: name_extract_of_agg
+SELECT extract(year FROM max(joined)), date_trunc('year', min(joined)) FROM people GROUP BY dept;
+
+-- name: name_xmlelement
+SELECT xmlelement(name d, count(*))::text FROM people GROUP BY dept;
+
+-- name: name_row_array
+SELECT ARRAY[min(age), max(age)], ROW(min(age), max(age))::text FROM people GROUP BY dept;
+
+-- name: name_subscript
+SELECT (array_agg(id ORDER BY id))[1] FROM people GROUP BY dept;
+
+-- name: name_alias_quoted
+SELECT count(*) AS "Count", max(age) AS "max age" FROM people;
+
+-- name: name_exists_sublink
+SELECT dept, EXISTS (SELECT 1) FROM people GROUP BY dept;
+
+-- name: name_scalar_sublink
+SELECT dept, (SELECT 1 AS one) FROM people GROUP BY dept;
+
+-- name: name_collate
+SELECT min(name COLLATE "C"), max(dept) COLLATE "C" FROM people GROUP BY active;
+
+-- name: name_same_twice
+SELECT count(*), count(*), sum(age) AS count FROM people GROUP BY dept;
+
+-- name: name_current_date_free
+SELECT dept, count(*) > 0 AND current_date > '2000-01-01' FROM people GROUP BY dept;
+
+-- ===== Grouping-expression matching (qualified and unqualified names, aliases, functional dependence) =====
+
+-- name: group_qualified_target_unqualified_group
+SELECT people.dept, count(*) FROM people GROUP BY dept;
+
+-- name: group_unqualified_target_alias_group
+SELECT dept, count(*) FROM people p GROUP BY p.dept;
+
+-- name: group_schema_qualified
+SELECT public.people.dept, count(*) FROM public.people GROUP BY public.people.dept;
+
+-- name: group_function_case
+SELECT LOWER(dept), count(*) FROM people GROUP BY lower(dept);
+
+-- name: group_function_qualified_arg
+SELECT lower(dept), count(*) FROM people GROUP BY lower(people.dept);
+
+-- name: group_parenthesized
+SELECT (dept), count(*) FROM people GROUP BY (dept);
+
+-- name: group_expression_of_group
+SELECT age / 10 * 10, 1 + age / 10, count(*) FROM people GROUP BY age / 10;
+
+-- name: group_alias_shadowing_input
+SELECT lower(dept) AS dept, count(*) FROM people GROUP BY dept;
+
+-- name: group_order_by_shadowing_alias
+-- ordered
+SELECT lower(dept) AS dept, count(*) FROM people GROUP BY 1 ORDER BY dept NULLS FIRST;
+
+-- name: group_order_by_unselected_group
+-- ordered
+SELECT count(*) FROM people GROUP BY dept ORDER BY dept NULLS LAST;
+
+-- name: group_order_by_unselected_aggregate
+-- ordered
+SELECT dept FROM people GROUP BY dept ORDER BY max(salary) DESC NULLS LAST, dept;
+
+-- name: group_functional_dependency
+SELECT id, name, count(*) FROM people WHERE age = 30 GROUP BY id;
+
+-- name: group_functional_dependency_order
+-- ordered
+SELECT id, name FROM people GROUP BY id ORDER BY name NULLS FIRST, id LIMIT 10;
+
+-- name: group_having_no_aggregate
+SELECT dept FROM people GROUP BY dept HAVING dept LIKE 'e%';
+
+-- name: group_having_subquery
+SELECT dept, count(*) FROM people GROUP BY dept HAVING count(*) > (SELECT 1500);
+
+-- name: group_not_selected
+SELECT count(*) FROM people GROUP BY dept;
+
+-- name: group_distinct_grouped
+SELECT DISTINCT dept, count(*) > 900 FROM people GROUP BY dept, active;
+
+-- name: group_distinct_order_limit
+-- ordered
+SELECT DISTINCT count(*) FROM people GROUP BY age ORDER BY 1 DESC LIMIT 3;
+
+-- name: group_by_key_order_limit
+-- ordered
+SELECT person_id, sum(amount) FROM visits GROUP BY person_id ORDER BY 2 DESC NULLS LAST, 1 LIMIT 5;
+
+-- name: group_empty_grouping_set
+SELECT count(*), sum(age) FROM people GROUP BY ();
+
+-- name: group_window_over_aggregate_partition
+SELECT dept, active, count(*), sum(count(*)) OVER (PARTITION BY dept) FROM people GROUP BY dept, active;
+
+-- ===== Types through the combine step (grouping expressions computed on the shards, re-read from text) =====
+
+-- name: type_bit
+SELECT (age % 8)::bit(3), count(*) FROM people GROUP BY 1;
+
+-- name: type_varbit
+SELECT (age % 8)::bit(3)::varbit, count(*) FROM people GROUP BY 1;
+
+-- name: type_bit_two_groups
+SELECT dept, (age % 4)::bit(2), count(*) FROM people GROUP BY 1, 2;
+
+-- name: type_char_quoted
+SELECT left(name, 1)::"char", count(*) FROM people GROUP BY 1;
+
+-- name: type_varchar_n
+SELECT name::varchar(3), count(*) FROM people GROUP BY 1;
+
+-- name: type_char_n
+SELECT name::char(4), count(*) FROM people GROUP BY 1;
+
+-- name: type_char_n_min
+SELECT dept, min(name::char(4)), max(name::char(4)) FROM people GROUP BY dept;
+
+-- name: type_bytea
+SELECT convert_to(name, 'UTF8'), count(*) FROM people GROUP BY 1;
+
+-- name: type_bytea_nul
+SELECT convert_to(dept, 'UTF8') || '\x00ff'::bytea, count(*) FROM people GROUP BY 1;
+
+-- name: type_uuid
+SELECT md5(coalesce(dept, ''))::uuid, count(*) FROM people GROUP BY 1;
+
+-- name: type_jsonb
+SELECT jsonb_build_object('d', dept, 'a', active), count(*) FROM people GROUP BY 1;
+
+-- name: type_int2
+SELECT age::int2, sum(age::int2), count(*) FROM people GROUP BY 1;
+
+-- name: type_real_group
+SELECT (score / 7)::real, count(*) FROM people WHERE id < 300 GROUP BY 1;
+
+-- name: type_real_sum_small
+SELECT sum(score::real) FROM people WHERE id BETWEEN 1 AND 40;
+
+-- name: type_real_avg
+SELECT avg(score::real) FROM people;
+
+-- name: type_real_avg_grouped
+SELECT dept, avg(score::real) FROM people GROUP BY dept;
+
+-- name: type_real_min_max
+SELECT min(score::real), max(score::real) FROM people;
+
+-- name: type_numeric_typmod
+SELECT round(salary, -3)::numeric(12,1), count(*) FROM people GROUP BY 1;
+
+-- name: type_time
+SELECT joined::time(0) > '12:00', count(*), max(joined::time) FROM people GROUP BY 1;
+
+-- name: type_timetz_max
+SELECT max(joined::timetz) FROM people;
+
+-- name: type_interval_group
+SELECT justify_interval(date_trunc('day', joined - timestamptz '2015-01-01 00:00:00+00')) AS d, count(*) FROM people WHERE id < 200 GROUP BY 1;
+
+-- name: type_interval_avg
+SELECT avg(at - timestamptz '2020-01-01 00:00:00+00') FROM visits;
+
+-- name: type_interval_avg_grouped
+SELECT note, avg(at - timestamptz '2020-01-01 00:00:00+00'), max(at - timestamptz '2020-01-01 00:00:00+00') FROM visits GROUP BY note;
+
+-- name: type_date_group
+SELECT joined::date, count(*) FROM people WHERE joined < '2015-03-01' GROUP BY 1;
+
+-- name: type_timestamp_group
+SELECT date_trunc('hour', joined::timestamp), count(*) FROM people WHERE joined < '2015-02-01' GROUP BY 1;
+
+-- name: type_inet
+SELECT ('10.0.0.' || (age % 5))::inet, count(*) FROM people GROUP BY 1;
+
+-- name: type_int4range
+SELECT int4range(age / 10 * 10, age / 10 * 10 + 10), count(*) FROM people GROUP BY 1;
+
+-- name: type_text_array
+SELECT string_to_array(name, ' '), count(*) FROM people GROUP BY 1;
+
+-- name: type_text_array_max
+SELECT dept, max(string_to_array(name, ' ')) FROM people GROUP BY dept;
+
+-- name: type_int_array
+SELECT ARRAY[age / 10, age % 3], count(*) FROM people GROUP BY 1;
+
+-- name: type_bool_array
+SELECT ARRAY[active, age > 40], count(*) FROM people GROUP BY 1;
+
+-- name: type_record
+SELECT (dept, active), count(*) FROM people GROUP BY 1;
+
+-- name: type_money
+SELECT (age * 100)::money, count(*) FROM people GROUP BY 1;
+
+-- name: type_oid
+SELECT age::oid, count(*) FROM people GROUP BY 1;
+
+-- name: type_name
+SELECT dept::name, count(*) FROM people GROUP BY 1;
+
+-- name: type_tsvector
+SELECT to_tsvector('simple', coalesce(dept, '')), count(*) FROM people GROUP BY 1;
+
+-- name: type_xml_text
+SELECT xmlelement(name n, name)::text, count(*) FROM people WHERE id < 100 GROUP BY 1;
+
+-- name: type_float_special_max
+SELECT dept, max(CASE WHEN id % 1000 = 1 THEN 'NaN'::float8 ELSE score END), min(CASE WHEN id % 1000 = 2 THEN '-Infinity'::float8 ELSE score END) FROM people GROUP BY dept;
+
+-- name: type_float_special_sum
+SELECT sum(CASE WHEN id = 42 THEN 'Infinity'::float8 ELSE score END), max(CASE WHEN id = 43 THEN 'NaN'::float8 ELSE score END) FROM people;
+
+-- name: type_float_special_avg
+SELECT avg(CASE WHEN id = 44 THEN 'Infinity'::float8 ELSE score END) FROM people;
+
+-- name: type_float_nan_plain_max
+SELECT max(CASE WHEN id = 45 THEN 'NaN'::float8 ELSE score END), min(CASE WHEN id = 46 THEN '-Infinity'::float8 ELSE score END) FROM people;
+
+-- name: type_numeric_nan_sum
+SELECT sum(CASE WHEN id = 47 THEN 'NaN'::numeric ELSE salary END) FROM people;
+
+-- name: type_numeric_infinity_sum
+SELECT sum(CASE WHEN id = 48 THEN 'Infinity'::numeric ELSE salary END), max(CASE WHEN id = 49 THEN '-Infinity'::numeric ELSE salary END) FROM people;
+
+-- name: type_numeric_infinity_avg
+SELECT avg(CASE WHEN id = 50 THEN 'Infinity'::numeric ELSE salary END) FROM people;
+
+-- name: type_timestamp_infinity
+SELECT max(CASE WHEN id = 51 THEN 'infinity'::timestamptz ELSE joined END), min(CASE WHEN id = 52 THEN '-infinity'::timestamptz ELSE joined END) FROM people;
+
+-- name: type_timestamp_infinity_grouped
+SELECT active, max(CASE WHEN id % 997 = 0 THEN 'infinity'::timestamptz ELSE joined END) FROM people GROUP BY active;
+
+-- name: type_bigint_sum_overflow_numeric
+SELECT sum(id * 1000000) FROM people WHERE id > 1000000000000;
+
+-- name: type_int_sum_bigint
+SELECT sum(2000000000 + age) FROM people;
+
+-- ===== Collations other than the database default (ICU und-x-icu orders a < B; C.UTF-8 orders B < a) =====
+
+-- name: coll_icu_min_max
+SELECT min(name COLLATE "und-x-icu"), max(name COLLATE "und-x-icu") FROM people WHERE name <> '';
+
+-- name: coll_icu_min_max_small
+SELECT min(name COLLATE "und-x-icu"), max(name COLLATE "und-x-icu") FROM people WHERE id BETWEEN 1 AND 40;
+
+-- name: coll_icu_min_grouped
+SELECT dept, min(name COLLATE "und-x-icu"), max(name COLLATE "und-x-icu") FROM people WHERE id < 500 GROUP BY dept;
+
+-- name: coll_icu_order_limit
+-- ordered
+SELECT id, name FROM people ORDER BY name COLLATE "und-x-icu" NULLS FIRST, id LIMIT 15;
+
+-- name: coll_default_order_distinct
+-- ordered
+SELECT DISTINCT dept FROM people ORDER BY 1;
+
+-- name: coll_icu_group_order
+-- ordered
+SELECT lower(name) COLLATE "und-x-icu" AS n, count(*) FROM people GROUP BY 1 ORDER BY 1 NULLS FIRST LIMIT 20;
+
+-- name: coll_icu_string_agg
+SELECT string_agg(dept, ',' ORDER BY dept COLLATE "und-x-icu") FROM (SELECT DISTINCT dept FROM depts) d;
+
+-- name: coll_icu_where
+SELECT count(*) FROM people WHERE name COLLATE "und-x-icu" < 'b';
+
+-- name: coll_icu_window
+SELECT id, rank() OVER (ORDER BY name COLLATE "und-x-icu", id) FROM people WHERE age = 55 AND dept = 'eng';
+
+-- name: coll_icu_min_pinned
+SELECT min(note COLLATE "und-x-icu"), max(note COLLATE "und-x-icu") FROM visits WHERE person_id = 42;
+
+-- name: coll_icu_min_visits
+SELECT min(note COLLATE "und-x-icu"), max(note COLLATE "und-x-icu") FROM visits WHERE note <> '' AND note NOT LIKE ' %';
+
+-- name: coll_c_vs_default
+SELECT min(name COLLATE "C"), max(name COLLATE "C") FROM people;
+
+-- ===== Special characters through the combine step (quotes, backslashes, braces, commas, 'NULL', whitespace) =====
+
+-- name: special_names_rows_ordered
+-- ordered
+SELECT id, name FROM people WHERE name ~ '["\\{},\t\n]' OR name LIKE 'NULL%' OR name LIKE ' %' ORDER BY id LIMIT 40;
+
+-- name: special_names_distinct
+SELECT DISTINCT name FROM people WHERE name ~ '["\\{},]' OR name LIKE 'NULL%' OR name LIKE ' %' OR name ~ '[\t\n]';
+
+-- name: special_names_count_distinct
+SELECT count(DISTINCT name), count(DISTINCT note) FROM people, visits WHERE people.id = 42 AND visits.person_id = 42;
+
+-- name: special_names_group
+SELECT name, count(*) FROM people WHERE name IN ('NULL', 'null', '', ' spaced ', '{brace}', 'comma, here', '"Quoted"', 'back\slash') GROUP BY name;
+
+-- name: special_names_group_all
+-- ordered
+SELECT name, count(*) FROM people GROUP BY name ORDER BY name NULLS FIRST LIMIT 30;
+
+-- name: special_names_min_max
+SELECT min(name), max(name) FROM people WHERE name LIKE '%"%' OR name LIKE '%{%' OR name LIKE '%,%';
+
+-- name: special_notes_distinct
+SELECT DISTINCT note FROM visits;
+
+-- name: special_notes_string_agg
+SELECT string_agg(DISTINCT note, '|' ORDER BY note) FROM visits;
+
+-- name: special_notes_group_arrays
+SELECT note, array_agg(DISTINCT person_id ORDER BY person_id) FILTER (WHERE person_id < 60) FROM visits GROUP BY note;
+
+-- name: special_names_window
+SELECT name, row_number() OVER (ORDER BY id) FROM people WHERE name LIKE '%\\%' OR name LIKE '%"%';
+
+-- name: special_names_text_array_agg
+SELECT dept, array_agg(name ORDER BY id) FILTER (WHERE id < 400) FROM people GROUP BY dept;

@@ -1,0 +1,511 @@
+package pgshard_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgshard/pgshard"
+	"github.com/pgshard/pgshard/internal/pgtest"
+)
+
+// The environment of a TestKillClientChild process.
+const (
+	faultDSNEnv      = "PGSHARD_FAULT_DSN"
+	faultScenarioEnv = "PGSHARD_FAULT_SCENARIO"
+	faultTableEnv    = "PGSHARD_FAULT_TABLE"
+	childOK          = "PGSHARD-CHILD-WROTE"
+)
+
+// faultScenario is one kind of write the child makes and dies in.
+type faultScenario struct {
+	name string
+	// replicas is the table's replication factor (4 shards).
+	replicas int
+	// stopFirst stops the worker of the first placement of key stopKey's shard
+	// before the child runs, so that the write marks it inactive.
+	stopFirst bool
+	stopKey   int64
+	// extra kill specs on top of every step at n = 1.
+	extra []string
+	// before and after: the value of each key the write touches ("" for
+	// absent) before and after the write.
+	before, after map[int64]string
+}
+
+var faultScenarios = []faultScenario{
+	{
+		name: "autocommit-replicated", replicas: 2,
+		extra:  []string{"after-placement-write:2", "after-placement-write:3"},
+		before: map[int64]string{7: "old"},
+		after:  map[int64]string{7: "new"},
+	},
+	{
+		name: "multi-shard-tx", replicas: 2,
+		extra: []string{"after-prepare:2"},
+		before: map[int64]string{1: "old", 1001: "", 1002: "", 1003: "", 1004: "", 1005: "", 1006: "", 1007: "", 1008: ""},
+		after: map[int64]string{1: "new", 1001: "tx", 1002: "tx", 1003: "tx", 1004: "tx", 1005: "tx", 1006: "tx", 1007: "tx", 1008: "tx"},
+	},
+	{
+		name: "replicated-worker-down", replicas: 3, stopFirst: true, stopKey: 500,
+		extra:  []string{"after-placement-write:2", "after-placement-write:3", "after-marking:2"},
+		before: map[int64]string{500: ""},
+		after:  map[int64]string{500: "new"},
+	},
+}
+
+// TestKillClientChild is the client process TestKillClientAtEveryStep kills:
+// it makes one write of a scenario, and dies at the step PGSHARD_TEST_KILL_AT
+// names, or prints childOK when that step never came.
+func TestKillClientChild(t *testing.T) {
+	dsn := os.Getenv(faultDSNEnv)
+	if dsn == "" {
+		t.Skip("run by TestKillClientAtEveryStep")
+	}
+	table := pgx.Identifier{os.Getenv(faultTableEnv)}.Sanitize()
+	db, err := sql.Open("pgshard", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	switch os.Getenv(faultScenarioEnv) {
+	case "autocommit-replicated":
+		res, err := db.ExecContext(ctx, `UPDATE `+table+` SET v = 'new' WHERE k = $1`, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			t.Fatalf("updated %d rows", n)
+		}
+	case "multi-shard-tx":
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := 1001; k <= 1008; k++ {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO `+table+` (k, v) VALUES ($1, 'tx')`, k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET v = 'new' WHERE k = $1`, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	case "replicated-worker-down":
+		if _, err := db.ExecContext(ctx, `INSERT INTO `+table+` (k, v) VALUES ($1, 'new')`, 500); err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatalf("unknown scenario %q", os.Getenv(faultScenarioEnv))
+	}
+	fmt.Println(childOK)
+}
+
+// faultRun is one line of the summary.
+type faultRun struct {
+	scenario, spec      string
+	child               string // killed, exited
+	outcome             string // committed, rolled back, PARTIAL
+	recCommitted, recRB int
+	inactive, divergent int
+	preparedLeft        int
+	took                time.Duration
+}
+
+// Kill the client (SIGKILL) at every step of a replicated write and of a
+// two-phase commit, run recovery, and compare every placement: no finalized
+// placement may differ from its siblings, and the write is all there or not
+// at all.
+func TestKillClientAtEveryStep(t *testing.T) {
+	if os.Getenv(faultDSNEnv) != "" {
+		t.Skip("in the child")
+	}
+	var summary []faultRun
+	for _, sc := range faultScenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			e := newEnv(t)
+			specs := append(append([]string(nil), pgshard.CommitSteps...), sc.extra...)
+			for i, spec := range specs {
+				r := runKillAt(t, e, sc, fmt.Sprintf("f%d", i), spec)
+				summary = append(summary, r)
+				if t.Failed() {
+					return
+				}
+			}
+			// Repair what was marked (once for all tables: a repair waits
+			// until the leases of the killed clients ran out), then every
+			// placement must be identical.
+			for i := range specs {
+				table := fmt.Sprintf("f%d", i)
+				repairOneSourceEach(e, table)
+				e.assertReplicasIdentical(table)
+			}
+		})
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%-24s %-26s %-7s %-12s %-10s %-8s %-9s %-8s %s\n", "scenario", "kill at", "child", "outcome", "recovered", "inactive", "divergent", "prepared", "took")
+	divergent := 0
+	for _, r := range summary {
+		fmt.Fprintf(&b, "%-24s %-26s %-7s %-12s %-10s %-8d %-9d %-8d %s\n", r.scenario, r.spec, r.child, r.outcome,
+			fmt.Sprintf("%dc/%drb", r.recCommitted, r.recRB), r.inactive, r.divergent, r.preparedLeft, r.took.Round(time.Millisecond))
+		divergent += r.divergent
+	}
+	fmt.Fprintf(&b, "%d runs, %d divergent finalized placements", len(summary), divergent)
+	t.Log(b.String())
+}
+
+// runKillAt runs one child write killed at spec in a fresh table, then
+// recovers and checks.
+func runKillAt(t *testing.T, e *env, sc faultScenario, table, spec string) faultRun {
+	t.Helper()
+	start := time.Now()
+	ctx := context.Background()
+	r := faultRun{scenario: sc.name, spec: spec}
+	e.exec(`CREATE TABLE ` + table + ` (k bigint PRIMARY KEY, v text)`)
+	e.exec(`SELECT master_create_distributed_table($1, 'k')`, table)
+	e.exec(fmt.Sprintf(`SELECT master_create_worker_shards('%s', 4, %d)`, table, sc.replicas))
+	var vals []string
+	for k := 1; k <= 40; k++ {
+		vals = append(vals, fmt.Sprintf("(%d, 'old')", k))
+	}
+	e.exec(`INSERT INTO ` + table + ` (k, v) VALUES ` + strings.Join(vals, ", "))
+	for _, p := range e.placements(table) {
+		if p.State != 1 {
+			t.Fatalf("%s: placement %+v not finalized before the write", spec, p)
+		}
+	}
+
+	var stopped *pgtest.Node
+	if sc.stopFirst {
+		ps := keyPlacements(e, table, sc.stopKey)
+		stopped = nodeAt(e, ps[0].Host, ps[0].Port)
+		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := stopped.Stop(sctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { stopped.Start(context.Background()) })
+	}
+
+	// The child.
+	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	cmd := exec.CommandContext(cctx, os.Args[0], "-test.run=^TestKillClientChild$", "-test.count=1")
+	cmd.Env = append(withoutEnv(os.Environ(), pgshard.KillAtEnv, faultDSNEnv, faultScenarioEnv, faultTableEnv),
+		faultDSNEnv+"="+e.DSN, faultScenarioEnv+"="+sc.name, faultTableEnv+"="+table, pgshard.KillAtEnv+"="+spec)
+	out, err := cmd.CombinedOutput()
+	timedOut := cctx.Err() != nil
+	cancel()
+	var ee *exec.ExitError
+	switch {
+	case timedOut:
+		t.Fatalf("%s/%s: the child did not finish in 60s:\n%s", sc.name, spec, out)
+	case err == nil && strings.Contains(string(out), childOK):
+		r.child = "exited"
+	case errors.As(err, &ee):
+		ws, ok := ee.Sys().(syscall.WaitStatus)
+		if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			t.Fatalf("%s/%s: the child failed (%v), not killed:\n%s", sc.name, spec, err, out)
+		}
+		r.child = "killed"
+	default:
+		t.Fatalf("%s/%s: the child: %v\n%s", sc.name, spec, err, out)
+	}
+
+	if stopped != nil {
+		if err := stopped.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// The pools of e.DB hold connections the stop ended, which pgxpool
+		// hands out without a ping when idle for under a second; start
+		// afresh (see TestStaleConnectionAfterRestartMarksPlacement).
+		reopenDB(e)
+	}
+
+	// Recovery, from a process of its own.
+	c, err := pgshard.NewConnector(e.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+	r.recCommitted, r.recRB, err = c.Recover(rctx, 0)
+	rcancel()
+	c.Close()
+	if err != nil {
+		t.Fatalf("%s/%s: recover: %v", sc.name, spec, err)
+	}
+	r.preparedLeft = preparedOnAllNodes(e)
+	if r.preparedLeft != 0 {
+		t.Errorf("%s/%s: %d prepared transactions left after recovery", sc.name, spec, r.preparedLeft)
+	}
+
+	// Compare the placements: every finalized placement of a shard holds
+	// the same rows, and the write is on all of them or on none.
+	pc := readPlacements(e, table)
+	r.inactive, r.divergent = pc.inactive(), pc.divergent()
+	if r.divergent != 0 {
+		t.Errorf("%s/%s: %d finalized placements differ from their siblings:\n%s", sc.name, spec, r.divergent, pc.describe())
+	}
+	before, after, seen := 0, 0, 0
+	var diffs []string
+	for k := range sc.after {
+		shard := keyShard(e, table, k)
+		for _, p := range pc.placements {
+			if p.ShardID != shard || p.State != 1 {
+				continue
+			}
+			v := pc.rows[p.ID][k]
+			seen++
+			switch v {
+			case sc.after[k]:
+				after++
+			case sc.before[k]:
+				before++
+			default:
+				diffs = append(diffs, fmt.Sprintf("k=%d on placement %d: %q", k, p.ID, v))
+			}
+		}
+	}
+	switch {
+	case len(diffs) > 0:
+		r.outcome = "PARTIAL"
+	case after == seen:
+		r.outcome = "committed"
+	case before == seen:
+		r.outcome = "rolled back"
+	default:
+		r.outcome = "PARTIAL"
+	}
+	if r.outcome == "PARTIAL" {
+		t.Errorf("%s/%s: the write is partly there: %d placements×keys new, %d old, of %d; %v\n%s", sc.name, spec, after, before, seen, diffs, pc.describe())
+	}
+	// Where the child died decides the outcome: before the coordinator's
+	// commit nothing is committed; from then on everything is.
+	want := "committed"
+	if r.child == "killed" && !strings.HasPrefix(spec, "after-decision") && !strings.HasPrefix(spec, "after-commit-prepared") {
+		want = "rolled back"
+	}
+	if r.outcome != want {
+		t.Errorf("%s/%s: child %s, the write is %s, want %s", sc.name, spec, r.child, r.outcome, want)
+	}
+	if stopped != nil {
+		// The stopped worker's placement is inactive once the write got
+		// past marking, and finalized (and unchanged) before.
+		marked := r.child == "exited" || !strings.HasPrefix(spec, "after-placement-write")
+		if got := r.inactive == 1; got != marked {
+			t.Errorf("%s/%s: %d placements inactive, want marked=%v", sc.name, spec, r.inactive, marked)
+		}
+	} else if r.inactive != 0 {
+		t.Errorf("%s/%s: %d placements inactive with every worker up", sc.name, spec, r.inactive)
+	}
+	r.took = time.Since(start)
+	return r
+}
+
+// reopenDB replaces e.DB with a new pool.
+func reopenDB(e *env) {
+	e.t.Helper()
+	e.DB.Close()
+	db, err := sql.Open("pgshard", e.DSN)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.DB = db
+	e.t.Cleanup(func() { db.Close() })
+}
+
+func withoutEnv(env []string, names ...string) []string {
+	out := env[:0:0]
+next:
+	for _, kv := range env {
+		for _, n := range names {
+			if strings.HasPrefix(kv, n+"=") {
+				continue next
+			}
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// keyPlacements returns the placements of the shard holding key k of a
+// bigint-keyed table, in placement order.
+func keyPlacements(e *env, table string, k int64) []placement {
+	e.t.Helper()
+	shard := keyShard(e, table, k)
+	var out []placement
+	for _, p := range e.placements(table) {
+		if p.ShardID == shard {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// keyShard is the id of the shard of bigint key k, by hashint8 as pgshard
+// hashes it.
+func keyShard(e *env, table string, k int64) int64 {
+	e.t.Helper()
+	return e.queryInt(`SELECT id FROM pgs_distribution_metadata.shard WHERE relation_id = $1::regclass
+		AND hashint8($2::bigint) BETWEEN min_value::int AND max_value::int`, table, k)
+}
+
+func nodeAt(e *env, host string, port int) *pgtest.Node {
+	e.t.Helper()
+	for _, w := range e.workers {
+		if w.Host == host && w.Port == port {
+			return w
+		}
+	}
+	e.t.Fatalf("no worker %s:%d", host, port)
+	return nil
+}
+
+// preparedOnAllNodes counts the prepared transactions of the test's
+// database on every node, the metadata node included.
+func preparedOnAllNodes(e *env) int {
+	e.t.Helper()
+	ctx := context.Background()
+	total := 0
+	for _, n := range e.c.Nodes {
+		conn, err := pgx.Connect(ctx, n.DSN(e.dbname))
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		var c int
+		err = conn.QueryRow(ctx, `SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()`).Scan(&c)
+		conn.Close(ctx)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		total += c
+	}
+	return total
+}
+
+// placementContents is every placement of a (k bigint, v text) table with
+// its rows, read straight from the workers.
+type placementContents struct {
+	placements []placement
+	rows       map[int64]map[int64]string // placement id -> k -> v
+}
+
+func readPlacements(e *env, table string) *placementContents {
+	e.t.Helper()
+	ctx := context.Background()
+	pc := &placementContents{placements: e.placements(table), rows: map[int64]map[int64]string{}}
+	for _, p := range pc.placements {
+		conn := e.workerAt(p.Host, p.Port)
+		rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT k, coalesce(v, '') FROM %s`, pgx.Identifier{fmt.Sprintf("%s_%d", table, p.ShardID)}.Sanitize()))
+		if err != nil {
+			e.t.Fatalf("placement %d on %s:%d: %v", p.ID, p.Host, p.Port, err)
+		}
+		m := map[int64]string{}
+		for rows.Next() {
+			var k int64
+			var v string
+			if err := rows.Scan(&k, &v); err != nil {
+				e.t.Fatal(err)
+			}
+			m[k] = v
+		}
+		if err := rows.Err(); err != nil {
+			e.t.Fatal(err)
+		}
+		pc.rows[p.ID] = m
+	}
+	return pc
+}
+
+func (pc *placementContents) inactive() int {
+	n := 0
+	for _, p := range pc.placements {
+		if p.State != 1 {
+			n++
+		}
+	}
+	return n
+}
+
+// divergent counts the finalized placements whose rows differ from the
+// first finalized placement of their shard.
+func (pc *placementContents) divergent() int {
+	first := map[int64]int64{}
+	n := 0
+	for _, p := range pc.placements {
+		if p.State != 1 {
+			continue
+		}
+		f, ok := first[p.ShardID]
+		if !ok {
+			first[p.ShardID] = p.ID
+			continue
+		}
+		if !sameRows(pc.rows[f], pc.rows[p.ID]) {
+			n++
+		}
+	}
+	return n
+}
+
+func sameRows(a, b map[int64]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+func (pc *placementContents) describe() string {
+	var b strings.Builder
+	for _, p := range pc.placements {
+		keys := make([]int64, 0, len(pc.rows[p.ID]))
+		for k := range pc.rows[p.ID] {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+		var kv []string
+		for _, k := range keys {
+			kv = append(kv, fmt.Sprintf("%d=%s", k, pc.rows[p.ID][k]))
+		}
+		fmt.Fprintf(&b, "  shard %d placement %d (%s:%d, state %d): %s\n", p.ShardID, p.ID, p.Host, p.Port, p.State, strings.Join(kv, " "))
+	}
+	return b.String()
+}
+
+// repairOneSourceEach repairs every inactive placement of table from one
+// finalized placement of its shard (the seed's query, with one source per
+// target, since a shard may have several finalized placements).
+func repairOneSourceEach(e *env, table string) {
+	e.t.Helper()
+	ps := e.placements(table)
+	for _, dst := range ps {
+		if dst.State != 3 {
+			continue
+		}
+		for _, src := range ps {
+			if src.ShardID == dst.ShardID && src.State == 1 {
+				e.exec(`SELECT master_copy_shard_placement($1, $2, $3, $4, $5)`, dst.ShardID, src.Host, src.Port, dst.Host, dst.Port)
+				break
+			}
+		}
+	}
+}
