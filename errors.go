@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"io"
 	"net"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -37,12 +39,17 @@ func placementFailed(ctx context.Context, err error) bool {
 	}
 	var netErr net.Error
 	var connectErr *pgconn.ConnectError
-	if errors.As(err, &netErr) || errors.As(err, &connectErr) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
+	switch {
+	case errors.As(err, &netErr), errors.As(err, &connectErr):
+		return true
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, pgconn.ErrConnClosed):
+		return true
+	case strings.Contains(err.Error(), "conn closed"):
 		return true
 	}
-	// Anything else that is not a server's answer (io.EOF on a dropped
-	// connection, "conn closed", ...) is a connection failure too.
-	return true
+	// Anything else happened in this process (an argument pgx cannot
+	// encode, say): the placement is fine, the statement is not.
+	return false
 }
 
 // noBadConn keeps driver.ErrBadConn from reaching database/sql once a

@@ -358,3 +358,43 @@ func TestMultiShardModificationsAndPruning(t *testing.T) {
 	}
 	e.assertReplicasIdentical("kv")
 }
+
+type notEncodable struct{ X chan int }
+
+// Regressions found through GORM: parameters in LIMIT/OFFSET of multi-shard
+// queries, and errors of the client's own making reported as such.
+func TestScatterParametersAndClientErrors(t *testing.T) {
+	e := setupKV(t, 4, 1)
+	e.exec(`INSERT INTO kv (k, v) VALUES (1,'a'),(2,'b'),(3,'c'),(4,'d'),(5,'e')`)
+	for _, c := range []struct {
+		q    string
+		args []any
+		want string
+	}{
+		{`SELECT v FROM kv ORDER BY v LIMIT $1 OFFSET $2`, []any{2, 1}, "b,c"},
+		{`SELECT v FROM kv ORDER BY v OFFSET $1`, []any{3}, "d,e"},
+		{`SELECT v FROM kv WHERE k > $1 ORDER BY v DESC LIMIT $2`, []any{1, 2}, "e,d"},
+	} {
+		rows, err := e.DB.Query(c.q, c.args...)
+		if err != nil {
+			t.Fatalf("%s: %v", c.q, err)
+		}
+		var got []string
+		for rows.Next() {
+			var v string
+			rows.Scan(&v)
+			got = append(got, v)
+		}
+		rows.Close()
+		if strings.Join(got, ",") != c.want {
+			t.Fatalf("%s = %v, want %s", c.q, got, c.want)
+		}
+	}
+	_, err := e.DB.Exec(`UPDATE kv SET v = $1 WHERE k = $2`, notEncodable{}, 1)
+	if err == nil || strings.Contains(err.Error(), "08006") || strings.Contains(err.Error(), "could not reach") {
+		t.Fatalf("an argument pgx cannot encode gave %v", err)
+	}
+	if n := e.queryInt(`SELECT count(*) FROM pgs_distribution_metadata.shard_placement WHERE shard_state <> 1`); n != 0 {
+		t.Fatalf("%d placements marked", n)
+	}
+}

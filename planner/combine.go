@@ -236,7 +236,7 @@ func planRawCombine(sel *pg_query.SelectStmt, ref *tableRef, pushdown bool) (*Co
 			limit := cloneNode(sel.LimitCount)
 			if sel.LimitOffset != nil {
 				limit = pg_query.MakeAExprNode(pg_query.A_Expr_Kind_AEXPR_OP, []*pg_query.Node{pg_query.MakeStrNode("+")},
-					limit, cloneNode(sel.LimitOffset), -1)
+					typeCast(limit, "bigint"), typeCast(cloneNode(sel.LimitOffset), "bigint"), -1)
 			}
 			partial.LimitCount = limit
 			partial.LimitOption = pg_query.LimitOption_LIMIT_OPTION_COUNT

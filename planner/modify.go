@@ -451,23 +451,28 @@ func containsDefault(n protoreflect.ProtoMessage) bool {
 // statement does not use), recording the mapping in ShardParams.
 func (p *Plan) compactParams() {
 	used := map[int32]bool{}
-	max := int32(0)
 	for _, raw := range p.tree.Stmts {
 		walk(raw.Stmt, func(m protoreflect.ProtoMessage) bool {
 			if pr, ok := m.(*pg_query.ParamRef); ok {
 				used[pr.Number] = true
-				if pr.Number > max {
-					max = pr.Number
-				}
 			}
 			return true
 		})
 	}
-	if int(max) == len(used) {
+	total := p.argCount
+	if p.Eval != nil {
+		total = p.Eval.First - 1 + p.Eval.Count
+	}
+	contiguous := len(used) == total
+	for n := int32(1); contiguous && int(n) <= total; n++ {
+		contiguous = used[n]
+	}
+	if contiguous {
 		return
 	}
 	renum := map[int32]int32{}
-	for n := int32(1); n <= max; n++ {
+	p.ShardParams = []int{}
+	for n := int32(1); int(n) <= total || len(renum) < len(used); n++ {
 		if used[n] {
 			renum[n] = int32(len(renum) + 1)
 			p.ShardParams = append(p.ShardParams, int(n))

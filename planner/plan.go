@@ -108,6 +108,9 @@ type Plan struct {
 
 	refs []*tableRef
 	tree *pg_query.ParseResult
+	// argCount is how many arguments the statement takes (its highest $n),
+	// before Eval adds its values.
+	argCount int
 	// renames maps the location of each distributed RangeVar to its table.
 	renames  map[int32]*catalog.Table
 	shardSQL []shardText
@@ -173,6 +176,7 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 		return p, nil
 	}
 	p.Tx = txCommand(tree)
+	p.argCount = maxParam(tree)
 	if call, err := adminCall(tree); call != nil || err != nil {
 		if err != nil {
 			return nil, err

@@ -45,6 +45,12 @@ type Config struct {
 	CorpusFile string
 	// Generated is how many random queries GenerateQueries adds.
 	Generated int
+	// Queries, when not nil, replace the corpus file and the generated
+	// queries.
+	Queries []Query
+	// AfterLoad, when set, runs after a layout is loaded and before its
+	// queries, with the layout's database name (the same on every node).
+	AfterLoad func(ctx context.Context, l Layout, dbname string) error
 	// BatchRows is the number of rows per multi-row INSERT (200 when zero);
 	// TxBatches is the number of INSERTs per transaction (25 when zero).
 	BatchRows, TxBatches int
@@ -175,11 +181,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if len(cfg.Nodes) < 2 {
 		return nil, errors.New("difftest: need a metadata node and at least one worker")
 	}
-	corpus, err := LoadCorpus(cfg.CorpusFile)
-	if err != nil {
-		return nil, err
+	corpus, generated := cfg.Queries, []Query(nil)
+	if corpus == nil {
+		var err error
+		if corpus, err = LoadCorpus(cfg.CorpusFile); err != nil {
+			return nil, err
+		}
+		generated = GenerateQueries(cfg.Seed, cfg.Generated)
 	}
-	generated := GenerateQueries(cfg.Seed, cfg.Generated)
 	queries := append(append([]Query{}, corpus...), generated...)
 	ds := Generate(cfg.Seed, cfg.People, cfg.Visits)
 	rep := &Report{Seed: cfg.Seed, People: cfg.People, Visits: cfg.Visits,
@@ -194,6 +203,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if !cfg.Keep {
 		defer dropDatabase(context.WithoutCancel(ctx), cfg.Nodes[0], oracleDB)
 	}
+	var err error
 	oracle, err := sql.Open("pgx", cfg.Nodes[0].DSN(oracleDB))
 	if err != nil {
 		return nil, err
@@ -235,9 +245,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	var wg sync.WaitGroup
 	for i, l := range cfg.Layouts {
 		wg.Add(1)
+		sem <- struct{}{} // layouts start in order
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
 			defer func() { <-sem }()
 			lr, err := runLayout(ctx, &cfg, l, ds, queries, answers, valid)
 			if err != nil {
@@ -300,6 +310,11 @@ func runLayout(ctx context.Context, cfg *Config, l Layout, ds *Dataset, queries 
 	}
 	if err := loadAll(ctx, db, ds, cfg); err != nil {
 		return nil, fmt.Errorf("loading through pgshard: %w", err)
+	}
+	if cfg.AfterLoad != nil {
+		if err := cfg.AfterLoad(ctx, l, name); err != nil {
+			return nil, fmt.Errorf("after load: %w", err)
+		}
 	}
 	lr.Load = time.Since(t0)
 
