@@ -52,9 +52,9 @@ var faultScenarios = []faultScenario{
 	},
 	{
 		name: "multi-shard-tx", replicas: 2,
-		extra: []string{"after-prepare:2"},
+		extra:  []string{"after-prepare:2"},
 		before: map[int64]string{1: "old", 1001: "", 1002: "", 1003: "", 1004: "", 1005: "", 1006: "", 1007: "", 1008: ""},
-		after: map[int64]string{1: "new", 1001: "tx", 1002: "tx", 1003: "tx", 1004: "tx", 1005: "tx", 1006: "tx", 1007: "tx", 1008: "tx"},
+		after:  map[int64]string{1: "new", 1001: "tx", 1002: "tx", 1003: "tx", 1004: "tx", 1005: "tx", 1006: "tx", 1007: "tx", 1008: "tx"},
 	},
 	{
 		name: "replicated-worker-down", replicas: 3, stopFirst: true, stopKey: 500,
@@ -175,19 +175,7 @@ func runKillAt(t *testing.T, e *env, sc faultScenario, table, spec string) fault
 	start := time.Now()
 	ctx := context.Background()
 	r := faultRun{scenario: sc.name, spec: spec}
-	e.exec(`CREATE TABLE ` + table + ` (k bigint PRIMARY KEY, v text)`)
-	e.exec(`SELECT master_create_distributed_table($1, 'k')`, table)
-	e.exec(fmt.Sprintf(`SELECT master_create_worker_shards('%s', 4, %d)`, table, sc.replicas))
-	var vals []string
-	for k := 1; k <= 40; k++ {
-		vals = append(vals, fmt.Sprintf("(%d, 'old')", k))
-	}
-	e.exec(`INSERT INTO ` + table + ` (k, v) VALUES ` + strings.Join(vals, ", "))
-	for _, p := range e.placements(table) {
-		if p.State != 1 {
-			t.Fatalf("%s: placement %+v not finalized before the write", spec, p)
-		}
-	}
+	createFaultTable(e, table, sc.replicas)
 
 	var stopped *pgtest.Node
 	if sc.stopFirst {
@@ -202,29 +190,7 @@ func runKillAt(t *testing.T, e *env, sc faultScenario, table, spec string) fault
 		t.Cleanup(func() { stopped.Start(context.Background()) })
 	}
 
-	// The child.
-	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	cmd := exec.CommandContext(cctx, os.Args[0], "-test.run=^TestKillClientChild$", "-test.count=1")
-	cmd.Env = append(withoutEnv(os.Environ(), pgshard.KillAtEnv, faultDSNEnv, faultScenarioEnv, faultTableEnv),
-		faultDSNEnv+"="+e.DSN, faultScenarioEnv+"="+sc.name, faultTableEnv+"="+table, pgshard.KillAtEnv+"="+spec)
-	out, err := cmd.CombinedOutput()
-	timedOut := cctx.Err() != nil
-	cancel()
-	var ee *exec.ExitError
-	switch {
-	case timedOut:
-		t.Fatalf("%s/%s: the child did not finish in 60s:\n%s", sc.name, spec, out)
-	case err == nil && strings.Contains(string(out), childOK):
-		r.child = "exited"
-	case errors.As(err, &ee):
-		ws, ok := ee.Sys().(syscall.WaitStatus)
-		if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-			t.Fatalf("%s/%s: the child failed (%v), not killed:\n%s", sc.name, spec, err, out)
-		}
-		r.child = "killed"
-	default:
-		t.Fatalf("%s/%s: the child: %v\n%s", sc.name, spec, err, out)
-	}
+	r.child = runChild(t, e, sc.name, table, spec)
 
 	if stopped != nil {
 		if err := stopped.Start(ctx); err != nil {
@@ -314,6 +280,52 @@ func runKillAt(t *testing.T, e *env, sc faultScenario, table, spec string) fault
 	}
 	r.took = time.Since(start)
 	return r
+}
+
+// createFaultTable creates a (k bigint, v text) table of 4 shards with rows
+// 1..40 = 'old'.
+func createFaultTable(e *env, table string, replicas int) {
+	e.t.Helper()
+	e.exec(`CREATE TABLE ` + table + ` (k bigint PRIMARY KEY, v text)`)
+	e.exec(`SELECT master_create_distributed_table($1, 'k')`, table)
+	e.exec(fmt.Sprintf(`SELECT master_create_worker_shards('%s', 4, %d)`, table, replicas))
+	var vals []string
+	for k := 1; k <= 40; k++ {
+		vals = append(vals, fmt.Sprintf("(%d, 'old')", k))
+	}
+	e.exec(`INSERT INTO ` + table + ` (k, v) VALUES ` + strings.Join(vals, ", "))
+	for _, p := range e.placements(table) {
+		if p.State != 1 {
+			e.t.Fatalf("placement %+v of %s not finalized before the write", p, table)
+		}
+	}
+}
+
+// runChild runs TestKillClientChild for a scenario's write on table, killed
+// at spec; it returns "killed" (SIGKILL) or "exited" (the step never came).
+func runChild(t *testing.T, e *env, scenario, table, spec string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestKillClientChild$", "-test.count=1")
+	cmd.Env = append(withoutEnv(os.Environ(), pgshard.KillAtEnv, faultDSNEnv, faultScenarioEnv, faultTableEnv),
+		faultDSNEnv+"="+e.DSN, faultScenarioEnv+"="+scenario, faultTableEnv+"="+table, pgshard.KillAtEnv+"="+spec)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		t.Fatalf("%s/%s: the child did not finish in 60s:\n%s", scenario, spec, out)
+	case err == nil && strings.Contains(string(out), childOK):
+		return "exited"
+	case errors.As(err, &ee):
+		ws, ok := ee.Sys().(syscall.WaitStatus)
+		if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			t.Fatalf("%s/%s: the child failed (%v), not killed:\n%s", scenario, spec, err, out)
+		}
+		return "killed"
+	}
+	t.Fatalf("%s/%s: the child: %v\n%s", scenario, spec, err, out)
+	return ""
 }
 
 // reopenDB replaces e.DB with a new pool.
@@ -508,4 +520,115 @@ func repairOneSourceEach(e *env, table string) {
 			}
 		}
 	}
+}
+
+// A client killed after the commit decision leaves prepared transactions
+// that recovery commits. A repair run before recovery copies around them.
+// Source in doubt: the copy misses the transaction's rows, which recovery
+// then commits on the source only, so the repaired placement is finalized
+// and different. Target in doubt: the prepared transaction holds a lock on
+// the target's shard table, the repair's DROP TABLE waits behind it, and
+// with the placement filling, every write to the shard waits behind that.
+func TestRepairBeforeRecovery(t *testing.T) {
+	if os.Getenv(faultDSNEnv) != "" {
+		t.Skip("in the child")
+	}
+	ctx := context.Background()
+
+	t.Run("source in doubt", func(t *testing.T) {
+		e := newEnv(t)
+		createFaultTable(e, "r", 3)
+		// Replicated INSERT of k = 500 with the first placement's worker
+		// down; the client dies right after the coordinator (second
+		// placement) committed, the third placement prepared.
+		ps := keyPlacements(e, "r", 500)
+		down := nodeAt(e, ps[0].Host, ps[0].Port)
+		if err := down.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { down.Start(context.Background()) })
+		if got := runChild(t, e, "replicated-worker-down", "r", "after-decision"); got != "killed" {
+			t.Fatalf("child %s", got)
+		}
+		if err := down.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		reopenDB(e)
+		ps = keyPlacements(e, "r", 500)
+		t.Logf("placements of shard %d: %+v; prepared transactions: %d", ps[0].ShardID, ps, preparedOnAllNodes(e))
+		// The operator repairs the inactive placement from the third one,
+		// finalized, then runs recovery.
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := e.DB.ExecContext(rctx, `SELECT master_copy_shard_placement($1, $2, $3, $4, $5)`, ps[0].ShardID, ps[2].Host, ps[2].Port, ps[0].Host, ps[0].Port)
+		cancel()
+		t.Logf("repair from the placement with the prepared transaction: %v", err)
+		committed, rolledBack := recoverAll(e)
+		t.Logf("recovery: %d committed, %d rolled back", committed, rolledBack)
+		pc := readPlacements(e, "r")
+		if n := pc.divergent(); n != 0 {
+			t.Errorf("%d finalized placements differ after repair then recovery:\n%s", n, pc.describe())
+		}
+	})
+
+	t.Run("target in doubt", func(t *testing.T) {
+		e := newEnv(t)
+		createFaultTable(e, "r", 2)
+		// Replicated UPDATE of k = 7; the client dies right after the
+		// coordinator (first placement) committed, the second prepared.
+		ps := keyPlacements(e, "r", 7)
+		if got := runChild(t, e, "autocommit-replicated", "r", "after-decision"); got != "killed" {
+			t.Fatalf("child %s", got)
+		}
+		// The second placement's worker crashes; a later write to the shard
+		// marks its placement inactive; the worker comes back.
+		second := nodeAt(e, ps[1].Host, ps[1].Port)
+		if err := second.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { second.Start(context.Background()) })
+		var other int64
+		for k := int64(1); k <= 40; k++ {
+			if k != 7 && keyShard(e, "r", k) == ps[0].ShardID {
+				other = k
+				break
+			}
+		}
+		e.exec(`UPDATE r SET v = 'later' WHERE k = $1`, other)
+		if err := second.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		reopenDB(e)
+		t.Logf("placements of shard %d: %+v; prepared transactions: %d", ps[0].ShardID, keyPlacements(e, "r", 7), preparedOnAllNodes(e))
+
+		// Repair before recovery; meanwhile, a write to the shard.
+		repairDone := make(chan error, 1)
+		start := time.Now()
+		go func() {
+			rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			_, err := e.DB.ExecContext(rctx, `SELECT master_copy_shard_placement($1, $2, $3, $4, $5)`, ps[0].ShardID, ps[0].Host, ps[0].Port, ps[1].Host, ps[1].Port)
+			repairDone <- err
+		}()
+		time.Sleep(8 * time.Second) // past the killed client's lease
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		wstart := time.Now()
+		_, werr := e.DB.ExecContext(wctx, `UPDATE r SET v = 'during' WHERE k = $1`, other)
+		cancel()
+		t.Logf("write to the shard during the repair: %v after %v", werr, time.Since(wstart).Round(time.Millisecond))
+		err := <-repairDone
+		t.Logf("repair: %v after %v", err, time.Since(start).Round(time.Millisecond))
+		if werr != nil {
+			t.Errorf("a write to the shard failed while the repair waited on the in-doubt transaction: %v", werr)
+		}
+		if err != nil {
+			t.Errorf("repair before recovery: %v", err)
+		}
+		committed, rolledBack := recoverAll(e)
+		t.Logf("recovery: %d committed, %d rolled back", committed, rolledBack)
+		repairOneSourceEach(e, "r")
+		pc := readPlacements(e, "r")
+		if n := pc.divergent(); n != 0 {
+			t.Errorf("%d finalized placements differ:\n%s", n, pc.describe())
+		}
+	})
 }

@@ -3,11 +3,14 @@ package difftest
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/pgshard/pgshard/internal/pgtest"
 )
@@ -30,6 +33,11 @@ func TestDifferential(t *testing.T) {
 	c := pgtest.StartTB(t, 5)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
+	// First prove that the harness tells every outcome apart, on a shard
+	// tampered with behind pgshard's back.
+	if !t.Run("harness detects a tampered shard", func(t *testing.T) { testHarnessDetectsTampering(ctx, t, c) }) {
+		t.FailNow()
+	}
 	start := time.Now()
 	rep, err := Run(ctx, Config{
 		Nodes:      c.Nodes,
@@ -158,4 +166,116 @@ SELECT 1
 			t.Fatalf("arg %d = %#v, want %#v", i, qs[0].Args[i], want[i])
 		}
 	}
+}
+
+// testHarnessDetectsTampering loads a small dataset into one layout, then
+// changes its shards directly on the workers (a deleted row, a changed
+// value, a renamed column on one shard) and checks that Run classifies each
+// query as it must: wrong, error, refused or equal.
+func testHarnessDetectsTampering(ctx context.Context, t *testing.T, c *pgtest.Cluster) {
+	want := map[string]Outcome{}
+	var queries []Query
+	add := func(name string, o Outcome, ordered bool, sql string) {
+		queries = append(queries, Query{Name: name, SQL: sql, Ordered: ordered})
+		want[name] = o
+	}
+	add("deleted_row_count", Wrong, false, "SELECT count(*) FROM people")
+	add("deleted_row_lookup", Wrong, false, "SELECT id, name FROM people WHERE id = 7")
+	add("deleted_row_grouped", Wrong, false, "SELECT dept, count(*) FROM people GROUP BY dept")
+	add("deleted_row_ordered", Wrong, true, "SELECT id FROM people WHERE id > 0 ORDER BY id LIMIT 10")
+	add("changed_value", Wrong, false, "SELECT name FROM people WHERE id = 9")
+	add("renamed_column", Error, false, "SELECT sum(score) FROM people")
+	add("not_colocated", Refused, false, "SELECT count(*) FROM people p JOIN visits v ON p.id = v.visit_id")
+	add("untouched_lookup", Equal, false, "SELECT id, name FROM people WHERE id = 10")
+	add("untouched_table", Equal, false, "SELECT count(*), sum(amount) FROM visits")
+	add("untouched_order", Equal, true, "SELECT id FROM people WHERE id > 10 ORDER BY id LIMIT 10")
+
+	layout := Layout{4, 2}
+	rep, err := Run(ctx, Config{
+		Nodes: c.Nodes, Layouts: []Layout{layout}, Seed: 1, People: 500, Visits: 800, Queries: queries,
+		AfterLoad: func(ctx context.Context, l Layout, dbname string) error { return tamper(ctx, c, dbname) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Layouts) != 1 || len(rep.CorpusBugs) > 0 {
+		t.Fatalf("unexpected report:\n%s", rep)
+	}
+	for _, f := range rep.Layouts[0].Findings {
+		if f.Outcome != want[f.Query.Name] {
+			t.Errorf("%s: outcome %s (%s), want %s", f.Query.Name, f.Outcome, f.Why, want[f.Query.Name])
+		}
+	}
+	if !rep.Failed() {
+		t.Error("Report.Failed() is false with wrong answers")
+	}
+	if t.Failed() {
+		t.Logf("\n%s", rep)
+	}
+}
+
+// tamper changes the shards of people directly on the workers: the row with
+// id 7 disappears, the name of id 9 changes, and the first shard's column
+// score is renamed.
+func tamper(ctx context.Context, c *pgtest.Cluster, dbname string) error {
+	meta, err := pgx.Connect(ctx, c.Nodes[0].DSN(dbname))
+	if err != nil {
+		return err
+	}
+	defer meta.Close(ctx)
+	rows, err := meta.Query(ctx, `SELECT s.id, p.node_port FROM pgs_distribution_metadata.shard s
+		JOIN pgs_distribution_metadata.shard_placement p ON p.shard_id = s.id
+		WHERE s.relation_id = 'people'::regclass ORDER BY s.id, p.id`)
+	if err != nil {
+		return err
+	}
+	type placement struct {
+		shard int64
+		port  int
+	}
+	var pls []placement
+	for rows.Next() {
+		var p placement
+		if err := rows.Scan(&p.shard, &p.port); err != nil {
+			return err
+		}
+		pls = append(pls, p)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(pls) == 0 {
+		return fmt.Errorf("no placements of people")
+	}
+	for _, p := range pls {
+		var node *pgtest.Node
+		for _, n := range c.Nodes[1:] {
+			if n.Port == p.port {
+				node = n
+			}
+		}
+		if node == nil {
+			return fmt.Errorf("no worker on port %d", p.port)
+		}
+		conn, err := pgx.Connect(ctx, node.DSN(dbname))
+		if err != nil {
+			return err
+		}
+		table := pgx.Identifier{fmt.Sprintf("people_%d", p.shard)}.Sanitize()
+		stmts := []string{
+			"DELETE FROM " + table + " WHERE id = 7",
+			"UPDATE " + table + " SET name = coalesce(name, '') || 'x' WHERE id = 9",
+		}
+		if p.shard == pls[0].shard {
+			stmts = append(stmts, "ALTER TABLE "+table+" RENAME COLUMN score TO score2")
+		}
+		for _, s := range stmts {
+			if _, err := conn.Exec(ctx, s); err != nil {
+				conn.Close(ctx)
+				return fmt.Errorf("%s: %w", s, err)
+			}
+		}
+		conn.Close(ctx)
+	}
+	return nil
 }
