@@ -533,6 +533,7 @@ func TestRepairBeforeRecovery(t *testing.T) {
 	if os.Getenv(faultDSNEnv) != "" {
 		t.Skip("in the child")
 	}
+	reproOnly(t)
 	ctx := context.Background()
 
 	t.Run("source in doubt", func(t *testing.T) {
@@ -604,7 +605,7 @@ func TestRepairBeforeRecovery(t *testing.T) {
 		repairDone := make(chan error, 1)
 		start := time.Now()
 		go func() {
-			rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			rctx, cancel := context.WithTimeout(ctx, 14*time.Second)
 			defer cancel()
 			_, err := e.DB.ExecContext(rctx, `SELECT master_copy_shard_placement($1, $2, $3, $4, $5)`, ps[0].ShardID, ps[0].Host, ps[0].Port, ps[1].Host, ps[1].Port)
 			repairDone <- err

@@ -68,6 +68,25 @@ type analyzer struct {
 	// lives on the metadata database, not on the shards.
 	ordinaryWrite string
 	err           error
+	// links are key-to-key equalities anywhere in the statement (WHERE,
+	// the ON of any join, correlated subqueries): references linked to each
+	// other only ever meet rows with equal keys, so a co-located join of
+	// them can run shard by shard.
+	links [][2]*tableRef
+	// root is the statement's own query level.
+	root *scope
+}
+
+// topLevelPin reports whether a reference of the statement's own level
+// (not a subquery or CTE) is pinned: its WHERE then keeps only that
+// shard's rows.
+func (a *analyzer) topLevelPin() bool {
+	for _, r := range a.refs {
+		if r.scope == a.root && r.pin != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *analyzer) fail(err error) {
@@ -232,6 +251,8 @@ func (a *analyzer) fromItem(sc *scope, item *pg_query.Node) {
 		if j.Jointype == pg_query.JoinType_JOIN_INNER {
 			a.conjuncts(sc, j.Quals)
 			a.usingEqualities(sc, j)
+		} else {
+			a.joinLinks(sc, j)
 		}
 		if j.Alias != nil {
 			sc.names[j.Alias.Aliasname] = true
@@ -291,6 +312,7 @@ func (a *analyzer) usingEqualities(sc *scope, j *pg_query.JoinExpr) {
 		col := stringOf(u)
 		if col == lref.table.KeyColumn && col == rref.table.KeyColumn {
 			sc.keyEqs = append(sc.keyEqs, [2]*tableRef{lref, rref})
+			a.links = append(a.links, [2]*tableRef{lref, rref})
 		}
 	}
 }
@@ -373,6 +395,7 @@ func (a *analyzer) conjuncts(sc *scope, qual *pg_query.Node) {
 	case lref != nil && rref != nil:
 		if lref.table.KeyType == rref.table.KeyType {
 			sc.keyEqs = append(sc.keyEqs, [2]*tableRef{lref, rref})
+			a.links = append(a.links, [2]*tableRef{lref, rref})
 		}
 	case lref != nil:
 		if v, ok := constValue(e.Rexpr, lref.table.KeyType); ok {
@@ -651,4 +674,69 @@ func (sc *scope) keySet(n *pg_query.Node) (*tableRef, *KeySet) {
 		}
 	}
 	return nil, nil
+}
+
+// joinLinks records the key-to-key equalities among the top-level AND terms
+// of an outer join's ON clause (and its USING columns): they do not pin
+// anything, but they keep matching rows within one shard.
+func (a *analyzer) joinLinks(sc *scope, j *pg_query.JoinExpr) {
+	var visit func(q *pg_query.Node)
+	visit = func(q *pg_query.Node) {
+		if q == nil {
+			return
+		}
+		if b := q.GetBoolExpr(); b != nil {
+			if b.Boolop == pg_query.BoolExprType_AND_EXPR {
+				for _, arg := range b.Args {
+					visit(arg)
+				}
+			}
+			return
+		}
+		e := q.GetAExpr()
+		if e == nil || e.Kind != pg_query.A_Expr_Kind_AEXPR_OP || !isEqualsOperator(e.Name) {
+			return
+		}
+		l, r := sc.keyColumn(e.Lexpr), sc.keyColumn(e.Rexpr)
+		if l != nil && r != nil && l.table.KeyType == r.table.KeyType {
+			a.links = append(a.links, [2]*tableRef{l, r})
+		}
+	}
+	visit(j.Quals)
+	if len(j.UsingClause) > 0 {
+		if l, r := j.Larg.GetRangeVar(), j.Rarg.GetRangeVar(); l != nil && r != nil {
+			lref, rref := sc.refFor(l), sc.refFor(r)
+			for _, u := range j.UsingClause {
+				col := stringOf(u)
+				if lref != nil && rref != nil && col == lref.table.KeyColumn && col == rref.table.KeyColumn {
+					a.links = append(a.links, [2]*tableRef{lref, rref})
+				}
+			}
+		}
+	}
+}
+
+// linked reports whether every reference is linked, through key
+// equalities, to the first.
+func (a *analyzer) linked() bool {
+	parent := map[*tableRef]*tableRef{}
+	var find func(r *tableRef) *tableRef
+	find = func(r *tableRef) *tableRef {
+		if p, ok := parent[r]; ok && p != r {
+			root := find(p)
+			parent[r] = root
+			return root
+		}
+		return r
+	}
+	for _, l := range a.links {
+		parent[find(l[0])] = find(l[1])
+	}
+	root := find(a.refs[0])
+	for _, r := range a.refs[1:] {
+		if find(r) != root {
+			return false
+		}
+	}
+	return true
 }

@@ -256,6 +256,14 @@ func planRawCombine(sel *pg_query.SelectStmt, ref *tableRef, pushdown bool) (*Co
 	return c, wrapSelect(partial), nil
 }
 
+func cloneNodes(ns []*pg_query.Node) []*pg_query.Node {
+	out := make([]*pg_query.Node, len(ns))
+	for i, n := range ns {
+		out[i] = cloneNode(n)
+	}
+	return out
+}
+
 func cloneNode(n *pg_query.Node) *pg_query.Node {
 	if n == nil {
 		return nil
@@ -276,7 +284,16 @@ type partialAgg struct {
 // one row per group with the group keys and partial aggregates; the combine
 // query groups those and combines the partials. ok is false when an
 // aggregate or a construct does not split (the caller then ships rows).
-func planPartialAggregate(sel *pg_query.SelectStmt, ref *tableRef, env Env) (*CombinePlan, *pg_query.ParseResult, bool, error) {
+func planPartialAggregate(sel *pg_query.SelectStmt, refs []*tableRef, env Env) (*CombinePlan, *pg_query.ParseResult, bool, error) {
+	ref := refs[0]
+	isInput := func(name string) bool {
+		for _, r := range refs {
+			if r.table.Column(name) != nil {
+				return true
+			}
+		}
+		return false
+	}
 	for _, g := range sel.GroupClause {
 		if g.GetGroupingSet() != nil {
 			return nil, nil, false, nil
@@ -290,7 +307,7 @@ func planPartialAggregate(sel *pg_query.SelectStmt, ref *tableRef, env Env) (*Co
 		e := g
 		if c := g.GetAConst(); c != nil {
 			e = resolveSortExpr(sel, ref, g)
-		} else if cr := g.GetColumnRef(); cr != nil && len(cr.Fields) == 1 && ref.table.Column(stringOf(cr.Fields[0])) == nil {
+		} else if cr := g.GetColumnRef(); cr != nil && len(cr.Fields) == 1 && !isInput(stringOf(cr.Fields[0])) {
 			e = resolveSortExpr(sel, ref, g)
 		}
 		if containsAggregate(e, env) {
@@ -304,7 +321,7 @@ func planPartialAggregate(sel *pg_query.SelectStmt, ref *tableRef, env Env) (*Co
 	}
 
 	partial := &pg_query.SelectStmt{
-		FromClause:  []*pg_query.Node{proto.Clone(sel.FromClause[0]).(*pg_query.Node)},
+		FromClause:  cloneNodes(sel.FromClause),
 		WhereClause: cloneNode(sel.WhereClause),
 		Op:          pg_query.SetOperation_SETOP_NONE,
 	}
@@ -497,4 +514,86 @@ func combineAggregate(agg string, p *pg_query.Node, col int, names, types []stri
 		return nil, sqlerr.Unsupported("avg over values of type %s across shards is not supported", typ)
 	}
 	return nil, fmt.Errorf("planner: no combination for %s", agg)
+}
+
+// planProjectedCombine handles a query that only needs ordering, LIMIT and
+// OFFSET, or DISTINCT, over any FROM (joins of co-located tables included):
+// shards return the select list (and any ORDER BY expression not in it),
+// sorted and limited to LIMIT+OFFSET rows; the combine query sorts, cuts and
+// de-duplicates the union. ok is false for a select list it cannot carry
+// (a *).
+func planProjectedCombine(sel *pg_query.SelectStmt) (*CombinePlan, *pg_query.ParseResult, bool, error) {
+	partial := &pg_query.SelectStmt{
+		FromClause:  cloneNodes(sel.FromClause),
+		WhereClause: cloneNode(sel.WhereClause),
+		Op:          pg_query.SetOperation_SETOP_NONE,
+	}
+	if plainDistinct(sel) {
+		partial.DistinctClause = []*pg_query.Node{{}}
+	}
+	var names []string
+	keys := map[string]int{}
+	add := func(val *pg_query.Node) int {
+		if i, ok := keys[nodeKey(val)]; ok {
+			return i
+		}
+		name := "c" + strconv.Itoa(len(names)+1)
+		names = append(names, name)
+		keys[nodeKey(val)] = len(names) - 1
+		partial.TargetList = append(partial.TargetList, resTarget(name, cloneNode(val)))
+		return len(names) - 1
+	}
+	template := &pg_query.SelectStmt{
+		DistinctClause: sel.DistinctClause,
+		LimitCount:     cloneNode(sel.LimitCount),
+		LimitOffset:    cloneNode(sel.LimitOffset),
+		LimitOption:    sel.LimitOption,
+		Op:             pg_query.SetOperation_SETOP_NONE,
+	}
+	for _, t := range sel.TargetList {
+		rt := t.GetResTarget()
+		if cr := rt.Val.GetColumnRef(); cr != nil && cr.Fields[len(cr.Fields)-1].GetAStar() != nil {
+			return nil, nil, false, nil
+		}
+		// Each select-list entry is its own column, even when two are equal.
+		name := "c" + strconv.Itoa(len(names)+1)
+		names = append(names, name)
+		if _, seen := keys[nodeKey(rt.Val)]; !seen {
+			keys[nodeKey(rt.Val)] = len(names) - 1
+		}
+		partial.TargetList = append(partial.TargetList, resTarget(name, cloneNode(rt.Val)))
+		template.TargetList = append(template.TargetList, resTarget(outputName(rt), columnRef("p", name)))
+	}
+	for _, srt := range sel.SortClause {
+		sb := srt.GetSortBy()
+		e := resolveSortExpr(sel, nil, sb.Node)
+		if plainDistinct(sel) {
+			if _, ok := keys[nodeKey(e)]; !ok {
+				return nil, nil, false, sqlerr.New(sqlerr.InvalidColumnReference, "for SELECT DISTINCT, ORDER BY expressions must appear in select list")
+			}
+		}
+		col := add(e)
+		psb := proto.Clone(sb).(*pg_query.SortBy)
+		psb.Node = cloneNode(e)
+		partial.SortClause = append(partial.SortClause, &pg_query.Node{Node: &pg_query.Node_SortBy{SortBy: psb}})
+		csb := proto.Clone(sb).(*pg_query.SortBy)
+		csb.Node = columnRef("p", names[col])
+		template.SortClause = append(template.SortClause, &pg_query.Node{Node: &pg_query.Node_SortBy{SortBy: csb}})
+	}
+	if sel.LimitCount != nil && sel.LimitOption != pg_query.LimitOption_LIMIT_OPTION_WITH_TIES && !plainDistinct(sel) {
+		limit := cloneNode(sel.LimitCount)
+		if sel.LimitOffset != nil {
+			limit = pg_query.MakeAExprNode(pg_query.A_Expr_Kind_AEXPR_OP, []*pg_query.Node{pg_query.MakeStrNode("+")},
+				typeCast(limit, "bigint"), typeCast(cloneNode(sel.LimitOffset), "bigint"), -1)
+		}
+		partial.LimitCount = limit
+		partial.LimitOption = pg_query.LimitOption_LIMIT_OPTION_COUNT
+	}
+	c := &CombinePlan{Columns: len(names), Mode: "rows", Params: paramsIn(template)}
+	c.build = func(types []string) (*pg_query.SelectStmt, error) {
+		out := proto.Clone(template).(*pg_query.SelectStmt)
+		out.FromClause = []*pg_query.Node{partialRelation("p", names, types)}
+		return out, nil
+	}
+	return c, wrapSelect(partial), true, nil
 }

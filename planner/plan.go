@@ -208,7 +208,8 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 	a := &analyzer{snap: snap, visited: map[*pg_query.RangeVar]bool{}}
 	switch {
 	case stmt.GetSelectStmt() != nil, stmt.GetInsertStmt() != nil, stmt.GetUpdateStmt() != nil, stmt.GetDeleteStmt() != nil:
-		a.statement(newScope(nil), stmt)
+		a.root = newScope(nil)
+		a.statement(a.root, stmt)
 	default:
 		if err := checkUtility(stmt, snap); err != nil {
 			return nil, err
@@ -257,6 +258,11 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 			unpinned++
 		}
 	}
+	if unpinned > 0 && len(a.refs) > 1 && a.linked() && a.topLevelPin() && (stmt.GetSelectStmt() == nil || stmt.GetSelectStmt().Op <= pg_query.SetOperation_SETOP_NONE) {
+		// Every reference is joined on the key to the others, and one
+		// pinned in the statement's own WHERE: only that shard has rows.
+		unpinned = 0
+	}
 	if unpinned == 0 {
 		p.Kind = Router
 		p.compactParams()
@@ -265,7 +271,7 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 	if len(a.refs) == 1 {
 		p.Prune = a.refs[0].set
 	}
-	if p.Modifies && len(a.refs) == 1 && a.refs[0].target && (stmt.GetUpdateStmt() != nil || stmt.GetDeleteStmt() != nil) {
+	if p.Modifies && (stmt.GetUpdateStmt() != nil || stmt.GetDeleteStmt() != nil) && hasTarget(a.refs) && (len(a.refs) == 1 || a.linked()) {
 		// A multi-shard UPDATE or DELETE: the driver runs it on every
 		// (pruned) shard in one transaction, committed with two-phase
 		// commit.
@@ -286,6 +292,15 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 	p.Kind = Scatter
 	p.compactParams()
 	return p, nil
+}
+
+func hasTarget(refs []*tableRef) bool {
+	for _, r := range refs {
+		if r.target {
+			return true
+		}
+	}
+	return false
 }
 
 func firstUnpinned(refs []*tableRef) *tableRef {

@@ -42,15 +42,19 @@ func (p *Plan) planScatter(sel *pg_query.SelectStmt, a *analyzer, env Env) error
 		return sqlerr.Unsupported("this statement on distributed table \"%s\" needs a filter on partition column \"%s\"", p.Table.Name, p.Table.KeyColumn)
 	}
 	ref := a.refs[0]
-	if len(a.refs) > 1 {
+	join := len(a.refs) > 1 || len(sel.FromClause) != 1 || sel.FromClause[0].GetRangeVar() != ref.rv
+	if len(a.refs) > 1 && !a.linked() {
 		other := a.refs[1]
 		if other.table == ref.table {
-			return sqlerr.Unsupported("a multi-shard query may reference distributed table \"%s\" only once; fix partition column \"%s\" by equality to run it on one shard", ref.table.Name, ref.table.KeyColumn)
+			return sqlerr.Unsupported("a multi-shard query may reference distributed table \"%s\" several times only when its references are joined on partition column \"%s\"", ref.table.Name, ref.table.KeyColumn)
 		}
-		return sqlerr.Unsupported("joins between distributed tables \"%s\" and \"%s\" across shards are not supported; fix the partition columns by equality", ref.table.Name, other.table.Name)
+		return sqlerr.Unsupported("distributed tables \"%s\" and \"%s\" can be joined across shards only on their partition columns (%s = %s); otherwise fix the partition columns by equality", ref.table.Name, other.table.Name, ref.table.KeyColumn, other.table.KeyColumn)
 	}
-	if ref.scope.parent != nil || len(sel.FromClause) != 1 || sel.FromClause[0].GetRangeVar() != ref.rv {
-		return sqlerr.Unsupported("a multi-shard query over distributed table \"%s\" must read it directly in its top-level FROM, without joins or subqueries around it", ref.table.Name)
+	if join && len(a.refs) == 1 && ref.scope.parent != nil {
+		return sqlerr.Unsupported("a multi-shard query over distributed table \"%s\" must read it in its top-level FROM", ref.table.Name)
+	}
+	if construct := nestedMerge(sel, a, env); construct != "" {
+		return sqlerr.Unsupported("%s inside a subquery or CTE that reads distributed table \"%s\" is not supported in a multi-shard query (each shard would apply it to its own rows only)", construct, ref.table.Name)
 	}
 	unsupported := func(construct string) error {
 		return sqlerr.Unsupported("%s is not supported in a multi-shard query on distributed table \"%s\"; fix partition column \"%s\" by equality to run it on one shard", construct, ref.table.Name, ref.table.KeyColumn)
@@ -103,13 +107,25 @@ func (p *Plan) planScatter(sel *pg_query.SelectStmt, a *analyzer, env Env) error
 		}
 	}
 	if grouped && !window && !unknown && !outer && (!distinct || plainDistinct(sel)) {
-		if c, partial, ok, err := planPartialAggregate(sel, ref, env); err != nil {
+		if c, partial, ok, err := planPartialAggregate(sel, a.refs, env); err != nil {
 			return err
 		} else if ok {
 			p.Combine = c
 			p.tree = partial
 			return nil
 		}
+	}
+	if !grouped && !window && !unknown && !outer && (!distinct || plainDistinct(sel)) {
+		if c, partial, ok, err := planProjectedCombine(sel); err != nil {
+			return err
+		} else if ok {
+			p.Combine = c
+			p.tree = partial
+			return nil
+		}
+	}
+	if join {
+		return unsupported("this combination (window functions, DISTINCT ON, ordered or unknown aggregates, or * with ordering) over a join")
 	}
 	c, partial, err := planRawCombine(sel, ref, !grouped && !window && !distinct && !unknown && !outer)
 	if err != nil {
@@ -234,6 +250,67 @@ func outerAggregate(n *pg_query.Node, env Env) bool {
 			return !found
 		})
 		return false
+	})
+	return found
+}
+
+// nestedMerge names a construct in a subquery or CTE below the top level
+// that reads a distributed table and whose answer depends on all the rows
+// (LIMIT, aggregates, DISTINCT, window functions, set operations): each
+// shard would compute it over its own rows only. It returns "" when there is
+// none.
+func nestedMerge(root *pg_query.SelectStmt, a *analyzer, env Env) string {
+	found := ""
+	walk(root, func(m protoreflect.ProtoMessage) bool {
+		sel, ok := m.(*pg_query.SelectStmt)
+		if !ok || sel == root || found != "" {
+			return found == ""
+		}
+		if !readsAnyDistributed(sel, a) {
+			return false
+		}
+		switch {
+		case sel.LimitCount != nil || sel.LimitOffset != nil:
+			found = "LIMIT/OFFSET"
+		case len(sel.GroupClause) > 0 || sel.HavingClause != nil:
+			found = "GROUP BY/HAVING"
+		case len(sel.DistinctClause) > 0:
+			found = "DISTINCT"
+		case len(sel.WindowClause) > 0:
+			found = "WINDOW"
+		case sel.Op != pg_query.SetOperation_SETOP_NONE && sel.Op != pg_query.SetOperation_SET_OPERATION_UNDEFINED:
+			found = "UNION/INTERSECT/EXCEPT"
+		}
+		for _, t := range sel.TargetList {
+			if found != "" {
+				break
+			}
+			if rt := t.GetResTarget(); rt != nil {
+				if containsAggregate(rt.Val, env) {
+					found = "an aggregate"
+				} else if windowCall(rt.Val) {
+					found = "a window function"
+				}
+			}
+		}
+		return found == ""
+	})
+	return found
+}
+
+// readsAnyDistributed reports whether a RangeVar below m is one of the
+// statement's distributed table references.
+func readsAnyDistributed(m protoreflect.ProtoMessage, a *analyzer) bool {
+	found := false
+	walk(m, func(x protoreflect.ProtoMessage) bool {
+		if rv, ok := x.(*pg_query.RangeVar); ok {
+			for _, r := range a.refs {
+				if r.rv == rv {
+					found = true
+				}
+			}
+		}
+		return !found
 	})
 	return found
 }

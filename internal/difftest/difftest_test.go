@@ -21,11 +21,11 @@ import (
 // with an error other than a 0A000 refusal (or when the oracle rejects a
 // query: a corpus bug). With -short it runs one layout (16 shards × 2).
 //
-// DIFFTEST_LAYOUTS="1x1,3x2" picks other layouts.
+// DIFFTEST_LAYOUTS="1x1,3x2/simple" picks other layouts.
 func TestDifferential(t *testing.T) {
 	layouts := DefaultLayouts
 	if testing.Short() {
-		layouts = []Layout{{16, 2}}
+		layouts = []Layout{{Shards: 16, Replicas: 2}}
 	}
 	if s := os.Getenv("DIFFTEST_LAYOUTS"); s != "" {
 		layouts = parseLayouts(t, s)
@@ -68,13 +68,14 @@ func TestDifferential(t *testing.T) {
 func parseLayouts(t *testing.T, s string) []Layout {
 	var out []Layout
 	for _, part := range strings.Split(s, ",") {
-		a, b, ok := strings.Cut(strings.TrimSpace(part), "x")
+		spec, simple := strings.CutSuffix(strings.TrimSpace(part), "/simple")
+		a, b, ok := strings.Cut(spec, "x")
 		shards, err1 := strconv.Atoi(a)
 		replicas, err2 := strconv.Atoi(b)
 		if !ok || err1 != nil || err2 != nil {
-			t.Fatalf("DIFFTEST_LAYOUTS: bad layout %q (want SHARDSxREPLICAS)", part)
+			t.Fatalf("DIFFTEST_LAYOUTS: bad layout %q (want SHARDSxREPLICAS or SHARDSxREPLICAS/simple)", part)
 		}
-		out = append(out, Layout{shards, replicas})
+		out = append(out, Layout{Shards: shards, Replicas: replicas, Simple: simple})
 	}
 	return out
 }
@@ -190,7 +191,7 @@ func testHarnessDetectsTampering(ctx context.Context, t *testing.T, c *pgtest.Cl
 	add("untouched_table", Equal, false, "SELECT count(*), sum(amount) FROM visits")
 	add("untouched_order", Equal, true, "SELECT id FROM people WHERE id > 10 ORDER BY id LIMIT 10")
 
-	layout := Layout{4, 2}
+	layout := Layout{Shards: 4, Replicas: 2}
 	rep, err := Run(ctx, Config{
 		Nodes: c.Nodes, Layouts: []Layout{layout}, Seed: 1, People: 500, Visits: 800, Queries: queries,
 		AfterLoad: func(ctx context.Context, l Layout, dbname string) error { return tamper(ctx, c, dbname) },

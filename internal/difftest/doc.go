@@ -9,7 +9,10 @@
 //   - refused: pgshard refused with SQLSTATE 0A000 (feature_not_supported),
 //     which it promises to do rather than answer wrongly; a refusal never
 //     counts as a pass;
-//   - error: pgshard failed with any other error where the oracle answered;
+//   - error: pgshard failed with any other error where the oracle answered,
+//     including a 0A000 raised by a PostgreSQL server rather than by pgshard
+//     (a server's error names its source file and routine, pgshard's own
+//     do not);
 //   - wrong: both answered and the answers differ.
 //
 // A query the oracle itself rejects is a bug of the corpus, reported apart.

@@ -17,7 +17,9 @@ func (r *Report) String() string {
 		r.CorpusQueries+r.GeneratedQueries, r.CorpusQueries, r.GeneratedQueries, r.People, r.Visits, r.Seed)
 	fmt.Fprintf(&b, "values compared in their text form (sql.NullString); float8 columns with relative tolerance %g, float4 %g\n", FloatTolerance, Float4Tolerance)
 	fmt.Fprintf(&b, "(shards may add partial sums in another order); unordered answers compared as multisets.\n")
-	fmt.Fprintf(&b, "refused = SQLSTATE 0A000 from pgshard (never a pass); error = any other pgshard error; wrong = answers differ.\n\n")
+	fmt.Fprintf(&b, "refused = SQLSTATE 0A000 raised by pgshard itself (never a pass); error = any other error\n")
+	fmt.Fprintf(&b, "(a server's own 0A000 included) where the oracle answered; wrong = answers differ.\n")
+	fmt.Fprintf(&b, "every 3rd query runs inside a transaction; layouts marked /simple use pgx's simple protocol.\n\n")
 	fmt.Fprintf(&b, "%-8s %7s %7s %7s %7s %7s %9s %9s\n", "layout", "queries", "equal", "refused", "error", "wrong", "load", "queries")
 	for _, l := range r.Layouts {
 		fmt.Fprintf(&b, "%-8s %7d %7d %7d %7d %7d %9s %9s\n", l.Layout, len(l.Findings),
@@ -74,6 +76,9 @@ func (r *Report) String() string {
 		}
 		if f.Query.Ordered {
 			fmt.Fprintf(&b, "    (ordered)\n")
+		}
+		if f.InTx {
+			fmt.Fprintf(&b, "    (run inside a transaction)\n")
 		}
 		fmt.Fprintf(&b, "    layout %s: %s\n", f.Layout, oneLine(f.Why, 400))
 		fmt.Fprintf(&b, "    oracle:  %s\n", f.Oracle.Show(6))

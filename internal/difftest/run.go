@@ -19,15 +19,33 @@ import (
 )
 
 // Layout is one way of distributing the dataset: people and visits both
-// get Shards shards with Replicas placements each.
+// get Shards shards with Replicas placements each. Simple runs pgshard (and
+// the oracle it is compared with) with pgx's simple protocol
+// (default_query_exec_mode=simple_protocol) instead of the extended one.
 type Layout struct {
 	Shards, Replicas int
+	Simple           bool
 }
 
-func (l Layout) String() string { return fmt.Sprintf("%dx%d", l.Shards, l.Replicas) }
+func (l Layout) String() string {
+	s := fmt.Sprintf("%dx%d", l.Shards, l.Replicas)
+	if l.Simple {
+		s += "/simple"
+	}
+	return s
+}
 
-// DefaultLayouts are {1, 3, 16, 32} shards × replication {1, 2}.
-var DefaultLayouts = []Layout{{1, 1}, {1, 2}, {3, 1}, {3, 2}, {16, 1}, {16, 2}, {32, 1}, {32, 2}}
+// DefaultLayouts are {1, 3, 16, 32} shards × replication {1, 2}; two of
+// them use the simple protocol.
+var DefaultLayouts = []Layout{{1, 1, false}, {1, 2, true}, {3, 1, false}, {3, 2, false}, {16, 1, true}, {16, 2, false}, {32, 1, false}, {32, 2, false}}
+
+// simpleDSN adds pgx's simple-protocol option to a node's DSN.
+func dsnFor(base string, simple bool) string {
+	if simple {
+		return base + "&default_query_exec_mode=simple_protocol"
+	}
+	return base
+}
 
 // Config says what Run does.
 type Config struct {
@@ -56,6 +74,10 @@ type Config struct {
 	BatchRows, TxBatches int
 	// Parallel is the number of queries in flight per layout (2 when zero).
 	Parallel int
+	// TxEvery runs every TxEvery-th query (by corpus position) inside a
+	// read-only transaction instead of on its own (3 when zero; -1 never):
+	// pgshard runs multi-shard statements differently in a transaction.
+	TxEvery int
 	// LayoutParallel is the number of layouts loaded and queried at the same
 	// time (2 when zero).
 	LayoutParallel int
@@ -73,8 +95,8 @@ type Outcome int
 // The outcomes, in report order.
 const (
 	Equal   Outcome = iota // answered, equal to the oracle
-	Refused                // SQLSTATE 0A000 from pgshard
-	Error                  // any other error from pgshard
+	Refused                // SQLSTATE 0A000 raised by pgshard itself
+	Error                  // any other error, a server's 0A000 included
 	Wrong                  // answered, different from the oracle
 	numOutcomes
 )
@@ -92,6 +114,8 @@ type Finding struct {
 	Why string
 	// Code is the SQLSTATE of pgshard's error, if any.
 	Code string
+	// InTx is set when the query ran inside a transaction.
+	InTx bool
 	// Oracle and Got are the two answers (Got is nil unless pgshard answered).
 	Oracle, Got *Result
 }
@@ -160,6 +184,9 @@ func (cfg *Config) defaults() {
 	if cfg.Parallel == 0 {
 		cfg.Parallel = 2
 	}
+	if cfg.TxEvery == 0 {
+		cfg.TxEvery = 3
+	}
 	if cfg.LayoutParallel == 0 {
 		cfg.LayoutParallel = 2
 	}
@@ -203,7 +230,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if !cfg.Keep {
 		defer dropDatabase(context.WithoutCancel(ctx), cfg.Nodes[0], oracleDB)
 	}
-	var err error
 	oracle, err := sql.Open("pgx", cfg.Nodes[0].DSN(oracleDB))
 	if err != nil {
 		return nil, err
@@ -220,22 +246,40 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if _, err := oracle.ExecContext(ctx, "ANALYZE"); err != nil {
 		return nil, fmt.Errorf("difftest: oracle: %w", err)
 	}
-	answers := make([]*Result, len(queries))
-	var valid []int
-	for i, q := range queries {
-		qctx, cancel := context.WithTimeout(ctx, cfg.QueryTimeout)
-		res, err := fetch(qctx, oracle, q)
-		cancel()
-		if err != nil {
-			rep.CorpusBugs = append(rep.CorpusBugs, CorpusBug{Query: q, Err: err.Error()})
+	// The oracle's answers, per protocol: pgx converts a few values
+	// differently in the simple protocol, so each layout is compared with
+	// the oracle read the same way.
+	answers := map[bool][]*Result{}
+	for _, simple := range []bool{false, true} {
+		if !slices.ContainsFunc(cfg.Layouts, func(l Layout) bool { return l.Simple == simple }) {
 			continue
 		}
-		answers[i] = res
-		valid = append(valid, i)
+		db := oracle
+		if simple {
+			if db, err = sql.Open("pgx", dsnFor(cfg.Nodes[0].DSN(oracleDB), true)); err != nil {
+				return nil, err
+			}
+			defer db.Close()
+		}
+		answers[simple] = make([]*Result, len(queries))
+		for i, q := range queries {
+			qctx, cancel := context.WithTimeout(ctx, cfg.QueryTimeout)
+			res, err := fetch(qctx, db, q)
+			cancel()
+			if err != nil {
+				mode := ""
+				if simple {
+					mode = " (simple protocol)"
+				}
+				rep.CorpusBugs = append(rep.CorpusBugs, CorpusBug{Query: q, Err: err.Error() + mode})
+				continue
+			}
+			answers[simple][i] = res
+		}
 	}
 	rep.Oracle = time.Since(t0)
-	cfg.Logf("oracle: %d rows loaded, %d queries answered, %d rejected (corpus bugs), %v",
-		len(ds.People.Rows)+len(ds.Visits.Rows)+len(ds.Depts.Rows), len(valid), len(rep.CorpusBugs), rep.Oracle.Round(time.Millisecond))
+	cfg.Logf("oracle: %d rows loaded, %d queries, %d rejected (corpus bugs), %v",
+		len(ds.People.Rows)+len(ds.Visits.Rows)+len(ds.Depts.Rows), len(queries), len(rep.CorpusBugs), rep.Oracle.Round(time.Millisecond))
 
 	// Layouts run cfg.Layouts at a time: one loads while another answers
 	// queries (both mostly wait on round trips).
@@ -249,7 +293,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			lr, err := runLayout(ctx, &cfg, l, ds, queries, answers, valid)
+			lr, err := runLayout(ctx, &cfg, l, ds, queries, answers[l.Simple])
 			if err != nil {
 				errs[i] = fmt.Errorf("difftest: layout %s: %w", l, err)
 				return
@@ -266,9 +310,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, errors.Join(errs...)
 }
 
-func runLayout(ctx context.Context, cfg *Config, l Layout, ds *Dataset, queries []Query, answers []*Result, valid []int) (*LayoutReport, error) {
+func runLayout(ctx context.Context, cfg *Config, l Layout, ds *Dataset, queries []Query, answers []*Result) (*LayoutReport, error) {
 	lr := &LayoutReport{Layout: l}
 	name := fmt.Sprintf("difftest_s%d_r%d", l.Shards, l.Replicas)
+	if l.Simple {
+		name += "_simple"
+	}
 	t0 := time.Now()
 	for _, n := range cfg.Nodes {
 		if err := createDatabase(ctx, n, name); err != nil {
@@ -278,7 +325,7 @@ func runLayout(ctx context.Context, cfg *Config, l Layout, ds *Dataset, queries 
 			defer dropDatabase(context.WithoutCancel(ctx), n, name)
 		}
 	}
-	db, err := sql.Open("pgshard", cfg.Nodes[0].DSN(name))
+	db, err := sql.Open("pgshard", dsnFor(cfg.Nodes[0].DSN(name), l.Simple))
 	if err != nil {
 		return nil, err
 	}
@@ -319,6 +366,12 @@ func runLayout(ctx context.Context, cfg *Config, l Layout, ds *Dataset, queries 
 	lr.Load = time.Since(t0)
 
 	t1 := time.Now()
+	var valid []int
+	for i := range queries {
+		if answers[i] != nil {
+			valid = append(valid, i)
+		}
+	}
 	lr.Findings = make([]Finding, len(valid))
 	work := make(chan int)
 	var wg sync.WaitGroup
@@ -328,7 +381,8 @@ func runLayout(ctx context.Context, cfg *Config, l Layout, ds *Dataset, queries 
 			defer wg.Done()
 			for k := range work {
 				i := valid[k]
-				lr.Findings[k] = classify(ctx, cfg, db, l, queries[i], answers[i])
+				inTx := cfg.TxEvery > 0 && i%cfg.TxEvery == cfg.TxEvery-1
+				lr.Findings[k] = classify(ctx, cfg, db, l, queries[i], answers[i], inTx)
 			}
 		}()
 	}
@@ -344,21 +398,35 @@ func runLayout(ctx context.Context, cfg *Config, l Layout, ds *Dataset, queries 
 	return lr, nil
 }
 
-// classify runs q through pgshard and compares with the oracle's answer.
-func classify(ctx context.Context, cfg *Config, db *sql.DB, l Layout, q Query, want *Result) Finding {
-	f := Finding{Layout: l, Query: q, Oracle: want}
+// classify runs q through pgshard (inside a transaction when inTx) and
+// compares with the oracle's answer.
+func classify(ctx context.Context, cfg *Config, db *sql.DB, l Layout, q Query, want *Result, inTx bool) Finding {
+	f := Finding{Layout: l, Query: q, Oracle: want, InTx: inTx}
 	qctx, cancel := context.WithTimeout(ctx, cfg.QueryTimeout)
 	defer cancel()
-	got, err := fetch(qctx, db, q)
+	var got *Result
+	var err error
+	if inTx {
+		got, err = fetchInTx(qctx, db, q)
+	} else {
+		got, err = fetch(qctx, db, q)
+	}
 	if err != nil {
 		f.Why = err.Error()
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) {
 			f.Code = pgErr.Code
 		}
-		if f.Code == "0A000" {
+		switch {
+		case f.Code == "0A000" && (pgErr.File != "" || pgErr.Routine != ""):
+			// A server's own feature_not_supported (it names its source
+			// file and routine; pgshard's refusals do not): pgshard sent
+			// a server something it cannot run, it did not refuse.
+			f.Outcome = Error
+			f.Why = fmt.Sprintf("0A000 raised by a PostgreSQL server (%s), not a pgshard refusal: %s", pgErr.Routine, f.Why)
+		case f.Code == "0A000":
 			f.Outcome = Refused
-		} else {
+		default:
 			f.Outcome = Error
 		}
 		return f
@@ -368,6 +436,23 @@ func classify(ctx context.Context, cfg *Config, db *sql.DB, l Layout, q Query, w
 		f.Outcome, f.Why = Wrong, why
 	}
 	return f
+}
+
+// fetchInTx runs q inside a transaction of its own, committed after.
+func fetchInTx(ctx context.Context, db *sql.DB, q Query) (*Result, error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("BEGIN: %w", err)
+	}
+	res, err := fetch(ctx, tx, q)
+	if err != nil {
+		tx.Rollback()
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("COMMIT: %w", err)
+	}
+	return res, nil
 }
 
 // copyAll loads every table of ds into the plain database at dsn with COPY:
