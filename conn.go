@@ -168,6 +168,12 @@ func (cn *conn) ExecContext(ctx context.Context, query string, nargs []driver.Na
 		return drain(rows)
 	case planner.Router:
 		return cn.routerExec(ctx, p, nargs)
+	case planner.Explain:
+		rows, err := cn.explain(ctx, p, nargs)
+		if err != nil {
+			return nil, err
+		}
+		return drain(rows)
 	default:
 		if p.Modifies {
 			res, _, err := cn.scatterModify(ctx, p, nargs, false)
@@ -205,6 +211,8 @@ func (cn *conn) QueryContext(ctx context.Context, query string, nargs []driver.N
 		return cn.admin(ctx, p, nargs)
 	case planner.Router:
 		return cn.routerQuery(ctx, p, nargs)
+	case planner.Explain:
+		return cn.explain(ctx, p, nargs)
 	default:
 		return cn.scatterQuery(ctx, p, nargs)
 	}

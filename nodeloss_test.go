@@ -186,7 +186,7 @@ func TestNodeLossUnderLoad(t *testing.T) {
 	}
 	t.Cleanup(func() { victim.Start(context.Background()) })
 	killTook := time.Since(start) - killedAt
-	time.Sleep(loadFor - killedAt)
+	time.Sleep(time.Until(start.Add(loadFor)))
 	close(stop)
 	wg.Wait()
 	loadTook := time.Since(start)
@@ -541,6 +541,7 @@ func TestStalledWorkerDoesNotHang(t *testing.T) {
 	// Stalled again, close everything: no goroutine may stay behind, even
 	// with the worker still not answering.
 	proxy.Stall()
+	open, _ := driverGoroutines()
 	db.Close()
 	dbClosed = true
 	leakDeadline := time.Now().Add(10 * time.Second)
@@ -549,7 +550,7 @@ func TestStalledWorkerDoesNotHang(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		n, dump = driverGoroutines()
 	}
-	t.Logf("\n%s\ndriver goroutines: %d before, %d after closing", strings.Join(lines, "\n"), baseline, n)
+	t.Logf("\n%s\ndriver goroutines: %d before, %d with the DB open, %d after closing", strings.Join(lines, "\n"), baseline, open, n)
 	if n > baseline {
 		t.Errorf("%d driver goroutines left (%d before):\n%s", n, baseline, dump)
 	}

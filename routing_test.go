@@ -398,3 +398,40 @@ func TestScatterParametersAndClientErrors(t *testing.T) {
 		t.Fatalf("%d placements marked", n)
 	}
 }
+
+func TestExplainShowsTheDistributedPlan(t *testing.T) {
+	e := setupKV(t, 4, 2)
+	e.exec(`INSERT INTO kv (k, v) VALUES (1,'a'),(2,'b'),(3,'c')`)
+	plan := func(q string, args ...any) string {
+		t.Helper()
+		rows, err := e.DB.Query(q, args...)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var l string
+			rows.Scan(&l)
+			out = append(out, l)
+		}
+		return strings.Join(out, "\n")
+	}
+	got := plan(`EXPLAIN SELECT v FROM kv WHERE k = $1`, 2)
+	for _, want := range []string{"pgshard: Router to shard", "placements:", "SQL: SELECT v FROM kv_", "Scan"} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("EXPLAIN lacks %q:\n%s", want, got)
+		}
+	}
+	got = plan(`EXPLAIN ANALYZE SELECT count(*) FROM kv`)
+	if !strings.Contains(got, "Scatter over 4 of 4 shards") || strings.Count(got, "actual rows=") != 4 || !strings.Contains(got, "add up") {
+		t.Fatalf("EXPLAIN ANALYZE:\n%s", got)
+	}
+	got = plan(`EXPLAIN SELECT v FROM kv WHERE k IN (1, 2) ORDER BY v LIMIT 1`)
+	if !strings.Contains(got, "PostgreSQL combines") {
+		t.Fatalf("EXPLAIN of a combined query:\n%s", got)
+	}
+	_, err := e.DB.Exec(`EXPLAIN ANALYZE UPDATE kv SET v = 'x' WHERE k = 1`)
+	expectError(t, err, "0A000", "EXPLAIN ANALYZE of a modification")
+	t.Log("\n" + got)
+}

@@ -14,6 +14,9 @@ func (p *Plan) Describe() string {
 	switch p.Kind {
 	case Passthrough:
 		return b.String()
+	case Explain:
+		fmt.Fprintf(&b, "explain options: %q\n", p.Explain.Options)
+		return b.String() + p.Explain.Inner.Describe()
 	case Admin:
 		fmt.Fprintf(&b, "function: %s\n", p.Admin.Function)
 		for i, a := range p.Admin.Args {

@@ -60,6 +60,9 @@ func FuzzPlan(f *testing.F) {
 			return
 		}
 		_ = p.Describe()
+		if p.Kind == Explain {
+			p = p.Explain.Inner
+		}
 		switch p.Kind {
 		case Passthrough, Admin:
 			return

@@ -26,6 +26,9 @@ const (
 	Router
 	// Scatter statements run on every shard; the driver merges the answers.
 	Scatter
+	// Explain statements show the distributed plan of the statement they
+	// explain, with each shard's own EXPLAIN.
+	Explain
 )
 
 func (k Kind) String() string {
@@ -38,6 +41,8 @@ func (k Kind) String() string {
 		return "Router"
 	case Scatter:
 		return "Scatter"
+	case Explain:
+		return "Explain"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -102,6 +107,8 @@ type Plan struct {
 	// parameter is used only in a value evaluated beforehand, or only in the
 	// part of a multi-shard query that is combined afterwards.
 	ShardParams []int
+	// Explain is set for Kind Explain.
+	Explain *ExplainPlan
 	// Tx is set for a transaction control statement (BEGIN, SAVEPOINT, ...),
 	// which the driver handles itself; Kind is then Passthrough.
 	Tx *TxCommand
@@ -205,6 +212,14 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 		return p, nil
 	}
 	stmt := tree.Stmts[0].Stmt
+	if e := stmt.GetExplainStmt(); e != nil {
+		a := &analyzer{snap: snap, visited: map[*pg_query.RangeVar]bool{}}
+		a.checkAllVisited(e.Query)
+		if a.err == nil {
+			return p, nil // EXPLAIN of ordinary tables: the metadata database explains it
+		}
+		return planExplain(p, e, snap, env)
+	}
 	a := &analyzer{snap: snap, visited: map[*pg_query.RangeVar]bool{}}
 	switch {
 	case stmt.GetSelectStmt() != nil, stmt.GetInsertStmt() != nil, stmt.GetUpdateStmt() != nil, stmt.GetDeleteStmt() != nil:

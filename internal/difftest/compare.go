@@ -219,6 +219,8 @@ func sortedRows(rows [][]sql.NullString, floats []float64) [][]sql.NullString {
 	return out
 }
 
+var controlChars = strings.NewReplacer("\t", `\t`, "\n", `\n`, "\r", `\r`)
+
 func showValue(v sql.NullString) string {
 	if !v.Valid {
 		return "NULL"
@@ -242,7 +244,7 @@ func (r *Result) Show(maxRows int) string {
 		vals := make([]string, len(row))
 		for j, v := range row {
 			if v.Valid {
-				vals[j] = v.String
+				vals[j] = controlChars.Replace(v.String)
 			} else {
 				vals[j] = "NULL"
 			}

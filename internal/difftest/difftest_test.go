@@ -21,7 +21,8 @@ import (
 // with an error other than a 0A000 refusal (or when the oracle rejects a
 // query: a corpus bug). With -short it runs one layout (16 shards × 2).
 //
-// DIFFTEST_LAYOUTS="1x1,3x2/simple" picks other layouts.
+// DIFFTEST_LAYOUTS="1x1,3x2/default_query_exec_mode=simple_protocol" picks
+// other layouts (SHARDSxREPLICAS[/DSN options]).
 func TestDifferential(t *testing.T) {
 	layouts := DefaultLayouts
 	if testing.Short() {
@@ -45,7 +46,9 @@ func TestDifferential(t *testing.T) {
 		Seed:       20240601,
 		CorpusFile: "../../testdata/differential/queries.sql",
 		Generated:  200,
-		Logf:       func(f string, a ...any) { t.Logf("[%s] "+f, append([]any{time.Since(start).Round(time.Second)}, a...)...) },
+		Logf: func(f string, a ...any) {
+			t.Logf("[%s] "+f, append([]any{time.Since(start).Round(time.Second)}, a...)...)
+		},
 	})
 	if rep != nil {
 		t.Log("\n" + rep.String())
@@ -68,14 +71,14 @@ func TestDifferential(t *testing.T) {
 func parseLayouts(t *testing.T, s string) []Layout {
 	var out []Layout
 	for _, part := range strings.Split(s, ",") {
-		spec, simple := strings.CutSuffix(strings.TrimSpace(part), "/simple")
+		spec, options, _ := strings.Cut(strings.TrimSpace(part), "/")
 		a, b, ok := strings.Cut(spec, "x")
 		shards, err1 := strconv.Atoi(a)
 		replicas, err2 := strconv.Atoi(b)
 		if !ok || err1 != nil || err2 != nil {
-			t.Fatalf("DIFFTEST_LAYOUTS: bad layout %q (want SHARDSxREPLICAS or SHARDSxREPLICAS/simple)", part)
+			t.Fatalf("DIFFTEST_LAYOUTS: bad layout %q (want SHARDSxREPLICAS[/DSN options])", part)
 		}
-		out = append(out, Layout{Shards: shards, Replicas: replicas, Simple: simple})
+		out = append(out, Layout{Shards: shards, Replicas: replicas, Options: options})
 	}
 	return out
 }

@@ -19,10 +19,14 @@ func (r *Report) String() string {
 	fmt.Fprintf(&b, "(shards may add partial sums in another order); unordered answers compared as multisets.\n")
 	fmt.Fprintf(&b, "refused = SQLSTATE 0A000 raised by pgshard itself (never a pass); error = any other error\n")
 	fmt.Fprintf(&b, "(a server's own 0A000 included) where the oracle answered; wrong = answers differ.\n")
-	fmt.Fprintf(&b, "every 3rd query runs inside a transaction; layouts marked /simple use pgx's simple protocol.\n\n")
-	fmt.Fprintf(&b, "%-8s %7s %7s %7s %7s %7s %9s %9s\n", "layout", "queries", "equal", "refused", "error", "wrong", "load", "queries")
+	if r.TxEvery > 0 {
+		fmt.Fprintf(&b, "every %s query runs inside a transaction. ", ordinal(r.TxEvery))
+	}
+	fmt.Fprintf(&b, "/simple: pgx's simple protocol; /tz+0545: session time zone Asia/Kathmandu\n")
+	fmt.Fprintf(&b, "(the oracle is read with the same options).\n\n")
+	fmt.Fprintf(&b, "%-22s %7s %7s %7s %7s %7s %9s %9s\n", "layout", "queries", "equal", "refused", "error", "wrong", "load", "queries")
 	for _, l := range r.Layouts {
-		fmt.Fprintf(&b, "%-8s %7d %7d %7d %7d %7d %9s %9s\n", l.Layout, len(l.Findings),
+		fmt.Fprintf(&b, "%-22s %7d %7d %7d %7d %7d %9s %9s\n", l.Layout, len(l.Findings),
 			l.Counts[Equal], l.Counts[Refused], l.Counts[Error], l.Counts[Wrong], dur(l.Load), dur(l.Queries))
 	}
 	c := r.Counts()
@@ -30,7 +34,7 @@ func (r *Report) String() string {
 	for _, x := range c {
 		n += x
 	}
-	fmt.Fprintf(&b, "%-8s %7d %7d %7d %7d %7d\n", "total", n, c[Equal], c[Refused], c[Error], c[Wrong])
+	fmt.Fprintf(&b, "%-22s %7d %7d %7d %7d %7d\n", "total", n, c[Equal], c[Refused], c[Error], c[Wrong])
 	fmt.Fprintf(&b, "oracle setup %s, total %s\n", dur(r.Oracle), dur(r.Total))
 
 	if len(r.CorpusBugs) > 0 {
@@ -131,6 +135,18 @@ var sqlstateSuffix = regexp.MustCompile(`\s*\(SQLSTATE \w+\)$`)
 func normalizeReason(s string) string {
 	s = strings.TrimPrefix(s, "ERROR: ")
 	return sqlstateSuffix.ReplaceAllString(s, "")
+}
+
+func ordinal(n int) string {
+	switch n {
+	case 1:
+		return "single"
+	case 2:
+		return "2nd"
+	case 3:
+		return "3rd"
+	}
+	return fmt.Sprintf("%dth", n)
 }
 
 func dur(d time.Duration) string {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strings"
 	"sync"
@@ -19,30 +20,42 @@ import (
 )
 
 // Layout is one way of distributing the dataset: people and visits both
-// get Shards shards with Replicas placements each. Simple runs pgshard (and
-// the oracle it is compared with) with pgx's simple protocol
-// (default_query_exec_mode=simple_protocol) instead of the extended one.
+// get Shards shards with Replicas placements each. Options are extra DSN
+// parameters (URL query syntax) for pgshard and for the oracle it is
+// compared with, such as "default_query_exec_mode=simple_protocol" or
+// "timezone=Asia/Kathmandu".
 type Layout struct {
 	Shards, Replicas int
-	Simple           bool
+	Options          string
 }
+
+// Option sets of DefaultLayouts.
+const (
+	SimpleProtocol = "default_query_exec_mode=simple_protocol"
+	OddTimeZone    = "timezone=Asia/Kathmandu" // UTC+05:45
+)
 
 func (l Layout) String() string {
 	s := fmt.Sprintf("%dx%d", l.Shards, l.Replicas)
-	if l.Simple {
-		s += "/simple"
+	if l.Options != "" {
+		r := strings.NewReplacer(SimpleProtocol, "simple", OddTimeZone, "tz+0545", "&", "+")
+		s += "/" + r.Replace(l.Options)
 	}
 	return s
 }
 
-// DefaultLayouts are {1, 3, 16, 32} shards × replication {1, 2}; two of
-// them use the simple protocol.
-var DefaultLayouts = []Layout{{1, 1, false}, {1, 2, true}, {3, 1, false}, {3, 2, false}, {16, 1, true}, {16, 2, false}, {32, 1, false}, {32, 2, false}}
+// DefaultLayouts are {1, 3, 16, 32} shards × replication {1, 2}; three of
+// them run with pgx's simple protocol, a session time zone of UTC+05:45, or
+// both.
+var DefaultLayouts = []Layout{
+	{1, 1, ""}, {1, 2, SimpleProtocol}, {3, 1, OddTimeZone}, {3, 2, ""},
+	{16, 1, SimpleProtocol + "&" + OddTimeZone}, {16, 2, ""}, {32, 1, ""}, {32, 2, ""},
+}
 
-// simpleDSN adds pgx's simple-protocol option to a node's DSN.
-func dsnFor(base string, simple bool) string {
-	if simple {
-		return base + "&default_query_exec_mode=simple_protocol"
+// dsnFor adds options to a node's DSN (which has a query part already).
+func dsnFor(base, options string) string {
+	if options != "" {
+		return base + "&" + options
 	}
 	return base
 }
@@ -141,6 +154,7 @@ type Report struct {
 	People, Visits   int
 	CorpusQueries    int
 	GeneratedQueries int
+	TxEvery          int
 	CorpusBugs       []CorpusBug
 	Layouts          []*LayoutReport
 	Oracle           time.Duration
@@ -219,7 +233,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	queries := append(append([]Query{}, corpus...), generated...)
 	ds := Generate(cfg.Seed, cfg.People, cfg.Visits)
 	rep := &Report{Seed: cfg.Seed, People: cfg.People, Visits: cfg.Visits,
-		CorpusQueries: len(corpus), GeneratedQueries: len(generated)}
+		CorpusQueries: len(corpus), GeneratedQueries: len(generated), TxEvery: cfg.TxEvery}
 
 	// The oracle: one plain database on the metadata node.
 	t0 := time.Now()
@@ -246,35 +260,34 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if _, err := oracle.ExecContext(ctx, "ANALYZE"); err != nil {
 		return nil, fmt.Errorf("difftest: oracle: %w", err)
 	}
-	// The oracle's answers, per protocol: pgx converts a few values
-	// differently in the simple protocol, so each layout is compared with
-	// the oracle read the same way.
-	answers := map[bool][]*Result{}
-	for _, simple := range []bool{false, true} {
-		if !slices.ContainsFunc(cfg.Layouts, func(l Layout) bool { return l.Simple == simple }) {
+	// The oracle's answers, per set of options: each layout is compared
+	// with the oracle read the same way (protocol, session time zone).
+	answers := map[string][]*Result{}
+	for _, l := range cfg.Layouts {
+		if answers[l.Options] != nil {
 			continue
 		}
 		db := oracle
-		if simple {
-			if db, err = sql.Open("pgx", dsnFor(cfg.Nodes[0].DSN(oracleDB), true)); err != nil {
+		if l.Options != "" {
+			if db, err = sql.Open("pgx", dsnFor(cfg.Nodes[0].DSN(oracleDB), l.Options)); err != nil {
 				return nil, err
 			}
 			defer db.Close()
 		}
-		answers[simple] = make([]*Result, len(queries))
+		answers[l.Options] = make([]*Result, len(queries))
 		for i, q := range queries {
 			qctx, cancel := context.WithTimeout(ctx, cfg.QueryTimeout)
 			res, err := fetch(qctx, db, q)
 			cancel()
 			if err != nil {
 				mode := ""
-				if simple {
-					mode = " (simple protocol)"
+				if l.Options != "" {
+					mode = " (with " + l.Options + ")"
 				}
 				rep.CorpusBugs = append(rep.CorpusBugs, CorpusBug{Query: q, Err: err.Error() + mode})
 				continue
 			}
-			answers[simple][i] = res
+			answers[l.Options][i] = res
 		}
 	}
 	rep.Oracle = time.Since(t0)
@@ -293,7 +306,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			lr, err := runLayout(ctx, &cfg, l, ds, queries, answers[l.Simple])
+			lr, err := runLayout(ctx, &cfg, l, ds, queries, answers[l.Options])
 			if err != nil {
 				errs[i] = fmt.Errorf("difftest: layout %s: %w", l, err)
 				return
@@ -313,8 +326,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 func runLayout(ctx context.Context, cfg *Config, l Layout, ds *Dataset, queries []Query, answers []*Result) (*LayoutReport, error) {
 	lr := &LayoutReport{Layout: l}
 	name := fmt.Sprintf("difftest_s%d_r%d", l.Shards, l.Replicas)
-	if l.Simple {
-		name += "_simple"
+	if l.Options != "" {
+		h := fnv.New32a()
+		h.Write([]byte(l.Options))
+		name += fmt.Sprintf("_o%08x", h.Sum32())
 	}
 	t0 := time.Now()
 	for _, n := range cfg.Nodes {
@@ -325,7 +340,7 @@ func runLayout(ctx context.Context, cfg *Config, l Layout, ds *Dataset, queries 
 			defer dropDatabase(context.WithoutCancel(ctx), n, name)
 		}
 	}
-	db, err := sql.Open("pgshard", dsnFor(cfg.Nodes[0].DSN(name), l.Simple))
+	db, err := sql.Open("pgshard", dsnFor(cfg.Nodes[0].DSN(name), l.Options))
 	if err != nil {
 		return nil, err
 	}

@@ -2279,3 +2279,137 @@ SELECT name, row_number() OVER (ORDER BY id) FROM people WHERE name LIKE '%\\%' 
 
 -- name: special_names_text_array_agg
 SELECT dept, array_agg(name ORDER BY id) FILTER (WHERE id < 400) FROM people GROUP BY dept;
+
+-- ===== Key pins that are not what they seem (column aliases, text forms of the key, repeated execution) =====
+
+-- name: alias_columns_key_shadow
+SELECT count(*) FROM people p(a, b, c, d, id) WHERE id = 30;
+
+-- name: alias_columns_key_shadow_rows
+SELECT a, id FROM people p(a, b, c, d, id) WHERE id = 31 AND c = 'eng';
+
+-- name: alias_columns_swap_key
+SELECT count(*), min(visit_person) FROM visits v(visit_person, person_id) WHERE person_id = 42;
+
+-- name: alias_columns_key_renamed
+SELECT pid, name FROM people p(pid) WHERE pid = 42;
+
+-- name: alias_columns_join_renamed
+SELECT p.pid, v.visit_id FROM people p(pid) JOIN visits v ON v.person_id = p.pid WHERE p.pid = 43;
+
+-- name: point_text_literal_spaces
+SELECT * FROM people WHERE id = ' 42 ';
+
+-- name: point_text_literal_plus
+SELECT * FROM people WHERE id = '+43';
+
+-- name: point_text_literal_leading_zero
+SELECT * FROM people WHERE id = '044';
+
+-- name: point_param_string_spaces
+-- args: ' 45'
+SELECT id, name FROM people WHERE id = $1;
+
+-- name: point_param_string_negative
+-- args: '-200'
+SELECT id, name FROM people WHERE id = $1;
+
+-- name: point_min_int8
+SELECT count(*) FROM people WHERE id = -9223372036854775808;
+
+-- name: point_max_int8
+SELECT count(*) FROM people WHERE id = 9223372036854775807;
+
+-- name: point_unary_plus
+SELECT * FROM people WHERE id = +46;
+
+-- name: point_is_not_distinct
+SELECT * FROM people WHERE id IS NOT DISTINCT FROM 47;
+
+-- name: point_having_pin
+SELECT id, count(*) FROM people GROUP BY id HAVING id = 48;
+
+-- name: point_only
+SELECT * FROM ONLY people WHERE id = 49;
+
+-- name: point_schema_qualified_column
+SELECT public.people.name FROM public.people WHERE id = 50;
+
+-- name: scan_schema_qualified_column
+SELECT public.people.name FROM public.people WHERE age = 77;
+
+-- name: point_param_repeat_1
+-- args: 1000
+SELECT * FROM people WHERE id = $1;
+
+-- name: point_param_repeat_2
+-- args: -1000
+SELECT * FROM people WHERE id = $1;
+
+-- name: point_param_repeat_3
+-- args: 1000000000679
+SELECT * FROM people WHERE id = $1;
+
+-- name: visits_param_repeat_1
+-- args: 1001
+SELECT visit_id, amount FROM visits WHERE person_id = $1;
+
+-- name: visits_param_repeat_2
+-- args: 1002
+SELECT visit_id, amount FROM visits WHERE person_id = $1;
+
+-- name: depts_exists_pinned
+SELECT count(*) FROM depts d WHERE EXISTS (SELECT 1 FROM people WHERE id = 42 AND people.dept = d.dept);
+
+-- name: key_expression_column_side
+SELECT id FROM people WHERE id + 0 = 51;
+
+-- name: key_in_subquery_pinned_other_table
+SELECT id FROM people WHERE id = 52 AND id IN (SELECT person_id FROM visits WHERE person_id = 52);
+
+-- ===== Multi-shard answers built from shipped rows (qualified names, whole rows, JSON) =====
+
+-- name: raw_schema_qualified_distinct
+SELECT DISTINCT public.people.dept FROM public.people;
+
+-- name: raw_qualified_order_limit
+-- ordered
+SELECT people.dept, people.id FROM people ORDER BY people.dept NULLS FIRST, people.id LIMIT 5;
+
+-- name: raw_alias_grouped_order
+-- ordered
+SELECT p.dept, count(*) FROM people p GROUP BY p.dept ORDER BY p.dept NULLS LAST;
+
+-- name: raw_whole_row_distinct
+SELECT DISTINCT p FROM people p WHERE id BETWEEN 1 AND 20;
+
+-- name: raw_whole_row_json_order
+-- ordered
+SELECT row_to_json(p) FROM people p ORDER BY id LIMIT 3;
+
+-- name: raw_whole_row_json_grouped
+SELECT dept, json_agg(p ORDER BY id) FILTER (WHERE id < 40) FROM people p GROUP BY dept;
+
+-- name: raw_count_filter_collate
+SELECT count(*) FILTER (WHERE name COLLATE "und-x-icu" < 'b'), max(name) FILTER (WHERE age = 30) FROM people;
+
+-- name: raw_percentile_float
+SELECT percentile_cont(0.25) WITHIN GROUP (ORDER BY score), percentile_disc(0.5) WITHIN GROUP (ORDER BY joined) FROM people;
+
+-- name: raw_distinct_on_grouped
+SELECT DISTINCT ON (dept) dept, active, count(*) FROM people GROUP BY dept, active ORDER BY dept, count(*) DESC, active;
+
+-- name: raw_timezone_sensitive_group
+SELECT date_trunc('day', joined)::date AS d, count(*) FROM people WHERE joined < '2015-02-01' GROUP BY 1;
+
+-- name: raw_timezone_sensitive_extract
+SELECT extract(hour FROM joined) AS h, count(*) FROM people GROUP BY 1;
+
+-- name: raw_timezone_sensitive_text
+SELECT joined::text FROM people WHERE id BETWEEN 60 AND 70;
+
+-- name: raw_timezone_sensitive_pinned
+SELECT joined::date, to_char(joined, 'YYYY-MM-DD HH24:MI TZH:TZM') FROM people WHERE id = 71;
+
+-- name: raw_timezone_sensitive_min
+SELECT min(joined::date), max(to_char(joined, 'HH24:MI')) FROM people;
