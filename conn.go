@@ -175,6 +175,9 @@ func (cn *conn) ExecContext(ctx context.Context, query string, nargs []driver.Na
 		}
 		return drain(rows)
 	default:
+		if p.InsertSelect != nil {
+			return cn.insertSelect(ctx, p, nargs)
+		}
 		if p.Modifies {
 			res, _, err := cn.scatterModify(ctx, p, nargs, false)
 			return res, err
@@ -214,6 +217,12 @@ func (cn *conn) QueryContext(ctx context.Context, query string, nargs []driver.N
 	case planner.Explain:
 		return cn.explain(ctx, p, nargs)
 	default:
+		if p.InsertSelect != nil {
+			if _, err := cn.insertSelect(ctx, p, nargs); err != nil {
+				return nil, err
+			}
+			return &bufferedRows{}, nil
+		}
 		return cn.scatterQuery(ctx, p, nargs)
 	}
 }

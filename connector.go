@@ -59,6 +59,61 @@ type nodePool struct {
 	// sql wraps the pool's connections as pgx's database/sql connections,
 	// so rows convert to driver values exactly as with the "pgx" driver.
 	sql driver.Connector
+	// idle keeps a few wrapped connections between statements: wrapping and
+	// unwrapping one per statement costs allocations and a timer.
+	idle chan *stdlib.Conn
+}
+
+// idleConnsPerNode bounds the wrapped connections kept idle per node; the
+// rest go back to the node's pgxpool, which manages their lifetime.
+const idleConnsPerNode = 8
+
+// get returns a connection to the node: an idle wrapped one, or a new one
+// from the pool.
+func (np *nodePool) get(ctx context.Context) (*stdlib.Conn, error) {
+	for {
+		select {
+		case dc := <-np.idle:
+			if dc.Conn().IsClosed() {
+				dc.Close()
+				continue
+			}
+			return dc, nil
+		default:
+			d, err := np.sql.Connect(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return d.(*stdlib.Conn), nil
+		}
+	}
+}
+
+// put gives a connection back: kept idle when it is healthy and idle, else
+// closed (which returns it to, or removes it from, the pool).
+func (np *nodePool) put(dc *stdlib.Conn) {
+	pc := dc.Conn().PgConn()
+	if dc.Conn().IsClosed() || pc.IsBusy() || pc.TxStatus() != 'I' {
+		dc.Close()
+		return
+	}
+	select {
+	case np.idle <- dc:
+	default:
+		dc.Close()
+	}
+}
+
+// drain closes the idle connections.
+func (np *nodePool) drain() {
+	for {
+		select {
+		case dc := <-np.idle:
+			dc.Close()
+		default:
+			return
+		}
+	}
 }
 
 var (
@@ -177,6 +232,7 @@ func (c *Connector) Close() error {
 	}
 	c.nodesMu.Lock()
 	for _, np := range c.nodes {
+		np.drain()
 		np.pool.Close()
 	}
 	c.nodes = map[catalog.Node]*nodePool{}
@@ -214,7 +270,7 @@ func (c *Connector) node(n catalog.Node) (*nodePool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgshard: pool for worker %s: %w", n, err)
 	}
-	np := &nodePool{node: n, pool: pool, sql: stdlib.GetPoolConnector(pool)}
+	np := &nodePool{node: n, pool: pool, sql: stdlib.GetPoolConnector(pool), idle: make(chan *stdlib.Conn, idleConnsPerNode)}
 	c.nodes[n] = np
 	return np, nil
 }

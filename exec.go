@@ -195,11 +195,11 @@ func (cn *conn) workerConn(ctx context.Context, node catalog.Node, write bool) (
 	if err != nil {
 		return nil, nil, err
 	}
-	dc, err := np.sql.Connect(ctx)
+	dc, err := np.get(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	return dc.(*stdlib.Conn), func() { dc.Close() }, nil
+	return dc, func() { np.put(dc) }, nil
 }
 
 // readPlacements orders a shard's finalized placements for a read: in a
@@ -210,6 +210,7 @@ func (cn *conn) readPlacements(shard *catalog.Shard) []catalog.Placement {
 	if cn.tx == nil {
 		return ps
 	}
+	ps = append([]catalog.Placement(nil), ps...) // the snapshot's own slice is shared
 	for i, p := range ps {
 		if cn.tx.has(p.Node) {
 			ps[0], ps[i] = ps[i], ps[0]
@@ -346,7 +347,7 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 			abort()
 			return nil, nil, err
 		}
-		dc, err := np.sql.Connect(ctx)
+		dc, err := np.get(ctx)
 		if err != nil {
 			if !placementFailed(ctx, err) {
 				abort()
@@ -355,7 +356,7 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 			failed, lastErr = append(failed, pl), err
 			continue
 		}
-		part := &participant{node: pl.Node, conn: dc.(*stdlib.Conn), release: func() { dc.Close() }, wrote: true}
+		part := &participant{node: pl.Node, conn: dc, release: func() { np.put(dc) }, wrote: true}
 		r, b, err := runInTx(ctx, part, sql, nargs, wantRows && res == nil)
 		if err != nil {
 			abortAll(context.WithoutCancel(ctx), []*participant{part})

@@ -179,8 +179,8 @@ func runKillAt(t *testing.T, e *env, sc faultScenario, table, spec string) fault
 
 	var stopped *pgtest.Node
 	if sc.stopFirst {
-		ps := keyPlacements(e, table, sc.stopKey)
-		stopped = nodeAt(e, ps[0].Host, ps[0].Port)
+		ps := placementsOfKey(e, table, sc.stopKey)
+		stopped = workerNode(e, ps[0].Host, ps[0].Port)
 		sctx, cancel := context.WithTimeout(ctx, time.Minute)
 		err := stopped.Stop(sctx)
 		cancel()
@@ -190,7 +190,7 @@ func runKillAt(t *testing.T, e *env, sc faultScenario, table, spec string) fault
 		t.Cleanup(func() { stopped.Start(context.Background()) })
 	}
 
-	r.child = runChild(t, e, sc.name, table, spec)
+	r.child = runFaultChild(t, e, sc.name, table, spec)
 
 	if stopped != nil {
 		if err := stopped.Start(ctx); err != nil {
@@ -199,7 +199,7 @@ func runKillAt(t *testing.T, e *env, sc faultScenario, table, spec string) fault
 		// The pools of e.DB hold connections the stop ended, which pgxpool
 		// hands out without a ping when idle for under a second; start
 		// afresh (see TestStaleConnectionAfterRestartMarksPlacement).
-		reopenDB(e)
+		reopenPgshardDB(e)
 	}
 
 	// Recovery, from a process of its own.
@@ -221,7 +221,7 @@ func runKillAt(t *testing.T, e *env, sc faultScenario, table, spec string) fault
 
 	// Compare the placements: every finalized placement of a shard holds
 	// the same rows, and the write is on all of them or on none.
-	pc := readPlacements(e, table)
+	pc := snapshotPlacements(e, table)
 	r.inactive, r.divergent = pc.inactive(), pc.divergent()
 	if r.divergent != 0 {
 		t.Errorf("%s/%s: %d finalized placements differ from their siblings:\n%s", sc.name, spec, r.divergent, pc.describe())
@@ -229,7 +229,7 @@ func runKillAt(t *testing.T, e *env, sc faultScenario, table, spec string) fault
 	before, after, seen := 0, 0, 0
 	var diffs []string
 	for k := range sc.after {
-		shard := keyShard(e, table, k)
+		shard := shardOfKey(e, table, k)
 		for _, p := range pc.placements {
 			if p.ShardID != shard || p.State != 1 {
 				continue
@@ -301,14 +301,14 @@ func createFaultTable(e *env, table string, replicas int) {
 	}
 }
 
-// runChild runs TestKillClientChild for a scenario's write on table, killed
+// runFaultChild runs TestKillClientChild for a scenario's write on table, killed
 // at spec; it returns "killed" (SIGKILL) or "exited" (the step never came).
-func runChild(t *testing.T, e *env, scenario, table, spec string) string {
+func runFaultChild(t *testing.T, e *env, scenario, table, spec string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestKillClientChild$", "-test.count=1")
-	cmd.Env = append(withoutEnv(os.Environ(), pgshard.KillAtEnv, faultDSNEnv, faultScenarioEnv, faultTableEnv),
+	cmd.Env = append(envWithout(os.Environ(), pgshard.KillAtEnv, faultDSNEnv, faultScenarioEnv, faultTableEnv),
 		faultDSNEnv+"="+e.DSN, faultScenarioEnv+"="+scenario, faultTableEnv+"="+table, pgshard.KillAtEnv+"="+spec)
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
@@ -328,8 +328,8 @@ func runChild(t *testing.T, e *env, scenario, table, spec string) string {
 	return ""
 }
 
-// reopenDB replaces e.DB with a new pool.
-func reopenDB(e *env) {
+// reopenPgshardDB replaces e.DB with a new pool.
+func reopenPgshardDB(e *env) {
 	e.t.Helper()
 	e.DB.Close()
 	db, err := sql.Open("pgshard", e.DSN)
@@ -340,7 +340,7 @@ func reopenDB(e *env) {
 	e.t.Cleanup(func() { db.Close() })
 }
 
-func withoutEnv(env []string, names ...string) []string {
+func envWithout(env []string, names ...string) []string {
 	out := env[:0:0]
 next:
 	for _, kv := range env {
@@ -354,11 +354,11 @@ next:
 	return out
 }
 
-// keyPlacements returns the placements of the shard holding key k of a
+// placementsOfKey returns the placements of the shard holding key k of a
 // bigint-keyed table, in placement order.
-func keyPlacements(e *env, table string, k int64) []placement {
+func placementsOfKey(e *env, table string, k int64) []placement {
 	e.t.Helper()
-	shard := keyShard(e, table, k)
+	shard := shardOfKey(e, table, k)
 	var out []placement
 	for _, p := range e.placements(table) {
 		if p.ShardID == shard {
@@ -368,15 +368,15 @@ func keyPlacements(e *env, table string, k int64) []placement {
 	return out
 }
 
-// keyShard is the id of the shard of bigint key k, by hashint8 as pgshard
+// shardOfKey is the id of the shard of bigint key k, by hashint8 as pgshard
 // hashes it.
-func keyShard(e *env, table string, k int64) int64 {
+func shardOfKey(e *env, table string, k int64) int64 {
 	e.t.Helper()
 	return e.queryInt(`SELECT id FROM pgs_distribution_metadata.shard WHERE relation_id = $1::regclass
 		AND hashint8($2::bigint) BETWEEN min_value::int AND max_value::int`, table, k)
 }
 
-func nodeAt(e *env, host string, port int) *pgtest.Node {
+func workerNode(e *env, host string, port int) *pgtest.Node {
 	e.t.Helper()
 	for _, w := range e.workers {
 		if w.Host == host && w.Port == port {
@@ -416,7 +416,7 @@ type placementContents struct {
 	rows       map[int64]map[int64]string // placement id -> k -> v
 }
 
-func readPlacements(e *env, table string) *placementContents {
+func snapshotPlacements(e *env, table string) *placementContents {
 	e.t.Helper()
 	ctx := context.Background()
 	pc := &placementContents{placements: e.placements(table), rows: map[int64]map[int64]string{}}
@@ -467,14 +467,14 @@ func (pc *placementContents) divergent() int {
 			first[p.ShardID] = p.ID
 			continue
 		}
-		if !sameRows(pc.rows[f], pc.rows[p.ID]) {
+		if !sameKV(pc.rows[f], pc.rows[p.ID]) {
 			n++
 		}
 	}
 	return n
 }
 
-func sameRows(a, b map[int64]string) bool {
+func sameKV(a, b map[int64]string) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -542,20 +542,20 @@ func TestRepairBeforeRecovery(t *testing.T) {
 		// Replicated INSERT of k = 500 with the first placement's worker
 		// down; the client dies right after the coordinator (second
 		// placement) committed, the third placement prepared.
-		ps := keyPlacements(e, "r", 500)
-		down := nodeAt(e, ps[0].Host, ps[0].Port)
+		ps := placementsOfKey(e, "r", 500)
+		down := workerNode(e, ps[0].Host, ps[0].Port)
 		if err := down.Stop(ctx); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { down.Start(context.Background()) })
-		if got := runChild(t, e, "replicated-worker-down", "r", "after-decision"); got != "killed" {
+		if got := runFaultChild(t, e, "replicated-worker-down", "r", "after-decision"); got != "killed" {
 			t.Fatalf("child %s", got)
 		}
 		if err := down.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
-		reopenDB(e)
-		ps = keyPlacements(e, "r", 500)
+		reopenPgshardDB(e)
+		ps = placementsOfKey(e, "r", 500)
 		t.Logf("placements of shard %d: %+v; prepared transactions: %d", ps[0].ShardID, ps, preparedOnAllNodes(e))
 		// The operator repairs the inactive placement from the third one,
 		// finalized, then runs recovery.
@@ -563,9 +563,9 @@ func TestRepairBeforeRecovery(t *testing.T) {
 		_, err := e.DB.ExecContext(rctx, `SELECT master_copy_shard_placement($1, $2, $3, $4, $5)`, ps[0].ShardID, ps[2].Host, ps[2].Port, ps[0].Host, ps[0].Port)
 		cancel()
 		t.Logf("repair from the placement with the prepared transaction: %v", err)
-		committed, rolledBack := recoverAll(e)
+		committed, rolledBack := recoverNow(e)
 		t.Logf("recovery: %d committed, %d rolled back", committed, rolledBack)
-		pc := readPlacements(e, "r")
+		pc := snapshotPlacements(e, "r")
 		if n := pc.divergent(); n != 0 {
 			t.Errorf("%d finalized placements differ after repair then recovery:\n%s", n, pc.describe())
 		}
@@ -576,20 +576,20 @@ func TestRepairBeforeRecovery(t *testing.T) {
 		createFaultTable(e, "r", 2)
 		// Replicated UPDATE of k = 7; the client dies right after the
 		// coordinator (first placement) committed, the second prepared.
-		ps := keyPlacements(e, "r", 7)
-		if got := runChild(t, e, "autocommit-replicated", "r", "after-decision"); got != "killed" {
+		ps := placementsOfKey(e, "r", 7)
+		if got := runFaultChild(t, e, "autocommit-replicated", "r", "after-decision"); got != "killed" {
 			t.Fatalf("child %s", got)
 		}
 		// The second placement's worker crashes; a later write to the shard
 		// marks its placement inactive; the worker comes back.
-		second := nodeAt(e, ps[1].Host, ps[1].Port)
+		second := workerNode(e, ps[1].Host, ps[1].Port)
 		if err := second.Kill(); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { second.Start(context.Background()) })
 		var other int64
 		for k := int64(1); k <= 40; k++ {
-			if k != 7 && keyShard(e, "r", k) == ps[0].ShardID {
+			if k != 7 && shardOfKey(e, "r", k) == ps[0].ShardID {
 				other = k
 				break
 			}
@@ -598,8 +598,8 @@ func TestRepairBeforeRecovery(t *testing.T) {
 		if err := second.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
-		reopenDB(e)
-		t.Logf("placements of shard %d: %+v; prepared transactions: %d", ps[0].ShardID, keyPlacements(e, "r", 7), preparedOnAllNodes(e))
+		reopenPgshardDB(e)
+		t.Logf("placements of shard %d: %+v; prepared transactions: %d", ps[0].ShardID, placementsOfKey(e, "r", 7), preparedOnAllNodes(e))
 
 		// Repair before recovery; meanwhile, a write to the shard.
 		repairDone := make(chan error, 1)
@@ -613,10 +613,27 @@ func TestRepairBeforeRecovery(t *testing.T) {
 		time.Sleep(8 * time.Second) // past the killed client's lease
 		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		wstart := time.Now()
-		_, werr := e.DB.ExecContext(wctx, `UPDATE r SET v = 'during' WHERE k = $1`, other)
+		writeDone := make(chan error, 1)
+		go func() {
+			_, err := e.DB.ExecContext(wctx, `UPDATE r SET v = 'during' WHERE k = $1`, other)
+			writeDone <- err
+		}()
+		time.Sleep(1500 * time.Millisecond)
+		// What the target's backends wait for meanwhile.
+		rows, err := e.worker(second).Query(ctx, `SELECT coalesce(wait_event_type || ':' || wait_event, '-') || ' ' || left(query, 50)
+			FROM pg_stat_activity WHERE datname = current_database() AND state <> 'idle' AND pid <> pg_backend_pid()`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		activity, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("on the target meanwhile: %q", activity)
+		werr := <-writeDone
 		cancel()
 		t.Logf("write to the shard during the repair: %v after %v", werr, time.Since(wstart).Round(time.Millisecond))
-		err := <-repairDone
+		err = <-repairDone
 		t.Logf("repair: %v after %v", err, time.Since(start).Round(time.Millisecond))
 		if werr != nil {
 			t.Errorf("a write to the shard failed while the repair waited on the in-doubt transaction: %v", werr)
@@ -624,10 +641,10 @@ func TestRepairBeforeRecovery(t *testing.T) {
 		if err != nil {
 			t.Errorf("repair before recovery: %v", err)
 		}
-		committed, rolledBack := recoverAll(e)
+		committed, rolledBack := recoverNow(e)
 		t.Logf("recovery: %d committed, %d rolled back", committed, rolledBack)
 		repairOneSourceEach(e, "r")
-		pc := readPlacements(e, "r")
+		pc := snapshotPlacements(e, "r")
 		if n := pc.divergent(); n != 0 {
 			t.Errorf("%d finalized placements differ:\n%s", n, pc.describe())
 		}

@@ -29,10 +29,10 @@ type errSamples struct {
 	seen map[string]int
 }
 
-var digits = regexp.MustCompile(`[0-9a-f]{12,}|[0-9]{3,}`)
+var errDigits = regexp.MustCompile(`[0-9a-f]{12,}|[0-9]{3,}`)
 
 func (s *errSamples) add(err error) {
-	msg := digits.ReplaceAllString(err.Error(), "N")
+	msg := errDigits.ReplaceAllString(err.Error(), "N")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.seen == nil {
@@ -52,11 +52,11 @@ func (s *errSamples) String() string {
 	return strings.Join(out, "\n")
 }
 
-// connectionLevel reports whether err says a server could not be reached or
+// isConnectionLevel reports whether err says a server could not be reached or
 // the connection to it was lost (SQLSTATE class 08, a server shutting down
 // or crashed, or no server answer at all), as opposed to PostgreSQL
 // rejecting the statement.
-func connectionLevel(err error) bool {
+func isConnectionLevel(err error) bool {
 	var pe *pgconn.PgError
 	if asPgError(err, &pe) {
 		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
@@ -167,7 +167,7 @@ func TestNodeLossUnderLoad(t *testing.T) {
 				case err == nil:
 					badReadCount.Add(1)
 					badReads.add(fmt.Errorf("k=%d read %q", k, v))
-				case connectionLevel(err) && (strings.Contains(err.Error(), victimAddr) || !asPgError(err, new(*pgconn.PgError))):
+				case isConnectionLevel(err) && (strings.Contains(err.Error(), victimAddr) || !asPgError(err, new(*pgconn.PgError))):
 					readsFailed.Add(1)
 					readErrs.add(err)
 				default:
@@ -201,13 +201,13 @@ func TestNodeLossUnderLoad(t *testing.T) {
 		}
 	}
 	// Before any repair, the finalized placements must already agree.
-	pcBefore := readPlacements(e, "kv")
+	pcBefore := snapshotPlacements(e, "kv")
 	divergentBefore := pcBefore.divergent()
 
 	// Recovery first: a repair copies from a source placement as committed,
 	// so transactions still in doubt there must be decided before (see
-	// TestRepairBeforeRecoveryDiverges).
-	committed1, rolledBack1 := recoverAll(e)
+	// TestRepairBeforeRecovery).
+	committed1, rolledBack1 := recoverNow(e)
 	repaired := int64(0)
 	{
 		rctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -220,7 +220,7 @@ func TestNodeLossUnderLoad(t *testing.T) {
 		}
 		repaired, _ = res.RowsAffected()
 	}
-	committed2, rolledBack2 := recoverAll(e)
+	committed2, rolledBack2 := recoverNow(e)
 	prepared := preparedOnAllNodes(e)
 	if prepared != 0 {
 		t.Errorf("%d prepared transactions left after recovery", prepared)
@@ -228,9 +228,9 @@ func TestNodeLossUnderLoad(t *testing.T) {
 
 	// Every acknowledged key is on every finalized placement of its shard,
 	// read straight from the workers.
-	pc := readPlacements(e, "kv")
+	pc := snapshotPlacements(e, "kv")
 	divergent := pc.divergent()
-	shardOf := keyShards(e, "kv", acked)
+	shardOf := shardsOfKeys(e, "kv", acked)
 	lost, missingCopies := 0, 0
 	var lostSample []string
 	for _, k := range acked {
@@ -307,8 +307,8 @@ read errors:
 	e.assertReplicasIdentical("kv")
 }
 
-// recoverAll runs recovery from a Connector of its own.
-func recoverAll(e *env) (committed, rolledBack int) {
+// recoverNow runs recovery from a Connector of its own.
+func recoverNow(e *env) (committed, rolledBack int) {
 	e.t.Helper()
 	c, err := pgshard.NewConnector(e.DSN)
 	if err != nil {
@@ -324,9 +324,9 @@ func recoverAll(e *env) (committed, rolledBack int) {
 	return committed, rolledBack
 }
 
-// keyShards maps bigint keys to their shard ids, by hashint8 on the
+// shardsOfKeys maps bigint keys to their shard ids, by hashint8 on the
 // metadata database.
-func keyShards(e *env, table string, keys []int64) map[int64]int64 {
+func shardsOfKeys(e *env, table string, keys []int64) map[int64]int64 {
 	e.t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, e.c.Nodes[0].DSN(e.dbname))
@@ -433,7 +433,7 @@ func TestStalledWorkerDoesNotHang(t *testing.T) {
 	}
 	var stalledKey, liveKey int64
 	for k := int64(1); k <= 20; k++ {
-		ps := keyPlacements(e, "kv", k)
+		ps := placementsOfKey(e, "kv", k)
 		if ps[0].Port == proxy.Port && stalledKey == 0 {
 			stalledKey = k
 		}

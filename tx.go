@@ -120,11 +120,11 @@ func (t *transaction) participant(ctx context.Context, node catalog.Node, write 
 	if err != nil {
 		return nil, err
 	}
-	dc, err := np.sql.Connect(ctx)
+	dc, err := np.get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	p := &participant{node: node, conn: dc.(*stdlib.Conn), release: func() { dc.Close() }, wrote: write}
+	p := &participant{node: node, conn: dc, release: func() { np.put(dc) }, wrote: write}
 	if err := t.join(ctx, p); err != nil {
 		p.release()
 		return nil, err

@@ -45,13 +45,23 @@ type Shard struct {
 	RelationID uint32
 	Min, Max   int32
 	Placements []Placement
+	// finalized and writable are computed once, by NewSnapshot.
+	finalized, writable []Placement
 }
 
 // Finalized returns the shard's finalized placements, in placement id order.
+// The slice belongs to the snapshot: callers must not modify it.
 func (s *Shard) Finalized() []Placement {
+	if s.finalized == nil {
+		return s.filter(StateFinalized, StateFinalized)
+	}
+	return s.finalized
+}
+
+func (s *Shard) filter(a, b ShardState) []Placement {
 	out := make([]Placement, 0, len(s.Placements))
 	for _, p := range s.Placements {
-		if p.State == StateFinalized {
+		if p.State == a || p.State == b {
 			out = append(out, p)
 		}
 	}
@@ -60,14 +70,12 @@ func (s *Shard) Finalized() []Placement {
 
 // Writable returns the placements a write must reach: finalized and
 // filling ones, in placement id order.
+// The slice belongs to the snapshot: callers must not modify it.
 func (s *Shard) Writable() []Placement {
-	out := make([]Placement, 0, len(s.Placements))
-	for _, p := range s.Placements {
-		if p.State == StateFinalized || p.State == StateFilling {
-			out = append(out, p)
-		}
+	if s.writable == nil {
+		return s.filter(StateFinalized, StateFilling)
 	}
-	return out
+	return s.writable
 }
 
 // Column is a column of a distributed table's template table.
@@ -244,9 +252,10 @@ func NewSnapshot(version int64, nodes []Node, searchPath []string, tables []*Tab
 			}
 		}
 		for i := range t.Shards {
-			sort.Slice(t.Shards[i].Placements, func(a, b int) bool {
-				return t.Shards[i].Placements[a].ID < t.Shards[i].Placements[b].ID
-			})
+			sh := &t.Shards[i]
+			sort.Slice(sh.Placements, func(a, b int) bool { return sh.Placements[a].ID < sh.Placements[b].ID })
+			sh.finalized = sh.filter(StateFinalized, StateFinalized)
+			sh.writable = sh.filter(StateFinalized, StateFilling)
 		}
 		s.tables[t.QualifiedName()] = t
 		s.byRelation[t.RelationID] = t

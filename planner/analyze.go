@@ -75,6 +75,8 @@ type analyzer struct {
 	links [][2]*tableRef
 	// root is the statement's own query level.
 	root *scope
+	// insertSelect is set for INSERT ... SELECT into a distributed table.
+	insertSelect bool
 }
 
 // topLevelPin reports whether a reference of the statement's own level
@@ -505,7 +507,12 @@ func (a *analyzer) insertStmt(sc *scope, s *pg_query.InsertStmt) {
 	if s.SelectStmt != nil {
 		sel := s.SelectStmt.GetSelectStmt()
 		if ref != nil && (sel == nil || len(sel.ValuesLists) == 0 || sel.Op != pg_query.SetOperation_SETOP_NONE && sel.Op != pg_query.SetOperation_SET_OPERATION_UNDEFINED) {
-			a.fail(sqlerr.Unsupported("INSERT ... SELECT into distributed table \"%s\" is not supported", ref.table.Name))
+			// INSERT ... SELECT: the SELECT is planned on its own (see
+			// planInsertSelect); its references are not part of this plan.
+			a.insertSelect = true
+			sc.others++
+			a.subqueries(sc, s.ReturningList)
+			return
 		}
 		inner := newScope(sc.parent)
 		inner.ctes = copySet(sc.ctes)

@@ -53,6 +53,12 @@ func (p *Plan) Describe() string {
 	for i, a := range p.Aggregates {
 		fmt.Fprintf(&b, "merge column %d: %s\n", i+1, a.Kind)
 	}
+	if ip := p.InsertSelect; ip != nil {
+		fmt.Fprintf(&b, "insert select: %s (params %v), %d columns, key at %d\n", ip.SelectSQL, ip.SelectParams, ip.Columns, ip.KeyIndex)
+		if ip.Defaults != "" {
+			fmt.Fprintf(&b, "insert defaults: %s\n", ip.Defaults)
+		}
+	}
 	if p.Combine != nil {
 		fmt.Fprintf(&b, "combine: %s over %d partial columns, params %v\n", p.Combine.Mode, p.Combine.Columns, p.Combine.Params)
 		types := make([]string, p.Combine.Columns)

@@ -107,6 +107,10 @@ type Plan struct {
 	// parameter is used only in a value evaluated beforehand, or only in the
 	// part of a multi-shard query that is combined afterwards.
 	ShardParams []int
+	// InsertSelect is set for INSERT ... SELECT into a distributed table
+	// (Kind Scatter): the SELECT runs once, through pgshard, and its rows go
+	// to their shards; the shard SQL inserts from arrays of them.
+	InsertSelect *InsertSelectPlan
 	// Explain is set for Kind Explain.
 	Explain *ExplainPlan
 	// Tx is set for a transaction control statement (BEGIN, SAVEPOINT, ...),
@@ -230,7 +234,15 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 			return nil, err
 		}
 	}
-	a.checkAllVisited(stmt)
+	if ins := stmt.GetInsertStmt(); a.insertSelect && ins != nil {
+		// The SELECT of an INSERT ... SELECT is planned by itself.
+		sel := ins.SelectStmt
+		ins.SelectStmt = nil
+		a.checkAllVisited(stmt)
+		ins.SelectStmt = sel
+	} else {
+		a.checkAllVisited(stmt)
+	}
 	if a.err != nil {
 		return nil, a.err
 	}
@@ -254,6 +266,13 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 	}
 	p.shardSQL = make([]shardText, len(p.Table.Shards))
 
+	if ins := stmt.GetInsertStmt(); ins != nil && a.insertSelect {
+		if err := p.planInsertSelect(ins, env); err != nil {
+			return nil, err
+		}
+		p.Kind = Scatter
+		return p, nil
+	}
 	if ins := stmt.GetInsertStmt(); ins != nil && a.refs[0].target {
 		if err := p.planInsert(ins, env); err != nil {
 			return nil, err

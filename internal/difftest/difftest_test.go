@@ -22,7 +22,8 @@ import (
 // query: a corpus bug). With -short it runs one layout (16 shards × 2).
 //
 // DIFFTEST_LAYOUTS="1x1,3x2/default_query_exec_mode=simple_protocol" picks
-// other layouts (SHARDSxREPLICAS[/DSN options]).
+// other layouts (SHARDSxREPLICAS[/DSN options]); DIFFTEST_VERBOSE=1 also
+// logs every query's outcome per layout.
 func TestDifferential(t *testing.T) {
 	layouts := DefaultLayouts
 	if testing.Short() {
@@ -52,6 +53,9 @@ func TestDifferential(t *testing.T) {
 	})
 	if rep != nil {
 		t.Log("\n" + rep.String())
+		if os.Getenv("DIFFTEST_VERBOSE") != "" {
+			t.Log("\n" + rep.Outcomes())
+		}
 	}
 	if err != nil {
 		t.Fatal(err)

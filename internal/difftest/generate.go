@@ -212,11 +212,39 @@ func (g *gen) limit() string {
 	if !g.chance(0.6) {
 		return ""
 	}
-	s := fmt.Sprintf(" LIMIT %s", g.pick("1", "5", "10", "50"))
+	s := " LIMIT " + g.maybeParam(g.pick("1", "5", "10", "50"))
 	if g.chance(0.4) {
-		s += fmt.Sprintf(" OFFSET %s", g.pick("3", "17", "100"))
+		s += " OFFSET " + g.maybeParam(g.pick("3", "17", "100"))
 	}
 	return s
+}
+
+// maybeParam returns the integer literal lit, or sometimes a parameter
+// bound to it.
+func (g *gen) maybeParam(lit string) string {
+	if !g.chance(0.25) {
+		return lit
+	}
+	var n int64
+	fmt.Sscan(lit, &n)
+	g.args = append(g.args, n)
+	return fmt.Sprintf("$%d", len(g.args))
+}
+
+// textColumns are the columns an ORDER BY may sort with another collation.
+var textColumns = map[string]bool{"name": true, "dept": true, "note": true}
+
+// orderKey is column c of table t as an ORDER BY key: sometimes qualified,
+// sometimes (text) under the ICU root collation, with a random direction.
+func (g *gen) orderKey(t *tableSpec, c string) string {
+	k := c
+	if g.chance(0.5) {
+		k = t.name + "." + c // an output column may have the same name
+	}
+	if textColumns[c] && g.chance(0.3) {
+		k += ` COLLATE "und-x-icu"`
+	}
+	return k + g.dir()
 }
 
 func (g *gen) sample(from []string, n int) []string {
@@ -250,9 +278,8 @@ func (g *gen) query() Query {
 		sql = fmt.Sprintf("SELECT %s FROM %s%s", strings.Join(sel, ", "), t.name, g.where(t))
 		if g.chance(0.5) {
 			var keys []string
-			// Qualified: an output column may have the same name.
 			for _, c := range g.sample(t.cols, g.r.Intn(3)) {
-				keys = append(keys, t.name+"."+c+g.dir())
+				keys = append(keys, g.orderKey(t, c))
 			}
 			for _, u := range t.unique {
 				keys = append(keys, t.name+"."+u+g.pick("", " DESC"))
@@ -269,7 +296,7 @@ func (g *gen) query() Query {
 		sql = fmt.Sprintf("SELECT %s, %s FROM %s%s GROUP BY %s", strings.Join(groups, ", "), strings.Join(aggs, ", "),
 			t.name, g.where(t), strings.Join(groups, ", "))
 		if g.chance(0.3) {
-			sql += fmt.Sprintf(" HAVING count(*) > %d", g.r.Intn(50))
+			sql += " HAVING count(*) > " + g.maybeParam(fmt.Sprint(g.r.Intn(50)))
 		}
 		if g.chance(0.5) {
 			var keys []string

@@ -155,3 +155,37 @@ func dur(d time.Duration) string {
 	}
 	return d.Round(100 * time.Millisecond).String()
 }
+
+// Outcomes lists every query's outcome in each layout, one line per query:
+// its name, then one letter per layout (= equal, R refused, E error,
+// W wrong, - not run), for a quick look at what pgshard answers today.
+func (r *Report) Outcomes() string {
+	var b strings.Builder
+	letters := [...]string{Equal: "=", Refused: "R", Error: "E", Wrong: "W"}
+	byName := map[string][]string{}
+	var names []string
+	for li, l := range r.Layouts {
+		for _, f := range l.Findings {
+			if byName[f.Query.Name] == nil {
+				byName[f.Query.Name] = make([]string, len(r.Layouts))
+				for i := range byName[f.Query.Name] {
+					byName[f.Query.Name][i] = "-"
+				}
+				names = append(names, f.Query.Name)
+			}
+			byName[f.Query.Name][li] = letters[f.Outcome]
+		}
+	}
+	fmt.Fprintf(&b, "outcome per layout (")
+	for i, l := range r.Layouts {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(l.Layout.String())
+	}
+	b.WriteString("): = equal, R refused, E error, W wrong\n")
+	for _, n := range names {
+		fmt.Fprintf(&b, "  %s  %s\n", strings.Join(byName[n], ""), n)
+	}
+	return b.String()
+}

@@ -2413,3 +2413,114 @@ SELECT joined::date, to_char(joined, 'YYYY-MM-DD HH24:MI TZH:TZM') FROM people W
 
 -- name: raw_timezone_sensitive_min
 SELECT min(joined::date), max(to_char(joined, 'HH24:MI')) FROM people;
+
+-- ===== Co-located joins and subqueries across shards: linked by the key (answerable shard by shard) or not (must be refused) =====
+
+-- name: xjoin_distinct
+SELECT DISTINCT p.dept FROM people p JOIN visits v ON v.person_id = p.id WHERE v.amount > 990;
+
+-- name: xjoin_count_distinct
+SELECT count(DISTINCT v.note), count(DISTINCT p.dept) FROM people p JOIN visits v ON v.person_id = p.id;
+
+-- name: xjoin_window
+SELECT p.id, v.visit_id, row_number() OVER (PARTITION BY p.dept ORDER BY v.visit_id) FROM people p JOIN visits v ON v.person_id = p.id WHERE p.age = 33;
+
+-- name: xjoin_avg_float
+SELECT p.dept, avg(p.score), sum(v.amount), max(v.at) FROM people p JOIN visits v ON v.person_id = p.id GROUP BY p.dept;
+
+-- name: xjoin_having
+SELECT p.id, count(*) FROM people p JOIN visits v ON v.person_id = p.id GROUP BY p.id HAVING count(*) >= 6;
+
+-- name: xjoin_order_limit_offset
+-- ordered
+SELECT p.name, v.amount FROM people p JOIN visits v ON v.person_id = p.id ORDER BY v.amount DESC NULLS LAST, v.visit_id LIMIT 5 OFFSET 5;
+
+-- name: xjoin_right
+SELECT count(*), count(p.id), count(v.visit_id) FROM people p RIGHT JOIN visits v ON v.person_id = p.id;
+
+-- name: xjoin_full
+SELECT count(*), count(p.id), count(v.visit_id) FROM people p FULL JOIN visits v ON v.person_id = p.id;
+
+-- name: xjoin_full_rows_orphans
+SELECT v.person_id, v.visit_id FROM people p FULL JOIN visits v ON v.person_id = p.id WHERE p.id IS NULL AND v.visit_id < 3000;
+
+-- name: xjoin_left_extra_condition
+SELECT count(*), count(v.visit_id) FROM people p LEFT JOIN visits v ON v.person_id = p.id AND v.amount > 500;
+
+-- name: xjoin_transitive
+SELECT count(*) FROM people a JOIN visits v ON v.person_id = a.id JOIN people b ON b.id = v.person_id;
+
+-- name: xjoin_key_plus_inequality
+SELECT count(*) FROM people p JOIN visits v ON v.person_id = p.id AND v.visit_id > p.age * 100;
+
+-- name: xjoin_semi_in
+SELECT count(*) FROM people p WHERE p.id IN (SELECT v.person_id FROM visits v WHERE v.amount > 900);
+
+-- name: xjoin_anti_not_in
+SELECT count(*) FROM people p WHERE p.id NOT IN (SELECT v.person_id FROM visits v);
+
+-- name: xjoin_correlated_count
+SELECT count(*) FROM people p WHERE (SELECT count(*) FROM visits v WHERE v.person_id = p.id) > 2;
+
+-- name: xjoin_correlated_all
+SELECT count(*) FROM people p WHERE p.salary > ALL (SELECT v.amount * 100 FROM visits v WHERE v.person_id = p.id);
+
+-- name: xjoin_not_in_null_on_some_shards
+SELECT count(*) FROM people p WHERE p.id NOT IN (SELECT v.person_id FROM people q LEFT JOIN visits v ON v.person_id = q.id AND v.amount > 999 WHERE q.id IN (1, 2));
+
+-- name: xjoin_using_renamed
+SELECT count(*) FROM (SELECT id AS person_id, dept FROM people) p JOIN visits v USING (person_id);
+
+-- name: xunlinked_exists
+SELECT count(*) FROM people WHERE EXISTS (SELECT 1 FROM visits WHERE amount > 999.5);
+
+-- name: xunlinked_not_exists_one_visit
+SELECT count(*) FROM people WHERE NOT EXISTS (SELECT 1 FROM visits WHERE visit_id = 12345);
+
+-- name: xunlinked_in_nonkey
+SELECT count(*) FROM people WHERE age IN (SELECT visit_id FROM visits);
+
+-- name: xunlinked_key_plus_zero
+SELECT count(*) FROM people p WHERE EXISTS (SELECT 1 FROM visits v WHERE v.person_id = p.id + 0);
+
+-- name: xunlinked_or_link
+SELECT count(*) FROM people p WHERE EXISTS (SELECT 1 FROM visits v WHERE v.person_id = p.id OR v.visit_id = p.id);
+
+-- name: xunlinked_inequality
+SELECT count(*) FROM people p WHERE EXISTS (SELECT 1 FROM visits v WHERE v.person_id > p.id AND v.visit_id = 1);
+
+-- name: xunlinked_chain_nonkey
+SELECT count(*) FROM people p LEFT JOIN visits v ON v.person_id = p.id LEFT JOIN visits w ON w.visit_id = v.visit_id + 1;
+
+-- name: xunlinked_where_or
+SELECT count(*) FROM people p, visits v WHERE v.person_id = p.id OR (p.id = 1 AND v.visit_id = 1);
+
+-- name: xunlinked_cross_join
+SELECT count(*) FROM people p CROSS JOIN visits v WHERE p.age = 18 AND v.visit_id < 5;
+
+-- name: xunlinked_scalar_count
+SELECT count(*) FROM people WHERE age < (SELECT count(*) FROM visits WHERE visit_id < 50);
+
+-- name: xunlinked_lateral_limit
+SELECT count(*) FROM people p, LATERAL (SELECT v.amount FROM visits v WHERE v.person_id = p.id ORDER BY v.amount DESC NULLS LAST LIMIT 1) l WHERE p.age = 20;
+
+-- name: xunlinked_pinned_with_exists
+SELECT id FROM people WHERE id = 42 AND EXISTS (SELECT 1 FROM visits v WHERE v.visit_id = 7);
+
+-- name: xunlinked_pinned_with_not_exists
+SELECT id FROM people WHERE id = 42 AND NOT EXISTS (SELECT 1 FROM visits v WHERE v.visit_id = 8);
+
+-- name: xunlinked_pinned_scalar_count
+SELECT id, (SELECT count(*) FROM visits WHERE amount > 999) FROM people WHERE id = 43;
+
+-- name: xunlinked_pinned_in_nonkey
+SELECT id FROM people WHERE id = 44 AND age IN (SELECT visit_id FROM visits);
+
+-- name: xunlinked_pinned_join_other_key
+SELECT p.id, v.visit_id FROM people p JOIN visits v ON v.person_id = 45 WHERE p.id = 46;
+
+-- name: xunlinked_people_twice_nonkey
+SELECT count(*) FROM people a JOIN people b ON a.dept = b.dept WHERE a.id = 47;
+
+-- name: xunlinked_semi_on_nonkey_in_pinned
+SELECT id FROM people p WHERE p.id = 48 AND p.age IN (SELECT v.visit_id % 100 FROM visits v WHERE v.person_id = p.id);

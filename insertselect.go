@@ -1,0 +1,214 @@
+package pgshard
+
+import (
+	"context"
+	"database/sql/driver"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgshard/pgshard/internal/sqlerr"
+	"github.com/pgshard/pgshard/planner"
+)
+
+// insertSelectBatch is how many rows one statement sends to a shard.
+const insertSelectBatch = 1000
+
+// insertSelect runs INSERT ... SELECT into a distributed table: the SELECT
+// runs once, through pgshard itself (so it may read ordinary tables,
+// functions or distributed tables alike), and its rows go to their shards in
+// batches, all in one transaction (the caller's, or an implicit one that
+// commits with two-phase commit). The SELECT's rows are read whole first.
+func (cn *conn) insertSelect(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Result, error) {
+	ip := p.InsertSelect
+	args := plainArgs(nargs)
+	sargs := make([]driver.NamedValue, len(ip.SelectParams))
+	for i, n := range ip.SelectParams {
+		if n > len(args) {
+			return nil, sqlerr.New(sqlerr.ProtocolViolation, "bind message supplies %d parameters, but the statement requires at least %d", len(args), n)
+		}
+		sargs[i] = driver.NamedValue{Ordinal: i + 1, Value: args[n-1]}
+	}
+	rows, err := cn.QueryContext(ctx, ip.SelectSQL, sargs)
+	if err != nil {
+		return nil, err
+	}
+	cols := describeColumns(rows)
+	if len(cols) != ip.Columns {
+		rows.Close()
+		if len(cols) > ip.Columns {
+			return nil, sqlerr.New(sqlerr.SyntaxError, "INSERT has more expressions than target columns")
+		}
+		return nil, sqlerr.New(sqlerr.SyntaxError, "INSERT has more target columns than expressions")
+	}
+	var data [][]*string
+	dest := make([]driver.Value, len(cols))
+	for {
+		err := rows.Next(dest)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		row := make([]*string, len(cols), len(cols)+ip.DefaultsCount)
+		for i, v := range dest {
+			row[i] = textOf(v, cols[i].dbType)
+		}
+		data = append(data, row)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if len(data) == 0 {
+		return result{}, nil
+	}
+	if ip.Defaults != "" {
+		if err := cn.fillDefaults(ctx, ip, data); err != nil {
+			return nil, err
+		}
+	}
+	byShard := map[int][][]*string{}
+	var order []int
+	for _, row := range data {
+		key := row[ip.KeyIndex]
+		if key == nil {
+			return nil, sqlerr.New(sqlerr.NotNullViolation, "cannot plan INSERT using row with NULL value in partition column \"%s\"", p.Table.KeyColumn)
+		}
+		idx, err := planner.ShardIndex(p.Table, *key)
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := byShard[idx]; !ok {
+			order = append(order, idx)
+		}
+		byShard[idx] = append(byShard[idx], row)
+	}
+
+	implicit := cn.tx == nil
+	if implicit {
+		cn.tx = &transaction{cn: cn, begin: "BEGIN"}
+	}
+	fail := func(err error) (driver.Result, error) {
+		if implicit && cn.tx != nil {
+			cn.tx.rollback(context.WithoutCancel(ctx))
+		}
+		return nil, err
+	}
+	var total int64
+	for _, idx := range order {
+		sql, err := p.ShardSQL(idx)
+		if err != nil {
+			return fail(err)
+		}
+		shardRows := byShard[idx]
+		for start := 0; start < len(shardRows); start += insertSelectBatch {
+			batch := shardRows[start:min(start+insertSelectBatch, len(shardRows))]
+			width := len(batch[0])
+			arrays := make([]driver.NamedValue, width)
+			for c := 0; c < width; c++ {
+				col := make([]*string, len(batch))
+				for r, row := range batch {
+					col[r] = row[c]
+				}
+				arrays[c] = driver.NamedValue{Ordinal: c + 1, Value: col}
+			}
+			res, _, err := cn.writeShard(ctx, p, &p.Table.Shards[idx], sql, arrays, false)
+			if err != nil {
+				return fail(err)
+			}
+			n, _ := res.RowsAffected()
+			total += n
+		}
+	}
+	if implicit {
+		if err := cn.tx.Commit(); err != nil {
+			return nil, err
+		}
+	}
+	return result{rows: total}, nil
+}
+
+// fillDefaults appends, to every row, the defaults pgshard computes itself
+// (sequences, volatile defaults of replicated tables), from the metadata
+// database.
+func (cn *conn) fillDefaults(ctx context.Context, ip *planner.InsertSelectPlan, data [][]*string) error {
+	rows, err := cn.c.meta.Query(ctx, ip.Defaults, pgx.QueryResultFormats{pgx.TextFormatCode}, len(data))
+	if err != nil {
+		return fmt.Errorf("pgshard: computing column defaults: %w", err)
+	}
+	defer rows.Close()
+	i := 0
+	for rows.Next() && i < len(data) {
+		for _, raw := range rows.RawValues() {
+			var v *string
+			if raw != nil {
+				s := string(raw)
+				v = &s
+			}
+			data[i] = append(data[i], v)
+		}
+		i++
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if i != len(data) {
+		return sqlerr.New(sqlerr.InternalError, "computing column defaults returned %d rows for %d", i, len(data))
+	}
+	return nil
+}
+
+// textOf renders a value read through database/sql in PostgreSQL's text
+// input form for its database type; nil is NULL.
+func textOf(v driver.Value, dbType string) *string {
+	var s string
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case string:
+		s = x
+	case []byte:
+		if dbType == "BYTEA" {
+			s = `\x` + hex.EncodeToString(x)
+		} else {
+			s = string(x)
+		}
+	case int64:
+		s = strconv.FormatInt(x, 10)
+	case float64:
+		switch {
+		case math.IsNaN(x):
+			s = "NaN"
+		case math.IsInf(x, 1):
+			s = "Infinity"
+		case math.IsInf(x, -1):
+			s = "-Infinity"
+		default:
+			s = strconv.FormatFloat(x, 'g', -1, 64)
+		}
+	case bool:
+		s = "f"
+		if x {
+			s = "t"
+		}
+	case time.Time:
+		switch dbType {
+		case "DATE":
+			s = x.Format("2006-01-02")
+		case "TIMESTAMP":
+			s = x.Format("2006-01-02 15:04:05.999999")
+		default:
+			s = x.Format("2006-01-02 15:04:05.999999Z07:00")
+		}
+	default:
+		s = fmt.Sprint(x)
+	}
+	return &s
+}
