@@ -123,6 +123,14 @@ func (c *Connector) copyShardPlacement(ctx context.Context, fn string, args []an
 	if dst.Port, err = intArg(fn, 5, args[4]); err != nil {
 		return err
 	}
+	// Finish first what crashed clients left in doubt on both nodes: a
+	// prepared transaction would be invisible to the copy on the source,
+	// and hold the shard table's lock on the target.
+	for _, n := range []catalog.Node{src, dst} {
+		if _, _, err := c.recoverServer(ctx, n.String(), 0); err != nil {
+			return fmt.Errorf("pgshard: finishing in-doubt transactions on %s before copying: %w", n, err)
+		}
+	}
 	// The placements' state changes bump the metadata version (trigger).
 	if fn == "master_move_shard_placement" {
 		return repair.MoveShardPlacement(ctx, c.meta, c.connectNode, int64(shardID), src, dst)

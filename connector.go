@@ -104,6 +104,14 @@ func (np *nodePool) put(dc *stdlib.Conn) {
 	}
 }
 
+// flush forgets every connection to the node that is not in use (and
+// those in use once released): after the node restarted they are all dead,
+// and each would fail a statement once.
+func (np *nodePool) flush() {
+	np.drain()
+	np.pool.Reset()
+}
+
 // drain closes the idle connections.
 func (np *nodePool) drain() {
 	for {

@@ -3,6 +3,7 @@ package pgshard
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"time"
 
@@ -226,14 +227,21 @@ func (cn *conn) readPlacements(shard *catalog.Shard) []catalog.Placement {
 func (cn *conn) readShard(ctx context.Context, shard *catalog.Shard, sql string, nargs []driver.NamedValue) (driver.Rows, error) {
 	var lastErr error
 	for _, pl := range cn.readPlacements(shard) {
-		dc, release, err := cn.workerConn(ctx, pl.Node, false)
-		if err == nil {
-			var rows driver.Rows
-			rows, err = dc.QueryContext(ctx, sql, nargs)
-			if err == nil {
-				return &placementRows{rows: rows, release: release}, nil
+		var rows driver.Rows
+		err := cn.retryStale(ctx, pl.Node, func() error {
+			dc, release, err := cn.workerConn(ctx, pl.Node, false)
+			if err != nil {
+				return err
 			}
-			release()
+			if rows, err = dc.QueryContext(ctx, sql, nargs); err != nil {
+				release()
+				return err
+			}
+			rows = &placementRows{rows: rows, release: release}
+			return nil
+		})
+		if err == nil {
+			return rows, nil
 		}
 		if !cn.failoverAllowed(ctx, pl.Node, err) {
 			return nil, cn.txFailed(noBadConn(err))
@@ -347,7 +355,19 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 			abort()
 			return nil, nil, err
 		}
-		dc, err := np.get(ctx)
+		var part *participant
+		err = cn.retryStale(ctx, pl.Node, func() error {
+			dc, err := np.get(ctx)
+			if err != nil {
+				return err
+			}
+			if _, err := dc.Conn().Exec(ctx, "BEGIN"); err != nil {
+				np.put(dc)
+				return err
+			}
+			part = &participant{node: pl.Node, conn: dc, release: func() { np.put(dc) }, wrote: true}
+			return nil
+		})
 		if err != nil {
 			if !placementFailed(ctx, err) {
 				abort()
@@ -356,8 +376,7 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 			failed, lastErr = append(failed, pl), err
 			continue
 		}
-		part := &participant{node: pl.Node, conn: dc, release: func() { np.put(dc) }, wrote: true}
-		r, b, err := runInTx(ctx, part, sql, nargs, wantRows && res == nil)
+		r, b, err := runStatement(ctx, part, sql, nargs, wantRows && res == nil)
 		if err != nil {
 			abortAll(context.WithoutCancel(ctx), []*participant{part})
 			part.release()
@@ -414,12 +433,27 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 	return res, rows, nil
 }
 
-// runInTx opens a transaction on a participant's connection and runs the
-// statement there; with wantRows it reads the rows whole.
-func runInTx(ctx context.Context, p *participant, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
-	if _, err := p.conn.Conn().Exec(ctx, "BEGIN"); err != nil {
-		return nil, nil, err
+// retryStale runs attempt, and once more when it failed to reach the node
+// outside a transaction: the first failure may only mean that the pooled
+// connections died with a restart the pool has not noticed, so they are
+// flushed first. attempt must be safe to repeat (nothing done when it fails
+// on the connection).
+func (cn *conn) retryStale(ctx context.Context, node catalog.Node, attempt func() error) error {
+	err := attempt()
+	if err == nil || cn.tx != nil || !placementFailed(ctx, err) {
+		return err
 	}
+	np, nerr := cn.c.node(node)
+	if nerr != nil {
+		return err
+	}
+	np.flush()
+	return attempt()
+}
+
+// runStatement runs the statement in a participant's open transaction;
+// with wantRows it reads the rows whole.
+func runStatement(ctx context.Context, p *participant, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
 	if wantRows {
 		r, err := p.conn.QueryContext(ctx, sql, nargs)
 		if err != nil {
@@ -438,6 +472,19 @@ func runInTx(ctx context.Context, p *participant, sql string, nargs []driver.Nam
 // writePlacement runs sql on one placement; with wantRows it reads the
 // rows whole.
 func (cn *conn) writePlacement(ctx context.Context, pl catalog.Placement, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
+	res, rows, err := cn.writePlacementOnce(ctx, pl, sql, nargs, wantRows)
+	if err != nil && cn.tx == nil && errors.Is(err, driver.ErrBadConn) {
+		// pgx sent nothing (a dead pooled connection): flush the node's
+		// connections and try once more.
+		if np, nerr := cn.c.node(pl.Node); nerr == nil {
+			np.flush()
+			return cn.writePlacementOnce(ctx, pl, sql, nargs, wantRows)
+		}
+	}
+	return res, rows, err
+}
+
+func (cn *conn) writePlacementOnce(ctx context.Context, pl catalog.Placement, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
 	dc, release, err := cn.workerConn(ctx, pl.Node, true)
 	if err != nil {
 		return nil, nil, err

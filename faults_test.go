@@ -533,7 +533,6 @@ func TestRepairBeforeRecovery(t *testing.T) {
 	if os.Getenv(faultDSNEnv) != "" {
 		t.Skip("in the child")
 	}
-	reproOnly(t)
 	ctx := context.Background()
 
 	t.Run("source in doubt", func(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"regexp"
 	"runtime"
 	"sort"
@@ -564,7 +563,6 @@ func TestStalledWorkerDoesNotHang(t *testing.T) {
 // before anything reached the server, and marks the placement inactive
 // although its worker is up.
 func TestStaleConnectionAfterRestartMarksPlacement(t *testing.T) {
-	reproOnly(t)
 	e := setupKV(t, 4, 2)
 	ctx := context.Background()
 	w := e.workers[0]
@@ -595,14 +593,5 @@ func TestStaleConnectionAfterRestartMarksPlacement(t *testing.T) {
 	t.Logf("worker %s restarted in %v; 40 updates right after: %d failed %v; placements marked inactive: %d", w.Addr(), restart.Round(time.Millisecond), len(errs), errs, inactive)
 	if inactive > 0 || len(errs) > 0 {
 		t.Errorf("a worker that is up had %d placements marked inactive (and %d writes failed) because of pooled connections its restart ended", inactive, len(errs))
-	}
-}
-
-// reproOnly skips the reproductions of known driver bugs unless
-// PGSHARD_REPRO is set: they fail until the bug is fixed.
-func reproOnly(t *testing.T) {
-	t.Helper()
-	if os.Getenv("PGSHARD_REPRO") == "" {
-		t.Skip("reproduction of a known driver bug; set PGSHARD_REPRO=1 to run")
 	}
 }

@@ -197,7 +197,10 @@ func copyShard(ctx context.Context, connect NodeConnector, ddl *catalog.Template
 		return fmt.Errorf("repair: beginning transaction on target node %s: %w", target, err)
 	}
 	defer tgtTx.Rollback(ctx)
-	stmts := append([]string{"DROP TABLE IF EXISTS " + table}, ddl.ShardTableStatements(shardID)...)
+	// A lock held for long on the target (a prepared transaction nobody
+	// finishes) fails the repair instead of hanging it, and the writes
+	// queued behind it.
+	stmts := append([]string{"SET LOCAL lock_timeout = '10s'", "DROP TABLE IF EXISTS " + table}, ddl.ShardTableStatements(shardID)...)
 	for _, s := range stmts {
 		if _, err := tgtTx.Exec(ctx, s); err != nil {
 			return fmt.Errorf("repair: recreating shard table %s on target node %s: %w", table, target, err)
