@@ -23,10 +23,10 @@ func TestNoConnectionLeaksAfterFailures(t *testing.T) {
 		args []any
 	}{
 		{`INSERT INTO kv (k, v) VALUES ($1, 'dup')`, []any{1}},            // unique violation on a replicated write
-		{`SELECT v / 0 FROM kv WHERE k = $1`, []any{1}},                  // error on one shard
-		{`SELECT 1 / (k - 2) FROM kv`, nil},                              // error on one shard of a scatter
+		{`SELECT v / 0 FROM kv WHERE k = $1`, []any{1}},                   // error on one shard
+		{`SELECT 1 / (k - 2) FROM kv`, nil},                               // error on one shard of a scatter
 		{`SELECT v FROM kv WHERE k = $1`, []any{"not a number"}},          // error before sending
-		{`UPDATE kv SET n = n / 0 WHERE n >= 0`, nil},                    // multi-shard write rolled back
+		{`UPDATE kv SET n = n / 0 WHERE n >= 0`, nil},                     // multi-shard write rolled back
 		{`SELECT count(*) FROM kv GROUP BY v HAVING sum(k) / 0 > 1`, nil}, // error in the combine step
 	}
 	ctx := context.Background()

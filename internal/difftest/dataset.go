@@ -42,11 +42,11 @@ const (
 	joined timestamptz)`
 	visitsDDL = `CREATE TABLE visits (
 	person_id bigint NOT NULL,
-	visit_id int NOT NULL,
+	visit_id int,
 	amount numeric,
 	at timestamptz,
 	note text,
-	PRIMARY KEY (person_id, visit_id))`
+	UNIQUE (person_id, visit_id))`
 	deptsDDL = `CREATE TABLE depts (dept text, budget numeric)`
 )
 
@@ -80,7 +80,9 @@ var (
 // moved above 10^12, so keys spread over int8's hash space; visits.visit_id is
 // a permutation of 1..nVisits, overlapping people.id on purpose (joins on it
 // are not co-located). Every non-key column has NULLs; text columns have
-// mixed case, accents and empty strings.
+// mixed case, accents, empty strings and characters that need quoting.
+// visit_id is NULL only on visits of people that do not exist, whose
+// person_ids are all distinct: (person_id, visit_id) orders visits totally.
 func Generate(seed int64, nPeople, nVisits int) *Dataset {
 	r := rand.New(rand.NewSource(seed))
 	maybe := func(p float64) bool { return r.Float64() < p }
@@ -161,14 +163,23 @@ func Generate(seed int64, nPeople, nVisits int) *Dataset {
 	visits := &Table{Name: "visits", DDL: visitsDDL, Key: "person_id",
 		Columns: []string{"person_id", "visit_id", "amount", "at", "note"}}
 	visitIDs := r.Perm(nVisits)
+	orphans := map[int64]bool{}
 	for _, v := range visitIDs {
 		row := make([]any, 5)
+		row[1] = int32(v + 1)
 		if maybe(0.92) {
 			row[0] = ids[r.Intn(len(ids))]
 		} else {
-			row[0] = 5_000_000 + r.Int63n(1_000_000) // no such person
+			id := 5_000_000 + r.Int63n(1_000_000) // no such person
+			for orphans[id] {
+				id = 5_000_000 + r.Int63n(1_000_000)
+			}
+			orphans[id] = true
+			row[0] = id
+			if maybe(0.25) {
+				row[1] = nil
+			}
 		}
-		row[1] = int32(v + 1)
 		if !maybe(0.1) {
 			units := r.Int63n(100_000)
 			switch scale := r.Intn(5); scale {

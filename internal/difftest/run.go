@@ -88,8 +88,9 @@ type Config struct {
 	// Parallel is the number of queries in flight per layout (2 when zero).
 	Parallel int
 	// TxEvery runs every TxEvery-th query (by corpus position) inside a
-	// read-only transaction instead of on its own (3 when zero; -1 never):
-	// pgshard runs multi-shard statements differently in a transaction.
+	// transaction of its own, committed after, instead of in autocommit (3
+	// when zero; -1 never): pgshard runs multi-shard statements differently
+	// in a transaction.
 	TxEvery int
 	// LayoutParallel is the number of layouts loaded and queried at the same
 	// time (2 when zero).
@@ -212,10 +213,13 @@ func (cfg *Config) defaults() {
 	}
 }
 
-// Run loads the dataset into the oracle and every layout, runs every query
-// on both and returns the report. The error is for failures of the harness
+// Run loads the dataset into the oracle (database difftest_oracle on
+// Nodes[0], loaded with COPY) and, through pgshard, into every layout (a
+// database difftest_s<shards>_r<replicas>[_o<hash of options>] on every
+// node, loaded with multi-row INSERTs in transactions), runs every query on
+// both and returns the report. The error is for failures of the harness
 // itself (a server that cannot be reached, a load that fails); pgshard's
-// answers, right or wrong, are in the report.
+// answers, right or wrong, are in the report. Run blocks until done.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	start := time.Now()
 	cfg.defaults()

@@ -1004,11 +1004,11 @@ SELECT count(*) FROM (SELECT id FROM people WHERE age = 20 LIMIT 5) s;
 
 -- name: order_visits_amount
 -- ordered
-SELECT person_id, visit_id, amount FROM visits ORDER BY amount DESC NULLS LAST, visit_id LIMIT 10;
+SELECT person_id, visit_id, amount FROM visits ORDER BY amount DESC NULLS LAST, visit_id, person_id LIMIT 10;
 
 -- name: order_visits_at
 -- ordered
-SELECT visit_id, at FROM visits ORDER BY at NULLS FIRST, visit_id LIMIT 10;
+SELECT visit_id, at FROM visits ORDER BY at NULLS FIRST, visit_id, person_id LIMIT 10;
 
 -- name: order_visits_key
 -- ordered
@@ -2524,3 +2524,13 @@ SELECT count(*) FROM people a JOIN people b ON a.dept = b.dept WHERE a.id = 47;
 
 -- name: xunlinked_semi_on_nonkey_in_pinned
 SELECT id FROM people p WHERE p.id = 48 AND p.age IN (SELECT v.visit_id % 100 FROM visits v WHERE v.person_id = p.id);
+
+-- name: visits_null_visit_ids
+SELECT count(*), count(visit_id), min(person_id) FROM visits WHERE visit_id IS NULL;
+
+-- name: visits_null_visit_id_order
+-- ordered
+SELECT person_id, visit_id FROM visits ORDER BY visit_id NULLS FIRST, person_id LIMIT 12;
+
+-- name: noncoloc_null_visit_ids_left
+SELECT count(*) FROM visits v LEFT JOIN people p ON p.id = v.visit_id WHERE v.visit_id IS NULL;
