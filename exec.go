@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/pgshard/pgshard/catalog"
@@ -440,7 +441,9 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 // on the connection).
 func (cn *conn) retryStale(ctx context.Context, node catalog.Node, attempt func() error) error {
 	err := attempt()
-	if err == nil || cn.tx != nil || !placementFailed(ctx, err) {
+	var connectErr *pgconn.ConnectError
+	if err == nil || cn.tx != nil || !placementFailed(ctx, err) || errors.As(err, &connectErr) {
+		// A failed connect is the node's answer, not a stale connection's.
 		return err
 	}
 	np, nerr := cn.c.node(node)

@@ -249,10 +249,7 @@ func (r *Result) Show(maxRows int) string {
 				vals[j] = "NULL"
 			}
 		}
-		line := strings.Join(vals, " | ")
-		if r := []rune(line); len(r) > 160 {
-			line = string(r[:160]) + "…"
-		}
+		line := cut(strings.Join(vals, " | "), 160)
 		b.WriteString("\n      " + line)
 	}
 	return b.String()

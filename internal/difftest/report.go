@@ -84,7 +84,7 @@ func (r *Report) String() string {
 		if f.InTx {
 			fmt.Fprintf(&b, "    (run inside a transaction)\n")
 		}
-		fmt.Fprintf(&b, "    layout %s: %s\n", f.Layout, oneLine(f.Why, 400))
+		fmt.Fprintf(&b, "    layout %s: %s\n", f.Layout, cut(controlChars.Replace(f.Why), 400))
 		fmt.Fprintf(&b, "    oracle:  %s\n", f.Oracle.Show(6))
 		if f.Got != nil {
 			fmt.Fprintf(&b, "    pgshard: %s\n", f.Got.Show(6))

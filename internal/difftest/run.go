@@ -278,21 +278,23 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			}
 			defer db.Close()
 		}
-		answers[l.Options] = make([]*Result, len(queries))
-		for i, q := range queries {
+		res := make([]*Result, len(queries))
+		errs := make([]error, len(queries))
+		forEach(len(queries), 2*cfg.Parallel, func(i int) {
 			qctx, cancel := context.WithTimeout(ctx, cfg.QueryTimeout)
-			res, err := fetch(qctx, db, q)
-			cancel()
+			defer cancel()
+			res[i], errs[i] = fetch(qctx, db, queries[i])
+		})
+		for i, err := range errs {
 			if err != nil {
 				mode := ""
 				if l.Options != "" {
 					mode = " (with " + l.Options + ")"
 				}
-				rep.CorpusBugs = append(rep.CorpusBugs, CorpusBug{Query: q, Err: err.Error() + mode})
-				continue
+				rep.CorpusBugs = append(rep.CorpusBugs, CorpusBug{Query: queries[i], Err: err.Error() + mode})
 			}
-			answers[l.Options][i] = res
 		}
+		answers[l.Options] = res
 	}
 	rep.Oracle = time.Since(t0)
 	cfg.Logf("oracle: %d rows loaded, %d queries, %d rejected (corpus bugs), %v",
@@ -392,29 +394,36 @@ func runLayout(ctx context.Context, cfg *Config, l Layout, ds *Dataset, queries 
 		}
 	}
 	lr.Findings = make([]Finding, len(valid))
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < cfg.Parallel; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := range work {
-				i := valid[k]
-				inTx := cfg.TxEvery > 0 && i%cfg.TxEvery == cfg.TxEvery-1
-				lr.Findings[k] = classify(ctx, cfg, db, l, queries[i], answers[i], inTx)
-			}
-		}()
-	}
-	for k := range valid {
-		work <- k
-	}
-	close(work)
-	wg.Wait()
+	forEach(len(valid), cfg.Parallel, func(k int) {
+		i := valid[k]
+		inTx := cfg.TxEvery > 0 && i%cfg.TxEvery == cfg.TxEvery-1
+		lr.Findings[k] = classify(ctx, cfg, db, l, queries[i], answers[i], inTx)
+	})
 	for _, f := range lr.Findings {
 		lr.Counts[f.Outcome]++
 	}
 	lr.Queries = time.Since(t1)
 	return lr, nil
+}
+
+// forEach calls fn(0..n-1) from the given number of goroutines and waits.
+func forEach(n, workers int, fn func(i int)) {
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				fn(i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
 }
 
 // classify runs q through pgshard (inside a transaction when inTx) and
@@ -580,9 +589,13 @@ func dropDatabase(ctx context.Context, n *pgtest.Node, name string) {
 	_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 }
 
-// oneLine collapses whitespace and cuts s to n runes.
+// oneLine collapses whitespace (for SQL text) and cuts s to n runes.
 func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
+	return cut(strings.Join(strings.Fields(s), " "), n)
+}
+
+// cut cuts s to n runes.
+func cut(s string, n int) string {
 	if r := []rune(s); len(r) > n {
 		return string(r[:n]) + "…"
 	}

@@ -2414,6 +2414,9 @@ SELECT joined::date, to_char(joined, 'YYYY-MM-DD HH24:MI TZH:TZM') FROM people W
 -- name: raw_timezone_sensitive_min
 SELECT min(joined::date), max(to_char(joined, 'HH24:MI')) FROM people;
 
+-- name: alias_columns_swap_key_in
+SELECT count(*), sum(visit_person) FROM visits v(visit_person, person_id) WHERE person_id IN (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20);
+
 -- ===== Co-located joins and subqueries across shards: linked by the key (answerable shard by shard) or not (must be refused) =====
 
 -- name: xjoin_distinct
