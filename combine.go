@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
@@ -16,8 +17,8 @@ import (
 // partialRows are one shard's answer to a partial query, column by column,
 // in PostgreSQL's text form (nil for NULL).
 type partialRows struct {
-	oids []uint32
-	cols [][]*string
+	types []typeRef
+	cols  [][]*string
 }
 
 // combineQuery runs a plan's partial query on every shard (in parallel
@@ -49,9 +50,9 @@ func (cn *conn) combineQuery(ctx context.Context, p *planner.Plan, nargs []drive
 			}
 			defer rows.Close()
 			fds := rows.FieldDescriptions()
-			part := partialRows{oids: make([]uint32, len(fds)), cols: make([][]*string, len(fds))}
+			part := partialRows{types: make([]typeRef, len(fds)), cols: make([][]*string, len(fds))}
 			for j, fd := range fds {
-				part.oids[j] = fd.DataTypeOID
+				part.types[j] = typeRef{fd.DataTypeOID, fd.TypeModifier}
 			}
 			for rows.Next() {
 				for j, raw := range rows.RawValues() {
@@ -89,7 +90,7 @@ func (cn *conn) combineQuery(ctx context.Context, p *planner.Plan, nargs []drive
 			}
 		}
 	}
-	k := len(parts[0].oids)
+	k := len(parts[0].types)
 	arrays := make([][]*string, k)
 	for _, part := range parts {
 		for j := range arrays {
@@ -98,12 +99,20 @@ func (cn *conn) combineQuery(ctx context.Context, p *planner.Plan, nargs []drive
 	}
 	home := &p.Table.Shards[shards[0]]
 	var sql string
+	homeSQL, err := p.ShardSQL(shards[0])
+	if err != nil {
+		return nil, err
+	}
 	err = cn.onPlacement(ctx, home, func(dc *stdlib.Conn) error {
-		types, err := cn.c.typeNames(ctx, dc.Conn(), parts[0].oids)
+		types, collatable, err := cn.c.typeNames(ctx, dc.Conn(), parts[0].types)
 		if err != nil {
 			return err
 		}
-		sql, err = p.Combine.SQL(types)
+		collations, err := partialCollations(ctx, dc.Conn(), p, homeSQL, collatable, shardArgs)
+		if err != nil {
+			return err
+		}
+		sql, err = p.Combine.SQL(planner.CombineInput{Types: types, Collations: collations})
 		return err
 	})
 	if err != nil {
@@ -147,41 +156,96 @@ func (cn *conn) onPlacement(ctx context.Context, shard *catalog.Shard, fn func(d
 	return unreachable(shard, lastErr)
 }
 
-// typeNames returns format_type's name for each type OID, from a cache
-// filled by asking the server once per OID.
-func (c *Connector) typeNames(ctx context.Context, conn *pgx.Conn, oids []uint32) ([]string, error) {
+// typeRef is a result column's type: its OID and modifier (bit(3),
+// char(4), numeric(10,2) keep theirs through the combine step).
+type typeRef struct {
+	oid    uint32
+	typmod int32
+}
+
+// typeInfo is what the combine step needs of a result type.
+type typeInfo struct {
+	name       string // format_type, with the modifier
+	collatable bool
+}
+
+// typeNames returns format_type's name for each type and whether it is
+// collatable, from a cache filled by asking the server once per type.
+func (c *Connector) typeNames(ctx context.Context, conn *pgx.Conn, types []typeRef) ([]string, []bool, error) {
 	c.typeMu.Lock()
 	defer c.typeMu.Unlock()
 	if c.types == nil {
-		c.types = map[uint32]string{}
+		c.types = map[typeRef]typeInfo{}
 	}
-	var missing []uint32
-	for _, o := range oids {
-		if _, ok := c.types[o]; !ok {
-			missing = append(missing, o)
+	for _, t := range types {
+		if _, ok := c.types[t]; ok {
+			continue
 		}
+		var ti typeInfo
+		if err := conn.QueryRow(ctx, `SELECT format_type($1::oid, $2::int), coalesce((SELECT typcollation <> 0 FROM pg_type WHERE oid = $1::oid), false)`,
+			t.oid, t.typmod).Scan(&ti.name, &ti.collatable); err != nil {
+			return nil, nil, fmt.Errorf("pgshard: naming result type %d: %w", t.oid, err)
+		}
+		c.types[t] = ti
 	}
-	if len(missing) > 0 {
-		rows, err := conn.Query(ctx, `SELECT o, format_type(o, NULL) FROM unnest($1::oid[]) AS o`, missing)
+	names := make([]string, len(types))
+	collatable := make([]bool, len(types))
+	for i, t := range types {
+		names[i], collatable[i] = c.types[t].name, c.types[t].collatable
+	}
+	return names, collatable, nil
+}
+
+// partialCollations returns the collation of each partial column ("" for
+// the database default or a type without collation), so that the combine
+// query sorts, groups and compares text as the shards did (COLLATE clauses,
+// columns with their own collation). It asks PostgreSQL once per plan,
+// without running the partial query (LIMIT 0).
+func partialCollations(ctx context.Context, conn *pgx.Conn, p *planner.Plan, partialSQL string, collatable []bool, args []any) ([]string, error) {
+	if got, ok := p.Combine.Collations(); ok {
+		return got, nil
+	}
+	n := len(collatable)
+	out := make([]string, n)
+	var asked []int
+	q := "SELECT "
+	for i := 0; i < n; i++ {
+		if !collatable[i] {
+			continue
+		}
+		if len(asked) > 0 {
+			q += ", "
+		}
+		asked = append(asked, i)
+		q += fmt.Sprintf("pg_collation_for((SELECT s.%s FROM (%s) s LIMIT 0))", pgx.Identifier{p.Combine.ColumnName(i)}.Sanitize(), partialSQL)
+	}
+	if len(asked) == 0 {
+		p.Combine.SetCollations(out)
+		return out, nil
+	}
+	rows, err := conn.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("pgshard: reading collations of partial results: %w", err)
+	}
+	defer rows.Close()
+	if rows.Next() {
+		vals, err := rows.Values()
 		if err != nil {
-			return nil, fmt.Errorf("pgshard: naming result types: %w", err)
-		}
-		for rows.Next() {
-			var o uint32
-			var name string
-			if err := rows.Scan(&o, &name); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			c.types[o] = name
-		}
-		if err := rows.Err(); err != nil {
 			return nil, err
 		}
+		for j, v := range vals {
+			i := asked[j]
+			if s, ok := v.(string); ok && s != "" && s != `"default"` && s != "default" {
+				if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+					s = strings.ReplaceAll(s[1:len(s)-1], `""`, `"`)
+				}
+				out[i] = s
+			}
+		}
 	}
-	out := make([]string, len(oids))
-	for i, o := range oids {
-		out[i] = c.types[o]
+	if err := rows.Err(); err != nil {
+		return nil, err
 	}
+	p.Combine.SetCollations(out)
 	return out, nil
 }

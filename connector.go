@@ -49,7 +49,7 @@ type Connector struct {
 	txLogReady map[string]bool
 	// types caches format_type names of result type OIDs (combine queries).
 	typeMu sync.Mutex
-	types  map[uint32]string
+	types  map[typeRef]typeInfo
 }
 
 // nodePool is the connection pool of one worker node.
@@ -446,6 +446,27 @@ func (e funcEnv) Function(name string) (planner.FunctionInfo, bool) {
 	fc.info[name] = ent
 	fc.mu.Unlock()
 	return ent.info, ent.found
+}
+
+// Describe prepares sql (unnamed) on the metadata database, where the
+// distributed tables have their templates, and returns its result columns.
+func (e funcEnv) Describe(sql string) ([]planner.ColumnDesc, error) {
+	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
+	defer cancel()
+	conn, err := e.cache.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Release()
+	sd, err := conn.Conn().PgConn().Prepare(ctx, "", sql, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]planner.ColumnDesc, len(sd.Fields))
+	for i, f := range sd.Fields {
+		out[i] = planner.ColumnDesc{Name: f.Name, TypeOID: f.DataTypeOID}
+	}
+	return out, nil
 }
 
 // metaSessionConfig is the configuration of a connection's own session on

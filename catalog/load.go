@@ -84,6 +84,28 @@ func Load(ctx context.Context, q Querier) (*Snapshot, error) {
 		return nil, fmt.Errorf("catalog: reading columns: %w", err)
 	}
 
+	rows, err = q.Query(ctx, `
+		SELECT i.indrelid, a.attname
+		FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+		WHERE i.indisprimary AND i.indrelid IN (SELECT relation_id FROM pgs_distribution_metadata.partition)`)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: reading primary keys: %w", err)
+	}
+	for rows.Next() {
+		var relid uint32
+		var col string
+		if err := rows.Scan(&relid, &col); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("catalog: reading primary keys: %w", err)
+		}
+		if t := tables[relid]; t != nil {
+			t.PrimaryKey = append(t.PrimaryKey, col)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("catalog: reading primary keys: %w", err)
+	}
+
 	shards := map[int64]*Table{}
 	shardIndex := map[int64]int{}
 	rows, err = q.Query(ctx, `SELECT id, relation_id, min_value, max_value FROM pgs_distribution_metadata.shard ORDER BY relation_id, id`)
@@ -175,7 +197,49 @@ func Load(ctx context.Context, q Querier) (*Snapshot, error) {
 			}
 		}
 	}
-	return NewSnapshot(version, nodes, searchPath, list, names)
+	snap, err := NewSnapshot(version, nodes, searchPath, list, names)
+	if err != nil {
+		return nil, err
+	}
+	if snap.ordinary, err = loadOrdinary(ctx, q, tables); err != nil {
+		return nil, err
+	}
+	return snap, nil
+}
+
+// loadOrdinary lists the user relations of the metadata database that are
+// not distributed (not in system or pgshard schemas).
+func loadOrdinary(ctx context.Context, q Querier, distributed map[uint32]*Table) (map[string]bool, error) {
+	rows, err := q.Query(ctx, `
+		SELECT c.oid, n.nspname, c.relname, n.nspname = ANY(current_schemas(false))
+		       AND NOT EXISTS (SELECT FROM pg_class c2 JOIN pg_namespace n2 ON n2.oid = c2.relnamespace
+		                       WHERE c2.relname = c.relname AND n2.nspname = ANY(current_schemas(false))
+		                         AND array_position(current_schemas(false), n2.nspname) < array_position(current_schemas(false), n.nspname))
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+		  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgs_distribution_metadata', 'pgshard')
+		  AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'`)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: listing ordinary tables: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var oid uint32
+		var nsp, rel string
+		var visible bool
+		if err := rows.Scan(&oid, &nsp, &rel, &visible); err != nil {
+			return nil, fmt.Errorf("catalog: listing ordinary tables: %w", err)
+		}
+		if distributed[oid] != nil {
+			continue
+		}
+		out[nsp+"."+rel] = true
+		if visible {
+			out[rel] = true
+		}
+	}
+	return out, rows.Err()
 }
 
 func loadNodes(ctx context.Context, q Querier) ([]Node, error) {

@@ -71,6 +71,28 @@ var schemaDDL = []string{
 			PERFORM pg_notify('pgs_distribution_metadata_changed', v::text);
 			RETURN NULL;
 		END $$`,
+	// DDL on the metadata database (a new ordinary table, say) changes what
+	// the planner must know too. Event triggers need a superuser; without
+	// one, new ordinary tables are seen at the next metadata change.
+	`CREATE OR REPLACE FUNCTION pgs_distribution_metadata.ddl_changed() RETURNS event_trigger
+		LANGUAGE plpgsql AS $$
+		DECLARE v bigint;
+		BEGIN
+			UPDATE pgs_distribution_metadata.metadata_version SET version = version + 1 RETURNING version INTO v;
+			PERFORM pg_notify('pgs_distribution_metadata_changed', v::text);
+		END $$`,
+	`DO $$
+		BEGIN
+			IF NOT EXISTS (SELECT FROM pg_event_trigger WHERE evtname = 'pgs_distribution_metadata_ddl') THEN
+				CREATE EVENT TRIGGER pgs_distribution_metadata_ddl ON ddl_command_end
+					WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'DROP TABLE', 'ALTER TABLE',
+					             'CREATE VIEW', 'DROP VIEW', 'CREATE MATERIALIZED VIEW', 'DROP MATERIALIZED VIEW',
+					             'CREATE FOREIGN TABLE', 'DROP FOREIGN TABLE', 'CREATE SEQUENCE', 'DROP SEQUENCE')
+					EXECUTE FUNCTION pgs_distribution_metadata.ddl_changed();
+			END IF;
+		EXCEPTION WHEN insufficient_privilege THEN
+			NULL;
+		END $$`,
 	`CREATE OR REPLACE TRIGGER partition_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgs_distribution_metadata.partition
 		FOR EACH STATEMENT EXECUTE FUNCTION pgs_distribution_metadata.bump_version()`,
 	`CREATE OR REPLACE TRIGGER shard_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgs_distribution_metadata.shard

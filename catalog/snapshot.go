@@ -106,6 +106,8 @@ type Table struct {
 	KeyIndex int
 	Columns  []Column
 	Shards   []Shard
+	// PrimaryKey lists the template's primary key columns (none: nil).
+	PrimaryKey []string
 }
 
 // ShardTableName is the name of shard shardID's table on the workers:
@@ -190,6 +192,23 @@ type Snapshot struct {
 	// or not) so that an unqualified name resolves to the first schema that
 	// has it, as PostgreSQL resolves it.
 	names map[string]string // "name" -> schema of the first match on the search path
+	// ordinary holds the user relations of the metadata database that are
+	// not distributed: "schema.name", and "name" for those the search path
+	// resolves an unqualified name to.
+	ordinary map[string]bool
+}
+
+// IsOrdinary reports whether a table reference names a relation that lives
+// only on the metadata database (an ordinary table, view, sequence...), as
+// of the snapshot.
+func (s *Snapshot) IsOrdinary(schema, name string) bool {
+	if s == nil {
+		return false
+	}
+	if schema == "" {
+		return s.ordinary[name]
+	}
+	return s.ordinary[schema+"."+name]
 }
 
 // Lookup resolves a table reference as PostgreSQL would on the metadata

@@ -26,6 +26,29 @@ type tableRef struct {
 	scope *scope
 	// target is set for the table an INSERT, UPDATE or DELETE modifies.
 	target bool
+	// renamed maps column names given by an alias column list
+	// (FROM t AS a(x, y)) to the table's own; nil without such a list.
+	renamed map[string]string
+}
+
+// column returns the table's column that name denotes through this
+// reference (its alias column list, if any), or "".
+func (r *tableRef) column(name string) string {
+	if r.renamed != nil {
+		if orig, ok := r.renamed[name]; ok {
+			return orig
+		}
+		// A column renamed by the list is no longer visible by its own name.
+		for alias, orig := range r.renamed {
+			if orig == name && alias != name {
+				return ""
+			}
+		}
+	}
+	if r.table.Column(name) != nil {
+		return name
+	}
+	return ""
 }
 
 // scope is one query level: the FROM items whose columns its expressions see.
@@ -77,6 +100,9 @@ type analyzer struct {
 	root *scope
 	// insertSelect is set for INSERT ... SELECT into a distributed table.
 	insertSelect bool
+	// ordinaryRead names an ordinary table (on the metadata database only)
+	// the statement reads; it cannot be combined with distributed tables.
+	ordinaryRead string
 }
 
 // topLevelPin reports whether a reference of the statement's own level
@@ -134,6 +160,9 @@ func (a *analyzer) relation(sc *scope, rv *pg_query.RangeVar, target bool) *tabl
 		if target && a.ordinaryWrite == "" {
 			a.ordinaryWrite = rv.Relname
 		}
+		if !target && a.ordinaryRead == "" && a.snap.IsOrdinary(rv.Schemaname, rv.Relname) {
+			a.ordinaryRead = rv.Relname
+		}
 		return nil
 	}
 	if rv.Catalogname != "" {
@@ -146,6 +175,14 @@ func (a *analyzer) relation(sc *scope, rv *pg_query.RangeVar, target bool) *tabl
 		a.fail(sqlerr.New(sqlerr.UndefinedColumn, "partition column \"%s\" of distributed table \"%s\" no longer exists", t.KeyColumn, t.Name))
 	}
 	ref := &tableRef{table: t, rv: rv, name: alias, scope: sc, target: target}
+	if rv.Alias != nil && len(rv.Alias.Colnames) > 0 {
+		ref.renamed = map[string]string{}
+		for i, cn := range rv.Alias.Colnames {
+			if i < len(t.Columns) {
+				ref.renamed[stringOf(cn)] = t.Columns[i].Name
+			}
+		}
+	}
 	sc.refs = append(sc.refs, ref)
 	a.refs = append(a.refs, ref)
 	return ref
@@ -312,7 +349,7 @@ func (a *analyzer) usingEqualities(sc *scope, j *pg_query.JoinExpr) {
 	}
 	for _, u := range j.UsingClause {
 		col := stringOf(u)
-		if col == lref.table.KeyColumn && col == rref.table.KeyColumn {
+		if lref.column(col) == lref.table.KeyColumn && rref.column(col) == rref.table.KeyColumn {
 			sc.keyEqs = append(sc.keyEqs, [2]*tableRef{lref, rref})
 			a.links = append(a.links, [2]*tableRef{lref, rref})
 		}
@@ -434,6 +471,8 @@ func (sc *scope) keyColumn(n *pg_query.Node) *tableRef {
 		col = stringOf(cr.Fields[0])
 	case 2:
 		qual, col = stringOf(cr.Fields[0]), stringOf(cr.Fields[1])
+	case 3: // schema.table.column
+		qual, col = stringOf(cr.Fields[1]), stringOf(cr.Fields[2])
 	default:
 		return nil
 	}
@@ -444,7 +483,7 @@ func (sc *scope) keyColumn(n *pg_query.Node) *tableRef {
 		if qual != "" {
 			for _, r := range s.refs {
 				if r.name == qual {
-					if col == r.table.KeyColumn {
+					if r.column(col) == r.table.KeyColumn {
 						return r
 					}
 					return nil
@@ -457,11 +496,11 @@ func (sc *scope) keyColumn(n *pg_query.Node) *tableRef {
 		}
 		var holders []*tableRef
 		for _, r := range s.refs {
-			if r.table.Column(col) != nil {
+			if r.column(col) != "" {
 				holders = append(holders, r)
 			}
 		}
-		if len(holders) == 1 && holders[0].table.KeyColumn == col {
+		if len(holders) == 1 && holders[0].column(col) == holders[0].table.KeyColumn {
 			return holders[0]
 		}
 		if len(holders) > 0 || s.others > 0 {
@@ -715,7 +754,7 @@ func (a *analyzer) joinLinks(sc *scope, j *pg_query.JoinExpr) {
 			lref, rref := sc.refFor(l), sc.refFor(r)
 			for _, u := range j.UsingClause {
 				col := stringOf(u)
-				if lref != nil && rref != nil && col == lref.table.KeyColumn && col == rref.table.KeyColumn {
+				if lref != nil && rref != nil && lref.column(col) == lref.table.KeyColumn && rref.column(col) == rref.table.KeyColumn {
 					a.links = append(a.links, [2]*tableRef{lref, rref})
 				}
 			}

@@ -36,28 +36,57 @@ type CombinePlan struct {
 	// Mode is "partial aggregate" or "rows", for EXPLAIN and tests.
 	Mode string
 
-	build func(types []string) (*pg_query.SelectStmt, error)
-	mu    sync.Mutex
-	cache map[string]string
+	build func(CombineInput) (*pg_query.SelectStmt, error)
+	// names are the partial columns' names in the partial query.
+	names      []string
+	mu         sync.Mutex
+	cache      map[string]string
+	collations []string
+	collKnown  bool
+}
+
+// ColumnName is the name of partial column i in the shard SQL.
+func (c *CombinePlan) ColumnName(i int) string { return c.names[i] }
+
+// Collations returns the partial columns' collations once known.
+func (c *CombinePlan) Collations() ([]string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.collations, c.collKnown
+}
+
+// SetCollations records the partial columns' collations.
+func (c *CombinePlan) SetCollations(cs []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.collations, c.collKnown = cs, true
 }
 
 // arrayParamBase numbers the array parameters while the combine query is
 // built; SQL renumbers them after the statement's own parameters.
 const arrayParamBase = 1 << 20
 
-// SQL returns the combine query for partial columns of the given types
-// (names as format_type prints them). It is built once per list of types.
-func (c *CombinePlan) SQL(types []string) (string, error) {
-	if len(types) != c.Columns {
-		return "", sqlerr.New(sqlerr.InternalError, "combine: %d partial columns, expected %d", len(types), c.Columns)
+// CombineInput is what the combine query needs to know of the partial
+// columns, learnt from the shards: their types (as format_type prints them,
+// with modifiers) and collations ("" for the default or none).
+type CombineInput struct {
+	Types      []string
+	Collations []string
+}
+
+// SQL returns the combine query for partial columns of the given types and
+// collations. It is built once per input.
+func (c *CombinePlan) SQL(in CombineInput) (string, error) {
+	if len(in.Types) != c.Columns {
+		return "", sqlerr.New(sqlerr.InternalError, "combine: %d partial columns, expected %d", len(in.Types), c.Columns)
 	}
-	key := strings.Join(types, "\x00")
+	key := strings.Join(in.Types, "\x00") + "\x01" + strings.Join(in.Collations, "\x00")
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if s, ok := c.cache[key]; ok {
 		return s, nil
 	}
-	sel, err := c.build(types)
+	sel, err := c.build(in)
 	if err != nil {
 		return "", err
 	}
@@ -88,13 +117,18 @@ func (c *CombinePlan) SQL(types []string) (string, error) {
 
 // partialRelation builds `(SELECT u.c1::T1 AS name1, ... FROM unnest($a1::text[], ...)
 // AS u(c1, ...)) AS alias`: the shards' partial rows as a relation.
-func partialRelation(alias string, names, types []string) *pg_query.Node {
+func partialRelation(alias string, names []string, in CombineInput) *pg_query.Node {
 	inner := &pg_query.SelectStmt{}
 	var unnestArgs []*pg_query.Node
 	var colAliases []*pg_query.Node
 	for i, name := range names {
 		u := "c" + strconv.Itoa(i+1)
-		inner.TargetList = append(inner.TargetList, resTarget(name, typeCast(columnRef("u", u), types[i])))
+		val := typeCast(columnRef("u", u), in.Types[i])
+		if i < len(in.Collations) && in.Collations[i] != "" {
+			val = &pg_query.Node{Node: &pg_query.Node_CollateClause{CollateClause: &pg_query.CollateClause{
+				Arg: val, Collname: []*pg_query.Node{pg_query.MakeStrNode(in.Collations[i])}, Location: -1}}}
+		}
+		inner.TargetList = append(inner.TargetList, resTarget(name, val))
 		unnestArgs = append(unnestArgs, typeCast(pg_query.MakeParamRefNode(int32(arrayParamBase+i), -1), "text[]"))
 		colAliases = append(colAliases, pg_query.MakeStrNode(u))
 	}
@@ -212,6 +246,9 @@ func resolveSortExpr(sel *pg_query.SelectStmt, ref *tableRef, n *pg_query.Node) 
 // (no aggregation, DISTINCT or window), ORDER BY and LIMIT+OFFSET also go to
 // the shards, so each returns at most LIMIT+OFFSET rows.
 func planRawCombine(sel *pg_query.SelectStmt, ref *tableRef, pushdown bool) (*CombinePlan, *pg_query.ParseResult, error) {
+	if ref.renamed != nil {
+		return nil, nil, sqlerr.Unsupported("a column alias list on distributed table \"%s\" is not supported in this multi-shard query", ref.table.Name)
+	}
 	cols := neededColumns(sel, ref)
 	partial := &pg_query.SelectStmt{
 		FromClause:  []*pg_query.Node{proto.Clone(sel.FromClause[0]).(*pg_query.Node)},
@@ -247,10 +284,11 @@ func planRawCombine(sel *pg_query.SelectStmt, ref *tableRef, pushdown bool) (*Co
 	template := proto.Clone(sel).(*pg_query.SelectStmt)
 	template.WhereClause = nil
 	template.FromClause = nil
-	c := &CombinePlan{Columns: len(names), Mode: "rows", Params: paramsIn(template)}
-	c.build = func(types []string) (*pg_query.SelectStmt, error) {
+	groupByPrimaryKey(template, ref, cols)
+	c := &CombinePlan{Columns: len(names), Mode: "rows", Params: paramsIn(template), names: names}
+	c.build = func(in CombineInput) (*pg_query.SelectStmt, error) {
 		out := proto.Clone(template).(*pg_query.SelectStmt)
-		out.FromClause = []*pg_query.Node{partialRelation(ref.name, names, types)}
+		out.FromClause = []*pg_query.Node{partialRelation(ref.name, names, in)}
 		return out, nil
 	}
 	return c, wrapSelect(partial), nil
@@ -284,11 +322,12 @@ type partialAgg struct {
 // one row per group with the group keys and partial aggregates; the combine
 // query groups those and combines the partials. ok is false when an
 // aggregate or a construct does not split (the caller then ships rows).
-func planPartialAggregate(sel *pg_query.SelectStmt, refs []*tableRef, env Env) (*CombinePlan, *pg_query.ParseResult, bool, error) {
+func planPartialAggregate(sql string, sel *pg_query.SelectStmt, refs []*tableRef, env Env) (*CombinePlan, *pg_query.ParseResult, bool, error) {
 	ref := refs[0]
+	key := func(n *pg_query.Node) string { return nodeKey(canonicalColumns(n, refs)) }
 	isInput := func(name string) bool {
 		for _, r := range refs {
-			if r.table.Column(name) != nil {
+			if r.column(name) != "" {
 				return true
 			}
 		}
@@ -313,7 +352,10 @@ func planPartialAggregate(sel *pg_query.SelectStmt, refs []*tableRef, env Env) (
 		if containsAggregate(e, env) {
 			return nil, nil, false, nil
 		}
-		k := nodeKey(e)
+		if hasRowExpr(e) {
+			return nil, nil, false, nil
+		}
+		k := key(e)
 		if _, dup := groupIndex[k]; !dup {
 			groupIndex[k] = len(groups)
 			groups = append(groups, e)
@@ -336,16 +378,16 @@ func planPartialAggregate(sel *pg_query.SelectStmt, refs []*tableRef, env Env) (
 		addColumn(cloneNode(g))
 		partial.GroupClause = append(partial.GroupClause, aConstInt(int64(i+1)))
 	}
+	float4Avg := float4Averages(sel, env, key)
 	aggs := map[string]*partialAgg{}
 	var order []string
 	ok := true
-	var refuse error
 	// transform replaces, in an expression of the combine query, grouping
 	// expressions by their partial columns and aggregates by combinations of
 	// theirs.
 	var transform func(n *pg_query.Node) *pg_query.Node
 	transform = func(n *pg_query.Node) *pg_query.Node {
-		if i, found := groupIndex[nodeKey(n)]; found {
+		if i, found := groupIndex[key(n)]; found {
 			return columnRef("p", names[i])
 		}
 		switch x := n.Node.(type) {
@@ -355,9 +397,9 @@ func planPartialAggregate(sel *pg_query.SelectStmt, refs []*tableRef, env Env) (
 			}
 			return nil
 		case *pg_query.Node_ColumnRef:
-			if refuse == nil {
-				refuse = sqlerr.New("42803", "column \"%s\" must appear in the GROUP BY clause or be used in an aggregate function", stringOf(x.ColumnRef.Fields[len(x.ColumnRef.Fields)-1]))
-			}
+			// Not grouped: an error, unless the column depends on a grouped
+			// primary key; either way the rows must go to the combine step.
+			ok = false
 			return n
 		case *pg_query.Node_FuncCall:
 			fc := x.FuncCall
@@ -371,7 +413,7 @@ func planPartialAggregate(sel *pg_query.SelectStmt, refs []*tableRef, env Env) (
 				ok = false
 				return n
 			}
-			k := nodeKey(n)
+			k := key(n)
 			pa := aggs[k]
 			if pa == nil {
 				pa = &partialAgg{name: name}
@@ -381,7 +423,13 @@ func planPartialAggregate(sel *pg_query.SelectStmt, refs []*tableRef, env Env) (
 					return &pg_query.Node{Node: &pg_query.Node_FuncCall{FuncCall: c}}
 				}
 				if name == "avg" {
-					pa.cols = []int{addColumn(mk("sum")), addColumn(mk("count"))}
+					sum := mk("sum")
+					if float4Avg[k] {
+						// PostgreSQL adds up float4 values in float8.
+						sfc := sum.GetFuncCall()
+						sfc.Args = []*pg_query.Node{typeCast(sfc.Args[0], "double precision")}
+					}
+					pa.cols = []int{addColumn(sum), addColumn(mk("count"))}
 				} else {
 					pa.cols = []int{addColumn(mk(name))}
 				}
@@ -413,12 +461,13 @@ func planPartialAggregate(sel *pg_query.SelectStmt, refs []*tableRef, env Env) (
 		LimitOption:    sel.LimitOption,
 		Op:             pg_query.SetOperation_SETOP_NONE,
 	}
-	for _, t := range sel.TargetList {
+	outNames := outputNames(sql, sel, env)
+	for i, t := range sel.TargetList {
 		rt := t.GetResTarget()
 		if cr := rt.Val.GetColumnRef(); cr != nil && cr.Fields[len(cr.Fields)-1].GetAStar() != nil {
 			return nil, nil, false, nil
 		}
-		template.TargetList = append(template.TargetList, resTarget(outputName(rt), apply(rt.Val)))
+		template.TargetList = append(template.TargetList, resTarget(outNames[i], apply(rt.Val)))
 	}
 	template.HavingClause = apply(sel.HavingClause)
 	for _, s := range sel.SortClause {
@@ -432,9 +481,6 @@ func planPartialAggregate(sel *pg_query.SelectStmt, refs []*tableRef, env Env) (
 	if !ok {
 		return nil, nil, false, nil
 	}
-	if refuse != nil {
-		return nil, nil, false, refuse
-	}
 	for i := range groups {
 		template.GroupClause = append(template.GroupClause, columnRef("p", names[i]))
 	}
@@ -442,8 +488,9 @@ func planPartialAggregate(sel *pg_query.SelectStmt, refs []*tableRef, env Env) (
 		// SELECT 1 FROM t GROUP BY () and the like: nothing to combine.
 		return nil, nil, false, nil
 	}
-	c := &CombinePlan{Columns: len(names), Mode: "partial aggregate", Params: paramsIn(template)}
-	c.build = func(types []string) (*pg_query.SelectStmt, error) {
+	c := &CombinePlan{Columns: len(names), Mode: "partial aggregate", Params: paramsIn(template), names: names}
+	c.build = func(in CombineInput) (*pg_query.SelectStmt, error) {
+		types := in.Types
 		out := proto.Clone(template).(*pg_query.SelectStmt)
 		var err error
 		fill := func(n *pg_query.Node) *pg_query.Node {
@@ -465,7 +512,7 @@ func planPartialAggregate(sel *pg_query.SelectStmt, refs []*tableRef, env Env) (
 		if err != nil {
 			return nil, err
 		}
-		out.FromClause = []*pg_query.Node{partialRelation("p", names, types)}
+		out.FromClause = []*pg_query.Node{partialRelation("p", names, in)}
 		return out, nil
 	}
 	return c, wrapSelect(partial), true, nil
@@ -522,7 +569,14 @@ func combineAggregate(agg string, p *pg_query.Node, col int, names, types []stri
 // sorted and limited to LIMIT+OFFSET rows; the combine query sorts, cuts and
 // de-duplicates the union. ok is false for a select list it cannot carry
 // (a *).
-func planProjectedCombine(sel *pg_query.SelectStmt) (*CombinePlan, *pg_query.ParseResult, bool, error) {
+func planProjectedCombine(sql string, sel *pg_query.SelectStmt, refs []*tableRef, env Env) (*CombinePlan, *pg_query.ParseResult, bool, error) {
+	names := outputNames(sql, sel, env)
+	key := func(n *pg_query.Node) string { return nodeKey(canonicalColumns(n, refs)) }
+	for _, t := range sel.TargetList {
+		if rt := t.GetResTarget(); rt != nil && hasRowExpr(rt.Val) {
+			return nil, nil, false, nil
+		}
+	}
 	partial := &pg_query.SelectStmt{
 		FromClause:  cloneNodes(sel.FromClause),
 		WhereClause: cloneNode(sel.WhereClause),
@@ -531,17 +585,17 @@ func planProjectedCombine(sel *pg_query.SelectStmt) (*CombinePlan, *pg_query.Par
 	if plainDistinct(sel) {
 		partial.DistinctClause = []*pg_query.Node{{}}
 	}
-	var names []string
+	var cols []string
 	keys := map[string]int{}
 	add := func(val *pg_query.Node) int {
-		if i, ok := keys[nodeKey(val)]; ok {
+		if i, ok := keys[key(val)]; ok {
 			return i
 		}
-		name := "c" + strconv.Itoa(len(names)+1)
-		names = append(names, name)
-		keys[nodeKey(val)] = len(names) - 1
+		name := "c" + strconv.Itoa(len(cols)+1)
+		cols = append(cols, name)
+		keys[key(val)] = len(cols) - 1
 		partial.TargetList = append(partial.TargetList, resTarget(name, cloneNode(val)))
-		return len(names) - 1
+		return len(cols) - 1
 	}
 	template := &pg_query.SelectStmt{
 		DistinctClause: sel.DistinctClause,
@@ -550,25 +604,25 @@ func planProjectedCombine(sel *pg_query.SelectStmt) (*CombinePlan, *pg_query.Par
 		LimitOption:    sel.LimitOption,
 		Op:             pg_query.SetOperation_SETOP_NONE,
 	}
-	for _, t := range sel.TargetList {
+	for i, t := range sel.TargetList {
 		rt := t.GetResTarget()
 		if cr := rt.Val.GetColumnRef(); cr != nil && cr.Fields[len(cr.Fields)-1].GetAStar() != nil {
 			return nil, nil, false, nil
 		}
 		// Each select-list entry is its own column, even when two are equal.
-		name := "c" + strconv.Itoa(len(names)+1)
-		names = append(names, name)
-		if _, seen := keys[nodeKey(rt.Val)]; !seen {
-			keys[nodeKey(rt.Val)] = len(names) - 1
+		name := "c" + strconv.Itoa(len(cols)+1)
+		cols = append(cols, name)
+		if _, seen := keys[key(rt.Val)]; !seen {
+			keys[key(rt.Val)] = len(cols) - 1
 		}
 		partial.TargetList = append(partial.TargetList, resTarget(name, cloneNode(rt.Val)))
-		template.TargetList = append(template.TargetList, resTarget(outputName(rt), columnRef("p", name)))
+		template.TargetList = append(template.TargetList, resTarget(names[i], columnRef("p", name)))
 	}
 	for _, srt := range sel.SortClause {
 		sb := srt.GetSortBy()
 		e := resolveSortExpr(sel, nil, sb.Node)
 		if plainDistinct(sel) {
-			if _, ok := keys[nodeKey(e)]; !ok {
+			if _, ok := keys[key(e)]; !ok {
 				return nil, nil, false, sqlerr.New(sqlerr.InvalidColumnReference, "for SELECT DISTINCT, ORDER BY expressions must appear in select list")
 			}
 		}
@@ -577,7 +631,7 @@ func planProjectedCombine(sel *pg_query.SelectStmt) (*CombinePlan, *pg_query.Par
 		psb.Node = cloneNode(e)
 		partial.SortClause = append(partial.SortClause, &pg_query.Node{Node: &pg_query.Node_SortBy{SortBy: psb}})
 		csb := proto.Clone(sb).(*pg_query.SortBy)
-		csb.Node = columnRef("p", names[col])
+		csb.Node = columnRef("p", cols[col])
 		template.SortClause = append(template.SortClause, &pg_query.Node{Node: &pg_query.Node_SortBy{SortBy: csb}})
 	}
 	if sel.LimitCount != nil && sel.LimitOption != pg_query.LimitOption_LIMIT_OPTION_WITH_TIES && !plainDistinct(sel) {
@@ -589,11 +643,148 @@ func planProjectedCombine(sel *pg_query.SelectStmt) (*CombinePlan, *pg_query.Par
 		partial.LimitCount = limit
 		partial.LimitOption = pg_query.LimitOption_LIMIT_OPTION_COUNT
 	}
-	c := &CombinePlan{Columns: len(names), Mode: "rows", Params: paramsIn(template)}
-	c.build = func(types []string) (*pg_query.SelectStmt, error) {
+	c := &CombinePlan{Columns: len(cols), Mode: "rows", Params: paramsIn(template), names: cols}
+	c.build = func(in CombineInput) (*pg_query.SelectStmt, error) {
 		out := proto.Clone(template).(*pg_query.SelectStmt)
-		out.FromClause = []*pg_query.Node{partialRelation("p", names, types)}
+		out.FromClause = []*pg_query.Node{partialRelation("p", cols, in)}
 		return out, nil
 	}
 	return c, wrapSelect(partial), true, nil
+}
+
+// outputNames are the result column names of the query: PostgreSQL's own,
+// from describing it on the metadata database, or else the planner's port
+// of FigureColname.
+func outputNames(sql string, sel *pg_query.SelectStmt, env Env) []string {
+	names := make([]string, len(sel.TargetList))
+	for i, t := range sel.TargetList {
+		if rt := t.GetResTarget(); rt != nil {
+			names[i] = outputName(rt)
+		}
+	}
+	if desc, err := env.Describe(sql); err == nil && len(desc) == len(names) {
+		for i, d := range desc {
+			names[i] = d.Name
+		}
+	}
+	return names
+}
+
+// float4Averages finds the avg(x) calls of the query whose x is real
+// (float4), by describing their arguments on the metadata database; it
+// returns them by nodeKey. Unknown types count as not real.
+func float4Averages(sel *pg_query.SelectStmt, env Env, key func(*pg_query.Node) string) map[string]bool {
+	var calls []*pg_query.Node
+	for _, n := range nodesOf(sel.TargetList, sel.SortClause, []*pg_query.Node{sel.HavingClause}) {
+		walk(n, func(m protoreflect.ProtoMessage) bool {
+			if node, ok := m.(*pg_query.Node); ok {
+				if fc := node.GetFuncCall(); fc != nil && len(fc.Args) == 1 {
+					if _, name := funcName(fc); name == "avg" {
+						calls = append(calls, node)
+					}
+				}
+			}
+			return true
+		})
+	}
+	out := map[string]bool{}
+	if len(calls) == 0 {
+		return out
+	}
+	probe := &pg_query.SelectStmt{FromClause: cloneNodes(sel.FromClause), Op: pg_query.SetOperation_SETOP_NONE,
+		WhereClause: &pg_query.Node{Node: &pg_query.Node_AConst{AConst: &pg_query.A_Const{Val: &pg_query.A_Const_Boolval{Boolval: &pg_query.Boolean{Boolval: false}}}}}}
+	for _, c := range calls {
+		probe.TargetList = append(probe.TargetList, resTarget("", cloneNode(c.GetFuncCall().Args[0])))
+	}
+	text, err := pg_query.Deparse(wrapSelect(probe))
+	if err != nil {
+		return out
+	}
+	desc, err := env.Describe(text)
+	if err != nil || len(desc) != len(calls) {
+		return out
+	}
+	for i, d := range desc {
+		if d.TypeOID == 700 {
+			out[key(calls[i])] = true
+		}
+	}
+	return out
+}
+
+// canonicalColumns returns a copy of n whose column references name their
+// relation: `dept`, `people.dept` and `p.dept` (p aliasing people) all become
+// the same reference when they denote the same column, so that grouping
+// expressions are recognized however they are written.
+func canonicalColumns(n *pg_query.Node, refs []*tableRef) *pg_query.Node {
+	c := cloneNode(n)
+	walk(c, func(m protoreflect.ProtoMessage) bool {
+		cr, ok := m.(*pg_query.ColumnRef)
+		if !ok {
+			return true
+		}
+		f := cr.Fields
+		if len(f) == 0 || f[len(f)-1].GetAStar() != nil {
+			return true
+		}
+		col := stringOf(f[len(f)-1])
+		var owner *tableRef
+		switch len(f) {
+		case 1:
+			for _, r := range refs {
+				if r.column(col) != "" {
+					if owner != nil {
+						return true // ambiguous: leave it
+					}
+					owner = r
+				}
+			}
+		case 2, 3:
+			for _, r := range refs {
+				if r.name == stringOf(f[len(f)-2]) {
+					owner = r
+				}
+			}
+		}
+		if owner != nil {
+			cr.Fields = []*pg_query.Node{pg_query.MakeStrNode(owner.name), pg_query.MakeStrNode(owner.column(col))}
+		}
+		return true
+	})
+	return c
+}
+
+// hasRowExpr reports whether n is a row constructor, whose value (an
+// anonymous record) cannot travel through the combine step.
+func hasRowExpr(n *pg_query.Node) bool {
+	return n != nil && n.GetRowExpr() != nil
+}
+
+// groupByPrimaryKey: PostgreSQL lets a query grouped by a table's primary
+// key select the table's other columns, but the combine step reads the rows
+// from arrays, where there is no primary key. When the GROUP BY holds every
+// primary key column, grouping also by the other columns the query reads
+// makes the same groups and lets the combine step select them.
+func groupByPrimaryKey(template *pg_query.SelectStmt, ref *tableRef, cols []string) {
+	if len(template.GroupClause) == 0 || len(ref.table.PrimaryKey) == 0 {
+		return
+	}
+	grouped := map[string]bool{}
+	for _, g := range template.GroupClause {
+		cr := canonicalColumns(g, []*tableRef{ref}).GetColumnRef()
+		if cr == nil || len(cr.Fields) != 2 || stringOf(cr.Fields[0]) != ref.name {
+			continue
+		}
+		grouped[stringOf(cr.Fields[1])] = true
+	}
+	for _, pk := range ref.table.PrimaryKey {
+		if !grouped[pk] {
+			return
+		}
+	}
+	for _, c := range cols {
+		if !grouped[c] {
+			template.GroupClause = append(template.GroupClause, columnRef(ref.name, c))
+		}
+	}
 }

@@ -65,7 +65,7 @@ func (p *Plan) Describe() string {
 		for i := range types {
 			types[i] = "T" + fmt.Sprint(i+1)
 		}
-		if sql, err := p.Combine.SQL(types); err != nil {
+		if sql, err := p.Combine.SQL(CombineInput{Types: types}); err != nil {
 			fmt.Fprintf(&b, "combine sql error: %v\n", err)
 		} else {
 			fmt.Fprintf(&b, "combine sql: %s\n", sql)

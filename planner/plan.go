@@ -63,6 +63,17 @@ type Env interface {
 	// Function describes the functions called name (unqualified, as
 	// written); found is false when there is none.
 	Function(name string) (info FunctionInfo, found bool)
+	// Describe returns the result columns PostgreSQL gives a query on the
+	// metadata database, where distributed tables have their (empty)
+	// templates: their names and types, exactly as a single server would
+	// report them. It may fail (an error means: unknown).
+	Describe(sql string) ([]ColumnDesc, error)
+}
+
+// ColumnDesc is one result column of a described query.
+type ColumnDesc struct {
+	Name    string
+	TypeOID uint32
 }
 
 // Plan is the plan of one SQL text against one catalog snapshot. It is
@@ -249,6 +260,9 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 	if len(a.refs) == 0 {
 		return p, nil
 	}
+	if a.ordinaryRead != "" {
+		return nil, sqlerr.Unsupported("table \"%s\" lives on the metadata database only; a statement on distributed table \"%s\" cannot read it (use INSERT ... SELECT, or query it separately)", a.ordinaryRead, a.refs[0].table.Name)
+	}
 	if a.ordinaryWrite != "" {
 		return nil, sqlerr.Unsupported("a statement on distributed table \"%s\" cannot write to \"%s\", which is not distributed: the shards do not have it", a.refs[0].table.Name, a.ordinaryWrite)
 	}
@@ -260,6 +274,7 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 			return nil, sqlerr.Unsupported("tables \"%s\" and \"%s\" are not co-located (same key type, shard ranges and placements); a statement cannot join them", p.Table.Name, r.table.Name)
 		}
 	}
+	stripSchemaQualifiers(p.tree, a.refs)
 	p.renames = make(map[int32]*catalog.Table, len(a.refs))
 	for _, r := range a.refs {
 		p.renames[r.rv.Location] = r.table
@@ -402,4 +417,26 @@ func statementName(kind string) string {
 		b.WriteRune(r)
 	}
 	return strings.ToUpper(b.String())
+}
+
+// stripSchemaQualifiers turns schema.table.column references to a
+// distributed table written without an alias into table.column: on the
+// shards the table is renamed, keeping its name only as an alias.
+func stripSchemaQualifiers(tree *pg_query.ParseResult, refs []*tableRef) {
+	for _, raw := range tree.Stmts {
+		walk(raw.Stmt, func(m protoreflect.ProtoMessage) bool {
+			cr, ok := m.(*pg_query.ColumnRef)
+			if !ok || len(cr.Fields) != 3 {
+				return true
+			}
+			schema, rel := stringOf(cr.Fields[0]), stringOf(cr.Fields[1])
+			for _, r := range refs {
+				if (r.rv.Alias == nil || r.rv.Alias.Aliasname == "") && r.rv.Relname == rel && r.table.Schema == schema {
+					cr.Fields = cr.Fields[1:]
+					break
+				}
+			}
+			return true
+		})
+	}
 }

@@ -147,6 +147,12 @@ func (e fakeEnv) Function(name string) (FunctionInfo, bool) {
 	return info, ok
 }
 
+// Describe is not available without a server: the planner falls back to
+// its own column names.
+func (e fakeEnv) Describe(sql string) ([]ColumnDesc, error) {
+	return nil, errors.New("no server in planner tests")
+}
+
 func testEnv() Env {
 	env := fakeEnv{}
 	for _, f := range []string{"lower", "upper", "length", "abs", "coalesce", "md5"} {

@@ -107,7 +107,7 @@ func (p *Plan) planScatter(sel *pg_query.SelectStmt, a *analyzer, env Env) error
 		}
 	}
 	if grouped && !window && !unknown && !outer && (!distinct || plainDistinct(sel)) {
-		if c, partial, ok, err := planPartialAggregate(sel, a.refs, env); err != nil {
+		if c, partial, ok, err := planPartialAggregate(p.SQL, sel, a.refs, env); err != nil {
 			return err
 		} else if ok {
 			p.Combine = c
@@ -116,7 +116,7 @@ func (p *Plan) planScatter(sel *pg_query.SelectStmt, a *analyzer, env Env) error
 		}
 	}
 	if !grouped && !window && !unknown && !outer && (!distinct || plainDistinct(sel)) {
-		if c, partial, ok, err := planProjectedCombine(sel); err != nil {
+		if c, partial, ok, err := planProjectedCombine(p.SQL, sel, a.refs, env); err != nil {
 			return err
 		} else if ok {
 			p.Combine = c
