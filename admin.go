@@ -126,7 +126,17 @@ func (c *Connector) copyShardPlacement(ctx context.Context, fn string, args []an
 	// Finish first what crashed clients left in doubt on both nodes: a
 	// prepared transaction would be invisible to the copy on the source,
 	// and hold the shard table's lock on the target.
+	// Only nodes holding a placement of the shard: wrong arguments get
+	// pg_shard's errors from the repair itself.
 	for _, n := range []catalog.Node{src, dst} {
+		var holds bool
+		if err := c.meta.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pgs_distribution_metadata.shard_placement
+			WHERE shard_id = $1 AND node_name = $2 AND node_port = $3)`, int64(shardID), n.Name, n.Port).Scan(&holds); err != nil {
+			return fmt.Errorf("pgshard: %w", err)
+		}
+		if !holds {
+			continue
+		}
 		if _, _, err := c.recoverServer(ctx, n.String(), 0); err != nil {
 			return fmt.Errorf("pgshard: finishing in-doubt transactions on %s before copying: %w", n, err)
 		}

@@ -372,10 +372,19 @@ func (n *Node) Stop(ctx context.Context) error {
 func (n *Node) Kill() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if !n.running {
+		return nil
+	}
 	pid, err := n.postmasterPID()
 	if err != nil {
 		n.running = false
 		return err
+	}
+	// A pid file left by an earlier crash may name a pid the system has
+	// since given to another process: kill only this node's postmaster.
+	if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err != nil || !strings.Contains(string(cmdline), n.DataDir) {
+		n.running = false
+		return nil
 	}
 	// The postmaster leads its own process group (pg_ctl calls setsid), so the
 	// whole group, backends included, dies at once.
