@@ -472,10 +472,11 @@ func benchMedian(ds []time.Duration) float64 {
 	return float64(s[n/2-1]+s[n/2]) / 2
 }
 
-// BenchmarkCountStar: count(*) over benchCountRows rows in 16 shards on 4
-// workers ("pgshard"), against the same rows in one plain table on one of
-// those workers ("single").
-func BenchmarkCountStar(b *testing.B) {
+// BenchmarkMultiShard compares multi-shard queries over 16 shards with the
+// same query on one PostgreSQL holding all the rows: count(*), GROUP BY with
+// avg (combined by PostgreSQL from partial aggregates), ORDER BY ... LIMIT 10
+// (LIMIT pushed to the shards), and a full scan (merged-row throughput).
+func BenchmarkMultiShard(b *testing.B) {
 	ctx := context.Background()
 	e := newEnv(b)
 	shards := benchDistribute(b, e, `CREATE TABLE t (k bigint NOT NULL, v text)`)
@@ -513,28 +514,55 @@ func BenchmarkCountStar(b *testing.B) {
 	}
 	b.Cleanup(func() { singleDB.Close() })
 
-	ops := []struct {
+	queries := []struct {
 		name  string
-		db    *sql.DB
-		query string
+		query string // %s is the table
+		rows  int64  // rows the answer has
 	}{
-		{"pgshard", e.DB, `SELECT count(*) FROM t`},
-		{"single", singleDB, `SELECT count(*) FROM single`},
+		{"count", `SELECT count(*) FROM %s`, 1},
+		{"groupby", `SELECT k % 100 AS g, count(*), avg(k), max(v) FROM %s GROUP BY 1`, 100},
+		{"orderlimit", `SELECT k, v FROM %s ORDER BY v DESC LIMIT 10`, 10},
+		{"scan", `SELECT k, v FROM %s`, benchCountRows},
 	}
-	for _, o := range ops {
-		count := func() error {
-			var n int64
-			if err := o.db.QueryRow(o.query).Scan(&n); err != nil {
-				return err
+	for _, q := range queries {
+		b.Run(q.name, func(b *testing.B) {
+			for _, o := range []struct {
+				name  string
+				db    *sql.DB
+				table string
+			}{{"pgshard", e.DB, "t"}, {"single", singleDB, "single"}} {
+				sqlText := fmt.Sprintf(q.query, o.table)
+				run := func() error {
+					rows, err := o.db.Query(sqlText)
+					if err != nil {
+						return err
+					}
+					defer rows.Close()
+					cols, _ := rows.Columns()
+					vals := make([]any, len(cols))
+					for i := range vals {
+						vals[i] = new(sql.RawBytes)
+					}
+					var n int64
+					for rows.Next() {
+						if err := rows.Scan(vals...); err != nil {
+							return err
+						}
+						n++
+					}
+					if err := rows.Err(); err != nil {
+						return err
+					}
+					if n != q.rows {
+						return fmt.Errorf("%s %s: %d rows, want %d", o.name, q.name, n, q.rows)
+					}
+					return nil
+				}
+				if err := run(); err != nil {
+					b.Fatal(err)
+				}
+				b.Run(o.name, func(b *testing.B) { benchRun(b, false, run) })
 			}
-			if n != benchCountRows {
-				return fmt.Errorf("%s: count = %d, want %d", o.name, n, benchCountRows)
-			}
-			return nil
-		}
-		if err := count(); err != nil {
-			b.Fatal(err)
-		}
-		b.Run(o.name, func(b *testing.B) { benchRun(b, false, count) })
+		})
 	}
 }
