@@ -520,7 +520,7 @@ func BenchmarkMultiShard(b *testing.B) {
 		rows  int64  // rows the answer has
 	}{
 		{"count", `SELECT count(*) FROM %s`, 1},
-		{"groupby", `SELECT k % 100 AS g, count(*), avg(k), max(v) FROM %s GROUP BY 1`, 100},
+		{"groupby", `SELECT k %% 100 AS g, count(*), avg(k), max(v) FROM %s GROUP BY 1`, 100},
 		{"orderlimit", `SELECT k, v FROM %s ORDER BY v DESC LIMIT 10`, 10},
 		{"scan", `SELECT k, v FROM %s`, benchCountRows},
 	}
