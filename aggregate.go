@@ -8,7 +8,6 @@ import (
 	"math"
 	"math/big"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/pgshard/pgshard/internal/sqlerr"
@@ -19,36 +18,16 @@ import (
 // outside a transaction) and combines the one row each returns.
 func (cn *conn) aggregate(ctx context.Context, p *planner.Plan, n int, open func(int) (driver.Rows, error)) (driver.Rows, error) {
 	partial := make([]*bufferedRows, n)
-	errs := make([]error, n)
-	run := func(i int) {
+	err := cn.eachShard(n, func(i int) error {
 		rows, err := open(i)
 		if err != nil {
-			errs[i] = err
-			return
+			return err
 		}
-		partial[i], errs[i] = readAll(rows)
-	}
-	if cn.tx != nil {
-		for i := 0; i < n; i++ {
-			if run(i); errs[i] != nil {
-				return nil, errs[i]
-			}
-		}
-	} else {
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		_ = ctx
-		var wg sync.WaitGroup
-		for i := 0; i < n; i++ {
-			wg.Add(1)
-			go func() { defer wg.Done(); run(i) }()
-		}
-		wg.Wait()
-		for _, err := range errs {
-			if err != nil {
-				return nil, err
-			}
-		}
+		partial[i], err = readAll(rows)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	cols := partial[0].cols
 	out := make([]driver.Value, len(cols))
@@ -276,3 +255,25 @@ func compareNumeric(a, b string) (int, error) {
 }
 
 var _ = io.EOF
+
+// eachShard runs run(0..n-1): all at once outside a transaction; one after
+// the other inside one (a transaction has one connection per node),
+// stopping at the first error. It returns the first error.
+func (cn *conn) eachShard(n int, run func(i int) error) error {
+	if cn.tx != nil {
+		for i := 0; i < n; i++ {
+			if err := run(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	errs := make([]error, n)
+	parallel(n, func(i int) { errs[i] = run(i) })
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -5,7 +5,6 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -36,14 +35,12 @@ func (cn *conn) combineQuery(ctx context.Context, p *planner.Plan, nargs []drive
 	}
 	n := len(shards)
 	parts := make([]partialRows, n)
-	errs := make([]error, n)
-	run := func(i int) {
+	err = cn.eachShard(n, func(i int) error {
 		sql, err := p.ShardSQL(shards[i])
 		if err != nil {
-			errs[i] = err
-			return
+			return err
 		}
-		errs[i] = cn.onPlacement(ctx, &p.Table.Shards[shards[i]], func(dc *stdlib.Conn) error {
+		return cn.onPlacement(ctx, &p.Table.Shards[shards[i]], func(dc *stdlib.Conn) error {
 			rows, err := dc.Conn().Query(ctx, sql, shardArgs...)
 			if err != nil {
 				return err
@@ -70,25 +67,9 @@ func (cn *conn) combineQuery(ctx context.Context, p *planner.Plan, nargs []drive
 			parts[i] = part
 			return nil
 		})
-	}
-	if cn.tx != nil {
-		for i := 0; i < n; i++ {
-			if run(i); errs[i] != nil {
-				return nil, errs[i]
-			}
-		}
-	} else {
-		var wg sync.WaitGroup
-		for i := 0; i < n; i++ {
-			wg.Add(1)
-			go func() { defer wg.Done(); run(i) }()
-		}
-		wg.Wait()
-		for _, err := range errs {
-			if err != nil {
-				return nil, err
-			}
-		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	k := len(parts[0].types)
 	arrays := make([][]*string, k)

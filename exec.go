@@ -108,46 +108,55 @@ func (cn *conn) route(ctx context.Context, p *planner.Plan, nargs []driver.Named
 // (two-phase commit across the shards). RETURNING rows come back in VALUES
 // order.
 func (cn *conn) insertParts(ctx context.Context, p *planner.Plan, parts []planner.InsertPart, wantRows bool) (driver.Result, driver.Rows, error) {
-	implicit := cn.tx == nil
-	if implicit {
-		cn.tx = &transaction{cn: cn, begin: "BEGIN"}
-	}
-	fail := func(err error) (driver.Result, driver.Rows, error) {
-		if implicit && cn.tx != nil {
-			cn.tx.rollback(context.WithoutCancel(ctx))
-		}
-		return nil, nil, err
-	}
 	var total int64
 	out := &bufferedRows{data: make([][]driver.Value, len(p.InsertKeys))}
-	for _, part := range parts {
-		nargs := make([]driver.NamedValue, len(part.Args))
-		for i, a := range part.Args {
-			nargs[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
-		}
-		res, rows, err := cn.writeShard(ctx, p, &p.Table.Shards[part.Shard], part.SQL, nargs, wantRows)
-		if err != nil {
-			return fail(err)
-		}
-		n, _ := res.RowsAffected()
-		total += n
-		if wantRows {
-			b := rows.(*bufferedRows)
-			if len(b.data) != len(part.Rows) {
-				return fail(sqlerr.New(sqlerr.InternalError, "a shard returned %d rows for %d inserted", len(b.data), len(part.Rows)))
+	err := cn.atomically(ctx, func() error {
+		for _, part := range parts {
+			nargs := make([]driver.NamedValue, len(part.Args))
+			for i, a := range part.Args {
+				nargs[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
 			}
-			out.cols = b.cols
-			for j, r := range part.Rows {
-				out.data[r] = b.data[j]
+			res, rows, err := cn.writeShard(ctx, p, &p.Table.Shards[part.Shard], part.SQL, nargs, wantRows)
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			total += n
+			if wantRows {
+				b := rows.(*bufferedRows)
+				if len(b.data) != len(part.Rows) {
+					return sqlerr.New(sqlerr.InternalError, "a shard returned %d rows for %d inserted", len(b.data), len(part.Rows))
+				}
+				out.cols = b.cols
+				for j, r := range part.Rows {
+					out.data[r] = b.data[j]
+				}
 			}
 		}
-	}
-	if implicit {
-		if err := cn.tx.Commit(); err != nil {
-			return nil, nil, err
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	return result{rows: total}, out, nil
+}
+
+// atomically runs f as one atomic statement: inside the caller's
+// transaction, or an implicit one that f's writes join and that commits
+// (with two-phase commit when they reached several servers) when f
+// succeeds, and rolls back when it fails.
+func (cn *conn) atomically(ctx context.Context, f func() error) error {
+	if cn.tx != nil {
+		return f()
+	}
+	cn.tx = &transaction{cn: cn, begin: "BEGIN"}
+	if err := f(); err != nil {
+		if cn.tx != nil {
+			cn.tx.rollback(context.WithoutCancel(ctx))
+		}
+		return err
+	}
+	return cn.tx.Commit()
 }
 
 func (cn *conn) routerExec(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Result, error) {
@@ -611,38 +620,29 @@ func (cn *conn) scatterModify(ctx context.Context, p *planner.Plan, nargs []driv
 		return nil, nil, err
 	}
 	bound = renumber(planner.ShardArgs(p, bound))
-	implicit := cn.tx == nil
-	if implicit {
-		cn.tx = &transaction{cn: cn, begin: "BEGIN"}
-	}
-	fail := func(err error) (driver.Result, driver.Rows, error) {
-		if implicit && cn.tx != nil {
-			cn.tx.rollback(context.WithoutCancel(ctx))
-		}
-		return nil, nil, err
-	}
 	var total int64
 	out := &bufferedRows{}
-	for _, i := range shards {
-		sql, err := p.ShardSQL(i)
-		if err != nil {
-			return fail(err)
+	err = cn.atomically(ctx, func() error {
+		for _, i := range shards {
+			sql, err := p.ShardSQL(i)
+			if err != nil {
+				return err
+			}
+			res, rows, err := cn.writeShard(ctx, p, &p.Table.Shards[i], sql, bound, wantRows)
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			total += n
+			if b, ok := rows.(*bufferedRows); ok && b != nil {
+				out.cols = b.cols
+				out.data = append(out.data, b.data...)
+			}
 		}
-		res, rows, err := cn.writeShard(ctx, p, &p.Table.Shards[i], sql, bound, wantRows)
-		if err != nil {
-			return fail(err)
-		}
-		n, _ := res.RowsAffected()
-		total += n
-		if b, ok := rows.(*bufferedRows); ok && b != nil {
-			out.cols = b.cols
-			out.data = append(out.data, b.data...)
-		}
-	}
-	if implicit {
-		if err := cn.tx.Commit(); err != nil {
-			return nil, nil, err
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	return result{rows: total}, out, nil
 }

@@ -91,46 +91,37 @@ func (cn *conn) insertSelect(ctx context.Context, p *planner.Plan, nargs []drive
 		byShard[idx] = append(byShard[idx], row)
 	}
 
-	implicit := cn.tx == nil
-	if implicit {
-		cn.tx = &transaction{cn: cn, begin: "BEGIN"}
-	}
-	fail := func(err error) (driver.Result, error) {
-		if implicit && cn.tx != nil {
-			cn.tx.rollback(context.WithoutCancel(ctx))
-		}
-		return nil, err
-	}
 	var total int64
-	for _, idx := range order {
-		sql, err := p.ShardSQL(idx)
-		if err != nil {
-			return fail(err)
-		}
-		shardRows := byShard[idx]
-		for start := 0; start < len(shardRows); start += insertSelectBatch {
-			batch := shardRows[start:min(start+insertSelectBatch, len(shardRows))]
-			width := len(batch[0])
-			arrays := make([]driver.NamedValue, width)
-			for c := 0; c < width; c++ {
-				col := make([]*string, len(batch))
-				for r, row := range batch {
-					col[r] = row[c]
-				}
-				arrays[c] = driver.NamedValue{Ordinal: c + 1, Value: col}
-			}
-			res, _, err := cn.writeShard(ctx, p, &p.Table.Shards[idx], sql, arrays, false)
+	err = cn.atomically(ctx, func() error {
+		for _, idx := range order {
+			sql, err := p.ShardSQL(idx)
 			if err != nil {
-				return fail(err)
+				return err
 			}
-			n, _ := res.RowsAffected()
-			total += n
+			shardRows := byShard[idx]
+			for start := 0; start < len(shardRows); start += insertSelectBatch {
+				batch := shardRows[start:min(start+insertSelectBatch, len(shardRows))]
+				width := len(batch[0])
+				arrays := make([]driver.NamedValue, width)
+				for c := 0; c < width; c++ {
+					col := make([]*string, len(batch))
+					for r, row := range batch {
+						col[r] = row[c]
+					}
+					arrays[c] = driver.NamedValue{Ordinal: c + 1, Value: col}
+				}
+				res, _, err := cn.writeShard(ctx, p, &p.Table.Shards[idx], sql, arrays, false)
+				if err != nil {
+					return err
+				}
+				n, _ := res.RowsAffected()
+				total += n
+			}
 		}
-	}
-	if implicit {
-		if err := cn.tx.Commit(); err != nil {
-			return nil, err
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return result{rows: total}, nil
 }

@@ -434,3 +434,42 @@ func TestExplainShowsTheDistributedPlan(t *testing.T) {
 	expectError(t, err, "0A000", "EXPLAIN ANALYZE of a modification")
 	t.Log("\n" + got)
 }
+
+func TestInsertSelect(t *testing.T) {
+	e := setupReviews(t, 16, 2)
+	// The seed's example, refused by pg_shard.
+	res, err := e.DB.Exec(`INSERT INTO customer_reviews SELECT generate_series(1, 100)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n != 100 {
+		t.Fatalf("inserted %d", n)
+	}
+	if n := e.queryInt(`SELECT count(*) FROM customer_reviews`); n != 100 {
+		t.Fatalf("count = %d", n)
+	}
+	for _, k := range []string{"1", "42", "100"} {
+		if got := e.holders("customer_reviews", "customer_id", k); len(got) != 1 || got[e.shardOfText("customer_reviews", k)] != 1 {
+			t.Fatalf("%s in %v", k, got)
+		}
+	}
+	// From an ordinary table, with parameters, dates and arrays, and from a
+	// distributed table into another.
+	e.exec(`CREATE TABLE staging (id text, d date, tags char(10)[], r int)`)
+	e.exec(`INSERT INTO staging VALUES ('s1', '2024-02-29', '{a,b}', 5), ('s2', NULL, NULL, 1), ('s3', '1999-12-31', '{}', 3)`)
+	e.exec(`INSERT INTO customer_reviews (customer_id, review_date, similar_product_ids, review_rating) SELECT id, d, tags, r FROM staging WHERE r > $1`, 2)
+	var d, tags string
+	if err := e.DB.QueryRow(`SELECT review_date::text, similar_product_ids::text FROM customer_reviews WHERE customer_id = 's1'`).Scan(&d, &tags); err != nil || d != "2024-02-29" || tags != `{"a         ","b         "}` {
+		t.Fatalf("s1 = %q %q %v", d, tags, err)
+	}
+	e.exec(`CREATE TABLE archive (customer_id text, rating int)`)
+	e.exec(`SELECT master_create_distributed_table('archive', 'customer_id')`)
+	e.exec(`SELECT master_create_worker_shards('archive', 4, 1)`)
+	e.exec(`INSERT INTO archive SELECT customer_id, review_rating FROM customer_reviews WHERE review_rating IS NOT NULL`)
+	if n := e.queryInt(`SELECT count(*) FROM archive`); n != 2 {
+		t.Fatalf("archive count = %d", n)
+	}
+	e.assertReplicasIdentical("customer_reviews")
+	_, err = e.DB.Exec(`INSERT INTO archive SELECT NULL, 1`)
+	expectError(t, err, "23502", "NULL value in partition column")
+}

@@ -80,6 +80,14 @@ func (p *Plan) planInsertSelect(ins *pg_query.InsertStmt, env Env) error {
 		return sqlerr.New(sqlerr.InternalError, "deparsing the SELECT of an INSERT: %v", err)
 	}
 	ip.SelectSQL = text
+	if len(ins.Cols) == 0 {
+		// Without a column list, a SELECT of fewer columns fills the first
+		// ones and leaves the rest to their defaults, as in PostgreSQL.
+		if desc, err := env.Describe(text); err == nil && len(desc) < len(cols) {
+			cols = cols[:len(desc)]
+			ip.Columns = len(cols)
+		}
+	}
 
 	listed := map[string]bool{}
 	for i, c := range cols {
