@@ -5,7 +5,6 @@ import (
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/internal/sqlerr"
@@ -61,20 +60,9 @@ func (p *Plan) planInsertSelect(ins *pg_query.InsertStmt, env Env) error {
 	}
 	// The SELECT, with its parameters numbered from $1.
 	sel := proto.Clone(ins.SelectStmt).(*pg_query.Node)
-	renum := map[int32]int32{}
-	ip := &InsertSelectPlan{Columns: len(cols), KeyIndex: -1}
-	walk(sel, func(m protoreflect.ProtoMessage) bool {
-		if pr, ok := m.(*pg_query.ParamRef); ok {
-			n, seen := renum[pr.Number]
-			if !seen {
-				n = int32(len(renum) + 1)
-				renum[pr.Number] = n
-				ip.SelectParams = append(ip.SelectParams, int(pr.Number))
-			}
-			pr.Number = n
-		}
-		return true
-	})
+	var renum paramRenumbering
+	renum.apply(sel)
+	ip := &InsertSelectPlan{Columns: len(cols), KeyIndex: -1, SelectParams: renum.params}
 	text, err := pg_query.Deparse(&pg_query.ParseResult{Version: parserVersion, Stmts: []*pg_query.RawStmt{{Stmt: sel}}})
 	if err != nil {
 		return sqlerr.New(sqlerr.InternalError, "deparsing the SELECT of an INSERT: %v", err)

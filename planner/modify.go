@@ -46,21 +46,10 @@ func (b *evalBuilder) build() (*EvalPlan, error) {
 		return nil, nil
 	}
 	ep := &EvalPlan{First: b.first, Count: len(b.exprs)}
-	renum := map[int32]int32{}
+	var renum paramRenumbering
 	sel := &pg_query.SelectStmt{}
 	for _, e := range b.exprs {
-		walk(e, func(m protoreflect.ProtoMessage) bool {
-			if pr, ok := m.(*pg_query.ParamRef); ok {
-				n, seen := renum[pr.Number]
-				if !seen {
-					n = int32(len(renum) + 1)
-					renum[pr.Number] = n
-					ep.Params = append(ep.Params, int(pr.Number))
-				}
-				pr.Number = n
-			}
-			return true
-		})
+		renum.apply(e)
 		sel.TargetList = append(sel.TargetList, &pg_query.Node{Node: &pg_query.Node_ResTarget{ResTarget: &pg_query.ResTarget{Val: e}}})
 	}
 	text, err := pg_query.Deparse(&pg_query.ParseResult{Version: b.version, Stmts: []*pg_query.RawStmt{{Stmt: &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: sel}}}}})
@@ -68,6 +57,7 @@ func (b *evalBuilder) build() (*EvalPlan, error) {
 		return nil, sqlerr.New(sqlerr.InternalError, "deparsing evaluated expressions: %v", err)
 	}
 	ep.SQL = text
+	ep.Params = renum.params
 	return ep, nil
 }
 
@@ -501,4 +491,30 @@ func ShardArgs[T any](p *Plan, args []T) []T {
 		}
 	}
 	return out
+}
+
+// paramRenumbering numbers the parameters of the trees it is applied to
+// from $1, in order of first appearance; params lists their original
+// numbers, so that params[i-1] is the argument of the new $i.
+type paramRenumbering struct {
+	renum  map[int32]int32
+	params []int
+}
+
+func (r *paramRenumbering) apply(m protoreflect.ProtoMessage) {
+	if r.renum == nil {
+		r.renum = map[int32]int32{}
+	}
+	walk(m, func(x protoreflect.ProtoMessage) bool {
+		if pr, ok := x.(*pg_query.ParamRef); ok {
+			n, seen := r.renum[pr.Number]
+			if !seen {
+				n = int32(len(r.renum) + 1)
+				r.renum[pr.Number] = n
+				r.params = append(r.params, int(pr.Number))
+			}
+			pr.Number = n
+		}
+		return true
+	})
 }
