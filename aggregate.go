@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
-	"io"
 	"math"
 	"math/big"
 	"strings"
@@ -253,8 +252,6 @@ func compareNumeric(a, b string) (int, error) {
 	}
 	return x.Cmp(y), nil
 }
-
-var _ = io.EOF
 
 // eachShard runs run(0..n-1): all at once outside a transaction; one after
 // the other inside one (a transaction has one connection per node),

@@ -3,7 +3,6 @@ package pgshard_test
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"testing"
 )
 
@@ -61,5 +60,4 @@ func TestNoConnectionLeaksAfterFailures(t *testing.T) {
 	}
 	e.assertReplicasIdentical("kv")
 	t.Logf("2000 failing statements; at most %d connections per worker (pool limit 4)", maxSeen)
-	_ = fmt.Sprint
 }

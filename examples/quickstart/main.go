@@ -20,7 +20,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -292,5 +291,3 @@ func printQuery(ctx context.Context, db *sql.DB, query string) error {
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
-
-var _ = time.Second
