@@ -6,7 +6,6 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/internal/sqlerr"
 )
 
@@ -40,22 +39,13 @@ func (p *Plan) planInsertSelect(ins *pg_query.InsertStmt, env Env) error {
 	if ins.WithClause != nil {
 		return sqlerr.Unsupported("WITH ... INSERT ... SELECT into distributed table \"%s\" is not supported; put the WITH inside the SELECT", t.Name)
 	}
-	var cols []*catalog.Column
-	if len(ins.Cols) == 0 {
-		for i := range t.Columns {
-			cols = append(cols, &t.Columns[i])
-		}
-	} else {
-		for _, c := range ins.Cols {
-			rt := c.GetResTarget()
-			col := t.Column(rt.GetName())
-			if col == nil {
-				return sqlerr.New(sqlerr.UndefinedColumn, "column \"%s\" of relation \"%s\" does not exist", rt.GetName(), t.Name)
-			}
-			if len(rt.Indirection) > 0 {
-				return sqlerr.Unsupported("INSERT ... SELECT into a part of column \"%s\" of a distributed table is not supported", col.Name)
-			}
-			cols = append(cols, col)
+	cols, indirect, err := targetColumns(t, ins.Cols)
+	if err != nil {
+		return err
+	}
+	for i, c := range cols {
+		if indirect[i] {
+			return sqlerr.Unsupported("INSERT ... SELECT into a part of column \"%s\" of a distributed table is not supported", c.Name)
 		}
 	}
 	// The SELECT, with its parameters numbered from $1.

@@ -156,22 +156,13 @@ func (p *Plan) planInsert(ins *pg_query.InsertStmt, env Env) error {
 	if sel == nil {
 		return sqlerr.Unsupported("INSERT ... DEFAULT VALUES into distributed table \"%s\" is not supported", t.Name)
 	}
-	cols := make([]*catalog.Column, 0, len(t.Columns))
-	if len(ins.Cols) == 0 {
-		for i := range t.Columns {
-			cols = append(cols, &t.Columns[i])
-		}
-	} else {
-		for _, c := range ins.Cols {
-			rt := c.GetResTarget()
-			col := t.Column(rt.GetName())
-			if col == nil {
-				return sqlerr.New(sqlerr.UndefinedColumn, "column \"%s\" of relation \"%s\" does not exist", rt.GetName(), t.Name)
-			}
-			if len(rt.Indirection) > 0 && col.Name == t.KeyColumn {
-				return sqlerr.Unsupported("assigning to a part of partition column \"%s\" is not supported", col.Name)
-			}
-			cols = append(cols, col)
+	cols, indirect, err := targetColumns(t, ins.Cols)
+	if err != nil {
+		return err
+	}
+	for i, c := range cols {
+		if indirect[i] && c.Name == t.KeyColumn {
+			return sqlerr.Unsupported("assigning to a part of partition column \"%s\" is not supported", c.Name)
 		}
 	}
 	replicated := p.replicated()
@@ -517,4 +508,29 @@ func (r *paramRenumbering) apply(m protoreflect.ProtoMessage) {
 		}
 		return true
 	})
+}
+
+// targetColumns resolves an INSERT's column list (all the table's columns
+// when it has none) and reports which entries assign to a part of a column
+// (col[1], col.field).
+func targetColumns(t *catalog.Table, list []*pg_query.Node) ([]*catalog.Column, []bool, error) {
+	if len(list) == 0 {
+		cols := make([]*catalog.Column, len(t.Columns))
+		for i := range t.Columns {
+			cols[i] = &t.Columns[i]
+		}
+		return cols, make([]bool, len(cols)), nil
+	}
+	cols := make([]*catalog.Column, 0, len(list))
+	indirect := make([]bool, 0, len(list))
+	for _, c := range list {
+		rt := c.GetResTarget()
+		col := t.Column(rt.GetName())
+		if col == nil {
+			return nil, nil, sqlerr.New(sqlerr.UndefinedColumn, "column \"%s\" of relation \"%s\" does not exist", rt.GetName(), t.Name)
+		}
+		cols = append(cols, col)
+		indirect = append(indirect, len(rt.Indirection) > 0)
+	}
+	return cols, indirect, nil
 }
