@@ -23,11 +23,9 @@ type partialRows struct {
 // combineQuery runs a plan's partial query on every shard (in parallel
 // outside a transaction), then the combine query over all partial rows on
 // one worker: PostgreSQL computes the final answer.
-func (cn *conn) combineQuery(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Rows, error) {
-	args, _, err := cn.bindArgs(ctx, p, nargs)
-	if err != nil {
-		return nil, err
-	}
+//
+// args are the statement's, bound (bindArgs).
+func (cn *conn) combineQuery(ctx context.Context, p *planner.Plan, args []any) (driver.Rows, error) {
 	shardArgs := append([]any{pgx.QueryResultFormats{pgx.TextFormatCode}}, planner.ShardArgs(p, args)...)
 	shards, err := cn.targetShards(p, args)
 	if err != nil {

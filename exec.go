@@ -550,18 +550,24 @@ func (cn *conn) targetShards(p *planner.Plan, args []any) ([]int, error) {
 
 // scatterQuery runs a Scatter plan on its shards and merges the answers:
 // rows are concatenated shard after shard; count and sum are added up;
-// anything else is combined by PostgreSQL (combineQuery).
+// sorted rows are merged as they stream in (sortMergeQuery); anything else
+// is combined by PostgreSQL (combineQuery).
 func (cn *conn) scatterQuery(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Rows, error) {
 	if p.Modifies {
 		_, rows, err := cn.scatterModify(ctx, p, nargs, true)
 		return rows, err
 	}
-	if p.Combine != nil {
-		return cn.combineQuery(ctx, p, nargs)
-	}
 	args, bound, err := cn.bindArgs(ctx, p, nargs)
 	if err != nil {
 		return nil, err
+	}
+	if p.SortMerge != nil {
+		if rows, handled, err := cn.sortMergeQuery(ctx, p, args); handled {
+			return rows, err
+		}
+	}
+	if p.Combine != nil {
+		return cn.combineQuery(ctx, p, args)
 	}
 	shards, err := cn.targetShards(p, args)
 	if err != nil {

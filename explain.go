@@ -81,11 +81,26 @@ func (cn *conn) explain(ctx context.Context, p *planner.Plan, nargs []driver.Nam
 		}
 		bound = renumber(planner.ShardArgs(in, bound))
 		merge := "concatenate the shards' rows, in parallel"
-		switch {
+		shardSQL := in.ShardSQL
+		switch m := in.SortMerge; {
 		case in.Modifies:
 			merge = "run on each shard in one transaction (two-phase commit), add up rows affected"
 		case in.Aggregates != nil:
 			merge = "add up the shards' count and sum"
+		case m != nil && !m.State().Refused && (cn.tx == nil || len(shards) == 1):
+			merge = fmt.Sprintf("merge the shards' sorted rows as they stream in (k-way, keys %s)", m.KeysString())
+			if m.Offset.Set || m.Limit.Set {
+				merge += fmt.Sprintf(", then OFFSET %s LIMIT %s", m.Offset, m.Limit)
+			}
+			if m.Extra > 0 {
+				merge += fmt.Sprintf(", dropping %d sort columns", m.Extra)
+			}
+			merge += "; PostgreSQL combines instead when a key cannot be compared exactly in Go"
+			shardSQL = m.ShardSQL
+			bound = make([]driver.NamedValue, 0, len(m.Params))
+			for i, a := range m.ShardArgs(args) {
+				bound = append(bound, driver.NamedValue{Ordinal: i + 1, Value: a})
+			}
 		case in.Combine != nil:
 			merge = fmt.Sprintf("PostgreSQL combines the shards' partial rows (%s, %d columns)", in.Combine.Mode, in.Combine.Columns)
 		}
@@ -93,7 +108,7 @@ func (cn *conn) explain(ctx context.Context, p *planner.Plan, nargs []driver.Nam
 		add("  merge: %s", merge)
 		for i, idx := range shards {
 			s := &in.Table.Shards[idx]
-			sql, err := in.ShardSQL(idx)
+			sql, err := shardSQL(idx)
 			if err != nil {
 				return nil, err
 			}

@@ -283,9 +283,9 @@ func TestCombinedMultiShardQueries(t *testing.T) {
 }
 
 // queryText renders a query's answer (column names, rows) as text.
-func queryText(t *testing.T, db *sql.DB, q string) string {
+func queryText(t *testing.T, db *sql.DB, q string, args ...any) string {
 	t.Helper()
-	rows, err := db.Query(q)
+	rows, err := db.Query(q, args...)
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
@@ -427,6 +427,10 @@ func TestExplainShowsTheDistributedPlan(t *testing.T) {
 		t.Fatalf("EXPLAIN ANALYZE:\n%s", got)
 	}
 	got = plan(`EXPLAIN SELECT v FROM kv WHERE k IN (1, 2) ORDER BY v LIMIT 1`)
+	if !strings.Contains(got, "Scatter over 2 of 4 shards") || !strings.Contains(got, "merge the shards' sorted rows") {
+		t.Fatalf("EXPLAIN of a merged query:\n%s", got)
+	}
+	got = plan(`EXPLAIN SELECT v, count(*) FROM kv GROUP BY v ORDER BY 2 DESC LIMIT 1`)
 	if !strings.Contains(got, "PostgreSQL combines") {
 		t.Fatalf("EXPLAIN of a combined query:\n%s", got)
 	}

@@ -71,6 +71,14 @@ func (p *Plan) Describe() string {
 			fmt.Fprintf(&b, "combine sql: %s\n", sql)
 		}
 	}
+	if m := p.SortMerge; m != nil {
+		fmt.Fprintf(&b, "sort merge: keys %s, %d extra columns, limit %s, offset %s, params %v\n", m.KeysString(), m.Extra, m.Limit, m.Offset, m.Params)
+		if sql, err := m.ShardSQL(0); err != nil {
+			fmt.Fprintf(&b, "sort merge sql error: %v\n", err)
+		} else {
+			fmt.Fprintf(&b, "sort merge shard sql: %s\n", sql)
+		}
+	}
 	if sql, err := p.ShardSQL(0); err != nil {
 		fmt.Fprintf(&b, "shard sql error: %v\n", err)
 	} else {

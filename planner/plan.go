@@ -101,6 +101,10 @@ type Plan struct {
 	// Combine is set for a Scatter plan whose answer PostgreSQL combines
 	// from the shards' partial rows; the shard SQL is then the partial query.
 	Combine *CombinePlan
+	// SortMerge, when set (a Scatter plan that only orders and cuts rows),
+	// streams the answer: the driver merges the shards' sorted rows itself
+	// when it can compare the keys exactly, else uses Combine.
+	SortMerge *SortMergePlan
 	// Eval lists expressions evaluated once on the metadata database before
 	// routing (volatile values of replicated writes, sequence defaults, keys
 	// that are not literals); nil when none.

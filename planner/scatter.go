@@ -121,6 +121,7 @@ func (p *Plan) planScatter(sel *pg_query.SelectStmt, a *analyzer, env Env) error
 		} else if ok {
 			p.Combine = c
 			p.tree = partial
+			p.SortMerge = sortMerge(p, sel, distinct)
 			return nil
 		}
 	}
@@ -133,7 +134,19 @@ func (p *Plan) planScatter(sel *pg_query.SelectStmt, a *analyzer, env Env) error
 	}
 	p.Combine = c
 	p.tree = partial
+	if !grouped && !window && !unknown && !outer {
+		p.SortMerge = sortMerge(p, sel, distinct)
+	}
 	return nil
+}
+
+// sortMerge is the streaming plan of a query that only orders and cuts rows,
+// or nil.
+func sortMerge(p *Plan, sel *pg_query.SelectStmt, distinct bool) *SortMergePlan {
+	if distinct {
+		return nil
+	}
+	return planSortMerge(p, sel)
 }
 
 // simpleSums accepts a select list of count(...) and sum(...) calls only,

@@ -12,27 +12,31 @@ import (
 
 // SQLSTATE codes pgshard raises itself.
 const (
-	FeatureNotSupported    = "0A000" // a construct pgshard cannot run correctly (yet)
-	InvalidParameterValue  = "22023" // bad argument to an admin function (pg_shard's code)
-	NotNullViolation       = "23502" // NULL shard key
-	UndefinedTable         = "42P01"
-	UndefinedColumn        = "42703"
-	UndefinedFunction      = "42883"
-	DuplicateObject        = "42710"
-	ObjectNotInPrereq      = "55000" // object_not_in_prerequisite_state
-	InvalidTextRepr        = "22P02"
-	NumericOutOfRange      = "22003"
-	DatetimeFormat         = "22007"
-	DatatypeMismatch       = "42804"
-	SyntaxError            = "42601"
-	ConnectionFailure      = "08006"
-	InternalError          = "XX000"
-	WrongObjectType        = "42809"
-	UndefinedObject        = "42704"
-	ProtocolViolation      = "08P01"
-	TooManyConnections     = "53300"
-	InvalidTxState         = "25000"
-	InvalidColumnReference = "42P10"
+	FeatureNotSupported   = "0A000" // a construct pgshard cannot run correctly (yet)
+	InvalidParameterValue = "22023" // bad argument to an admin function (pg_shard's code)
+	NotNullViolation      = "23502" // NULL shard key
+	UndefinedTable        = "42P01"
+	UndefinedColumn       = "42703"
+	UndefinedFunction     = "42883"
+	DuplicateObject       = "42710"
+	ObjectNotInPrereq     = "55000" // object_not_in_prerequisite_state
+	InvalidTextRepr       = "22P02"
+	NumericOutOfRange     = "22003"
+	// InvalidRowCountInLimit and InvalidRowCountInResultOffset are a
+	// negative LIMIT and OFFSET.
+	InvalidRowCountInLimit        = "2201W"
+	InvalidRowCountInResultOffset = "2201X"
+	DatetimeFormat                = "22007"
+	DatatypeMismatch              = "42804"
+	SyntaxError                   = "42601"
+	ConnectionFailure             = "08006"
+	InternalError                 = "XX000"
+	WrongObjectType               = "42809"
+	UndefinedObject               = "42704"
+	ProtocolViolation             = "08P01"
+	TooManyConnections            = "53300"
+	InvalidTxState                = "25000"
+	InvalidColumnReference        = "42P10"
 )
 
 // New returns a *pgconn.PgError with the given SQLSTATE and message.
