@@ -49,9 +49,6 @@ func (cn *conn) sortMergeQuery(ctx context.Context, p *planner.Plan, args []any)
 	if err != nil || !ok {
 		return nil, ok, err
 	}
-	if !m.Limit.Set {
-		count = -1
-	}
 	shardArgs := make([]driver.NamedValue, len(m.Params))
 	for i, a := range m.ShardArgs(args) {
 		shardArgs[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
@@ -129,12 +126,12 @@ func mergeKeys(m *planner.SortMergePlan, state planner.MergeState, src driver.Ro
 	return keys, true
 }
 
-// boundValue reads a LIMIT or OFFSET's value from the arguments; ok is false
-// for a value that is not an integer (PostgreSQL then judges it). NULL is no
-// bound. A negative value is PostgreSQL's error.
+// boundValue reads a LIMIT or OFFSET's value from the arguments: -1 when
+// there is none (absent, ALL, NULL). ok is false for a value that is not an
+// integer (PostgreSQL then judges it). A negative value is PostgreSQL's error.
 func boundValue(b planner.Bound, args []any, clause, code string) (n int64, ok bool, err error) {
 	if !b.Set {
-		return 0, true, nil
+		return -1, true, nil
 	}
 	if b.Param == 0 {
 		n = b.Const
@@ -144,7 +141,7 @@ func boundValue(b planner.Bound, args []any, clause, code string) (n int64, ok b
 		}
 		switch v := args[b.Param-1].(type) {
 		case nil:
-			return 0, true, nil
+			return -1, true, nil
 		case int64:
 			n = v
 		case int:

@@ -220,12 +220,30 @@ func neededColumns(sel *pg_query.SelectStmt, ref *tableRef) []string {
 
 // resolveSortExpr returns the expression an ORDER BY item sorts by: the
 // select-list entry for an ordinal or an output name, else the item itself.
+//
+// A position counts the columns a * expands to: with ref (the query's one
+// table) a * is expanded to its columns; without, a position at or past a *
+// is left as it is.
 func resolveSortExpr(sel *pg_query.SelectStmt, ref *tableRef, n *pg_query.Node) *pg_query.Node {
 	if c := n.GetAConst(); c != nil {
 		if iv, ok := c.Val.(*pg_query.A_Const_Ival); ok {
 			i := int(iv.Ival.Ival)
-			if i >= 1 && i <= len(sel.TargetList) {
-				return sel.TargetList[i-1].GetResTarget().GetVal()
+			var expanded []*pg_query.Node
+			for _, t := range sel.TargetList {
+				val := t.GetResTarget().GetVal()
+				if !hasStar(val) {
+					expanded = append(expanded, val)
+					continue
+				}
+				if ref == nil {
+					break
+				}
+				for _, col := range ref.table.Columns {
+					expanded = append(expanded, columnRef(ref.name, col.Name))
+				}
+			}
+			if i >= 1 && i <= len(expanded) {
+				return expanded[i-1]
 			}
 		}
 		return n

@@ -101,7 +101,7 @@ func (p *Plan) planScatter(sel *pg_query.SelectStmt, a *analyzer, env Env) error
 		return unsupported("FOR UPDATE/SHARE with merged results")
 	}
 	if grouped && !window && !distinct && !unknown && !outer && !ordered && len(sel.GroupClause) == 0 && sel.HavingClause == nil {
-		if aggs, ok := simpleSums(sel, env); ok {
+		if aggs, ok := simpleSums(sel, env); ok && goAddable(p.SQL, aggs, env) {
 			p.Aggregates = aggs
 			return nil
 		}
@@ -177,6 +177,37 @@ func simpleSums(sel *pg_query.SelectStmt, env Env) ([]Aggregate, bool) {
 		}
 	}
 	return aggs, true
+}
+
+// goAddable reports whether the driver can add up every sum of a simpleSums
+// select list in Go: sums of bigint, numeric and double precision (what
+// sum() returns for integers, numerics and float8). A sum of another type
+// (interval, money, real) is combined by PostgreSQL instead. When the query
+// cannot be described, the driver adds up in Go and refuses (0A000) a type
+// it cannot add.
+func goAddable(sql string, aggs []Aggregate, env Env) bool {
+	sums := false
+	for _, a := range aggs {
+		sums = sums || a.Kind == AggSum
+	}
+	if !sums {
+		return true
+	}
+	cols, err := env.Describe(sql)
+	if err != nil || len(cols) != len(aggs) {
+		return true
+	}
+	for i, a := range aggs {
+		if a.Kind != AggSum {
+			continue
+		}
+		switch cols[i].TypeOID {
+		case 20, 1700, 701: // int8, numeric, float8
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func plainDistinct(sel *pg_query.SelectStmt) bool {

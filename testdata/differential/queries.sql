@@ -2537,3 +2537,72 @@ SELECT person_id, visit_id FROM visits ORDER BY visit_id NULLS FIRST, person_id 
 
 -- name: noncoloc_null_visit_ids_left
 SELECT count(*) FROM visits v LEFT JOIN people p ON p.id = v.visit_id WHERE v.visit_id IS NULL;
+
+-- ===== Streaming sort merge: ordinals past a *, every key type, fallbacks, bounds =====
+
+-- name: merge_star_ordinals
+-- ordered
+SELECT * FROM people ORDER BY 4 DESC NULLS LAST, 1 LIMIT 25 OFFSET 3;
+
+-- name: merge_star_ordinal_first
+-- ordered
+SELECT * FROM people WHERE age > 60 ORDER BY 1 DESC;
+
+-- name: merge_star_then_expression
+-- ordered
+SELECT *, salary * 2 AS s2 FROM people ORDER BY 9, id LIMIT 20;
+
+-- name: merge_no_limit_all_rows
+-- ordered
+SELECT id, name, joined FROM people ORDER BY joined DESC NULLS FIRST, id;
+
+-- name: merge_float_nan_and_nulls
+-- ordered
+SELECT id, score FROM people ORDER BY score NULLS FIRST, id DESC LIMIT 40;
+
+-- name: merge_numeric_expression_key
+-- ordered
+SELECT id FROM people ORDER BY salary / 7 DESC, id LIMIT 30 OFFSET 100;
+
+-- name: merge_bool_and_text
+-- ordered
+SELECT id, active, name FROM people ORDER BY active NULLS FIRST, name DESC, id LIMIT 50;
+
+-- name: merge_text_c_collation
+-- ordered
+SELECT id, name FROM people ORDER BY name COLLATE "C", id LIMIT 60;
+
+-- name: merge_text_icu_collation_fallback
+-- ordered
+SELECT id, name FROM people ORDER BY lower(name) COLLATE "und-x-icu" DESC, id LIMIT 60;
+
+-- name: merge_params
+-- ordered
+-- args: 15, 40
+SELECT id, age FROM people ORDER BY age, id LIMIT $1 OFFSET $2;
+
+-- name: merge_null_limit_param
+-- ordered
+-- args: NULL
+SELECT id FROM people WHERE age < 25 ORDER BY id LIMIT $1;
+
+-- name: merge_output_alias
+-- ordered
+SELECT id, dept AS d FROM people ORDER BY d NULLS FIRST, id LIMIT 70;
+
+-- name: merge_colocated_join
+-- ordered
+SELECT p.id, v.visit_id, v.amount FROM people p JOIN visits v ON v.person_id = p.id ORDER BY v.amount DESC NULLS LAST, p.id, v.visit_id LIMIT 45;
+
+-- name: merge_limit_without_order_count
+SELECT count(*) FROM (SELECT id FROM people LIMIT 17) s;
+
+-- name: merge_pruned_in_list
+-- ordered
+SELECT id, name FROM people WHERE id IN (5, 17, 99, 1234, 4000, 77777) ORDER BY name, id;
+
+-- name: sum_float4_cast
+SELECT sum(score::real) IS NOT NULL, count(*) FROM people;
+
+-- name: sum_interval_and_count
+SELECT sum(at - '2020-01-01 00:00:00+00'), count(*), sum(visit_id) FROM visits WHERE visit_id IS NOT NULL;
