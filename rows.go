@@ -178,7 +178,11 @@ type concatRows struct {
 	closed bool
 }
 
-var _ driver.Rows = (*concatRows)(nil)
+var (
+	_ driver.Rows                         = (*concatRows)(nil)
+	_ driver.RowsColumnTypeLength         = (*concatRows)(nil)
+	_ driver.RowsColumnTypePrecisionScale = (*concatRows)(nil)
+)
 
 func (c *concatRows) Columns() []string { return c.cur.Columns() }
 
@@ -225,4 +229,18 @@ func (c *concatRows) ColumnTypeScanType(i int) reflect.Type {
 		return t.ColumnTypeScanType(i)
 	}
 	return reflect.TypeFor[any]()
+}
+
+func (c *concatRows) ColumnTypeLength(i int) (int64, bool) {
+	if t, ok := c.cur.(driver.RowsColumnTypeLength); ok {
+		return t.ColumnTypeLength(i)
+	}
+	return 0, false
+}
+
+func (c *concatRows) ColumnTypePrecisionScale(i int) (int64, int64, bool) {
+	if t, ok := c.cur.(driver.RowsColumnTypePrecisionScale); ok {
+		return t.ColumnTypePrecisionScale(i)
+	}
+	return 0, 0, false
 }

@@ -46,7 +46,7 @@ func fetch(ctx context.Context, db queryer, q Query) (*Result, error) {
 	res := &Result{Columns: cols, Types: make([]string, len(cols))}
 	if cts, err := rows.ColumnTypes(); err == nil {
 		for i, ct := range cts {
-			res.Types[i] = ct.DatabaseTypeName()
+			res.Types[i] = typeDescription(ct)
 		}
 	}
 	for rows.Next() {
@@ -69,10 +69,10 @@ func fetch(ctx context.Context, db queryer, q Query) (*Result, error) {
 	return res, nil
 }
 
-func isFloatType(t string) bool { return t == "FLOAT8" || t == "FLOAT4" }
+func isFloatType(t string) bool { return strings.HasPrefix(t, "FLOAT8") || strings.HasPrefix(t, "FLOAT4") }
 
 func tolerance(t string) float64 {
-	if t == "FLOAT4" {
+	if strings.HasPrefix(t, "FLOAT4") {
 		return Float4Tolerance
 	}
 	return FloatTolerance
@@ -126,6 +126,11 @@ func Compare(want, got *Result, ordered bool) string {
 	for i := range want.Columns {
 		if want.Columns[i] != got.Columns[i] {
 			return fmt.Sprintf("column %d is named %q, want %q", i+1, got.Columns[i], want.Columns[i])
+		}
+	}
+	for i := range want.Types {
+		if i < len(got.Types) && want.Types[i] != got.Types[i] {
+			return fmt.Sprintf("column %s has type %s, want %s", want.Columns[i], got.Types[i], want.Types[i])
 		}
 	}
 	if len(want.Rows) != len(got.Rows) {
@@ -253,4 +258,24 @@ func (r *Result) Show(maxRows int) string {
 		b.WriteString("\n      " + line)
 	}
 	return b.String()
+}
+
+// typeDescription renders the metadata database/sql reports of a result
+// column: its database type name, with its length and its precision and
+// scale when the driver knows them ("NUMERIC(12,2)", "TEXT[9223372036854775807]").
+func typeDescription(ct *sql.ColumnType) string {
+	d := ct.DatabaseTypeName()
+	if d != "" && strings.Trim(d, "0123456789") == "" {
+		// pgx names a type it does not know (a table's row type, an enum)
+		// by its OID, which differs between the oracle's database and the
+		// shards' whatever pgshard does.
+		d = "OID"
+	}
+	if p, s, ok := ct.DecimalSize(); ok {
+		d += fmt.Sprintf("(%d,%d)", p, s)
+	}
+	if n, ok := ct.Length(); ok {
+		d += fmt.Sprintf("[%d]", n)
+	}
+	return d
 }
