@@ -50,6 +50,8 @@ type Connector struct {
 	// types caches format_type names of result type OIDs (combine queries).
 	typeMu sync.Mutex
 	types  map[typeRef]typeInfo
+	// fanout reserves worker connections for streaming multi-shard reads.
+	fanout *fanoutGate
 }
 
 // nodePool is the connection pool of one worker node.
@@ -80,11 +82,39 @@ func (np *nodePool) get(ctx context.Context) (*stdlib.Conn, error) {
 			}
 			return dc, nil
 		default:
-			d, err := np.sql.Connect(ctx)
-			if err != nil {
-				return nil, err
+		}
+		// None idle: take one from the pool, or the first one given back
+		// idle meanwhile. Idle connections are taken from the pool too, so
+		// with the pool exhausted only waiting on both cannot miss one.
+		type connected struct {
+			conn driver.Conn
+			err  error
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan connected, 1)
+		go func() {
+			c, err := np.sql.Connect(cctx)
+			done <- connected{c, err}
+		}()
+		select {
+		case r := <-done:
+			cancel()
+			if r.err != nil {
+				return nil, r.err
 			}
-			return d.(*stdlib.Conn), nil
+			return r.conn.(*stdlib.Conn), nil
+		case dc := <-np.idle:
+			cancel()
+			go func() {
+				if r := <-done; r.err == nil {
+					np.put(r.conn.(*stdlib.Conn))
+				}
+			}()
+			if dc.Conn().IsClosed() {
+				dc.Close()
+				continue
+			}
+			return dc, nil
 		}
 	}
 }
@@ -97,6 +127,7 @@ func (np *nodePool) put(dc *stdlib.Conn) {
 		dc.Close()
 		return
 	}
+
 	select {
 	case np.idle <- dc:
 	default:
@@ -136,7 +167,11 @@ func NewConnector(dsn string) (*Connector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgshard: parsing DSN: %w", err)
 	}
-	return &Connector{dsn: dsn, poolConfig: cfg, nodes: map[catalog.Node]*nodePool{}}, nil
+	nodePoolSize := int(cfg.MaxConns)
+	if !strings.Contains(dsn, "pool_max_conns") {
+		nodePoolSize = defaultNodePoolSize
+	}
+	return &Connector{dsn: dsn, poolConfig: cfg, nodes: map[catalog.Node]*nodePool{}, fanout: newFanoutGate(nodePoolSize)}, nil
 }
 
 // Driver returns the pgshard driver.

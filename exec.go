@@ -593,10 +593,11 @@ func (cn *conn) scatterQuery(ctx context.Context, p *planner.Plan, nargs []drive
 		}
 		return &concatRows{cur: first, next: 1, shards: len(shards), open: open}, nil
 	}
-	// Every shard at once, each read ahead into a small buffer: rows reach
-	// the caller as shards produce them, in bounded memory; closing the rows
-	// (or the context ending) stops every shard query.
-	sources, err := merge.Parallel(ctx, len(shards), scatterBuffer, func(ctx context.Context, i int) (driver.Rows, error) {
+	// Every shard at once (as many at once per node as the node's pool
+	// allows: see fanoutGate), each read ahead into a small buffer: rows
+	// reach the caller as shards produce them, in bounded memory; closing the
+	// rows (or the context ending) stops every shard query.
+	sources, release, err := cn.streamShards(ctx, cn.planFanout(p.Table, shards), func(ctx context.Context, i int) (driver.Rows, error) {
 		sql, err := p.ShardSQL(shards[i])
 		if err != nil {
 			return nil, err
@@ -606,7 +607,7 @@ func (cn *conn) scatterQuery(ctx context.Context, p *planner.Plan, nargs []drive
 	if err != nil {
 		return nil, err
 	}
-	return merge.Concatenate(sources), nil
+	return merge.OnClose(merge.Concatenate(sources), release), nil
 }
 
 // scatterBuffer is how many rows each shard of a multi-shard query reads

@@ -67,19 +67,30 @@ func (cn *conn) sortMergeQuery(ctx context.Context, p *planner.Plan, args []any)
 		return cn.readShard(ctx, &p.Table.Shards[shards[i]], sql, shardArgs)
 	}
 	var sources []driver.Rows
+	release := func() {}
 	if len(shards) == 1 {
 		src, err := open(ctx, 0)
 		if err != nil {
 			return nil, true, err
 		}
 		sources = []driver.Rows{src}
-	} else if sources, err = merge.Parallel(ctx, len(shards), scatterBuffer, open); err != nil {
-		return nil, true, err
+	} else {
+		fp := cn.planFanout(p.Table, shards)
+		if fp.split {
+			// A node has more shards than its pool has connections: they
+			// cannot all stream at once.
+			return nil, false, nil
+		}
+		if sources, release, err = cn.streamShards(ctx, fp, open); err != nil {
+			return nil, true, err
+		}
 	}
 	keys, ok := mergeKeys(m, state, sources[0])
 	if !ok {
 		m.SetState(planner.MergeState{Known: true, Refused: true})
-		if err := merge.CloseAll(sources); err != nil && ctx.Err() != nil {
+		err := merge.CloseAll(sources)
+		release()
+		if err != nil && ctx.Err() != nil {
 			return nil, true, err
 		}
 		return nil, false, nil
@@ -96,7 +107,7 @@ func (cn *conn) sortMergeQuery(ctx context.Context, p *planner.Plan, args []any)
 	if offset > 0 || count >= 0 {
 		rows = merge.Limit(rows, offset, count)
 	}
-	return merge.Project(rows, visible), true, nil
+	return merge.OnClose(merge.Project(rows, visible), release), true, nil
 }
 
 // mergeKeys builds the merge's sort keys from the shard rows' column types;
