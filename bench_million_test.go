@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgshard/pgshard/internal/pgtest"
 )
@@ -168,24 +169,38 @@ var millionQueries = []millionQuery{
 //
 // Each runs as pgshard (database/sql, table t) and single (database/sql with
 // pgx's driver, table single); scan and orderscan also as pgx (pgx's native
-// API on the single table, rows.Values). database/sql scans every column into
-// an any, so both database/sql variants decode every value as the driver
-// gives it, as rows.Values does for native pgx.
+// API on the single table, rows.Scan into pgtype values: a plain pgx scan).
+// The database/sql variants scan every column into an any, which keeps the
+// value the driver decoded, without conversion.
 //
 // Besides ns/op, B/op, allocs/op and cpu-ns/op, every sub-benchmark reports
 // peak-heap-MB (see measurePeakHeap), from one extra call before the timed
 // ones, and the scans report rows/s. The tables are filled once per process
 // (the top-level function runs once; the sub-benchmarks and -count share
-// it); setting up takes about 6 s here. Before any timing, every query's
-// answer through pgshard is checked against the single table's.
+// it); setting up takes about 6 s here. Before its first measurement, every
+// implementation's answer is checked against the single table's through
+// database/sql.
 func BenchmarkMultiShardMillion(b *testing.B) {
 	f := newMillionFixture(b)
 	for _, q := range millionQueries {
-		impls := f.impls(q)
-		f.check(b, q, impls)
 		b.Run(q.name, func(b *testing.B) {
+			impls := f.impls(q)
+			want := millionAnswer(b, q, impls[0])
+			if q.ordered && q.rows >= millionRows && !strings.HasSuffix(want, "true") {
+				b.Fatalf("single %s: %s", q.name, want)
+			}
 			for _, im := range impls {
+				// Each implementation is checked right before its own
+				// measurements, not all of them up front: what one leaves
+				// reachable would raise the baseline of the others.
+				checked := im.name == impls[0].name
 				b.Run(im.name, func(b *testing.B) {
+					if !checked {
+						if got := millionAnswer(b, q, im); got != want {
+							b.Fatalf("%s %s answered\n%s\nwant (single)\n%s", im.name, q.name, got, want)
+						}
+						checked = true
+					}
 					run := func() error {
 						n, err := im.read(b.Context(), nil)
 						if err == nil && n != q.rows {
@@ -215,10 +230,10 @@ type millionImpl struct {
 	read func(ctx context.Context, visit func([]any)) (int64, error)
 }
 
-// impls lists the ways to run q, pgshard last: a full ORDER BY through
-// pgshard leaves a few hundred MB reachable after it returns (see
-// docs/benchmarks.md), which would raise the baseline of the measurements
-// after it.
+// impls lists the ways to run q, single first (the reference answer) and
+// pgshard last: a full ORDER BY through pgshard leaves a few hundred MB
+// reachable after it returns (see docs/benchmarks.md), which would raise the
+// baseline of the measurements after it.
 func (f *millionFixture) impls(q millionQuery) []millionImpl {
 	impls := []millionImpl{
 		{"single", func(ctx context.Context, visit func([]any)) (int64, error) {
@@ -235,60 +250,48 @@ func (f *millionFixture) impls(q millionQuery) []millionImpl {
 	}})
 }
 
-// check runs q through every implementation and fails unless they all give
-// the single table's answer through database/sql (impls[0]): the same rows (in the same
-// order when q.ordered). For the million-row answers it compares a digest:
-// the row count, the sum of k, and, when ordered, that b never decreases.
-func (f *millionFixture) check(b *testing.B, q millionQuery, impls []millionImpl) {
+// millionAnswer runs q through im and returns its answer as text, to compare
+// with another implementation's: the rows, sorted unless q.ordered. For the
+// million-row answers it is a digest: the row count, the sum of k, and
+// whether b never decreases (NULLs last) when q.ordered.
+func millionAnswer(b *testing.B, q millionQuery, im millionImpl) string {
 	b.Helper()
-	ctx := b.Context()
-	answer := func(im millionImpl) string {
-		var lines []string
-		var sumK int64
-		var lastB int64 = -1
-		sorted, sawNull := true, false
-		n, err := im.read(ctx, func(vals []any) {
-			if q.rows < millionRows {
-				lines = append(lines, rowText(vals))
-				return
+	var lines []string
+	var sumK int64
+	var lastB int64 = -1
+	sorted, sawNull := true, false
+	n, err := im.read(b.Context(), func(vals []any) {
+		if q.rows < millionRows {
+			lines = append(lines, rowText(vals))
+			return
+		}
+		sumK += toInt64(vals[0])
+		switch bv := vals[1].(type) {
+		case nil:
+			sawNull = true
+		case int64:
+			// ascending, NULLs last
+			if bv < lastB || sawNull {
+				sorted = false
 			}
-			sumK += toInt64(vals[0])
-			switch bv := vals[1].(type) {
-			case nil:
-				sawNull = true
-			case int64:
-				// ascending, NULLs last
-				if bv < lastB || sawNull {
-					sorted = false
-				}
-				lastB = bv
-			default:
-				b.Fatalf("%s %s: b is %T", im.name, q.name, vals[1])
-			}
-		})
-		if err != nil {
-			b.Fatalf("%s %s: %v", im.name, q.name, err)
+			lastB = bv
+		default:
+			b.Fatalf("%s %s: b is %T", im.name, q.name, vals[1])
 		}
-		if n != q.rows {
-			b.Fatalf("%s %s: %d rows, want %d", im.name, q.name, n, q.rows)
-		}
-		if q.rows >= millionRows {
-			return fmt.Sprintf("%d rows, sum(k) %d, ordered by b: %v", n, sumK, sorted || !q.ordered)
-		}
-		if !q.ordered {
-			slices.Sort(lines)
-		}
-		return strings.Join(lines, "\n")
+	})
+	if err != nil {
+		b.Fatalf("%s %s: %v", im.name, q.name, err)
 	}
-	want := answer(impls[0])
-	if q.ordered && q.rows >= millionRows && !strings.HasSuffix(want, "true") {
-		b.Fatalf("single %s: %s", q.name, want)
+	if n != q.rows {
+		b.Fatalf("%s %s: %d rows, want %d", im.name, q.name, n, q.rows)
 	}
-	for _, im := range impls[1:] {
-		if got := answer(im); got != want {
-			b.Fatalf("%s %s answered\n%s\nwant (single)\n%s", im.name, q.name, got, want)
-		}
+	if q.rows >= millionRows {
+		return fmt.Sprintf("%d rows, sum(k) %d, ordered by b: %v", n, sumK, sorted || !q.ordered)
 	}
+	if !q.ordered {
+		slices.Sort(lines)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // rowText renders one row's values for comparison.
@@ -347,21 +350,42 @@ func sqlRead(ctx context.Context, db *sql.DB, query string, visit func([]any)) (
 	return n, rows.Err()
 }
 
-// pgxRead runs query through native pgx, decoding every row with
-// rows.Values, and returns the number of rows.
+// pgxRead runs query, which selects k, b, n, s, ts, through native pgx,
+// scanning every row into pgx's typed values (pgtype.Int8 and so on, which
+// hold NULL without a pointer), and returns the number of rows.
 func pgxRead(ctx context.Context, conn *pgx.Conn, query string, visit func([]any)) (int64, error) {
 	rows, err := conn.Query(ctx, query)
 	if err != nil {
 		return 0, err
 	}
 	defer rows.Close()
-	var n int64
+	var (
+		k    int32
+		bv   pgtype.Int8
+		nv   pgtype.Numeric
+		sv   pgtype.Text
+		ts   pgtype.Timestamptz
+		n    int64
+		dest = []any{&k, &bv, &nv, &sv, &ts}
+	)
 	for rows.Next() {
-		vals, err := rows.Values()
-		if err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return n, err
 		}
 		if visit != nil {
+			vals := []any{k, nil, nil, nil, nil}
+			if bv.Valid {
+				vals[1] = bv.Int64
+			}
+			if nv.Valid {
+				vals[2], _ = nv.Value()
+			}
+			if sv.Valid {
+				vals[3] = sv.String
+			}
+			if ts.Valid {
+				vals[4] = ts.Time
+			}
 			visit(vals)
 		}
 		n++
