@@ -192,9 +192,8 @@ var millionQueries = []millionQuery{
 // ones, and the scans report rows/s. The tables are filled once per process
 // (the top-level function runs once; the sub-benchmarks and -count share
 // it); setting up takes 6 s here on a quiet machine, 17 s on a busy one.
-// Before its first measurement, every
-// implementation's answer is checked against the single table's through
-// database/sql.
+// Before its first measurement, every implementation's answer is checked
+// against the single table's through database/sql.
 func BenchmarkMultiShardMillion(b *testing.B) {
 	f := newMillionFixture(b)
 	for _, q := range millionQueries {
