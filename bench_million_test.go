@@ -6,12 +6,14 @@ package pgshard_test
 
 import (
 	"context"
+	"crypto/md5"
 	"database/sql"
 	"fmt"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -55,7 +57,8 @@ type millionFixture struct {
 // shard table, keeping the keys whose PostgreSQL hash (hashint4, the hash of
 // the int key's default opclass) falls in the shard's range, and into the
 // single table. The workers and the single table load in parallel. It then
-// checks that pgshard sees a million rows and finds a row by key.
+// checks that pgshard counts a million rows and finds rows by key in every
+// shard.
 func newMillionFixture(b *testing.B) *millionFixture {
 	b.Helper()
 	ctx := b.Context()
@@ -114,15 +117,37 @@ func newMillionFixture(b *testing.B) *millionFixture {
 	if n := e.queryInt(`SELECT count(*) FROM t`); n != millionRows {
 		b.Fatalf("pgshard counts %d rows in t, want %d", n, millionRows)
 	}
-	var got, want string
-	if err := e.DB.QueryRowContext(ctx, `SELECT s FROM t WHERE k = 123457`).Scan(&got); err != nil {
+	// pgshard routes keys to the shards the rows were put in, for keys in
+	// every shard.
+	const checkKeys = 200
+	var hashes []int32
+	if err := singleConn.QueryRow(ctx, `SELECT array_agg(hashint4(k) ORDER BY k) FROM generate_series(1, $1) k`,
+		checkKeys).Scan(&hashes); err != nil {
 		b.Fatal(err)
 	}
-	if err := singleConn.QueryRow(ctx, `SELECT 'item ' || md5('123457')`).Scan(&want); err != nil {
-		b.Fatal(err)
+	reached := map[int64]bool{}
+	for _, h := range hashes {
+		for _, s := range shards {
+			if s.min <= h && h <= s.max {
+				reached[s.id] = true
+			}
+		}
 	}
-	if got != want {
-		b.Fatalf("pgshard read s = %q for k = 123457, want %q", got, want)
+	if len(reached) != len(shards) {
+		b.Fatalf("keys 1..%d fall in %d of the %d shards", checkKeys, len(reached), len(shards))
+	}
+	for k := 1; k <= checkKeys; k++ {
+		var got sql.NullString
+		if err := e.DB.QueryRowContext(ctx, `SELECT s FROM t WHERE k = $1`, k).Scan(&got); err != nil {
+			b.Fatalf("k = %d: %v", k, err)
+		}
+		var want sql.NullString // NULL in every 83rd row
+		if k%83 != 0 {
+			want = sql.NullString{String: fmt.Sprintf("item %x", md5.Sum([]byte(strconv.Itoa(k)))), Valid: true}
+		}
+		if got != want {
+			b.Fatalf("pgshard read s = %v for k = %d, want %v", got, k, want)
+		}
 	}
 	singleDB, err := sql.Open("pgx", single.DSN(e.dbname))
 	if err != nil {
