@@ -216,7 +216,7 @@ var millionQueries = []millionQuery{
 // peak-heap-MB (see measurePeakHeap), from one extra call before the timed
 // ones, and the scans report rows/s. The tables are filled once per process
 // (the top-level function runs once; the sub-benchmarks and -count share
-// it); setting up takes 6 s here on a quiet machine, 17 s on a busy one.
+// it); setting up takes 6 s here on a quiet machine, 14–20 s on a busy one.
 // Before its first measurement, every implementation's answer is checked
 // against the single table's through database/sql.
 func BenchmarkMultiShardMillion(b *testing.B) {
