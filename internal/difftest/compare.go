@@ -69,7 +69,9 @@ func fetch(ctx context.Context, db queryer, q Query) (*Result, error) {
 	return res, nil
 }
 
-func isFloatType(t string) bool { return strings.HasPrefix(t, "FLOAT8") || strings.HasPrefix(t, "FLOAT4") }
+func isFloatType(t string) bool {
+	return strings.HasPrefix(t, "FLOAT8") || strings.HasPrefix(t, "FLOAT4")
+}
 
 func tolerance(t string) float64 {
 	if strings.HasPrefix(t, "FLOAT4") {
