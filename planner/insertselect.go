@@ -269,7 +269,7 @@ func (p *Plan) planPushdown(orig *pg_query.InsertStmt, cols []*catalog.Column, i
 	var sources []*catalog.Table
 	seen := map[*catalog.Table]bool{}
 	for _, r := range sub.refs {
-		if r.table.KeyType != t.KeyType || !t.ColocatedWith(r.table) {
+		if r.table.KeyType != t.KeyType || !t.ColocatedWith(r.table) || !sameRanges(t, r.table) {
 			return nil, fmt.Sprintf("table \"%s\" is not co-located with \"%s\"", r.table.Name, t.Name)
 		}
 		if !seen[r.table] {
@@ -325,6 +325,20 @@ func (p *Plan) planPushdown(orig *pg_query.InsertStmt, cols []*catalog.Column, i
 		ins.OnConflictClause = occ
 	}
 	return pd, ""
+}
+
+// sameRanges reports whether t and u have the same shard ranges, index by
+// index: shard i of one holds the keys of shard i of the other.
+func sameRanges(t, u *catalog.Table) bool {
+	if len(t.Shards) != len(u.Shards) {
+		return false
+	}
+	for i := range t.Shards {
+		if t.Shards[i].Min != u.Shards[i].Min || t.Shards[i].Max != u.Shards[i].Max {
+			return false
+		}
+	}
+	return true
 }
 
 // subShardParams is how many parameters the shard statement of sub takes.
