@@ -4,10 +4,12 @@ import (
 	"context"
 	"database/sql/driver"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -294,8 +296,22 @@ func (cn *conn) insertSelectPushdown(ctx context.Context, p *planner.Plan, nargs
 	if len(shards) == 0 {
 		return result{}, true, nil
 	}
+	replicated := false
+	for _, idx := range shards {
+		replicated = replicated || len(p.Table.Shards[idx].Writable()) > 1
+	}
+	if replicated && cn.tx != nil && !statementSnapshots(cn.tx.begin) {
+		// The replicas of a shard would read the sources in snapshots
+		// taken at different times.
+		return nil, false, nil
+	}
 	var total int64
 	err = cn.atomically(ctx, func() error {
+		if replicated {
+			if err := cn.lockSources(ctx, p, shards); err != nil {
+				return err
+			}
+		}
 		for _, idx := range shards {
 			sql, err := pd.ShardSQL(idx)
 			if err != nil {
@@ -310,8 +326,70 @@ func (cn *conn) insertSelectPushdown(ctx context.Context, p *planner.Plan, nargs
 		}
 		return nil
 	})
+	if errors.Is(err, errMetadataMoved) {
+		return nil, false, nil
+	}
 	if err != nil {
 		return nil, true, err
 	}
 	return result{rows: total}, true, nil
+}
+
+// errMetadataMoved abandons a pushdown for the client path: the metadata
+// changed after the statement was planned.
+var errMetadataMoved = errors.New("pgshard: the metadata changed during INSERT ... SELECT")
+
+// statementSnapshots reports whether a transaction begun with begin takes
+// a new snapshot for every statement (READ COMMITTED, the default), so that
+// a statement run on several servers after taking its locks reads the
+// same committed rows on each.
+func statementSnapshots(begin string) bool {
+	return !strings.Contains(begin, "REPEATABLE READ") && !strings.Contains(begin, "SERIALIZABLE")
+}
+
+// lockSources makes the replicas of each target shard read the same source
+// rows. Each placement of a target shard runs the SELECT on its own node,
+// so the source's placements there must be equal when they are read:
+//
+//   - A writer of a source shard holds its ROW EXCLUSIVE lock on each
+//     placement until it commits there (with two-phase commit, one
+//     placement may commit before another). LOCK TABLE ... IN SHARE MODE on
+//     every placement read waits for such writers to commit everywhere
+//     and keeps new ones out until this statement's transaction ends.
+//   - A placement another process marked inactive after this statement was
+//     planned would still be read: once the locks are held (any write that
+//     placement missed has committed elsewhere, and it marked the placement
+//     first), the metadata version must still be the plan's, or the
+//     statement takes the client path (errMetadataMoved).
+//
+// Placements are locked in the source's placement order, the order its
+// writers lock them in.
+func (cn *conn) lockSources(ctx context.Context, p *planner.Plan, shards []int) error {
+	pd := p.InsertSelect.Pushdown
+	for _, idx := range shards {
+		readers := map[catalog.Node]bool{}
+		for _, pl := range p.Table.Shards[idx].Writable() {
+			readers[pl.Node] = true
+		}
+		for _, src := range pd.Sources {
+			s := &src.Shards[idx]
+			sql := "LOCK TABLE " + pgx.Identifier{src.Schema, src.ShardTableName(s.ID)}.Sanitize() + " IN SHARE MODE"
+			for _, pl := range s.Finalized() {
+				if !readers[pl.Node] {
+					continue
+				}
+				if _, _, err := cn.writePlacement(ctx, pl, sql, nil, false); err != nil {
+					return cn.txFailed(noBadConn(err))
+				}
+			}
+		}
+	}
+	v, err := catalog.CurrentVersion(ctx, cn.c.meta)
+	if err != nil {
+		return fmt.Errorf("pgshard: confirming the metadata for INSERT ... SELECT: %w", err)
+	}
+	if v != p.Version {
+		return errMetadataMoved
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package pgshard_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"reflect"
 	"strings"
@@ -270,9 +271,31 @@ func TestInsertSelectPushdownAtomic(t *testing.T) {
 	e.assertReplicasIdentical("copy_b")
 	e.assertRowsInTheirShards("copy_b", "customer_id")
 
+	// Under REPEATABLE READ the replicas could read in different snapshots:
+	// the client path runs it, with the same answer.
+	tx, err := e.DB.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM copy_b`); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := tx.ExecContext(ctx, `INSERT INTO copy_b SELECT customer_id, amount, note FROM copy_a`); err != nil {
+		t.Fatal(err)
+	} else if n, _ := res.RowsAffected(); n != 200 {
+		t.Fatalf("REPEATABLE READ: inserted %d rows", n)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := e.tableRows("copy_a"), e.tableRows("copy_b"); !reflect.DeepEqual(a, b) {
+		t.Fatalf("copy_b differs from copy_a:\n%v\n%v", b, a)
+	}
+	e.assertReplicasIdentical("copy_b")
+
 	// A failure inside a transaction fails the transaction, and nothing of
 	// the statement stays.
-	tx, err := e.DB.BeginTx(ctx, nil)
+	tx, err = e.DB.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,6 +387,61 @@ func TestInsertSelectPushdownPlacements(t *testing.T) {
 	}
 	e.assertReplicasIdentical("copy_a")
 	e.assertRowsInTheirShards("copy_a", "customer_id")
+}
+
+// TestInsertSelectPushdownWaitsForSourceWriters checks that with replicas,
+// the placements of a target shard read the same source rows: a pushed-down
+// INSERT ... SELECT waits for a transaction writing the source to commit on
+// every placement, then copies its row to every replica.
+func TestInsertSelectPushdownWaitsForSourceWriters(t *testing.T) {
+	e := setupCopies(t, 4, 2, 50)
+	ctx := context.Background()
+	const push = `INSERT INTO copy_a SELECT customer_id, amount, note FROM orders`
+	if got := e.insertSelectPath(push); got != "pushdown" {
+		t.Fatalf("runs by the %s path", got)
+	}
+	writer, err := e.DB.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Rollback() // after a failure; a no-op after Commit
+	if _, err := writer.ExecContext(ctx, `INSERT INTO orders VALUES ('late', 3, 'late note')`); err != nil {
+		t.Fatal(err)
+	}
+	type outcome struct {
+		n   int64
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := e.DB.ExecContext(ctx, push)
+		if err != nil {
+			done <- outcome{err: err}
+			return
+		}
+		n, _ := res.RowsAffected()
+		done <- outcome{n: n}
+	}()
+	select {
+	case o := <-done:
+		t.Fatalf("INSERT ... SELECT finished (%d rows, %v) while a writer of its source was open", o.n, o.err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	if err := writer.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case o := <-done:
+		if o.err != nil || o.n != 51 {
+			t.Fatalf("inserted %d rows, %v; want 51", o.n, o.err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("INSERT ... SELECT still waiting after the writer committed")
+	}
+	if got := e.holders("copy_a", "customer_id", "late"); len(got) != 1 {
+		t.Fatalf("late is in shards %v", got)
+	}
+	e.assertReplicasIdentical("copy_a")
 }
 
 // TestExplainInsertSelect shows the per-shard SQL of a pushed-down INSERT
