@@ -478,6 +478,10 @@ func TestExplainInsertSelect(t *testing.T) {
 // copies its own rows on the workers) and through the client path (the
 // SELECT's rows travel through pgshard; made so by a key that is an
 // expression). Each iteration empties the target first, untimed.
+//
+// On the 2-core development machine (go test -bench BenchmarkInsertSelect
+// -benchtime 3x, three runs): 1 replica, pushdown 68-83 ms, client 330-780
+// ms; 2 replicas, pushdown 147-244 ms, client 570-930 ms.
 func BenchmarkInsertSelect(b *testing.B) {
 	const rows = 100_000
 	for _, replicas := range []int{1, 2} {
