@@ -331,6 +331,7 @@ func TestInsertSelectFallbacks(t *testing.T) {
 		{"LIMIT", `INSERT INTO copy_a SELECT customer_id, amount, note FROM orders ORDER BY customer_id LIMIT 5`, 5},
 		{"aggregate", `INSERT INTO copy_a SELECT customer_id, count(*), max(note) FROM orders GROUP BY customer_id`, 100},
 		{"not co-located", `INSERT INTO single SELECT customer_id, amount FROM orders`, 100},
+		{"ON CONFLICT DO NOTHING, replicated", `INSERT INTO copy_a SELECT o.customer_id, o.amount, o.note FROM orders o, generate_series(1, 2) ON CONFLICT DO NOTHING`, 100},
 		{"seed: generate_series", `INSERT INTO copy_a SELECT 'g' || generate_series(1, 100)`, 100},
 	}
 	for _, c := range cases {

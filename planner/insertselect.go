@@ -2,7 +2,6 @@ package planner
 
 import (
 	"fmt"
-
 	"strconv"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
@@ -243,9 +242,14 @@ func (p *Plan) planPushdown(orig *pg_query.InsertStmt, cols []*catalog.Column, i
 	case sel.IntoClause != nil:
 		return nil, "the SELECT has INTO"
 	}
-	if sel.LimitCount == nil && sel.LimitOffset == nil {
-		// Without LIMIT, ORDER BY does not change which rows are inserted
-		// (no default is computed here in pushdown); shards need not sort.
+	occ := orig.OnConflictClause
+	if occ != nil && occ.Action == pg_query.OnConflictAction_ONCONFLICT_NOTHING && p.replicated() {
+		return nil, "ON CONFLICT DO NOTHING keeps the first of the SELECT's rows with one key, and the replicas could read them in different orders"
+	}
+	if sel.LimitCount == nil && sel.LimitOffset == nil && len(sel.DistinctClause) == 0 && occ == nil {
+		// Without LIMIT, DISTINCT ON or ON CONFLICT, ORDER BY does not
+		// change which rows are inserted (no default is computed here in
+		// pushdown); shards need not sort.
 		sel.SortClause = nil
 	}
 	var renum paramRenumbering
