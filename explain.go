@@ -138,7 +138,7 @@ func (cn *conn) explainInsertSelect(ctx context.Context, in *planner.Plan, nargs
 		if err != nil {
 			return err
 		}
-		if pushdownAligned(in.Table, pd, shards) {
+		if reason = cn.pushdownBlocked(in, shards); reason == "" {
 			var names []string
 			for _, s := range pd.Sources {
 				names = append(names, s.Name)
@@ -160,7 +160,6 @@ func (cn *conn) explainInsertSelect(ctx context.Context, in *planner.Plan, nargs
 			}
 			return nil
 		}
-		reason = "a placement of the target is on a node without a finalized placement of the source's shard"
 	}
 	add("pgshard: INSERT ... SELECT through the client (%s): the SELECT runs once, its rows go to their shards in batches of %d, committed together", reason, insertSelectBatch)
 	sql, err := in.ShardSQL(0)

@@ -290,21 +290,16 @@ func (cn *conn) insertSelectPushdown(ctx context.Context, p *planner.Plan, nargs
 	if err != nil {
 		return nil, true, err
 	}
-	if !pushdownAligned(p.Table, pd, shards) {
+	if why := cn.pushdownBlocked(p, shards); why != "" {
 		return nil, false, nil
 	}
 	if len(shards) == 0 {
 		return result{}, true, nil
 	}
-	replicated := false
-	for _, idx := range shards {
-		replicated = replicated || len(p.Table.Shards[idx].Writable()) > 1
+	if cn.tx != nil && cn.tx.readOnly {
+		return nil, true, sqlerr.New("25006", "cannot execute %s in a read-only transaction", "INSERT")
 	}
-	if replicated && cn.tx != nil && !statementSnapshots(cn.tx.begin) {
-		// The replicas of a shard would read the sources in snapshots
-		// taken at different times.
-		return nil, false, nil
-	}
+	replicated := replicatedShards(p.Table, shards)
 	var total int64
 	err = cn.atomically(ctx, func() error {
 		if replicated {
@@ -333,6 +328,31 @@ func (cn *conn) insertSelectPushdown(ctx context.Context, p *planner.Plan, nargs
 		return nil, true, err
 	}
 	return result{rows: total}, true, nil
+}
+
+// pushdownBlocked says why a pushed-down INSERT ... SELECT must take the
+// client path at execute time, or returns "": a placement of the target on a
+// node without a finalized placement of a source shard (pushdownAligned);
+// with replicas, a transaction whose snapshot is not taken per statement.
+func (cn *conn) pushdownBlocked(p *planner.Plan, shards []int) string {
+	if !pushdownAligned(p.Table, p.InsertSelect.Pushdown, shards) {
+		return "a placement of the target is on a node without a finalized placement of the source's shard"
+	}
+	if replicatedShards(p.Table, shards) && cn.tx != nil && !statementSnapshots(cn.tx.begin) {
+		return "the replicas would read the source in snapshots of the transaction taken at different times"
+	}
+	return ""
+}
+
+// replicatedShards reports whether any of the shards has several writable
+// placements.
+func replicatedShards(t *catalog.Table, shards []int) bool {
+	for _, idx := range shards {
+		if len(t.Shards[idx].Writable()) > 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // errMetadataMoved abandons a pushdown for the client path: the metadata

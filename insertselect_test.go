@@ -293,6 +293,15 @@ func TestInsertSelectPushdownAtomic(t *testing.T) {
 	}
 	e.assertReplicasIdentical("copy_b")
 
+	// A read-only transaction refuses it.
+	tx, err = e.DB.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tx.ExecContext(ctx, push)
+	expectError(t, err, "25006", "read-only transaction")
+	tx.Rollback()
+
 	// A failure inside a transaction fails the transaction, and nothing of
 	// the statement stays.
 	tx, err = e.DB.BeginTx(ctx, nil)

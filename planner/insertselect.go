@@ -267,7 +267,7 @@ func (p *Plan) planPushdown(orig *pg_query.InsertStmt, cols []*catalog.Column, i
 		return nil, "the SELECT reads no distributed table"
 	case sub.Modifies:
 		return nil, "the SELECT writes"
-	case sub.Combine != nil || sub.Aggregates != nil:
+	case sub.Combine != nil || sub.Aggregates != nil || (sub.Kind == Scatter && mergesAcrossShards(sel, env)):
 		return nil, "the SELECT's rows are merged across shards (aggregates, DISTINCT, LIMIT, ORDER BY with LIMIT or window functions)"
 	}
 	var sources []*catalog.Table
@@ -329,6 +329,28 @@ func (p *Plan) planPushdown(orig *pg_query.InsertStmt, cols []*catalog.Column, i
 		ins.OnConflictClause = occ
 	}
 	return pd, ""
+}
+
+// mergesAcrossShards reports whether a SELECT's answer over several shards
+// is more than the concatenation of each shard's answer: LIMIT/OFFSET,
+// DISTINCT, grouping, aggregates or window functions at its top level. (The
+// Scatter plan of such a SELECT merges its rows too; this does not depend on
+// how it does.)
+func mergesAcrossShards(sel *pg_query.SelectStmt, env Env) bool {
+	if sel.LimitCount != nil || sel.LimitOffset != nil || len(sel.DistinctClause) > 0 || len(sel.GroupClause) > 0 || sel.HavingClause != nil || len(sel.WindowClause) > 0 {
+		return true
+	}
+	for _, t := range sel.TargetList {
+		if v := t.GetResTarget().GetVal(); v != nil && (containsAggregate(v, env) || windowCall(v)) {
+			return true
+		}
+	}
+	for _, n := range sel.SortClause {
+		if containsAggregate(n, env) || windowCall(n) {
+			return true
+		}
+	}
+	return false
 }
 
 // sameRanges reports whether t and u have the same shard ranges, index by
