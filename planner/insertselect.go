@@ -12,11 +12,13 @@ import (
 	"github.com/pgshard/pgshard/internal/sqlerr"
 )
 
-// InsertSelectPlan runs INSERT INTO t SELECT ...: the SELECT (SelectSQL,
-// taking the statement's parameters SelectParams) runs once through pgshard
-// — on the metadata database for ordinary tables and functions, on the
-// shards for distributed ones — and each of its rows goes to the shard of its
-// key, in batches, within one transaction. The shard SQL (Plan.ShardSQL)
+// InsertSelectPlan runs INSERT INTO t SELECT ...: shard by shard on the
+// workers when Pushdown is set and the placements allow it; otherwise (the
+// client path) the SELECT (SelectSQL, taking the statement's parameters
+// SelectParams) runs once through pgshard — on the metadata database for
+// ordinary tables and functions, on the shards for distributed ones — and
+// each of its rows goes to the shard of its key, in batches, within one
+// transaction. The shard SQL (Plan.ShardSQL)
 // is `INSERT INTO t_<shard> (columns) SELECT * FROM unnest($1::type[], ...)`,
 // one array per column: the SELECT's columns, then Defaults' columns.
 type InsertSelectPlan struct {

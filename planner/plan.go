@@ -119,8 +119,9 @@ type Plan struct {
 	// part of a multi-shard query that is combined afterwards.
 	ShardParams []int
 	// InsertSelect is set for INSERT ... SELECT into a distributed table
-	// (Kind Scatter): the SELECT runs once, through pgshard, and its rows go
-	// to their shards; the shard SQL inserts from arrays of them.
+	// (Kind Scatter): shard by shard when it can (InsertSelect.Pushdown);
+	// otherwise the SELECT runs once, through pgshard, and its rows go to
+	// their shards; the shard SQL inserts from arrays of them.
 	InsertSelect *InsertSelectPlan
 	// Explain is set for Kind Explain.
 	Explain *ExplainPlan
