@@ -45,8 +45,12 @@ func (cn *conn) explain(ctx context.Context, p *planner.Plan, nargs []driver.Nam
 		}
 		return strings.Join(ps, ", ")
 	}
-	switch in.Kind {
-	case planner.Router:
+	switch {
+	case in.InsertSelect != nil:
+		if err := cn.explainInsertSelect(ctx, in, nargs, prefix, add, placements, shardLines); err != nil {
+			return nil, err
+		}
+	case in.Kind == planner.Router:
 		r, err := cn.route(ctx, in, nargs)
 		if err != nil {
 			return nil, err
@@ -70,7 +74,7 @@ func (cn *conn) explain(ctx context.Context, p *planner.Plan, nargs []driver.Nam
 		if err := shardLines(r.shard, r.sql, r.args, "  "); err != nil {
 			return nil, err
 		}
-	case planner.Scatter:
+	case in.Kind == planner.Scatter:
 		args, bound, err := cn.bindArgs(ctx, in, nargs)
 		if err != nil {
 			return nil, err
@@ -135,6 +139,73 @@ func (cn *conn) explain(ctx context.Context, p *planner.Plan, nargs []driver.Nam
 		b.data = append(b.data, []driver.Value{l})
 	}
 	return b, nil
+}
+
+// explainInsertSelect shows how INSERT ... SELECT runs: shard by shard on
+// the workers (the SQL each shard runs, and the first one's own plan), or
+// through the client (why, the SELECT's own distributed plan, and the
+// statement that inserts the rows into each shard).
+func (cn *conn) explainInsertSelect(ctx context.Context, in *planner.Plan, nargs []driver.NamedValue, prefix string, add func(string, ...any), placements func(*catalog.Shard) string, shardLines func(*catalog.Shard, string, []driver.NamedValue, string) error) error {
+	ip := in.InsertSelect
+	reason := ip.ClientReason
+	if pd := ip.Pushdown; pd != nil {
+		shards, args, err := cn.pushdownShards(ctx, pd, nargs)
+		if err != nil {
+			return err
+		}
+		if reason = cn.pushdownBlocked(in, shards); reason == "" {
+			var names []string
+			for _, s := range pd.Sources {
+				names = append(names, s.Name)
+			}
+			add("pgshard: INSERT ... SELECT pushed down to %d of %d shards of %s (co-located with %s): each shard inserts its own rows on every placement, committed together", len(shards), len(in.Table.Shards), in.Table.Name, strings.Join(names, ", "))
+			for i, idx := range shards {
+				s := &in.Table.Shards[idx]
+				sql, err := pd.ShardSQL(idx)
+				if err != nil {
+					return err
+				}
+				add("  shard %d on %s", s.ID, placements(s))
+				add("    SQL: %s", sql)
+				if i == 0 {
+					if err := shardLines(s, sql, args, "    "); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}
+	}
+	add("pgshard: INSERT ... SELECT through the client (%s): the SELECT runs once, its rows go to their shards in batches of %d, committed together", reason, insertSelectBatch)
+	sql, err := in.ShardSQL(0)
+	if err != nil {
+		return err
+	}
+	add("  insert SQL (shard %d): %s", in.Table.Shards[0].ID, sql)
+	add("  SELECT: %s", ip.SelectSQL)
+	args := plainArgs(nargs)
+	sargs := make([]driver.NamedValue, 0, len(ip.SelectParams))
+	for i, n := range ip.SelectParams {
+		if n <= len(args) {
+			sargs = append(sargs, driver.NamedValue{Ordinal: i + 1, Value: args[n-1]})
+		}
+	}
+	rows, err := cn.QueryContext(ctx, prefix+ip.SelectSQL, sargs)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, 1)
+	for {
+		err := rows.Next(dest)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		add("    %v", dest[0])
+	}
 }
 
 // explainOn runs an EXPLAIN on a placement of shard and returns its lines.

@@ -4,14 +4,17 @@ import (
 	"context"
 	"database/sql/driver"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
 )
@@ -19,13 +22,21 @@ import (
 // insertSelectBatch is how many rows one statement sends to a shard.
 const insertSelectBatch = 1000
 
-// insertSelect runs INSERT ... SELECT into a distributed table: the SELECT
-// runs once, through pgshard itself (so it may read ordinary tables,
-// functions or distributed tables alike), and its rows go to their shards in
-// batches, all in one transaction (the caller's, or an implicit one that
-// commits with two-phase commit). The SELECT's rows are read whole first.
+// insertSelect runs INSERT ... SELECT into a distributed table. When the
+// plan allows it and the placements line up, shard by shard on the workers
+// (insertSelectPushdown). Otherwise through the client: the SELECT runs
+// once, through pgshard itself (so it may read ordinary tables, functions or
+// distributed tables alike), and its rows go to their shards in batches, all
+// in one transaction (the caller's, or an implicit one that commits with
+// two-phase commit). The SELECT's rows are read whole first.
 func (cn *conn) insertSelect(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Result, error) {
 	ip := p.InsertSelect
+	if ip.Pushdown != nil {
+		res, done, err := cn.insertSelectPushdown(ctx, p, nargs)
+		if done || err != nil {
+			return res, err
+		}
+	}
 	args := plainArgs(nargs)
 	sargs := make([]driver.NamedValue, len(ip.SelectParams))
 	for i, n := range ip.SelectParams {
@@ -202,4 +213,203 @@ func textOf(v driver.Value, dbType string) *string {
 		s = fmt.Sprint(x)
 	}
 	return &s
+}
+
+// pushdownShards binds the arguments of a pushed-down INSERT ... SELECT: it
+// runs the SELECT's Eval step, if any, and returns the shards to run on and
+// the shard statement's arguments (the SELECT's, then ON CONFLICT's).
+func (cn *conn) pushdownShards(ctx context.Context, pd *planner.InsertSelectPushdown, nargs []driver.NamedValue) ([]int, []driver.NamedValue, error) {
+	args := plainArgs(nargs)
+	pick := func(ns []int) ([]driver.NamedValue, error) {
+		out := make([]driver.NamedValue, len(ns))
+		for i, n := range ns {
+			if n > len(args) {
+				return nil, sqlerr.New(sqlerr.ProtocolViolation, "bind message supplies %d parameters, but the statement requires at least %d", len(args), n)
+			}
+			out[i] = driver.NamedValue{Ordinal: i + 1, Value: args[n-1]}
+		}
+		return out, nil
+	}
+	sargs, err := pick(pd.Params)
+	if err != nil {
+		return nil, nil, err
+	}
+	selArgs, bound, err := cn.bindArgs(ctx, pd.Select, sargs)
+	if err != nil {
+		return nil, nil, err
+	}
+	shards, err := pd.Shards(selArgs)
+	if err != nil {
+		return nil, nil, err
+	}
+	cargs, err := pick(pd.ConflictParams)
+	if err != nil {
+		return nil, nil, err
+	}
+	return shards, renumber(append(planner.ShardArgs(pd.Select, bound), cargs...)), nil
+}
+
+// pushdownAligned reports whether every writable placement of the target's
+// shards is on a node that also holds a finalized placement of each source
+// table's shard of the same index: there the shard statement reads complete
+// source rows. (Co-located tables have their placements on the same nodes,
+// but a repair or move may be copying one table's shard and not yet the
+// other's.)
+func pushdownAligned(t *catalog.Table, pd *planner.InsertSelectPushdown, shards []int) bool {
+	for _, idx := range shards {
+		for _, pl := range t.Shards[idx].Writable() {
+			for _, src := range pd.Sources {
+				if idx >= len(src.Shards) || !hasFinalizedOn(&src.Shards[idx], pl.Node) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+func hasFinalizedOn(s *catalog.Shard, node catalog.Node) bool {
+	for _, pl := range s.Finalized() {
+		if pl.Node == node {
+			return true
+		}
+	}
+	return false
+}
+
+// insertSelectPushdown runs INSERT ... SELECT shard by shard: each shard's
+// INSERT INTO t_i ... SELECT ... FROM s_i ... on every writable placement of
+// t's shard, all shards as one atomic statement (the caller's transaction,
+// or an implicit one committed with two-phase commit when several servers
+// wrote). done is false, with nothing run, when a placement of the target
+// is on a node without a finalized placement of a source shard: the caller
+// then takes the client path.
+func (cn *conn) insertSelectPushdown(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (res driver.Result, done bool, err error) {
+	pd := p.InsertSelect.Pushdown
+	shards, args, err := cn.pushdownShards(ctx, pd, nargs)
+	if err != nil {
+		return nil, true, err
+	}
+	if why := cn.pushdownBlocked(p, shards); why != "" {
+		return nil, false, nil
+	}
+	if len(shards) == 0 {
+		return result{}, true, nil
+	}
+	if cn.tx != nil && cn.tx.readOnly {
+		return nil, true, sqlerr.New("25006", "cannot execute %s in a read-only transaction", "INSERT")
+	}
+	replicated := replicatedShards(p.Table, shards)
+	var total int64
+	err = cn.atomically(ctx, func() error {
+		if replicated {
+			if err := cn.lockSources(ctx, p, shards); err != nil {
+				return err
+			}
+		}
+		for _, idx := range shards {
+			sql, err := pd.ShardSQL(idx)
+			if err != nil {
+				return err
+			}
+			res, _, err := cn.writeShard(ctx, p, &p.Table.Shards[idx], sql, args, false)
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			total += n
+		}
+		return nil
+	})
+	if errors.Is(err, errMetadataMoved) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, true, err
+	}
+	return result{rows: total}, true, nil
+}
+
+// pushdownBlocked says why a pushed-down INSERT ... SELECT must take the
+// client path at execute time, or returns "": a placement of the target on a
+// node without a finalized placement of a source shard (pushdownAligned);
+// with replicas, a transaction whose snapshot is not taken per statement.
+func (cn *conn) pushdownBlocked(p *planner.Plan, shards []int) string {
+	if !pushdownAligned(p.Table, p.InsertSelect.Pushdown, shards) {
+		return "a placement of the target is on a node without a finalized placement of the source's shard"
+	}
+	if replicatedShards(p.Table, shards) && cn.tx != nil && !statementSnapshots(cn.tx.begin) {
+		return "the replicas would read the source in snapshots of the transaction taken at different times"
+	}
+	return ""
+}
+
+// replicatedShards reports whether any of the shards has several writable
+// placements.
+func replicatedShards(t *catalog.Table, shards []int) bool {
+	for _, idx := range shards {
+		if len(t.Shards[idx].Writable()) > 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// errMetadataMoved abandons a pushdown for the client path: the metadata
+// changed after the statement was planned.
+var errMetadataMoved = errors.New("pgshard: the metadata changed during INSERT ... SELECT")
+
+// statementSnapshots reports whether a transaction begun with begin takes
+// a new snapshot for every statement (READ COMMITTED, the default), so that
+// a statement run on several servers after taking its locks reads the
+// same committed rows on each.
+func statementSnapshots(begin string) bool {
+	return !strings.Contains(begin, "REPEATABLE READ") && !strings.Contains(begin, "SERIALIZABLE")
+}
+
+// lockSources makes the replicas of each target shard read the same source
+// rows. Each placement of a target shard runs the SELECT on its own node,
+// so the source's placements there must be equal when they are read:
+//
+//   - A writer of a source shard holds its ROW EXCLUSIVE lock on each
+//     placement until it commits there (with two-phase commit, one
+//     placement may commit before another). LOCK TABLE ... IN SHARE MODE on
+//     every placement read waits for such writers to commit everywhere
+//     and keeps new ones out until this statement's transaction ends.
+//   - A placement another process marked inactive after this statement was
+//     planned would still be read: once the locks are held (any write that
+//     placement missed has committed elsewhere, and it marked the placement
+//     first), the metadata version must still be the plan's, or the
+//     statement takes the client path (errMetadataMoved).
+//
+// Placements are locked in the source's placement order, the order its
+// writers lock them in.
+func (cn *conn) lockSources(ctx context.Context, p *planner.Plan, shards []int) error {
+	pd := p.InsertSelect.Pushdown
+	for _, idx := range shards {
+		readers := map[catalog.Node]bool{}
+		for _, pl := range p.Table.Shards[idx].Writable() {
+			readers[pl.Node] = true
+		}
+		for _, src := range pd.Sources {
+			s := &src.Shards[idx]
+			sql := "LOCK TABLE " + pgx.Identifier{src.Schema, src.ShardTableName(s.ID)}.Sanitize() + " IN SHARE MODE"
+			for _, pl := range s.Finalized() {
+				if !readers[pl.Node] {
+					continue
+				}
+				if _, _, err := cn.writePlacement(ctx, pl, sql, nil, false); err != nil {
+					return cn.txFailed(noBadConn(err))
+				}
+			}
+		}
+	}
+	v, err := catalog.CurrentVersion(ctx, cn.c.meta)
+	if err != nil {
+		return fmt.Errorf("pgshard: confirming the metadata for INSERT ... SELECT: %w", err)
+	}
+	if v != p.Version {
+		return errMetadataMoved
+	}
+	return nil
 }

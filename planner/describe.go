@@ -58,6 +58,28 @@ func (p *Plan) Describe() string {
 		if ip.Defaults != "" {
 			fmt.Fprintf(&b, "insert defaults: %s\n", ip.Defaults)
 		}
+		if pd := ip.Pushdown; pd != nil {
+			var names []string
+			for _, s := range pd.Sources {
+				names = append(names, s.Name)
+			}
+			fmt.Fprintf(&b, "insert select pushdown: %s SELECT from %s, shard by shard (select params %v, conflict params %v)\n", pd.Select.Kind, strings.Join(names, ", "), pd.Params, pd.ConflictParams)
+			if pd.Select.Prune != nil {
+				fmt.Fprintf(&b, "insert select prune: values %v, array params %v\n", pd.Select.Prune.Values, pd.Select.Prune.ArrayParams)
+			}
+			for _, r := range pd.Select.refs {
+				if r.pin != nil {
+					fmt.Fprintf(&b, "insert select ref %s as %s: %s\n", r.table.Name, r.name, r.pin)
+				}
+			}
+			if sql, err := pd.ShardSQL(0); err != nil {
+				fmt.Fprintf(&b, "insert select shard sql error: %v\n", err)
+			} else {
+				fmt.Fprintf(&b, "insert select shard %d sql: %s\n", p.Table.Shards[0].ID, sql)
+			}
+		} else {
+			fmt.Fprintf(&b, "insert select via the client: %s\n", ip.ClientReason)
+		}
 	}
 	if p.Combine != nil {
 		fmt.Fprintf(&b, "combine: %s over %d partial columns, params %v\n", p.Combine.Mode, p.Combine.Columns, p.Combine.Params)

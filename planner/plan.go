@@ -123,8 +123,9 @@ type Plan struct {
 	// part of a multi-shard query that is combined afterwards.
 	ShardParams []int
 	// InsertSelect is set for INSERT ... SELECT into a distributed table
-	// (Kind Scatter): the SELECT runs once, through pgshard, and its rows go
-	// to their shards; the shard SQL inserts from arrays of them.
+	// (Kind Scatter): shard by shard when it can (InsertSelect.Pushdown);
+	// otherwise the SELECT runs once, through pgshard, and its rows go to
+	// their shards; the shard SQL inserts from arrays of them.
 	InsertSelect *InsertSelectPlan
 	// Explain is set for Kind Explain.
 	Explain *ExplainPlan
@@ -133,6 +134,8 @@ type Plan struct {
 	Tx *TxCommand
 
 	refs []*tableRef
+	// root is the statement's own query level, as the analyzer saw it.
+	root *scope
 	tree *pg_query.ParseResult
 	// argCount is how many arguments the statement takes (its highest $n),
 	// before Eval adds its values.
@@ -271,6 +274,7 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 		return nil, sqlerr.Unsupported("a statement on distributed table \"%s\" cannot write to \"%s\", which is not distributed: the shards do not have it", a.refs[0].table.Name, a.ordinaryWrite)
 	}
 	p.refs = a.refs
+	p.root = a.root
 	p.Modifies = a.modifies
 	p.Table = a.refs[0].table
 	for _, r := range a.refs[1:] {
@@ -286,7 +290,7 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 	p.shardSQL = make([]shardText, len(p.Table.Shards))
 
 	if ins := stmt.GetInsertStmt(); ins != nil && a.insertSelect {
-		if err := p.planInsertSelect(ins, env); err != nil {
+		if err := p.planInsertSelect(ins, snap, env); err != nil {
 			return nil, err
 		}
 		p.Kind = Scatter

@@ -79,6 +79,7 @@ func reviewColumns() []catalog.Column {
 //   - orders (key customer_id text): co-located with customer_reviews;
 //   - items (key id int8): 4 shards, 2 replicas, not co-located;
 //   - events (key id bigint with a sequence default): 4 shards, 1 replica;
+//   - visits (key id bigint): co-located with events;
 //   - accounts, users, logs: ordinary tables in public;
 //   - other.customer_reviews would be an ordinary table (schema other is not
 //     distributed).
@@ -123,7 +124,18 @@ func testSnapshot(tb testing.TB) *catalog.Snapshot {
 		},
 		Shards: makeShards(16410, 10036, 4, 1),
 	}
+	visits := &catalog.Table{
+		RelationID: 16420, Schema: "public", Name: "visits", Method: 'h',
+		KeyColumn: "id", KeyType: oidInt8, KeyIndex: 0,
+		Columns: []catalog.Column{
+			{Name: "id", TypeOID: oidInt8, TypeName: "bigint"},
+			{Name: "page", TypeOID: oidText, TypeName: "text"},
+			{Name: "n", TypeOID: oidInt4, TypeName: "integer"},
+		},
+		Shards: makeShards(16420, 10040, 4, 1),
+	}
 	names := map[string]string{
+		"visits":           "public",
 		"customer_reviews": "public",
 		"orders":           "public",
 		"items":            "public",
@@ -132,7 +144,7 @@ func testSnapshot(tb testing.TB) *catalog.Snapshot {
 		"users":            "public",
 		"logs":             "public",
 	}
-	snap, err := catalog.NewSnapshot(7, testNodes, []string{"public"}, []*catalog.Table{reviews, orders, items, events}, names)
+	snap, err := catalog.NewSnapshot(7, testNodes, []string{"public"}, []*catalog.Table{reviews, orders, items, events, visits}, names)
 	if err != nil {
 		tb.Fatal(err)
 	}
