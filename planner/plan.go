@@ -2,6 +2,7 @@ package planner
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -129,7 +130,11 @@ type Plan struct {
 	Tx *TxCommand
 
 	refs []*tableRef
-	tree *pg_query.ParseResult
+	// tables lists the distributed tables in refs, each once, Table first.
+	tables []*catalog.Table
+	// target is the table an INSERT, UPDATE or DELETE writes; nil for reads.
+	target *catalog.Table
+	tree   *pg_query.ParseResult
 	// argCount is how many arguments the statement takes (its highest $n),
 	// before Eval adds its values.
 	argCount int
@@ -274,6 +279,15 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 			return nil, sqlerr.Unsupported("tables \"%s\" and \"%s\" are not co-located (same key type, shard ranges and placements); a statement cannot join them", p.Table.Name, r.table.Name)
 		}
 	}
+	p.tables = []*catalog.Table{p.Table}
+	for _, r := range a.refs {
+		if !slices.Contains(p.tables, r.table) {
+			p.tables = append(p.tables, r.table)
+		}
+		if r.target {
+			p.target = r.table
+		}
+	}
 	stripSchemaQualifiers(p.tree, a.refs)
 	p.renames = make(map[int32]*catalog.Table, len(a.refs))
 	for _, r := range a.refs {
@@ -342,6 +356,19 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 	p.compactParams()
 	return p, nil
 }
+
+// Tables returns the distributed tables the statement sent to the shards
+// references, each once, Table first; the others are co-located with Table,
+// and the statement for shard index i reads their shard i on the same node.
+// Nil when it references none. The slice belongs to the plan: callers must
+// not modify it.
+func (p *Plan) Tables() []*catalog.Table { return p.tables }
+
+// Target returns the distributed table an INSERT, UPDATE or DELETE writes,
+// or nil. It is usually Table, but not always: the statement runs on Table's
+// placements, which, for a statement that also reads other tables, a
+// driver must check hold the target's writable placements.
+func (p *Plan) Target() *catalog.Table { return p.target }
 
 func hasTarget(refs []*tableRef) bool {
 	for _, r := range refs {
