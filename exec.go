@@ -308,16 +308,20 @@ func colocatedShards(tables []*catalog.Table, idx int) string {
 }
 
 // checkColocatedWrite refuses a write of plan p to the given placements of
-// p.Table's shard index idx when the statement references other co-located
+// shard (of p.Table) when the statement references other co-located
 // tables (UPDATE ... FROM, DELETE ... USING, subqueries, CTEs) and would not
 // run correctly on each of those nodes: every table it reads must have a
-// finalized placement of its shard idx on each node written, and the table
-// it writes, when it is not p.Table, a writable placement on each node
+// finalized placement of its co-located shard on each node written, and the
+// table it writes, when it is not p.Table, a writable placement on each node
 // written and none elsewhere.
-func checkColocatedWrite(p *planner.Plan, idx int, placements []catalog.Placement) error {
+func checkColocatedWrite(p *planner.Plan, shard *catalog.Shard, placements []catalog.Placement) error {
 	tables := p.Tables()
 	if len(tables) <= 1 {
 		return nil
+	}
+	idx := p.Table.ShardForHash(shard.Min)
+	if idx < 0 || p.Table.Shards[idx].ID != shard.ID {
+		return sqlerr.New(sqlerr.InternalError, "shard %d is not a shard of \"%s\"", shard.ID, p.Table.Name)
 	}
 	target := p.Target()
 	for _, u := range tables {
@@ -333,7 +337,7 @@ func checkColocatedWrite(p *planner.Plan, idx int, placements []catalog.Placemen
 			}
 			for _, w := range us.Writable() {
 				if !slices.ContainsFunc(placements, func(pl catalog.Placement) bool { return pl.Node == w.Node }) {
-					return sqlerr.New(sqlerr.ObjectNotInPrereq, "cannot write co-located shards %s: \"%s\" has a placement on %s where the statement cannot run; repair the inactive placements with master_copy_shard_placement (or wait for a move to finish)", colocatedShards(tables, idx), u.Name, w.Node)
+					return sqlerr.New(sqlerr.ObjectNotInPrereq, "cannot run the write on co-located shards %s: it writes \"%s\", which has a placement on %s where the statement cannot run; repair the inactive placements with master_copy_shard_placement (or wait for a move to finish)", colocatedShards(tables, idx), u.Name, w.Node)
 				}
 			}
 			continue
@@ -394,7 +398,7 @@ func (cn *conn) writeShard(ctx context.Context, p *planner.Plan, shard *catalog.
 	if len(placements) == 0 {
 		return nil, nil, unreachable(shard, nil)
 	}
-	if err := checkColocatedWrite(p, p.Table.ShardForHash(shard.Min), placements); err != nil {
+	if err := checkColocatedWrite(p, shard, placements); err != nil {
 		return nil, nil, err
 	}
 	if cn.tx != nil {
