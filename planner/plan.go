@@ -276,7 +276,7 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 	p.Table = a.refs[0].table
 	for _, r := range a.refs[1:] {
 		if !p.Table.ColocatedWith(r.table) {
-			return nil, sqlerr.Unsupported("tables \"%s\" and \"%s\" are not co-located (same key type, shard ranges and placements); a statement cannot join them", p.Table.Name, r.table.Name)
+			return nil, sqlerr.Unsupported("tables \"%s\" and \"%s\" are not co-located (in one co-location group of pgs_distribution_metadata.colocation: same key type, shard ranges and placements); a statement cannot join them", p.Table.Name, r.table.Name)
 		}
 	}
 	p.tables = []*catalog.Table{p.Table}
