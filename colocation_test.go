@@ -314,8 +314,13 @@ func TestColocationBackfill(t *testing.T) {
 	if g := e.colocationGroups(); g["t_text_4x2_d"] != g["t_text_4x2"] {
 		t.Fatalf("t_text_4x2_d in group %d, t_text_4x2 in %d", g["t_text_4x2_d"], g["t_text_4x2"])
 	}
-	// Rows removed by hand: the table is co-located with no other.
+	// Rows removed by hand: the table is co-located with no other. The
+	// change bumps the metadata version, as every metadata change does.
+	version := e.queryInt(`SELECT version FROM pgs_distribution_metadata.metadata_version`)
 	e.exec(`DELETE FROM pgs_distribution_metadata.colocation WHERE relation_id = 't_text_4x2_b'::regclass`)
+	if v := e.queryInt(`SELECT version FROM pgs_distribution_metadata.metadata_version`); v <= version {
+		t.Fatalf("metadata version %d after changing colocation, %d before", v, version)
+	}
 	db = e.reopen()
 	_, err := db.Exec(`SELECT count(*) FROM t_text_4x2 x JOIN t_text_4x2_b y ON x.k = y.k`)
 	expectError(t, err, "0A000", "are not co-located")
