@@ -127,7 +127,9 @@ func TestColocatedPlacements(t *testing.T) {
 
 func TestLayoutSameAs(t *testing.T) {
 	l := func(keyType uint32, shards ...shardLayout) *layout { return &layout{keyType: keyType, shards: shards} }
-	s := func(min, max int32, nodes ...string) shardLayout { return shardLayout{min: min, max: max, nodes: nodes} }
+	s := func(min, max int32, nodes ...string) shardLayout {
+		return shardLayout{min: min, max: max, nodes: nodes}
+	}
 	base := l(25, s(-10, -1, "a:1", "b:1"), s(0, 10, "b:1", "c:1"))
 	cases := []struct {
 		name string
