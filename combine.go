@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/planner"
 )
 
@@ -38,7 +37,7 @@ func (cn *conn) combineQuery(ctx context.Context, p *planner.Plan, args []any) (
 		if err != nil {
 			return err
 		}
-		return cn.onPlacement(ctx, &p.Table.Shards[shards[i]], func(dc *stdlib.Conn) error {
+		return cn.onPlacement(ctx, p, shards[i], func(dc *stdlib.Conn) error {
 			rows, err := dc.Conn().Query(ctx, sql, shardArgs...)
 			if err != nil {
 				return err
@@ -76,13 +75,13 @@ func (cn *conn) combineQuery(ctx context.Context, p *planner.Plan, args []any) (
 			arrays[j] = append(arrays[j], part.cols[j]...)
 		}
 	}
-	home := &p.Table.Shards[shards[0]]
+	home := shards[0]
 	var sql string
 	homeSQL, err := p.ShardSQL(shards[0])
 	if err != nil {
 		return nil, err
 	}
-	err = cn.onPlacement(ctx, home, func(dc *stdlib.Conn) error {
+	err = cn.onPlacement(ctx, p, home, func(dc *stdlib.Conn) error {
 		types, collatable, err := cn.c.typeNames(ctx, dc.Conn(), parts[0].types)
 		if err != nil {
 			return err
@@ -111,14 +110,16 @@ func (cn *conn) combineQuery(ctx context.Context, p *planner.Plan, args []any) (
 		}
 		cargs = append(cargs, driver.NamedValue{Ordinal: len(cargs) + 1, Value: a})
 	}
-	return cn.readShard(ctx, home, sql, cargs)
+	return cn.readShard(ctx, p, home, sql, cargs)
 }
 
-// onPlacement calls fn with a connection to the first reachable finalized
-// placement of shard, failing over as reads do, and releases it after.
-func (cn *conn) onPlacement(ctx context.Context, shard *catalog.Shard, fn func(dc *stdlib.Conn) error) error {
+// onPlacement calls fn with a connection to the first reachable placement
+// a read of plan p's shard index idx may use (readPlacements), failing over
+// as reads do, and releases it after.
+func (cn *conn) onPlacement(ctx context.Context, p *planner.Plan, idx int, fn func(dc *stdlib.Conn) error) error {
 	var lastErr error
-	for _, pl := range cn.readPlacements(shard) {
+	placements := cn.readPlacements(p, idx)
+	for _, pl := range placements {
 		dc, release, err := cn.workerConn(ctx, pl.Node, false)
 		if err == nil {
 			err = fn(dc)
@@ -132,7 +133,10 @@ func (cn *conn) onPlacement(ctx context.Context, shard *catalog.Shard, fn func(d
 		}
 		lastErr = err
 	}
-	return unreachable(shard, lastErr)
+	if len(placements) == 0 {
+		return noReadPlacement(p, idx)
+	}
+	return unreachable(&p.Table.Shards[idx], lastErr)
 }
 
 // typeRef is a result column's type: its OID and modifier (bit(3),

@@ -5,6 +5,8 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -65,6 +67,7 @@ func (cn *conn) bindArgs(ctx context.Context, p *planner.Plan, nargs []driver.Na
 // or, for a multi-row INSERT whose rows fall in different shards, the parts.
 type routed struct {
 	shard *catalog.Shard
+	index int // of shard in p.Table.Shards
 	sql   string
 	args  []driver.NamedValue
 	parts []planner.InsertPart
@@ -100,7 +103,7 @@ func (cn *conn) route(ctx context.Context, p *planner.Plan, nargs []driver.Named
 	if err != nil {
 		return nil, err
 	}
-	return &routed{shard: &p.Table.Shards[idx], sql: sql, args: renumber(planner.ShardArgs(p, bound))}, nil
+	return &routed{shard: &p.Table.Shards[idx], index: idx, sql: sql, args: renumber(planner.ShardArgs(p, bound))}, nil
 }
 
 // insertParts runs the parts of a multi-row INSERT that spans shards as one
@@ -172,7 +175,7 @@ func (cn *conn) routerExec(ctx context.Context, p *planner.Plan, nargs []driver.
 		res, _, err := cn.writeShard(ctx, p, r.shard, r.sql, r.args, false)
 		return res, err
 	}
-	return cn.readShardExec(ctx, r.shard, r.sql, r.args)
+	return cn.readShardExec(ctx, p, r.index, r.sql, r.args)
 }
 
 func (cn *conn) routerQuery(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Rows, error) {
@@ -191,7 +194,7 @@ func (cn *conn) routerQuery(ctx context.Context, p *planner.Plan, nargs []driver
 		}
 		return rows, nil
 	}
-	return cn.readShard(ctx, r.shard, r.sql, r.args)
+	return cn.readShard(ctx, p, r.index, r.sql, r.args)
 }
 
 // workerConn returns a connection to node for one statement and the func
@@ -213,17 +216,25 @@ func (cn *conn) workerConn(ctx context.Context, node catalog.Node, write bool) (
 	return dc, func() { np.put(dc) }, nil
 }
 
-// readPlacements orders a shard's finalized placements for a read: in a
+// readPlacements lists the placements a read of shard index idx of plan p
+// may run on: the finalized placements of p.Table's shard on nodes where
+// every other table the statement references has a finalized placement of
+// its co-located shard too (the statement reads them on that node). In a
 // transaction, a placement the transaction already uses comes first, so the
 // transaction reads its own writes.
-func (cn *conn) readPlacements(shard *catalog.Shard) []catalog.Placement {
-	ps := shard.Finalized()
+func (cn *conn) readPlacements(p *planner.Plan, idx int) []catalog.Placement {
+	var ps []catalog.Placement
+	if tables := p.Tables(); len(tables) > 1 {
+		ps = catalog.ColocatedPlacements(tables, idx)
+	} else {
+		ps = p.Table.Shards[idx].Finalized()
+	}
 	if cn.tx == nil {
 		return ps
 	}
 	ps = append([]catalog.Placement(nil), ps...) // the snapshot's own slice is shared
-	for i, p := range ps {
-		if cn.tx.has(p.Node) {
+	for i, pl := range ps {
+		if cn.tx.has(pl.Node) {
 			ps[0], ps[i] = ps[i], ps[0]
 			break
 		}
@@ -231,12 +242,13 @@ func (cn *conn) readPlacements(shard *catalog.Shard) []catalog.Placement {
 	return ps
 }
 
-// readShard runs a read on the first finalized placement of shard that
-// answers; it fails over to the next when one cannot be reached, and marks
-// nothing.
-func (cn *conn) readShard(ctx context.Context, shard *catalog.Shard, sql string, nargs []driver.NamedValue) (driver.Rows, error) {
+// readShard runs a read of plan p on shard index idx: on the first of
+// readPlacements that answers; it fails over to the next when one cannot be
+// reached, and marks nothing.
+func (cn *conn) readShard(ctx context.Context, p *planner.Plan, idx int, sql string, nargs []driver.NamedValue) (driver.Rows, error) {
 	var lastErr error
-	for _, pl := range cn.readPlacements(shard) {
+	placements := cn.readPlacements(p, idx)
+	for _, pl := range placements {
 		var rows driver.Rows
 		err := cn.retryStale(ctx, pl.Node, func() error {
 			dc, release, err := cn.workerConn(ctx, pl.Node, false)
@@ -258,15 +270,93 @@ func (cn *conn) readShard(ctx context.Context, shard *catalog.Shard, sql string,
 		}
 		lastErr = err
 	}
-	return nil, unreachable(shard, lastErr)
+	if len(placements) == 0 {
+		return nil, noReadPlacement(p, idx)
+	}
+	return nil, unreachable(&p.Table.Shards[idx], lastErr)
 }
 
-func (cn *conn) readShardExec(ctx context.Context, shard *catalog.Shard, sql string, nargs []driver.NamedValue) (driver.Result, error) {
-	rows, err := cn.readShard(ctx, shard, sql, nargs)
+func (cn *conn) readShardExec(ctx context.Context, p *planner.Plan, idx int, sql string, nargs []driver.NamedValue) (driver.Result, error) {
+	rows, err := cn.readShard(ctx, p, idx, sql, nargs)
 	if err != nil {
 		return nil, err
 	}
 	return drain(rows)
+}
+
+// noReadPlacement is the error of a read of shard index idx that has no
+// placement to run on.
+func noReadPlacement(p *planner.Plan, idx int) error {
+	tables := p.Tables()
+	if len(tables) <= 1 {
+		return unreachable(&p.Table.Shards[idx], nil)
+	}
+	return sqlerr.New(sqlerr.ObjectNotInPrereq, "no node holds a finalized placement of every co-located shard the statement reads (%s); repair the inactive ones with master_copy_shard_placement", colocatedShards(tables, idx))
+}
+
+// colocatedShards names shard index idx of each table: "a shard 10000, b
+// shard 10002".
+func colocatedShards(tables []*catalog.Table, idx int) string {
+	var b strings.Builder
+	for i, t := range tables {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s shard %d", t.Name, t.Shards[idx].ID)
+	}
+	return b.String()
+}
+
+// checkColocatedWrite refuses a write of plan p to the given placements of
+// shard (of p.Table) when the statement references other co-located
+// tables (UPDATE ... FROM, DELETE ... USING, subqueries, CTEs) and would not
+// run correctly on each of those nodes: every table it reads must have a
+// finalized placement of its co-located shard on each node written, and the
+// table it writes, when it is not p.Table, a writable placement on each node
+// written and none elsewhere.
+func checkColocatedWrite(p *planner.Plan, shard *catalog.Shard, placements []catalog.Placement) error {
+	tables := p.Tables()
+	if len(tables) <= 1 {
+		return nil
+	}
+	idx := p.Table.ShardForHash(shard.Min)
+	if idx < 0 || p.Table.Shards[idx].ID != shard.ID {
+		return sqlerr.New(sqlerr.InternalError, "shard %d is not a shard of \"%s\"", shard.ID, p.Table.Name)
+	}
+	target := p.Target()
+	for _, u := range tables {
+		us := &u.Shards[idx]
+		if u == target {
+			if u == p.Table {
+				continue // placements are its writable ones
+			}
+			for _, pl := range placements {
+				if !slices.ContainsFunc(us.Writable(), func(w catalog.Placement) bool { return w.Node == pl.Node }) {
+					return colocatedWriteError(p, idx, u, pl.Node)
+				}
+			}
+			for _, w := range us.Writable() {
+				if !slices.ContainsFunc(placements, func(pl catalog.Placement) bool { return pl.Node == w.Node }) {
+					return sqlerr.New(sqlerr.ObjectNotInPrereq, "cannot run the write on co-located shards %s: it writes \"%s\", which has a placement on %s where the statement cannot run; repair the inactive placements with master_copy_shard_placement (or wait for a move to finish)", colocatedShards(tables, idx), u.Name, w.Node)
+				}
+			}
+			continue
+		}
+		for _, pl := range placements {
+			if !us.FinalizedOn(pl.Node) {
+				return colocatedWriteError(p, idx, u, pl.Node)
+			}
+		}
+	}
+	return nil
+}
+
+func colocatedWriteError(p *planner.Plan, idx int, u *catalog.Table, node catalog.Node) error {
+	what := "reads \"%s\", whose placement of co-located shard %d there is not finalized"
+	if u == p.Target() {
+		what = "writes \"%s\", which has no writable placement of co-located shard %d there"
+	}
+	return sqlerr.New(sqlerr.ObjectNotInPrereq, "cannot run the write on %s: the statement "+what+"; repair it with master_copy_shard_placement (or wait for a move to finish)", node, u.Name, u.Shards[idx].ID)
 }
 
 // failoverAllowed reports whether a read that failed on node may go on to
@@ -307,6 +397,9 @@ func (cn *conn) writeShard(ctx context.Context, p *planner.Plan, shard *catalog.
 	placements := shard.Writable()
 	if len(placements) == 0 {
 		return nil, nil, unreachable(shard, nil)
+	}
+	if err := checkColocatedWrite(p, shard, placements); err != nil {
+		return nil, nil, err
 	}
 	if cn.tx != nil {
 		if cn.tx.readOnly {
@@ -579,7 +672,7 @@ func (cn *conn) scatterQuery(ctx context.Context, p *planner.Plan, nargs []drive
 		if err != nil {
 			return nil, err
 		}
-		return cn.readShard(ctx, &p.Table.Shards[shards[i]], sql, bound)
+		return cn.readShard(ctx, p, shards[i], sql, bound)
 	}
 	if p.Aggregates != nil {
 		return cn.aggregate(ctx, p, len(shards), open)
@@ -597,12 +690,12 @@ func (cn *conn) scatterQuery(ctx context.Context, p *planner.Plan, nargs []drive
 	// allows: see fanoutGate), each read ahead into a small buffer: rows
 	// reach the caller as shards produce them, in bounded memory; closing the
 	// rows (or the context ending) stops every shard query.
-	sources, release, err := cn.streamShards(ctx, cn.planFanout(p.Table, shards), func(ctx context.Context, i int) (driver.Rows, error) {
+	sources, release, err := cn.streamShards(ctx, cn.planFanout(p, shards), func(ctx context.Context, i int) (driver.Rows, error) {
 		sql, err := p.ShardSQL(shards[i])
 		if err != nil {
 			return nil, err
 		}
-		return cn.readShard(ctx, &p.Table.Shards[shards[i]], sql, bound)
+		return cn.readShard(ctx, p, shards[i], sql, bound)
 	})
 	if err != nil {
 		return nil, err

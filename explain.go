@@ -27,8 +27,8 @@ func (cn *conn) explain(ctx context.Context, p *planner.Plan, nargs []driver.Nam
 	if ex.Options != "" {
 		prefix += ex.Options + " "
 	}
-	shardLines := func(shard *catalog.Shard, sql string, args []driver.NamedValue, indent string) error {
-		out, err := cn.explainOn(ctx, shard, prefix+sql, args)
+	shardLines := func(idx int, sql string, args []driver.NamedValue, indent string) error {
+		out, err := cn.explainOn(ctx, in, idx, prefix+sql, args)
 		if err != nil {
 			return err
 		}
@@ -71,7 +71,7 @@ func (cn *conn) explain(ctx context.Context, p *planner.Plan, nargs []driver.Nam
 		add("pgshard: Router to shard %d of %s (%d shards); %s", r.shard.ID, in.Table.Name, len(in.Table.Shards), verb)
 		add("  placements: %s", placements(r.shard))
 		add("  SQL: %s", r.sql)
-		if err := shardLines(r.shard, r.sql, r.args, "  "); err != nil {
+		if err := shardLines(r.index, r.sql, r.args, "  "); err != nil {
 			return nil, err
 		}
 	case in.Kind == planner.Scatter:
@@ -120,13 +120,13 @@ func (cn *conn) explain(ctx context.Context, p *planner.Plan, nargs []driver.Nam
 			add("    SQL: %s", sql)
 			switch {
 			case ex.Analyze:
-				out, err := cn.explainOn(ctx, s, prefix+sql, bound)
+				out, err := cn.explainOn(ctx, in, idx, prefix+sql, bound)
 				if err != nil {
 					return nil, err
 				}
 				add("    %s", summarizeAnalyze(out))
 			case i == 0:
-				if err := shardLines(s, sql, bound, "    "); err != nil {
+				if err := shardLines(idx, sql, bound, "    "); err != nil {
 					return nil, err
 				}
 			}
@@ -145,7 +145,7 @@ func (cn *conn) explain(ctx context.Context, p *planner.Plan, nargs []driver.Nam
 // the workers (the SQL each shard runs, and the first one's own plan), or
 // through the client (why, the SELECT's own distributed plan, and the
 // statement that inserts the rows into each shard).
-func (cn *conn) explainInsertSelect(ctx context.Context, in *planner.Plan, nargs []driver.NamedValue, prefix string, add func(string, ...any), placements func(*catalog.Shard) string, shardLines func(*catalog.Shard, string, []driver.NamedValue, string) error) error {
+func (cn *conn) explainInsertSelect(ctx context.Context, in *planner.Plan, nargs []driver.NamedValue, prefix string, add func(string, ...any), placements func(*catalog.Shard) string, shardLines func(int, string, []driver.NamedValue, string) error) error {
 	ip := in.InsertSelect
 	reason := ip.ClientReason
 	if pd := ip.Pushdown; pd != nil {
@@ -168,7 +168,7 @@ func (cn *conn) explainInsertSelect(ctx context.Context, in *planner.Plan, nargs
 				add("  shard %d on %s", s.ID, placements(s))
 				add("    SQL: %s", sql)
 				if i == 0 {
-					if err := shardLines(s, sql, args, "    "); err != nil {
+					if err := shardLines(idx, sql, args, "    "); err != nil {
 						return err
 					}
 				}
@@ -208,9 +208,10 @@ func (cn *conn) explainInsertSelect(ctx context.Context, in *planner.Plan, nargs
 	}
 }
 
-// explainOn runs an EXPLAIN on a placement of shard and returns its lines.
-func (cn *conn) explainOn(ctx context.Context, shard *catalog.Shard, sql string, args []driver.NamedValue) ([]string, error) {
-	rows, err := cn.readShard(ctx, shard, sql, args)
+// explainOn runs an EXPLAIN of plan p's shard index idx on a placement a
+// read of it may use, and returns its lines.
+func (cn *conn) explainOn(ctx context.Context, p *planner.Plan, idx int, sql string, args []driver.NamedValue) ([]string, error) {
+	rows, err := cn.readShard(ctx, p, idx, sql, args)
 	if err != nil {
 		return nil, err
 	}

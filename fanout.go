@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/pgshard/pgshard/merge"
+	"github.com/pgshard/pgshard/planner"
 
 	"github.com/pgshard/pgshard/catalog"
 )
@@ -98,14 +99,14 @@ type fanoutPlan struct {
 }
 
 // planFanout assigns shards (positions into shards, a list of shard indexes
-// of p's table) to lanes: one per shard, except on a node with more shards
+// of plan p's table) to lanes: one per shard, except on a node with more shards
 // than the gate grants, where the node's shards share its granted lanes.
-func (cn *conn) planFanout(table *catalog.Table, shards []int) fanoutPlan {
+func (cn *conn) planFanout(p *planner.Plan, shards []int) fanoutPlan {
 	fp := fanoutPlan{need: map[catalog.Node]int{}}
 	byNode := map[catalog.Node][]int{}
 	var order []catalog.Node
 	for pos, idx := range shards {
-		ps := cn.readPlacements(&table.Shards[idx])
+		ps := cn.readPlacements(p, idx)
 		var node catalog.Node
 		if len(ps) > 0 {
 			node = ps[0].Node

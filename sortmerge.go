@@ -64,7 +64,7 @@ func (cn *conn) sortMergeQuery(ctx context.Context, p *planner.Plan, args []any)
 		if err != nil {
 			return nil, err
 		}
-		return cn.readShard(ctx, &p.Table.Shards[shards[i]], sql, shardArgs)
+		return cn.readShard(ctx, p, shards[i], sql, shardArgs)
 	}
 	var sources []driver.Rows
 	release := func() {}
@@ -75,7 +75,7 @@ func (cn *conn) sortMergeQuery(ctx context.Context, p *planner.Plan, args []any)
 		}
 		sources = []driver.Rows{src}
 	} else {
-		fp := cn.planFanout(p.Table, shards)
+		fp := cn.planFanout(p, shards)
 		if fp.split {
 			// A node has more shards than its pool has connections: they
 			// cannot all stream at once.
@@ -231,7 +231,7 @@ func (cn *conn) learnMergeState(ctx context.Context, p *planner.Plan, shard int,
 		values[i] = a.Value
 	}
 	var state planner.MergeState
-	err = cn.onPlacement(ctx, &p.Table.Shards[shard], func(dc *stdlib.Conn) error {
+	err = cn.onPlacement(ctx, p, shard, func(dc *stdlib.Conn) error {
 		row, err := dc.Conn().Query(ctx, q, values...)
 		if err != nil {
 			return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -119,9 +120,11 @@ func HashRange(i, count int) (lo, hi int32) {
 // CreateWorkerShards creates shardCount shards of table, each with
 // replicationFactor placements, and the shard tables on the workers
 // (master_create_worker_shards). Replica j of shard i goes to node (i+j) mod N
-// of the nodes ordered by (name, port). Either every shard table is created
-// and the metadata committed, or the created tables are dropped again and
-// nothing is recorded.
+// of the nodes ordered by (name, port). The table joins the co-location group
+// of an existing table with the same key type, shard ranges and placement
+// nodes per shard, or a new group (pgs_distribution_metadata.colocation).
+// Either every shard table is created and the metadata committed, or the
+// created tables are dropped again and nothing is recorded.
 func CreateWorkerShards(ctx context.Context, pool *pgxpool.Pool, connect NodeConnector, table string, shardCount, replicationFactor int) error {
 	if shardCount <= 0 {
 		return sqlerr.New(sqlerr.InvalidParameterValue, "shard_count must be positive")
@@ -137,6 +140,11 @@ func CreateWorkerShards(ctx context.Context, pool *pgxpool.Pool, connect NodeCon
 		return fmt.Errorf("catalog: %w", err)
 	}
 	defer tx.Rollback(context.Background())
+	// One table's shards at a time, so that tables with the same layout
+	// created together find each other's co-location group.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(schemaLockKey)); err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
 	relid, err := resolveTable(ctx, tx, table)
 	if err != nil {
 		return err
@@ -175,9 +183,18 @@ func CreateWorkerShards(ctx context.Context, pool *pgxpool.Pool, connect NodeCon
 		return fmt.Errorf("catalog: %w", err)
 	}
 
+	var keyType uint32
+	if err := tx.QueryRow(ctx, `SELECT a.atttypid FROM pgs_distribution_metadata.partition p
+		JOIN pg_attribute a ON a.attrelid = p.relation_id AND a.attname = p.key AND a.attnum > 0 AND NOT a.attisdropped
+		WHERE p.relation_id = $1`, relid).Scan(&keyType); err != nil {
+		return fmt.Errorf("catalog: reading the partition column's type: %w", err)
+	}
+	newLayout := &layout{relid: relid, keyType: keyType}
+
 	perNode := map[Node][]int64{}
 	for i := 0; i < shardCount; i++ {
 		lo, hi := HashRange(i, shardCount)
+		sl := shardLayout{min: lo, max: hi}
 		var shardID int64
 		if err := tx.QueryRow(ctx, `INSERT INTO pgs_distribution_metadata.shard (relation_id, storage, min_value, max_value)
 			VALUES ($1, 't', $2, $3) RETURNING id`, relid, strconv.Itoa(int(lo)), strconv.Itoa(int(hi))).Scan(&shardID); err != nil {
@@ -190,7 +207,17 @@ func CreateWorkerShards(ctx context.Context, pool *pgxpool.Pool, connect NodeCon
 				return fmt.Errorf("catalog: recording placement: %w", err)
 			}
 			perNode[node] = append(perNode[node], shardID)
+			sl.nodes = append(sl.nodes, node.String())
 		}
+		slices.Sort(sl.nodes)
+		newLayout.shards = append(newLayout.shards, sl)
+	}
+	others, err := readLayouts(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if _, err := assignColocation(ctx, tx, newLayout, others); err != nil {
+		return err
 	}
 
 	created := map[Node][]int64{}

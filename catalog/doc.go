@@ -4,7 +4,8 @@
 //
 // The metadata lives in the metadata database, in schema
 // pgs_distribution_metadata, with pg_shard's tables and columns (partition,
-// shard, shard_placement) plus pgshard's own (node, metadata_version). A
+// shard, shard_placement) plus pgshard's own (node, metadata_version, and
+// colocation: each table's co-location group, colocation.go). A
 // Snapshot is an immutable, in-memory copy of it: built once by Load, never
 // changed afterwards, and so safe to share between goroutines without locks.
 // A Cache holds the current Snapshot and swaps in a new one atomically when

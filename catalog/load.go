@@ -106,6 +106,25 @@ func Load(ctx context.Context, q Querier) (*Snapshot, error) {
 		return nil, fmt.Errorf("catalog: reading primary keys: %w", err)
 	}
 
+	rows, err = q.Query(ctx, `SELECT relation_id, colocation_id FROM pgs_distribution_metadata.colocation`)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: reading co-location groups: %w", err)
+	}
+	for rows.Next() {
+		var relid uint32
+		var id int64
+		if err := rows.Scan(&relid, &id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("catalog: reading co-location groups: %w", err)
+		}
+		if t := tables[relid]; t != nil {
+			t.ColocationID = id
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("catalog: reading co-location groups: %w", err)
+	}
+
 	shards := map[int64]*Table{}
 	shardIndex := map[int64]int{}
 	rows, err = q.Query(ctx, `SELECT id, relation_id, min_value, max_value FROM pgs_distribution_metadata.shard ORDER BY relation_id, id`)

@@ -20,7 +20,11 @@ const MetadataChannel = "pgs_distribution_metadata_changed"
 const schemaLockKey = 0x70677368617264 // "pgshard"
 
 // schemaDDL creates the metadata schema. pg_shard's three tables keep its
-// columns exactly; node, metadata_version and the id sequences are pgshard's.
+// columns exactly; node, metadata_version, colocation and the id sequences
+// are pgshard's. Every statement is idempotent: EnsureSchema runs them all
+// again to upgrade a schema an older pgshard created. The last statement
+// creates the trigger EnsureSchema checks for, so it must stay the newest
+// object.
 var schemaDDL = []string{
 	`CREATE SCHEMA IF NOT EXISTS pgs_distribution_metadata`,
 	`CREATE TABLE IF NOT EXISTS pgs_distribution_metadata.partition (
@@ -101,13 +105,28 @@ var schemaDDL = []string{
 		FOR EACH STATEMENT EXECUTE FUNCTION pgs_distribution_metadata.bump_version()`,
 	`CREATE OR REPLACE TRIGGER node_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgs_distribution_metadata.node
 		FOR EACH STATEMENT EXECUTE FUNCTION pgs_distribution_metadata.bump_version()`,
+	// Co-location groups, as Citus's colocationid: tables of one group have
+	// the same key type, shard ranges and placement nodes.
+	`CREATE SEQUENCE IF NOT EXISTS pgs_distribution_metadata.colocation_id_sequence MINVALUE 1 START 1`,
+	`CREATE TABLE IF NOT EXISTS pgs_distribution_metadata.colocation (
+		relation_id oid PRIMARY KEY,
+		colocation_id bigint NOT NULL
+	)`,
+	`CREATE INDEX IF NOT EXISTS colocation_id_index ON pgs_distribution_metadata.colocation (colocation_id)`,
+	`CREATE OR REPLACE TRIGGER colocation_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgs_distribution_metadata.colocation
+		FOR EACH STATEMENT EXECUTE FUNCTION pgs_distribution_metadata.bump_version()`,
 }
 
-// EnsureSchema creates the metadata schema when it is missing. It is safe to
-// call from many processes at once.
+// schemaCheck tells whether the newest schema object exists (see schemaDDL).
+const schemaCheck = `SELECT EXISTS (SELECT FROM pg_trigger WHERE tgname = 'colocation_changed' AND tgrelid = to_regclass('pgs_distribution_metadata.colocation'))`
+
+// EnsureSchema creates the metadata schema when it is missing, or completes
+// one an older pgshard created: then it also records the co-location groups
+// of the tables that have shards but no group (BackfillColocation). It is
+// safe to call from many processes at once.
 func EnsureSchema(ctx context.Context, conn *pgx.Conn) error {
 	var exists bool
-	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_trigger WHERE tgname = 'node_changed' AND tgrelid = to_regclass('pgs_distribution_metadata.node'))`).Scan(&exists); err != nil {
+	if err := conn.QueryRow(ctx, schemaCheck).Scan(&exists); err != nil {
 		return fmt.Errorf("catalog: checking metadata schema: %w", err)
 	}
 	if exists {
@@ -122,7 +141,7 @@ func EnsureSchema(ctx context.Context, conn *pgx.Conn) error {
 				return fmt.Errorf("catalog: creating metadata schema: %w", err)
 			}
 		}
-		return nil
+		return BackfillColocation(ctx, tx)
 	})
 }
 

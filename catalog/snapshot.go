@@ -106,6 +106,13 @@ type Table struct {
 	KeyIndex int
 	Columns  []Column
 	Shards   []Shard
+	// ColocationID is the table's co-location group, recorded in
+	// pgs_distribution_metadata.colocation when its shards were created:
+	// tables of one group have the same key type, shard ranges and
+	// placement nodes, and master_move_shard_placement moves their shards
+	// together. 0 means none recorded: the table is co-located with no
+	// other.
+	ColocationID int64
 	// PrimaryKey lists the template's primary key columns (none: nil).
 	PrimaryKey []string
 }
@@ -150,27 +157,65 @@ func (t *Table) Column(name string) *Column {
 }
 
 // ColocatedWith reports whether u's rows with a given key live in the same
-// shard index and on the same nodes as t's rows with an equal key: same key
-// type, same ranges, same placements' nodes.
+// shard index as t's rows with an equal key, on the same nodes: t and u are
+// in one recorded co-location group (the same non-zero ColocationID), and,
+// as a defensive check, have the same key type and identical shard ranges.
+// Placements are not compared: a statement on several tables runs only on
+// nodes where every table's placement of the shard is finalized (see
+// ColocatedPlacements).
 func (t *Table) ColocatedWith(u *Table) bool {
 	if t == u {
 		return true
 	}
-	if t.KeyType != u.KeyType || len(t.Shards) != len(u.Shards) || len(t.Shards) == 0 {
+	if t.ColocationID == 0 || t.ColocationID != u.ColocationID || t.KeyType != u.KeyType {
+		return false
+	}
+	if len(t.Shards) != len(u.Shards) || len(t.Shards) == 0 {
 		return false
 	}
 	for i := range t.Shards {
-		a, b := &t.Shards[i], &u.Shards[i]
-		if a.Min != b.Min || a.Max != b.Max || len(a.Placements) != len(b.Placements) {
+		if t.Shards[i].Min != u.Shards[i].Min || t.Shards[i].Max != u.Shards[i].Max {
 			return false
-		}
-		for j := range a.Placements {
-			if a.Placements[j].Node != b.Placements[j].Node {
-				return false
-			}
 		}
 	}
 	return true
+}
+
+// FinalizedOn reports whether the shard has a finalized placement on node.
+func (s *Shard) FinalizedOn(node Node) bool {
+	for _, p := range s.Finalized() {
+		if p.Node == node {
+			return true
+		}
+	}
+	return false
+}
+
+// ColocatedPlacements returns the placements of shard index i of tables[0]
+// that a statement reading every one of tables may run on: its finalized
+// placements on nodes where each other table has a finalized placement of
+// its shard i too, in placement id order. The tables must be co-located
+// (ColocatedWith). With one table it is tables[0].Shards[i].Finalized(),
+// the snapshot's own slice; callers must not modify the result.
+func ColocatedPlacements(tables []*Table, i int) []Placement {
+	ps := tables[0].Shards[i].Finalized()
+	if len(tables) == 1 {
+		return ps
+	}
+	out := make([]Placement, 0, len(ps))
+	for _, p := range ps {
+		ok := true
+		for _, u := range tables[1:] {
+			if i >= len(u.Shards) || !u.Shards[i].FinalizedOn(p.Node) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Snapshot is an immutable copy of the distribution metadata. Nothing in it,

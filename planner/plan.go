@@ -2,6 +2,7 @@ package planner
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -136,7 +137,11 @@ type Plan struct {
 	refs []*tableRef
 	// root is the statement's own query level, as the analyzer saw it.
 	root *scope
-	tree *pg_query.ParseResult
+	// tables lists the distributed tables in refs, each once, Table first.
+	tables []*catalog.Table
+	// target is the table an INSERT, UPDATE or DELETE writes; nil for reads.
+	target *catalog.Table
+	tree   *pg_query.ParseResult
 	// argCount is how many arguments the statement takes (its highest $n),
 	// before Eval adds its values.
 	argCount int
@@ -279,7 +284,16 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 	p.Table = a.refs[0].table
 	for _, r := range a.refs[1:] {
 		if !p.Table.ColocatedWith(r.table) {
-			return nil, sqlerr.Unsupported("tables \"%s\" and \"%s\" are not co-located (same key type, shard ranges and placements); a statement cannot join them", p.Table.Name, r.table.Name)
+			return nil, sqlerr.Unsupported("tables \"%s\" and \"%s\" are not co-located (in one co-location group of pgs_distribution_metadata.colocation: same key type, shard ranges and placements); a statement cannot join them", p.Table.Name, r.table.Name)
+		}
+	}
+	p.tables = []*catalog.Table{p.Table}
+	for _, r := range a.refs {
+		if !slices.Contains(p.tables, r.table) {
+			p.tables = append(p.tables, r.table)
+		}
+		if r.target {
+			p.target = r.table
 		}
 	}
 	stripSchemaQualifiers(p.tree, a.refs)
@@ -350,6 +364,19 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 	p.compactParams()
 	return p, nil
 }
+
+// Tables returns the distributed tables the statement sent to the shards
+// references, each once, Table first; the others are co-located with Table,
+// and the statement for shard index i reads their shard i on the same node.
+// Nil when it references none. The slice belongs to the plan: callers must
+// not modify it.
+func (p *Plan) Tables() []*catalog.Table { return p.tables }
+
+// Target returns the distributed table an INSERT, UPDATE or DELETE writes,
+// or nil. It is usually Table, but not always: the statement runs on Table's
+// placements, which, for a statement that also reads other tables, a
+// driver must check hold the target's writable placements.
+func (p *Plan) Target() *catalog.Table { return p.target }
 
 func hasTarget(refs []*tableRef) bool {
 	for _, r := range refs {

@@ -76,7 +76,7 @@ func reviewColumns() []catalog.Column {
 // testSnapshot is the catalog every planner test runs against:
 //
 //   - customer_reviews (key customer_id text): 16 shards, 2 replicas;
-//   - orders (key customer_id text): co-located with customer_reviews;
+//   - orders (key customer_id text): co-located with customer_reviews (group 1);
 //   - items (key id int8): 4 shards, 2 replicas, not co-located;
 //   - events (key id bigint with a sequence default): 4 shards, 1 replica;
 //   - visits (key id bigint): co-located with events;
@@ -88,8 +88,9 @@ func testSnapshot(tb testing.TB) *catalog.Snapshot {
 	reviews := &catalog.Table{
 		RelationID: 16384, Schema: "public", Name: "customer_reviews", Method: 'h',
 		KeyColumn: "customer_id", KeyType: oidText, KeyIndex: 0,
-		Columns: reviewColumns(),
-		Shards:  makeShards(16384, 10000, 16, 2),
+		Columns:      reviewColumns(),
+		Shards:       makeShards(16384, 10000, 16, 2),
+		ColocationID: 1,
 	}
 	orders := &catalog.Table{
 		RelationID: 16390, Schema: "public", Name: "orders", Method: 'h',
@@ -101,7 +102,8 @@ func testSnapshot(tb testing.TB) *catalog.Snapshot {
 			{Name: "amount", TypeOID: oidInt4, TypeName: "integer"},
 			{Name: "ordered_at", TypeOID: oidTimestamptz, TypeName: "timestamp with time zone", Default: "now()"},
 		},
-		Shards: makeShards(16390, 10016, 16, 2),
+		Shards:       makeShards(16390, 10016, 16, 2),
+		ColocationID: 1,
 	}
 	items := &catalog.Table{
 		RelationID: 16400, Schema: "public", Name: "items", Method: 'h',
@@ -112,7 +114,8 @@ func testSnapshot(tb testing.TB) *catalog.Snapshot {
 			{Name: "price", TypeOID: oidInt4, TypeName: "integer", Default: "0"},
 			{Name: "customer_id", TypeOID: oidText, TypeName: "text"},
 		},
-		Shards: makeShards(16400, 10032, 4, 2),
+		Shards:       makeShards(16400, 10032, 4, 2),
+		ColocationID: 2,
 	}
 	events := &catalog.Table{
 		RelationID: 16410, Schema: "public", Name: "events", Method: 'h',
@@ -122,7 +125,8 @@ func testSnapshot(tb testing.TB) *catalog.Snapshot {
 			{Name: "created_at", TypeOID: oidTimestamptz, TypeName: "timestamp with time zone", Default: "now()"},
 			{Name: "payload", TypeOID: oidText, TypeName: "text"},
 		},
-		Shards: makeShards(16410, 10036, 4, 1),
+		Shards:       makeShards(16410, 10036, 4, 1),
+		ColocationID: 3,
 	}
 	visits := &catalog.Table{
 		RelationID: 16420, Schema: "public", Name: "visits", Method: 'h',
@@ -132,7 +136,8 @@ func testSnapshot(tb testing.TB) *catalog.Snapshot {
 			{Name: "page", TypeOID: oidText, TypeName: "text"},
 			{Name: "n", TypeOID: oidInt4, TypeName: "integer"},
 		},
-		Shards: makeShards(16420, 10040, 4, 1),
+		Shards:       makeShards(16420, 10040, 4, 1),
+		ColocationID: 3,
 	}
 	names := map[string]string{
 		"visits":           "public",

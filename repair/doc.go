@@ -24,4 +24,9 @@
 // write committed on the source after the copy's snapshot was taken, by a
 // process whose catalog still saw the target as inactive, is not on the
 // target. Stop writes to the shard while it is repaired.
+//
+// MoveShardPlacement (master_move_shard_placement) moves a placement to a
+// node without one, with the placements of the co-located shards (same
+// range) of every table in the shard's co-location group, switched in one
+// metadata transaction, so that the group stays co-located.
 package repair

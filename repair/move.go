@@ -14,22 +14,31 @@ import (
 
 // MoveShardPlacement moves shard shardID's placement from source to target,
 // a worker node without a placement of that shard, while the shard keeps
-// taking reads and writes (master_move_shard_placement):
+// taking reads and writes (master_move_shard_placement). As in Citus, the
+// co-located shards of every other table in the table's co-location group
+// (the shards with the same range) move with it, so the group stays
+// co-located: each must have a finalized placement on source and none on
+// target.
 //
-//  1. a new placement on target, filling: it receives every write from now;
-//  2. wait until every process writes with it (catalog.WaitForAcks);
-//  3. copy the shard from source, as a repair does;
-//  4. in one metadata statement, finalize the new placement and remove the
-//     old one (only if the new one is still filling and the old one still
-//     finalized);
-//  5. wait until no process writes the old placement, then drop its table.
+//  1. new placements on target, filling: they receive every write from now;
+//  2. wait until every process writes with them (catalog.WaitForAcks);
+//  3. copy each shard from source, as a repair does;
+//  4. in one metadata transaction, finalize the new placements and remove
+//     the old ones (only if every new one is still filling and every old one
+//     still finalized), so that no process sees the group half moved;
+//  5. wait until no process writes the old placements, then drop their
+//     tables.
 //
-// Writers are held back only by the copy's lock on the new placement's
-// table, never for the whole copy on the source. On failure before step 4
-// the new placement is removed and nothing else changes.
+// Writers are held back only by the copy's lock on a new placement's table,
+// never for the whole copy on the source. Statements that read one of the
+// group's tables while writing another (UPDATE ... FROM) are refused for
+// the moved shards while the new placements are filling (they cannot read
+// them). On failure before step 4 the new placements are removed and
+// nothing else changes.
 func MoveShardPlacement(ctx context.Context, meta catalog.Querier, connect NodeConnector, shardID int64, source, target catalog.Node) error {
 	var relid uint32
-	err := meta.QueryRow(ctx, `SELECT relation_id FROM pgs_distribution_metadata.shard WHERE id = $1`, shardID).Scan(&relid)
+	var minValue, maxValue string
+	err := meta.QueryRow(ctx, `SELECT relation_id, min_value, max_value FROM pgs_distribution_metadata.shard WHERE id = $1`, shardID).Scan(&relid, &minValue, &maxValue)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return sqlerr.New(sqlerr.UndefinedObject, "shard with ID %d does not exist", shardID)
 	}
@@ -57,60 +66,167 @@ func MoveShardPlacement(ctx context.Context, meta catalog.Querier, connect NodeC
 	if !isNode {
 		return sqlerr.New(sqlerr.InvalidParameterValue, "\"%s:%d\" is not a worker node; add it with master_add_node", target.Name, target.Port)
 	}
-	ddl, err := catalog.ReadTemplateDDL(ctx, meta, relid)
+	moves, err := groupMoves(ctx, meta, relid, shardID, minValue, maxValue, src, source, target)
 	if err != nil {
-		return fmt.Errorf("repair: reading definition of shard %d's table: %w", shardID, err)
-	}
-
-	if err := ensureShardTable(ctx, connect, target, ddl, shardID); err != nil {
 		return err
 	}
-	var newID int64
-	if err := meta.QueryRow(ctx, `INSERT INTO pgs_distribution_metadata.shard_placement (shard_id, shard_state, node_name, node_port)
-		VALUES ($1, $2, $3, $4) RETURNING id`, shardID, int32(catalog.StateFilling), target.Name, target.Port).Scan(&newID); err != nil {
-		return fmt.Errorf("repair: adding placement of shard %d on %s: %w", shardID, target, err)
-	}
+
+	// 1. New placements, filling.
+	var added []*shardMove
 	undo := func() {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), catalogTimeout)
 		defer cancel()
-		_, _ = meta.Exec(uctx, `DELETE FROM pgs_distribution_metadata.shard_placement WHERE id = $1`, newID)
-		dropShardTable(uctx, connect, target, ddl, shardID)
-	}
-	if err := waitForWriters(ctx, meta); err != nil {
-		undo()
-		return err
-	}
-	if err := copyShard(ctx, connect, ddl, shardID, source, target); err != nil {
-		undo()
-		return err
-	}
-	var finalized, removed int
-	err = meta.QueryRow(ctx, `
-		WITH fin AS (
-			UPDATE pgs_distribution_metadata.shard_placement SET shard_state = $1
-			WHERE id = $2 AND shard_state = $3
-			  AND EXISTS (SELECT FROM pgs_distribution_metadata.shard_placement WHERE id = $4 AND shard_state = $1)
-			RETURNING id),
-		del AS (
-			DELETE FROM pgs_distribution_metadata.shard_placement
-			WHERE id = $4 AND EXISTS (SELECT FROM fin)
-			RETURNING id)
-		SELECT (SELECT count(*) FROM fin), (SELECT count(*) FROM del)`,
-		int32(catalog.StateFinalized), newID, int32(catalog.StateFilling), src.ID).Scan(&finalized, &removed)
-	if err != nil || finalized != 1 || removed != 1 {
-		undo()
-		if err != nil {
-			return fmt.Errorf("repair: switching shard %d to %s: %w", shardID, target, err)
+		for _, m := range added {
+			_, _ = meta.Exec(uctx, `DELETE FROM pgs_distribution_metadata.shard_placement WHERE id = $1`, m.newID)
+			dropShardTable(uctx, connect, target, m.ddl, m.shardID)
 		}
-		return sqlerr.New(sqlerr.ObjectNotInPrereq, "placements of shard %d changed during the move (a write failed on the source or the target); run it again", shardID)
 	}
-	// The old placement is gone from the metadata; once nobody writes it,
-	// its table can go too.
+	for _, m := range moves {
+		if err := ensureShardTable(ctx, connect, target, m.ddl, m.shardID); err != nil {
+			undo()
+			return err
+		}
+		if err := meta.QueryRow(ctx, `INSERT INTO pgs_distribution_metadata.shard_placement (shard_id, shard_state, node_name, node_port)
+			VALUES ($1, $2, $3, $4) RETURNING id`, m.shardID, int32(catalog.StateFilling), target.Name, target.Port).Scan(&m.newID); err != nil {
+			undo()
+			return fmt.Errorf("repair: adding placement of shard %d on %s: %w", m.shardID, target, err)
+		}
+		added = append(added, m)
+	}
+	// 2, 3. Once every process writes them, fill them.
 	if err := waitForWriters(ctx, meta); err != nil {
-		return fmt.Errorf("repair: shard %d moved, but waiting to drop the old table on %s: %w", shardID, source, err)
+		undo()
+		return err
 	}
-	dropShardTable(ctx, connect, source, ddl, shardID)
+	for _, m := range moves {
+		if err := copyShard(ctx, connect, m.ddl, m.shardID, source, target); err != nil {
+			undo()
+			return err
+		}
+	}
+	// 4. Switch the whole group at once.
+	if err := switchPlacements(ctx, meta, moves, target); err != nil {
+		undo()
+		return err
+	}
+	// 5. The old placements are gone from the metadata; once nobody writes
+	// them, their tables can go too.
+	if err := waitForWriters(ctx, meta); err != nil {
+		return fmt.Errorf("repair: shard %d moved, but waiting to drop the old tables on %s: %w", shardID, source, err)
+	}
+	for _, m := range moves {
+		dropShardTable(ctx, connect, source, m.ddl, m.shardID)
+	}
 	return nil
+}
+
+// shardMove is one shard of a group move: its placement on the source node
+// (oldID), the one added on the target (newID), and its table's definition.
+type shardMove struct {
+	shardID      int64
+	oldID, newID int64
+	ddl          *catalog.TemplateDDL
+}
+
+// groupMoves lists the shards a move of shardID (of relation relid, range
+// [minValue, maxValue]) moves: it and the shard with the same range of every
+// other table in relid's co-location group, each checked to have a
+// finalized placement on source and none on target.
+func groupMoves(ctx context.Context, meta catalog.Querier, relid uint32, shardID int64, minValue, maxValue string, src catalog.Placement, source, target catalog.Node) ([]*shardMove, error) {
+	group, err := catalog.ColocationGroup(ctx, meta, relid)
+	if err != nil {
+		return nil, err
+	}
+	var moves []*shardMove
+	for _, rel := range group {
+		m := &shardMove{shardID: shardID, oldID: src.ID}
+		if rel != relid {
+			err := meta.QueryRow(ctx, `SELECT id FROM pgs_distribution_metadata.shard WHERE relation_id = $1 AND min_value = $2 AND max_value = $3`,
+				rel, minValue, maxValue).Scan(&m.shardID)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil, sqlerr.New(sqlerr.ObjectNotInPrereq, "table %s is co-located with shard %d's table but has no shard with its range [%s, %s]", relName(ctx, meta, rel), shardID, minValue, maxValue)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("repair: reading co-located shards of shard %d: %w", shardID, err)
+			}
+			ps, err := readPlacements(ctx, meta, m.shardID)
+			if err != nil {
+				return nil, err
+			}
+			p, err := findPlacement(ps, source)
+			if err != nil || p.State != catalog.StateFinalized {
+				return nil, sqlerr.New(sqlerr.ObjectNotInPrereq, "co-located shard %d of table %s, which moves with shard %d, has no finalized placement on \"%s:%d\"; repair it with master_copy_shard_placement first", m.shardID, relName(ctx, meta, rel), shardID, source.Name, source.Port)
+			}
+			if _, err := findPlacement(ps, target); err == nil {
+				return nil, sqlerr.New(sqlerr.ObjectNotInPrereq, "co-located shard %d of table %s, which moves with shard %d, already has a placement on \"%s:%d\"", m.shardID, relName(ctx, meta, rel), shardID, target.Name, target.Port)
+			}
+			m.oldID = p.ID
+		}
+		if m.ddl, err = catalog.ReadTemplateDDL(ctx, meta, rel); err != nil {
+			return nil, fmt.Errorf("repair: reading definition of shard %d's table: %w", m.shardID, err)
+		}
+		moves = append(moves, m)
+	}
+	return moves, nil
+}
+
+func shardIDs(moves []*shardMove) []int64 {
+	out := make([]int64, len(moves))
+	for i, m := range moves {
+		out[i] = m.shardID
+	}
+	return out
+}
+
+// relName is relation relid's name for a message.
+func relName(ctx context.Context, meta catalog.Querier, relid uint32) string {
+	var name string
+	if err := meta.QueryRow(ctx, `SELECT $1::oid::regclass::text`, relid).Scan(&name); err != nil {
+		return fmt.Sprintf("with oid %d", relid)
+	}
+	return `"` + name + `"`
+}
+
+// beginner starts a transaction: *pgxpool.Pool, *pgx.Conn and pgx.Tx are.
+type beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// switchPlacements finalizes every new placement of moves and removes every
+// old one, in one metadata transaction, provided every new one is still
+// filling and every old one still finalized (a write that failed on one of
+// them meanwhile makes the copy incomplete).
+func switchPlacements(ctx context.Context, meta catalog.Querier, moves []*shardMove, target catalog.Node) error {
+	b, ok := meta.(beginner)
+	if !ok {
+		return sqlerr.New(sqlerr.InternalError, "repair: the metadata connection (%T) cannot begin a transaction", meta)
+	}
+	newIDs, oldIDs := make([]int64, len(moves)), make([]int64, len(moves))
+	for i, m := range moves {
+		newIDs[i], oldIDs[i] = m.newID, m.oldID
+	}
+	return pgx.BeginFunc(ctx, b, func(tx pgx.Tx) error {
+		var ready int
+		err := tx.QueryRow(ctx, `
+			WITH locked AS (
+				SELECT id, shard_state FROM pgs_distribution_metadata.shard_placement
+				WHERE id = ANY($1) OR id = ANY($2) ORDER BY id FOR UPDATE)
+			SELECT count(*) FILTER (WHERE (id = ANY($1) AND shard_state = $3) OR (id = ANY($2) AND shard_state = $4)) FROM locked`,
+			newIDs, oldIDs, int32(catalog.StateFilling), int32(catalog.StateFinalized)).Scan(&ready)
+		if err != nil {
+			return fmt.Errorf("repair: switching shards to %s: %w", target, err)
+		}
+		if ready != 2*len(moves) {
+			return sqlerr.New(sqlerr.ObjectNotInPrereq, "placements of shards %v changed during the move (a write failed on the source or the target); run it again", shardIDs(moves))
+		}
+		if _, err := tx.Exec(ctx, `UPDATE pgs_distribution_metadata.shard_placement SET shard_state = $1 WHERE id = ANY($2)`, int32(catalog.StateFinalized), newIDs); err != nil {
+			return fmt.Errorf("repair: switching shards to %s: %w", target, err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM pgs_distribution_metadata.shard_placement WHERE id = ANY($1)`, oldIDs); err != nil {
+			return fmt.Errorf("repair: switching shards to %s: %w", target, err)
+		}
+		return nil
+	})
 }
 
 const catalogTimeout = 30 * time.Second // for clean-up after a failure
