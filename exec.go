@@ -401,6 +401,10 @@ func (cn *conn) writeShard(ctx context.Context, p *planner.Plan, shard *catalog.
 	if err := checkColocatedWrite(p, shard, placements); err != nil {
 		return nil, nil, err
 	}
+	var locks []string
+	if len(placements) > 1 {
+		locks = replicaReadLocks(p, shard)
+	}
 	if cn.tx != nil {
 		if cn.tx.readOnly {
 			return nil, nil, sqlerr.New("25006", "cannot execute %s in a read-only transaction", "a modification")
@@ -408,6 +412,11 @@ func (cn *conn) writeShard(ctx context.Context, p *planner.Plan, shard *catalog.
 		var res driver.Result
 		var rows driver.Rows
 		for i, pl := range placements {
+			for _, lock := range locks {
+				if _, _, err := cn.writePlacement(ctx, pl, lock, nil, false); err != nil {
+					return nil, nil, cn.txFailed(noBadConn(err))
+				}
+			}
 			r, b, err := cn.writePlacement(ctx, pl, sql, nargs, wantRows && i == 0)
 			if err != nil {
 				return nil, nil, cn.txFailed(noBadConn(err))
@@ -429,7 +438,40 @@ func (cn *conn) writeShard(ctx context.Context, p *planner.Plan, shard *catalog.
 		}
 		return res, rows, nil
 	}
-	return cn.writeReplicated(ctx, shard, placements, sql, nargs, wantRows)
+	return cn.writeReplicated(ctx, shard, placements, locks, sql, nargs, wantRows)
+}
+
+// replicaReadLocks returns the LOCK TABLE statements each placement of a
+// replicated write must run before the statement when the statement reads
+// rows besides those it writes (planner.Plan.ReadsOtherRows): the shard
+// tables it references on that node, in SHARE mode (SHARE ROW EXCLUSIVE for
+// the one it writes, which also conflicts with itself), in name order.
+//
+// Without them the replicas could read different states: a writer of those
+// rows commits its placements one after another (two-phase commit commits
+// the prepared ones after the coordinator), so a replica may read its
+// committed rows while another still reads the old ones. The locks wait for
+// such writers to end on that node — a prepared transaction keeps its locks
+// until COMMIT PREPARED — and keep new ones out until the write commits.
+func replicaReadLocks(p *planner.Plan, shard *catalog.Shard) []string {
+	if !p.ReadsOtherRows() {
+		return nil
+	}
+	idx := p.Table.ShardForHash(shard.Min)
+	if idx < 0 || p.Table.Shards[idx].ID != shard.ID {
+		return nil
+	}
+	var locks []string
+	for _, t := range p.Tables() {
+		mode := "SHARE"
+		if t == p.Target() {
+			mode = "SHARE ROW EXCLUSIVE"
+		}
+		name := pgx.Identifier{t.Schema, t.ShardTableName(t.Shards[idx].ID)}.Sanitize()
+		locks = append(locks, "LOCK TABLE "+name+" IN "+mode+" MODE")
+	}
+	slices.Sort(locks)
+	return locks
 }
 
 // writeReplicated writes to every finalized placement of a shard so that no
@@ -439,8 +481,9 @@ func (cn *conn) writeShard(ctx context.Context, p *planner.Plan, shard *catalog.
 // instead of deadlocking across servers); placements that cannot be reached
 // are marked inactive before anything commits; the rest commit atomically
 // (commitAtomic). When PostgreSQL rejects the statement on a placement,
-// nothing commits and the error is returned.
-func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, placements []catalog.Placement, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
+// nothing commits and the error is returned. locks run first on each
+// placement (replicaReadLocks).
+func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, placements []catalog.Placement, locks []string, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
 	var ok []*participant
 	var failed []catalog.Placement
 	var res driver.Result
@@ -479,7 +522,16 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 			failed, lastErr = append(failed, pl), err
 			continue
 		}
-		r, b, err := runStatement(ctx, part, sql, nargs, wantRows && res == nil)
+		var r driver.Result
+		var b driver.Rows
+		for _, lock := range locks {
+			if _, _, err = runStatement(ctx, part, lock, nil, false); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			r, b, err = runStatement(ctx, part, sql, nargs, wantRows && res == nil)
+		}
 		if err != nil {
 			abortAll(context.WithoutCancel(ctx), []*participant{part})
 			part.release()

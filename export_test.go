@@ -37,3 +37,16 @@ func init() {
 		}
 	}
 }
+
+// SetCommitStep replaces the commit fault-injection hook (commitStep) for a
+// test; restore puts the previous one back. Set it before the statements it
+// watches start and restore it after they end.
+func SetCommitStep(f func(step string)) (restore func()) {
+	old := commitStep
+	commitStep = f
+	return func() { commitStep = old }
+}
+
+// StepAfterDecision is the commit step after the coordinator committed and
+// before the other participants' COMMIT PREPARED.
+const StepAfterDecision = stepAfterDecision

@@ -378,6 +378,17 @@ func (p *Plan) Tables() []*catalog.Table { return p.tables }
 // driver must check hold the target's writable placements.
 func (p *Plan) Target() *catalog.Table { return p.target }
 
+// ReadsOtherRows reports whether a modification reads rows besides those it
+// writes: it references distributed tables more than once (UPDATE ... FROM,
+// DELETE ... USING, subqueries, CTEs). Each replica of the written shard
+// runs the statement and reads its own node's copy of those rows, so a
+// driver must make every replica read the same committed state (see the
+// driver's replicaReadLocks). INSERT ... SELECT plans lock their sources
+// themselves and report false.
+func (p *Plan) ReadsOtherRows() bool {
+	return p.Modifies && len(p.refs) > 1 && p.InsertSelect == nil
+}
+
 func hasTarget(refs []*tableRef) bool {
 	for _, r := range refs {
 		if r.target {
