@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -96,6 +97,32 @@ func TestColocatedJoinReadsWhereEveryTableIsFinalized(t *testing.T) {
 			}
 		})
 	}
+	t.Run("explain", func(t *testing.T) {
+		rows, err := db.Query(`EXPLAIN SELECT sum(w) FROM a JOIN b ON a.k = b.k WHERE a.k = 'k1'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var plan []string
+		for rows.Next() {
+			var l string
+			if err := rows.Scan(&l); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, l)
+		}
+		text := strings.Join(plan, "\n")
+		stalePlace := fmt.Sprintf("%s:%d", stale.Host, stale.Port)
+		i := strings.Index(text, "every co-located shard finalized on: ")
+		if i < 0 {
+			t.Fatalf("EXPLAIN does not say where the join can read:\n%s", text)
+		}
+		usable := text[i:]
+		usable = usable[:strings.IndexByte(usable+"\n", '\n')]
+		if strings.Contains(usable, stalePlace) || strings.HasSuffix(usable, "none") {
+			t.Fatalf("EXPLAIN lists %s (b inactive there) or nothing as usable: %s", stalePlace, usable)
+		}
+	})
 	t.Run("transaction", func(t *testing.T) {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {

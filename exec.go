@@ -308,20 +308,16 @@ func colocatedShards(tables []*catalog.Table, idx int) string {
 }
 
 // checkColocatedWrite refuses a write of plan p to the given placements of
-// shard (of p.Table) when the statement references other co-located
+// shard index idx (of p.Table) when the statement references other co-located
 // tables (UPDATE ... FROM, DELETE ... USING, subqueries, CTEs) and would not
 // run correctly on each of those nodes: every table it reads must have a
 // finalized placement of its co-located shard on each node written, and the
 // table it writes, when it is not p.Table, a writable placement on each node
 // written and none elsewhere.
-func checkColocatedWrite(p *planner.Plan, shard *catalog.Shard, placements []catalog.Placement) error {
+func checkColocatedWrite(p *planner.Plan, idx int, placements []catalog.Placement) error {
 	tables := p.Tables()
 	if len(tables) <= 1 {
 		return nil
-	}
-	idx := p.Table.ShardForHash(shard.Min)
-	if idx < 0 || p.Table.Shards[idx].ID != shard.ID {
-		return sqlerr.New(sqlerr.InternalError, "shard %d is not a shard of \"%s\"", shard.ID, p.Table.Name)
 	}
 	target := p.Target()
 	for _, u := range tables {
@@ -398,12 +394,18 @@ func (cn *conn) writeShard(ctx context.Context, p *planner.Plan, shard *catalog.
 	if len(placements) == 0 {
 		return nil, nil, unreachable(shard, nil)
 	}
-	if err := checkColocatedWrite(p, shard, placements); err != nil {
-		return nil, nil, err
-	}
 	var locks []string
-	if len(placements) > 1 {
-		locks = replicaReadLocks(p, shard)
+	if len(p.Tables()) > 1 || p.ReadsOtherRows() {
+		idx := p.Table.ShardForHash(shard.Min)
+		if idx < 0 || p.Table.Shards[idx].ID != shard.ID {
+			return nil, nil, sqlerr.New(sqlerr.InternalError, "shard %d is not a shard of \"%s\"", shard.ID, p.Table.Name)
+		}
+		if err := checkColocatedWrite(p, idx, placements); err != nil {
+			return nil, nil, err
+		}
+		if len(placements) > 1 {
+			locks = replicaReadLocks(p, idx)
+		}
 	}
 	if cn.tx != nil {
 		if cn.tx.readOnly {
@@ -453,12 +455,8 @@ func (cn *conn) writeShard(ctx context.Context, p *planner.Plan, shard *catalog.
 // committed rows while another still reads the old ones. The locks wait for
 // such writers to end on that node — a prepared transaction keeps its locks
 // until COMMIT PREPARED — and keep new ones out until the write commits.
-func replicaReadLocks(p *planner.Plan, shard *catalog.Shard) []string {
+func replicaReadLocks(p *planner.Plan, idx int) []string {
 	if !p.ReadsOtherRows() {
-		return nil
-	}
-	idx := p.Table.ShardForHash(shard.Min)
-	if idx < 0 || p.Table.Shards[idx].ID != shard.ID {
 		return nil
 	}
 	var locks []string

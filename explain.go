@@ -43,7 +43,21 @@ func (cn *conn) explain(ctx context.Context, p *planner.Plan, nargs []driver.Nam
 			state := map[catalog.ShardState]string{catalog.StateFinalized: "finalized", catalog.StateInactive: "inactive", catalog.StateFilling: "filling"}[pl.State]
 			ps = append(ps, fmt.Sprintf("%s (%s)", pl.Node, state))
 		}
-		return strings.Join(ps, ", ")
+		out := strings.Join(ps, ", ")
+		if tables := in.Tables(); len(tables) > 1 && !in.Modifies {
+			// A join reads only where every table's shard is finalized.
+			var usable []string
+			if idx := in.Table.ShardForHash(s.Min); idx >= 0 {
+				for _, pl := range catalog.ColocatedPlacements(tables, idx) {
+					usable = append(usable, pl.Node.String())
+				}
+			}
+			if len(usable) == 0 {
+				usable = []string{"none"}
+			}
+			out += "; every co-located shard finalized on: " + strings.Join(usable, ", ")
+		}
+		return out
 	}
 	switch {
 	case in.InsertSelect != nil:
