@@ -78,3 +78,63 @@ func countRows(ctx context.Context, db *sql.DB, q string) (int, error) {
 	}
 	return n, rows.Err()
 }
+
+// TestFanoutReservationsAreReleased makes streaming reads fail in every way
+// a caller sees (an error mid-stream on one shard, a cancelled context, rows
+// closed early) with small pools per worker, then checks that
+// streaming reads still get their connections: a reservation that was not
+// given back would make them wait until their deadline.
+func TestFanoutReservationsAreReleased(t *testing.T) {
+	e := setupKV(t, 16, 1)
+	e.exec(`INSERT INTO kv (k, v, n) SELECT i, 'v' || i, i % 10 FROM generate_series(1, 20000) i`)
+	// 2 connections: concatenated reads run in lanes, ORDER BY is combined;
+	// 4 (the 4 shards on each worker): both stream every shard at once.
+	for _, poolSize := range []int{2, 4} {
+		t.Run(fmt.Sprint("pool_max_conns=", poolSize), func(t *testing.T) {
+			testFanoutReleases(t, e, poolSize)
+		})
+	}
+}
+
+func testFanoutReleases(t *testing.T, e *env, poolSize int) {
+	db, err := sql.Open("pgshard", fmt.Sprintf("%s&pool_max_conns=%d", e.DSN, poolSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// Everything under one deadline: a leaked reservation fails the test
+	// instead of hanging it.
+	ctx, cancelAll := context.WithTimeout(context.Background(), time.Minute)
+	defer cancelAll()
+	for i := 0; i < 10; i++ {
+		// Division by zero on the shard holding k = 15000, after rows of
+		// other shards have been merged.
+		if _, err := countRows(ctx, db, `SELECT k, 1 / (k - 15000) FROM kv ORDER BY k`); err == nil || sqlState(t, err) != "22012" {
+			t.Fatalf("error mid-stream: %v", err)
+		}
+		if _, err := countRows(ctx, db, `SELECT k, 1 / (k - 15000) FROM kv`); err == nil || sqlState(t, err) != "22012" {
+			t.Fatalf("error mid-stream (concatenated): %v", err)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		rows, err := db.QueryContext(cctx, `SELECT k, v FROM kv ORDER BY v`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows.Next()
+		cancel()
+		for rows.Next() {
+		}
+		rows.Close()
+		rows, err = db.QueryContext(ctx, `SELECT k, v FROM kv`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows.Next()
+		rows.Close()
+	}
+	for _, q := range []string{`SELECT k, v FROM kv ORDER BY v`, `SELECT k, v FROM kv`} {
+		if n, err := countRows(ctx, db, q); err != nil || n != 20000 {
+			t.Fatalf("%s after the failures: %d rows, %v", q, n, err)
+		}
+	}
+}
