@@ -174,6 +174,12 @@ func (cn *conn) ExecContext(ctx context.Context, query string, nargs []driver.Na
 			return nil, err
 		}
 		return drain(rows)
+	case planner.Materialize:
+		rows, err := cn.materializeQuery(ctx, p, nargs)
+		if err != nil {
+			return nil, err
+		}
+		return drain(rows)
 	default:
 		if p.InsertSelect != nil {
 			return cn.insertSelect(ctx, p, nargs)
@@ -216,6 +222,8 @@ func (cn *conn) QueryContext(ctx context.Context, query string, nargs []driver.N
 		return cn.routerQuery(ctx, p, nargs)
 	case planner.Explain:
 		return cn.explain(ctx, p, nargs)
+	case planner.Materialize:
+		return cn.materializeQuery(ctx, p, nargs)
 	default:
 		if p.InsertSelect != nil {
 			if _, err := cn.insertSelect(ctx, p, nargs); err != nil {

@@ -145,6 +145,12 @@ func (cn *conn) explain(ctx context.Context, p *planner.Plan, nargs []driver.Nam
 				}
 			}
 		}
+	case in.Kind == planner.Materialize:
+		m := in.Materialize
+		add("pgshard: Materialize: %d subqueries run first, each through pgshard on its own; then the statement runs through pgshard over their rows (text arrays cast back to the subqueries' column types)", len(m.Subqueries))
+		for i, sq := range m.Subqueries {
+			add("  subquery %d: %s", i+1, sq.TypedSQL)
+		}
 	default:
 		add("pgshard: %s", in.Kind)
 	}

@@ -50,3 +50,11 @@ func SetCommitStep(f func(step string)) (restore func()) {
 // StepAfterDecision is the commit step after the coordinator committed and
 // before the other participants' COMMIT PREPARED.
 const StepAfterDecision = stepAfterDecision
+
+// SetMaxMaterializedBytes changes the bound on a statement's materialized
+// subqueries for a test; restore puts the previous one back.
+func SetMaxMaterializedBytes(n int) (restore func()) {
+	old := maxMaterializedBytes
+	maxMaterializedBytes = n
+	return func() { maxMaterializedBytes = old }
+}

@@ -17,6 +17,21 @@ func (p *Plan) Describe() string {
 	case Explain:
 		fmt.Fprintf(&b, "explain options: %q\n", p.Explain.Options)
 		return b.String() + p.Explain.Inner.Describe()
+	case Materialize:
+		m := p.Materialize
+		for i, sq := range m.Subqueries {
+			fmt.Fprintf(&b, "subquery %d: %s (params %v, names %v)\n", i+1, sq.SQL, sq.Params, sq.Names)
+		}
+		in := MaterializeInput{Names: make([][]string, len(m.Subqueries)), Types: make([][]string, len(m.Subqueries))}
+		for i := range m.Subqueries {
+			in.Names[i], in.Types[i] = []string{"n1", "n2"}, []string{"T1", "T2"}
+		}
+		if sql, params, err := m.SQL(in); err != nil {
+			fmt.Fprintf(&b, "outer sql error: %v\n", err)
+		} else {
+			fmt.Fprintf(&b, "outer sql (two columns each): %s (args %v)\n", sql, params)
+		}
+		return b.String()
 	case Admin:
 		fmt.Fprintf(&b, "function: %s\n", p.Admin.Function)
 		for i, a := range p.Admin.Args {

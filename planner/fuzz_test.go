@@ -66,6 +66,11 @@ func FuzzPlan(f *testing.F) {
 		switch p.Kind {
 		case Passthrough, Admin:
 			return
+		case Materialize:
+			if _, _, err := p.Materialize.SQL(MaterializeInput{Names: make([][]string, len(p.Materialize.Subqueries)), Types: make([][]string, len(p.Materialize.Subqueries))}); err != nil {
+				t.Fatalf("materialized statement: %v", err)
+			}
+			return
 		}
 		for _, args := range fuzzArgs {
 			if i, err := p.Route(args); err == nil && (i < 0 || i >= p.ShardCount()) {

@@ -265,6 +265,8 @@ func (p *Plan) planPushdown(orig *pg_query.InsertStmt, cols []*catalog.Column, i
 		return nil, "the SELECT does not run shard by shard: " + sqlerr.As(err).Message
 	}
 	switch {
+	case sub.Kind == Materialize:
+		return nil, "the SELECT does not run shard by shard: it runs some of its subqueries first"
 	case sub.Kind != Router && sub.Kind != Scatter:
 		return nil, "the SELECT reads no distributed table"
 	case sub.Modifies:

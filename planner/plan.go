@@ -30,6 +30,9 @@ const (
 	// Explain statements show the distributed plan of the statement they
 	// explain, with each shard's own EXPLAIN.
 	Explain
+	// Materialize statements run some of their subqueries first, through
+	// pgshard, and then the rest over their rows (MaterializePlan).
+	Materialize
 )
 
 func (k Kind) String() string {
@@ -44,6 +47,8 @@ func (k Kind) String() string {
 		return "Scatter"
 	case Explain:
 		return "Explain"
+	case Materialize:
+		return "Materialize"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -130,6 +135,8 @@ type Plan struct {
 	InsertSelect *InsertSelectPlan
 	// Explain is set for Kind Explain.
 	Explain *ExplainPlan
+	// Materialize is set for Kind Materialize.
+	Materialize *MaterializePlan
 	// Tx is set for a transaction control statement (BEGIN, SAVEPOINT, ...),
 	// which the driver handles itself; Kind is then Passthrough.
 	Tx *TxCommand
@@ -181,7 +188,15 @@ func New(sql string, snap *catalog.Snapshot, env Env) (*Plan, error) {
 	if n, ok := minParam(tree); ok && n < 1 {
 		return nil, sqlerr.New("42P02", "there is no parameter $%d", n)
 	}
-	return plan(sql, tree, snap, env)
+	p, err := plan(sql, tree, snap, env)
+	if err != nil && sqlerr.Code(err) == sqlerr.FeatureNotSupported {
+		// The shards cannot run it as it is: perhaps once its subqueries
+		// that need all rows have run.
+		if m := planMaterialize(sql, snap, env); m != nil {
+			return &Plan{SQL: sql, Kind: Materialize, Version: snap.Version, Materialize: m}, nil
+		}
+	}
+	return p, err
 }
 
 // minParam returns the lowest $n in the tree; ok is false when there is none.

@@ -343,6 +343,9 @@ func TestPlanInvariants(t *testing.T) {
 			p = p.Explain.Inner
 		}
 		switch p.Kind {
+		case Materialize:
+			checkMaterialize(t, c.line, p.Materialize)
+			continue
 		case Passthrough, Admin:
 			if p.Table != nil || p.ShardCount() != 0 {
 				t.Errorf("%s:%d: %v plan has a table", goldenFile, c.line, p.Kind)
@@ -420,4 +423,35 @@ func cteNames(tree *pg_query.ParseResult) map[string]bool {
 		return true
 	})
 	return out
+}
+
+// checkMaterialize checks that a Materialize plan's subqueries and outer
+// statement parse, and that the outer statement's arguments are the
+// statement's own and the arrays.
+func checkMaterialize(t *testing.T, line int, m *MaterializePlan) {
+	t.Helper()
+	in := MaterializeInput{}
+	arrays := 0
+	for _, sq := range m.Subqueries {
+		for _, q := range []string{sq.SQL, sq.TypedSQL} {
+			if _, err := pg_query.Parse(q); err != nil {
+				t.Errorf("%s:%d: subquery does not parse: %v\n%s", goldenFile, line, err, q)
+			}
+		}
+		in.Names = append(in.Names, []string{"a", "b", "c"})
+		in.Types = append(in.Types, []string{"int", "text", "date"})
+		arrays += 3
+	}
+	sql, params, err := m.SQL(in)
+	if err != nil {
+		t.Fatalf("%s:%d: %v", goldenFile, line, err)
+	}
+	if _, err := pg_query.Parse(sql); err != nil {
+		t.Errorf("%s:%d: outer statement does not parse: %v\n%s", goldenFile, line, err, sql)
+	}
+	for _, n := range params {
+		if n < 1 || n > m.Args+arrays {
+			t.Errorf("%s:%d: outer statement takes argument %d of %d", goldenFile, line, n, m.Args+arrays)
+		}
+	}
 }

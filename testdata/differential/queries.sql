@@ -2606,3 +2606,57 @@ SELECT sum(score::real) IS NOT NULL, count(*) FROM people;
 
 -- name: sum_interval_and_count
 SELECT sum(at - '2020-01-01 00:00:00+00'), count(*), sum(visit_id) FROM visits WHERE visit_id IS NOT NULL;
+
+-- ===== Subqueries and CTEs run first through pgshard (materialized), then the rest over their rows =====
+
+-- name: mat_count_of_limited
+SELECT count(*), sum(id) FROM (SELECT id FROM people ORDER BY id LIMIT 17) s;
+
+-- name: mat_cte_group_then_filter
+-- ordered
+WITH d AS (SELECT dept, count(*) AS n, avg(salary) AS a FROM people GROUP BY dept)
+SELECT dept, n, round(a, 2) FROM d WHERE n > 10 ORDER BY dept NULLS FIRST;
+
+-- name: mat_cte_used_twice
+WITH d AS (SELECT dept, max(age) AS m FROM people GROUP BY dept)
+SELECT count(*) FROM d d1 JOIN d d2 ON d1.m = d2.m;
+
+-- name: mat_cte_column_aliases
+-- ordered
+WITH d(dept_name, people_count) AS (SELECT dept, count(*) FROM people GROUP BY 1)
+SELECT * FROM d ORDER BY people_count DESC, dept_name NULLS FIRST LIMIT 5;
+
+-- name: mat_derived_joined_to_distributed
+-- ordered
+SELECT p.id, p.name, t.m FROM people p JOIN (SELECT dept, max(salary) AS m FROM people GROUP BY dept) t ON p.dept = t.dept AND p.salary = t.m ORDER BY p.id;
+
+-- name: mat_params_inside_and_outside
+-- ordered
+-- args: 30, 5
+SELECT s.age, s.n FROM (SELECT age, count(*) AS n FROM people WHERE age > $1 GROUP BY age) s WHERE s.n > $2 ORDER BY s.age;
+
+-- name: mat_distinct_in_from
+SELECT count(*) FROM (SELECT DISTINCT dept, active FROM people) s;
+
+-- name: mat_distinct_numeric_scales
+SELECT count(*) FROM (SELECT DISTINCT salary / 100 FROM people) s;
+
+-- name: mat_window_in_from
+-- ordered
+SELECT id, r FROM (SELECT id, rank() OVER (ORDER BY salary DESC NULLS LAST, id) AS r FROM people) s WHERE r <= 10 ORDER BY r;
+
+-- name: mat_star_limited
+-- ordered
+SELECT * FROM (SELECT * FROM people ORDER BY joined DESC NULLS LAST, id LIMIT 8) s ORDER BY id;
+
+-- name: mat_types_roundtrip
+-- ordered
+SELECT * FROM (SELECT id, score, joined, salary, active, name FROM people WHERE id % 97 = 0 ORDER BY id LIMIT 30) s ORDER BY score NULLS FIRST, id;
+
+-- name: mat_nested
+SELECT max(n) FROM (SELECT dept, count(*) AS n FROM (SELECT dept FROM people ORDER BY id LIMIT 500) a GROUP BY dept) b;
+
+-- name: mat_cte_and_visits
+-- ordered
+WITH big AS (SELECT person_id, sum(amount) AS total FROM visits GROUP BY person_id ORDER BY 2 DESC NULLS LAST, 1 LIMIT 10)
+SELECT b.person_id, b.total, p.name FROM big b JOIN people p ON p.id = b.person_id ORDER BY b.total DESC NULLS LAST, b.person_id;

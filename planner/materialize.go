@@ -1,0 +1,409 @@
+package planner
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/internal/sqlerr"
+)
+
+// MaterializePlan answers a SELECT whose CTEs or FROM subqueries read
+// distributed tables in a way the shards cannot split (LIMIT, aggregates,
+// window functions inside them): each such subquery runs first, on its own,
+// through pgshard, and its rows are then passed to the rest of the statement
+// as a relation built from text arrays (one parameter per column, each value
+// cast back to the subquery's own column type), which pgshard plans and runs
+// like any statement. The subquery's values travel as PostgreSQL's own text
+// form (the subquery casts each column to text itself), so nothing is
+// converted in Go.
+//
+// Each subquery's rows are held in memory while the statement runs.
+type MaterializePlan struct {
+	// Subqueries run first, in order.
+	Subqueries []*Subquery
+	// Args is the number of the statement's own parameters (its highest $n);
+	// the arrays are numbered after them.
+	Args int
+
+	outer *pg_query.ParseResult
+	// holes are the nodes of outer that the subqueries' relations replace.
+	holes []materializeHole
+	mu    sync.Mutex
+	cache map[string]materializedSQL
+}
+
+// Subquery is one subquery a MaterializePlan runs first.
+type Subquery struct {
+	// SQL is the subquery with every output column cast to text; TypedSQL
+	// the subquery itself, which the metadata database describes for the
+	// column types. Both take Params (statement parameters, in order).
+	SQL, TypedSQL string
+	Params        []int
+	// Names are the column names the rest of the statement sees it by (its
+	// alias list), or nil for the subquery's own.
+	Names []string
+}
+
+type materializeHole struct {
+	node     *pg_query.Node
+	subquery int
+	alias    *pg_query.Alias
+}
+
+type materializedSQL struct {
+	sql    string
+	params []int
+}
+
+// MaterializeInput is what the rest of the statement needs of each
+// subquery's columns: their names and types (format_type's names).
+type MaterializeInput struct {
+	Names [][]string
+	Types [][]string
+}
+
+// SQL returns the statement over the subqueries' rows for these column
+// types, and for each of its parameters which argument it takes: a
+// statement argument (1..Args), or Args+1+i for the i-th array (subquery by
+// subquery, column by column).
+func (m *MaterializePlan) SQL(in MaterializeInput) (string, []int, error) {
+	key := ""
+	for i := range in.Types {
+		key += strings.Join(in.Names[i], "\x00") + "\x01" + strings.Join(in.Types[i], "\x00") + "\x02"
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c, ok := m.cache[key]; ok {
+		return c.sql, c.params, nil
+	}
+	firstArray := make([]int, len(m.Subqueries))
+	next := m.Args + 1
+	for i := range m.Subqueries {
+		firstArray[i] = next
+		next += len(in.Types[i])
+	}
+	saved := make([]*pg_query.Node, len(m.holes))
+	for i, h := range m.holes {
+		saved[i] = proto.Clone(h.node).(*pg_query.Node)
+		alias := h.alias
+		h.node.Node = &pg_query.Node_RangeSubselect{RangeSubselect: &pg_query.RangeSubselect{
+			Subquery: arrayRelation(in.Names[h.subquery], in.Types[h.subquery], firstArray[h.subquery]),
+			Alias:    alias,
+		}}
+	}
+	tree := proto.Clone(m.outer).(*pg_query.ParseResult)
+	for i, h := range m.holes {
+		h.node.Node = saved[i].Node
+	}
+	params := compactParamsOf(tree)
+	text, err := pg_query.Deparse(tree)
+	if err != nil {
+		return "", nil, sqlerr.New(sqlerr.InternalError, "deparsing statement over materialized subqueries: %v", err)
+	}
+	if m.cache == nil {
+		m.cache = map[string]materializedSQL{}
+	}
+	m.cache[key] = materializedSQL{text, params}
+	return text, params, nil
+}
+
+// arrayRelation builds `SELECT u.c1::T1 AS name1, ... FROM unnest($first::text[],
+// ...) AS u(c1, ...)`.
+func arrayRelation(names, types []string, first int) *pg_query.Node {
+	sel := &pg_query.SelectStmt{Op: pg_query.SetOperation_SETOP_NONE}
+	fn := &pg_query.FuncCall{Funcname: []*pg_query.Node{pg_query.MakeStrNode("unnest")}, Location: -1}
+	alias := &pg_query.Alias{Aliasname: "u"}
+	for i := range types {
+		c := "c" + strconv.Itoa(i+1)
+		sel.TargetList = append(sel.TargetList, resTarget(names[i], typeCast(columnRef("u", c), types[i])))
+		fn.Args = append(fn.Args, typeCast(&pg_query.Node{Node: &pg_query.Node_ParamRef{ParamRef: &pg_query.ParamRef{Number: int32(first + i), Location: -1}}}, "text[]"))
+		alias.Colnames = append(alias.Colnames, pg_query.MakeStrNode(c))
+	}
+	sel.FromClause = []*pg_query.Node{{Node: &pg_query.Node_RangeFunction{RangeFunction: &pg_query.RangeFunction{
+		Functions: []*pg_query.Node{pg_query.MakeListNode([]*pg_query.Node{{Node: &pg_query.Node_FuncCall{FuncCall: fn}}, {}})},
+		Alias:     alias,
+	}}}}
+	return &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: sel}}
+}
+
+// planMaterialize makes the MaterializePlan of a SELECT that the shards
+// cannot run as it is, or returns nil when it has no CTE or FROM subquery
+// that reads distributed tables and can be materialized: a non-recursive
+// WITH whose queries are plain SELECTs (not referring to each other), and
+// FROM subqueries that are not LATERAL.
+func planMaterialize(sql string, snap *catalog.Snapshot, env Env) *MaterializePlan {
+	tree, err := pg_query.Parse(sql)
+	if err != nil || len(tree.Stmts) != 1 {
+		return nil
+	}
+	sel := tree.Stmts[0].Stmt.GetSelectStmt()
+	if sel == nil || sel.IntoClause != nil || len(sel.LockingClause) > 0 {
+		return nil
+	}
+	m := &MaterializePlan{Args: maxParam(tree), outer: tree}
+	dropped := false
+	distributed := func(n protoreflect.ProtoMessage) bool {
+		found := false
+		walk(n, func(x protoreflect.ProtoMessage) bool {
+			if rv, ok := x.(*pg_query.RangeVar); ok && snap.Lookup(rv.Schemaname, rv.Relname) != nil {
+				found = true
+			}
+			return !found
+		})
+		return found
+	}
+	add := func(q *pg_query.Node, colnames []*pg_query.Node) (int, bool) {
+		sub, ok := materializableSubquery(q, snap, env)
+		if !ok {
+			return 0, false
+		}
+		for _, c := range colnames {
+			sub.Names = append(sub.Names, stringOf(c))
+		}
+		m.Subqueries = append(m.Subqueries, sub)
+		return len(m.Subqueries) - 1, true
+	}
+	if w := sel.WithClause; w != nil {
+		if w.Recursive {
+			return nil
+		}
+		names := map[string]bool{}
+		var kept []*pg_query.Node
+		for _, c := range w.Ctes {
+			cte := c.GetCommonTableExpr()
+			if cte == nil || cte.Ctequery.GetSelectStmt() == nil {
+				return nil
+			}
+			// A CTE reading an earlier one would need that one's rows.
+			refersToCTE := false
+			walk(cte.Ctequery, func(x protoreflect.ProtoMessage) bool {
+				if rv, ok := x.(*pg_query.RangeVar); ok && rv.Schemaname == "" && names[rv.Relname] {
+					refersToCTE = true
+				}
+				return !refersToCTE
+			})
+			if refersToCTE {
+				return nil
+			}
+			names[cte.Ctename] = true
+			if !distributed(cte.Ctequery) {
+				kept = append(kept, c)
+				continue
+			}
+			i, ok := add(cte.Ctequery, cte.Aliascolnames)
+			if !ok {
+				return nil
+			}
+			// Every reference to the CTE reads the subquery's rows.
+			found := false
+			walk(sel, func(x protoreflect.ProtoMessage) bool {
+				n, ok := x.(*pg_query.Node)
+				if !ok {
+					return true
+				}
+				if n.GetCommonTableExpr() != nil || n.GetWithClause() != nil {
+					return false
+				}
+				rv := n.GetRangeVar()
+				if rv == nil || rv.Schemaname != "" || rv.Relname != cte.Ctename {
+					return true
+				}
+				alias := rv.Alias
+				if alias == nil {
+					alias = &pg_query.Alias{Aliasname: cte.Ctename}
+				}
+				m.holes = append(m.holes, materializeHole{node: n, subquery: i, alias: alias})
+				found = true
+				return false
+			})
+			if !found {
+				// An unused CTE is still run by PostgreSQL only if it
+				// modifies; a SELECT one is not: drop it.
+				m.Subqueries = m.Subqueries[:i]
+				dropped = true
+			}
+		}
+		if len(kept) == 0 {
+			sel.WithClause = nil
+		} else {
+			w.Ctes = kept
+		}
+	}
+	var fromItem func(n *pg_query.Node) bool
+	fromItem = func(n *pg_query.Node) bool {
+		switch {
+		case n.GetJoinExpr() != nil:
+			return fromItem(n.GetJoinExpr().Larg) && fromItem(n.GetJoinExpr().Rarg)
+		case n.GetRangeSubselect() != nil:
+			rs := n.GetRangeSubselect()
+			if !distributed(rs.Subquery) {
+				return true
+			}
+			if rs.Lateral || rs.Alias == nil {
+				return false
+			}
+			i, ok := add(rs.Subquery, rs.Alias.Colnames)
+			if !ok {
+				return false
+			}
+			m.holes = append(m.holes, materializeHole{node: n, subquery: i, alias: &pg_query.Alias{Aliasname: rs.Alias.Aliasname}})
+		}
+		return true
+	}
+	for _, f := range sel.FromClause {
+		if !fromItem(f) {
+			return nil
+		}
+	}
+	if len(m.Subqueries) == 0 && !dropped {
+		return nil
+	}
+	return m
+}
+
+// materializableSubquery turns a subquery into the statement that returns
+// its rows as text: every output column cast to text, its ORDER BY and
+// GROUP BY written with the expressions their positions and output names
+// stand for (casting must not change them). ok is false for a subquery this
+// cannot be done for: a set operation, DISTINCT (equal values may differ as
+// text), a * over anything but one distributed table, a GROUP BY or
+// DISTINCT ON by position or output name.
+func materializableSubquery(q *pg_query.Node, snap *catalog.Snapshot, env Env) (*Subquery, bool) {
+	orig := q.GetSelectStmt()
+	if orig == nil || (orig.Op != pg_query.SetOperation_SETOP_NONE && orig.Op != pg_query.SetOperation_SET_OPERATION_UNDEFINED) ||
+		orig.IntoClause != nil || len(orig.LockingClause) > 0 || orig.ValuesLists != nil || len(orig.TargetList) == 0 {
+		return nil, false
+	}
+	sel := proto.Clone(orig).(*pg_query.SelectStmt)
+	distinct := plainDistinct(sel)
+	// Expand * over a single distributed table, so each column can be cast.
+	var targets []*pg_query.Node
+	for _, t := range sel.TargetList {
+		rt := t.GetResTarget()
+		if rt == nil {
+			return nil, false
+		}
+		if !hasStar(rt.Val) {
+			targets = append(targets, t)
+			continue
+		}
+		if len(sel.FromClause) != 1 || sel.FromClause[0].GetRangeVar() == nil {
+			return nil, false
+		}
+		rv := sel.FromClause[0].GetRangeVar()
+		table := snap.Lookup(rv.Schemaname, rv.Relname)
+		if table == nil || (rv.Alias != nil && len(rv.Alias.Colnames) > 0) {
+			return nil, false
+		}
+		rel := rv.Relname
+		if rv.Alias != nil {
+			rel = rv.Alias.Aliasname
+		}
+		if cr := rt.Val.GetColumnRef(); len(cr.Fields) > 2 || (len(cr.Fields) == 2 && stringOf(cr.Fields[0]) != rel) {
+			return nil, false
+		}
+		for _, c := range table.Columns {
+			targets = append(targets, resTarget(c.Name, columnRef(rel, c.Name)))
+		}
+	}
+	sel.TargetList = targets
+	outputName := func(n *pg_query.Node) bool {
+		cr := n.GetColumnRef()
+		if cr == nil || len(cr.Fields) != 1 {
+			return false
+		}
+		name := stringOf(cr.Fields[0])
+		for _, t := range sel.TargetList {
+			if t.GetResTarget().Name == name {
+				return true
+			}
+		}
+		return false
+	}
+	isPosition := func(n *pg_query.Node) bool { return n.GetAConst() != nil }
+	if distinct {
+		// DISTINCT compares the values, not their text (1.0 and 1.00 are
+		// one numeric): group by the select list instead, which is the
+		// same when nothing else is grouped or aggregated.
+		if len(sel.GroupClause) > 0 || sel.HavingClause != nil || len(sel.WindowClause) > 0 {
+			return nil, false
+		}
+		for _, t := range sel.TargetList {
+			val := t.GetResTarget().Val
+			if containsAggregate(val, env) || windowCall(val) {
+				return nil, false
+			}
+			if _, unknown := unknownFunction(val, env); unknown {
+				return nil, false
+			}
+			sel.GroupClause = append(sel.GroupClause, cloneNode(val))
+		}
+		sel.DistinctClause = nil
+	}
+	for i, g := range sel.GroupClause {
+		if g.GetGroupingSet() != nil || outputName(g) {
+			return nil, false
+		}
+		if c := g.GetAConst(); c != nil {
+			// A position stands for that select-list expression.
+			iv, ok := c.Val.(*pg_query.A_Const_Ival)
+			if !ok || iv.Ival.Ival < 1 || int(iv.Ival.Ival) > len(sel.TargetList) {
+				return nil, false
+			}
+			sel.GroupClause[i] = cloneNode(sel.TargetList[iv.Ival.Ival-1].GetResTarget().Val)
+		}
+	}
+	for _, d := range sel.DistinctClause {
+		if d != nil && d.Node != nil && (isPosition(d) || outputName(d)) {
+			return nil, false
+		}
+	}
+	for _, s := range sel.SortClause {
+		sb := s.GetSortBy()
+		if c := sb.Node.GetAConst(); c != nil {
+			if _, ok := c.Val.(*pg_query.A_Const_Ival); !ok {
+				return nil, false
+			}
+		}
+		sb.Node = cloneNode(resolveSortExpr(sel, nil, sb.Node))
+		if sb.Node.GetAConst() != nil {
+			return nil, false // a position past the select list: let PostgreSQL say so
+		}
+	}
+	typed := proto.Clone(sel).(*pg_query.SelectStmt)
+	for i, t := range sel.TargetList {
+		rt := t.GetResTarget()
+		name := rt.Name
+		if name == "" {
+			name = "?column" + strconv.Itoa(i+1)
+		}
+		sel.TargetList[i] = resTarget(name, typeCast(rt.Val, "text"))
+	}
+	var textRenum, typedRenum paramRenumbering
+	textTree, typedTree := wrapSelect(sel), wrapSelect(typed)
+	textRenum.apply(textTree)
+	typedRenum.apply(typedTree)
+	if len(textRenum.params) != len(typedRenum.params) {
+		return nil, false
+	}
+	for i := range textRenum.params {
+		if textRenum.params[i] != typedRenum.params[i] {
+			return nil, false
+		}
+	}
+	text, err := pg_query.Deparse(textTree)
+	if err != nil {
+		return nil, false
+	}
+	typedText, err := pg_query.Deparse(typedTree)
+	if err != nil {
+		return nil, false
+	}
+	return &Subquery{SQL: text, TypedSQL: typedText, Params: textRenum.params}, true
+}
