@@ -13,9 +13,10 @@ import (
 	"github.com/pgshard/pgshard/internal/sqlerr"
 )
 
-// MaterializePlan answers a SELECT whose CTEs or FROM subqueries read
-// distributed tables in a way the shards cannot split (LIMIT, aggregates,
-// window functions inside them): each such subquery runs first, on its own,
+// MaterializePlan answers a SELECT whose CTEs, FROM subqueries or
+// uncorrelated subquery expressions read distributed tables in a way the
+// shards cannot split (LIMIT, aggregates, window functions inside them):
+// each such subquery runs first, on its own,
 // through pgshard, and its rows are then passed to the rest of the statement
 // as a relation built from text arrays (one parameter per column, each value
 // cast back to the subquery's own column type), which pgshard plans and runs
@@ -53,7 +54,9 @@ type Subquery struct {
 type materializeHole struct {
 	node     *pg_query.Node
 	subquery int
-	alias    *pg_query.Alias
+	// alias names the relation in a FROM clause; nil for a subquery
+	// expression (scalar, IN, EXISTS, ARRAY), whose SELECT is replaced.
+	alias *pg_query.Alias
 }
 
 type materializedSQL struct {
@@ -91,11 +94,12 @@ func (m *MaterializePlan) SQL(in MaterializeInput) (string, []int, error) {
 	saved := make([]*pg_query.Node, len(m.holes))
 	for i, h := range m.holes {
 		saved[i] = proto.Clone(h.node).(*pg_query.Node)
-		alias := h.alias
-		h.node.Node = &pg_query.Node_RangeSubselect{RangeSubselect: &pg_query.RangeSubselect{
-			Subquery: arrayRelation(in.Names[h.subquery], in.Types[h.subquery], firstArray[h.subquery]),
-			Alias:    alias,
-		}}
+		rel := arrayRelation(in.Names[h.subquery], in.Types[h.subquery], firstArray[h.subquery])
+		if h.alias == nil {
+			h.node.Node = rel.Node
+			continue
+		}
+		h.node.Node = &pg_query.Node_RangeSubselect{RangeSubselect: &pg_query.RangeSubselect{Subquery: rel, Alias: h.alias}}
 	}
 	tree := proto.Clone(m.outer).(*pg_query.ParseResult)
 	for i, h := range m.holes {
@@ -260,6 +264,45 @@ func planMaterialize(sql string, snap *catalog.Snapshot, env Env) *MaterializePl
 		if !fromItem(f) {
 			return nil
 		}
+	}
+	// Subquery expressions that read distributed tables and do not refer
+	// to the statement's own columns (PostgreSQL can describe them on their
+	// own): in the select list, WHERE, HAVING and ORDER BY.
+	exprs := []*pg_query.Node{sel.WhereClause, sel.HavingClause}
+	for _, t := range sel.TargetList {
+		exprs = append(exprs, t.GetResTarget().GetVal())
+	}
+	for _, o := range sel.SortClause {
+		exprs = append(exprs, o.GetSortBy().GetNode())
+	}
+	for _, e := range exprs {
+		if e == nil {
+			continue
+		}
+		walk(e, func(x protoreflect.ProtoMessage) bool {
+			sl, ok := x.(*pg_query.SubLink)
+			if !ok {
+				return true
+			}
+			switch sl.SubLinkType {
+			case pg_query.SubLinkType_EXPR_SUBLINK, pg_query.SubLinkType_ANY_SUBLINK, pg_query.SubLinkType_EXISTS_SUBLINK, pg_query.SubLinkType_ARRAY_SUBLINK:
+			default:
+				return true
+			}
+			if !distributed(sl.Subselect) {
+				return true
+			}
+			sub, ok := materializableSubquery(sl.Subselect, snap, env)
+			if !ok {
+				return true
+			}
+			if _, err := env.Describe(sub.TypedSQL); err != nil {
+				return true // correlated, or not valid on its own
+			}
+			m.Subqueries = append(m.Subqueries, sub)
+			m.holes = append(m.holes, materializeHole{node: sl.Subselect, subquery: len(m.Subqueries) - 1})
+			return false
+		})
 	}
 	if len(m.Subqueries) == 0 && !dropped {
 		return nil

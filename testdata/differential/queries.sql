@@ -2660,3 +2660,23 @@ SELECT max(n) FROM (SELECT dept, count(*) AS n FROM (SELECT dept FROM people ORD
 -- ordered
 WITH big AS (SELECT person_id, sum(amount) AS total FROM visits GROUP BY person_id ORDER BY 2 DESC NULLS LAST, 1 LIMIT 10)
 SELECT b.person_id, b.total, p.name FROM big b JOIN people p ON p.id = b.person_id ORDER BY b.total DESC NULLS LAST, b.person_id;
+
+-- name: mat_sublink_scalar_in_where
+SELECT count(*) FROM people WHERE salary > (SELECT avg(salary) FROM people WHERE dept = 'eng');
+
+-- name: mat_sublink_in_limited
+-- ordered
+SELECT id, age FROM people WHERE id IN (SELECT person_id FROM visits ORDER BY amount DESC NULLS LAST, person_id, visit_id LIMIT 20) ORDER BY id;
+
+-- name: mat_sublink_not_in_with_nulls
+SELECT count(*) FROM people WHERE age NOT IN (SELECT visit_id FROM visits WHERE person_id < 50);
+
+-- name: mat_sublink_exists_and_array
+SELECT EXISTS (SELECT 1 FROM visits WHERE amount > 900), ARRAY(SELECT id FROM people WHERE age = 33 ORDER BY id LIMIT 5);
+
+-- name: mat_sublink_in_select_list
+-- ordered
+SELECT id, (SELECT max(age) FROM people) - age AS younger_by FROM people WHERE id % 500 = 0 ORDER BY id;
+
+-- name: mat_sublink_correlated_stays
+SELECT count(*) FROM people p WHERE p.age > (SELECT avg(q.age) FROM people q WHERE q.dept = p.dept);
