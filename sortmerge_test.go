@@ -80,20 +80,7 @@ func TestSortMergeStreamsAndFallsBack(t *testing.T) {
 	e := setupEvents(t)
 	explain := func(q string) string {
 		t.Helper()
-		rows, err := e.DB.Query("EXPLAIN " + q)
-		if err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		defer rows.Close()
-		var out []string
-		for rows.Next() {
-			var l string
-			if err := rows.Scan(&l); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, l)
-		}
-		return strings.Join(out, "\n")
+		return strings.Join(queryLines(t, e, "EXPLAIN "+q), "\n")
 	}
 	got := explain(`SELECT id, name FROM events ORDER BY name DESC, id LIMIT 5 OFFSET 2`)
 	for _, want := range []string{"merge the shards' sorted rows as they stream in (k-way, keys [column 2 desc nulls first, column 1])",

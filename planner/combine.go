@@ -2,6 +2,7 @@ package planner
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -288,12 +289,7 @@ func planRawCombine(sel *pg_query.SelectStmt, ref *tableRef, pushdown bool) (*Co
 			partial.SortClause = append(partial.SortClause, &pg_query.Node{Node: &pg_query.Node_SortBy{SortBy: sb}})
 		}
 		if sel.LimitCount != nil && sel.LimitOption != pg_query.LimitOption_LIMIT_OPTION_WITH_TIES {
-			limit := cloneNode(sel.LimitCount)
-			if sel.LimitOffset != nil {
-				limit = pg_query.MakeAExprNode(pg_query.A_Expr_Kind_AEXPR_OP, []*pg_query.Node{pg_query.MakeStrNode("+")},
-					typeCast(limit, "bigint"), typeCast(cloneNode(sel.LimitOffset), "bigint"), -1)
-			}
-			partial.LimitCount = limit
+			partial.LimitCount = limitPlusOffset(sel)
 			partial.LimitOption = pg_query.LimitOption_LIMIT_OPTION_COUNT
 		}
 	} else if plainDistinct(sel) && len(sel.WindowClause) == 0 {
@@ -310,6 +306,23 @@ func planRawCombine(sel *pg_query.SelectStmt, ref *tableRef, pushdown bool) (*Co
 		return out, nil
 	}
 	return c, wrapSelect(partial), nil
+}
+
+// limitPlusOffset is the LIMIT a shard gets for a query that it sorts and
+// cuts before the rows are merged: the query's LIMIT plus its OFFSET (the
+// OFFSET rows are skipped after the merge), a constant when both are.
+func limitPlusOffset(sel *pg_query.SelectStmt) *pg_query.Node {
+	if sel.LimitOffset == nil {
+		return cloneNode(sel.LimitCount)
+	}
+	limit, lok := boundOf(sel.LimitCount)
+	offset, ook := boundOf(sel.LimitOffset)
+	if lok && ook && limit.Set && offset.Set && limit.Param == 0 && offset.Param == 0 &&
+		limit.Const >= 0 && offset.Const >= 0 && limit.Const <= math.MaxInt64-offset.Const {
+		return aConstInt(limit.Const + offset.Const)
+	}
+	return pg_query.MakeAExprNode(pg_query.A_Expr_Kind_AEXPR_OP, []*pg_query.Node{pg_query.MakeStrNode("+")},
+		typeCast(cloneNode(sel.LimitCount), "bigint"), typeCast(cloneNode(sel.LimitOffset), "bigint"), -1)
 }
 
 func cloneNodes(ns []*pg_query.Node) []*pg_query.Node {
@@ -653,12 +666,7 @@ func planProjectedCombine(sql string, sel *pg_query.SelectStmt, refs []*tableRef
 		template.SortClause = append(template.SortClause, &pg_query.Node{Node: &pg_query.Node_SortBy{SortBy: csb}})
 	}
 	if sel.LimitCount != nil && sel.LimitOption != pg_query.LimitOption_LIMIT_OPTION_WITH_TIES && !plainDistinct(sel) {
-		limit := cloneNode(sel.LimitCount)
-		if sel.LimitOffset != nil {
-			limit = pg_query.MakeAExprNode(pg_query.A_Expr_Kind_AEXPR_OP, []*pg_query.Node{pg_query.MakeStrNode("+")},
-				typeCast(limit, "bigint"), typeCast(cloneNode(sel.LimitOffset), "bigint"), -1)
-		}
-		partial.LimitCount = limit
+		partial.LimitCount = limitPlusOffset(sel)
 		partial.LimitOption = pg_query.LimitOption_LIMIT_OPTION_COUNT
 	}
 	c := &CombinePlan{Columns: len(cols), Mode: "rows", Params: paramsIn(template), names: cols}

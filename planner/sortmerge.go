@@ -1,7 +1,6 @@
 package planner
 
 import (
-	"math"
 	"strconv"
 	"sync"
 
@@ -234,14 +233,7 @@ func planSortMerge(p *Plan, sel *pg_query.SelectStmt) *SortMergePlan {
 	out.LimitCount = nil
 	out.LimitOption = pg_query.LimitOption_LIMIT_OPTION_DEFAULT
 	if sel.LimitCount != nil && limit.Set {
-		lc := cloneNode(sel.LimitCount)
-		if offset.Set && limit.Param == 0 && offset.Param == 0 && limit.Const >= 0 && offset.Const >= 0 && limit.Const <= math.MaxInt64-offset.Const {
-			lc = aConstInt(limit.Const + offset.Const)
-		} else if offset.Set {
-			lc = pg_query.MakeAExprNode(pg_query.A_Expr_Kind_AEXPR_OP, []*pg_query.Node{pg_query.MakeStrNode("+")},
-				typeCast(lc, "bigint"), typeCast(cloneNode(sel.LimitOffset), "bigint"), -1)
-		}
-		out.LimitCount = lc
+		out.LimitCount = limitPlusOffset(sel)
 		out.LimitOption = pg_query.LimitOption_LIMIT_OPTION_COUNT
 	}
 	m.tree = wrapSelect(out)
