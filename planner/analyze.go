@@ -420,6 +420,13 @@ func (a *analyzer) conjuncts(sc *scope, qual *pg_query.Node) {
 		return
 	}
 	e := qual.GetAExpr()
+	if pairs := rowEqualityPairs(e); pairs != nil {
+		// (a, b) = (1, 2) is a = 1 AND b = 2.
+		for _, pair := range pairs {
+			a.conjuncts(sc, pair)
+		}
+		return
+	}
 	if e != nil && (e.Kind == pg_query.A_Expr_Kind_AEXPR_IN || e.Kind == pg_query.A_Expr_Kind_AEXPR_OP_ANY) {
 		if ref, set := sc.keySet(qual); ref != nil {
 			sc.setEqs = append(sc.setEqs, refSet{ref, set})
@@ -639,29 +646,23 @@ type KeySet struct {
 	ArrayParams []int
 }
 
-// keySet recognizes key IN (...), key = ANY(array), and ORs of key
-// equalities over one reference; it returns nil when n is none of those.
+// keySet recognizes key IN (...), key = ANY(array), row constructors that
+// hold the key ((key, b) IN ((1, 2), (3, 4)), (key, b) = (1, 2)), and ORs of
+// those (or of conjunctions holding one of them) over one reference; it
+// returns nil when n is none of those.
 func (sc *scope) keySet(n *pg_query.Node) (*tableRef, *KeySet) {
 	if b := n.GetBoolExpr(); b != nil {
 		if b.Boolop != pg_query.BoolExprType_OR_EXPR {
 			return nil, nil
 		}
-		var ref *tableRef
-		out := &KeySet{}
-		for _, arg := range b.Args {
-			r, s := sc.keySet(arg)
-			if r == nil || (ref != nil && r != ref) {
-				return nil, nil
-			}
-			ref = r
-			out.Values = append(out.Values, s.Values...)
-			out.ArrayParams = append(out.ArrayParams, s.ArrayParams...)
-		}
-		return ref, out
+		return sc.orKeySet(b.Args)
 	}
 	e := n.GetAExpr()
 	if e == nil || !isEqualsOperator(e.Name) {
 		return nil, nil
+	}
+	if e.Kind == pg_query.A_Expr_Kind_AEXPR_IN && e.Lexpr.GetRowExpr() != nil {
+		return sc.rowInKeySet(e)
 	}
 	switch e.Kind {
 	case pg_query.A_Expr_Kind_AEXPR_OP:

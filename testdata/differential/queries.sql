@@ -2680,3 +2680,30 @@ SELECT id, (SELECT max(age) FROM people) - age AS younger_by FROM people WHERE i
 
 -- name: mat_sublink_correlated_stays
 SELECT count(*) FROM people p WHERE p.age > (SELECT avg(q.age) FROM people q WHERE q.dept = p.dept);
+
+-- ===== Row constructors and ORs of conjunctions holding the key (pruned like key IN) =====
+
+-- name: rowin_literal_pairs
+SELECT * FROM visits WHERE (person_id, visit_id) IN ((1, 1), (2, 1), (42, 3), (7, 2));
+
+-- name: rowin_params_key_second
+-- args: 1, 1, 7, 2
+SELECT person_id, visit_id, amount FROM visits WHERE (visit_id, person_id) IN (($2, $1), ($4, $3));
+
+-- name: rowin_null_key
+SELECT * FROM people WHERE (id, age) IN ((NULL, 30), (7, age));
+
+-- name: rowin_for_update_count
+SELECT count(*) FROM (SELECT * FROM visits WHERE (person_id, visit_id) IN ((3, 1), (4, 1)) FOR UPDATE) s;
+
+-- name: row_equality_pinned
+SELECT * FROM people WHERE (id, active) = (42, active);
+
+-- name: row_equality_or
+SELECT count(*), sum(amount) FROM visits WHERE (person_id, visit_id) = (1, 1) OR (person_id, visit_id) = (2, 2);
+
+-- name: or_of_conjunctions
+SELECT id, name FROM people WHERE (id = 3 AND age > 20) OR (dept = 'eng' AND id = 5) OR id = 9;
+
+-- name: or_of_conjunctions_unpruned
+SELECT count(*) FROM people WHERE (id = 3 AND age > 20) OR age < 25;
