@@ -534,3 +534,46 @@ func targetColumns(t *catalog.Table, list []*pg_query.Node) ([]*catalog.Column, 
 	}
 	return cols, indirect, nil
 }
+
+// checkReplicaSystemColumns refuses a write to a table with replicas that
+// reads a system column (systemColumns): each placement has its own xmin,
+// xmax, cmin, cmax, tableoid and, after a VACUUM on one node, its own ctids,
+// so each replica would compute or match something else. The statement's
+// own RETURNING list only reports the first placement's values and is
+// allowed; a RETURNING list feeding a write (a data-modifying CTE) is not.
+// INSERT ... SELECT checks its SELECT itself (shardLocalUnsafe).
+func checkReplicaSystemColumns(stmt *pg_query.Node, target *catalog.Table) error {
+	if target == nil || !tableReplicated(target) {
+		return nil
+	}
+	stmt = proto.Clone(stmt).(*pg_query.Node)
+	switch {
+	case stmt.GetInsertStmt() != nil:
+		stmt.GetInsertStmt().ReturningList = nil
+	case stmt.GetUpdateStmt() != nil:
+		stmt.GetUpdateStmt().ReturningList = nil
+	case stmt.GetDeleteStmt() != nil:
+		stmt.GetDeleteStmt().ReturningList = nil
+	}
+	name := ""
+	walk(stmt, func(m protoreflect.ProtoMessage) bool {
+		if cr, ok := m.(*pg_query.ColumnRef); ok && len(cr.Fields) > 0 && systemColumns[stringOf(cr.Fields[len(cr.Fields)-1])] {
+			name = stringOf(cr.Fields[len(cr.Fields)-1])
+		}
+		return name == ""
+	})
+	if name != "" {
+		return sqlerr.Unsupported("a write to replicated table \"%s\" cannot read system column \"%s\": its value differs between the replicas of a shard, so they would diverge", target.Name, name)
+	}
+	return nil
+}
+
+// tableReplicated reports whether any shard of t has more than one placement.
+func tableReplicated(t *catalog.Table) bool {
+	for _, s := range t.Shards {
+		if len(s.Placements) > 1 {
+			return true
+		}
+	}
+	return false
+}

@@ -311,6 +311,11 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 			p.target = r.table
 		}
 	}
+	if !a.insertSelect {
+		if err := checkReplicaSystemColumns(stmt, p.target); err != nil {
+			return nil, err
+		}
+	}
 	stripSchemaQualifiers(p.tree, a.refs)
 	p.renames = make(map[int32]*catalog.Table, len(a.refs))
 	for _, r := range a.refs {
