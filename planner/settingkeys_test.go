@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pgshard/pgshard/catalog"
 )
@@ -105,5 +106,34 @@ func TestSettingDependentKeyLiteralsAreEvaluated(t *testing.T) {
 				t.Errorf("SettingKeyParams = %s, want %s", got, c.keyParams)
 			}
 		})
+	}
+}
+
+// TestArrayOfSettingDependentKeysIsNotPruned: key = ANY($1) with an array
+// of texts only the session can read runs on every shard (the shards read
+// them); texts with a zone and typed values prune as before.
+func TestArrayOfSettingDependentKeysIsNotPruned(t *testing.T) {
+	snap := settingKeySnapshot(t)
+	p, err := New(`SELECT v FROM ticks WHERE k = ANY($1)`, snap, testEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		arg    any
+		shards int
+	}{
+		{[]string{"2024-01-01 00:00"}, 4},
+		{[]string{"2024-01-01 00:00+00", "2024-01-01 00:00"}, 4},
+		{[]string{"2024-01-01 00:00+00"}, 1},
+		{[]time.Time{time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}, 1},
+	}
+	for _, c := range cases {
+		shards, err := p.TargetShards([]any{c.arg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(shards) != c.shards {
+			t.Errorf("TargetShards(%v) = %v, want %d shards", c.arg, shards, c.shards)
+		}
 	}
 }
