@@ -46,6 +46,9 @@ func TestSettingDependentKeysLandOnTheirShard(t *testing.T) {
 		{"timestamp dmy", "datestyle=SQL%2CDMY", "timestamp",
 			"01/02/2024 10:00", time.Date(2024, 2, 1, 10, 0, 0, 0, time.UTC),
 			"13/02/2024 23:15", time.Date(2024, 2, 13, 23, 15, 0, 0, time.UTC)},
+		{"date dmy in options", "options=-c%20datestyle%3DSQL%2CDMY", "date",
+			"01/02/2024", time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC),
+			"03/02/2024", time.Date(2024, 2, 3, 0, 0, 0, 0, time.UTC)},
 		{"timestamptz dmy new york", "timezone=America/New_York&datestyle=SQL%2CDMY", "timestamptz",
 			"05/01/2024 08:00", time.Date(2024, 1, 5, 8, 0, 0, 0, ny),
 			"2024-01-06 09:00", time.Date(2024, 1, 6, 9, 0, 0, 0, ny)},
@@ -97,6 +100,24 @@ func TestSettingDependentKeysLandOnTheirShard(t *testing.T) {
 			read(`SELECT string_agg(v, ',' ORDER BY v) FROM ev`, nil, "lit,text")
 			exec(`UPDATE ev SET v = 'lit2' WHERE k = '` + c.literal + `'`)
 			read(`SELECT v FROM ev WHERE k = $1`, c.litValue, "lit2")
+
+			// In a transaction whose session says TimeZone UTC (SET LOCAL),
+			// a zone-less literal is read in UTC.
+			tx, err := db.Begin()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.Exec(`SET LOCAL timezone = 'UTC'`); err != nil {
+				t.Fatal(err)
+			}
+			var got string
+			utc := c.litValue.UTC().Format("2006-01-02 15:04:05.999999")
+			if err := tx.QueryRow(`SELECT v FROM ev WHERE k = '` + utc + `'`).Scan(&got); err != nil || got != "lit2" {
+				t.Fatalf("in a transaction under SET LOCAL timezone = 'UTC', k = '%s': %q, %v; want lit2", utc, got, err)
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
 
 			for _, v := range []time.Time{c.litValue, c.txtValue} {
 				want := e.shardOfServerHash("ev", c.keyType, v)
