@@ -355,7 +355,9 @@ func withHostPort(dsn, host string, port int) (string, error) {
 		q := u.Query()
 		q.Del("host")
 		q.Del("port")
-		u.RawQuery = q.Encode()
+		// Encode writes a space as '+', which libpq and pgx read as '+'
+		// (a literal '+' it writes as %2B).
+		u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
 		return u.String(), nil
 	}
 	// key=value: later settings override earlier ones.

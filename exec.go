@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/pgshard/pgshard/catalog"
@@ -23,44 +24,222 @@ import (
 // when the statement's own context has ended.
 const markTimeout = 30 * time.Second
 
-// bindArgs runs the plan's Eval step, if any, on the metadata database and
-// returns the statement's arguments with the computed values appended.
+// bindArgs runs the plan's Eval step, if any, and returns the statement's
+// arguments with the computed values appended. Eval runs in this
+// connection's own metadata session (joined to the transaction when it is),
+// so that it sees the session's settings (TimeZone, DateStyle, search_path),
+// temporary objects and sequence state (currval after a default's nextval).
+// Shard key values whose text the session's settings decide (key arguments
+// given as text, key values Eval returned as text) are then read by the
+// session as their key's type (evalKeyTexts) and passed on typed; plans
+// without Eval or such keys cost nothing here.
 func (cn *conn) bindArgs(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) ([]any, []driver.NamedValue, error) {
 	args := plainArgs(nargs)
-	if p.Eval == nil {
+	if p.Eval == nil && p.SettingKeyParams == nil {
 		return args, nargs, nil
 	}
-	if want := p.Eval.First - 1; len(args) != want {
-		return nil, nil, sqlerr.New(sqlerr.ProtocolViolation, "bind message supplies %d parameters, but prepared statement requires %d", len(args), want)
+	var keys []keyText
+	for _, kp := range p.SettingKeyParams {
+		if kt, ok := settingKeyText(args, kp.Param-1, kp.Type); ok {
+			keys = append(keys, kt)
+		}
 	}
-	evalArgs := make([]any, 0, len(p.Eval.Params)+1)
-	evalArgs = append(evalArgs, pgx.QueryResultFormats{pgx.TextFormatCode})
-	for _, n := range p.Eval.Params {
+	if p.Eval == nil && keys == nil {
+		return args, nargs, nil
+	}
+	out := make([]driver.NamedValue, len(nargs), len(nargs)+evalCount(p))
+	copy(out, nargs)
+	if p.Eval != nil {
+		if want := p.Eval.First - 1; len(args) != want {
+			return nil, nil, sqlerr.New(sqlerr.ProtocolViolation, "bind message supplies %d parameters, but prepared statement requires %d", len(args), want)
+		}
+		values, err := cn.evaluate(ctx, p.Eval, args)
+		if err != nil {
+			return nil, nil, err
+		}
+		for i, v := range values {
+			args = append(args, v)
+			out = append(out, driver.NamedValue{Ordinal: len(nargs) + i + 1, Value: v})
+			if p.Eval.KeyTypes != nil && p.Eval.KeyTypes[i] != 0 {
+				if kt, ok := settingKeyText(args, len(args)-1, p.Eval.KeyTypes[i]); ok {
+					keys = append(keys, kt)
+				}
+			}
+		}
+	}
+	if keys != nil {
+		if err := cn.evalKeyTexts(ctx, keys, args, out); err != nil {
+			return nil, nil, err
+		}
+	}
+	return args, out, nil
+}
+
+func evalCount(p *planner.Plan) int {
+	if p.Eval == nil {
+		return 0
+	}
+	return p.Eval.Count
+}
+
+// evaluate runs an EvalPlan in the session and returns its values: text,
+// or typed Go values for those Typed marks.
+func (cn *conn) evaluate(ctx context.Context, ep *planner.EvalPlan, args []any) ([]any, error) {
+	s, err := cn.evalSession(ctx)
+	if err != nil {
+		return nil, err
+	}
+	formats := make(pgx.QueryResultFormats, ep.Count)
+	for i := range formats {
+		formats[i] = pgx.TextFormatCode
+		if ep.Typed != nil && ep.Typed[i] {
+			formats[i] = pgx.BinaryFormatCode
+		}
+	}
+	evalArgs := make([]any, 0, len(ep.Params)+1)
+	evalArgs = append(evalArgs, formats)
+	for _, n := range ep.Params {
 		evalArgs = append(evalArgs, args[n-1])
 	}
-	rows, err := cn.c.meta.Query(ctx, p.Eval.SQL, evalArgs...)
+	values, err := queryOneRow(ctx, s, ep.SQL, evalArgs, formats)
 	if err != nil {
-		return nil, nil, fmt.Errorf("pgshard: evaluating values on the metadata database: %w", err)
+		return nil, fmt.Errorf("pgshard: evaluating values on the metadata database: %w", err)
+	}
+	return values, nil
+}
+
+// evalSession is the connection the Eval step runs on: the metadata
+// session, as joined to the transaction when a statement of the
+// transaction joined it (SET LOCAL then applies), else as it is.
+func (cn *conn) evalSession(ctx context.Context) (*pgx.Conn, error) {
+	if cn.tx != nil && cn.tx.meta != nil {
+		return cn.tx.meta.conn.Conn(), nil
+	}
+	s, err := cn.metaSession(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.Conn(), nil
+}
+
+// queryOneRow runs sql on c and returns its one row: text columns as
+// strings, binary ones decoded to Go values (infinity as its text).
+func queryOneRow(ctx context.Context, c *pgx.Conn, sql string, args []any, formats pgx.QueryResultFormats) ([]any, error) {
+	rows, err := c.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	if !rows.Next() {
 		if err := rows.Err(); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		return nil, nil, sqlerr.New(sqlerr.InternalError, "evaluating values returned no row")
+		return nil, sqlerr.New(sqlerr.InternalError, "evaluating values returned no row")
 	}
-	out := make([]driver.NamedValue, len(nargs), len(nargs)+p.Eval.Count)
-	copy(out, nargs)
-	for i, raw := range rows.RawValues() {
-		var v any
-		if raw != nil {
-			v = string(raw)
+	fields := rows.FieldDescriptions()
+	raws := rows.RawValues()
+	values := make([]any, len(raws))
+	for i, raw := range raws {
+		if raw == nil {
+			continue
 		}
-		args = append(args, v)
-		out = append(out, driver.NamedValue{Ordinal: len(nargs) + i + 1, Value: v})
+		if formats[i] != pgx.BinaryFormatCode {
+			values[i] = string(raw)
+			continue
+		}
+		typ, ok := c.TypeMap().TypeForOID(fields[i].DataTypeOID)
+		if !ok {
+			return nil, sqlerr.New(sqlerr.InternalError, "no decoder for a value of type OID %d", fields[i].DataTypeOID)
+		}
+		v, err := typ.Codec.DecodeValue(c.TypeMap(), fields[i].DataTypeOID, pgx.BinaryFormatCode, raw)
+		if err != nil {
+			return nil, err
+		}
+		if inf, ok := v.(pgtype.InfinityModifier); ok {
+			v = inf.String()
+		}
+		values[i] = v
 	}
 	rows.Close()
-	return args, out, rows.Err()
+	return values, rows.Err()
+}
+
+// keyText is a shard key value given as text that only the session can
+// read: args[index], of key type typ.
+type keyText struct {
+	index int
+	typ   uint32
+	text  string
+}
+
+// settingKeyText reports whether args[i], a key of type typ, is text whose
+// value the session's settings decide.
+func settingKeyText(args []any, i int, typ uint32) (keyText, bool) {
+	if i < 0 || i >= len(args) {
+		return keyText{}, false
+	}
+	v := args[i]
+	if val, ok := v.(driver.Valuer); ok {
+		r, err := val.Value()
+		if err != nil {
+			return keyText{}, false // reported where the value is used
+		}
+		v = r
+	}
+	var s string
+	switch x := v.(type) {
+	case string:
+		s = x
+	case []byte:
+		s = string(x)
+	default:
+		return keyText{}, false
+	}
+	if catalog.KeyTextIndependentOfSettings(typ, s) {
+		return keyText{}, false
+	}
+	return keyText{index: i, typ: typ, text: s}, true
+}
+
+// keyTypeNames are the SQL names of the key types whose text the session's
+// settings decide (catalog.KeyTextDependsOnSettings).
+var keyTypeNames = map[uint32]string{1082: "pg_catalog.date", 1114: "pg_catalog.timestamp", 1184: "pg_catalog.timestamptz"}
+
+// evalKeyTexts has the session read each key text as its key type, in one
+// round trip, and puts the typed values (time.Time, or infinity as text) in
+// args and out in their place: routing hashes them and the shards receive
+// them, so both see the value the session means.
+func (cn *conn) evalKeyTexts(ctx context.Context, keys []keyText, args []any, out []driver.NamedValue) error {
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	formats := make(pgx.QueryResultFormats, len(keys))
+	qargs := make([]any, 0, len(keys)+1)
+	qargs = append(qargs, formats)
+	for i, k := range keys {
+		name, ok := keyTypeNames[k.typ]
+		if !ok {
+			return sqlerr.New(sqlerr.InternalError, "no SQL name for key type OID %d", k.typ)
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d::text::%s", i+1, name)
+		formats[i] = pgx.BinaryFormatCode
+		qargs = append(qargs, k.text)
+	}
+	s, err := cn.evalSession(ctx)
+	if err != nil {
+		return err
+	}
+	values, err := queryOneRow(ctx, s, b.String(), qargs, formats)
+	if err != nil {
+		return fmt.Errorf("pgshard: reading shard key values in the session: %w", err)
+	}
+	for i, k := range keys {
+		args[k.index] = values[i]
+		out[k.index] = driver.NamedValue{Ordinal: out[k.index].Ordinal, Name: out[k.index].Name, Value: values[i]}
+	}
+	return nil
 }
 
 // routed is a Router plan bound to its arguments: the one shard it runs on,

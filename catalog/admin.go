@@ -82,7 +82,7 @@ func CreateDistributedTable(ctx context.Context, pool *pgxpool.Pool, table, colu
 		if tag.RowsAffected() == 0 {
 			return sqlerr.New(sqlerr.ObjectNotInPrereq, "table \"%s\" is already distributed", table)
 		}
-		return nil
+		return guardTemplate(ctx, tx, relid)
 	})
 }
 

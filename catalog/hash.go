@@ -823,6 +823,7 @@ type pgDateTime struct {
 	hour, minute, second int64
 	fsec                 int64 // microseconds, 0..1000000
 	tzEast               int64 // zone offset, seconds east of UTC
+	hasZone              bool  // the text gave a zone (else the session's applies)
 }
 
 // parse parses the subset of PostgreSQL's date/time input syntax pgshard
@@ -925,6 +926,7 @@ func (dt *pgDateTime) parse(in, typ string) error {
 	// Zone, after a time of day: Z, UTC, GMT or a numeric offset, possibly
 	// after white space.
 	var tzEast int64
+	hasZone := false
 	if hasTime {
 		t := trimPGSpaceLeft(s)
 		switch {
@@ -940,14 +942,14 @@ func (dt *pgDateTime) parse(in, typ string) error {
 			case errTZRange:
 				return sqlerr.New(hashCodeTZDisplacement, "time zone displacement out of range: \"%s\"", in)
 			}
-			tzEast = off
+			tzEast, hasZone = off, true
 			s = t[j:]
 		case len(t) > 0 && isAlpha(t[0]):
 			word, after := alphaWord(t)
 			switch {
 			case asciiEqualFold(word, "z"), asciiEqualFold(word, "zulu"),
 				asciiEqualFold(word, "utc"), asciiEqualFold(word, "gmt"):
-				s = after
+				s, hasZone = after, true
 			case asciiEqualFold(word, "bc"), asciiEqualFold(word, "ad"):
 				// the era, below
 			default:
@@ -999,7 +1001,7 @@ func (dt *pgDateTime) parse(in, typ string) error {
 	*dt = pgDateTime{
 		year: year, month: month, day: day,
 		hour: hour, minute: minute, second: second, fsec: fsec,
-		tzEast: tzEast,
+		tzEast: tzEast, hasZone: hasZone,
 	}
 	return nil
 }

@@ -122,17 +122,18 @@ const schemaCheck = `SELECT EXISTS (SELECT FROM pg_trigger WHERE tgname = 'coloc
 
 // EnsureSchema creates the metadata schema when it is missing, or completes
 // one an older pgshard created: then it also records the co-location groups
-// of the tables that have shards but no group (BackfillColocation). It is
-// safe to call from many processes at once.
+// of the tables that have shards but no group (BackfillColocation). Either
+// way it installs the template guards that are missing
+// (EnsureTemplateGuards). It is safe to call from many processes at once.
 func EnsureSchema(ctx context.Context, conn *pgx.Conn) error {
 	var exists bool
 	if err := conn.QueryRow(ctx, schemaCheck).Scan(&exists); err != nil {
 		return fmt.Errorf("catalog: checking metadata schema: %w", err)
 	}
 	if exists {
-		return nil
+		return EnsureTemplateGuards(ctx, conn)
 	}
-	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(schemaLockKey)); err != nil {
 			return fmt.Errorf("catalog: locking metadata schema: %w", err)
 		}
@@ -143,6 +144,10 @@ func EnsureSchema(ctx context.Context, conn *pgx.Conn) error {
 		}
 		return BackfillColocation(ctx, tx)
 	})
+	if err != nil {
+		return err
+	}
+	return EnsureTemplateGuards(ctx, conn)
 }
 
 // BumpVersion increments the metadata version and announces it on

@@ -14,6 +14,10 @@ import (
 type evalBuilder struct {
 	first int
 	exprs []*pg_query.Node
+	// keyTypes[i] is the shard key type expression i is a value of, or 0;
+	// typed[i] is set when expression i is cast to that type.
+	keyTypes []uint32
+	typed    []bool
 	// version is the parse tree version Deparse requires.
 	version int32
 }
@@ -27,6 +31,8 @@ func newEvalBuilder(tree *pg_query.ParseResult) *evalBuilder {
 func (b *evalBuilder) replace(slot **pg_query.Node) Value {
 	num := b.first + len(b.exprs)
 	b.exprs = append(b.exprs, proto.Clone(*slot).(*pg_query.Node))
+	b.keyTypes = append(b.keyTypes, 0)
+	b.typed = append(b.typed, false)
 	*slot = &pg_query.Node{Node: &pg_query.Node_ParamRef{ParamRef: &pg_query.ParamRef{Number: int32(num)}}}
 	return Value{Param: num}
 }
@@ -36,19 +42,40 @@ func (b *evalBuilder) replace(slot **pg_query.Node) Value {
 func (b *evalBuilder) add(expr *pg_query.Node) (*pg_query.Node, Value) {
 	num := b.first + len(b.exprs)
 	b.exprs = append(b.exprs, expr)
+	b.keyTypes = append(b.keyTypes, 0)
+	b.typed = append(b.typed, false)
 	return &pg_query.Node{Node: &pg_query.Node_ParamRef{ParamRef: &pg_query.ParamRef{Number: int32(num)}}}, Value{Param: num}
 }
 
+// markKey records that the evaluated value v (a Value replace or add
+// returned) is a shard key of type keyType (EvalPlan.KeyTypes), computed as
+// that very type when typed is set (EvalPlan.Typed).
+func (b *evalBuilder) markKey(v Value, keyType uint32, typed bool) {
+	if i := v.Param - b.first; i >= 0 && i < len(b.keyTypes) {
+		b.keyTypes[i], b.typed[i] = keyType, typed
+	}
+}
+
 // build makes the EvalPlan: SELECT e1, e2, ... with the statement's
-// parameters renumbered from $1.
+// parameters renumbered from $1. It may be called again after more
+// expressions were added.
 func (b *evalBuilder) build() (*EvalPlan, error) {
 	if len(b.exprs) == 0 {
 		return nil, nil
 	}
 	ep := &EvalPlan{First: b.first, Count: len(b.exprs)}
+	for i, kt := range b.keyTypes {
+		if kt != 0 {
+			ep.KeyTypes = append([]uint32(nil), b.keyTypes...)
+		}
+		if b.typed[i] {
+			ep.Typed = append([]bool(nil), b.typed...)
+		}
+	}
 	var renum paramRenumbering
 	sel := &pg_query.SelectStmt{}
 	for _, e := range b.exprs {
+		e = proto.Clone(e).(*pg_query.Node)
 		renum.apply(e)
 		sel.TargetList = append(sel.TargetList, &pg_query.Node{Node: &pg_query.Node_ResTarget{ResTarget: &pg_query.ResTarget{Val: e}}})
 	}
@@ -166,7 +193,7 @@ func (p *Plan) planInsert(ins *pg_query.InsertStmt, env Env) error {
 		}
 	}
 	replicated := p.replicated()
-	eb := newEvalBuilder(p.tree)
+	eb := p.evalBuilder()
 	lookup := func(schema, name string) *catalog.Table { return tableLookup(p, schema, name) }
 
 	needsEval := func(col *catalog.Column, item *pg_query.Node) bool {
@@ -177,8 +204,8 @@ func (p *Plan) planInsert(ins *pg_query.InsertStmt, env Env) error {
 			return col.SequenceDefault || (replicated && col.Default != "" && !defaultImmutable(col, env))
 		}
 		if col.Name == t.KeyColumn {
-			_, ok := constValue(item, t.KeyType)
-			return !ok
+			v, ok := constValue(item, t.KeyType)
+			return !ok || settingDependent(v, t.KeyType)
 		}
 		return replicated && !immutable(item, env)
 	}
@@ -252,9 +279,16 @@ func (p *Plan) planInsert(ins *pg_query.InsertStmt, env Env) error {
 				if readsDistributed(list.Items[i], lookup) {
 					return sqlerr.Unsupported("a value inserted into distributed table \"%s\" that reads a distributed table must be a constant for every replica; compute it first", t.Name)
 				}
+				typed := false
+				if v, ok := constValue(list.Items[i], t.KeyType); ok && col.Name == t.KeyColumn && settingDependent(v, t.KeyType) {
+					// A literal the session reads: evaluated as the key's
+					// type, as the INSERT would read it.
+					list.Items[i], typed = castToKeyType(list.Items[i], t.KeyType), true
+				}
 				v := eb.replace(&list.Items[i])
 				if col.Name == t.KeyColumn {
 					key = &v
+					eb.markKey(v, t.KeyType, typed)
 				}
 				continue
 			}
@@ -318,7 +352,7 @@ func defaultImmutable(c *catalog.Column, env Env) bool {
 // compute the same values on every replica: SET expressions that read no
 // column are evaluated once; anything else that is not immutable is refused.
 func (p *Plan) planReplicatedModification(stmt *pg_query.Node, env Env) error {
-	eb := newEvalBuilder(p.tree)
+	eb := p.evalBuilder()
 	var where *pg_query.Node
 	switch {
 	case stmt.GetUpdateStmt() != nil:
@@ -533,4 +567,47 @@ func targetColumns(t *catalog.Table, list []*pg_query.Node) ([]*catalog.Column, 
 		indirect = append(indirect, len(rt.Indirection) > 0)
 	}
 	return cols, indirect, nil
+}
+
+// checkReplicaSystemColumns refuses a write to a table with replicas that
+// reads a system column (systemColumns): each placement has its own xmin,
+// xmax, cmin, cmax, tableoid and, after a VACUUM on one node, its own ctids,
+// so each replica would compute or match something else. The statement's
+// own RETURNING list only reports the first placement's values and is
+// allowed; a RETURNING list feeding a write (a data-modifying CTE) is not.
+// INSERT ... SELECT checks its SELECT itself (shardLocalUnsafe).
+func checkReplicaSystemColumns(stmt *pg_query.Node, target *catalog.Table) error {
+	if target == nil || !tableReplicated(target) {
+		return nil
+	}
+	stmt = proto.Clone(stmt).(*pg_query.Node)
+	switch {
+	case stmt.GetInsertStmt() != nil:
+		stmt.GetInsertStmt().ReturningList = nil
+	case stmt.GetUpdateStmt() != nil:
+		stmt.GetUpdateStmt().ReturningList = nil
+	case stmt.GetDeleteStmt() != nil:
+		stmt.GetDeleteStmt().ReturningList = nil
+	}
+	name := ""
+	walk(stmt, func(m protoreflect.ProtoMessage) bool {
+		if cr, ok := m.(*pg_query.ColumnRef); ok && len(cr.Fields) > 0 && systemColumns[stringOf(cr.Fields[len(cr.Fields)-1])] {
+			name = stringOf(cr.Fields[len(cr.Fields)-1])
+		}
+		return name == ""
+	})
+	if name != "" {
+		return sqlerr.Unsupported("a write to replicated table \"%s\" cannot read system column \"%s\": its value differs between the replicas of a shard, so they would diverge", target.Name, name)
+	}
+	return nil
+}
+
+// tableReplicated reports whether any shard of t has more than one placement.
+func tableReplicated(t *catalog.Table) bool {
+	for _, s := range t.Shards {
+		if len(s.Placements) > 1 {
+			return true
+		}
+	}
+	return false
 }

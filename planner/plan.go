@@ -140,6 +140,13 @@ type Plan struct {
 	// Tx is set for a transaction control statement (BEGIN, SAVEPOINT, ...),
 	// which the driver handles itself; Kind is then Passthrough.
 	Tx *TxCommand
+	// SettingKeyParams lists the statement's parameters that are shard key
+	// values of a type whose text form the session's settings decide (date,
+	// timestamp, timestamptz: catalog.KeyTextDependsOnSettings). A driver
+	// given text for one of them that catalog.KeyTextIndependentOfSettings
+	// rejects has the session evaluate it and passes the typed value on, to
+	// the hash and to the shard alike. Nil when there is none.
+	SettingKeyParams []KeyParam
 
 	refs []*tableRef
 	// root is the statement's own query level, as the analyzer saw it.
@@ -155,6 +162,14 @@ type Plan struct {
 	// renames maps the location of each distributed RangeVar to its table.
 	renames  map[int32]*catalog.Table
 	shardSQL []shardText
+	// evals collects the expressions of Eval while planning (evalBuilder).
+	evals *evalBuilder
+}
+
+// KeyParam is a statement parameter used as a shard key value of type Type.
+type KeyParam struct {
+	Param int
+	Type  uint32
 }
 
 type shardText struct {
@@ -174,6 +189,17 @@ type EvalPlan struct {
 	First int
 	// Count is how many values the SELECT returns.
 	Count int
+	// KeyTypes, when not nil, has for each value the type of the shard key
+	// it is (0 for a value that is no key). A key value that comes back as
+	// text the session's settings decide (catalog.KeyTextIndependentOfSettings)
+	// is read again by the session as that type, like a text parameter.
+	KeyTypes []uint32
+	// Typed, when not nil, marks the values computed as their key's own
+	// type (a key literal the session's settings read, cast to it): a
+	// driver reads them in binary, as typed Go values (time.Time, ...) that
+	// hash exactly as PostgreSQL stores them, and passes them on typed,
+	// whatever the session's DateStyle. The others are text.
+	Typed []bool
 }
 
 // New plans sql against snap. It parses the text; callers cache the Plan per
@@ -189,6 +215,9 @@ func New(sql string, snap *catalog.Snapshot, env Env) (*Plan, error) {
 		return nil, sqlerr.New("42P02", "there is no parameter $%d", n)
 	}
 	p, err := plan(sql, tree, snap, env)
+	if err == nil {
+		p.collectSettingKeyParams()
+	}
 	if err != nil && sqlerr.Code(err) == sqlerr.FeatureNotSupported {
 		// The shards cannot run it as it is: perhaps once its subqueries
 		// that need all rows have run.
@@ -311,6 +340,11 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 			p.target = r.table
 		}
 	}
+	if !a.insertSelect {
+		if err := checkReplicaSystemColumns(stmt, p.target); err != nil {
+			return nil, err
+		}
+	}
 	stripSchemaQualifiers(p.tree, a.refs)
 	p.renames = make(map[int32]*catalog.Table, len(a.refs))
 	for _, r := range a.refs {
@@ -324,6 +358,9 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 		}
 		p.Kind = Scatter
 		return p, nil
+	}
+	if err := p.evalSettingKeys(); err != nil {
+		return nil, err
 	}
 	if ins := stmt.GetInsertStmt(); ins != nil && a.refs[0].target {
 		if err := p.planInsert(ins, env); err != nil {

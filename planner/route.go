@@ -178,6 +178,9 @@ func (p *Plan) TargetShards(args []any) ([]int, error) {
 		if !ok {
 			return all(), nil // an array form pgshard cannot read: run everywhere
 		}
+		if settingDependentElements(p.Table.KeyType, elems) {
+			return all(), nil // only the shards read these texts: run everywhere
+		}
 		for _, e := range elems {
 			if err := add(e); err != nil {
 				return nil, err
@@ -218,4 +221,28 @@ func arrayElements(v any) ([]any, bool) {
 		out[i] = e.Interface()
 	}
 	return out, true
+}
+
+// settingDependentElements reports whether an array argument's elements
+// include a text that, as a key of type keyType, the session's settings
+// decide (catalog.KeyTextIndependentOfSettings): it cannot prune shards.
+func settingDependentElements(keyType uint32, elems []any) bool {
+	if !catalog.KeyTextDependsOnSettings(keyType) {
+		return false
+	}
+	for _, e := range elems {
+		var s string
+		switch x := e.(type) {
+		case string:
+			s = x
+		case []byte:
+			s = string(x)
+		default:
+			continue
+		}
+		if !catalog.KeyTextIndependentOfSettings(keyType, s) {
+			return true
+		}
+	}
+	return false
 }

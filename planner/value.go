@@ -19,6 +19,10 @@ type Value struct {
 	// Const is the literal: a string (text, and numbers written with a
 	// decimal point), an int64 or a bool. Nil with Param 0 is SQL NULL.
 	Const any
+	// lit is the string literal's node in the plan's parse tree, so that a
+	// literal the session's settings decide can become a parameter
+	// (evalSettingKeys); nil for other values.
+	lit *pg_query.Node
 }
 
 // String shows the value as it appears in plans: "$2" or the literal.
@@ -133,7 +137,7 @@ func constValue(n *pg_query.Node, keyType uint32) (Value, bool) {
 			}
 			return Value{Const: v.Fval.Fval}, true
 		case *pg_query.A_Const_Sval:
-			return Value{Const: v.Sval.Sval}, true
+			return Value{Const: v.Sval.Sval, lit: n}, true
 		case *pg_query.A_Const_Boolval:
 			return Value{Const: v.Boolval.Boolval}, true
 		}
