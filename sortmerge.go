@@ -59,12 +59,13 @@ func (cn *conn) sortMergeQuery(ctx context.Context, p *planner.Plan, args []any)
 		}
 		m.SetState(state)
 	}
+	shapes := newShardShapes(p)
 	open := func(ctx context.Context, i int) (driver.Rows, error) {
 		sql, err := m.ShardSQL(shards[i])
 		if err != nil {
 			return nil, err
 		}
-		return cn.readShard(ctx, p, shards[i], sql, shardArgs)
+		return cn.readShardChecked(ctx, p, shapes, shards[i], sql, shardArgs)
 	}
 	var sources []driver.Rows
 	release := func() {}
