@@ -32,6 +32,7 @@ func (cn *conn) combineQuery(ctx context.Context, p *planner.Plan, args []any) (
 	}
 	n := len(shards)
 	parts := make([]partialRows, n)
+	shapes := newShardShapes(p)
 	err = cn.eachShard(n, func(i int) error {
 		sql, err := p.ShardSQL(shards[i])
 		if err != nil {
@@ -44,6 +45,9 @@ func (cn *conn) combineQuery(ctx context.Context, p *planner.Plan, args []any) (
 			}
 			defer rows.Close()
 			fds := rows.FieldDescriptions()
+			if err := shapes.check(shardShape{idx: shards[i], desc: fieldsDescription(dc.Conn().TypeMap(), fds)}); err != nil {
+				return err
+			}
 			part := partialRows{types: make([]typeRef, len(fds)), cols: make([][]*string, len(fds))}
 			for j, fd := range fds {
 				part.types[j] = typeRef{fd.DataTypeOID, fd.TypeModifier}

@@ -438,7 +438,7 @@ func (cn *conn) readShard(ctx context.Context, p *planner.Plan, idx int, sql str
 				release()
 				return err
 			}
-			rows = &placementRows{rows: rows, release: release}
+			rows = &placementRows{rows: rows, release: release, node: pl.Node}
 			return nil
 		})
 		if err == nil {
@@ -896,12 +896,13 @@ func (cn *conn) scatterQuery(ctx context.Context, p *planner.Plan, nargs []drive
 		return nil, err
 	}
 	bound = renumber(planner.ShardArgs(p, bound))
+	shapes := newShardShapes(p)
 	open := func(i int) (driver.Rows, error) {
 		sql, err := p.ShardSQL(shards[i])
 		if err != nil {
 			return nil, err
 		}
-		return cn.readShard(ctx, p, shards[i], sql, bound)
+		return cn.readShardChecked(ctx, p, shapes, shards[i], sql, bound)
 	}
 	if p.Aggregates != nil {
 		return cn.aggregate(ctx, p, len(shards), open)
@@ -924,7 +925,7 @@ func (cn *conn) scatterQuery(ctx context.Context, p *planner.Plan, nargs []drive
 		if err != nil {
 			return nil, err
 		}
-		return cn.readShard(ctx, p, shards[i], sql, bound)
+		return cn.readShardChecked(ctx, p, shapes, shards[i], sql, bound)
 	})
 	if err != nil {
 		return nil, err

@@ -1,6 +1,8 @@
 package pgshard
 
 import (
+	"context"
+	"database/sql"
 	"os"
 	"strconv"
 	"strings"
@@ -57,4 +59,28 @@ func SetMaxMaterializedBytes(n int) (restore func()) {
 	old := maxMaterializedBytes
 	maxMaterializedBytes = n
 	return func() { maxMaterializedBytes = old }
+}
+
+// SortMergeStreams reports how pgshard answers query (cached plan, after a
+// first execution has learnt its sort keys' collations): streams is true
+// when the shards' sorted rows are merged in Go, false when PostgreSQL
+// combines them; known is false when the plan has no streaming merge or has
+// not learnt yet.
+func SortMergeStreams(ctx context.Context, db *sql.DB, query string) (streams, known bool, err error) {
+	c, err := db.Conn(ctx)
+	if err != nil {
+		return false, false, err
+	}
+	defer c.Close()
+	err = c.Raw(func(dc any) error {
+		p, err := dc.(*conn).c.planFor(ctx, query)
+		if err != nil || p.SortMerge == nil {
+			return err
+		}
+		st := p.SortMerge.State()
+		known = st.Known
+		streams = st.Known && !st.Refused
+		return nil
+	})
+	return streams, known, err
 }

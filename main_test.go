@@ -61,7 +61,14 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	c := sharedCluster(t)
+	return newEnvOn(t, sharedCluster(t), "")
+}
+
+// newEnvOn is newEnv on cluster c, whose node 0 is the metadata database:
+// each node's database is made with CREATE DATABASE name createOptions
+// (such as "TEMPLATE template0 LOCALE_PROVIDER libc LOCALE 'C'").
+func newEnvOn(t testing.TB, c *pgtest.Cluster, createOptions string) *env {
+	t.Helper()
 	dbSeqMu.Lock()
 	dbSeq++
 	name := fmt.Sprintf("t%d_%s", dbSeq, strings.ToLower(strings.NewReplacer("/", "_", " ", "_", "-", "_").Replace(t.Name())))
@@ -80,7 +87,7 @@ func newEnv(t testing.TB) *env {
 		if err != nil {
 			t.Fatalf("connect %s: %v", n.Addr(), err)
 		}
-		if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" "+createOptions); err != nil {
 			t.Fatalf("create database on %s: %v", n.Addr(), err)
 		}
 		conn.Close(ctx)

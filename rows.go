@@ -1,9 +1,21 @@
 package pgshard
 
 import (
+	"context"
 	"database/sql/driver"
 	"io"
 	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/internal/sqlerr"
+	"github.com/pgshard/pgshard/merge"
+	"github.com/pgshard/pgshard/planner"
 )
 
 // columnInfo is what database/sql's ColumnType reports of one result column,
@@ -43,11 +55,12 @@ func describeColumns(r driver.Rows) []columnInfo {
 }
 
 // placementRows are the rows of one statement on one placement, streamed
-// from the worker. Close releases the worker connection (unless it belongs
-// to a transaction).
+// from the worker on node. Close releases the worker connection (unless it
+// belongs to a transaction).
 type placementRows struct {
 	rows    driver.Rows
 	release func()
+	node    catalog.Node
 }
 
 var (
@@ -243,4 +256,106 @@ func (c *concatRows) ColumnTypePrecisionScale(i int) (int64, int64, bool) {
 		return t.ColumnTypePrecisionScale(i)
 	}
 	return 0, 0, false
+}
+
+// shardShapes checks, for one multi-shard read of plan p, that every shard's
+// rows are described as those of the first shard to answer (column count,
+// names, types: merge.RowDescription) before any of its rows is passed on.
+// Shard tables whose columns drifted apart (an ALTER run by hand on one
+// worker, a schema change that reached some shards only) fail the statement
+// with 42804 naming both shard tables and the column, rather than give one
+// shard's values under another's columns. Safe for concurrent use: shards
+// are opened on goroutines of their own.
+type shardShapes struct {
+	p     *planner.Plan
+	mu    sync.Mutex
+	first *shardShape
+}
+
+// shardShape is the row description of shard index idx's rows, read on
+// node (zero when unknown: types made by CREATE TYPE, whose OIDs are the
+// node's own, are then not compared).
+type shardShape struct {
+	idx  int
+	node catalog.Node
+	desc merge.RowDescription
+}
+
+func newShardShapes(p *planner.Plan) *shardShapes { return &shardShapes{p: p} }
+
+// check compares a shard's row description with the first one's (which it
+// becomes when it is the first).
+func (s *shardShapes) check(got shardShape) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.first == nil {
+		s.first = &got
+		return nil
+	}
+	first := s.first
+	sameNode := got.node != (catalog.Node{}) && got.node == first.node
+	mismatch := got.desc.Mismatch(first.desc, sameNode)
+	if mismatch == "" {
+		return nil
+	}
+	table := s.p.Table
+	return sqlerr.WithDetail(
+		sqlerr.New(sqlerr.DatatypeMismatch, "the shard tables of distributed table %s differ in their columns: %s against %s: %s",
+			table.Name, s.shardTables(got.idx), s.shardTables(first.idx), mismatch),
+		"The shard tables of one distributed table must have the same columns; one was altered apart from the others (an ALTER TABLE run on a worker, or a schema change that reached only some shards). Make them the same again.")
+}
+
+// shardTables names the shard tables of shard index idx the plan reads:
+// "kv_10003", or "a_10000 and b_10016" for co-located tables.
+func (s *shardShapes) shardTables(idx int) string {
+	tables := s.p.Tables()
+	if len(tables) == 0 {
+		tables = []*catalog.Table{s.p.Table}
+	}
+	names := make([]string, len(tables))
+	for i, t := range tables {
+		names[i] = t.ShardTableName(t.Shards[idx].ID)
+	}
+	return strings.Join(names, " and ")
+}
+
+// checked returns r, the rows of shard index idx, when their description
+// matches the other shards'; else it closes r and returns the mismatch.
+func (s *shardShapes) checked(idx int, r driver.Rows) (driver.Rows, error) {
+	var node catalog.Node
+	if pr, ok := r.(*placementRows); ok {
+		node = pr.node
+	}
+	if err := s.check(shardShape{idx: idx, node: node, desc: merge.Describe(r)}); err != nil {
+		_ = r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// readShardChecked is readShard for one shard of a multi-shard read: the
+// shard's rows are checked against the other shards' (shapes) before they
+// are returned.
+func (cn *conn) readShardChecked(ctx context.Context, p *planner.Plan, shapes *shardShapes, idx int, sql string, nargs []driver.NamedValue) (driver.Rows, error) {
+	r, err := cn.readShard(ctx, p, idx, sql, nargs)
+	if err != nil {
+		return nil, err
+	}
+	return shapes.checked(idx, r)
+}
+
+// fieldsDescription describes rows read with pgx as merge.Describe describes
+// the database/sql driver's: pgx's type name (upper case) for the types it
+// knows, else the OID in decimal.
+func fieldsDescription(m *pgtype.Map, fds []pgconn.FieldDescription) merge.RowDescription {
+	d := merge.RowDescription{Names: make([]string, len(fds)), Types: make([]string, len(fds))}
+	for i, fd := range fds {
+		d.Names[i] = fd.Name
+		if t, ok := m.TypeForOID(fd.DataTypeOID); ok {
+			d.Types[i] = strings.ToUpper(t.Name)
+		} else {
+			d.Types[i] = strconv.FormatUint(uint64(fd.DataTypeOID), 10)
+		}
+	}
+	return d
 }

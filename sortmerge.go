@@ -59,12 +59,13 @@ func (cn *conn) sortMergeQuery(ctx context.Context, p *planner.Plan, args []any)
 		}
 		m.SetState(state)
 	}
+	shapes := newShardShapes(p)
 	open := func(ctx context.Context, i int) (driver.Rows, error) {
 		sql, err := m.ShardSQL(shards[i])
 		if err != nil {
 			return nil, err
 		}
-		return cn.readShard(ctx, p, shards[i], sql, shardArgs)
+		return cn.readShardChecked(ctx, p, shapes, shards[i], sql, shardArgs)
 	}
 	var sources []driver.Rows
 	release := func() {}
@@ -196,8 +197,11 @@ func boundValue(b planner.Bound, args []any, clause, code string) (n int64, ok b
 // learnMergeState asks PostgreSQL, on a placement of shard index shard,
 // which collation each sort key's values have, without running the query
 // (LIMIT 0; as text, so that every type has one: a text key keeps its own),
-// and the database's default collation: the merge compares text
-// in Go only where PostgreSQL orders it by bytes.
+// what that collation is (pg_collation: provider, locale, determinism), and
+// what the database's default collation and encoding are (pg_database): the
+// merge compares text in Go only where PostgreSQL orders it by its bytes
+// (textOrderIsBytewise). Rows of pg_collation and pg_database are read as
+// jsonb, so that the columns of every PostgreSQL version are found by name.
 func (cn *conn) learnMergeState(ctx context.Context, p *planner.Plan, shard int, args []driver.NamedValue) (planner.MergeState, error) {
 	m := p.SortMerge
 	sql, err := m.ShardSQL(shard)
@@ -218,13 +222,13 @@ func (cn *conn) learnMergeState(ctx context.Context, p *planner.Plan, shard int,
 		}
 		alias += "(" + strings.Join(names, ", ") + ")"
 	}
-	q := "SELECT (SELECT datcollate FROM pg_database WHERE datname = current_database())::text"
+	q := "SELECT (SELECT to_jsonb(d) FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()), pg_catalog.getdatabaseencoding()"
 	for i, k := range m.Keys {
 		col := "a" + strconv.Itoa(k.Column+1)
 		if k.Extra {
 			col = pgx.Identifier{fmt.Sprintf("?pgshard_sort%d", k.Column+1)}.Sanitize()
 		}
-		q += fmt.Sprintf(", pg_collation_for((SELECT s.%s::text FROM (%s) %s LIMIT 0)) AS k%d", col, sql, alias, i)
+		q += fmt.Sprintf(", (SELECT to_jsonb(c) FROM pg_catalog.pg_collation c WHERE c.oid = pg_catalog.pg_collation_for((SELECT s.%s::text FROM (%s) %s LIMIT 0))::pg_catalog.regcollation) AS k%d", col, sql, alias, i)
 	}
 	values := make([]any, len(args))
 	for i, a := range args {
@@ -247,11 +251,12 @@ func (cn *conn) learnMergeState(ctx context.Context, p *planner.Plan, shard int,
 		if err != nil {
 			return err
 		}
-		datcollate, _ := vals[0].(string)
+		database, _ := vals[0].(map[string]any)
+		encoding, _ := vals[1].(string)
 		state = planner.MergeState{Known: true, Bytewise: make([]bool, len(m.Keys))}
 		for i := range m.Keys {
-			coll, collatable := vals[i+1].(string)
-			state.Bytewise[i] = !collatable || bytewiseCollation(coll, datcollate)
+			coll, collatable := vals[i+2].(map[string]any)
+			state.Bytewise[i] = !collatable || textOrderIsBytewise(collationOf(coll, database), encoding)
 		}
 		return row.Err()
 	})
@@ -261,21 +266,81 @@ func (cn *conn) learnMergeState(ctx context.Context, p *planner.Plan, shard int,
 	return state, nil
 }
 
-// bytewiseCollation reports whether text under collation (as
-// pg_collation_for names it; "default" is the database's, datcollate) is
-// ordered by its bytes: C and POSIX, ucs_basic, and C.UTF-8, whose order is
-// by code point.
-func bytewiseCollation(collation, datcollate string) bool {
-	name := collation
-	if len(name) >= 2 && name[0] == '"' && name[len(name)-1] == '"' {
-		name = strings.ReplaceAll(name[1:len(name)-1], `""`, `"`)
+// collation is what decides how PostgreSQL orders text under a collation.
+type collation struct {
+	// provider is pg_collation.collprovider: 'c' libc, 'i' ICU, 'b'
+	// builtin (PostgreSQL 17).
+	provider string
+	// collate is libc's LC_COLLATE locale; locale is the ICU or builtin
+	// locale.
+	collate, locale string
+	deterministic   bool
+}
+
+// collationOf reads a pg_collation row (as jsonb) into a collation; the
+// database's default collation ("default", provider 'd') is the database's
+// (a pg_database row as jsonb). Columns that a version lacks take the values
+// that version implies: libc before PostgreSQL 15, deterministic before 12.
+func collationOf(coll, database map[string]any) collation {
+	str := func(row map[string]any, keys ...string) string {
+		for _, k := range keys {
+			if v, ok := row[k].(string); ok {
+				return v
+			}
+		}
+		return ""
 	}
-	if name == "default" {
-		name = datcollate
+	c := collation{
+		provider:      str(coll, "collprovider"),
+		collate:       str(coll, "collcollate"),
+		locale:        str(coll, "colllocale", "colliculocale"),
+		deterministic: true,
 	}
-	switch name {
-	case "C", "POSIX", "ucs_basic", "C.UTF-8", "C.utf8":
-		return true
+	if d, ok := coll["collisdeterministic"].(bool); ok {
+		c.deterministic = d
+	}
+	if c.provider == "d" {
+		c.provider = str(database, "datlocprovider")
+		c.collate = str(database, "datcollate")
+		c.locale = str(database, "datlocale", "daticulocale")
+	}
+	if c.provider == "" {
+		c.provider = "c"
+	}
+	return c
+}
+
+// textOrderIsBytewise reports whether PostgreSQL orders text under c, in a
+// database of encoding (getdatabaseencoding), by its bytes as pgx returns
+// them (UTF-8), which is how the merge compares text in Go:
+//   - libc C and POSIX compare with strcmp; libc C.UTF-8 (glibc) by code
+//     point, which for valid UTF-8 is byte order (TestCUTF8OrdersByCodePoint
+//     checks it against the server);
+//   - the builtin provider's C and C.UTF-8 by code point;
+//   - ICU, every other libc locale and every nondeterministic collation
+//     otherwise.
+//
+// In any encoding other than UTF8 (or SQL_ASCII, which pgx reads unconverted)
+// the server's byte order is not that of the UTF-8 text the client reads
+// (WIN1252's 0x80 is U+20AC), so nothing is.
+func textOrderIsBytewise(c collation, encoding string) bool {
+	if encoding != "UTF8" && encoding != "SQL_ASCII" {
+		return false
+	}
+	if !c.deterministic {
+		return false
+	}
+	switch c.provider {
+	case "c":
+		return c.collate == "C" || c.collate == "POSIX" || isCUTF8(c.collate)
+	case "b":
+		return c.locale == "C" || isCUTF8(c.locale)
 	}
 	return false
+}
+
+// isCUTF8 reports whether a locale name is C.UTF-8, in any of its
+// spellings (C.UTF-8, C.utf8, ...).
+func isCUTF8(locale string) bool {
+	return strings.EqualFold(locale, "C.UTF-8") || strings.EqualFold(locale, "C.UTF8")
 }

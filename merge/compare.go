@@ -19,10 +19,12 @@ import (
 //
 // ok is false for types whose order Go cannot reproduce exactly (json, inet,
 // arrays, ranges, money, citext, timetz, unknown types, ...). The collatable
-// text types (text, varchar, bpchar) are only ok when textOrderIsBytewise: the
-// database collation is C, POSIX or C.UTF-8, where PostgreSQL orders text by
-// bytes (which for UTF-8 is by code point). name (collation C) and "char" are
-// always ok.
+// text types (text, varchar, bpchar, name) are only ok when
+// textOrderIsBytewise: the collation PostgreSQL sorts the values with orders
+// them by their bytes (libc C or POSIX, C.UTF-8 by code point, which for UTF-8
+// is byte order; never ICU nor a nondeterministic collation). The caller
+// decides that from the sort key's collation and its provider. "char" has no
+// collation and is always ok.
 //
 // The orders: integers and oid numerically; float4/float8 with NaN greater
 // than everything (and equal to itself) and -0 equal to 0; numeric exactly,
@@ -52,7 +54,12 @@ func CompareFunc(dbType string, textOrderIsBytewise bool) (cmp func(a, b driver.
 		if textOrderIsBytewise {
 			return compareBpchar, true
 		}
-	case "NAME", "CHAR":
+	case "NAME":
+		// name's own collation is C, but a COLLATE clause can change it.
+		if textOrderIsBytewise {
+			return compareText, true
+		}
+	case "CHAR":
 		return compareText, true
 	case "UUID":
 		return compareUUID, true

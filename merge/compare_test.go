@@ -104,7 +104,7 @@ func TestCompareFunc(t *testing.T) {
 		}},
 		{[]string{"BOOL"}, false, [][]driver.Value{vals(false), vals(true)}},
 		{[]string{"TEXT", "VARCHAR"}, true, text},
-		{[]string{"NAME"}, false, text},
+		{[]string{"NAME"}, true, text},
 		{[]string{"CHAR"}, false, [][]driver.Value{vals(""), vals(" "), vals("A"), vals("a"), vals("\x7f"), vals("\xe9")}},
 		{[]string{"BPCHAR"}, true, [][]driver.Value{
 			vals("", " ", "   "), vals("!"), vals("A", "A  "), vals("a", "a ", "a    "), vals("a b", "a b "), vals("ab", "ab  "), vals("b"), vals("é "),
@@ -161,7 +161,7 @@ func TestCompareFuncRefuses(t *testing.T) {
 		typ      string
 		bytewise bool
 	}{
-		{"TEXT", false}, {"VARCHAR", false}, {"BPCHAR", false}, {"CITEXT", true},
+		{"TEXT", false}, {"VARCHAR", false}, {"BPCHAR", false}, {"NAME", false}, {"CITEXT", true},
 		{"JSON", true}, {"JSONB", true}, {"XML", true}, {"INET", true}, {"CIDR", true},
 		{"MONEY", true}, {"TIMETZ", true}, {"_INT4", true}, {"INT4RANGE", true},
 		{"TSVECTOR", true}, {"POINT", true}, {"16394", true}, {"", true},

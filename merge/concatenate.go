@@ -11,7 +11,10 @@ import (
 // it has rows), so a slow shard does not hold up the others; otherwise it
 // reads the sources one after the other. Each source is closed as soon as it
 // is exhausted; Close closes all. Columns and column types are the first
-// source's.
+// source's: before the first row, every source's column count, names and
+// types are checked against them (RowDescription.Mismatch), and a source that
+// differs fails Next with 42804 rather than give rows under the wrong
+// columns.
 func Concatenate(sources []driver.Rows) driver.Rows {
 	c := &concatenateRows{srcs: sources, exhausted: make([]bool, len(sources)), live: len(sources)}
 	if len(sources) > 0 {
@@ -37,6 +40,7 @@ type concatenateRows struct {
 	group     *group // non-nil: every source is a shard of this Parallel call
 	closeErr  error  // first error closing an exhausted source
 	done      error  // what Next returns from now on
+	checked   bool   // the sources' columns were checked
 	closed    bool
 }
 
@@ -53,6 +57,13 @@ func (c *concatenateRows) Next(dest []driver.Value) error {
 	}
 	if c.done != nil {
 		return c.done
+	}
+	if !c.checked {
+		c.checked = true
+		if err := checkSources(c.srcs); err != nil {
+			c.done = err
+			return err
+		}
 	}
 	for c.live > 0 {
 		i := c.pick()

@@ -52,7 +52,9 @@ func (k *SortKey) compare(a, b driver.Value) int {
 // source is read only when its previous row has been consumed (so []byte
 // values a driver reuses stay valid until the caller's next Next) and closed
 // as soon as it is exhausted; Close closes all. Columns and column types are
-// the first source's. With no source, the rows are empty.
+// the first source's; a source whose columns differ from them (count, names,
+// types: see Concatenate) fails Next with 42804. With no source, the rows
+// are empty.
 func MergeSort(sources []driver.Rows, keys []SortKey) driver.Rows {
 	m := &mergeSortRows{
 		srcs:      sources,
@@ -172,10 +174,8 @@ func (m *mergeSortRows) start() error {
 			return fmt.Errorf("merge: sort key column %d out of range [0,%d)", k.Column, width)
 		}
 	}
-	for i, src := range m.srcs {
-		if n := len(src.Columns()); n != width {
-			return fmt.Errorf("merge: source %d has %d columns, source 0 has %d", i, n, width)
-		}
+	if err := checkSources(m.srcs); err != nil {
+		return err
 	}
 	m.h.rows = make([][]driver.Value, len(m.srcs))
 	m.h.items = make([]int, 0, len(m.srcs))

@@ -102,6 +102,12 @@ func Start(ctx context.Context, n int) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	return env.start(ctx, n, env.template)
+}
+
+// start starts n servers, each on a copy of the initdb'd data directory
+// template.
+func (env *environment) start(ctx context.Context, n int, template string) (*Cluster, error) {
 	dir, err := os.MkdirTemp("", "pgshard-cluster-")
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: %w", err)
@@ -119,7 +125,7 @@ func Start(ctx context.Context, n int) (*Cluster, error) {
 	results := make(chan result, n)
 	for i := 0; i < n; i++ {
 		go func(i int) {
-			node, err := env.newNode(ctx, filepath.Join(dir, fmt.Sprintf("node%d", i)))
+			node, err := env.newNode(ctx, template, filepath.Join(dir, fmt.Sprintf("node%d", i)))
 			results <- result{i, node, err}
 		}(i)
 	}
@@ -182,7 +188,7 @@ func newEnvironment(ctx context.Context) (*environment, error) {
 		env.uid, env.gid = uid, gid
 		env.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	}
-	tmpl, err := env.ensureTemplate(ctx)
+	tmpl, err := env.ensureTemplate(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -219,15 +225,17 @@ func versionOf(binDir string) int {
 	return v
 }
 
-// ensureTemplate runs initdb once per machine and PostgreSQL version into a
-// cached directory, guarded by a file lock so parallel test binaries share it.
-func (env *environment) ensureTemplate(ctx context.Context) (string, error) {
+// ensureTemplate runs initdb once per machine, PostgreSQL version and list
+// of extra initdb arguments (appended to the defaults, so they override
+// them) into a cached directory, guarded by a file lock so parallel test
+// binaries share it.
+func (env *environment) ensureTemplate(ctx context.Context, extraArgs []string) (string, error) {
 	version, err := exec.CommandContext(ctx, filepath.Join(env.binDir, "postgres"), "--version").Output()
 	if err != nil {
 		return "", fmt.Errorf("pgtest: postgres --version: %w", err)
 	}
 	key := strings.NewReplacer(" ", "_", "(", "", ")", "", "\n", "").Replace(strings.TrimSpace(string(version)))
-	base := filepath.Join(os.TempDir(), "pgshard-pgtest-template-"+key+"-"+strconv.Itoa(os.Getuid()))
+	base := filepath.Join(os.TempDir(), "pgshard-pgtest-template-"+key+"-"+strconv.Itoa(os.Getuid())+initdbArgsKey(extraArgs))
 	lockPath := base + ".lock"
 	lock, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
@@ -254,7 +262,8 @@ func (env *environment) ensureTemplate(ctx context.Context) (string, error) {
 	if out, _ := exec.Command("locale", "-a").Output(); !strings.Contains(strings.ToLower(string(out)), "c.utf8") {
 		locale = "C"
 	}
-	cmd := env.command(ctx, "initdb", "-D", dataDir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale="+locale, "--no-sync")
+	args := append([]string{"-D", dataDir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=" + locale, "--no-sync"}, extraArgs...)
+	cmd := env.command(ctx, "initdb", args...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("pgtest: initdb: %w\n%s", err, out)
 	}
@@ -284,8 +293,8 @@ func (env *environment) chown(path string) error {
 
 // newNode copies the template into dataDir and starts a server on a free port,
 // trying other ports when the chosen one is taken meanwhile.
-func (env *environment) newNode(ctx context.Context, dataDir string) (*Node, error) {
-	cp := exec.CommandContext(ctx, "cp", "-a", env.template, dataDir)
+func (env *environment) newNode(ctx context.Context, template, dataDir string) (*Node, error) {
+	cp := exec.CommandContext(ctx, "cp", "-a", template, dataDir)
 	if out, err := cp.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("pgtest: copying template: %w\n%s", err, out)
 	}
