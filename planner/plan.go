@@ -155,6 +155,10 @@ type Plan struct {
 	// renames maps the location of each distributed RangeVar to its table.
 	renames  map[int32]*catalog.Table
 	shardSQL []shardText
+	// literalRows is set for an INSERT of literal rows (planLiteralRows):
+	// rewriting for a shard leaves its VALUES rows alone, so rewritten
+	// copies share them.
+	literalRows bool
 }
 
 type shardText struct {
@@ -187,6 +191,9 @@ func New(sql string, snap *catalog.Snapshot, env Env) (*Plan, error) {
 	// with Param 0) and deparse as "?".
 	if n, ok := minParam(tree); ok && n < 1 {
 		return nil, sqlerr.New("42P02", "there is no parameter $%d", n)
+	}
+	if p := planLiteralRows(sql, tree, snap, env); p != nil {
+		return p, nil
 	}
 	p, err := plan(sql, tree, snap, env)
 	if err != nil && sqlerr.Code(err) == sqlerr.FeatureNotSupported {
