@@ -58,3 +58,12 @@ func SetMaxMaterializedBytes(n int) (restore func()) {
 	maxMaterializedBytes = n
 	return func() { maxMaterializedBytes = old }
 }
+
+// SetMaxCombineBytes changes the bound on the partial rows of a multi-shard
+// query combined by PostgreSQL for a test; restore puts the previous one
+// back.
+func SetMaxCombineBytes(n int) (restore func()) {
+	old := maxCombineBytes
+	maxCombineBytes = n
+	return func() { maxCombineBytes = old }
+}

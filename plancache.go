@@ -11,17 +11,21 @@ import (
 const (
 	// planCacheBudget bounds the bytes the plans of one Connector keep.
 	planCacheBudget = 64 << 20
-	// planCacheMaxEntry is the largest plan kept: a statement that large
-	// (hundreds of KB of literals, say) is seldom sent twice, and planning
-	// it again costs less than the memory it would hold.
+	// planCacheMaxEntry is the largest plan kept.
 	planCacheMaxEntry = 1 << 20
+	// planCacheMaxText is the longest statement whose plan is kept: a
+	// statement that long (a bulk load's hundreds of KB of literals, say)
+	// is seldom sent twice, and planning it again costs less than the
+	// memory it would hold and the plans it would push out.
+	planCacheMaxText = 64 << 10
 )
 
 // planCache maps SQL text to its latest plan, within a budget of bytes (an
 // estimate of what each plan keeps: planner.Plan.RetainedBytes). When a new
 // plan does not fit, plans not used since the clock hand last passed them
 // are dropped (the CLOCK approximation of least recently used); a plan
-// larger than maxEntry is not kept at all.
+// larger than maxEntry, or of a statement longer than planCacheMaxText, is
+// not kept at all.
 //
 // The zero value is ready to use, with the default bounds. It is safe for
 // concurrent use; get only takes a read lock.
@@ -85,8 +89,8 @@ func (pc *planCache) get(sql string) *planner.Plan {
 func (pc *planCache) put(sql string, p *planner.Plan) bool {
 	budget, maxEntry := pc.bounds()
 	size := -1
-	if 2*len(sql) > maxEntry {
-		size = maxEntry + 1 // the text alone is too large: no need to measure the plan
+	if len(sql) > planCacheMaxText {
+		size = maxEntry + 1 // not kept, whatever its plan's size
 	} else if pc.size != nil {
 		size = pc.size(sql, p)
 	} else {

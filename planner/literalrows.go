@@ -6,6 +6,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/internal/sqlerr"
 )
 
 // Literal rows: a multi-row INSERT ... VALUES whose rows are all literals
@@ -80,6 +81,9 @@ func planLiteralRows(sql string, tree *pg_query.ParseResult, snap *catalog.Snaps
 	sel.ValuesLists = rows[:1]
 	first := proto.Clone(tree).(*pg_query.ParseResult)
 	sel.ValuesLists = rows
+	if n, ok := minParam(first); ok && n < 1 {
+		return nil // refused by the ordinary way ($0)
+	}
 	p, err := plan(sql, first, snap, env)
 	if err != nil || p.Kind != Router || p.Eval != nil || p.InsertSelect != nil || len(p.InsertKeys) != 1 || p.Table == nil {
 		return nil
@@ -116,7 +120,49 @@ func planLiteralRows(sql string, tree *pg_query.ParseResult, snap *catalog.Snaps
 	ins.SelectStmt.GetSelectStmt().ValuesLists = append([]*pg_query.Node{ins.SelectStmt.GetSelectStmt().ValuesLists[0]}, rows[1:]...)
 	p.InsertKeys = keys
 	p.literalRows = true
+	if p.argCount == 0 {
+		p.rewriteRowsNow()
+	}
 	return p
+}
+
+// rewriteRowsNow makes the statements of a plan of literal rows without
+// parameters for the shards its rows go to, now, and then drops the rows
+// from the plan's tree. The keys are literals, so the shards are known
+// before the statement runs; the rows' parse tree takes about 20 times
+// their text, the rewritten statements about once, and a bulk load's
+// statement spends most of its life waiting for the shards. When a step
+// fails, the plan is left whole, to fail the same way when it runs.
+func (p *Plan) rewriteRowsNow() {
+	shards, err := p.RowShards(nil)
+	if err != nil {
+		return
+	}
+	single := true
+	for _, s := range shards[1:] {
+		single = single && s == shards[0]
+	}
+	if single {
+		if _, err := p.ShardSQL(shards[0]); err != nil {
+			return
+		}
+	} else {
+		parts, err := p.SplitInsert(nil, shards)
+		if err != nil {
+			return
+		}
+		p.parts, p.partShards = parts, shards
+	}
+	sel := p.tree.Stmts[0].Stmt.GetInsertStmt().SelectStmt.GetSelectStmt()
+	sel.ValuesLists = []*pg_query.Node{sel.ValuesLists[0]}
+	p.rowsDropped = true
+}
+
+// errRowsDropped is the error of rewriting a plan whose rows were dropped
+// (rewriteRowsNow) for other shards than those its rows go to, which no
+// execution asks for.
+func (p *Plan) errRowsDropped() error {
+	return sqlerr.New(sqlerr.InternalError, "the INSERT into \"%s\" was rewritten for the shards of its rows only", p.Table.Name)
 }
 
 // cloneWithoutRows returns a deep copy of the plan's tree without the rows

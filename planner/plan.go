@@ -159,6 +159,12 @@ type Plan struct {
 	// rewriting for a shard leaves its VALUES rows alone, so rewritten
 	// copies share them.
 	literalRows bool
+	// rowsDropped is set once a plan of literal rows without parameters
+	// holds its shard statements (the one shard's in shardSQL, or parts
+	// for the shards partShards of its rows) and no longer its rows.
+	rowsDropped bool
+	parts       []InsertPart
+	partShards  []int
 }
 
 type shardText struct {
@@ -187,13 +193,13 @@ func New(sql string, snap *catalog.Snapshot, env Env) (*Plan, error) {
 	if err != nil {
 		return nil, parseError(err)
 	}
+	if p := planLiteralRows(sql, tree, snap, env); p != nil {
+		return p, nil
+	}
 	// $0 parses but is no parameter; it would read as a NULL key (Value
 	// with Param 0) and deparse as "?".
 	if n, ok := minParam(tree); ok && n < 1 {
 		return nil, sqlerr.New("42P02", "there is no parameter $%d", n)
-	}
-	if p := planLiteralRows(sql, tree, snap, env); p != nil {
-		return p, nil
 	}
 	p, err := plan(sql, tree, snap, env)
 	if err != nil && sqlerr.Code(err) == sqlerr.FeatureNotSupported {

@@ -103,6 +103,9 @@ func (p *Plan) ShardSQL(i int) (string, error) {
 }
 
 func (p *Plan) rewrite(i int) (string, error) {
+	if p.rowsDropped {
+		return "", p.errRowsDropped()
+	}
 	var tree *pg_query.ParseResult
 	if p.literalRows {
 		var sel *pg_query.SelectStmt

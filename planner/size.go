@@ -16,7 +16,8 @@ const (
 // RetainedBytes estimates the memory the plan keeps while it is cached: its
 // SQL text (also the cache's key), its parse trees, and the statement
 // rewritten for each of its shards, which ShardSQL computes on first use
-// and keeps (counted for every shard, as if all were used). It is an
+// and keeps (counted for every shard, as if all were used; a plan of
+// literal rows holds those of its rows' shards only). It is an
 // estimate, within a small factor of the truth, for bounding a cache.
 func (p *Plan) RetainedBytes() int {
 	n := planOverheadBytes + 2*len(p.SQL)
@@ -26,6 +27,11 @@ func (p *Plan) RetainedBytes() int {
 	}
 	if p.tree != nil {
 		n += trees * treeBytesPerByte * proto.Size(p.tree)
+	}
+	if p.rowsDropped {
+		// The statements for its rows' shards only, which hold each row
+		// once.
+		return n + len(p.SQL) + len(p.SQL)/4 + (len(p.parts)+1)*shardTextOverhead
 	}
 	n += p.ShardCount() * (len(p.SQL) + len(p.SQL)/4 + shardTextOverhead)
 	return n

@@ -1,6 +1,8 @@
 package planner
 
 import (
+	"slices"
+
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -42,6 +44,12 @@ func (p *Plan) RowShards(args []any) ([]int, error) {
 // rows (ON CONFLICT DO NOTHING could drop some), so that the caller can put
 // returned rows back in VALUES order.
 func (p *Plan) SplitInsert(args []any, rowShards []int) ([]InsertPart, error) {
+	if p.rowsDropped {
+		if p.parts == nil || !slices.Equal(rowShards, p.partShards) {
+			return nil, p.errRowsDropped()
+		}
+		return p.parts, nil
+	}
 	ins := p.tree.Stmts[0].Stmt.GetInsertStmt()
 	if ins == nil || len(p.InsertKeys) == 0 {
 		return nil, sqlerr.New(sqlerr.InternalError, "not a multi-row INSERT")
