@@ -5,10 +5,12 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
 )
 
@@ -33,6 +35,8 @@ func (cn *conn) combineQuery(ctx context.Context, p *planner.Plan, args []any) (
 	n := len(shards)
 	parts := make([]partialRows, n)
 	shapes := newShardShapes(p)
+	limit := int64(maxCombineBytes)
+	var held atomic.Int64 // bytes of partial rows read, all shards together
 	err = cn.eachShard(n, func(i int) error {
 		sql, err := p.ShardSQL(shards[i])
 		if err != nil {
@@ -53,13 +57,20 @@ func (cn *conn) combineQuery(ctx context.Context, p *planner.Plan, args []any) (
 				part.types[j] = typeRef{fd.DataTypeOID, fd.TypeModifier}
 			}
 			for rows.Next() {
+				size := int64(0)
 				for j, raw := range rows.RawValues() {
+					size += partialValueOverhead
 					if raw == nil {
 						part.cols[j] = append(part.cols[j], nil)
 						continue
 					}
+					size += int64(len(raw))
 					s := string(raw)
 					part.cols[j] = append(part.cols[j], &s)
+				}
+				if held.Add(size) > limit {
+					// Closing the rows reads the rest without keeping it.
+					return combineLimitError(limit)
 				}
 			}
 			if err := rows.Err(); err != nil {
@@ -115,6 +126,31 @@ func (cn *conn) combineQuery(ctx context.Context, p *planner.Plan, args []any) (
 		cargs = append(cargs, driver.NamedValue{Ordinal: len(cargs) + 1, Value: a})
 	}
 	return cn.readShard(ctx, p, home, sql, cargs)
+}
+
+// maxCombineBytes bounds the partial rows a multi-shard query whose answer
+// PostgreSQL combines (GROUP BY, DISTINCT, window functions, ...) holds in
+// memory, all shards together: beyond it the statement fails (54000) rather
+// than exhausting the process's memory. The combine query's arguments
+// encode them once more while it is sent.
+var maxCombineBytes = 256 << 20
+
+// partialValueOverhead is what one partial value costs besides its text: a
+// string header and a pointer to it.
+const partialValueOverhead = 24
+
+// combineLimitError is the error of a query whose partial rows exceed
+// limit bytes.
+func combineLimitError(limit int64) error {
+	return sqlerr.New("54000", "the shards' partial results of this multi-shard query (combined by PostgreSQL: GROUP BY, DISTINCT, window functions, ...) exceed pgshard's limit of %s held in memory; filter the rows, group them more coarsely, or fix its partition column by equality", byteSize(limit))
+}
+
+// byteSize formats n bytes in MB when it is a whole number of them.
+func byteSize(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // onPlacement calls fn with a connection to the first reachable placement

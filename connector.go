@@ -401,40 +401,6 @@ func (c *Connector) planWith(ctx context.Context, sql string, snap *catalog.Snap
 	return p, nil
 }
 
-// planCache maps SQL text to its latest plan. It is bounded: when full, half
-// of it is dropped (plans are cheap to rebuild).
-type planCache struct {
-	mu    sync.RWMutex
-	plans map[string]*planner.Plan
-}
-
-const planCacheSize = 4096
-
-func (pc *planCache) get(sql string) *planner.Plan {
-	pc.mu.RLock()
-	p := pc.plans[sql]
-	pc.mu.RUnlock()
-	return p
-}
-
-func (pc *planCache) put(sql string, p *planner.Plan) {
-	pc.mu.Lock()
-	defer pc.mu.Unlock()
-	if pc.plans == nil {
-		pc.plans = map[string]*planner.Plan{}
-	}
-	if len(pc.plans) >= planCacheSize {
-		n := 0
-		for k := range pc.plans {
-			delete(pc.plans, k)
-			if n++; n >= planCacheSize/2 {
-				break
-			}
-		}
-	}
-	pc.plans[sql] = p
-}
-
 // functionCache remembers what pg_proc says of each function name, for the
 // planner (aggregates, volatility). Function definitions rarely change; the
 // cache lives as long as the Connector.

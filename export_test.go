@@ -84,3 +84,12 @@ func SortMergeStreams(ctx context.Context, db *sql.DB, query string) (streams, k
 	})
 	return streams, known, err
 }
+
+// SetMaxCombineBytes changes the bound on the partial rows of a multi-shard
+// query combined by PostgreSQL for a test; restore puts the previous one
+// back.
+func SetMaxCombineBytes(n int) (restore func()) {
+	old := maxCombineBytes
+	maxCombineBytes = n
+	return func() { maxCombineBytes = old }
+}

@@ -164,6 +164,16 @@ type Plan struct {
 	shardSQL []shardText
 	// evals collects the expressions of Eval while planning (evalBuilder).
 	evals *evalBuilder
+	// literalRows is set for an INSERT of literal rows (planLiteralRows):
+	// rewriting for a shard leaves its VALUES rows alone, so rewritten
+	// copies share them.
+	literalRows bool
+	// rowsDropped is set once a plan of literal rows without parameters
+	// holds its shard statements (the one shard's in shardSQL, or parts
+	// for the shards partShards of its rows) and no longer its rows.
+	rowsDropped bool
+	parts       []InsertPart
+	partShards  []int
 }
 
 // KeyParam is a statement parameter used as a shard key value of type Type.
@@ -208,6 +218,9 @@ func New(sql string, snap *catalog.Snapshot, env Env) (*Plan, error) {
 	tree, err := pg_query.Parse(sql)
 	if err != nil {
 		return nil, parseError(err)
+	}
+	if p := planLiteralRows(sql, tree, snap, env); p != nil {
+		return p, nil
 	}
 	// $0 parses but is no parameter; it would read as a NULL key (Value
 	// with Param 0) and deparse as "?".

@@ -103,8 +103,19 @@ func (p *Plan) ShardSQL(i int) (string, error) {
 }
 
 func (p *Plan) rewrite(i int) (string, error) {
-	tree := proto.Clone(p.tree).(*pg_query.ParseResult)
-	p.renameTables(tree, i)
+	if p.rowsDropped {
+		return "", p.errRowsDropped()
+	}
+	var tree *pg_query.ParseResult
+	if p.literalRows {
+		var sel *pg_query.SelectStmt
+		tree, sel = p.cloneWithoutRows()
+		p.renameTables(tree, i)
+		sel.ValuesLists = p.valuesRows()
+	} else {
+		tree = proto.Clone(p.tree).(*pg_query.ParseResult)
+		p.renameTables(tree, i)
+	}
 	text, err := pg_query.Deparse(tree)
 	if err != nil {
 		return "", sqlerr.New(sqlerr.InternalError, "deparsing statement for shard %d: %v", p.Table.Shards[i].ID, err)

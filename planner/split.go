@@ -1,6 +1,8 @@
 package planner
 
 import (
+	"slices"
+
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -42,6 +44,12 @@ func (p *Plan) RowShards(args []any) ([]int, error) {
 // rows (ON CONFLICT DO NOTHING could drop some), so that the caller can put
 // returned rows back in VALUES order.
 func (p *Plan) SplitInsert(args []any, rowShards []int) ([]InsertPart, error) {
+	if p.rowsDropped {
+		if p.parts == nil || !slices.Equal(rowShards, p.partShards) {
+			return nil, p.errRowsDropped()
+		}
+		return p.parts, nil
+	}
 	ins := p.tree.Stmts[0].Stmt.GetInsertStmt()
 	if ins == nil || len(p.InsertKeys) == 0 {
 		return nil, sqlerr.New(sqlerr.InternalError, "not a multi-row INSERT")
@@ -64,14 +72,24 @@ func (p *Plan) SplitInsert(args []any, rowShards []int) ([]InsertPart, error) {
 		parts[i].Rows = append(parts[i].Rows, row)
 	}
 	for i := range parts {
-		tree := proto.Clone(p.tree).(*pg_query.ParseResult)
-		pins := tree.Stmts[0].Stmt.GetInsertStmt()
-		sel := pins.SelectStmt.GetSelectStmt()
+		var tree *pg_query.ParseResult
+		var sel, rows *pg_query.SelectStmt
+		if p.literalRows {
+			// The rows are attached, shared, once the rest is rewritten.
+			tree, sel = p.cloneWithoutRows()
+			rows = p.tree.Stmts[0].Stmt.GetInsertStmt().SelectStmt.GetSelectStmt()
+		} else {
+			tree = proto.Clone(p.tree).(*pg_query.ParseResult)
+			sel = tree.Stmts[0].Stmt.GetInsertStmt().SelectStmt.GetSelectStmt()
+			rows = sel
+		}
 		kept := make([]*pg_query.Node, 0, len(parts[i].Rows))
 		for _, r := range parts[i].Rows {
-			kept = append(kept, sel.ValuesLists[r])
+			kept = append(kept, rows.ValuesLists[r])
 		}
-		sel.ValuesLists = kept
+		if !p.literalRows {
+			sel.ValuesLists = kept
+		}
 		// Renumber the parameters this part uses, in order of appearance.
 		renum := map[int32]int32{}
 		walk(tree.Stmts[0].Stmt, func(m protoreflect.ProtoMessage) bool {
@@ -94,6 +112,9 @@ func (p *Plan) SplitInsert(args []any, rowShards []int) ([]InsertPart, error) {
 			return true
 		})
 		p.renameTables(tree, parts[i].Shard)
+		if p.literalRows {
+			sel.ValuesLists = kept
+		}
 		text, err := pg_query.Deparse(tree)
 		if err != nil {
 			return nil, sqlerr.New(sqlerr.InternalError, "deparsing INSERT part: %v", err)

@@ -1,0 +1,53 @@
+package planner
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// BenchmarkPlanLiteralInsert plans a 200 KB multi-row INSERT of literals
+// (a bulk loader's statement) and rewrites it for its shards: one shard
+// (rows keyed alike) and all 16.
+func BenchmarkPlanLiteralInsert(b *testing.B) {
+	snap := testSnapshot(b)
+	env := testEnv()
+	for _, shape := range []struct {
+		name string
+		key  func(i int) string
+	}{
+		{"one shard", func(int) string { return "HN802" }},
+		{"16 shards", func(i int) string { return fmt.Sprintf("c%d", i) }},
+	} {
+		var sb strings.Builder
+		sb.WriteString("INSERT INTO customer_reviews VALUES ")
+		for i := 0; sb.Len() < 200_000; i++ {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			fmt.Fprintf(&sb, "('%s', '2020-01-02', %d, 7, 'abcdefghij', 'some title of a product %d', '{}')", shape.key(i), i, i)
+		}
+		sql := sb.String()
+		b.Run(shape.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(sql)))
+			for b.Loop() {
+				p, err := New(sql, snap, env)
+				if err != nil {
+					b.Fatal(err)
+				}
+				shards, err := p.RowShards(nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if p.parts == nil {
+					if _, err := p.ShardSQL(shards[0]); err != nil {
+						b.Fatal(err)
+					}
+				} else if _, err := p.SplitInsert(nil, shards); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
