@@ -50,9 +50,10 @@ type Node struct {
 	Port    int
 	DataDir string
 
-	mu      sync.Mutex
-	running bool
-	env     *environment
+	mu       sync.Mutex
+	running  bool
+	env      *environment
+	settings map[string]string // Options.Settings, written after Settings
 }
 
 // environment is what every node of the machine shares: where the binaries are
@@ -98,9 +99,21 @@ func StartTB(tb testing.TB, n int) *Cluster {
 // Start initializes and starts n PostgreSQL servers. The caller must Close the
 // cluster.
 func Start(ctx context.Context, n int) (*Cluster, error) {
+	return start(ctx, n, Options{})
+}
+
+// start starts n servers from the template of opts.InitDB, configured with
+// opts.Settings.
+func start(ctx context.Context, n int, opts Options) (*Cluster, error) {
 	env, err := loadEnvironment(ctx)
 	if err != nil {
 		return nil, err
+	}
+	template := env.template
+	if len(opts.InitDB) > 0 {
+		if template, err = env.templateFor(ctx, opts.InitDB); err != nil {
+			return nil, err
+		}
 	}
 	dir, err := os.MkdirTemp("", "pgshard-cluster-")
 	if err != nil {
@@ -119,7 +132,7 @@ func Start(ctx context.Context, n int) (*Cluster, error) {
 	results := make(chan result, n)
 	for i := 0; i < n; i++ {
 		go func(i int) {
-			node, err := env.newNode(ctx, filepath.Join(dir, fmt.Sprintf("node%d", i)))
+			node, err := env.newNode(ctx, filepath.Join(dir, fmt.Sprintf("node%d", i)), template, opts.Settings)
 			results <- result{i, node, err}
 		}(i)
 	}
@@ -182,7 +195,7 @@ func newEnvironment(ctx context.Context) (*environment, error) {
 		env.uid, env.gid = uid, gid
 		env.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	}
-	tmpl, err := env.ensureTemplate(ctx)
+	tmpl, err := env.ensureTemplate(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -219,15 +232,17 @@ func versionOf(binDir string) int {
 	return v
 }
 
-// ensureTemplate runs initdb once per machine and PostgreSQL version into a
-// cached directory, guarded by a file lock so parallel test binaries share it.
-func (env *environment) ensureTemplate(ctx context.Context) (string, error) {
+// ensureTemplate runs initdb once per machine, PostgreSQL version and list
+// of extra initdb arguments (appended to the defaults, so they override
+// them) into a cached directory, guarded by a file lock so parallel test
+// binaries share it.
+func (env *environment) ensureTemplate(ctx context.Context, extraArgs []string) (string, error) {
 	version, err := exec.CommandContext(ctx, filepath.Join(env.binDir, "postgres"), "--version").Output()
 	if err != nil {
 		return "", fmt.Errorf("pgtest: postgres --version: %w", err)
 	}
 	key := strings.NewReplacer(" ", "_", "(", "", ")", "", "\n", "").Replace(strings.TrimSpace(string(version)))
-	base := filepath.Join(os.TempDir(), "pgshard-pgtest-template-"+key+"-"+strconv.Itoa(os.Getuid()))
+	base := filepath.Join(os.TempDir(), "pgshard-pgtest-template-"+key+"-"+strconv.Itoa(os.Getuid())+templateSuffix(extraArgs))
 	lockPath := base + ".lock"
 	lock, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
@@ -254,7 +269,8 @@ func (env *environment) ensureTemplate(ctx context.Context) (string, error) {
 	if out, _ := exec.Command("locale", "-a").Output(); !strings.Contains(strings.ToLower(string(out)), "c.utf8") {
 		locale = "C"
 	}
-	cmd := env.command(ctx, "initdb", "-D", dataDir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale="+locale, "--no-sync")
+	args := append([]string{"-D", dataDir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=" + locale, "--no-sync"}, extraArgs...)
+	cmd := env.command(ctx, "initdb", args...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("pgtest: initdb: %w\n%s", err, out)
 	}
@@ -282,14 +298,15 @@ func (env *environment) chown(path string) error {
 	return nil
 }
 
-// newNode copies the template into dataDir and starts a server on a free port,
-// trying other ports when the chosen one is taken meanwhile.
-func (env *environment) newNode(ctx context.Context, dataDir string) (*Node, error) {
-	cp := exec.CommandContext(ctx, "cp", "-a", env.template, dataDir)
+// newNode copies template into dataDir and starts a server on a free port,
+// with settings after Settings in its configuration, trying other ports when
+// the chosen one is taken meanwhile.
+func (env *environment) newNode(ctx context.Context, dataDir, template string, settings map[string]string) (*Node, error) {
+	cp := exec.CommandContext(ctx, "cp", "-a", template, dataDir)
 	if out, err := cp.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("pgtest: copying template: %w\n%s", err, out)
 	}
-	n := &Node{Host: "127.0.0.1", DataDir: dataDir, env: env}
+	n := &Node{Host: "127.0.0.1", DataDir: dataDir, env: env, settings: settings}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		port, err := freePort()
@@ -310,6 +327,10 @@ func (env *environment) newNode(ctx context.Context, dataDir string) (*Node, err
 func (n *Node) writeConfig() error {
 	var b strings.Builder
 	for k, v := range Settings {
+		fmt.Fprintf(&b, "%s = %s\n", k, v)
+	}
+	// Later lines win: a node's own settings override the common ones.
+	for k, v := range n.settings {
 		fmt.Fprintf(&b, "%s = %s\n", k, v)
 	}
 	fmt.Fprintf(&b, "port = %d\n", n.Port)
