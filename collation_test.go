@@ -49,7 +49,7 @@ func setupWords(t *testing.T, e *env) {
 // C and libc C.UTF-8, and checks that the answers are the same and that the
 // rows are merged in Go exactly where the key's collation orders by bytes.
 func TestSortMergeFollowsCollationProvider(t *testing.T) {
-	c := pgtest.StartInitdbTB(t, 3, "--locale-provider=icu", "--icu-locale=en-US")
+	c := pgtest.StartTBWith(t, 3, pgtest.Options{InitDB: []string{"--locale-provider=icu", "--icu-locale=en-US"}})
 	type query struct {
 		q string
 		// streams per database: icu, libc C, libc C.UTF-8

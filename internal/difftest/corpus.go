@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Query is one entry of the corpus.
@@ -38,8 +39,9 @@ func LoadCorpus(path string) ([]Query, error) {
 // "-- args: v1, v2, ..." and then the SQL (up to the next entry; a trailing
 // semicolon is dropped). Other "--" comment lines are ignored. Argument
 // values are integers (int64), decimals (float64), 'quoted strings', true,
-// false, NULL or [a, b, ...] (a Go []int64, or []string unless every element
-// is an integer; no commas inside elements).
+// false, NULL, ts:<RFC 3339 instant> and date:<YYYY-MM-DD> (a Go
+// time.Time, the date at midnight UTC), or [a, b, ...] (a Go []int64, or
+// []string unless every element is an integer; no commas inside elements).
 func ParseCorpus(text string) ([]Query, error) {
 	var out []Query
 	var cur *Query
@@ -207,5 +209,19 @@ func parseArg(tok string) (any, error) {
 	if f, err := strconv.ParseFloat(tok, 64); err == nil {
 		return f, nil
 	}
-	return nil, fmt.Errorf("bad argument %q (want an integer, a decimal, 'string', true, false or NULL)", tok)
+	if v, ok := strings.CutPrefix(tok, "ts:"); ok {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return nil, fmt.Errorf("bad argument %q: %w", tok, err)
+		}
+		return t, nil
+	}
+	if v, ok := strings.CutPrefix(tok, "date:"); ok {
+		t, err := time.Parse(time.DateOnly, v)
+		if err != nil {
+			return nil, fmt.Errorf("bad argument %q: %w", tok, err)
+		}
+		return t, nil
+	}
+	return nil, fmt.Errorf("bad argument %q (want an integer, a decimal, 'string', true, false, NULL, ts:<RFC 3339> or date:<YYYY-MM-DD>)", tok)
 }

@@ -153,7 +153,7 @@ func TestParseCorpusDirectives(t *testing.T) {
 -- a comment
 -- name: one
 -- ordered
--- args: 42, 'it''s, here', NULL, true, 1.5
+-- args: 42, 'it''s, here', NULL, true, 1.5, ts:2024-01-01T05:00:00.5Z, date:2024-04-03
 SELECT $1::bigint, $2::text;
 
 -- name: two
@@ -165,11 +165,18 @@ SELECT 1
 	if len(qs) != 2 || !qs[0].Ordered || qs[1].Ordered || qs[1].SQL != "SELECT 1" {
 		t.Fatalf("got %+v", qs)
 	}
-	want := []any{int64(42), "it's, here", nil, true, 1.5}
+	want := []any{int64(42), "it's, here", nil, true, 1.5,
+		time.Date(2024, 1, 1, 5, 0, 0, 500_000_000, time.UTC), time.Date(2024, 4, 3, 0, 0, 0, 0, time.UTC)}
 	if len(qs[0].Args) != len(want) {
 		t.Fatalf("args %v", qs[0].Args)
 	}
 	for i := range want {
+		if w, ok := want[i].(time.Time); ok {
+			if g, ok := qs[0].Args[i].(time.Time); !ok || !g.Equal(w) {
+				t.Fatalf("arg %d = %#v, want %v", i, qs[0].Args[i], w)
+			}
+			continue
+		}
 		if qs[0].Args[i] != want[i] {
 			t.Fatalf("arg %d = %#v, want %#v", i, qs[0].Args[i], want[i])
 		}

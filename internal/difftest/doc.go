@@ -29,8 +29,27 @@
 //
 // Layouts differ in shard count and replication factor, and may carry DSN
 // options (pgx's simple protocol, a session time zone) that the oracle is
-// then read with too. Every third query runs inside a transaction, where
-// pgshard takes other code paths.
+// then read with too. Every load and query runs in a session on which
+// Config.Session (SET statements) ran first, on the oracle's side as on
+// pgshard's; with Config.Schema the tables live in that schema, with
+// ordinary tables of the same names in public. Every third query runs
+// inside a transaction, where pgshard takes other code paths.
+//
+// The dataset's time tables (events, days, stamps: keyed by timestamptz,
+// date and timestamp) also hold literal rows, inserted in each session's
+// settings on both sides (a zone-less timestamptz key, a '03/04/2024'
+// date). The oracle keeps one database per set of layout options for them.
+// After the load, a storage check per distributed table reads the shard
+// placements and the template table directly: the shards together must
+// hold the oracle's rows, replicas must agree, and the template must be
+// empty (a write that went there is lost to every distributed read).
+//
+// TestDifferentialMatrix runs the oracle under the settings matrix
+// (MatrixCells): collations C, libc en_US.UTF-8 and ICU en-US; TimeZone
+// UTC, America/New_York and Asia/Kolkata; DateStyle ISO and 'SQL, DMY'; a
+// search_path whose first schema, "Sch ema", holds the distributed tables
+// — each cell on a cluster initialized for it (pgtest.StartWith), with the
+// settings on the server, in the DSN or SET per session.
 //
 // The corpus is testdata/differential/queries.sql (entries introduced by
 // "-- name: <id>", optionally "-- ordered" and "-- args: ..."), plus

@@ -23,7 +23,8 @@ func (r *Report) String() string {
 		fmt.Fprintf(&b, "every %s query runs inside a transaction. ", ordinal(r.TxEvery))
 	}
 	fmt.Fprintf(&b, "/simple: pgx's simple protocol; /tz+0545: session time zone Asia/Kathmandu\n")
-	fmt.Fprintf(&b, "(the oracle is read with the same options).\n\n")
+	fmt.Fprintf(&b, "(the oracle is read with the same options). storage:<table> checks the rows stored in the shards\n")
+	fmt.Fprintf(&b, "and the template table, read directly, against the oracle's (one per distributed table).\n\n")
 	fmt.Fprintf(&b, "%-22s %7s %7s %7s %7s %7s %9s %9s\n", "layout", "queries", "equal", "refused", "error", "wrong", "load", "queries")
 	for _, l := range r.Layouts {
 		fmt.Fprintf(&b, "%-22s %7d %7d %7d %7d %7d %9s %9s\n", l.Layout, len(l.Findings),

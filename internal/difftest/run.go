@@ -82,6 +82,20 @@ type Config struct {
 	// AfterLoad, when set, runs after a layout is loaded and before its
 	// queries, with the layout's database name (the same on every node).
 	AfterLoad func(ctx context.Context, l Layout, dbname string) error
+	// Session are statements (SET TimeZone ..., SET search_path ...) run
+	// on every connection, the oracle's and pgshard's, before its first
+	// use: the settings a client makes after connecting, where a layout's
+	// Options are the ones it makes in its DSN. Every load and query of
+	// Run goes through such a session.
+	Session []string
+	// Schema, when set, is the schema the dataset's tables are created in
+	// by their unqualified names: the session's search_path (a layout's
+	// Options or Session) must put it first, which Run checks on every
+	// session. Run creates it, and in public an ordinary table of the same
+	// name and columns as each distributed table, holding three of its
+	// rows: an unqualified name resolved in the wrong schema answers from
+	// these.
+	Schema string
 	// BatchRows is the number of rows per multi-row INSERT (200 when zero);
 	// TxBatches is the number of INSERTs per transaction (25 when zero).
 	BatchRows, TxBatches int
@@ -214,10 +228,13 @@ func (cfg *Config) defaults() {
 }
 
 // Run loads the dataset into the oracle (database difftest_oracle on
-// Nodes[0], loaded with COPY) and, through pgshard, into every layout (a
+// Nodes[0], loaded with COPY, cloned per set of layout options as
+// difftest_oracle_read[_o<hash of options>] and given the literal rows in a
+// session with those options) and, through pgshard, into every layout (a
 // database difftest_s<shards>_r<replicas>[_o<hash of options>] on every
-// node, loaded with multi-row INSERTs in transactions), runs every query on
-// both and returns the report. The error is for failures of the harness
+// node, loaded with multi-row INSERTs in transactions, then the literal
+// rows), runs every query on both, each in a session of cfg.Session, and
+// returns the report. The error is for failures of the harness
 // itself (a server that cannot be reached, a load that fails); pgshard's
 // answers, right or wrong, are in the report. Run blocks until done.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
@@ -239,58 +256,62 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{Seed: cfg.Seed, People: cfg.People, Visits: cfg.Visits,
 		CorpusQueries: len(corpus), GeneratedQueries: len(generated), TxEvery: cfg.TxEvery}
 
-	// The oracle: one plain database on the metadata node.
+	// The oracles: plain databases on the metadata node, one per set of
+	// layout options, so that each layout is compared with an oracle loaded
+	// and read the same way (protocol, session settings). The typed rows
+	// go once, with COPY (a path independent of the driver under test),
+	// into a base database that is cloned per set of options; the literal
+	// rows are then inserted in a session with those options.
 	t0 := time.Now()
-	const oracleDB = "difftest_oracle"
-	if err := createDatabase(ctx, cfg.Nodes[0], oracleDB); err != nil {
+	const oracleBase = "difftest_oracle"
+	if err := createDatabase(ctx, cfg.Nodes[0], oracleBase, ""); err != nil {
 		return nil, err
 	}
 	if !cfg.Keep {
-		defer dropDatabase(context.WithoutCancel(ctx), cfg.Nodes[0], oracleDB)
+		defer dropDatabase(context.WithoutCancel(ctx), cfg.Nodes[0], oracleBase)
 	}
-	oracle, err := sql.Open("pgx", cfg.Nodes[0].DSN(oracleDB))
-	if err != nil {
-		return nil, err
-	}
-	defer oracle.Close()
-	for _, t := range ds.Tables() {
-		if _, err := oracle.ExecContext(ctx, t.DDL); err != nil {
-			return nil, fmt.Errorf("difftest: oracle: %w", err)
-		}
-	}
-	if err := copyAll(ctx, cfg.Nodes[0].DSN(oracleDB), ds); err != nil {
+	if err := loadOracleBase(ctx, &cfg, cfg.Nodes[0].DSN(oracleBase), ds); err != nil {
 		return nil, fmt.Errorf("difftest: loading the oracle: %w", err)
 	}
-	if _, err := oracle.ExecContext(ctx, "ANALYZE"); err != nil {
-		return nil, fmt.Errorf("difftest: oracle: %w", err)
-	}
-	// The oracle's answers, per set of options: each layout is compared
-	// with the oracle read the same way (protocol, session time zone).
 	answers := map[string][]*Result{}
 	for _, l := range cfg.Layouts {
 		if answers[l.Options] != nil {
 			continue
 		}
-		db := oracle
+		name := oracleBase + "_read" + optionsSuffix(l.Options)
+		if err := createDatabase(ctx, cfg.Nodes[0], name, oracleBase); err != nil {
+			return nil, err
+		}
+		if !cfg.Keep {
+			defer dropDatabase(context.WithoutCancel(ctx), cfg.Nodes[0], name)
+		}
+		mode := ""
 		if l.Options != "" {
-			if db, err = sql.Open("pgx", dsnFor(cfg.Nodes[0].DSN(oracleDB), l.Options)); err != nil {
-				return nil, err
-			}
-			defer db.Close()
+			mode = " (with " + l.Options + ")"
+		}
+		db, err := sql.Open("pgx", dsnFor(cfg.Nodes[0].DSN(name), l.Options))
+		if err != nil {
+			return nil, err
+		}
+		defer db.Close()
+		if err := errors.Join(loadLiterals(ctx, &cfg, db, ds)...); err != nil {
+			return nil, fmt.Errorf("difftest: oracle%s: %w", mode, err)
 		}
 		res := make([]*Result, len(queries))
 		errs := make([]error, len(queries))
-		forEach(len(queries), 2*cfg.Parallel, func(i int) {
-			qctx, cancel := context.WithTimeout(ctx, cfg.QueryTimeout)
-			defer cancel()
-			res[i], errs[i] = fetch(qctx, db, queries[i])
-		})
+		forEachInSession(len(queries), 2*cfg.Parallel, func() (*sql.Conn, error) { return openSession(ctx, db, &cfg) },
+			func(sess *sql.Conn, openErr error, i int) bool {
+				if openErr != nil {
+					errs[i] = openErr
+					return false
+				}
+				qctx, cancel := context.WithTimeout(ctx, cfg.QueryTimeout)
+				defer cancel()
+				res[i], errs[i] = fetch(qctx, sess, queries[i])
+				return errs[i] == nil
+			})
 		for i, err := range errs {
 			if err != nil {
-				mode := ""
-				if l.Options != "" {
-					mode = " (with " + l.Options + ")"
-				}
 				rep.CorpusBugs = append(rep.CorpusBugs, CorpusBug{Query: queries[i], Err: err.Error() + mode})
 			}
 		}
@@ -298,7 +319,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep.Oracle = time.Since(t0)
 	cfg.Logf("oracle: %d rows loaded, %d queries, %d rejected (corpus bugs), %v",
-		len(ds.People.Rows)+len(ds.Visits.Rows)+len(ds.Depts.Rows), len(queries), len(rep.CorpusBugs), rep.Oracle.Round(time.Millisecond))
+		ds.Rows(), len(queries), len(rep.CorpusBugs), rep.Oracle.Round(time.Millisecond))
 
 	// Layouts run cfg.Layouts at a time: one loads while another answers
 	// queries (both mostly wait on round trips).
@@ -312,7 +333,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			lr, err := runLayout(ctx, &cfg, l, ds, queries, answers[l.Options])
+			lr, err := runLayout(ctx, &cfg, l, ds, queries, answers[l.Options], oracleBase+"_read"+optionsSuffix(l.Options))
 			if err != nil {
 				errs[i] = fmt.Errorf("difftest: layout %s: %w", l, err)
 				return
@@ -329,21 +350,35 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, errors.Join(errs...)
 }
 
-func runLayout(ctx context.Context, cfg *Config, l Layout, ds *Dataset, queries []Query, answers []*Result) (*LayoutReport, error) {
-	lr := &LayoutReport{Layout: l}
-	name := fmt.Sprintf("difftest_s%d_r%d", l.Shards, l.Replicas)
-	if l.Options != "" {
-		h := fnv.New32a()
-		h.Write([]byte(l.Options))
-		name += fmt.Sprintf("_o%08x", h.Sum32())
+// optionsSuffix names the databases of a set of DSN options: "" for none,
+// else "_o" and a hash of them.
+func optionsSuffix(options string) string {
+	if options == "" {
+		return ""
 	}
+	h := fnv.New32a()
+	h.Write([]byte(options))
+	return fmt.Sprintf("_o%08x", h.Sum32())
+}
+
+func runLayout(ctx context.Context, cfg *Config, l Layout, ds *Dataset, queries []Query, answers []*Result, oracleDB string) (*LayoutReport, error) {
+	lr := &LayoutReport{Layout: l}
+	name := fmt.Sprintf("difftest_s%d_r%d", l.Shards, l.Replicas) + optionsSuffix(l.Options)
 	t0 := time.Now()
 	for _, n := range cfg.Nodes {
-		if err := createDatabase(ctx, n, name); err != nil {
+		if err := createDatabase(ctx, n, name, ""); err != nil {
 			return nil, err
 		}
 		if !cfg.Keep {
 			defer dropDatabase(context.WithoutCancel(ctx), n, name)
+		}
+	}
+	if cfg.Schema != "" {
+		// The schema and the decoys in public go to the metadata database
+		// directly (pgshard creates the schema on the workers with the
+		// shards).
+		if err := createSchemaAndDecoys(ctx, cfg, cfg.Nodes[0].DSN(name), ds); err != nil {
+			return nil, err
 		}
 	}
 	db, err := sql.Open("pgshard", dsnFor(cfg.Nodes[0].DSN(name), l.Options))
@@ -351,8 +386,13 @@ func runLayout(ctx context.Context, cfg *Config, l Layout, ds *Dataset, queries 
 		return nil, err
 	}
 	defer db.Close()
+	setup, err := openSession(ctx, db, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer setup.Close()
 	exec := func(q string, args ...any) error {
-		if _, err := db.ExecContext(ctx, q, args...); err != nil {
+		if _, err := setup.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("%s: %w", oneLine(q, 120), err)
 		}
 		return nil
@@ -376,8 +416,25 @@ func runLayout(ctx context.Context, cfg *Config, l Layout, ds *Dataset, queries 
 			return nil, err
 		}
 	}
-	if err := loadAll(ctx, db, ds, cfg); err != nil {
-		return nil, fmt.Errorf("loading through pgshard: %w", err)
+	// A load that fails is an error finding, not the end of the layout:
+	// the queries then show what the failure did to the answers.
+	typedErrs := loadAll(ctx, db, ds, cfg)
+	literalErrs := loadLiterals(ctx, cfg, db, ds)
+	var loadFindings []Finding
+	for i, t := range ds.Tables() {
+		for _, e := range []struct {
+			name, what string
+			err        error
+		}{{"load:", "rows", typedErrs[i]}, {"load-literals:", "literal rows", literalErrs[i]}} {
+			if e.err != nil {
+				loadFindings = append(loadFindings, Finding{Layout: l, Outcome: Error, Why: e.err.Error(),
+					Query: Query{Name: e.name + t.Name, SQL: fmt.Sprintf("(loading the %s of %s through pgshard)", e.what, t.Name)}})
+			}
+		}
+	}
+	storage, err := checkStorage(ctx, cfg, l, name, oracleDB, ds)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.AfterLoad != nil {
 		if err := cfg.AfterLoad(ctx, l, name); err != nil {
@@ -394,11 +451,21 @@ func runLayout(ctx context.Context, cfg *Config, l Layout, ds *Dataset, queries 
 		}
 	}
 	lr.Findings = make([]Finding, len(valid))
-	forEach(len(valid), cfg.Parallel, func(k int) {
-		i := valid[k]
-		inTx := cfg.TxEvery > 0 && i%cfg.TxEvery == cfg.TxEvery-1
-		lr.Findings[k] = classify(ctx, cfg, db, l, queries[i], answers[i], inTx)
-	})
+	forEachInSession(len(valid), cfg.Parallel, func() (*sql.Conn, error) { return openSession(ctx, db, cfg) },
+		func(sess *sql.Conn, openErr error, k int) bool {
+			i := valid[k]
+			inTx := cfg.TxEvery > 0 && i%cfg.TxEvery == cfg.TxEvery-1
+			if openErr != nil {
+				lr.Findings[k] = Finding{Layout: l, Query: queries[i], Oracle: answers[i], InTx: inTx,
+					Outcome: Error, Why: "opening a session: " + openErr.Error()}
+				return false
+			}
+			lr.Findings[k] = classify(ctx, cfg, sess, l, queries[i], answers[i], inTx)
+			// A session that failed a statement starts afresh: a broken
+			// connection or an aborted state must not spoil the next query.
+			return lr.Findings[k].Got != nil
+		})
+	lr.Findings = append(append(lr.Findings, loadFindings...), storage...)
 	for _, f := range lr.Findings {
 		lr.Counts[f.Outcome]++
 	}
@@ -406,16 +473,172 @@ func runLayout(ctx context.Context, cfg *Config, l Layout, ds *Dataset, queries 
 	return lr, nil
 }
 
-// forEach calls fn(0..n-1) from the given number of goroutines and waits.
-func forEach(n, workers int, fn func(i int)) {
+// checkStorage reads, directly from the servers and bypassing pgshard, the
+// rows every distributed table holds in its shard placements and in its
+// template table on the metadata database (database dbname on every node),
+// and compares them with the oracle's table (database oracleDB on
+// Nodes[0]). It returns one finding per table, named "storage:<table>":
+// wrong when the shards' first placements together hold other rows than
+// the oracle, when another placement differs from its shard's first, or
+// when the template holds rows (a write that went there instead of to the
+// shards is lost to every distributed read).
+func checkStorage(ctx context.Context, cfg *Config, l Layout, dbname, oracleDB string, ds *Dataset) ([]Finding, error) {
+	schema := "public"
+	if cfg.Schema != "" {
+		schema = cfg.Schema
+	}
+	open := func(n *pgtest.Node, db string) (*sql.DB, error) { return sql.Open("pgx", n.DSN(db)) }
+	meta, err := open(cfg.Nodes[0], dbname)
+	if err != nil {
+		return nil, err
+	}
+	defer meta.Close()
+	oracle, err := open(cfg.Nodes[0], oracleDB)
+	if err != nil {
+		return nil, err
+	}
+	defer oracle.Close()
+	workers := map[int]*sql.DB{}
+	for _, n := range cfg.Nodes[1:] {
+		db, err := open(n, dbname)
+		if err != nil {
+			return nil, err
+		}
+		defer db.Close()
+		workers[n.Port] = db
+	}
+	var out []Finding
+	for _, t := range ds.Tables() {
+		if t.Key == "" {
+			continue
+		}
+		qualified := pgx.Identifier{schema, t.Name}.Sanitize()
+		cols := strings.Join(t.Columns, ", ")
+		f := Finding{Layout: l, Outcome: Equal, Query: Query{Name: "storage:" + t.Name,
+			SQL: fmt.Sprintf("SELECT %s FROM <each shard placement of %s, read on its worker>, and the template %s on the metadata database", cols, qualified, qualified)}}
+		want, err := fetch(ctx, oracle, Query{SQL: fmt.Sprintf("SELECT %s FROM %s", cols, qualified)})
+		if err != nil {
+			return nil, fmt.Errorf("storage check: oracle %s: %w", t.Name, err)
+		}
+		f.Oracle = want
+		template, err := fetch(ctx, meta, Query{SQL: fmt.Sprintf("SELECT %s FROM ONLY %s", cols, qualified)})
+		if err != nil {
+			return nil, fmt.Errorf("storage check: template %s: %w", t.Name, err)
+		}
+		rows, err := meta.QueryContext(ctx, `SELECT s.id, p.node_port FROM pgs_distribution_metadata.shard s
+			JOIN pgs_distribution_metadata.shard_placement p ON p.shard_id = s.id
+			WHERE s.relation_id = $1::regclass AND p.shard_state = 1 ORDER BY s.id, p.id`, qualified)
+		if err != nil {
+			return nil, fmt.Errorf("storage check: placements of %s: %w", t.Name, err)
+		}
+		type placement struct {
+			shard int64
+			port  int
+		}
+		var pls []placement
+		for rows.Next() {
+			var p placement
+			if err := rows.Scan(&p.shard, &p.port); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			pls = append(pls, p)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		got := &Result{Columns: want.Columns, Types: want.Types}
+		first := map[int64]*Result{}
+		for _, p := range pls {
+			w := workers[p.port]
+			if w == nil {
+				return nil, fmt.Errorf("storage check: %s has a placement on port %d, which is no worker", t.Name, p.port)
+			}
+			shardTable := pgx.Identifier{schema, fmt.Sprintf("%s_%d", t.Name, p.shard)}.Sanitize()
+			res, err := fetch(ctx, w, Query{SQL: fmt.Sprintf("SELECT %s FROM %s", cols, shardTable)})
+			if err != nil {
+				return nil, fmt.Errorf("storage check: %s on port %d: %w", shardTable, p.port, err)
+			}
+			if prev := first[p.shard]; prev != nil {
+				if why := Compare(prev, res, false); why != "" && f.Outcome == Equal {
+					f.Outcome, f.Why = Wrong, fmt.Sprintf("placements of shard %d differ: on port %d %s", p.shard, p.port, why)
+				}
+				continue
+			}
+			first[p.shard] = res
+			got.Rows = append(got.Rows, res.Rows...)
+		}
+		f.Got = got
+		switch {
+		case len(template.Rows) > 0:
+			f.Outcome, f.Why = Wrong, fmt.Sprintf("the template table %s on the metadata database holds %d rows (writes that never reached the shards)", qualified, len(template.Rows))
+			f.Got = template
+		case f.Outcome == Equal:
+			if why := Compare(want, got, false); why != "" {
+				f.Outcome, f.Why = Wrong, "the shards together hold other rows than the oracle: "+why
+			}
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// openSession takes a connection of db and runs cfg.Session on it; with
+// cfg.Schema set, it checks that the session's current_schema() is that
+// schema. The caller closes the connection.
+func openSession(ctx context.Context, db *sql.DB, cfg *Config) (*sql.Conn, error) {
+	c, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, stmt := range cfg.Session {
+		if _, err := c.ExecContext(ctx, stmt); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("session statement %s: %w", stmt, err)
+		}
+	}
+	if cfg.Schema != "" {
+		var cur sql.NullString
+		if err := c.QueryRowContext(ctx, "SELECT current_schema()").Scan(&cur); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("reading current_schema(): %w", err)
+		}
+		if cur.String != cfg.Schema {
+			c.Close()
+			return nil, fmt.Errorf("the session's search_path does not put schema %q first (current_schema() is %q): set it in the layout's options or in Config.Session", cfg.Schema, cur.String)
+		}
+	}
+	return c, nil
+}
+
+// forEachInSession calls fn(sess, openErr, i) for every i in 0..n-1 from
+// the given number of goroutines, each with a session of its own opened by
+// open, and waits. A worker whose fn returns false (the session may be
+// spoiled) closes its session and opens another for its next call; a
+// session that cannot be opened is passed as nil with openErr.
+func forEachInSession(n, workers int, open func() (*sql.Conn, error), fn func(sess *sql.Conn, openErr error, i int) bool) {
 	work := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var sess *sql.Conn
+			defer func() {
+				if sess != nil {
+					sess.Close()
+				}
+			}()
 			for i := range work {
-				fn(i)
+				var openErr error
+				if sess == nil {
+					sess, openErr = open()
+				}
+				if !fn(sess, openErr, i) && sess != nil {
+					sess.Close()
+					sess = nil
+				}
 			}
 		}()
 	}
@@ -428,7 +651,7 @@ func forEach(n, workers int, fn func(i int)) {
 
 // classify runs q through pgshard (inside a transaction when inTx) and
 // compares with the oracle's answer.
-func classify(ctx context.Context, cfg *Config, db *sql.DB, l Layout, q Query, want *Result, inTx bool) Finding {
+func classify(ctx context.Context, cfg *Config, db session, l Layout, q Query, want *Result, inTx bool) Finding {
 	f := Finding{Layout: l, Query: q, Oracle: want, InTx: inTx}
 	qctx, cancel := context.WithTimeout(ctx, cfg.QueryTimeout)
 	defer cancel()
@@ -466,8 +689,15 @@ func classify(ctx context.Context, cfg *Config, db *sql.DB, l Layout, q Query, w
 	return f
 }
 
+// session is what *sql.DB and *sql.Conn have in common.
+type session interface {
+	queryer
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
 // fetchInTx runs q inside a transaction of its own, committed after.
-func fetchInTx(ctx context.Context, db *sql.DB, q Query) (*Result, error) {
+func fetchInTx(ctx context.Context, db session, q Query) (*Result, error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("BEGIN: %w", err)
@@ -483,24 +713,108 @@ func fetchInTx(ctx context.Context, db *sql.DB, q Query) (*Result, error) {
 	return res, nil
 }
 
-// copyAll loads every table of ds into the plain database at dsn with COPY:
-// the oracle's data takes a path independent of the driver under test.
-func copyAll(ctx context.Context, dsn string, ds *Dataset) error {
+// loadOracleBase creates the dataset's tables in the plain database at dsn
+// (in cfg.Schema, with the decoys in public, when set) and loads their
+// typed rows with COPY: the oracle's data takes a path independent of the
+// driver under test. The literal rows are left to loadLiterals.
+func loadOracleBase(ctx context.Context, cfg *Config, dsn string, ds *Dataset) error {
+	if cfg.Schema != "" {
+		if err := createSchemaAndDecoys(ctx, cfg, dsn, ds); err != nil {
+			return err
+		}
+	}
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(ctx)
+	schema := "public"
+	if cfg.Schema != "" {
+		schema = cfg.Schema
+	}
+	if _, err := conn.Exec(ctx, "SELECT set_config('search_path', $1, false)", pgx.Identifier{schema}.Sanitize()); err != nil {
+		return err
+	}
 	for _, t := range ds.Tables() {
-		if _, err := conn.CopyFrom(ctx, pgx.Identifier{t.Name}, t.Columns, pgx.CopyFromRows(t.Rows)); err != nil {
+		if _, err := conn.Exec(ctx, t.DDL); err != nil {
 			return fmt.Errorf("%s: %w", t.Name, err)
+		}
+		if _, err := conn.CopyFrom(ctx, pgx.Identifier{schema, t.Name}, t.Columns, pgx.CopyFromRows(t.Rows)); err != nil {
+			return fmt.Errorf("%s: %w", t.Name, err)
+		}
+	}
+	_, err = conn.Exec(ctx, "ANALYZE")
+	return err
+}
+
+// createSchemaAndDecoys creates cfg.Schema in the database at dsn and, in
+// public, a decoy for each distributed table of ds: an ordinary table of
+// the same name and columns holding the table's first three rows.
+func createSchemaAndDecoys(ctx context.Context, cfg *Config, dsn string, ds *Dataset) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{cfg.Schema}.Sanitize()); err != nil {
+		return fmt.Errorf("creating schema %s: %w", cfg.Schema, err)
+	}
+	if _, err := conn.Exec(ctx, "SET search_path TO public"); err != nil {
+		return err
+	}
+	for _, t := range ds.Tables() {
+		if t.Key == "" {
+			continue
+		}
+		if _, err := conn.Exec(ctx, t.DDL); err != nil {
+			return fmt.Errorf("decoy %s: %w", t.Name, err)
+		}
+		rows := t.Rows[:min(3, len(t.Rows))]
+		if _, err := conn.CopyFrom(ctx, pgx.Identifier{"public", t.Name}, t.Columns, pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("decoy %s: %w", t.Name, err)
 		}
 	}
 	return nil
 }
 
-// loadAll loads every table of ds into db, the tables concurrently.
-func loadAll(ctx context.Context, db *sql.DB, ds *Dataset, cfg *Config) error {
+// loadLiterals inserts every table's literal rows into db, one INSERT
+// each, in one session (cfg.Session), so that the server reads them under
+// that session's settings. It returns an error per table (nil when all its
+// rows went in), in ds.Tables() order; a failed row does not stop the
+// others.
+func loadLiterals(ctx context.Context, cfg *Config, db *sql.DB, ds *Dataset) []error {
+	tables := ds.Tables()
+	errs := make([]error, len(tables))
+	sess, err := openSession(ctx, db, cfg)
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	defer sess.Close()
+	for i, t := range tables {
+		failed := 0
+		for _, row := range t.Literals {
+			q := fmt.Sprintf("INSERT INTO %s (%s) VALUES %s", t.Name, strings.Join(t.Columns, ", "), row)
+			if _, err := sess.ExecContext(ctx, q); err != nil {
+				failed++
+				if errs[i] == nil {
+					errs[i] = fmt.Errorf("literal row %s: %w", q, err)
+				}
+			}
+		}
+		if failed > 1 {
+			errs[i] = fmt.Errorf("%d of %d literal rows failed, the first: %w", failed, len(t.Literals), errs[i])
+		}
+	}
+	return errs
+}
+
+// loadAll loads the typed rows of every table of ds into db, the tables
+// concurrently, each in a session of its own (cfg.Session). It returns an
+// error per table (nil when it loaded), in ds.Tables() order.
+func loadAll(ctx context.Context, db *sql.DB, ds *Dataset, cfg *Config) []error {
 	tables := ds.Tables()
 	errs := make([]error, len(tables))
 	var wg sync.WaitGroup
@@ -508,18 +822,24 @@ func loadAll(ctx context.Context, db *sql.DB, ds *Dataset, cfg *Config) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := load(ctx, db, t, cfg.BatchRows, cfg.TxBatches); err != nil {
+			sess, err := openSession(ctx, db, cfg)
+			if err != nil {
+				errs[i] = fmt.Errorf("%s: %w", t.Name, err)
+				return
+			}
+			defer sess.Close()
+			if err := load(ctx, sess, t, cfg.BatchRows, cfg.TxBatches); err != nil {
 				errs[i] = fmt.Errorf("%s: %w", t.Name, err)
 			}
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return errs
 }
 
 // load inserts t's rows with multi-row INSERTs of batch rows (parameters),
 // batchesPerTx INSERTs per transaction.
-func load(ctx context.Context, db *sql.DB, t *Table, batch, batchesPerTx int) error {
+func load(ctx context.Context, db session, t *Table, batch, batchesPerTx int) error {
 	var tx *sql.Tx
 	n := 0
 	for lo := 0; lo < len(t.Rows); lo += batch {
@@ -562,7 +882,9 @@ func load(ctx context.Context, db *sql.DB, t *Table, batch, batchesPerTx int) er
 	return nil
 }
 
-func createDatabase(ctx context.Context, n *pgtest.Node, name string) error {
+// createDatabase (re)creates database name on n, as a copy of template
+// when template is not "".
+func createDatabase(ctx context.Context, n *pgtest.Node, name, template string) error {
 	conn, err := pgx.Connect(ctx, n.DSN(""))
 	if err != nil {
 		return fmt.Errorf("difftest: connect %s: %w", n.Addr(), err)
@@ -572,7 +894,11 @@ func createDatabase(ctx context.Context, n *pgtest.Node, name string) error {
 	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+id+" WITH (FORCE)"); err != nil {
 		return fmt.Errorf("difftest: drop database %s on %s: %w", name, n.Addr(), err)
 	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+id); err != nil {
+	create := "CREATE DATABASE " + id
+	if template != "" {
+		create += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
+	}
+	if _, err := conn.Exec(ctx, create); err != nil {
 		return fmt.Errorf("difftest: create database %s on %s: %w", name, n.Addr(), err)
 	}
 	return nil

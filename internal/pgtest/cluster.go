@@ -50,9 +50,10 @@ type Node struct {
 	Port    int
 	DataDir string
 
-	mu      sync.Mutex
-	running bool
-	env     *environment
+	mu       sync.Mutex
+	running  bool
+	env      *environment
+	settings map[string]string // Options.Settings, written after Settings
 }
 
 // environment is what every node of the machine shares: where the binaries are
@@ -98,16 +99,22 @@ func StartTB(tb testing.TB, n int) *Cluster {
 // Start initializes and starts n PostgreSQL servers. The caller must Close the
 // cluster.
 func Start(ctx context.Context, n int) (*Cluster, error) {
+	return start(ctx, n, Options{})
+}
+
+// start starts n servers from the template of opts.InitDB, configured with
+// opts.Settings.
+func start(ctx context.Context, n int, opts Options) (*Cluster, error) {
 	env, err := loadEnvironment(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return env.start(ctx, n, env.template)
-}
-
-// start starts n servers, each on a copy of the initdb'd data directory
-// template.
-func (env *environment) start(ctx context.Context, n int, template string) (*Cluster, error) {
+	template := env.template
+	if len(opts.InitDB) > 0 {
+		if template, err = env.templateFor(ctx, opts.InitDB); err != nil {
+			return nil, err
+		}
+	}
 	dir, err := os.MkdirTemp("", "pgshard-cluster-")
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: %w", err)
@@ -125,7 +132,7 @@ func (env *environment) start(ctx context.Context, n int, template string) (*Clu
 	results := make(chan result, n)
 	for i := 0; i < n; i++ {
 		go func(i int) {
-			node, err := env.newNode(ctx, template, filepath.Join(dir, fmt.Sprintf("node%d", i)))
+			node, err := env.newNode(ctx, filepath.Join(dir, fmt.Sprintf("node%d", i)), template, opts.Settings)
 			results <- result{i, node, err}
 		}(i)
 	}
@@ -235,7 +242,7 @@ func (env *environment) ensureTemplate(ctx context.Context, extraArgs []string) 
 		return "", fmt.Errorf("pgtest: postgres --version: %w", err)
 	}
 	key := strings.NewReplacer(" ", "_", "(", "", ")", "", "\n", "").Replace(strings.TrimSpace(string(version)))
-	base := filepath.Join(os.TempDir(), "pgshard-pgtest-template-"+key+"-"+strconv.Itoa(os.Getuid())+initdbArgsKey(extraArgs))
+	base := filepath.Join(os.TempDir(), "pgshard-pgtest-template-"+key+"-"+strconv.Itoa(os.Getuid())+templateSuffix(extraArgs))
 	lockPath := base + ".lock"
 	lock, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
@@ -291,14 +298,15 @@ func (env *environment) chown(path string) error {
 	return nil
 }
 
-// newNode copies the template into dataDir and starts a server on a free port,
-// trying other ports when the chosen one is taken meanwhile.
-func (env *environment) newNode(ctx context.Context, template, dataDir string) (*Node, error) {
+// newNode copies template into dataDir and starts a server on a free port,
+// with settings after Settings in its configuration, trying other ports when
+// the chosen one is taken meanwhile.
+func (env *environment) newNode(ctx context.Context, dataDir, template string, settings map[string]string) (*Node, error) {
 	cp := exec.CommandContext(ctx, "cp", "-a", template, dataDir)
 	if out, err := cp.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("pgtest: copying template: %w\n%s", err, out)
 	}
-	n := &Node{Host: "127.0.0.1", DataDir: dataDir, env: env}
+	n := &Node{Host: "127.0.0.1", DataDir: dataDir, env: env, settings: settings}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		port, err := freePort()
@@ -319,6 +327,10 @@ func (env *environment) newNode(ctx context.Context, template, dataDir string) (
 func (n *Node) writeConfig() error {
 	var b strings.Builder
 	for k, v := range Settings {
+		fmt.Fprintf(&b, "%s = %s\n", k, v)
+	}
+	// Later lines win: a node's own settings override the common ones.
+	for k, v := range n.settings {
 		fmt.Fprintf(&b, "%s = %s\n", k, v)
 	}
 	fmt.Fprintf(&b, "port = %d\n", n.Port)

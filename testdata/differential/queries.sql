@@ -9,7 +9,9 @@
 -- name, dept text; salary numeric(12,2); age int; score float8; active bool;
 -- joined timestamptz), visits (person_id bigint, the key, co-located with
 -- people; visit_id int; amount numeric; at timestamptz; note text) and the
--- ordinary table depts (dept text, budget numeric) on the metadata database.
+-- ordinary table depts (dept text, budget numeric) on the metadata database;
+-- events, days and stamps (keyed by timestamptz, date and timestamp) are
+-- described in the section on session and server settings at the end.
 -- Every query here is answered by the oracle (a plain database); pgshard
 -- must answer it equally or refuse it with SQLSTATE 0A000.
 --
@@ -2707,3 +2709,286 @@ SELECT id, name FROM people WHERE (id = 3 AND age > 20) OR (dept = 'eng' AND id 
 
 -- name: or_of_conjunctions_unpruned
 SELECT count(*) FROM people WHERE (id = 3 AND age > 20) OR age < 25;
+
+-- ===== Session and server settings: keys and values read under the session's TimeZone and DateStyle, text order under the database's collation =====
+-- events (key at timestamptz), days (key day date) and stamps (key stamp
+-- timestamp) hold typed rows (ids up to 600) and literal rows (ids above
+-- 100000) that Run inserts in the session's settings: zone-less timestamptz
+-- keys, and non-key dates such as '03/04/2024' (4 March under DateStyle MDY,
+-- 3 April under DMY). TestDifferentialMatrix runs these under several
+-- collations, time zones, DateStyles and search_paths; literals here must be
+-- valid under both MDY and DMY (day and month both at most 12).
+
+-- name: tz_key_zoneless_literal
+SELECT id, label FROM events WHERE at = '2024-01-01 00:00';
+
+-- name: tz_key_zoneless_literal_t
+SELECT id, label FROM events WHERE at = '2024-01-01T00:00';
+
+-- name: tz_key_zoneless_param
+-- args: '2024-01-01 00:00'
+SELECT id FROM events WHERE at = $1;
+
+-- name: tz_key_zoneless_param_cast
+-- args: '2024-01-01 00:00'
+SELECT id FROM events WHERE at = $1::timestamptz;
+
+-- name: tz_key_zoneless_param_fraction
+-- args: '2024-06-15 12:00:00.123456'
+SELECT id, label FROM events WHERE at = $1;
+
+-- name: tz_key_time_param_utc_midnight
+-- args: ts:2024-01-01T00:00:00Z
+SELECT id, label FROM events WHERE at = $1;
+
+-- name: tz_key_time_param_new_york_midnight
+-- args: ts:2024-01-01T05:00:00Z
+SELECT id, label FROM events WHERE at = $1;
+
+-- name: tz_key_time_param_kolkata_midnight
+-- args: ts:2023-12-31T18:30:00Z
+SELECT id, label FROM events WHERE at = $1;
+
+-- name: tz_key_time_param_kolkata_evening
+-- args: ts:2025-02-28T12:45:00Z
+SELECT id, label FROM events WHERE at = $1;
+
+-- name: tz_key_explicit_utc
+SELECT id, label FROM events WHERE at = '2024-01-01 00:00+00';
+
+-- name: tz_key_explicit_offset
+SELECT id, label FROM events WHERE at = '2024-07-04 13:00+00';
+
+-- name: tz_key_dst_gap
+SELECT id, label FROM events WHERE at = '2024-03-10 02:30';
+
+-- name: tz_key_dst_twice
+SELECT id, label FROM events WHERE at = '2024-11-03 01:30';
+
+-- name: tz_key_leap_night
+SELECT id, label FROM events WHERE at = '2024-02-29 23:30';
+
+-- name: tz_key_last_microsecond
+SELECT id, label FROM events WHERE at = '2023-12-31 23:59:59.999999';
+
+-- name: tz_key_kolkata_evening
+SELECT id, label FROM events WHERE at = '2025-02-28 18:15';
+
+-- name: tz_key_in_list
+SELECT id FROM events WHERE at IN ('2024-01-01 00:00', '2024-06-15 12:00:00.123456', '2025-02-28 18:15');
+
+-- name: tz_key_or
+SELECT id FROM events WHERE at = '2024-03-10 02:30' OR at = '2024-11-03 01:30';
+
+-- name: tz_key_any_text_array
+-- args: ['2024-01-01 00:00', '2024-11-03 01:30']
+SELECT id FROM events WHERE at = ANY($1::text[]::timestamptz[]);
+
+-- name: tz_key_count_pinned
+SELECT count(*), min(id), max(id) FROM events WHERE at = '2024-01-01 00:00' AND id > 0;
+
+-- name: tz_literal_rows
+-- ordered
+SELECT id, at, local, day, label FROM events WHERE id > 100000 ORDER BY id;
+
+-- name: tz_range_zoneless_month
+SELECT count(*) FROM events WHERE at >= '2024-01-01' AND at < '2024-02-01';
+
+-- name: tz_range_zoneless_day
+SELECT id FROM events WHERE at >= '2024-01-01 00:00' AND at < '2024-01-02 00:00';
+
+-- name: tz_group_day
+SELECT date_trunc('day', at) AS d, count(*) FROM events WHERE at < '2023-04-01' GROUP BY d;
+
+-- name: tz_group_date_cast
+SELECT at::date AS d, count(*) FROM events GROUP BY 1;
+
+-- name: tz_group_hour
+SELECT extract(hour FROM at) AS h, count(*) FROM events GROUP BY 1;
+
+-- name: tz_text_output
+-- ordered
+SELECT id, at::text FROM events WHERE id % 40 = 0 OR id > 100000 ORDER BY id;
+
+-- name: tz_to_char
+SELECT id, to_char(at, 'YYYY-MM-DD HH24:MI:SS TZ OF') FROM events WHERE id % 60 = 0;
+
+-- name: tz_order_by_at
+-- ordered
+SELECT id, at FROM events ORDER BY at, id LIMIT 30;
+
+-- name: tz_order_by_at_text
+-- ordered
+SELECT id, at::text AS t FROM events ORDER BY t, id LIMIT 30;
+
+-- name: tz_min_max_text
+SELECT min(at::text), max(at::text) FROM events;
+
+-- name: tz_local_as_timestamptz
+SELECT count(*) FROM events WHERE local::timestamptz < at;
+
+-- name: tz_conversions_pinned
+SELECT id, local::timestamptz, at::timestamp, day::timestamptz FROM events WHERE at = '2024-01-01 00:00+00';
+
+-- name: tz_people_joined_day
+-- ordered
+SELECT joined::date AS d, count(*) FROM people GROUP BY 1 ORDER BY 1 NULLS FIRST LIMIT 30;
+
+-- name: tz_people_joined_zoneless_range
+SELECT count(*) FROM people WHERE joined >= '2020-03-01' AND joined < '2020-03-02 12:00';
+
+-- name: tz_visits_at_hour
+SELECT extract(hour FROM at) AS h, count(*) FROM visits GROUP BY 1;
+
+-- name: tz_typed_literal_bound
+SELECT count(*) FROM events WHERE at < timestamptz '2024-06-01';
+
+-- name: ds_stamp_key_iso
+SELECT id, label FROM stamps WHERE stamp = '2024-03-10 02:30';
+
+-- name: ds_stamp_key_zone_ignored
+SELECT id, label FROM stamps WHERE stamp = '2024-01-01 00:00+05:30';
+
+-- name: ds_stamp_key_ambiguous
+SELECT id, label FROM stamps WHERE stamp = '04/03/2024 10:00';
+
+-- name: ds_stamp_key_param_text
+-- args: '2024-11-03 01:30'
+SELECT id, label FROM stamps WHERE stamp = $1;
+
+-- name: ds_stamp_key_time_param
+-- args: ts:2024-11-03T01:30:00Z
+SELECT id, label FROM stamps WHERE stamp = $1;
+
+-- name: ds_stamp_literal_rows
+-- ordered
+SELECT id, stamp, at, label FROM stamps WHERE id > 100000 ORDER BY id;
+
+-- name: ds_stamps_text
+-- ordered
+SELECT id, stamp::text, at::text FROM stamps WHERE id % 30 = 0 OR id > 100000 ORDER BY id;
+
+-- name: ds_day_key_iso
+SELECT id, label FROM days WHERE day = '2024-04-03';
+
+-- name: ds_day_key_ambiguous
+SELECT id, label FROM days WHERE day = '03/04/2024';
+
+-- name: ds_day_key_ambiguous_param
+-- args: '03/04/2024'
+SELECT id, label FROM days WHERE day = $1;
+
+-- name: ds_day_key_date_param
+-- args: date:2024-04-03
+SELECT id, label FROM days WHERE day = $1;
+
+-- name: ds_day_key_in_ambiguous
+SELECT id, day FROM days WHERE day IN ('03/04/2024', '05/01/2024');
+
+-- name: ds_day_range_ambiguous
+SELECT count(*) FROM days WHERE day < '03/04/2024';
+
+-- name: ds_day_text
+-- ordered
+SELECT id, day::text, stamp::text FROM days WHERE id % 20 = 0 OR id > 100000 ORDER BY id;
+
+-- name: ds_day_to_char
+SELECT id, to_char(day, 'DD Mon YYYY'), to_char(stamp, 'DD/MM/YYYY HH24:MI') FROM days WHERE id % 25 = 0;
+
+-- name: ds_day_distinct_text_order
+-- ordered
+SELECT DISTINCT day::text AS d FROM days WHERE day < '2023-03-01' ORDER BY d;
+
+-- name: ds_day_group_month_text
+SELECT date_trunc('month', day)::date::text AS m, count(*) FROM days GROUP BY 1;
+
+-- name: ds_day_min_max_text
+SELECT min(day)::text, max(stamp)::text FROM days;
+
+-- name: ds_day_literal_rows
+-- ordered
+SELECT id, day, stamp, label FROM days WHERE id > 100000 ORDER BY id;
+
+-- name: ds_events_day_ambiguous_filter
+SELECT count(*) FROM events WHERE day = '03/04/2024';
+
+-- name: ds_string_agg_dates
+SELECT string_agg(day::text, ',' ORDER BY day, id) FROM days WHERE id <= 30;
+
+-- name: coll_db_order_labels
+-- ordered
+SELECT id, label FROM events ORDER BY label NULLS FIRST, id LIMIT 60;
+
+-- name: coll_db_order_labels_desc
+-- ordered
+SELECT id, label FROM events ORDER BY label DESC NULLS LAST, id DESC LIMIT 60;
+
+-- name: coll_db_distinct_labels
+-- ordered
+SELECT DISTINCT label FROM events ORDER BY label NULLS FIRST;
+
+-- name: coll_db_min_max_label
+SELECT min(label), max(label) FROM events;
+
+-- name: coll_db_order_names_page
+-- ordered
+SELECT id, name FROM people WHERE id BETWEEN 1 AND 2000 ORDER BY name NULLS FIRST, id;
+
+-- name: coll_db_order_names_offset
+-- ordered
+SELECT id, name FROM people ORDER BY name, id LIMIT 20 OFFSET 100;
+
+-- name: coll_db_order_dept_name
+-- ordered
+SELECT dept, name, id FROM people ORDER BY dept NULLS FIRST, name NULLS FIRST, id LIMIT 80;
+
+-- name: coll_db_order_notes
+-- ordered
+SELECT person_id, visit_id, note FROM visits ORDER BY note NULLS FIRST, person_id, visit_id LIMIT 100;
+
+-- name: coll_db_order_lower
+-- ordered
+SELECT id, lower(label) AS l FROM days ORDER BY l NULLS FIRST, id LIMIT 50;
+
+-- name: coll_db_group_order
+-- ordered
+SELECT label, count(*) FROM stamps GROUP BY label ORDER BY label NULLS FIRST;
+
+-- name: coll_db_string_agg
+SELECT string_agg(DISTINCT label, '|' ORDER BY label) FROM events;
+
+-- name: coll_db_window
+SELECT id, row_number() OVER (ORDER BY label, id) FROM days WHERE id <= 60;
+
+-- name: coll_db_compare_filter
+SELECT count(*) FROM events WHERE label < 'b';
+
+-- name: coll_db_order_label_pinned
+-- ordered
+SELECT id, label FROM events WHERE at = '2024-01-01 00:00+00' ORDER BY label NULLS FIRST, id;
+
+-- name: coll_db_order_text_param
+-- ordered
+-- args: 'apple'
+SELECT id, label FROM events WHERE label >= $1 ORDER BY label, id LIMIT 40;
+
+-- name: coll_db_max_name_dept
+SELECT dept, max(name), min(name) FROM people GROUP BY dept;
+
+-- name: coll_db_union_order
+-- ordered
+SELECT label FROM days UNION SELECT label FROM stamps ORDER BY 1 NULLS FIRST;
+
+-- name: sp_current_schema
+SELECT current_schema();
+
+-- name: sp_public_events
+SELECT count(*) FROM public.events;
+
+-- name: tz_key_time_param_kathmandu_midnight
+-- args: ts:2023-12-31T18:15:00Z
+SELECT id, label FROM events WHERE at = $1;
+
+-- name: tz_key_time_param_leap_night_new_york
+-- args: ts:2024-03-01T04:30:00Z
+SELECT id, label FROM events WHERE at = $1;
