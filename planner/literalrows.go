@@ -109,9 +109,10 @@ func planLiteralRows(sql string, tree *pg_query.ParseResult, snap *catalog.Snaps
 		if !ok {
 			return nil
 		}
+		v.lit = nil // the plan keeps no node of the rows it may drop
 		keys[i] = v
 	}
-	if keys[0] != p.InsertKeys[0] {
+	if first := p.InsertKeys[0]; keys[0].Param != first.Param || keys[0].Const != first.Const {
 		return nil
 	}
 	// The plan's tree holds every row: the first row's copy was planned,

@@ -71,7 +71,7 @@ func TestLiteralRowsPlanLikeEveryRow(t *testing.T) {
 			if got.literalRows != tc.fast {
 				t.Fatalf("planned from the first row: %v, want %v", got.literalRows, tc.fast)
 			}
-			if got.Kind != want.Kind || !reflect.DeepEqual(got.InsertKeys, want.InsertKeys) || !reflect.DeepEqual(got.Eval, want.Eval) ||
+			if got.Kind != want.Kind || !reflect.DeepEqual(withoutNodes(got.InsertKeys), withoutNodes(want.InsertKeys)) || !reflect.DeepEqual(got.Eval, want.Eval) ||
 				!reflect.DeepEqual(got.ShardParams, want.ShardParams) || got.Modifies != want.Modifies {
 				t.Fatalf("plan %v keys %v eval %+v params %v, ordinary planner's %v %v %+v %v",
 					got.Kind, got.InsertKeys, got.Eval, got.ShardParams, want.Kind, want.InsertKeys, want.Eval, want.ShardParams)
@@ -144,6 +144,18 @@ func roundRobin(n, shards int) []int {
 	out := make([]int, n)
 	for i := range out {
 		out[i] = i % shards
+	}
+	return out
+}
+
+// withoutNodes returns the values without the parse-tree nodes the
+// ordinary planner keeps for literals (Value.lit): two plans of one
+// statement from different trees have equal values but different nodes.
+func withoutNodes(vs []Value) []Value {
+	out := make([]Value, len(vs))
+	for i, v := range vs {
+		v.lit = nil
+		out[i] = v
 	}
 	return out
 }
