@@ -2,6 +2,7 @@ package pgshard_test
 
 import (
 	"context"
+	"database/sql"
 	"slices"
 	"strings"
 	"testing"
@@ -149,5 +150,54 @@ func TestCUTF8OrdersByCodePoint(t *testing.T) {
 			}
 		}
 		t.Logf("ORDER BY %s: %d words, %d out of byte order", order, len(got), bad)
+	}
+}
+
+// TestSortMergeInNonUTF8Database runs multi-shard ORDER BY on text in a
+// WIN1252 database with collation C: PostgreSQL orders by WIN1252 bytes
+// ('€' is 0x80, before 'é' at 0xE9); a client whose client_encoding is UTF8
+// (as pgx's simple protocol requires) reads the text converted to UTF-8
+// (where '€' is E2 82 AC, after 'é' at C3 A9), so the rows must not be
+// merged in Go. Both the default client encoding (the database's) and UTF8
+// are run.
+func TestSortMergeInNonUTF8Database(t *testing.T) {
+	e := newEnvOn(t, sharedCluster(t), "TEMPLATE template0 ENCODING 'WIN1252' LOCALE 'C'")
+	utf8DB, err := sql.Open("pgshard", e.DSN+"&client_encoding=UTF8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer utf8DB.Close()
+	words := []string{"a", "z", "€", "Œ", "Ž", "š", "é", "ÿ", "É", "ü", "‰", "ab"}
+	for _, table := range []string{"words", "plain_words"} {
+		e.exec(`CREATE TABLE ` + table + ` (id bigint PRIMARY KEY, w text)`)
+		if table == "words" {
+			e.exec(`SELECT master_create_distributed_table('words', 'id')`)
+			e.exec(`SELECT master_create_worker_shards('words', 8, 1)`)
+		}
+		e.exec(`INSERT INTO `+table+` SELECT i, ($1::text[])[i % cardinality($1::text[]) + 1] || ($1::text[])[(i / 5) % cardinality($1::text[]) + 1]
+			FROM generate_series(1, 200) i`, words)
+	}
+	for _, q := range []string{
+		`SELECT id, w FROM %s ORDER BY w, id`,
+		`SELECT id, w FROM %s ORDER BY w DESC, id LIMIT 17`,
+		`SELECT id, w FROM %s ORDER BY w COLLATE "C", id LIMIT 50 OFFSET 3`,
+	} {
+		for _, db := range []struct {
+			name string
+			db   *sql.DB
+		}{{"client_encoding WIN1252", e.DB}, {"client_encoding UTF8", utf8DB}} {
+			t.Run(db.name+"/"+q, func(t *testing.T) {
+				want := queryText(t, db.db, strings.ReplaceAll(q, "%s", "plain_words"))
+				sharded := strings.ReplaceAll(q, "%s", "words")
+				for run := 0; run < 2; run++ {
+					if got := queryText(t, db.db, sharded); got != want {
+						t.Fatalf("run %d: pgshard:\n%s\nsingle PostgreSQL:\n%s", run, got, want)
+					}
+				}
+				if streams, known, err := pgshard.SortMergeStreams(context.Background(), db.db, sharded); err != nil || !known || streams {
+					t.Fatalf("merged in Go: %v (known %v, %v); want false", streams, known, err)
+				}
+			})
+		}
 	}
 }

@@ -320,9 +320,11 @@ func collationOf(coll, database map[string]any) collation {
 //   - ICU, every other libc locale and every nondeterministic collation
 //     otherwise.
 //
-// In any encoding other than UTF8 (or SQL_ASCII, which pgx reads unconverted)
-// the server's byte order is not that of the UTF-8 text the client reads
-// (WIN1252's 0x80 is U+20AC), so nothing is.
+// In a database encoding other than UTF8 (or SQL_ASCII, which is never
+// converted) the server orders the bytes of its encoding, while a client
+// whose client_encoding is UTF8 (as pgx's simple protocol requires) reads
+// the text converted, in another byte order (WIN1252's 0x80 is U+20AC, after
+// 'é'), so nothing is.
 func textOrderIsBytewise(c collation, encoding string) bool {
 	if encoding != "UTF8" && encoding != "SQL_ASCII" {
 		return false
