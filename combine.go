@@ -56,6 +56,7 @@ func (cn *conn) combineQuery(ctx context.Context, p *planner.Plan, args []any) (
 			for j, fd := range fds {
 				part.types[j] = typeRef{fd.DataTypeOID, fd.TypeModifier}
 			}
+			read := int64(0) // this attempt's, given back if it fails over
 			for rows.Next() {
 				size := int64(0)
 				for j, raw := range rows.RawValues() {
@@ -68,12 +69,14 @@ func (cn *conn) combineQuery(ctx context.Context, p *planner.Plan, args []any) (
 					s := string(raw)
 					part.cols[j] = append(part.cols[j], &s)
 				}
+				read += size
 				if held.Add(size) > limit {
 					// Closing the rows reads the rest without keeping it.
 					return combineLimitError(limit)
 				}
 			}
 			if err := rows.Err(); err != nil {
+				held.Add(-read)
 				return err
 			}
 			parts[i] = part

@@ -2,6 +2,7 @@ package pgshard_test
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"testing"
 
@@ -34,17 +35,17 @@ func TestCombinePartialRowsBounded(t *testing.T) {
 			sharded := strings.ReplaceAll(q, "%s", "kv")
 
 			restore := pgshard.SetMaxCombineBytes(100_000)
-			_, err := e.DB.QueryContext(ctx, sharded)
-			expectError(t, err, "54000", "exceed pgshard's limit of 100000 bytes held in memory")
+			defer restore()
+			expectError(t, queryAll(ctx, e.DB, sharded), "54000", "exceed pgshard's limit of 100000 bytes held in memory")
 			tx, err := e.DB.BeginTx(ctx, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = tx.QueryContext(ctx, sharded)
-			expectError(t, err, "54000", "exceed pgshard's limit of 100000 bytes held in memory")
-			if err := tx.Rollback(); err != nil {
-				t.Fatalf("rollback after the limit: %v", err)
+			err = queryAll(ctx, tx, sharded)
+			if rerr := tx.Rollback(); rerr != nil {
+				t.Fatalf("rollback after the limit: %v", rerr)
 			}
+			expectError(t, err, "54000", "exceed pgshard's limit of 100000 bytes held in memory")
 
 			pgshard.SetMaxCombineBytes(1 << 20)
 			if got := queryText(t, e.DB, sharded); got != want {
@@ -56,4 +57,18 @@ func TestCombinePartialRowsBounded(t *testing.T) {
 			}
 		})
 	}
+}
+
+// queryAll runs a query and reads its rows, returning the first error.
+func queryAll(ctx context.Context, db interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, q string) error {
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+	}
+	return rows.Err()
 }

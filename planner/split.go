@@ -42,7 +42,8 @@ func (p *Plan) RowShards(args []any) ([]int, error) {
 // into one statement per shard, in the order shards first appear. Parameters
 // are renumbered per part. With RETURNING, every part must return exactly its
 // rows (ON CONFLICT DO NOTHING could drop some), so that the caller can put
-// returned rows back in VALUES order.
+// returned rows back in VALUES order. A plan of literal rows makes its
+// parts once, when planned, and returns those: callers must not modify them.
 func (p *Plan) SplitInsert(args []any, rowShards []int) ([]InsertPart, error) {
 	if p.rowsDropped {
 		if p.parts == nil || !slices.Equal(rowShards, p.partShards) {
