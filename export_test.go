@@ -58,3 +58,11 @@ func SetMaxMaterializedBytes(n int) (restore func()) {
 	maxMaterializedBytes = n
 	return func() { maxMaterializedBytes = old }
 }
+
+// StepAfterPrepare and StepBeforeDecision are the commit steps once every
+// participant that prepares has prepared, and right before the commit is
+// decided.
+const (
+	StepAfterPrepare   = stepAfterPrepare
+	StepBeforeDecision = stepBeforeDecision
+)
