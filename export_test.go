@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // KillAtEnv names the environment variable that makes a test binary kill
@@ -66,3 +67,11 @@ const (
 	StepAfterPrepare   = stepAfterPrepare
 	StepBeforeDecision = stepBeforeDecision
 )
+
+// SetCommitTimeout changes the bound on a commit's decision and COMMIT
+// PREPARED phases for a test; restore puts the previous one back.
+func SetCommitTimeout(d time.Duration) (restore func()) {
+	old := commitTimeout
+	commitTimeout = d
+	return func() { commitTimeout = old }
+}

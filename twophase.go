@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -96,9 +97,6 @@ const (
 	// naming scheme are decided (their coordinator may be an older pgshard
 	// process still committing).
 	legacyMinAge = time.Minute
-	// commitTimeout bounds the decision and COMMIT PREPARED phases, which
-	// run even when the statement's context has ended.
-	commitTimeout = 30 * time.Second
 	// retryTimeout bounds the retry of a failed COMMIT PREPARED (connecting
 	// included) before its placements are marked inactive.
 	retryTimeout = 3 * time.Second
@@ -109,6 +107,11 @@ const (
 	// recordGCInterval is how often the resolver deletes old records.
 	recordGCInterval = 10 * time.Minute
 )
+
+// commitTimeout bounds the decision and COMMIT PREPARED phases of a
+// commit, which run even when the statement's context has ended (a
+// variable for the tests).
+var commitTimeout = 30 * time.Second
 
 // twoPhaseState is a Connector's two-phase commit bookkeeping. mu guards
 // inflight and finished; conns and lastGC belong to the resolver goroutine.
@@ -122,9 +125,12 @@ type twoPhaseState struct {
 	finished []string
 	// conns are the resolver's own worker connections: never pooled, so a
 	// pool full of statements waiting on an in-doubt transaction's locks
-	// cannot keep the resolver from finishing it.
-	conns  map[catalog.Node]*pgx.Conn
+	// cannot keep the resolver from finishing it. The map lives in
+	// resolverLoop.
 	lastGC time.Time
+	// dial opens the resolver's sockets (set by resolverLoop before its
+	// first pass).
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 func (s *twoPhaseState) begin(id string) {
@@ -202,16 +208,8 @@ func parseTxID(prepared string) (string, bool) {
 	return prepared[:i], true
 }
 
-// serverKey names a participant's server in legacy prepared transaction
-// ids.
-func serverKey(p *participant) string {
-	if p.node == (catalog.Node{}) {
-		return metaServer
-	}
-	return p.node.String()
-}
-
-// metaServer is the server key of the metadata database.
+// metaServer is the server key of the metadata database (in names of the
+// older scheme, and for recovery).
 const metaServer = "meta"
 
 // parseGID splits a prepared transaction's name of the older scheme,
@@ -303,7 +301,6 @@ func nodeOfKey(key string) catalog.Node {
 }
 
 type execFunc func(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-type queryFunc func(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 
 // commitAtomic commits participants (each in an open transaction that
 // wrote; at least two) atomically, as described above. It takes no pool
@@ -656,6 +653,68 @@ func (c *Connector) recoverServer(ctx context.Context, server string, minAge tim
 	return c.recoverServerWith(ctx, server, agesFor(minAge), nil)
 }
 
+// connectResolver opens a worker connection for recovery; the resolver
+// loop's (forLoop) go through its tracking dialer.
+func (c *Connector) connectResolver(ctx context.Context, node catalog.Node, forLoop bool) (*pgx.Conn, error) {
+	cfg, err := c.nodeConfig(node)
+	if err != nil {
+		return nil, err
+	}
+	if forLoop && c.twopc.dial != nil {
+		cfg.ConnConfig.DialFunc = c.twopc.dial
+	}
+	return pgx.ConnectConfig(ctx, cfg.ConnConfig)
+}
+
+// trackingDialer dials TCP and remembers the sockets it opened until they
+// are closed, so that closeAll can end them all.
+type trackingDialer struct {
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+}
+
+func (d *trackingDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	var nd net.Dialer
+	conn, err := nd.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		conn.Close()
+		return nil, net.ErrClosed
+	}
+	tc := &trackedConn{Conn: conn, d: d}
+	d.conns[tc] = struct{}{}
+	return tc, nil
+}
+
+// closeAll closes every open socket and refuses new ones.
+func (d *trackingDialer) closeAll() {
+	d.mu.Lock()
+	d.closed = true
+	conns := d.conns
+	d.conns = map[net.Conn]struct{}{}
+	d.mu.Unlock()
+	for c := range conns {
+		c.Close()
+	}
+}
+
+type trackedConn struct {
+	net.Conn
+	d *trackingDialer
+}
+
+func (c *trackedConn) Close() error {
+	c.d.mu.Lock()
+	delete(c.d.conns, c)
+	c.d.mu.Unlock()
+	return c.Conn.Close()
+}
+
 // runner is what recovery needs of a server: a pool or one connection.
 type runner interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
@@ -671,7 +730,7 @@ func (c *Connector) recoverServerWith(ctx context.Context, server string, ages r
 		conn := conns[node]
 		if conn == nil || conn.IsClosed() {
 			var err error
-			if conn, err = c.connectNode(ctx, node); err != nil {
+			if conn, err = c.connectResolver(ctx, node, conns != nil); err != nil {
 				return 0, 0, err
 			}
 			if conns != nil {
@@ -682,7 +741,9 @@ func (c *Connector) recoverServerWith(ctx context.Context, server string, ages r
 		}
 		r = conn
 	}
-	cm, rb, err := c.resolveOn(ctx, r, ages)
+	sctx, cancel := context.WithTimeout(ctx, resolverServerTimeout)
+	defer cancel()
+	cm, rb, err := c.resolveOn(sctx, r, ages)
 	if err != nil && conns != nil && server != metaServer {
 		// Start afresh next time.
 		node := nodeOfKey(server)
@@ -791,15 +852,24 @@ func (c *Connector) decide(ctx context.Context, coordinator, gid string) (bool, 
 	return commit, nil
 }
 
+// resolverServerTimeout bounds one resolver pass on one server, so that a
+// stalled server delays the others by no more than that.
+const resolverServerTimeout = 5 * time.Second
+
 // resolverLoop finishes in-doubt prepared transactions every
 // resolverInterval until ctx ends, over worker connections of its own, and
-// deletes the commit records no longer needed.
+// deletes the commit records no longer needed. When it returns, every
+// socket it opened is closed, including those pgx opens on its own to
+// cancel a query interrupted on a stalled server.
 func (c *Connector) resolverLoop(ctx context.Context) {
 	conns := map[catalog.Node]*pgx.Conn{}
+	dialer := &trackingDialer{conns: map[net.Conn]struct{}{}}
+	c.twopc.dial = dialer.DialContext
 	defer func() {
 		for _, conn := range conns {
 			conn.Close(context.Background())
 		}
+		dialer.closeAll()
 	}()
 	t := time.NewTicker(resolverInterval)
 	defer t.Stop()
@@ -832,7 +902,7 @@ func (c *Connector) forgetRecords(ctx context.Context, conns map[catalog.Node]*p
 	if time.Since(c.twopc.lastGC) < recordGCInterval {
 		return
 	}
-	var named []string
+	named := []string{} // not nil: ALL(NULL) matches nothing
 	servers := []runner{c.meta}
 	for _, n := range c.snapshot().Nodes {
 		conn := conns[n]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -351,5 +352,100 @@ func TestLostConnectionAtCommitDecision(t *testing.T) {
 				t.Errorf("%d prepared transactions left behind", prepared)
 			}
 		})
+	}
+}
+
+// The client dies right after the commit of a replicated write was decided,
+// before any COMMIT PREPARED: both placements keep the row locked by a
+// prepared transaction. The next write of the row must not wait for a
+// minute-long recovery: the resolver finishes decided transactions within
+// seconds.
+func TestDecidedInDoubtTransactionIsFinishedPromptly(t *testing.T) {
+	if os.Getenv(faultDSNEnv) != "" {
+		t.Skip("in the child")
+	}
+	e := newEnv(t)
+	createFaultTable(e, "r", 2)
+	if got := runFaultChild(t, e, "autocommit-replicated", "r", "after-decision"); got != "killed" {
+		t.Fatalf("child %s", got)
+	}
+	t.Logf("prepared transactions after the client died: %d", preparedOnAllNodes(e))
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
+	_, err := e.DB.ExecContext(ctx, `UPDATE r SET v = 'after' WHERE k = 7`)
+	cancel()
+	t.Logf("next write of the row: %v after %v", err, time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		t.Fatalf("the next write of the row: %v", err)
+	}
+	if n := preparedOnAllNodes(e); n != 0 {
+		t.Errorf("%d prepared transactions left", n)
+	}
+	e.assertReplicasIdentical("r")
+}
+
+// The metadata database stops answering while the commit is decided: the
+// outcome cannot be found, the write fails with SQLSTATE 08007 (not a
+// guess), and once the metadata database answers again the resolver
+// finishes the transaction the same way on every placement.
+func TestUnreachableDecisionIsLeftToTheResolver(t *testing.T) {
+	pk := newProxiedKV(t)
+	const k = 100
+	pk.e.exec(`INSERT INTO kv (k, v) VALUES ($1, 'old')`, k)
+	defer pgshard.SetCommitTimeout(2 * time.Second)()
+	var armed atomic.Bool
+	armed.Store(true)
+	restore := pgshard.SetCommitStep(func(step string) {
+		if step == pgshard.StepBeforeDecision && armed.CompareAndSwap(true, false) {
+			pk.meta.Stall()
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
+	_, err := pk.e.DB.ExecContext(ctx, `UPDATE kv SET v = 'new' WHERE k = $1`, k)
+	cancel()
+	restore()
+	pk.meta.Resume()
+	values, prepared := pk.direct(k)
+	t.Logf("write: %v; placements hold %q; %d prepared transactions", err, values, prepared)
+	if armed.Load() {
+		t.Fatal("the write never reached the decision")
+	}
+	if st := sqlState(t, err); st != "08007" {
+		t.Fatalf("SQLSTATE %s, want 08007: %v", st, err)
+	}
+	deadline := time.Now().Add(hangLimit)
+	for prepared != 0 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		values, prepared = pk.direct(k)
+	}
+	t.Logf("after the resolver: placements hold %q; %d prepared transactions", values, prepared)
+	if prepared != 0 {
+		t.Fatalf("%d prepared transactions left after %v", prepared, hangLimit)
+	}
+	if values[0] != values[1] || (values[0] != "new" && values[0] != "old") {
+		t.Fatalf("placements hold %q", values)
+	}
+}
+
+// BenchmarkReplicatedUpdate is an autocommit single-row UPDATE on a table
+// with two placements per shard: the statement on both placements and a
+// two-phase commit. b.N is split over the 4 shards' keys.
+func BenchmarkReplicatedUpdate(b *testing.B) {
+	e := newEnv(b)
+	e.exec(`CREATE TABLE kv (k bigint PRIMARY KEY, v text, n int DEFAULT 0)`)
+	e.exec(`SELECT master_create_distributed_table('kv', 'k')`)
+	e.exec(`SELECT master_create_worker_shards('kv', 4, 2)`)
+	e.exec(`INSERT INTO kv (k, v) VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd')`)
+	ctx := context.Background()
+	for k := 1; k <= 4; k++ { // warm the pools
+		if _, err := e.DB.ExecContext(ctx, `UPDATE kv SET n = n + 1 WHERE k = $1`, k); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := e.DB.ExecContext(ctx, `UPDATE kv SET n = n + 1 WHERE k = $1`, i%4+1); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
