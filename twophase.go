@@ -97,6 +97,9 @@ const (
 	// naming scheme are decided (their coordinator may be an older pgshard
 	// process still committing).
 	legacyMinAge = time.Minute
+	// resolveTimeout bounds reading back a decision whose outcome is
+	// unknown.
+	resolveTimeout = 5 * time.Second
 	// retryTimeout bounds the retry of a failed COMMIT PREPARED (connecting
 	// included) before its placements are marked inactive.
 	retryTimeout = 3 * time.Second
@@ -410,8 +413,11 @@ func (c *Connector) decideCommit(ctx context.Context, id string, coord *particip
 		}
 		return false, err
 	}
-	// Unknown: find it in the record, never guess.
-	commit, rerr := c.resolveDecision(ctx, id)
+	// Unknown: find it in the record, never guess; with time of its own,
+	// as the decision may have used up ctx.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resolveTimeout)
+	defer cancel()
+	commit, rerr := c.resolveDecision(rctx, id)
 	if rerr != nil {
 		return false, sqlerr.New(transactionResolutionUnknown, "pgshard: commit: whether transaction %s committed is unknown: recording the decision failed (%v) and reading it back failed (%v); it is finished by recovery from pgs_distribution_metadata.commit_record", id, err, rerr)
 	}
@@ -432,7 +438,7 @@ func (c *Connector) resolveDecision(ctx context.Context, id string) (bool, error
 		if attempt > 0 {
 			select {
 			case <-ctx.Done():
-				return false, errors.Join(lastErr, ctx.Err())
+				return false, fmt.Errorf("%v (then %w)", lastErr, ctx.Err())
 			case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
 			}
 		}

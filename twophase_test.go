@@ -404,6 +404,21 @@ func TestUnreachableDecisionIsLeftToTheResolver(t *testing.T) {
 	_, err := pk.e.DB.ExecContext(ctx, `UPDATE kv SET v = 'new' WHERE k = $1`, k)
 	cancel()
 	restore()
+	stalledPrepared := 0
+	for _, w := range pk.workers {
+		conn, cerr := pgx.Connect(context.Background(), pk.behind[w.Port].DSN(pk.e.dbname))
+		if cerr != nil {
+			t.Fatal(cerr)
+		}
+		var n int
+		cerr = conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()`).Scan(&n)
+		conn.Close(context.Background())
+		if cerr != nil {
+			t.Fatal(cerr)
+		}
+		stalledPrepared += n
+	}
+	t.Logf("prepared transactions while the metadata database is unreachable: %d", stalledPrepared)
 	pk.meta.Resume()
 	values, prepared := pk.direct(k)
 	t.Logf("write: %v; placements hold %q; %d prepared transactions", err, values, prepared)
