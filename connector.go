@@ -44,9 +44,12 @@ type Connector struct {
 	closed  atomic.Bool
 	nodesMu sync.Mutex
 	nodes   map[catalog.Node]*nodePool
-	// txLogReady remembers the servers where pgshard.transaction_log exists.
+	// txLogReady remembers the servers where pgshard.transaction_log (the
+	// older two-phase commit scheme's log, read by recovery) exists.
 	txLogMu    sync.Mutex
 	txLogReady map[string]bool
+	// twopc is the two-phase commit bookkeeping (twophase.go).
+	twopc twoPhaseState
 	// types caches format_type names of result type OIDs (combine queries).
 	typeMu sync.Mutex
 	types  map[typeRef]typeInfo
@@ -208,6 +211,9 @@ func (c *Connector) init(ctx context.Context) error {
 		return fmt.Errorf("pgshard: connecting to metadata database: %w", err)
 	}
 	err = catalog.EnsureSchema(ctx, pc.Conn())
+	if err == nil {
+		err = ensureCommitRecord(ctx, pc.Conn())
+	}
 	pc.Release()
 	if err != nil {
 		meta.Close()
@@ -229,31 +235,10 @@ func (c *Connector) init(ctx context.Context) error {
 	}()
 	go func() {
 		defer c.bgDone.Done()
-		c.recoverLoop(bg)
+		c.resolverLoop(bg)
 	}()
 	c.inited.Store(true)
 	return nil
-}
-
-// recoveryInterval is how often the driver looks for prepared transactions
-// left in doubt by a client that died during two-phase commit; it leaves
-// alone those younger than that, whose commit may still be under way.
-const recoveryInterval = time.Minute
-
-// recoverLoop runs Recover every recoveryInterval until ctx ends.
-func (c *Connector) recoverLoop(ctx context.Context) {
-	t := time.NewTicker(recoveryInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		rctx, cancel := context.WithTimeout(ctx, recoveryInterval)
-		_, _, _ = c.recover(rctx, recoveryInterval)
-		cancel()
-	}
 }
 
 // Close closes every pool and stops the metadata watcher. Connections still

@@ -602,6 +602,7 @@ func (cn *conn) writeShard(ctx context.Context, p *planner.Plan, shard *catalog.
 			if err != nil {
 				return nil, nil, cn.txFailed(noBadConn(err))
 			}
+			cn.tx.wrotePlacement(pl)
 			if i == 0 {
 				res, rows = r, b
 			}
@@ -724,6 +725,7 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 		if res == nil {
 			res, rows = r, b
 		}
+		part.placements = []catalog.Placement{pl}
 		ok = append(ok, part)
 		commitStep(stepAfterPlacementWrite)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // KillAtEnv names the environment variable that makes a test binary kill
@@ -92,4 +93,20 @@ func SetMaxCombineBytes(n int) (restore func()) {
 	old := maxCombineBytes
 	maxCombineBytes = n
 	return func() { maxCombineBytes = old }
+}
+
+// StepAfterPrepare and StepBeforeDecision are the commit steps once every
+// participant that prepares has prepared, and right before the commit is
+// decided.
+const (
+	StepAfterPrepare   = stepAfterPrepare
+	StepBeforeDecision = stepBeforeDecision
+)
+
+// SetCommitTimeout changes the bound on a commit's decision and COMMIT
+// PREPARED phases for a test; restore puts the previous one back.
+func SetCommitTimeout(d time.Duration) (restore func()) {
+	old := commitTimeout
+	commitTimeout = d
+	return func() { commitTimeout = old }
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,57 +19,205 @@ import (
 	"github.com/pgshard/pgshard/internal/sqlerr"
 )
 
-// Atomic commit across servers (two-phase commit with the decision logged
-// by one participant, the coordinator):
+// Atomic commit across servers (two-phase commit with the decision recorded
+// in the metadata database):
 //
-//  1. The coordinator, inside its own transaction, inserts the transaction's
-//     id into pgshard.transaction_log with committed = true.
-//  2. Every other participant runs PREPARE TRANSACTION '<id>_<i>'.
-//  3. The coordinator commits. That commit is the decision: the log row
-//     exists if and only if the coordinator committed.
-//  4. Every other participant runs COMMIT PREPARED.
+//  1. Every participant on a worker runs PREPARE TRANSACTION '<id>_<i>', all
+//     at once.
+//  2. The decision: one autocommit INSERT of the transaction's id into
+//     pgs_distribution_metadata.commit_record (committed = true) on the
+//     metadata database. When the metadata database is itself a participant
+//     (the transaction wrote an ordinary table), its session inserts the row
+//     inside its own transaction and commits instead of preparing: that
+//     commit is the decision.
+//  3. Every prepared participant runs COMMIT PREPARED, all at once. One that
+//     fails is retried at once on a connection of its own; if it still fails,
+//     the placements it wrote are marked inactive (metadata database) before
+//     the write is acknowledged, so no finalized placement lacks an
+//     acknowledged write.
 //
-// A client that dies anywhere leaves at most prepared transactions behind.
-// Recover (run by the driver every minute, and on demand) decides each by the
-// coordinator's log: it inserts a committed = false row for the id, which
-// blocks while the coordinator's transaction is still open and conflicts
-// when it committed, then commits or rolls back the prepared transaction
-// as the row says. The prepared transaction's name carries the coordinator's
-// address, so recovery needs no other state. The metadata database takes
-// part like any server, and is only on the path of transactions that
-// touched it.
+// The decision lives where no single worker's loss can hide it, and the
+// single-participant path (one shard, one placement) stays a plain COMMIT.
+// A lost connection or a FATAL during the decision leaves its outcome
+// unknown: the client resolves it from the record (presumed abort: it
+// inserts committed = false ON CONFLICT DO NOTHING, which waits for a
+// concurrent decision and loses to one that committed) and never guesses;
+// when even that fails it returns SQLSTATE 08007 and leaves the rest to the
+// resolver.
+//
+// The resolver (every resolverInterval in each process, and Recover on
+// demand) lists the prepared transactions named pgshard_... on every worker
+// and the metadata database and finishes them as their record says: decided
+// ones after decidedGrace (leaving a live coordinator time to finish its
+// own), undecided ones (their client died before the decision) after
+// presumeAbortAge, by writing the abort record first. Prepared transactions
+// named by the older scheme, pgshard_<hex coordinator>_<hex>_<i>, are decided
+// from pgshard.transaction_log on their coordinator worker as before.
+// docs/failure-model.md weighs this design.
 
 // gidPrefix starts the name of every prepared transaction pgshard makes.
 const gidPrefix = "pgshard_"
 
-// txLogDDL creates the coordinator log on a server.
-const txLogDDL = `CREATE SCHEMA IF NOT EXISTS pgshard;
-CREATE TABLE IF NOT EXISTS pgshard.transaction_log (
+// txIDPrefix starts the id of a transaction whose decision is a
+// commit_record row; its participants prepare as <id>_<i>. Older pgshard
+// versions cannot parse it (the "m" is not hex) and leave such transactions
+// alone.
+const txIDPrefix = gidPrefix + "m_"
+
+// commitRecordDDL creates the decision table in the metadata database.
+const commitRecordDDL = `CREATE TABLE IF NOT EXISTS pgs_distribution_metadata.commit_record (
 	gid text PRIMARY KEY,
 	committed boolean NOT NULL,
 	created timestamptz NOT NULL DEFAULT now()
 )`
 
-// metaServer is the server key of the metadata database.
+const (
+	insertCommitted = `INSERT INTO pgs_distribution_metadata.commit_record (gid, committed) VALUES ($1, true)`
+	insertAborted   = `INSERT INTO pgs_distribution_metadata.commit_record (gid, committed) VALUES ($1, false) ON CONFLICT DO NOTHING`
+	selectDecision  = `SELECT committed FROM pgs_distribution_metadata.commit_record WHERE gid = $1`
+)
+
+// transactionResolutionUnknown is SQLSTATE 08007: the commit's outcome
+// could not be found; recovery finishes it.
+const transactionResolutionUnknown = "08007"
+
+const (
+	// resolverInterval is how often each process looks for prepared
+	// transactions left in doubt.
+	resolverInterval = 2 * time.Second
+	// decidedGrace is how long a decided prepared transaction is left to
+	// the client committing it before the resolver finishes it.
+	decidedGrace = 2 * time.Second
+	// presumeAbortAge is how old an undecided prepared transaction must be
+	// before the resolver decides it rolled back. Deciding one early is
+	// safe (its client's decision then fails and it rolls back) but fails
+	// a commit that was about to succeed.
+	presumeAbortAge = 10 * time.Second
+	// legacyMinAge is the age at which prepared transactions of the older
+	// naming scheme are decided (their coordinator may be an older pgshard
+	// process still committing).
+	legacyMinAge = time.Minute
+	// resolveTimeout bounds reading back a decision whose outcome is
+	// unknown.
+	resolveTimeout = 5 * time.Second
+	// retryTimeout bounds the retry of a failed COMMIT PREPARED (connecting
+	// included) before its placements are marked inactive.
+	retryTimeout = 3 * time.Second
+	// recordTTL is how long a commit record is kept at least: an abort
+	// record must outlive any client that could still try to decide its
+	// transaction committed.
+	recordTTL = time.Hour
+	// recordGCInterval is how often the resolver deletes old records.
+	recordGCInterval = 10 * time.Minute
+)
+
+// commitTimeout bounds the decision and COMMIT PREPARED phases of a
+// commit, which run even when the statement's context has ended (a
+// variable for the tests).
+var commitTimeout = 30 * time.Second
+
+// twoPhaseState is a Connector's two-phase commit bookkeeping. mu guards
+// inflight and finished; conns and lastGC belong to the resolver goroutine.
+type twoPhaseState struct {
+	mu sync.Mutex
+	// inflight holds the ids this process is committing; the resolver
+	// leaves them to it.
+	inflight map[string]struct{}
+	// finished holds ids committed on every participant, whose records
+	// the resolver deletes in one batch.
+	finished []string
+	// conns are the resolver's own worker connections: never pooled, so a
+	// pool full of statements waiting on an in-doubt transaction's locks
+	// cannot keep the resolver from finishing it. The map lives in
+	// resolverLoop.
+	lastGC time.Time
+	// dial opens the resolver's sockets (set by resolverLoop before its
+	// first pass).
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+func (s *twoPhaseState) begin(id string) {
+	s.mu.Lock()
+	if s.inflight == nil {
+		s.inflight = map[string]struct{}{}
+	}
+	s.inflight[id] = struct{}{}
+	s.mu.Unlock()
+}
+
+func (s *twoPhaseState) end(id string, finished bool) {
+	s.mu.Lock()
+	delete(s.inflight, id)
+	if finished {
+		s.finished = append(s.finished, id)
+	}
+	s.mu.Unlock()
+}
+
+func (s *twoPhaseState) isInflight(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.inflight[id]
+	return ok
+}
+
+func (s *twoPhaseState) takeFinished() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.finished
+	s.finished = nil
+	return f
+}
+
+// ensureCommitRecord creates pgs_distribution_metadata.commit_record when it
+// is missing; the Connector runs it once, when it initializes, so that no
+// commit needs a connection of its own to create it.
+func ensureCommitRecord(ctx context.Context, conn *pgx.Conn) error {
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('pgs_distribution_metadata.commit_record') IS NOT NULL`).Scan(&exists); err != nil {
+		return fmt.Errorf("pgshard: checking pgs_distribution_metadata.commit_record: %w", err)
+	}
+	if exists {
+		return nil
+	}
+	if _, err := conn.Exec(ctx, commitRecordDDL); err != nil {
+		var pgErr *pgconn.PgError
+		// Two processes creating it at once: one loses the race on the
+		// catalog's unique index; the table is there all the same.
+		if !errors.As(err, &pgErr) || (pgErr.Code != "23505" && pgErr.Code != "42P07") {
+			return fmt.Errorf("pgshard: creating pgs_distribution_metadata.commit_record: %w", err)
+		}
+	}
+	return nil
+}
+
+// newTxID makes a transaction id of the commit-record scheme.
+func newTxID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return txIDPrefix + hex.EncodeToString(b[:])
+}
+
+// parseTxID returns the transaction id of a prepared transaction of the
+// commit-record scheme (<id>_<i>).
+func parseTxID(prepared string) (string, bool) {
+	if !strings.HasPrefix(prepared, txIDPrefix) {
+		return "", false
+	}
+	i := strings.LastIndexByte(prepared, '_')
+	if i < len(txIDPrefix) {
+		return "", false
+	}
+	return prepared[:i], true
+}
+
+// metaServer is the server key of the metadata database (in names of the
+// older scheme, and for recovery).
 const metaServer = "meta"
 
-// serverKey names a participant's server in prepared transaction ids.
-func serverKey(p *participant) string {
-	if p.node == (catalog.Node{}) {
-		return metaServer
-	}
-	return p.node.String()
-}
-
-// newGID makes a transaction id naming its coordinator.
-func newGID(coordinator string) string {
-	var b [10]byte
-	_, _ = rand.Read(b[:])
-	return gidPrefix + hex.EncodeToString([]byte(coordinator)) + "_" + hex.EncodeToString(b[:])
-}
-
-// parseGID splits a prepared transaction's name into the transaction id and
-// its coordinator's server key.
+// parseGID splits a prepared transaction's name of the older scheme,
+// pgshard_<hex coordinator>_<hex>_<i>, into the transaction id and its
+// coordinator's server key.
 func parseGID(prepared string) (gid, coordinator string, ok bool) {
 	i := strings.LastIndexByte(prepared, '_')
 	if i < 0 || !strings.HasPrefix(prepared, gidPrefix) {
@@ -88,7 +237,17 @@ func parseGID(prepared string) (gid, coordinator string, ok bool) {
 
 func participantGID(gid string, i int) string { return gid + "_" + strconv.Itoa(i) }
 
-// ensureTxLog creates the coordinator log on a server once per Connector.
+// txLogDDL creates the legacy coordinator log on a server (for deciding
+// transactions of the older scheme only).
+const txLogDDL = `CREATE SCHEMA IF NOT EXISTS pgshard;
+CREATE TABLE IF NOT EXISTS pgshard.transaction_log (
+	gid text PRIMARY KEY,
+	committed boolean NOT NULL,
+	created timestamptz NOT NULL DEFAULT now()
+)`
+
+// ensureTxLog creates the legacy coordinator log on a server once per
+// Connector. Only recovery of older transactions uses it.
 func (c *Connector) ensureTxLog(ctx context.Context, server string) error {
 	c.txLogMu.Lock()
 	done := c.txLogReady[server]
@@ -102,8 +261,6 @@ func (c *Connector) ensureTxLog(ctx context.Context, server string) error {
 	}
 	if _, err := exec(ctx, txLogDDL); err != nil {
 		var pgErr *pgconn.PgError
-		// Two processes creating it at once: one loses the race on the
-		// catalog's unique index; the table is there all the same.
 		if !errors.As(err, &pgErr) || (pgErr.Code != "23505" && pgErr.Code != "42P07") {
 			return fmt.Errorf("pgshard: creating pgshard.transaction_log on %s: %w", server, err)
 		}
@@ -147,77 +304,281 @@ func nodeOfKey(key string) catalog.Node {
 }
 
 type execFunc func(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-type queryFunc func(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 
 // commitAtomic commits participants (each in an open transaction that
-// wrote) atomically, as described above. On return every participant's
-// transaction has ended, or is prepared and decided (committed) in the log.
+// wrote; at least two) atomically, as described above. It takes no pool
+// connection: the decision goes through the metadata pool, which no caller
+// holds while waiting for another. It returns nil only when the write is
+// committed on every participant, or committed on some and the placements
+// the others wrote are marked inactive. Otherwise every participant's
+// transaction is rolled back, or (SQLSTATE 08007, or a committed transaction
+// one of whose shards has no placement left to take it) left prepared and
+// decided for the resolver.
 func (c *Connector) commitAtomic(ctx context.Context, ps []*participant) error {
-	coord, others := ps[0], ps[1:]
-	key := serverKey(coord)
-	if err := c.ensureTxLog(ctx, key); err != nil {
-		abortAll(ctx, ps)
-		return err
+	var coord *participant // the metadata session: its COMMIT is the decision
+	var prep []*participant
+	for _, p := range ps {
+		if p.node == (catalog.Node{}) {
+			coord = p
+		} else {
+			prep = append(prep, p)
+		}
 	}
-	gid := newGID(key)
-	if _, err := coord.conn.Conn().Exec(ctx, `INSERT INTO pgshard.transaction_log (gid, committed) VALUES ($1, true)`, gid); err != nil {
-		abortAll(ctx, ps)
-		return fmt.Errorf("pgshard: commit: logging the transaction: %w", err)
+	id := newTxID()
+	c.twopc.begin(id)
+	finished := false
+	defer func() { c.twopc.end(id, finished) }()
+	gids := make([]string, len(prep))
+	for i := range prep {
+		gids[i] = participantGID(id, i)
 	}
-	prepareErrs := make([]error, len(others))
-	parallel(len(others), func(i int) {
-		_, prepareErrs[i] = others[i].conn.Conn().Exec(ctx, "PREPARE TRANSACTION "+quoteLiteral(participantGID(gid, i+1)))
+
+	prepareErrs := make([]error, len(prep))
+	parallel(len(prep), func(i int) {
+		_, prepareErrs[i] = prep[i].conn.Conn().Exec(ctx, "PREPARE TRANSACTION "+quoteLiteral(gids[i]))
 	})
+	// From here on the commit runs to its end even when ctx ends.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
 	if err := errors.Join(prepareErrs...); err != nil {
-		abortAll(ctx, []*participant{coord})
-		parallel(len(others), func(i int) {
-			if prepareErrs[i] == nil {
-				_, _ = others[i].conn.Conn().Exec(ctx, "ROLLBACK PREPARED "+quoteLiteral(participantGID(gid, i+1)))
-			}
-		})
+		c.abortPrepare(cctx, id, coord, prep, gids, prepareErrs)
 		return fmt.Errorf("pgshard: commit (prepare): %w", err)
 	}
 	commitStep(stepAfterPrepare)
 	commitStep(stepBeforeDecision)
-	if _, err := coord.conn.Conn().Exec(ctx, "COMMIT"); err != nil {
+
+	commit, err := c.decideCommit(cctx, id, coord)
+	if err != nil && !commit {
 		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) {
-			// The server answered: the coordinator rolled back, so does
-			// everyone.
-			parallel(len(others), func(i int) {
-				_, _ = others[i].conn.Conn().Exec(ctx, "ROLLBACK PREPARED "+quoteLiteral(participantGID(gid, i+1)))
-			})
-			return fmt.Errorf("pgshard: commit: %w", err)
+		if errors.As(err, &pgErr) && pgErr.Code == transactionResolutionUnknown {
+			return err
 		}
-		return sqlerr.New(sqlerr.ConnectionFailure, "pgshard: commit: the connection to the coordinator was lost at commit; whether transaction %s committed is decided by recovery: %v", gid, err)
+		// Decided rolled back: what fails to roll back here is rolled
+		// back by the resolver, at any age, by its abort record.
+		rollbackPrepared(cctx, prep, gids)
+		if errors.As(err, &pgErr) {
+			return fmt.Errorf("pgshard: commit: transaction %s rolled back: %w", id, err)
+		}
+		return sqlerr.New(sqlerr.ConnectionFailure, "pgshard: commit: the connection to the metadata database failed while recording the decision (%v); transaction %s was rolled back", err, id)
 	}
 	commitStep(stepAfterDecision)
-	commitErrs := make([]error, len(others))
-	parallel(len(others), func(i int) {
-		_, commitErrs[i] = others[i].conn.Conn().Exec(ctx, "COMMIT PREPARED "+quoteLiteral(participantGID(gid, i+1)))
+
+	commitErrs := make([]error, len(prep))
+	parallel(len(prep), func(i int) {
+		commitErrs[i] = commitPreparedOn(cctx, prep[i].conn.Conn(), gids[i])
+	})
+	// Retry the failed ones at once, each on a connection of its own (the
+	// participant's may be dead, and waiting for its pool while holding the
+	// others' connections could deadlock).
+	parallel(len(prep), func(i int) {
+		if commitErrs[i] != nil {
+			commitErrs[i] = c.retryCommitPrepared(cctx, prep[i].node, gids[i], commitErrs[i])
+		}
 	})
 	commitStep(stepAfterCommitPrepared)
 	if errors.Join(commitErrs...) == nil {
-		// The log row is no longer needed; drop it off the critical path.
-		c.forgetTx(key, gid)
+		finished = true
+		return nil
 	}
-	// Committed: a COMMIT PREPARED that failed is finished by Recover.
+	return c.markUncommitted(cctx, id, prep, commitErrs)
+}
+
+// decideCommit records the decision to commit transaction id: as the
+// commit of the metadata session coord when it takes part, else as one
+// autocommit INSERT on the metadata database. It returns true when the
+// transaction is committed. A failure whose outcome is unknown (a lost
+// connection, a FATAL) is resolved from the record; when that fails too,
+// the error has SQLSTATE 08007 and the prepared participants stay for the
+// resolver.
+func (c *Connector) decideCommit(ctx context.Context, id string, coord *participant) (bool, error) {
+	var err error
+	if coord != nil {
+		pc := coord.conn.Conn()
+		if _, err = pc.Exec(ctx, insertCommitted, id); err == nil {
+			_, err = pc.Exec(ctx, "COMMIT")
+		} else if !pc.IsClosed() && pc.PgConn().TxStatus() != 'I' {
+			_, _ = pc.Exec(ctx, "ROLLBACK")
+		}
+	} else {
+		_, err = c.meta.Exec(ctx, insertCommitted, id)
+	}
+	if err == nil {
+		return true, nil
+	}
+	if pgconn.SafeToRetry(err) {
+		// Nothing reached the server (no connection could be made).
+		if _, rerr := c.meta.Exec(ctx, insertAborted, id); rerr != nil {
+			// The resolver presumes the abort later.
+			_ = rerr
+		}
+		return false, err
+	}
+	// Unknown: find it in the record, never guess; with time of its own,
+	// as the decision may have used up ctx.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resolveTimeout)
+	defer cancel()
+	commit, rerr := c.resolveDecision(rctx, id)
+	if rerr != nil {
+		return false, sqlerr.New(transactionResolutionUnknown, "pgshard: commit: whether transaction %s committed is unknown: recording the decision failed (%v) and reading it back failed (%v); it is finished by recovery from pgs_distribution_metadata.commit_record", id, err, rerr)
+	}
+	if commit {
+		return true, nil
+	}
+	return false, err
+}
+
+// resolveDecision returns whether transaction id is decided committed, by
+// its commit record, deciding it rolled back when there is none (presumed
+// abort: the abort record waits for a concurrent decision and loses to one
+// that committed). It retries for up to a few seconds, on fresh pool
+// connections, when the metadata database cannot be reached.
+func (c *Connector) resolveDecision(ctx context.Context, id string) (bool, error) {
+	var lastErr error
+	for attempt := 0; attempt < 4; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return false, fmt.Errorf("%v (then %w)", lastErr, ctx.Err())
+			case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
+			}
+		}
+		if _, err := c.meta.Exec(ctx, insertAborted, id); err != nil {
+			lastErr = err
+			continue
+		}
+		var commit bool
+		if err := c.meta.QueryRow(ctx, selectDecision, id).Scan(&commit); err != nil {
+			lastErr = err
+			continue
+		}
+		return commit, nil
+	}
+	return false, lastErr
+}
+
+// lookupDecision reads transaction id's commit record, if any.
+func (c *Connector) lookupDecision(ctx context.Context, id string) (decided, commit bool, err error) {
+	err = c.meta.QueryRow(ctx, selectDecision, id).Scan(&commit)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, false, nil
+	}
+	return err == nil, commit, err
+}
+
+// abortPrepare rolls back a transaction whose PREPARE failed somewhere: the
+// metadata session's transaction, the prepared ones, and, when a PREPARE
+// may have happened without its answer arriving, an abort record that lets
+// the resolver roll it back at once.
+func (c *Connector) abortPrepare(ctx context.Context, id string, coord *participant, prep []*participant, gids []string, prepareErrs []error) {
+	if coord != nil {
+		abortAll(ctx, []*participant{coord})
+	}
+	unknown := false
+	parallel(len(prep), func(i int) {
+		if prepareErrs[i] == nil {
+			_, _ = prep[i].conn.Conn().Exec(ctx, "ROLLBACK PREPARED "+quoteLiteral(gids[i]))
+		}
+	})
+	for i, err := range prepareErrs {
+		var pgErr *pgconn.PgError
+		if err != nil && (!errors.As(err, &pgErr) || prep[i].conn.Conn().IsClosed()) {
+			unknown = true
+		}
+	}
+	if unknown {
+		_, _ = c.meta.Exec(ctx, insertAborted, id)
+	}
+}
+
+// rollbackPrepared rolls back the prepared participants; failures are left
+// to the resolver.
+func rollbackPrepared(ctx context.Context, prep []*participant, gids []string) {
+	parallel(len(prep), func(i int) {
+		pc := prep[i].conn.Conn()
+		if !pc.IsClosed() {
+			_, _ = pc.Exec(ctx, "ROLLBACK PREPARED "+quoteLiteral(gids[i]))
+		}
+	})
+}
+
+// commitPreparedOn runs COMMIT PREPARED gid on conn. A prepared transaction
+// that no longer exists was committed by the resolver meanwhile (it
+// decides from the same record).
+func commitPreparedOn(ctx context.Context, conn *pgx.Conn, gid string) error {
+	if conn.IsClosed() {
+		return errors.New("connection closed")
+	}
+	_, err := conn.Exec(ctx, "COMMIT PREPARED "+quoteLiteral(gid))
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == sqlerr.UndefinedObject {
+		return nil
+	}
+	return err
+}
+
+// retryCommitPrepared runs COMMIT PREPARED gid once more on node, on a
+// connection of its own, within retryTimeout.
+func (c *Connector) retryCommitPrepared(ctx context.Context, node catalog.Node, gid string, first error) error {
+	rctx, cancel := context.WithTimeout(ctx, retryTimeout)
+	defer cancel()
+	conn, err := c.connectNode(rctx, node)
+	if err != nil {
+		return fmt.Errorf("%w; retrying: %v", first, err)
+	}
+	defer conn.Close(context.Background())
+	if err := commitPreparedOn(rctx, conn, gid); err != nil {
+		return fmt.Errorf("%w; retrying: %v", first, err)
+	}
 	return nil
 }
 
-// forgetTx deletes a finished transaction's log row in the background.
-func (c *Connector) forgetTx(server, gid string) {
-	exec, err := c.serverExec(server)
-	if err != nil {
-		return
+// markUncommitted handles a committed transaction whose COMMIT PREPARED
+// failed on some participants: their placements are marked inactive, so
+// that nothing reads them before a repair, and the write is acknowledged.
+// A placement whose shard has no finalized placement that committed is not
+// marked (the shard would have none left); the transaction then fails with
+// SQLSTATE 08007 and its writes there become visible when the resolver
+// commits them.
+func (c *Connector) markUncommitted(ctx context.Context, id string, prep []*participant, commitErrs []error) error {
+	committedShards := map[int64]bool{}
+	for i, p := range prep {
+		if commitErrs[i] != nil {
+			continue
+		}
+		for _, pl := range p.placements {
+			if pl.State == catalog.StateFinalized {
+				committedShards[pl.ShardID] = true
+			}
+		}
 	}
-	c.bgDone.Add(1)
-	go func() {
-		defer c.bgDone.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_, _ = exec(ctx, `DELETE FROM pgshard.transaction_log WHERE gid = $1`, gid)
-	}()
+	var mark []catalog.Placement
+	var stuck []error
+	for i, p := range prep {
+		if commitErrs[i] == nil {
+			continue
+		}
+		if len(p.placements) == 0 {
+			stuck = append(stuck, fmt.Errorf("%s: %w", p.node, commitErrs[i]))
+			continue
+		}
+		for _, pl := range p.placements {
+			if committedShards[pl.ShardID] {
+				mark = append(mark, pl)
+			} else {
+				stuck = append(stuck, fmt.Errorf("shard %d on %s: %w", pl.ShardID, p.node, commitErrs[i]))
+			}
+		}
+	}
+	if len(stuck) > 0 {
+		if len(mark) > 0 {
+			_ = c.markInactive(ctx, mark)
+		}
+		return sqlerr.New(transactionResolutionUnknown, "pgshard: commit: transaction %s is committed, but COMMIT PREPARED failed where no other placement took it (%v); its writes there become visible when recovery commits them", id, errors.Join(stuck...))
+	}
+	if err := c.markInactive(ctx, mark); err != nil {
+		return sqlerr.New(transactionResolutionUnknown, "pgshard: commit: transaction %s is committed, but COMMIT PREPARED failed on some placements and marking them inactive failed: %v", id, err)
+	}
+	return nil
 }
 
 func abortAll(ctx context.Context, ps []*participant) {
@@ -242,28 +603,46 @@ func parallel(n int, f func(i int)) {
 	wg.Wait()
 }
 
+// recoveryAges are the ages at which prepared transactions are decided.
+type recoveryAges struct {
+	decided   time.Duration // with a commit record
+	undecided time.Duration // without one: presumed rolled back
+	legacy    time.Duration // of the older naming scheme
+}
+
+// agesFor is what Recover(ctx, minAge) uses: minAge for all, but decided
+// transactions never wait longer than decidedGrace.
+func agesFor(minAge time.Duration) recoveryAges {
+	return recoveryAges{decided: min(minAge, decidedGrace), undecided: minAge, legacy: minAge}
+}
+
 // Recover finishes or rolls back every prepared transaction pgshard left on
-// the metadata database and the workers (a client that died during a
-// commit): committed when its coordinator logged it, rolled back otherwise.
-// Prepared transactions younger than minAge are left alone, as their commit
-// may still be under way (deciding them early is safe, but may roll back a
-// commit that was about to succeed). It returns how many it committed and
-// rolled back.
+// the metadata database and the workers (a client that died, or lost a
+// server, during a commit): committed when its commit record (or, for the
+// older naming scheme, its coordinator's log) says so, rolled back
+// otherwise. Prepared transactions younger than minAge are left alone, as
+// their commit may still be under way (deciding them early is safe, but may
+// roll back a commit that was about to succeed); those decided committed
+// wait at most decidedGrace. Each process also runs it in the background
+// every few seconds. It returns how many it committed and rolled back.
 func (c *Connector) Recover(ctx context.Context, minAge time.Duration) (committed, rolledBack int, err error) {
 	if err := c.init(ctx); err != nil {
 		return 0, 0, err
 	}
-	return c.recover(ctx, minAge)
+	return c.recover(ctx, agesFor(minAge), nil)
 }
 
-func (c *Connector) recover(ctx context.Context, minAge time.Duration) (committed, rolledBack int, err error) {
+// recover resolves the prepared transactions of every server. conns, when
+// not nil, keeps the worker connections between calls (the resolver's);
+// otherwise each worker gets a connection of its own for the call.
+func (c *Connector) recover(ctx context.Context, ages recoveryAges, conns map[catalog.Node]*pgx.Conn) (committed, rolledBack int, err error) {
 	servers := []string{metaServer}
 	for _, n := range c.snapshot().Nodes {
 		servers = append(servers, n.String())
 	}
 	var errs []error
 	for _, s := range servers {
-		cm, rb, err := c.recoverServer(ctx, s, minAge)
+		cm, rb, err := c.recoverServerWith(ctx, s, ages, conns)
 		committed += cm
 		rolledBack += rb
 		if err != nil {
@@ -273,42 +652,175 @@ func (c *Connector) recover(ctx context.Context, minAge time.Duration) (committe
 	return committed, rolledBack, errors.Join(errs...)
 }
 
+// recoverServer resolves the prepared transactions on one server older
+// than minAge (decided ones older than decidedGrace), over a connection of
+// its own.
 func (c *Connector) recoverServer(ctx context.Context, server string, minAge time.Duration) (int, int, error) {
-	var query queryFunc
-	var exec execFunc
+	return c.recoverServerWith(ctx, server, agesFor(minAge), nil)
+}
+
+// connectResolver opens a worker connection for recovery; the resolver
+// loop's (forLoop) go through its tracking dialer.
+func (c *Connector) connectResolver(ctx context.Context, node catalog.Node, forLoop bool) (*pgx.Conn, error) {
+	cfg, err := c.nodeConfig(node)
+	if err != nil {
+		return nil, err
+	}
+	if forLoop && c.twopc.dial != nil {
+		cfg.ConnConfig.DialFunc = c.twopc.dial
+	}
+	return pgx.ConnectConfig(ctx, cfg.ConnConfig)
+}
+
+// trackingDialer dials TCP and remembers the sockets it opened until they
+// are closed, so that closeAll can end them all.
+type trackingDialer struct {
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+}
+
+func (d *trackingDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	var nd net.Dialer
+	conn, err := nd.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		conn.Close()
+		return nil, net.ErrClosed
+	}
+	tc := &trackedConn{Conn: conn, d: d}
+	d.conns[tc] = struct{}{}
+	return tc, nil
+}
+
+// closeAll closes every open socket and refuses new ones.
+func (d *trackingDialer) closeAll() {
+	d.mu.Lock()
+	d.closed = true
+	conns := d.conns
+	d.conns = map[net.Conn]struct{}{}
+	d.mu.Unlock()
+	for c := range conns {
+		c.Close()
+	}
+}
+
+type trackedConn struct {
+	net.Conn
+	d *trackingDialer
+}
+
+func (c *trackedConn) Close() error {
+	c.d.mu.Lock()
+	delete(c.d.conns, c)
+	c.d.mu.Unlock()
+	return c.Conn.Close()
+}
+
+// runner is what recovery needs of a server: a pool or one connection.
+type runner interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+func (c *Connector) recoverServerWith(ctx context.Context, server string, ages recoveryAges, conns map[catalog.Node]*pgx.Conn) (int, int, error) {
+	var r runner
 	if server == metaServer {
-		query, exec = c.meta.Query, c.meta.Exec
+		r = c.meta
 	} else {
-		np, err := c.node(nodeOfKey(server))
-		if err != nil {
-			return 0, 0, err
+		node := nodeOfKey(server)
+		conn := conns[node]
+		if conn == nil || conn.IsClosed() {
+			var err error
+			if conn, err = c.connectResolver(ctx, node, conns != nil); err != nil {
+				return 0, 0, err
+			}
+			if conns != nil {
+				conns[node] = conn
+			} else {
+				defer conn.Close(context.Background())
+			}
 		}
-		query, exec = np.pool.Query, np.pool.Exec
+		r = conn
 	}
-	rows, err := query(ctx, `SELECT gid FROM pg_prepared_xacts WHERE gid LIKE 'pgshard\_%' AND database = current_database()
-		AND prepared <= now() - make_interval(secs => $1)`, minAge.Seconds())
+	sctx, cancel := context.WithTimeout(ctx, resolverServerTimeout)
+	defer cancel()
+	cm, rb, err := c.resolveOn(sctx, r, ages)
+	if err != nil && conns != nil && server != metaServer {
+		// Start afresh next time.
+		node := nodeOfKey(server)
+		if conn := conns[node]; conn != nil {
+			conn.Close(context.Background())
+			delete(conns, node)
+		}
+	}
+	return cm, rb, err
+}
+
+// resolveOn decides the prepared transactions pgshard left on one server.
+func (c *Connector) resolveOn(ctx context.Context, r runner, ages recoveryAges) (committed, rolledBack int, err error) {
+	youngest := min(ages.decided, ages.undecided, ages.legacy)
+	rows, err := r.Query(ctx, `SELECT gid, extract(epoch FROM now() - prepared)::float8 FROM pg_prepared_xacts
+		WHERE gid LIKE 'pgshard\_%' AND database = current_database() AND prepared <= now() - make_interval(secs => $1)`, youngest.Seconds())
 	if err != nil {
 		return 0, 0, err
 	}
-	prepared, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	type preparedXact struct {
+		gid string
+		age float64
+	}
+	prepared, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (preparedXact, error) {
+		var x preparedXact
+		err := row.Scan(&x.gid, &x.age)
+		return x, err
+	})
 	if err != nil {
 		return 0, 0, err
 	}
-	committed, rolledBack := 0, 0
-	for _, name := range prepared {
-		gid, coordinator, ok := parseGID(name)
-		if !ok {
+	for _, x := range prepared {
+		age := time.Duration(x.age * float64(time.Second))
+		var commit bool
+		if id, ok := parseTxID(x.gid); ok {
+			if c.twopc.isInflight(id) {
+				continue // this process is committing it
+			}
+			decided, cm, err := c.lookupDecision(ctx, id)
+			if err != nil {
+				return committed, rolledBack, fmt.Errorf("deciding %s: %w", x.gid, err)
+			}
+			switch {
+			case decided && age >= ages.decided:
+				commit = cm
+			case !decided && age >= ages.undecided:
+				if commit, err = c.resolveDecision(ctx, id); err != nil {
+					return committed, rolledBack, fmt.Errorf("deciding %s: %w", x.gid, err)
+				}
+			default:
+				continue
+			}
+		} else if gid, coordinator, ok := parseGID(x.gid); ok {
+			if age < ages.legacy {
+				continue
+			}
+			if commit, err = c.decide(ctx, coordinator, gid); err != nil {
+				return committed, rolledBack, err
+			}
+		} else {
 			continue
-		}
-		commit, err := c.decide(ctx, coordinator, gid)
-		if err != nil {
-			return committed, rolledBack, err
 		}
 		verb := "ROLLBACK PREPARED "
 		if commit {
 			verb = "COMMIT PREPARED "
 		}
-		if _, err := exec(ctx, verb+quoteLiteral(name)); err != nil {
+		if _, err := r.Exec(ctx, verb+quoteLiteral(x.gid)); err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == sqlerr.UndefinedObject {
+				continue // finished by its client or another resolver meanwhile
+			}
 			return committed, rolledBack, err
 		}
 		if commit {
@@ -320,9 +832,10 @@ func (c *Connector) recoverServer(ctx context.Context, server string, minAge tim
 	return committed, rolledBack, nil
 }
 
-// decide returns whether transaction gid committed, by its coordinator's
-// log. An absent row becomes a committed = false row, so a coordinator still
-// running can no longer commit it (its own insert then fails).
+// decide returns whether a transaction of the older naming scheme
+// committed, by its coordinator's log. An absent row becomes a
+// committed = false row, so a coordinator still running can no longer
+// commit it (its own insert then fails).
 func (c *Connector) decide(ctx context.Context, coordinator, gid string) (bool, error) {
 	if err := c.ensureTxLog(ctx, coordinator); err != nil {
 		return false, err
@@ -343,6 +856,86 @@ func (c *Connector) decide(ctx context.Context, coordinator, gid string) (bool, 
 		return false, fmt.Errorf("deciding %s on %s: %w", gid, coordinator, err)
 	}
 	return commit, nil
+}
+
+// resolverServerTimeout bounds one resolver pass on one server, so that a
+// stalled server delays the others by no more than that.
+const resolverServerTimeout = 5 * time.Second
+
+// resolverLoop finishes in-doubt prepared transactions every
+// resolverInterval until ctx ends, over worker connections of its own, and
+// deletes the commit records no longer needed. When it returns, every
+// socket it opened is closed, including those pgx opens on its own to
+// cancel a query interrupted on a stalled server.
+func (c *Connector) resolverLoop(ctx context.Context) {
+	conns := map[catalog.Node]*pgx.Conn{}
+	dialer := &trackingDialer{conns: map[net.Conn]struct{}{}}
+	c.twopc.dial = dialer.DialContext
+	defer func() {
+		for _, conn := range conns {
+			conn.Close(context.Background())
+		}
+		dialer.closeAll()
+	}()
+	t := time.NewTicker(resolverInterval)
+	defer t.Stop()
+	ages := recoveryAges{decided: decidedGrace, undecided: presumeAbortAge, legacy: legacyMinAge}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, 10*resolverInterval)
+		_, _, _ = c.recover(rctx, ages, conns)
+		c.forgetRecords(rctx, conns)
+		cancel()
+	}
+}
+
+// forgetRecords deletes the records of transactions committed everywhere,
+// and, every recordGCInterval, records older than recordTTL that no
+// prepared transaction on any server names any more (when every server
+// answered).
+func (c *Connector) forgetRecords(ctx context.Context, conns map[catalog.Node]*pgx.Conn) {
+	if ids := c.twopc.takeFinished(); len(ids) > 0 {
+		if _, err := c.meta.Exec(ctx, `DELETE FROM pgs_distribution_metadata.commit_record WHERE gid = ANY($1)`, ids); err != nil {
+			c.twopc.mu.Lock()
+			c.twopc.finished = append(c.twopc.finished, ids...)
+			c.twopc.mu.Unlock()
+		}
+	}
+	if time.Since(c.twopc.lastGC) < recordGCInterval {
+		return
+	}
+	named := []string{} // not nil: ALL(NULL) matches nothing
+	servers := []runner{c.meta}
+	for _, n := range c.snapshot().Nodes {
+		conn := conns[n]
+		if conn == nil || conn.IsClosed() {
+			return // the next pass reconnects
+		}
+		servers = append(servers, conn)
+	}
+	for _, r := range servers {
+		rows, err := r.Query(ctx, `SELECT gid FROM pg_prepared_xacts WHERE gid LIKE 'pgshard\_m\_%' AND database = current_database()`)
+		if err != nil {
+			return
+		}
+		gids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return
+		}
+		for _, g := range gids {
+			if id, ok := parseTxID(g); ok {
+				named = append(named, id)
+			}
+		}
+	}
+	if _, err := c.meta.Exec(ctx, `DELETE FROM pgs_distribution_metadata.commit_record
+		WHERE created < now() - make_interval(secs => $1) AND gid <> ALL($2)`, recordTTL.Seconds(), named); err == nil {
+		c.twopc.lastGC = time.Now()
+	}
 }
 
 // commit steps at which a test may stop the process (see commitStep).

@@ -21,7 +21,8 @@ import (
 // statements on the same placement see each other's writes. A transaction
 // that wrote on more than one server commits with two-phase commit: PREPARE
 // TRANSACTION everywhere, a commit record in the metadata database, then
-// COMMIT PREPARED; Recover finishes what a crash leaves in doubt.
+// COMMIT PREPARED (commitAtomic); the resolver finishes what a crash leaves
+// in doubt.
 type transaction struct {
 	cn       *conn
 	begin    string
@@ -43,6 +44,26 @@ type participant struct {
 	// release returns a worker connection to its pool.
 	release func()
 	wrote   bool
+	// placements lists the placements written through this connection:
+	// those marked inactive when its COMMIT PREPARED fails after the
+	// decision (commitAtomic).
+	placements []catalog.Placement
+}
+
+// wrotePlacement records that a statement wrote pl through the
+// transaction's participant on pl's node.
+func (t *transaction) wrotePlacement(pl catalog.Placement) {
+	for _, p := range t.participants {
+		if p.node == pl.Node {
+			for _, q := range p.placements {
+				if q.ID == pl.ID {
+					return
+				}
+			}
+			p.placements = append(p.placements, pl)
+			return
+		}
+	}
 }
 
 var _ driver.Tx = (*transaction)(nil)

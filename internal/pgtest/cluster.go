@@ -434,6 +434,105 @@ func (n *Node) Kill() error {
 	return nil
 }
 
+// Crash ends the node as a machine crash would: it freezes the postmaster
+// (SIGSTOP), so that it can neither notice its backends dying nor let them
+// finish cleanly, then kills (SIGKILL) every backend and the postmaster by
+// pid. Killing the postmaster alone lets backends run on and finish what
+// they were doing, which hides the windows a crash opens. Start brings the
+// node back (PostgreSQL runs crash recovery).
+func (n *Node) Crash() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.running {
+		return nil
+	}
+	pid, err := n.postmasterPID()
+	if err != nil {
+		return err
+	}
+	if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err != nil || !strings.Contains(string(cmdline), n.DataDir) {
+		return fmt.Errorf("pgtest: node on port %d: postmaster %d is not running", n.Port, pid)
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		return fmt.Errorf("pgtest: stop postmaster %d: %w", pid, err)
+	}
+	children, err := childPIDs(pid)
+	if err != nil {
+		return err
+	}
+	for _, c := range children {
+		_ = syscall.Kill(c, syscall.SIGKILL)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("pgtest: kill postmaster %d: %w", pid, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, p := range append(children, pid) {
+		for time.Now().Before(deadline) && processExists(p) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if processExists(p) {
+			return fmt.Errorf("pgtest: node on port %d: process %d still runs after SIGKILL", n.Port, p)
+		}
+	}
+	// Every process of the node is dead, but the postmaster may stay a
+	// zombie until its parent (init) reaps it, and a new postmaster takes
+	// a live pid in a lock file for a running server: remove the lock
+	// files (the data directory's and the socket's).
+	sock := filepath.Join(n.DataDir, fmt.Sprintf(".s.PGSQL.%d", n.Port))
+	for _, f := range []string{filepath.Join(n.DataDir, "postmaster.pid"), sock + ".lock", sock} {
+		if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("pgtest: %w", err)
+		}
+	}
+	n.running = false
+	return nil
+}
+
+// childPIDs lists the processes whose parent is pid.
+func childPIDs(pid int) ([]int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("pgtest: listing processes: %w", err)
+	}
+	var out []int
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+		s := string(stat)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		fields := strings.Fields(s[i+1:])
+		if len(fields) < 2 {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(fields[1]); ppid == pid {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// processExists reports whether pid names a process that is not a zombie.
+func processExists(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(stat)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && !strings.HasPrefix(strings.TrimSpace(s[i+1:]), "Z")
+}
+
 // Running reports whether the node was started and not stopped or killed.
 func (n *Node) Running() bool {
 	n.mu.Lock()

@@ -1,10 +1,12 @@
 package pgtest
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
 
 // Proxy is a TCP proxy for tests: it listens on 127.0.0.1 and forwards every
@@ -24,6 +26,14 @@ type Proxy struct {
 	closed  bool
 	conns   map[net.Conn]struct{}
 	wg      sync.WaitGroup
+	cut     *cutFault // armed by CutOn; nil when none is armed
+}
+
+// cutFault is a one-shot fault armed by CutOn.
+type cutFault struct {
+	pattern      []byte
+	beforeServer bool
+	fired        chan struct{}
 }
 
 // NewProxy starts a proxy on 127.0.0.1:0 forwarding to target ("host:port").
@@ -86,6 +96,32 @@ func (p *Proxy) Close() error {
 	err := p.l.Close()
 	p.wg.Wait()
 	return err
+}
+
+// CutOn arms a one-shot fault: the first chunk any client sends that
+// contains pattern ends that client's connection, either before the chunk
+// reaches the server (beforeServer) or right after the server answered it,
+// dropping the answer. Either way the client sees its connection die
+// without an answer; in the second case the server did run what it sent.
+// The returned channel is closed when the fault fired.
+func (p *Proxy) CutOn(pattern []byte, beforeServer bool) (fired <-chan struct{}) {
+	f := &cutFault{pattern: append([]byte(nil), pattern...), beforeServer: beforeServer, fired: make(chan struct{})}
+	p.mu.Lock()
+	p.cut = f
+	p.mu.Unlock()
+	return f.fired
+}
+
+// takeCut returns the armed fault when chunk matches it, disarming it.
+func (p *Proxy) takeCut(chunk []byte) *cutFault {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cut == nil || !bytes.Contains(chunk, p.cut.pattern) {
+		return nil
+	}
+	f := p.cut
+	p.cut = nil
+	return f
 }
 
 // pass waits while the proxy is stalled; false once it is closed.
@@ -158,16 +194,45 @@ func (p *Proxy) serve(client net.Conn) {
 	}
 	defer p.untrack(server)
 	done := make(chan struct{}, 2)
+	// dropAnswer is set when a CutOn fault let a chunk through: the
+	// server's next bytes end the pair instead of reaching the client.
+	var dropAnswer atomic.Pointer[cutFault]
 	p.wg.Add(2)
-	go func() { defer p.wg.Done(); p.copy(server, client); done <- struct{}{} }()
-	go func() { defer p.wg.Done(); p.copy(client, server); done <- struct{}{} }()
+	go func() {
+		defer p.wg.Done()
+		p.copy(server, client, func(chunk []byte) bool {
+			f := p.takeCut(chunk)
+			if f == nil {
+				return true
+			}
+			if f.beforeServer {
+				close(f.fired)
+				return false
+			}
+			dropAnswer.Store(f)
+			return true
+		})
+		done <- struct{}{}
+	}()
+	go func() {
+		defer p.wg.Done()
+		p.copy(client, server, func([]byte) bool {
+			if f := dropAnswer.Load(); f != nil {
+				close(f.fired)
+				return false
+			}
+			return true
+		})
+		done <- struct{}{}
+	}()
 	// When one direction ends, end the other: closing both connections
 	// unblocks its Read (deferred untrack).
 	<-done
 }
 
-// copy forwards src to dst, holding the bytes while stalled.
-func (p *Proxy) copy(dst, src net.Conn) {
+// copy forwards src to dst, holding the bytes while stalled; it stops
+// (ending the pair) at the first chunk forward refuses.
+func (p *Proxy) copy(dst, src net.Conn, forward func(chunk []byte) bool) {
 	buf := make([]byte, 32<<10)
 	for {
 		if !p.pass() {
@@ -175,7 +240,7 @@ func (p *Proxy) copy(dst, src net.Conn) {
 		}
 		n, err := src.Read(buf)
 		if n > 0 {
-			if !p.pass() {
+			if !p.pass() || !forward(buf[:n]) {
 				return
 			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
