@@ -17,6 +17,7 @@ import (
 // The Eval step (bindArgs) and the reading of shard key texts the session's
 // settings decide, both in the connection's own metadata session.
 
+// evalCount is how many values the plan's Eval step appends.
 func evalCount(p *planner.Plan) int {
 	if p.Eval == nil {
 		return 0
