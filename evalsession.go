@@ -1,0 +1,197 @@
+package pgshard
+
+import (
+	"context"
+	"database/sql/driver"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/internal/sqlerr"
+	"github.com/pgshard/pgshard/planner"
+)
+
+// The Eval step (bindArgs) and the reading of shard key texts the session's
+// settings decide, both in the connection's own metadata session.
+
+// evalCount is how many values the plan's Eval step appends.
+func evalCount(p *planner.Plan) int {
+	if p.Eval == nil {
+		return 0
+	}
+	return p.Eval.Count
+}
+
+// evaluate runs an EvalPlan in the session and returns its values: text,
+// or typed Go values for those Typed marks.
+func (cn *conn) evaluate(ctx context.Context, ep *planner.EvalPlan, args []any) ([]any, error) {
+	s, err := cn.evalSession(ctx)
+	if err != nil {
+		return nil, err
+	}
+	formats := make(pgx.QueryResultFormats, ep.Count)
+	for i := range formats {
+		formats[i] = pgx.TextFormatCode
+		if ep.Typed != nil && ep.Typed[i] {
+			formats[i] = pgx.BinaryFormatCode
+		}
+	}
+	evalArgs := make([]any, 0, len(ep.Params)+1)
+	evalArgs = append(evalArgs, formats)
+	for _, n := range ep.Params {
+		evalArgs = append(evalArgs, args[n-1])
+	}
+	values, err := queryOneRow(ctx, s, ep.SQL, evalArgs, formats)
+	if err != nil {
+		cn.dropClosedSession(s)
+		return nil, fmt.Errorf("pgshard: evaluating values on the metadata database: %w", err)
+	}
+	return values, nil
+}
+
+// evalSession is the connection the Eval step runs on: the metadata
+// session, as joined to the transaction when a statement of the
+// transaction joined it (SET LOCAL then applies), else as it is.
+func (cn *conn) evalSession(ctx context.Context) (*pgx.Conn, error) {
+	if cn.tx != nil && cn.tx.meta != nil {
+		return cn.tx.meta.conn.Conn(), nil
+	}
+	s, err := cn.metaSession(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.Conn(), nil
+}
+
+// dropClosedSession forgets the metadata session when c, the connection a
+// statement used, was it and is closed (outside a transaction): the next
+// statement opens a new one.
+func (cn *conn) dropClosedSession(c *pgx.Conn) {
+	if cn.tx == nil && cn.session != nil && cn.session.Conn() == c && c.IsClosed() {
+		cn.dropSession()
+	}
+}
+
+// queryOneRow runs sql on c and returns its one row: text columns as
+// strings, binary ones decoded to Go values (infinity as its text).
+func queryOneRow(ctx context.Context, c *pgx.Conn, sql string, args []any, formats pgx.QueryResultFormats) ([]any, error) {
+	rows, err := c.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		return nil, sqlerr.New(sqlerr.InternalError, "evaluating values returned no row")
+	}
+	fields := rows.FieldDescriptions()
+	raws := rows.RawValues()
+	values := make([]any, len(raws))
+	for i, raw := range raws {
+		if raw == nil {
+			continue
+		}
+		if formats[i] != pgx.BinaryFormatCode {
+			values[i] = string(raw)
+			continue
+		}
+		typ, ok := c.TypeMap().TypeForOID(fields[i].DataTypeOID)
+		if !ok {
+			return nil, sqlerr.New(sqlerr.InternalError, "no decoder for a value of type OID %d", fields[i].DataTypeOID)
+		}
+		v, err := typ.Codec.DecodeValue(c.TypeMap(), fields[i].DataTypeOID, pgx.BinaryFormatCode, raw)
+		if err != nil {
+			return nil, err
+		}
+		if inf, ok := v.(pgtype.InfinityModifier); ok {
+			v = inf.String()
+		}
+		values[i] = v
+	}
+	rows.Close()
+	return values, rows.Err()
+}
+
+// keyText is a shard key value given as text that only the session can
+// read: args[index], of key type typ.
+type keyText struct {
+	index int
+	typ   uint32
+	text  string
+}
+
+// settingKeyText reports whether args[i], a key of type typ, is text whose
+// value the session's settings decide.
+func settingKeyText(args []any, i int, typ uint32) (keyText, bool) {
+	if i < 0 || i >= len(args) {
+		return keyText{}, false
+	}
+	v := args[i]
+	if val, ok := v.(driver.Valuer); ok {
+		r, err := val.Value()
+		if err != nil {
+			return keyText{}, false // reported where the value is used
+		}
+		v = r
+	}
+	var s string
+	switch x := v.(type) {
+	case string:
+		s = x
+	case []byte:
+		s = string(x)
+	default:
+		return keyText{}, false
+	}
+	if catalog.KeyTextIndependentOfSettings(typ, s) {
+		return keyText{}, false
+	}
+	return keyText{index: i, typ: typ, text: s}, true
+}
+
+// keyTypeNames are the SQL names of the key types whose text the session's
+// settings decide (catalog.KeyTextDependsOnSettings).
+var keyTypeNames = map[uint32]string{1082: "pg_catalog.date", 1114: "pg_catalog.timestamp", 1184: "pg_catalog.timestamptz"}
+
+// evalKeyTexts has the session read each key text as its key type, in one
+// round trip, and puts the typed values (time.Time, or infinity as text) in
+// args and out in their place: routing hashes them and the shards receive
+// them, so both see the value the session means.
+func (cn *conn) evalKeyTexts(ctx context.Context, keys []keyText, args []any, out []driver.NamedValue) error {
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	formats := make(pgx.QueryResultFormats, len(keys))
+	qargs := make([]any, 0, len(keys)+1)
+	qargs = append(qargs, formats)
+	for i, k := range keys {
+		name, ok := keyTypeNames[k.typ]
+		if !ok {
+			return sqlerr.New(sqlerr.InternalError, "no SQL name for key type OID %d", k.typ)
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d::text::%s", i+1, name)
+		formats[i] = pgx.BinaryFormatCode
+		qargs = append(qargs, k.text)
+	}
+	s, err := cn.evalSession(ctx)
+	if err != nil {
+		return err
+	}
+	values, err := queryOneRow(ctx, s, b.String(), qargs, formats)
+	if err != nil {
+		cn.dropClosedSession(s)
+		return fmt.Errorf("pgshard: reading shard key values in the session: %w", err)
+	}
+	for i, k := range keys {
+		args[k.index] = values[i]
+		out[k.index] = driver.NamedValue{Ordinal: out[k.index].Ordinal, Name: out[k.index].Name, Value: values[i]}
+	}
+	return nil
+}
