@@ -294,3 +294,77 @@ func tamper(ctx context.Context, c *pgtest.Cluster, dbname string) error {
 	}
 	return nil
 }
+
+// TestStorageCheckDetectsStrayRows loads a small layout, then writes
+// behind pgshard's back: a row into the template table of people on the
+// metadata database, and a deleted row on one placement of a visits shard.
+// The storage check must call both tables wrong and the untouched ones
+// equal.
+func TestStorageCheckDetectsStrayRows(t *testing.T) {
+	c := pgtest.StartTB(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	layout := Layout{Shards: 2, Replicas: 2}
+	cfg := Config{Nodes: c.Nodes, Layouts: []Layout{layout}, Seed: 3, People: 60, Visits: 80, Keep: true,
+		Queries: []Query{{Name: "count", SQL: "SELECT count(*) FROM people"}}}
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range rep.Layouts[0].Findings {
+		if f.Outcome != Equal {
+			t.Fatalf("before tampering: %s is %s: %s", f.Query.Name, f.Outcome, f.Why)
+		}
+	}
+	const db = "difftest_s2_r2"
+	exec := func(n *pgtest.Node, sql string) {
+		t.Helper()
+		conn, err := pgx.Connect(ctx, n.DSN(db))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec(c.Nodes[0], "INSERT INTO people (id, name) VALUES (424242, 'stray')")
+	var shard int64
+	var port int
+	meta, err := pgx.Connect(ctx, c.Nodes[0].DSN(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close(ctx)
+	if err := meta.QueryRow(ctx, `SELECT s.id, p.node_port FROM pgs_distribution_metadata.shard s
+		JOIN pgs_distribution_metadata.shard_placement p ON p.shard_id = s.id
+		WHERE s.relation_id = 'visits'::regclass ORDER BY s.id, p.id DESC LIMIT 1`).Scan(&shard, &port); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.Nodes[1:] {
+		if n.Port == port {
+			exec(n, fmt.Sprintf("DELETE FROM visits_%d WHERE ctid = (SELECT min(ctid) FROM visits_%d)", shard, shard))
+		}
+	}
+	cfg.defaults()
+	findings, err := checkStorage(ctx, &cfg, layout, db, "difftest_oracle_read", Generate(cfg.Seed, cfg.People, cfg.Visits))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"storage:people": "template", "storage:visits": "placements of shard",
+		"storage:events": "", "storage:days": "", "storage:stamps": ""}
+	if len(findings) != len(want) {
+		t.Fatalf("%d findings, want %d", len(findings), len(want))
+	}
+	for _, f := range findings {
+		w, ok := want[f.Query.Name]
+		switch {
+		case !ok:
+			t.Errorf("unexpected finding %s", f.Query.Name)
+		case w == "" && f.Outcome != Equal:
+			t.Errorf("%s: %s (%s), want equal", f.Query.Name, f.Outcome, f.Why)
+		case w != "" && (f.Outcome != Wrong || !strings.Contains(f.Why, w)):
+			t.Errorf("%s: %s (%s), want wrong saying %q", f.Query.Name, f.Outcome, f.Why, w)
+		}
+	}
+}

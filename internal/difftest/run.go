@@ -273,6 +273,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := loadOracleBase(ctx, &cfg, cfg.Nodes[0].DSN(oracleBase), ds); err != nil {
 		return nil, fmt.Errorf("difftest: loading the oracle: %w", err)
 	}
+	cfg.Logf("oracle: %d rows loaded with COPY in %v", ds.Rows(), time.Since(t0).Round(time.Millisecond))
 	answers := map[string][]*Result{}
 	for _, l := range cfg.Layouts {
 		if answers[l.Options] != nil {
@@ -316,6 +317,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			}
 		}
 		answers[l.Options] = res
+		cfg.Logf("oracle%s: answered at %v", mode, time.Since(t0).Round(time.Millisecond))
 	}
 	rep.Oracle = time.Since(t0)
 	cfg.Logf("oracle: %d rows loaded, %d queries, %d rejected (corpus bugs), %v",

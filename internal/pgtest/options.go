@@ -103,7 +103,7 @@ func localeInstallHint(l string) string {
 		codeset = "UTF-8"
 	}
 	return fmt.Sprintf(`apt-get update && apt-get install -y locales && sed -i 's/^# *\(%s %s\)/\1/' /etc/locale.gen && locale-gen`+
-		" (or: localedef -i %s -f %s %s); .ci/run does this", l, codeset, lang, codeset, l)
+		" (or: localedef -i %s -f %s %s); .ci/run does this for en_US.UTF-8", l, codeset, lang, codeset, l)
 }
 
 // checkLocales fails when initdb arguments name a libc locale (--locale,
