@@ -83,7 +83,7 @@ func TestLongTableNameShardsDoNotCollide(t *testing.T) {
 			e.exec(`SELECT master_move_shard_placement($1, $2, $3, $4, $5)`, ps[0].ShardID, ps[0].Host, ps[0].Port, ps[1].Host, ps[1].Port)
 
 			var n, distinct, sum int64
-			if err := e.DB.QueryRow(`SELECT count(*), count(DISTINCT k), sum(v) FROM ` + long).Scan(&n, &distinct, &sum); err != nil {
+			if err := e.DB.QueryRow(`SELECT count(*), count(DISTINCT k), sum(v) FROM `+long).Scan(&n, &distinct, &sum); err != nil {
 				t.Fatal(err)
 			}
 			if n != 1000 || distinct != 1000 || sum != 500500 {
