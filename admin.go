@@ -73,7 +73,7 @@ func (c *Connector) runAdmin(ctx context.Context, fn string, args []any) error {
 			port, err = intArg(fn, 2, args[1])
 		}
 		if err == nil {
-			err = catalog.AddNode(ctx, c.meta, host, port)
+			err = catalog.AddNode(ctx, c.meta, c.connectNode, host, port)
 		}
 	case "master_create_distributed_table":
 		var table, column string

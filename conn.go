@@ -50,7 +50,12 @@ func (cn *conn) metaSession(ctx context.Context) (*stdlib.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	cn.session = dc.(*stdlib.Conn)
+	session := dc.(*stdlib.Conn)
+	if !cn.c.live.add(session.Conn().PgConn()) {
+		session.Close()
+		return nil, errors.New("pgshard: connector is closed")
+	}
+	cn.session = session
 	return cn.session, nil
 }
 
@@ -73,6 +78,7 @@ func (cn *conn) Close() error {
 		err = cn.tx.rollback(context.Background())
 	}
 	if cn.session != nil {
+		cn.c.live.remove(cn.session.Conn().PgConn())
 		if cerr := cn.session.Close(); err == nil {
 			err = cerr
 		}
@@ -298,6 +304,7 @@ func (cn *conn) passthroughSession(ctx context.Context) (*stdlib.Conn, error) {
 
 func (cn *conn) dropSession() {
 	if cn.session != nil {
+		cn.c.live.remove(cn.session.Conn().PgConn())
 		cn.session.Close()
 		cn.session = nil
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
@@ -55,6 +56,78 @@ type Connector struct {
 	types  map[typeRef]typeInfo
 	// fanout reserves worker connections for streaming multi-shard reads.
 	fanout *fanoutGate
+	// live holds every open server connection of the Connector's pools and
+	// of its connections' metadata sessions, for Close.
+	live liveConns
+}
+
+// liveConns is the set of open server connections of a Connector: Close
+// ends those still in use, which a transaction left open would otherwise
+// hold forever. Safe for concurrent use.
+type liveConns struct {
+	mu     sync.Mutex
+	closed bool
+	conns  map[*pgconn.PgConn]struct{}
+}
+
+// add records an open connection; it returns false, recording nothing,
+// once closeAll has run (the caller closes the connection).
+func (l *liveConns) add(pc *pgconn.PgConn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	if l.conns == nil {
+		l.conns = map[*pgconn.PgConn]struct{}{}
+	}
+	l.conns[pc] = struct{}{}
+	return true
+}
+
+// remove forgets a connection being closed.
+func (l *liveConns) remove(pc *pgconn.PgConn) {
+	l.mu.Lock()
+	delete(l.conns, pc)
+	l.mu.Unlock()
+}
+
+// closeAll closes the network connection of every recorded server
+// connection, and refuses new ones. Whatever a connection's session had
+// open is rolled back by its server when the socket closes; its holder
+// gets an error at its next use. Closing a net.Conn is safe while another
+// goroutine uses it.
+func (l *liveConns) closeAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	for pc := range l.conns {
+		_ = pc.Conn().Close()
+	}
+	l.conns = nil
+}
+
+// track makes cfg's pool record its connections in l (keeping the hooks
+// cfg already has).
+func (l *liveConns) track(cfg *pgxpool.Config) {
+	afterConnect, beforeClose := cfg.AfterConnect, cfg.BeforeClose
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		if afterConnect != nil {
+			if err := afterConnect(ctx, conn); err != nil {
+				return err
+			}
+		}
+		if !l.add(conn.PgConn()) {
+			return errors.New("pgshard: connector is closed")
+		}
+		return nil
+	}
+	cfg.BeforeClose = func(conn *pgx.Conn) {
+		l.remove(conn.PgConn())
+		if beforeClose != nil {
+			beforeClose(conn)
+		}
+	}
 }
 
 // nodePool is the connection pool of one worker node.
@@ -201,7 +274,9 @@ func (c *Connector) init(ctx context.Context) error {
 	if c.inited.Load() {
 		return nil
 	}
-	meta, err := pgxpool.NewWithConfig(ctx, c.poolConfig.Copy())
+	metaConfig := c.poolConfig.Copy()
+	c.live.track(metaConfig)
+	meta, err := pgxpool.NewWithConfig(ctx, metaConfig)
 	if err != nil {
 		return fmt.Errorf("pgshard: metadata database: %w", err)
 	}
@@ -241,8 +316,12 @@ func (c *Connector) init(ctx context.Context) error {
 	return nil
 }
 
-// Close closes every pool and stops the metadata watcher. Connections still
-// in use fail afterwards.
+// Close closes every pool and stops the metadata watcher. It does not wait
+// for connections still in use: a transaction left open, a statement still
+// running. Their server connections are closed, so the servers roll back
+// what they had open (a transaction's writes, its locks), and their
+// holders get errors afterwards; each pool finishes closing in the
+// background once its holders let go of them.
 func (c *Connector) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return nil
@@ -259,17 +338,47 @@ func (c *Connector) Close() error {
 		cancel()
 	}
 	c.nodesMu.Lock()
-	for _, np := range c.nodes {
-		np.drain()
-		np.pool.Close()
-	}
+	nodes := c.nodes
 	c.nodes = map[catalog.Node]*nodePool{}
 	c.nodesMu.Unlock()
+	// A pool's Close closes its idle connections, then waits until those in
+	// use come back: run them all, let the idle ones close, then end the
+	// rest.
+	var pools sync.WaitGroup
+	closePool := func(closeFn func()) {
+		pools.Add(1)
+		go func() {
+			defer pools.Done()
+			closeFn()
+		}()
+	}
+	for _, np := range nodes {
+		np.drain()
+		closePool(np.pool.Close)
+	}
 	if c.meta != nil {
-		c.meta.Close()
+		closePool(c.meta.Close)
+	}
+	closed := make(chan struct{})
+	go func() {
+		pools.Wait()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(closeIdleWait):
+	}
+	c.live.closeAll()
+	select {
+	case <-closed:
+	case <-time.After(closeIdleWait):
 	}
 	return nil
 }
+
+// closeIdleWait bounds each of Close's two waits for the pools: for their
+// idle connections to close, then for connections it ended to come back.
+const closeIdleWait = 200 * time.Millisecond
 
 // snapshot returns the current catalog snapshot.
 func (c *Connector) snapshot() *catalog.Snapshot { return c.cache.Snapshot() }
@@ -294,6 +403,7 @@ func (c *Connector) node(n catalog.Node) (*nodePool, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.live.track(cfg)
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("pgshard: pool for worker %s: %w", n, err)

@@ -367,10 +367,11 @@ func colocatedWriteError(p *planner.Plan, idx int, u *catalog.Table, node catalo
 }
 
 // failoverAllowed reports whether a read that failed on node may go on to
-// another placement: the node could not be reached, and (in a transaction)
-// the node holds none of the transaction's work.
+// another placement: the node could not be reached or has no connection
+// to spare (placementBusy), and (in a transaction) the node holds none of
+// the transaction's work.
 func (cn *conn) failoverAllowed(ctx context.Context, node catalog.Node, err error) bool {
-	if !placementFailed(ctx, err) {
+	if !placementFailed(ctx, err) && !placementBusy(ctx, err) {
 		return false
 	}
 	if cn.tx != nil && cn.tx.has(node) {

@@ -20,25 +20,73 @@ import (
 // closes it.
 type NodeConnector func(ctx context.Context, node Node) (*pgx.Conn, error)
 
-// AddNode records a worker node (master_add_node). Adding a node twice is an
-// error.
-func AddNode(ctx context.Context, pool *pgxpool.Pool, name string, port int) error {
+// addNodeTimeout bounds master_add_node's connection to the new node.
+const addNodeTimeout = 15 * time.Second
+
+// AddNode records a worker node (master_add_node) after checking that
+// connect reaches a PostgreSQL server there and logs into the database:
+// a node already added fails with 42710; a node that cannot be reached, or
+// does not speak PostgreSQL, with 08001; a login or database the server
+// refuses with the server's SQLSTATE (28P01, 3D000, ...). Nothing is
+// recorded on failure.
+func AddNode(ctx context.Context, pool *pgxpool.Pool, connect NodeConnector, name string, port int) error {
 	if name == "" {
 		return sqlerr.New(sqlerr.InvalidParameterValue, "node name must not be empty")
 	}
 	if port < 1 || port > 65535 {
 		return sqlerr.New(sqlerr.InvalidParameterValue, "node port %d is out of range 1..65535", port)
 	}
+	node := Node{Name: name, Port: port}
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO pgs_distribution_metadata.node (node_name, node_port) VALUES ($1, $2) ON CONFLICT DO NOTHING`, name, port)
 		if err != nil {
 			return fmt.Errorf("catalog: adding node: %w", err)
 		}
 		if tag.RowsAffected() == 0 {
-			return sqlerr.New(sqlerr.DuplicateObject, "node %s:%d is already added", name, port)
+			return sqlerr.New(sqlerr.DuplicateObject, "node %s is already added", node)
 		}
-		return nil
+		return checkNode(ctx, connect, node)
 	})
+}
+
+// checkNode connects to node and asks it its version, failing with a
+// SQLSTATE that says why it could not.
+func checkNode(ctx context.Context, connect NodeConnector, node Node) error {
+	cctx, cancel := context.WithTimeout(ctx, addNodeTimeout)
+	defer cancel()
+	conn, err := connect(cctx, node)
+	if err == nil {
+		defer conn.Close(context.WithoutCancel(ctx))
+		var version int
+		err = conn.QueryRow(cctx, `SELECT current_setting('server_version_num')::int`).Scan(&version)
+	}
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	// pgconn's messages name the user and database, never the password.
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return sqlerr.New(pgErr.Code, "could not add node %s: %s", node, pgErr.Message)
+	}
+	return sqlerr.New(sqlClientUnableToConnect, "could not connect to node %s: %v", node, connectCause(err))
+}
+
+// sqlClientUnableToConnect is SQLSTATE 08001,
+// sqlclient_unable_to_establish_sqlconnection.
+const sqlClientUnableToConnect = "08001"
+
+// connectCause is the innermost error of a failed connection attempt
+// (the dial error, say), without pgconn's "failed to connect to `user=...
+// database=...`" prefix.
+func connectCause(err error) error {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) && ce.Unwrap() != nil {
+		return ce.Unwrap()
+	}
+	return err
 }
 
 // CreateDistributedTable records that table is hash-partitioned on column
@@ -178,10 +226,6 @@ func CreateWorkerShards(ctx context.Context, pool *pgxpool.Pool, connect NodeCon
 	if err != nil {
 		return err
 	}
-	var nspName, relName string
-	if err := tx.QueryRow(ctx, `SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1`, relid).Scan(&nspName, &relName); err != nil {
-		return fmt.Errorf("catalog: %w", err)
-	}
 
 	var keyType uint32
 	if err := tx.QueryRow(ctx, `SELECT a.atttypid FROM pgs_distribution_metadata.partition p
@@ -220,6 +264,15 @@ func CreateWorkerShards(ctx context.Context, pool *pgxpool.Pool, connect NodeCon
 		return err
 	}
 
+	// Refuse names that cannot be this table's own before creating
+	// anything: two relations of one shard with the same name, or a
+	// relation of that name already on a node.
+	for _, node := range nodes {
+		if err := checkNamesFree(ctx, connect, node, ddl, perNode[node]); err != nil {
+			return err
+		}
+	}
+
 	created := map[Node][]int64{}
 	var createErr error
 	for _, node := range nodes {
@@ -242,9 +295,44 @@ func CreateWorkerShards(ctx context.Context, pool *pgxpool.Pool, connect NodeCon
 	}
 	// Undo: drop the shard tables already made, best effort.
 	for node, ids := range created {
-		dropShardTables(context.Background(), connect, node, nspName, relName, ids)
+		dropShardTables(context.Background(), connect, node, ddl, ids)
 	}
 	return createErr
+}
+
+// checkNamesFree fails with 42P07 when a relation that the shards ids
+// would create on node (ShardRelationNames) exists there already, or when
+// two of a shard's relations would have one name.
+func checkNamesFree(ctx context.Context, connect NodeConnector, node Node, ddl *TemplateDDL, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	var names []string
+	for _, id := range ids {
+		n, err := ddl.ShardRelationNames(id)
+		if err != nil {
+			return err
+		}
+		names = append(names, n...)
+	}
+	conn, err := connect(ctx, node)
+	if err != nil {
+		return fmt.Errorf("catalog: connecting to worker %s: %w", node, err)
+	}
+	defer conn.Close(context.Background())
+	var taken []string
+	rows, err := conn.Query(ctx, `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.relname = ANY($2::text[]) ORDER BY 1`, ddl.Schema, names)
+	if err == nil {
+		taken, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	}
+	if err != nil {
+		return fmt.Errorf("catalog: checking shard table names on %s: %w", node, err)
+	}
+	if len(taken) > 0 {
+		return sqlerr.New(duplicateTable, "cannot create the shards of \"%s.%s\": relation \"%s\" already exists on %s", ddl.Schema, ddl.Name, taken[0], node)
+	}
+	return nil
 }
 
 func createShardTables(ctx context.Context, connect NodeConnector, node Node, ddl *TemplateDDL, ids []int64) error {
@@ -265,7 +353,7 @@ func createShardTables(ctx context.Context, connect NodeConnector, node Node, dd
 	})
 }
 
-func dropShardTables(ctx context.Context, connect NodeConnector, node Node, schema, table string, ids []int64) {
+func dropShardTables(ctx context.Context, connect NodeConnector, node Node, ddl *TemplateDDL, ids []int64) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	conn, err := connect(ctx, node)
@@ -274,7 +362,7 @@ func dropShardTables(ctx context.Context, connect NodeConnector, node Node, sche
 	}
 	defer conn.Close(context.Background())
 	for _, id := range ids {
-		_, _ = conn.Exec(ctx, "DROP TABLE IF EXISTS "+pgx.Identifier{schema, table + "_" + strconv.FormatInt(id, 10)}.Sanitize())
+		_, _ = conn.Exec(ctx, "DROP TABLE IF EXISTS "+ddl.ShardTableIdentifier(id))
 	}
 }
 

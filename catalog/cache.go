@@ -106,12 +106,11 @@ func (c *Cache) listen(ctx context.Context, notified chan<- struct{}, interval t
 }
 
 func (c *Cache) listenOnce(ctx context.Context, notified chan<- struct{}) error {
-	conn, err := c.pool.Acquire(ctx)
+	// A connection of its own, not the pool's: it stays in LISTEN state.
+	pc, err := pgx.ConnectConfig(ctx, c.pool.Config().ConnConfig)
 	if err != nil {
 		return err
 	}
-	// The connection is left in LISTEN state; it must not return to the pool.
-	pc := conn.Hijack()
 	defer pc.Close(context.Background())
 	if _, err := pc.Exec(ctx, "LISTEN "+MetadataChannel); err != nil {
 		return fmt.Errorf("catalog: LISTEN: %w", err)

@@ -56,6 +56,10 @@ func readLayouts(ctx context.Context, q Querier) ([]*layout, error) {
 	}
 	defer rows.Close()
 	byRel := map[uint32]*layout{}
+	// Tables with a shard whose range is not a pair of integers join no
+	// group (statements on them fail, see Table.Invalid); they do not stop
+	// the others from finding theirs.
+	invalid := map[uint32]bool{}
 	for rows.Next() {
 		var l layout
 		var minText, maxText string
@@ -66,7 +70,8 @@ func readLayouts(ctx context.Context, q Querier) ([]*layout, error) {
 		lo, err1 := strconv.ParseInt(minText, 10, 32)
 		hi, err2 := strconv.ParseInt(maxText, 10, 32)
 		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("catalog: a shard of relation %d has a range that is not int32: [%s, %s]", l.relid, minText, maxText)
+			invalid[l.relid] = true
+			continue
 		}
 		t := byRel[l.relid]
 		if t == nil {
@@ -80,6 +85,9 @@ func readLayouts(ctx context.Context, q Querier) ([]*layout, error) {
 	}
 	out := make([]*layout, 0, len(byRel))
 	for _, l := range byRel {
+		if invalid[l.relid] {
+			continue
+		}
 		sort.Slice(l.shards, func(i, j int) bool { return l.shards[i].min < l.shards[j].min })
 		out = append(out, l)
 	}

@@ -138,17 +138,19 @@ func Load(ctx context.Context, q Querier) (*Snapshot, error) {
 			rows.Close()
 			return nil, fmt.Errorf("catalog: reading shards: %w", err)
 		}
-		lo, err1 := strconv.ParseInt(minText, 10, 32)
-		hi, err2 := strconv.ParseInt(maxText, 10, 32)
-		if err1 != nil || err2 != nil {
-			rows.Close()
-			return nil, fmt.Errorf("catalog: shard %d has a range that is not int32: [%s, %s]", s.ID, minText, maxText)
-		}
-		s.Min, s.Max = int32(lo), int32(hi)
 		t := tables[s.RelationID]
 		if t == nil {
 			continue // a shard of a table that was dropped
 		}
+		lo, err1 := strconv.ParseInt(minText, 10, 32)
+		hi, err2 := strconv.ParseInt(maxText, 10, 32)
+		if err1 != nil || err2 != nil {
+			// The table is unusable until the row is corrected; the
+			// others are not (NewSnapshot makes it Invalid).
+			t.invalidRows = append(t.invalidRows, fmt.Sprintf("shard %d has a range that is not a pair of int32 values: [%q, %q]", s.ID, minText, maxText))
+			continue
+		}
+		s.Min, s.Max = int32(lo), int32(hi)
 		shardIndex[s.ID] = len(t.Shards)
 		shards[s.ID] = t
 		t.Shards = append(t.Shards, s)
@@ -176,6 +178,10 @@ func Load(ctx context.Context, q Querier) (*Snapshot, error) {
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("catalog: reading placements: %w", err)
+	}
+
+	if err := loadLegacyNames(ctx, q, shards); err != nil {
+		return nil, err
 	}
 
 	// Resolve unqualified names of distributed tables as PostgreSQL would:
@@ -288,4 +294,32 @@ func containsNextval(expr string) bool {
 		}
 	}
 	return false
+}
+
+// loadLegacyNames records, in their tables, the names of the shard tables
+// an older pgshard created with names PostgreSQL truncated (see
+// ShardName). shards maps shard ids to their tables.
+func loadLegacyNames(ctx context.Context, q Querier, shards map[int64]*Table) error {
+	rows, err := q.Query(ctx, `SELECT shard_id, table_name FROM pgs_distribution_metadata.shard_table_name`)
+	if err != nil {
+		return fmt.Errorf("catalog: reading shard table names: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return fmt.Errorf("catalog: reading shard table names: %w", err)
+		}
+		if t := shards[id]; t != nil {
+			if t.legacyNames == nil {
+				t.legacyNames = map[int64]string{}
+			}
+			t.legacyNames[id] = name
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("catalog: reading shard table names: %w", err)
+	}
+	return nil
 }

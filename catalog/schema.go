@@ -115,10 +115,31 @@ var schemaDDL = []string{
 	`CREATE INDEX IF NOT EXISTS colocation_id_index ON pgs_distribution_metadata.colocation (colocation_id)`,
 	`CREATE OR REPLACE TRIGGER colocation_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgs_distribution_metadata.colocation
 		FOR EACH STATEMENT EXECUTE FUNCTION pgs_distribution_metadata.bump_version()`,
+	// Shard tables an older pgshard named "<table>_<shardid>" although that
+	// was longer than 63 bytes: PostgreSQL truncated the name, and the
+	// table keeps the truncated one (see ShardName). Recorded once, when
+	// the table is created: every shard existing then was named so.
+	`DO $$
+		BEGIN
+			IF to_regclass('pgs_distribution_metadata.shard_table_name') IS NULL THEN
+				CREATE TABLE pgs_distribution_metadata.shard_table_name (
+					shard_id bigint PRIMARY KEY REFERENCES pgs_distribution_metadata.shard (id) ON DELETE CASCADE,
+					table_name text NOT NULL
+				);
+				INSERT INTO pgs_distribution_metadata.shard_table_name (shard_id, table_name)
+					SELECT s.id, (c.relname || '_' || s.id)::name::text
+					FROM pgs_distribution_metadata.shard s JOIN pg_class c ON c.oid = s.relation_id
+					WHERE octet_length(c.relname || '_' || s.id) > 63;
+			END IF;
+		END $$`,
+	`CREATE OR REPLACE TRIGGER shard_table_name_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgs_distribution_metadata.shard_table_name
+		FOR EACH STATEMENT EXECUTE FUNCTION pgs_distribution_metadata.bump_version()`,
 }
 
-// schemaCheck tells whether the newest schema object exists (see schemaDDL).
-const schemaCheck = `SELECT EXISTS (SELECT FROM pg_trigger WHERE tgname = 'colocation_changed' AND tgrelid = to_regclass('pgs_distribution_metadata.colocation'))`
+// schemaCheck tells whether the newest schema objects exist (see
+// schemaDDL): the last trigger of each table added since pg_shard's.
+const schemaCheck = `SELECT EXISTS (SELECT FROM pg_trigger WHERE tgname = 'colocation_changed' AND tgrelid = to_regclass('pgs_distribution_metadata.colocation'))
+	AND EXISTS (SELECT FROM pg_trigger WHERE tgname = 'shard_table_name_changed' AND tgrelid = to_regclass('pgs_distribution_metadata.shard_table_name'))`
 
 // EnsureSchema creates the metadata schema when it is missing, or completes
 // one an older pgshard created: then it also records the co-location groups

@@ -40,6 +40,10 @@ type TemplateDDL struct {
 	// Indexes are the valid indexes that do not back a constraint, in creation
 	// order.
 	Indexes []IndexDDL
+	// LegacyNames maps the shards of the table that an older pgshard
+	// created with a name PostgreSQL truncated to that name
+	// (pgs_distribution_metadata.shard_table_name); nil when there are none.
+	LegacyNames map[int64]string
 }
 
 // ColumnDDL is one column of a TemplateDDL.
@@ -70,6 +74,12 @@ type ConstraintDDL struct {
 	NotValid bool
 }
 
+// BackedByIndex reports whether the constraint is a PRIMARY KEY, UNIQUE or
+// EXCLUDE constraint, whose index is a relation of the constraint's name.
+func (c ConstraintDDL) BackedByIndex() bool {
+	return strings.HasPrefix(c.Def, "PRIMARY KEY") || strings.HasPrefix(c.Def, "UNIQUE") || strings.HasPrefix(c.Def, "EXCLUDE")
+}
+
 // IndexDDL is one index of a TemplateDDL that backs no constraint.
 type IndexDDL struct {
 	Name   string
@@ -79,17 +89,76 @@ type IndexDDL struct {
 	Body string
 }
 
-// ShardName is "<name>_<shardid>", pg_shard's name for a shard's table and for
-// its constraints and indexes. PostgreSQL truncates names longer than 63
-// bytes, so templates with such long names are best avoided.
+// duplicateTable is SQLSTATE 42P07, duplicate_table: a shard table's name
+// is taken.
+const duplicateTable = "42P07"
+
+// maxNameBytes is the longest identifier PostgreSQL keeps (NAMEDATALEN-1):
+// it truncates longer ones silently.
+const maxNameBytes = 63
+
+// shardNameHashBytes is what a shortened name spends on its hash: "_" and
+// eight hex digits.
+const shardNameHashBytes = 9
+
+// ShardName is the name of shard shardID's table, or of one of its indexes
+// or constraints, given the template's name: "<name>_<shardid>", pg_shard's
+// name, when that fits in PostgreSQL's 63 bytes; else, as Citus's
+// AppendShardIdToName does, name cut (on a UTF-8 character boundary) to
+// leave room for "_<hash>_<shardid>", hash being the eight hex digits of
+// PostgreSQL's hash_any of the whole name (hashtext). The result always
+// ends in "_<shardid>" and is at most 63 bytes, so PostgreSQL never
+// truncates it and two shards (shard ids are unique) never share a name;
+// names that fit are unchanged, so existing shards keep theirs.
 func ShardName(name string, shardID int64) string {
-	return name + "_" + strconv.FormatInt(shardID, 10)
+	suffix := "_" + strconv.FormatInt(shardID, 10)
+	if len(name)+len(suffix) <= maxNameBytes {
+		return name + suffix
+	}
+	keep := utf8ClipLen(name, maxNameBytes-len(suffix)-shardNameHashBytes)
+	return fmt.Sprintf("%s_%08x%s", name[:keep], hashBytes(name), suffix)
+}
+
+// ShardTableName is the name of shard shardID's table on the workers:
+// ShardName(d.Name, shardID), or the name recorded for a shard an older
+// pgshard created (LegacyNames).
+func (d *TemplateDDL) ShardTableName(shardID int64) string {
+	if n, ok := d.LegacyNames[shardID]; ok {
+		return n
+	}
+	return ShardName(d.Name, shardID)
 }
 
 // ShardTableIdentifier is the quoted, schema-qualified name of shard shardID's
-// table: "schema"."name_shardid".
+// table: "schema"."name_shardid" (see ShardTableName).
 func (d *TemplateDDL) ShardTableIdentifier(shardID int64) string {
-	return pgx.Identifier{d.Schema, ShardName(d.Name, shardID)}.Sanitize()
+	return pgx.Identifier{d.Schema, d.ShardTableName(shardID)}.Sanitize()
+}
+
+// ShardRelationNames returns the names of the relations ShardStatements
+// creates for shard shardID in the template's schema: the table and the
+// indexes (those of constraints too: a PRIMARY KEY, UNIQUE or EXCLUDE
+// constraint's index takes its name). It fails with 42P07 when two of
+// them would be equal, which only a hash collision of shortened names
+// can cause.
+func (d *TemplateDDL) ShardRelationNames(shardID int64) ([]string, error) {
+	names := []string{d.ShardTableName(shardID)}
+	for _, c := range d.Constraints {
+		if c.BackedByIndex() {
+			names = append(names, ShardName(c.Name, shardID))
+		}
+	}
+	for _, ix := range d.Indexes {
+		names = append(names, ShardName(ix.Name, shardID))
+	}
+	seen := make(map[string]bool, len(names))
+	for _, n := range names {
+		if seen[n] {
+			return nil, sqlerr.New(duplicateTable, "shard %d of \"%s.%s\" would have two relations named \"%s\"; rename an index or constraint of the template table", shardID, d.Schema, d.Name, n)
+		}
+		seen[n] = true
+	}
+	return names, nil
 }
 
 // CopyColumns returns the names of the columns COPY reads and writes: every
@@ -281,7 +350,43 @@ func readTemplateDDL(ctx context.Context, q Querier, relid uint32) (*TemplateDDL
 	if err := readIndexes(ctx, q, d); err != nil {
 		return nil, err
 	}
+	if err := readLegacyNames(ctx, q, d); err != nil {
+		return nil, err
+	}
 	return d, nil
+}
+
+// readLegacyNames reads the recorded names of d's shards that an older
+// pgshard created (see ShardName), when the metadata schema has them.
+func readLegacyNames(ctx context.Context, q Querier, d *TemplateDDL) error {
+	var recorded bool
+	if err := q.QueryRow(ctx, `SELECT to_regclass('pgs_distribution_metadata.shard_table_name') IS NOT NULL`).Scan(&recorded); err != nil {
+		return fmt.Errorf("catalog: reading shard names of %s.%s: %w", d.Schema, d.Name, err)
+	}
+	if !recorded {
+		return nil
+	}
+	rows, err := q.Query(ctx, `SELECT n.shard_id, n.table_name FROM pgs_distribution_metadata.shard_table_name n
+		JOIN pgs_distribution_metadata.shard s ON s.id = n.shard_id WHERE s.relation_id = $1`, d.RelationID)
+	if err != nil {
+		return fmt.Errorf("catalog: reading shard names of %s.%s: %w", d.Schema, d.Name, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return fmt.Errorf("catalog: reading shard names of %s.%s: %w", d.Schema, d.Name, err)
+		}
+		if d.LegacyNames == nil {
+			d.LegacyNames = map[int64]string{}
+		}
+		d.LegacyNames[id] = name
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("catalog: reading shard names of %s.%s: %w", d.Schema, d.Name, err)
+	}
+	return nil
 }
 
 func readColumns(ctx context.Context, q Querier, d *TemplateDDL) error {
@@ -403,4 +508,48 @@ func indexBody(def, prefix string) (string, bool) {
 		return "", false
 	}
 	return body, true
+}
+
+// CheckShardTableFree fails with 42P07 when shard shardID's table (see
+// TemplateDDL.ShardTableName) would have the name of another shard's table
+// on node, as the metadata database q records them. Names pgshard gives
+// never collide; the shard tables an older pgshard created can, as
+// PostgreSQL truncated their names to 63 bytes. Call it before placing
+// the shard on node (a move, a repair), so that the other shard's table is
+// never taken for this one's.
+func CheckShardTableFree(ctx context.Context, q Querier, node Node, d *TemplateDDL, shardID int64) error {
+	want := d.ShardTableName(shardID)
+	rows, err := q.Query(ctx, `
+		SELECT s.id, c.relname, n.table_name
+		FROM pgs_distribution_metadata.shard s
+		JOIN pgs_distribution_metadata.shard_placement p ON p.shard_id = s.id
+		JOIN pg_class c ON c.oid = s.relation_id
+		JOIN pg_namespace ns ON ns.oid = c.relnamespace
+		LEFT JOIN pgs_distribution_metadata.shard_table_name n ON n.shard_id = s.id
+		WHERE p.node_name = $1 AND p.node_port = $2 AND ns.nspname = $3 AND s.id <> $4`,
+		node.Name, node.Port, d.Schema, shardID)
+	if err != nil {
+		return fmt.Errorf("catalog: reading the shard tables on %s: %w", node, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var rel string
+		var legacy *string
+		if err := rows.Scan(&id, &rel, &legacy); err != nil {
+			return fmt.Errorf("catalog: reading the shard tables on %s: %w", node, err)
+		}
+		name := ShardName(rel, id)
+		if legacy != nil {
+			name = *legacy
+		}
+		if name == want {
+			return sqlerr.New(duplicateTable, "shard %d cannot be placed on %s: its table \"%s.%s\" would be shard %d's table there (an older pgshard named shard tables \"<table>_<shardid>\" and PostgreSQL truncated the long names to 63 bytes); place shard %d on another node",
+				shardID, node, d.Schema, want, id, shardID)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("catalog: reading the shard tables on %s: %w", node, err)
+	}
+	return nil
 }

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
+
+	"github.com/pgshard/pgshard/internal/sqlerr"
 )
 
 // ShardState is a placement's state, with pg_shard's numbers.
@@ -115,12 +118,29 @@ type Table struct {
 	ColocationID int64
 	// PrimaryKey lists the template's primary key columns (none: nil).
 	PrimaryKey []string
+	// Invalid, when not nil, is why the table's metadata rows cannot be
+	// used (shards whose ranges overlap or are not integers): every
+	// statement on the table fails with it (SQLSTATE 55000), naming the
+	// rows, while other tables are served as usual. Its Shards are then
+	// those that could be read, and must not be routed to.
+	Invalid error
+	// invalidRows describes the rows that make the table Invalid, as Load
+	// finds them; NewSnapshot adds its own and builds Invalid.
+	invalidRows []string
+	// legacyNames are the names of shard tables an older pgshard created
+	// (pgs_distribution_metadata.shard_table_name), by shard id.
+	legacyNames map[int64]string
 }
 
 // ShardTableName is the name of shard shardID's table on the workers:
-// "<table>_<shardid>", as in pg_shard.
+// ShardName(t.Name, shardID), "<table>_<shardid>" as in pg_shard when that
+// fits in 63 bytes, or the name recorded for a shard an older pgshard
+// created.
 func (t *Table) ShardTableName(shardID int64) string {
-	return t.Name + "_" + strconv.FormatInt(shardID, 10)
+	if n, ok := t.legacyNames[shardID]; ok {
+		return n
+	}
+	return ShardName(t.Name, shardID)
 }
 
 // QualifiedName is "schema.name".
@@ -166,6 +186,9 @@ func (t *Table) Column(name string) *Column {
 func (t *Table) ColocatedWith(u *Table) bool {
 	if t == u {
 		return true
+	}
+	if t.Invalid != nil || u.Invalid != nil {
+		return false
 	}
 	if t.ColocationID == 0 || t.ColocationID != u.ColocationID || t.KeyType != u.KeyType {
 		return false
@@ -309,11 +332,26 @@ func NewSnapshot(version int64, nodes []Node, searchPath []string, tables []*Tab
 		s.names = map[string]string{}
 	}
 	for _, t := range tables {
-		sort.Slice(t.Shards, func(i, j int) bool { return t.Shards[i].Min < t.Shards[j].Min })
-		for i := 1; i < len(t.Shards); i++ {
-			if t.Shards[i].Min <= t.Shards[i-1].Max {
-				return nil, fmt.Errorf("catalog: shards %d and %d of %s overlap", t.Shards[i-1].ID, t.Shards[i].ID, t.QualifiedName())
+		sort.Slice(t.Shards, func(i, j int) bool {
+			if t.Shards[i].Min != t.Shards[j].Min {
+				return t.Shards[i].Min < t.Shards[j].Min
 			}
+			return t.Shards[i].ID < t.Shards[j].ID
+		})
+		bad := t.invalidRows
+		for i := range t.Shards {
+			if sh := &t.Shards[i]; sh.Min > sh.Max {
+				bad = append(bad, fmt.Sprintf("shard %d has an empty range [%d, %d]", sh.ID, sh.Min, sh.Max))
+			}
+		}
+		for i := 1; i < len(t.Shards); i++ {
+			if a, b := &t.Shards[i-1], &t.Shards[i]; b.Min <= a.Max {
+				bad = append(bad, fmt.Sprintf("shards %d [%d, %d] and %d [%d, %d] overlap", a.ID, a.Min, a.Max, b.ID, b.Min, b.Max))
+			}
+		}
+		if len(bad) > 0 {
+			t.Invalid = sqlerr.New(sqlerr.ObjectNotInPrereq, "the distribution metadata of table \"%s\" is invalid: %s; correct those rows of pgs_distribution_metadata.shard",
+				t.Name, strings.Join(bad, "; "))
 		}
 		for i := range t.Shards {
 			sh := &t.Shards[i]

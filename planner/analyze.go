@@ -168,6 +168,9 @@ func (a *analyzer) relation(sc *scope, rv *pg_query.RangeVar, target bool) *tabl
 	if rv.Catalogname != "" {
 		a.fail(sqlerr.Unsupported("cross-database references are not supported: %s.%s.%s", rv.Catalogname, rv.Schemaname, rv.Relname))
 	}
+	if t.Invalid != nil {
+		a.fail(t.Invalid)
+	}
 	if len(t.Shards) == 0 {
 		a.fail(sqlerr.New(sqlerr.ObjectNotInPrereq, "distributed table \"%s\" has no shards; create them with master_create_worker_shards", t.Name))
 	}

@@ -50,6 +50,9 @@ func CopyShardPlacement(ctx context.Context, meta catalog.Querier, connect NodeC
 	if err != nil {
 		return fmt.Errorf("repair: reading definition of shard %d's table: %w", shardID, err)
 	}
+	if err := catalog.CheckShardTableFree(ctx, meta, target, ddl, shardID); err != nil {
+		return err
+	}
 	// From here on the target receives every write (state filling), and
 	// the copy starts only once every process writes with that.
 	if err := ensureShardTable(ctx, connect, target, ddl, shardID); err != nil {

@@ -70,6 +70,9 @@ func MoveShardPlacement(ctx context.Context, meta catalog.Querier, connect NodeC
 	if err != nil {
 		return err
 	}
+	if err := checkTargetNames(ctx, meta, moves, target); err != nil {
+		return err
+	}
 
 	// 1. New placements, filling.
 	var added []*shardMove
@@ -168,6 +171,25 @@ func groupMoves(ctx context.Context, meta catalog.Querier, relid uint32, shardID
 		moves = append(moves, m)
 	}
 	return moves, nil
+}
+
+// checkTargetNames makes sure that each moved shard's table on target is
+// its own: not the table of a shard already there, nor of another shard
+// of the move (catalog.CheckShardTableFree). Only shard tables an older
+// pgshard created, whose names PostgreSQL truncated, can collide.
+func checkTargetNames(ctx context.Context, meta catalog.Querier, moves []*shardMove, target catalog.Node) error {
+	names := map[string]int64{}
+	for _, m := range moves {
+		if err := catalog.CheckShardTableFree(ctx, meta, target, m.ddl, m.shardID); err != nil {
+			return err
+		}
+		name := m.ddl.ShardTableIdentifier(m.shardID)
+		if other, ok := names[name]; ok {
+			return sqlerr.New("42P07", "shards %d and %d cannot both be placed on %s: both tables would be %s (names an older pgshard gave, truncated by PostgreSQL to 63 bytes)", other, m.shardID, target, name)
+		}
+		names[name] = m.shardID
+	}
+	return nil
 }
 
 func shardIDs(moves []*shardMove) []int64 {
