@@ -254,19 +254,9 @@ func newProxiedKV(t *testing.T) *proxiedKV {
 func (pk *proxiedKV) direct(k int64) (values []string, prepared int) {
 	pk.e.t.Helper()
 	ctx := context.Background()
-	for _, p := range placementsOfKey(pk.e, "kv", k) {
-		conn, err := pgx.Connect(ctx, pk.behind[p.Port].DSN(pk.e.dbname))
-		if err != nil {
-			pk.e.t.Fatal(err)
-		}
-		var v string
-		err = conn.QueryRow(ctx, fmt.Sprintf(`SELECT coalesce(v, '') FROM kv_%d WHERE k = $1`, p.ShardID), k).Scan(&v)
-		conn.Close(ctx)
-		if err != nil {
-			pk.e.t.Fatal(err)
-		}
-		values = append(values, v)
-	}
+	// Prepared transactions first: when none is left, the values read
+	// after are final (a resolver finishing one meanwhile cannot make them
+	// look different).
 	for _, w := range pk.workers {
 		conn, err := pgx.Connect(ctx, pk.behind[w.Port].DSN(pk.e.dbname))
 		if err != nil {
@@ -279,6 +269,19 @@ func (pk *proxiedKV) direct(k int64) (values []string, prepared int) {
 			pk.e.t.Fatal(err)
 		}
 		prepared += n
+	}
+	for _, p := range placementsOfKey(pk.e, "kv", k) {
+		conn, err := pgx.Connect(ctx, pk.behind[p.Port].DSN(pk.e.dbname))
+		if err != nil {
+			pk.e.t.Fatal(err)
+		}
+		var v string
+		err = conn.QueryRow(ctx, fmt.Sprintf(`SELECT coalesce(v, '') FROM kv_%d WHERE k = $1`, p.ShardID), k).Scan(&v)
+		conn.Close(ctx)
+		if err != nil {
+			pk.e.t.Fatal(err)
+		}
+		values = append(values, v)
 	}
 	return values, prepared
 }
