@@ -3,7 +3,6 @@ package pgshard_test
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -255,33 +254,39 @@ func TestReplicatedWritersDoNotDeadlock(t *testing.T) {
 	}
 }
 
-// TestMultiShardUpdatesDoNotDeadlock runs many multi-shard UPDATEs at once
-// (each an implicit transaction over every shard, committed with two-phase
-// commit), each goroutine on its own rows, which lie in every shard: with
-// replicas and without.
+// TestMultiShardUpdatesDoNotDeadlock runs many two-shard UPDATEs at once
+// (each an implicit transaction over its shards, committed with two-phase
+// commit), with and without replicas. The table has 4 shards on 2 workers,
+// whose first placements alternate between the workers; goroutine g updates
+// its own key in shard g mod 4 and its own key in the next shard. Shards
+// are written in index order, so the statements on shards 1 and 2 reach
+// the workers in the reverse order of the others.
 func TestMultiShardUpdatesDoNotDeadlock(t *testing.T) {
-	const perGroup = 8 // rows per goroutine, spread over the shards
 	for _, tc := range concurrencyCases {
 		for _, replicas := range []int{1, 2} {
 			t.Run(fmt.Sprintf("%s, %d replicas", tc.name, replicas), func(t *testing.T) {
 				e := newEnvOnWorkers(t, 2)
-				const table = "groups"
-				e.counterTable(table, 4, replicas, tc.writers*perGroup, perGroup)
+				const table, shards = "counters", 4
+				e.counterTable(table, shards, replicas, 0, 1)
+				byShard := e.keysByShard(table, shards, tc.writers)
+				keys := make([][2]int64, tc.writers)
+				want := map[int64]int{}
+				for g := range keys {
+					keys[g] = [2]int64{byShard[g%shards][g], byShard[(g+1)%shards][g]}
+					e.exec(`INSERT INTO counters (k, g) VALUES ($1, $3), ($2, $3)`, keys[g][0], keys[g][1], g)
+					want[keys[g][0]], want[keys[g][1]] = tc.rounds, tc.rounds
+				}
 				db := e.openPool(tc.poolMaxConns)
 				runConcurrently(t, tc.writers, tc.rounds, func(ctx context.Context, g, _ int) error {
-					res, err := db.ExecContext(ctx, `UPDATE groups SET n = n + 1 WHERE g = $1`, g)
+					res, err := db.ExecContext(ctx, `UPDATE counters SET n = n + 1 WHERE k IN ($1, $2)`, keys[g][0], keys[g][1])
 					if err != nil {
 						return err
 					}
-					if n, err := res.RowsAffected(); err != nil || n != perGroup {
-						return fmt.Errorf("%d rows affected (%v), want %d", n, err, perGroup)
+					if n, err := res.RowsAffected(); err != nil || n != 2 {
+						return fmt.Errorf("%d rows affected (%v), want 2", n, err)
 					}
 					return nil
 				})
-				want := map[int64]int{}
-				for k := 1; k <= tc.writers*perGroup; k++ {
-					want[int64(k)] = tc.rounds
-				}
 				e.assertCounters(table, want)
 			})
 		}
@@ -298,18 +303,19 @@ func TestCrossShardTransactionsDoNotDeadlock(t *testing.T) {
 		for _, replicas := range []int{1, 2} {
 			t.Run(fmt.Sprintf("%s, %d replicas", tc.name, replicas), func(t *testing.T) {
 				e := newEnvOnWorkers(t, 2)
-				const table = "pairs"
+				const table = "counters"
 				// 2 shards on 2 workers: shard 0's first placement is on one
 				// worker, shard 1's on the other.
 				e.counterTable(table, 2, replicas, 0, 1)
-				pairs := e.keysInShards(table, 2, tc.writers)
-				for _, k := range pairs {
-					e.exec(`INSERT INTO pairs (k, g) VALUES ($1, 0), ($2, 0)`, k[0], k[1])
+				byShard := e.keysByShard(table, 2, tc.writers)
+				want := map[int64]int{}
+				for g := 0; g < tc.writers; g++ {
+					e.exec(`INSERT INTO counters (k, g) VALUES ($1, $3), ($2, $3)`, byShard[0][g], byShard[1][g], g)
+					want[byShard[0][g]], want[byShard[1][g]] = tc.rounds, tc.rounds
 				}
 				db := e.openPool(tc.poolMaxConns)
-				const update = `UPDATE pairs SET n = n + 1 WHERE k = $1`
 				runConcurrently(t, tc.writers, tc.rounds, func(ctx context.Context, g, _ int) error {
-					first, second := pairs[g][0], pairs[g][1]
+					first, second := byShard[0][g], byShard[1][g]
 					if g%2 == 1 {
 						first, second = second, first
 					}
@@ -319,43 +325,38 @@ func TestCrossShardTransactionsDoNotDeadlock(t *testing.T) {
 					}
 					defer tx.Rollback()
 					for _, k := range []int64{first, second} {
-						if _, err := tx.ExecContext(ctx, update, k); err != nil {
+						if _, err := tx.ExecContext(ctx, `UPDATE counters SET n = n + 1 WHERE k = $1`, k); err != nil {
 							return err
 						}
 					}
 					return tx.Commit()
 				})
-				want := map[int64]int{}
-				for _, k := range pairs {
-					want[k[0]], want[k[1]] = tc.rounds, tc.rounds
-				}
 				e.assertCounters(table, want)
 			})
 		}
 	}
 }
 
-// keysInShards returns n pairs of keys of table (of shards shards): pair i
-// has one key in the first shard and one in the second. It finds them by
-// inserting candidate keys, reading each shard table on its worker, and
-// deleting them again.
-func (e *env) keysInShards(table string, shards, n int) [][2]int64 {
+// keysByShard returns perShard keys in each shard of table (of shards
+// shards), by shard index: it inserts candidate keys, reads each shard
+// table on its worker, and deletes them again.
+func (e *env) keysByShard(table string, shards, perShard int) [][]int64 {
 	e.t.Helper()
-	ids := map[int64]int{} // shard id -> index
+	index := map[int64]int{} // shard id -> index, in id order
 	for _, p := range e.placements(table) {
-		if _, ok := ids[p.ShardID]; !ok {
-			ids[p.ShardID] = len(ids)
+		if _, ok := index[p.ShardID]; !ok {
+			index[p.ShardID] = len(index)
 		}
 	}
-	if len(ids) != shards {
-		e.t.Fatalf("%s has %d shards, want %d", table, len(ids), shards)
+	if len(index) != shards {
+		e.t.Fatalf("%s has %d shards, want %d", table, len(index), shards)
 	}
-	const candidates = 4000
+	candidates := 4 * shards * perShard
 	e.exec(fmt.Sprintf(`INSERT INTO %s (k, g) SELECT i, -1 FROM generate_series(1, %d) i`, table, candidates))
 	byShard := make([][]int64, shards)
 	for _, p := range e.placements(table) {
 		conn := e.workerAt(p.Host, p.Port)
-		rows, err := conn.Query(context.Background(), fmt.Sprintf(`SELECT k FROM %s ORDER BY k`, pgx.Identifier{fmt.Sprintf("%s_%d", table, p.ShardID)}.Sanitize()))
+		rows, err := conn.Query(context.Background(), fmt.Sprintf(`SELECT k FROM %s ORDER BY k LIMIT %d`, pgx.Identifier{fmt.Sprintf("%s_%d", table, p.ShardID)}.Sanitize(), perShard))
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -363,17 +364,11 @@ func (e *env) keysInShards(table string, shards, n int) [][2]int64 {
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		if byShard[ids[p.ShardID]] == nil {
-			byShard[ids[p.ShardID]] = keys
+		if len(keys) < perShard {
+			e.t.Fatalf("only %d of %d candidate keys fell in shard %d", len(keys), candidates, p.ShardID)
 		}
+		byShard[index[p.ShardID]] = keys
 	}
 	e.exec(fmt.Sprintf(`DELETE FROM %s WHERE g = -1`, table))
-	out := make([][2]int64, n)
-	for i := range out {
-		if i >= len(byShard[0]) || i >= len(byShard[1]) {
-			e.t.Fatal(errors.New("not enough candidate keys"))
-		}
-		out[i] = [2]int64{byShard[0][i], byShard[1][i]}
-	}
-	return out
+	return byShard
 }
