@@ -295,9 +295,10 @@ func TestMultiShardUpdatesDoNotDeadlock(t *testing.T) {
 
 // TestCrossShardTransactionsDoNotDeadlock runs many transactions at once,
 // each updating its own two rows, which lie on shards with different first
-// placements, half of them in one order and half in the other: a
-// transaction holding one worker's connection asks for the other's while
-// others do the reverse.
+// placements: a third of them one row after the other in one order, a
+// third in the other order (a transaction holding one worker's connection
+// asks for the other's while others do the reverse), and a third both rows
+// in one statement (which takes both connections at once).
 func TestCrossShardTransactionsDoNotDeadlock(t *testing.T) {
 	for _, tc := range concurrencyCases {
 		for _, replicas := range []int{1, 2} {
@@ -315,17 +316,23 @@ func TestCrossShardTransactionsDoNotDeadlock(t *testing.T) {
 				}
 				db := e.openPool(tc.poolMaxConns)
 				runConcurrently(t, tc.writers, tc.rounds, func(ctx context.Context, g, _ int) error {
-					first, second := byShard[0][g], byShard[1][g]
-					if g%2 == 1 {
-						first, second = second, first
-					}
+					a, b := byShard[0][g], byShard[1][g]
 					tx, err := db.BeginTx(ctx, nil)
 					if err != nil {
 						return err
 					}
 					defer tx.Rollback()
-					for _, k := range []int64{first, second} {
-						if _, err := tx.ExecContext(ctx, `UPDATE counters SET n = n + 1 WHERE k = $1`, k); err != nil {
+					var statements [][]any
+					switch g % 3 {
+					case 0:
+						statements = [][]any{{`UPDATE counters SET n = n + 1 WHERE k = $1`, a}, {`UPDATE counters SET n = n + 1 WHERE k = $1`, b}}
+					case 1:
+						statements = [][]any{{`UPDATE counters SET n = n + 1 WHERE k = $1`, b}, {`UPDATE counters SET n = n + 1 WHERE k = $1`, a}}
+					case 2:
+						statements = [][]any{{`UPDATE counters SET n = n + 1 WHERE k IN ($1, $2)`, a, b}}
+					}
+					for _, st := range statements {
+						if _, err := tx.ExecContext(ctx, st[0].(string), st[1:]...); err != nil {
 							return err
 						}
 					}
