@@ -124,7 +124,11 @@ func (cn *conn) route(ctx context.Context, p *planner.Plan, nargs []driver.Named
 func (cn *conn) insertParts(ctx context.Context, p *planner.Plan, parts []planner.InsertPart, wantRows bool) (driver.Result, driver.Rows, error) {
 	var total int64
 	out := &bufferedRows{data: make([][]driver.Value, len(p.InsertKeys))}
-	err := cn.atomically(ctx, func() error {
+	shards := make([]int, len(parts))
+	for i, part := range parts {
+		shards[i] = part.Shard
+	}
+	err := cn.atomically(ctx, writeNodes(p.Table, shards), func() error {
 		for _, part := range parts {
 			nargs := make([]driver.NamedValue, len(part.Args))
 			for i, a := range part.Args {
@@ -155,22 +159,51 @@ func (cn *conn) insertParts(ctx context.Context, p *planner.Plan, parts []planne
 	return result{rows: total}, out, nil
 }
 
-// atomically runs f as one atomic statement: inside the caller's
-// transaction, or an implicit one that f's writes join and that commits
-// (with two-phase commit when they reached several servers) when f
-// succeeds, and rolls back when it fails.
-func (cn *conn) atomically(ctx context.Context, f func() error) error {
+// atomically runs f as one atomic statement that writes on nodes: inside
+// the caller's transaction, or an implicit one that f's writes join and
+// that commits (with two-phase commit when they reached several servers)
+// when f succeeds, and rolls back when it fails. The transaction joins
+// every node of nodes before f runs (transaction.acquire), so that f never
+// waits for a connection while holding another; a node f reaches that is
+// not in nodes joins as in any transaction.
+func (cn *conn) atomically(ctx context.Context, nodes []catalog.Node, f func() error) error {
 	if cn.tx != nil {
+		if !cn.tx.readOnly {
+			if err := cn.tx.acquire(ctx, nodes); err != nil {
+				return cn.txFailed(noBadConn(err))
+			}
+		}
 		return f()
 	}
 	cn.tx = &transaction{cn: cn, begin: "BEGIN"}
-	if err := f(); err != nil {
+	err := cn.tx.acquire(ctx, nodes)
+	if err != nil {
+		err = noBadConn(err)
+	} else {
+		err = f()
+	}
+	if err != nil {
 		if cn.tx != nil {
 			cn.tx.rollback(context.WithoutCancel(ctx))
 		}
 		return err
 	}
 	return cn.tx.Commit()
+}
+
+// writeNodes lists, each once, the nodes of the writable placements of
+// shards (indexes into t's shards): the nodes a write of those shards
+// runs on.
+func writeNodes(t *catalog.Table, shards []int) []catalog.Node {
+	var nodes []catalog.Node
+	for _, idx := range shards {
+		for _, pl := range t.Shards[idx].Writable() {
+			if !slices.Contains(nodes, pl.Node) {
+				nodes = append(nodes, pl.Node)
+			}
+		}
+	}
+	return nodes
 }
 
 func (cn *conn) routerExec(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Result, error) {
@@ -494,25 +527,39 @@ func replicaReadLocks(p *planner.Plan, idx int) []string {
 // (commitAtomic). When PostgreSQL rejects the statement on a placement,
 // nothing commits and the error is returned. locks run first on each
 // placement (replicaReadLocks).
+//
+// Every placement's connection is taken before the statement runs on any,
+// under one fanoutGate reservation of them all: a write holding one node's
+// connection never waits for another's that a writer doing the reverse
+// holds.
 func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, placements []catalog.Placement, locks []string, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
-	var ok []*participant
-	var failed []catalog.Placement
-	var res driver.Result
-	var rows driver.Rows
-	var lastErr error
-	abort := func() {
-		abortAll(context.WithoutCancel(ctx), ok)
-		for _, p := range ok {
+	need := make(map[catalog.Node]int, len(placements))
+	for _, pl := range placements {
+		need[pl.Node]++
+	}
+	unreserve, err := cn.c.fanout.reserve(ctx, need)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer unreserve()
+	// held are the connections taken, each in an open transaction until it
+	// commits; on return they are rolled back when still open and released
+	// (before the reservation).
+	var held []*participant
+	defer func() {
+		abortAll(context.WithoutCancel(ctx), held)
+		for _, p := range held {
 			p.release()
 		}
-	}
-	for _, pl := range placements {
+	}()
+	var failed []catalog.Placement
+	var lastErr error
+	parts := make([]*participant, len(placements)) // nil: not reached
+	for i, pl := range placements {
 		np, err := cn.c.node(pl.Node)
 		if err != nil {
-			abort()
 			return nil, nil, err
 		}
-		var part *participant
 		err = cn.retryStale(ctx, pl.Node, func() error {
 			dc, err := np.get(ctx)
 			if err != nil {
@@ -522,19 +569,28 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 				np.put(dc)
 				return err
 			}
-			part = &participant{node: pl.Node, conn: dc, release: func() { np.put(dc) }, wrote: true}
+			parts[i] = &participant{node: pl.Node, conn: dc, release: func() { np.put(dc) }, wrote: true}
+			held = append(held, parts[i])
 			return nil
 		})
 		if err != nil {
 			if !placementFailed(ctx, err) {
-				abort()
 				return nil, nil, noBadConn(err)
 			}
 			failed, lastErr = append(failed, pl), err
+		}
+	}
+	var ok []*participant
+	var res driver.Result
+	var rows driver.Rows
+	for i, pl := range placements {
+		part := parts[i]
+		if part == nil {
 			continue
 		}
 		var r driver.Result
 		var b driver.Rows
+		var err error
 		for _, lock := range locks {
 			if _, _, err = runStatement(ctx, part, lock, nil, false); err != nil {
 				break
@@ -545,11 +601,9 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 		}
 		if err != nil {
 			abortAll(context.WithoutCancel(ctx), []*participant{part})
-			part.release()
 			// A placement being filled must not fail the write: it is marked
 			// inactive instead, and its repair or move will not finish.
 			if !placementFailed(ctx, err) && pl.State != catalog.StateFilling {
-				abort()
 				return nil, nil, noBadConn(err)
 			}
 			failed, lastErr = append(failed, pl), err
@@ -573,21 +627,14 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 	if finalized == 0 {
 		// Only placements still being filled took the write: they lack
 		// older rows, so the write must not be acknowledged on them alone.
-		abort()
 		return nil, nil, unreachable(shard, lastErr)
 	}
 	if len(failed) > 0 {
 		if err := cn.c.markInactive(ctx, failed); err != nil {
-			abort()
 			return nil, nil, err
 		}
 		commitStep(stepAfterMarking)
 	}
-	defer func() {
-		for _, p := range ok {
-			p.release()
-		}
-	}()
 	if len(ok) == 1 {
 		if _, err := ok[0].conn.Conn().Exec(ctx, "COMMIT"); err != nil {
 			return nil, nil, noBadConn(err)
@@ -787,7 +834,7 @@ func (cn *conn) scatterModify(ctx context.Context, p *planner.Plan, nargs []driv
 	bound = renumber(planner.ShardArgs(p, bound))
 	var total int64
 	out := &bufferedRows{}
-	err = cn.atomically(ctx, func() error {
+	err = cn.atomically(ctx, writeNodes(p.Table, shards), func() error {
 		for _, i := range shards {
 			sql, err := p.ShardSQL(i)
 			if err != nil {

@@ -11,20 +11,31 @@ import (
 	"github.com/pgshard/pgshard/catalog"
 )
 
-// fanoutGate reserves worker connections for streaming multi-shard reads.
+// fanoutGate reserves worker connections for statements that hold several
+// at once: streaming multi-shard reads, replicated writes and implicit
+// multi-shard transactions (multi-shard UPDATE and DELETE, multi-row
+// INSERTs across shards, INSERT ... SELECT).
 //
-// A streaming read holds one connection per shard stream until its caller has
-// read the rows, and it cannot return its first row before every stream has
-// started (merge.Parallel waits for each shard's first row): it holds some
-// connections while waiting for others. Two such reads waiting for each
-// other's connections, or one read with more shards on a node than that
-// node's pool has connections, would wait forever. So a streaming read first
-// reserves, all at once, the connections it needs on every node (at most the
-// pool's size), and waits without holding any while they are not free;
-// readers that never wait while holding (single-shard reads, statements read
-// to the end, transactions) take connections from the pools directly. A read
-// given fewer connections on a node than it has shards there runs those
-// shards in lanes, one after another on each connection.
+// Such a statement holds some connections while waiting for others: a
+// streaming read cannot return its first row before every stream has started
+// (merge.Parallel waits for each shard's first row), and a write runs on
+// every placement it writes before it commits. Two such statements waiting
+// for each other's connections (one holding node A's and waiting for B's,
+// the other the reverse), or one read with more shards on a node than that
+// node's pool has connections, would wait forever. So such a statement
+// first reserves, all at once, the connections it needs on every node (at
+// most the pool's size), and waits without holding any while they are not
+// free; only then does it take them from the pools. Statements that never
+// wait while holding (single-shard statements, reads read to the end) take
+// connections from the pools directly, and so do transactions, which take a
+// connection without waiting once they hold one (transaction.participant);
+// the pools' own waits therefore always end. A read given fewer connections
+// on a node than it has shards there runs those shards in lanes, one after
+// another on each connection.
+//
+// Waiters are served in arrival order, except that one may go before an
+// earlier waiter that shares none of its nodes: a statement needing a busy
+// node is never overtaken by later ones needing that node.
 //
 // A fanoutGate is safe for concurrent use.
 type fanoutGate struct {
@@ -32,11 +43,18 @@ type fanoutGate struct {
 
 	mu       sync.Mutex
 	reserved map[catalog.Node]int
-	changed  chan struct{} // closed and replaced at every release
+	waiting  []*gateWaiter // in arrival order
+}
+
+// gateWaiter is a reservation waiting in a fanoutGate.
+type gateWaiter struct {
+	need    map[catalog.Node]int
+	granted bool          // under the gate's mu
+	ready   chan struct{} // closed when granted
 }
 
 func newFanoutGate(capacity int) *fanoutGate {
-	return &fanoutGate{capacity: max(capacity, 1), reserved: map[catalog.Node]int{}, changed: make(chan struct{})}
+	return &fanoutGate{capacity: max(capacity, 1), reserved: map[catalog.Node]int{}}
 }
 
 // grant returns how many connections a read needing want on a node gets:
@@ -46,30 +64,78 @@ func (g *fanoutGate) grant(want int) int { return min(want, g.capacity) }
 // reserve waits until the granted connections are free on every node of
 // need (node -> wanted count) and reserves them; release gives them back and
 // must be called exactly once. It returns ctx's error when ctx ends first.
+// Its caller must hold no pooled connection while it waits.
 func (g *fanoutGate) reserve(ctx context.Context, need map[catalog.Node]int) (release func(), err error) {
-	for {
-		g.mu.Lock()
+	w := &gateWaiter{need: need, ready: make(chan struct{})}
+	g.mu.Lock()
+	g.waiting = append(g.waiting, w)
+	g.admit()
+	g.mu.Unlock()
+	var once sync.Once
+	release = func() { once.Do(func() { g.release(need) }) }
+	select {
+	case <-w.ready:
+		return release, nil
+	case <-ctx.Done():
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if w.granted {
+		// Granted meanwhile: give it back.
+		g.unreserve(need)
+		g.admit()
+		return nil, ctx.Err()
+	}
+	for i, o := range g.waiting {
+		if o == w {
+			g.waiting = append(g.waiting[:i], g.waiting[i+1:]...)
+			break
+		}
+	}
+	// Later waiters blocked behind w may fit now.
+	g.admit()
+	return nil, ctx.Err()
+}
+
+// admit grants, under g.mu, every waiter that fits and shares no node with
+// an earlier waiter still waiting.
+func (g *fanoutGate) admit() {
+	var blocked map[catalog.Node]bool
+	kept := g.waiting[:0]
+	for _, w := range g.waiting {
 		fits := true
-		for n, want := range need {
-			if g.reserved[n]+g.grant(want) > g.capacity {
+		for n, want := range w.need {
+			if blocked[n] || g.reserved[n]+g.grant(want) > g.capacity {
 				fits = false
 				break
 			}
 		}
-		if fits {
-			for n, want := range need {
-				g.reserved[n] += g.grant(want)
+		if !fits {
+			if blocked == nil {
+				blocked = map[catalog.Node]bool{}
 			}
-			g.mu.Unlock()
-			var once sync.Once
-			return func() { once.Do(func() { g.release(need) }) }, nil
+			for n := range w.need {
+				blocked[n] = true
+			}
+			kept = append(kept, w)
+			continue
 		}
-		changed := g.changed
-		g.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-changed:
+		for n, want := range w.need {
+			g.reserved[n] += g.grant(want)
+		}
+		w.granted = true
+		close(w.ready)
+	}
+	clear(g.waiting[len(kept):])
+	g.waiting = kept
+}
+
+// unreserve takes need off the reserved connections, under g.mu.
+func (g *fanoutGate) unreserve(need map[catalog.Node]int) {
+	for n, want := range need {
+		g.reserved[n] -= g.grant(want)
+		if g.reserved[n] <= 0 {
+			delete(g.reserved, n)
 		}
 	}
 }
@@ -77,14 +143,8 @@ func (g *fanoutGate) reserve(ctx context.Context, need map[catalog.Node]int) (re
 func (g *fanoutGate) release(need map[catalog.Node]int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for n, want := range need {
-		g.reserved[n] -= g.grant(want)
-		if g.reserved[n] <= 0 {
-			delete(g.reserved, n)
-		}
-	}
-	close(g.changed)
-	g.changed = make(chan struct{})
+	g.unreserve(need)
+	g.admit()
 }
 
 // fanoutPlan is how a streaming read runs its shards: the node each shard is

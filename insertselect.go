@@ -103,7 +103,7 @@ func (cn *conn) insertSelect(ctx context.Context, p *planner.Plan, nargs []drive
 	}
 
 	var total int64
-	err = cn.atomically(ctx, func() error {
+	err = cn.atomically(ctx, writeNodes(p.Table, order), func() error {
 		for _, idx := range order {
 			sql, err := p.ShardSQL(idx)
 			if err != nil {
@@ -301,7 +301,7 @@ func (cn *conn) insertSelectPushdown(ctx context.Context, p *planner.Plan, nargs
 	}
 	replicated := replicatedShards(p.Table, shards)
 	var total int64
-	err = cn.atomically(ctx, func() error {
+	err = cn.atomically(ctx, writeNodes(p.Table, shards), func() error {
 		if replicated {
 			if err := cn.lockSources(ctx, p, shards); err != nil {
 				return err

@@ -23,6 +23,24 @@ import (
 // TRANSACTION everywhere, a commit record in the metadata database, then
 // COMMIT PREPARED (commitAtomic); the resolver finishes what a crash leaves
 // in doubt.
+//
+// Connections: a transaction that holds no worker connection waits for
+// one (or, for a statement writing on several nodes, reserves them all at
+// once: acquire) like any statement. Once it holds one it never waits in a
+// pool again: an interactive transaction holding node A's connection while
+// asking for node B's, with others doing the reverse and both pools in use,
+// would otherwise wait forever, and neither a wait order nor a reservation
+// can help, since a transaction learns the nodes it needs one statement at
+// a time. It takes a pooled connection when one is free, and otherwise
+// opens one to the node directly, beyond the pool's size, closed when the
+// transaction ends (connect). This is how Citus keeps its shared connection
+// limit from deadlocking: a session's first connection to each worker may
+// exceed it. The alternative, waiting a bounded time and failing with a
+// retryable error, fails transactions under load that would succeed. The
+// excess is bounded: a transaction's first connection is a pooled one, so
+// at most pool size × workers transactions hold connections at once, each
+// at most one per worker; and a server refusing more (its max_connections)
+// fails the statement with its SQLSTATE 53300, never a wait.
 type transaction struct {
 	cn       *conn
 	begin    string
@@ -35,13 +53,18 @@ type transaction struct {
 	// PostgreSQL, the transaction then only rolls back.
 	failed bool
 	done   bool
+	// unreserve gives back the fanoutGate reservation the first
+	// participants were taken under (acquire), when there is one; finish
+	// calls it.
+	unreserve func()
 }
 
 // participant is one server's connection in a transaction.
 type participant struct {
 	node catalog.Node // zero for the metadata session
 	conn *stdlib.Conn
-	// release returns a worker connection to its pool.
+	// release returns a worker connection to its pool (or closes one
+	// opened beyond it).
 	release func()
 	wrote   bool
 	// placements lists the placements written through this connection:
@@ -141,17 +164,99 @@ func (t *transaction) participant(ctx context.Context, node catalog.Node, write 
 	if err != nil {
 		return nil, err
 	}
-	dc, err := np.get(ctx)
+	dc, release, err := t.connect(ctx, np)
 	if err != nil {
 		return nil, err
 	}
-	p := &participant{node: node, conn: dc, release: func() { np.put(dc) }, wrote: write}
+	p, err := t.add(ctx, node, dc, release)
+	if err != nil {
+		return nil, err
+	}
+	p.wrote = write
+	return p.conn, nil
+}
+
+// connect takes a connection to np's node for the transaction: waiting
+// for a pooled one while the transaction holds no worker connection, else
+// a pooled one that is free at once or one opened beyond the pool (see
+// transaction). release gives it back.
+func (t *transaction) connect(ctx context.Context, np *nodePool) (dc *stdlib.Conn, release func(), err error) {
+	if len(t.participants) == 0 {
+		dc, err = np.get(ctx)
+	} else {
+		dc, err = np.tryGet(ctx)
+		if err == nil && dc == nil {
+			if dc, err = np.open(ctx); err != nil {
+				return nil, nil, err
+			}
+			return dc, func() { dc.Close() }, nil
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return dc, func() { np.put(dc) }, nil
+}
+
+// add joins a new participant on node with connection dc; when joining
+// fails, it releases dc.
+func (t *transaction) add(ctx context.Context, node catalog.Node, dc *stdlib.Conn, release func()) (*participant, error) {
+	p := &participant{node: node, conn: dc, release: release}
 	if err := t.join(ctx, p); err != nil {
 		p.release()
 		return nil, err
 	}
 	t.participants = append(t.participants, p)
-	return p.conn, nil
+	return p, nil
+}
+
+// acquire joins the transaction on each of nodes it has not joined yet,
+// before a statement that writes on all of them runs. A transaction that
+// holds no worker connection reserves those it needs all at once
+// (fanoutGate) and keeps the reservation until it ends, so that no two
+// statements each hold a connection the other waits for; one that holds
+// some takes each as participant does, never waiting in a pool.
+func (t *transaction) acquire(ctx context.Context, nodes []catalog.Node) error {
+	if err := t.usable(); err != nil {
+		return err
+	}
+	need := map[catalog.Node]int{}
+	var missing []catalog.Node
+	for _, n := range nodes {
+		if _, dup := need[n]; !dup && !t.has(n) {
+			need[n] = 1
+			missing = append(missing, n)
+		}
+	}
+	if len(t.participants) > 0 || t.unreserve != nil || len(missing) < 2 {
+		for _, n := range missing {
+			if _, err := t.participant(ctx, n, false); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	unreserve, err := t.cn.c.fanout.reserve(ctx, need)
+	if err != nil {
+		return err
+	}
+	t.unreserve = unreserve
+	for _, n := range missing {
+		np, err := t.cn.c.node(n)
+		if err != nil {
+			return err
+		}
+		// Under the reservation: a wait here ends when statements holding
+		// no reservation on n end.
+		dc, err := np.get(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := t.add(ctx, n, dc, func() { np.put(dc) }); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // metaParticipant returns the connection's metadata session joined to the
@@ -259,6 +364,10 @@ func (t *transaction) finish() {
 		p.release()
 	}
 	t.participants = nil
+	if t.unreserve != nil {
+		t.unreserve()
+		t.unreserve = nil
+	}
 	t.meta = nil
 	t.done = true
 	if t.cn.tx == t {
