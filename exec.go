@@ -38,7 +38,7 @@ func (cn *conn) bindArgs(ctx context.Context, p *planner.Plan, nargs []driver.Na
 	for _, n := range p.Eval.Params {
 		evalArgs = append(evalArgs, args[n-1])
 	}
-	rows, err := cn.c.meta.Query(ctx, p.Eval.SQL, evalArgs...)
+	rows, err := cn.metaQuery(ctx, p.Eval.SQL, evalArgs...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pgshard: evaluating values on the metadata database: %w", err)
 	}
@@ -213,7 +213,8 @@ func (cn *conn) workerConn(ctx context.Context, node catalog.Node, write bool) (
 	if err != nil {
 		return nil, nil, err
 	}
-	return dc, func() { np.put(dc) }, nil
+	release, err := cn.sessionConn(ctx, dc, func() { np.put(dc) })
+	return dc, release, err
 }
 
 // readPlacements lists the placements a read of shard index idx of plan p
@@ -505,11 +506,15 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 			if err != nil {
 				return err
 			}
-			if _, err := dc.Conn().Exec(ctx, "BEGIN"); err != nil {
-				np.put(dc)
+			release, err := cn.sessionConn(ctx, dc, func() { np.put(dc) })
+			if err != nil {
 				return err
 			}
-			part = &participant{node: pl.Node, conn: dc, release: func() { np.put(dc) }, wrote: true}
+			if _, err := dc.Conn().Exec(ctx, "BEGIN"); err != nil {
+				release()
+				return err
+			}
+			part = &participant{node: pl.Node, conn: dc, release: release, wrote: true}
 			return nil
 		})
 		if err != nil {

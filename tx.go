@@ -43,6 +43,10 @@ type participant struct {
 	// release returns a worker connection to its pool.
 	release func()
 	wrote   bool
+	// gen is the session state generation whose settings the connection
+	// has (sessionState.gen); resets is set once release resets them.
+	gen    uint64
+	resets bool
 }
 
 var _ driver.Tx = (*transaction)(nil)
@@ -112,6 +116,10 @@ func (t *transaction) participant(ctx context.Context, node catalog.Node, write 
 	}
 	for _, p := range t.participants {
 		if p.node == node {
+			if err := t.cn.syncParticipant(ctx, p); err != nil {
+				t.failed = true
+				return nil, err
+			}
 			p.wrote = p.wrote || write
 			return p.conn, nil
 		}
@@ -124,7 +132,11 @@ func (t *transaction) participant(ctx context.Context, node catalog.Node, write 
 	if err != nil {
 		return nil, err
 	}
-	p := &participant{node: node, conn: dc, release: func() { np.put(dc) }, wrote: write}
+	release, err := t.cn.sessionConn(ctx, dc, func() { np.put(dc) })
+	if err != nil {
+		return nil, err
+	}
+	p := &participant{node: node, conn: dc, release: release, wrote: write, gen: t.cn.sess.gen, resets: t.cn.sess.applySQL != ""}
 	if err := t.join(ctx, p); err != nil {
 		p.release()
 		return nil, err
@@ -242,6 +254,7 @@ func (t *transaction) finish() {
 	t.done = true
 	if t.cn.tx == t {
 		t.cn.tx = nil
+		t.cn.endTxSession(true)
 	}
 }
 
@@ -283,6 +296,7 @@ func (cn *conn) txCommand(ctx context.Context, p *planner.Plan, query string, na
 			}
 			if cmd.Kind == "ROLLBACK TO" {
 				t.failed = false
+				cn.endTxSession(false)
 			}
 		}
 		return result{}, nil
