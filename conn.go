@@ -170,7 +170,7 @@ func (cn *conn) ExecContext(ctx context.Context, query string, nargs []driver.Na
 		if p.Session != nil {
 			defer cn.noteSessionEffect(p)
 			if p.Session.SetTransaction {
-				return cn.setTransaction(ctx, query, nargs)
+				return cn.setTransaction(ctx, p.Session, query, nargs)
 			}
 		}
 		return cn.passthroughExec(ctx, query, nargs)
@@ -234,7 +234,7 @@ func (cn *conn) QueryContext(ctx context.Context, query string, nargs []driver.N
 			// next statement, on the same connection.
 			defer cn.noteSessionEffect(p)
 			if p.Session.SetTransaction {
-				_, err := cn.setTransaction(ctx, query, nargs)
+				_, err := cn.setTransaction(ctx, p.Session, query, nargs)
 				return &bufferedRows{}, err
 			}
 			rows, err := cn.passthroughQuery(ctx, query, nargs)

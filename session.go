@@ -313,16 +313,26 @@ func (cn *conn) syncParticipant(ctx context.Context, p *participant) error {
 // setTransaction runs SET TRANSACTION on every server of the transaction:
 // the metadata session (which decides the modes of servers joining later,
 // see refreshSession) and each worker already in it.
-func (cn *conn) setTransaction(ctx context.Context, query string, nargs []driver.NamedValue) (driver.Result, error) {
+//
+// SET CONSTRAINTS is also kept for the servers that join later (see
+// transaction.join).
+func (cn *conn) setTransaction(ctx context.Context, sc *planner.SessionCommand, query string, nargs []driver.NamedValue) (driver.Result, error) {
 	res, err := cn.passthroughExec(ctx, query, nargs)
 	if err != nil || cn.tx == nil {
 		return res, err
 	}
+	if len(nargs) > 0 {
+		cn.tx.failed = true
+		return nil, sqlerr.New(sqlerr.ProtocolViolation, "%s takes no parameters", query)
+	}
 	for _, p := range cn.tx.participants {
-		if _, err := p.conn.Conn().Exec(ctx, query, plainArgs(nargs)...); err != nil {
+		if _, err := p.conn.Conn().Exec(ctx, query); err != nil {
 			cn.tx.failed = true
 			return nil, err
 		}
+	}
+	if sc.Constraints {
+		cn.tx.replay = append(cn.tx.replay, query)
 	}
 	return res, nil
 }

@@ -489,3 +489,44 @@ func TestSearchPathResolvesNames(t *testing.T) {
 		t.Fatalf("template table rows: %d, %v", n, err)
 	}
 }
+
+// TestSetConstraintsReachWorkers: SET CONSTRAINTS applies on the workers
+// of the transaction, those in it and those joining later.
+func TestSetConstraintsReachWorkers(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.exec(`CREATE TABLE dc (k int, v int, CONSTRAINT dc_kv UNIQUE (k, v) DEFERRABLE INITIALLY IMMEDIATE)`)
+	e.exec(`SELECT master_create_distributed_table('dc', 'k')`)
+	e.exec(`SELECT master_create_worker_shards('dc', 4, 1)`)
+	for _, mode := range execModes {
+		t.Run(mode.name, func(t *testing.T) {
+			c := pinned(t, e.openMode(t, mode.dsn))
+			for _, joinFirst := range []bool{false, true} {
+				tx, err := c.BeginTx(ctx, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rollbackLater(t, tx)
+				if joinFirst {
+					mustExec(t, tx, `SELECT count(*) FROM dc WHERE k = 1`)
+				}
+				mustExec(t, tx, `SET CONSTRAINTS ALL DEFERRED`)
+				mustExec(t, tx, `INSERT INTO dc VALUES (1, 1)`)
+				mustExec(t, tx, `INSERT INTO dc VALUES (1, 1)`) // checked at commit only
+				mustExec(t, tx, `DELETE FROM dc WHERE k = 1`)
+				if err := tx.Commit(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Without it, the check is immediate, as in PostgreSQL.
+			tx, err := c.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rollbackLater(t, tx)
+			mustExec(t, tx, `INSERT INTO dc VALUES (2, 1)`)
+			_, err = tx.ExecContext(ctx, `INSERT INTO dc VALUES (2, 1)`)
+			expectError(t, err, "23505", "dc_kv")
+		})
+	}
+}

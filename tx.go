@@ -30,6 +30,9 @@ type transaction struct {
 	participants []*participant
 	meta         *participant
 	savepoints   []string
+	// replay are the SET CONSTRAINTS statements run so far, which a server
+	// joining the transaction runs after BEGIN.
+	replay []string
 	// failed is set once a statement failed on a participant; like
 	// PostgreSQL, the transaction then only rolls back.
 	failed bool
@@ -99,6 +102,11 @@ func (t *transaction) join(ctx context.Context, p *participant) error {
 	pc := p.conn.Conn()
 	if _, err := pc.Exec(ctx, t.begin); err != nil {
 		return err
+	}
+	for _, q := range t.replay {
+		if _, err := pc.Exec(ctx, q); err != nil {
+			return err
+		}
 	}
 	for _, sp := range t.savepoints {
 		if _, err := pc.Exec(ctx, "SAVEPOINT "+pgx.Identifier{sp}.Sanitize()); err != nil {

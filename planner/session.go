@@ -39,8 +39,12 @@ type SessionCommand struct {
 	// driver tracks them by name.
 	Custom []string
 	// SetTransaction is set for SET TRANSACTION (isolation level, read
-	// only), which every server of the transaction must run.
+	// only) and SET CONSTRAINTS, which every server of the transaction must
+	// run.
 	SetTransaction bool
+	// Constraints is set for SET CONSTRAINTS, which servers joining the
+	// transaction later must run too.
+	Constraints bool
 	// setConfig is true when the statement calls set_config, which only
 	// the metadata session may run.
 	setConfig bool
@@ -93,6 +97,10 @@ func sessionCommand(tree *pg_query.ParseResult) (*SessionCommand, error) {
 			continue
 		case *pg_query.Node_DiscardStmt, *pg_query.Node_DoStmt, *pg_query.Node_CallStmt:
 			mark(SessionSettings)
+			continue
+		case *pg_query.Node_ConstraintsSetStmt:
+			mark(SessionSettings)
+			cmd.SetTransaction, cmd.Constraints = true, true
 			continue
 		case *pg_query.Node_CreateStmt:
 			if x.CreateStmt.GetRelation().GetRelpersistence() == "t" {
