@@ -566,3 +566,39 @@ func BenchmarkMultiShard(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPointSelectSessionSettings is BenchmarkPointSelect's pgshard
+// operation on a connection whose session has SET two settings: what
+// carrying them costs (each statement applies them on the worker connection
+// it takes and resets them before giving it back). "pgshard" is the same
+// statement on a connection that set nothing.
+func BenchmarkPointSelectSessionSettings(b *testing.B) {
+	f := newBenchFixture(b, true)
+	ctx := context.Background()
+	conn, err := f.e.DB.Conn(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close() })
+	for _, set := range []string{`SET statement_timeout = '10s'`, `SET TimeZone = 'Asia/Kolkata'`} {
+		if _, err := conn.ExecContext(ctx, set); err != nil {
+			b.Fatal(err)
+		}
+	}
+	withSet, err := conn.PrepareContext(ctx, `SELECT v FROM t WHERE k = $1`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { withSet.Close() })
+	plain := benchPrepare(b, f.e.DB, `SELECT v FROM t WHERE k = $1`)
+	benchSubs(b, false, []benchOp{
+		{"pgshard", func() error {
+			var v string
+			return plain.QueryRow(f.key()).Scan(&v)
+		}},
+		{"pgshard-set", func() error {
+			var v string
+			return withSet.QueryRow(f.key()).Scan(&v)
+		}},
+	})
+}

@@ -38,6 +38,8 @@ type conn struct {
 	session *stdlib.Conn
 	tx      *transaction
 	bad     bool
+	// sess is what the session changed (settings, names); see session.go.
+	sess sessionState
 }
 
 // metaSession returns this connection's session on the metadata database,
@@ -66,7 +68,10 @@ func (cn *conn) Prepare(query string) (driver.Stmt, error) {
 // PrepareContext plans the statement (refusing what pgshard cannot run);
 // it does not contact any server.
 func (cn *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	if _, err := cn.c.planFor(ctx, query); err != nil {
+	if err := cn.syncSession(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := cn.planFor(ctx, query); err != nil {
 		return nil, err
 	}
 	return &stmt{cn: cn, query: query}, nil
@@ -133,7 +138,10 @@ func (cn *conn) IsValid() bool { return !cn.bad }
 // also starts the write (see Connector.beginWrite) and returns the func
 // that ends it, which the caller defers.
 func (cn *conn) plan(ctx context.Context, query string) (*planner.Plan, func(), error) {
-	p, err := cn.c.planFor(ctx, query)
+	if err := cn.syncSession(ctx); err != nil {
+		return nil, nil, err
+	}
+	p, err := cn.planFor(ctx, query)
 	if err != nil || !p.Modifies || (p.Kind != planner.Router && p.Kind != planner.Scatter) {
 		return p, func() {}, err
 	}
@@ -142,7 +150,7 @@ func (cn *conn) plan(ctx context.Context, query string) (*planner.Plan, func(), 
 		return nil, nil, err
 	}
 	if p.Version != snap.Version {
-		if p, err = cn.c.planWith(ctx, query, snap); err != nil {
+		if p, err = cn.planWith(ctx, query, snap); err != nil {
 			done()
 			return nil, nil, err
 		}
@@ -165,6 +173,12 @@ func (cn *conn) ExecContext(ctx context.Context, query string, nargs []driver.Na
 	}
 	switch p.Kind {
 	case planner.Passthrough:
+		if p.Session != nil {
+			defer cn.noteSessionEffect(p)
+			if p.Session.SetTransaction {
+				return cn.setTransaction(ctx, p.Session, query, nargs)
+			}
+		}
 		return cn.passthroughExec(ctx, query, nargs)
 	case planner.Admin:
 		rows, err := cn.admin(ctx, p, nargs)
@@ -221,6 +235,20 @@ func (cn *conn) QueryContext(ctx context.Context, query string, nargs []driver.N
 	}
 	switch p.Kind {
 	case planner.Passthrough:
+		if p.Session != nil {
+			// Read whole: the session's state is read again before the
+			// next statement, on the same connection.
+			defer cn.noteSessionEffect(p)
+			if p.Session.SetTransaction {
+				_, err := cn.setTransaction(ctx, p.Session, query, nargs)
+				return &bufferedRows{}, err
+			}
+			rows, err := cn.passthroughQuery(ctx, query, nargs)
+			if err != nil {
+				return nil, err
+			}
+			return readAll(rows)
+		}
 		return cn.passthroughQuery(ctx, query, nargs)
 	case planner.Admin:
 		return cn.admin(ctx, p, nargs)
@@ -307,6 +335,11 @@ func (cn *conn) dropSession() {
 		cn.c.live.remove(cn.session.Conn().PgConn())
 		cn.session.Close()
 		cn.session = nil
+		if cn.sess.stale || cn.sess.applySQL != "" || cn.sess.path != nil {
+			// The session's settings and temporary tables are gone with
+			// it: the conn must not go on without them.
+			cn.bad = true
+		}
 	}
 }
 
@@ -321,6 +354,11 @@ func (cn *conn) sessionErr(err error) error {
 	if errors.Is(err, driver.ErrBadConn) && cn.tx != nil {
 		cn.bad = true
 		return noBadConn(err)
+	}
+	if cn.tx != nil {
+		// As in PostgreSQL, an error ends the transaction's use: the
+		// metadata session's part of it is aborted.
+		cn.tx.failed = true
 	}
 	return err
 }

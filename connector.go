@@ -576,6 +576,9 @@ type functionEntry struct {
 type funcEnv struct {
 	ctx   context.Context
 	cache *functionCache
+	// session, when set, is the metadata session queries are described in
+	// (a session with its own search_path or temporary tables).
+	session *pgx.Conn
 }
 
 func (e funcEnv) Function(name string) (planner.FunctionInfo, bool) {
@@ -613,12 +616,16 @@ func (e funcEnv) Function(name string) (planner.FunctionInfo, bool) {
 func (e funcEnv) Describe(sql string) ([]planner.ColumnDesc, error) {
 	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
 	defer cancel()
-	conn, err := e.cache.pool.Acquire(ctx)
-	if err != nil {
-		return nil, err
+	pc := e.session
+	if pc == nil {
+		conn, err := e.cache.pool.Acquire(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer conn.Release()
+		pc = conn.Conn()
 	}
-	defer conn.Release()
-	sd, err := conn.Conn().PgConn().Prepare(ctx, "", sql, nil)
+	sd, err := pc.PgConn().Prepare(ctx, "", sql, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -257,7 +257,8 @@ func (cn *conn) workerConn(ctx context.Context, node catalog.Node, write bool) (
 	if err != nil {
 		return nil, nil, err
 	}
-	return dc, func() { np.put(dc) }, nil
+	release, err := cn.sessionConn(ctx, dc, func() { np.put(dc) })
+	return dc, release, err
 }
 
 // readPlacements lists the placements a read of shard index idx of plan p
@@ -565,11 +566,15 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 			if err != nil {
 				return err
 			}
-			if _, err := dc.Conn().Exec(ctx, "BEGIN"); err != nil {
-				np.put(dc)
+			release, err := cn.sessionConn(ctx, dc, func() { np.put(dc) })
+			if err != nil {
 				return err
 			}
-			parts[i] = &participant{node: pl.Node, conn: dc, release: func() { np.put(dc) }, wrote: true}
+			if _, err := dc.Conn().Exec(ctx, "BEGIN"); err != nil {
+				release()
+				return err
+			}
+			parts[i] = &participant{node: pl.Node, conn: dc, release: release, wrote: true}
 			held = append(held, parts[i])
 			return nil
 		})

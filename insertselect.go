@@ -141,7 +141,7 @@ func (cn *conn) insertSelect(ctx context.Context, p *planner.Plan, nargs []drive
 // (sequences, volatile defaults of replicated tables), from the metadata
 // database.
 func (cn *conn) fillDefaults(ctx context.Context, ip *planner.InsertSelectPlan, data [][]*string) error {
-	rows, err := cn.c.meta.Query(ctx, ip.Defaults, pgx.QueryResultFormats{pgx.TextFormatCode}, len(data))
+	rows, err := cn.metaQuery(ctx, ip.Defaults, pgx.QueryResultFormats{pgx.TextFormatCode}, len(data))
 	if err != nil {
 		return fmt.Errorf("pgshard: computing column defaults: %w", err)
 	}

@@ -121,12 +121,12 @@ func (cn *conn) readTextColumns(ctx context.Context, sql string, args []driver.N
 // describeTypes returns the result columns' names and types (format_type,
 // with modifiers) of a query, as the metadata database describes it.
 func (cn *conn) describeTypes(ctx context.Context, sql string) (names, types []string, err error) {
-	conn, err := cn.c.meta.Acquire(ctx)
+	pc, done, err := cn.metaConn(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer conn.Release()
-	sd, err := conn.Conn().PgConn().Prepare(ctx, "", sql, nil)
+	defer done()
+	sd, err := pc.PgConn().Prepare(ctx, "", sql, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pgshard: describing a subquery: %w", err)
 	}
@@ -136,6 +136,6 @@ func (cn *conn) describeTypes(ctx context.Context, sql string) (names, types []s
 		refs[i] = typeRef{f.DataTypeOID, f.TypeModifier}
 		names[i] = f.Name
 	}
-	types, _, err = cn.c.typeNames(ctx, conn.Conn(), refs)
+	types, _, err = cn.c.typeNames(ctx, pc, refs)
 	return names, types, err
 }

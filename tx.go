@@ -49,6 +49,9 @@ type transaction struct {
 	participants []*participant
 	meta         *participant
 	savepoints   []string
+	// replay are the SET CONSTRAINTS statements run so far, which a server
+	// joining the transaction runs after BEGIN.
+	replay []string
 	// failed is set once a statement failed on a participant; like
 	// PostgreSQL, the transaction then only rolls back.
 	failed bool
@@ -71,6 +74,10 @@ type participant struct {
 	// those marked inactive when its COMMIT PREPARED fails after the
 	// decision (commitAtomic).
 	placements []catalog.Placement
+	// gen is the session state generation whose settings the connection
+	// has (sessionState.gen); resets is set once release resets them.
+	gen    uint64
+	resets bool
 }
 
 // wrotePlacement records that a statement wrote pl through the
@@ -140,6 +147,11 @@ func (t *transaction) join(ctx context.Context, p *participant) error {
 	if _, err := pc.Exec(ctx, t.begin); err != nil {
 		return err
 	}
+	for _, q := range t.replay {
+		if _, err := pc.Exec(ctx, q); err != nil {
+			return err
+		}
+	}
 	for _, sp := range t.savepoints {
 		if _, err := pc.Exec(ctx, "SAVEPOINT "+pgx.Identifier{sp}.Sanitize()); err != nil {
 			return err
@@ -156,6 +168,10 @@ func (t *transaction) participant(ctx context.Context, node catalog.Node, write 
 	}
 	for _, p := range t.participants {
 		if p.node == node {
+			if err := t.cn.syncParticipant(ctx, p); err != nil {
+				t.failed = true
+				return nil, err
+			}
 			p.wrote = p.wrote || write
 			return p.conn, nil
 		}
@@ -198,10 +214,15 @@ func (t *transaction) connect(ctx context.Context, np *nodePool) (dc *stdlib.Con
 	return dc, func() { np.put(dc) }, nil
 }
 
-// add joins a new participant on node with connection dc; when joining
-// fails, it releases dc.
+// add joins a new participant on node with connection dc, carrying the
+// session's settings (sessionConn); when that or joining fails, it releases
+// dc.
 func (t *transaction) add(ctx context.Context, node catalog.Node, dc *stdlib.Conn, release func()) (*participant, error) {
-	p := &participant{node: node, conn: dc, release: release}
+	release, err := t.cn.sessionConn(ctx, dc, release)
+	if err != nil {
+		return nil, err
+	}
+	p := &participant{node: node, conn: dc, release: release, gen: t.cn.sess.gen, resets: t.cn.sess.applySQL != ""}
 	if err := t.join(ctx, p); err != nil {
 		p.release()
 		return nil, err
@@ -372,6 +393,7 @@ func (t *transaction) finish() {
 	t.done = true
 	if t.cn.tx == t {
 		t.cn.tx = nil
+		t.cn.endTxSession(true)
 	}
 }
 
@@ -413,6 +435,7 @@ func (cn *conn) txCommand(ctx context.Context, p *planner.Plan, query string, na
 			}
 			if cmd.Kind == "ROLLBACK TO" {
 				t.failed = false
+				cn.endTxSession(false)
 			}
 		}
 		return result{}, nil

@@ -229,7 +229,40 @@ func Load(ctx context.Context, q Querier) (*Snapshot, error) {
 	if snap.ordinary, err = loadOrdinary(ctx, q, tables); err != nil {
 		return nil, err
 	}
+	if snap.schemasOf, err = loadSchemasOf(ctx, q); err != nil {
+		return nil, err
+	}
 	return snap, nil
+}
+
+// loadSchemasOf maps the name of every user relation (distributed or not)
+// to every schema, system ones included, holding a relation of that name
+// (table, view, index, sequence...): what WithSearchPath needs to resolve
+// an unqualified name under another search_path. Temporary schemas are left
+// out: their relations belong to one session each.
+func loadSchemasOf(ctx context.Context, q Querier) (map[string][]string, error) {
+	rows, err := q.Query(ctx, `
+		SELECT c.relname::text, array_agg(n.nspname::text ORDER BY n.nspname)
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname NOT LIKE 'pg\_temp\_%' AND n.nspname NOT LIKE 'pg\_toast%'
+		  AND c.relname IN (SELECT c2.relname FROM pg_class c2 JOIN pg_namespace n2 ON n2.oid = c2.relnamespace
+		                    WHERE n2.nspname NOT IN ('pg_catalog', 'information_schema', 'pgs_distribution_metadata', 'pgshard')
+		                      AND n2.nspname NOT LIKE 'pg\_%')
+		GROUP BY c.relname`)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: listing relation names: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]string{}
+	for rows.Next() {
+		var rel string
+		var schemas []string
+		if err := rows.Scan(&rel, &schemas); err != nil {
+			return nil, fmt.Errorf("catalog: listing relation names: %w", err)
+		}
+		out[rel] = schemas
+	}
+	return out, rows.Err()
 }
 
 // loadOrdinary lists the user relations of the metadata database that are

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -264,6 +265,61 @@ type Snapshot struct {
 	// not distributed: "schema.name", and "name" for those the search path
 	// resolves an unqualified name to.
 	ordinary map[string]bool
+	// schemasOf maps each user relation name to the schemas holding a
+	// relation of that name (see loadSchemasOf); nil in snapshots built by
+	// NewSnapshot.
+	schemasOf map[string][]string
+}
+
+// WithSearchPath returns a view of s that resolves unqualified names as a
+// session whose current_schemas(true) is path would: the first schema of
+// path holding a relation of that name decides, temporary relations (temp,
+// the names of the session's own temporary relations) in the session's
+// temporary schema (the "pg_temp_N" entry of path). A name that resolves to
+// a temporary relation is ordinary: it lives in the session on the
+// metadata database. The view shares s's tables; like s it is immutable.
+func (s *Snapshot) WithSearchPath(path []string, temp map[string]bool) *Snapshot {
+	if s == nil {
+		return nil
+	}
+	v := *s
+	v.SearchPath = path
+	v.names = make(map[string]string, len(s.names))
+	v.ordinary = make(map[string]bool, len(s.ordinary))
+	for k := range s.ordinary {
+		if strings.Contains(k, ".") {
+			v.ordinary[k] = true // qualified: the search path does not matter
+		}
+	}
+	resolve := func(rel string, schemas []string) {
+		for _, sch := range path {
+			if strings.HasPrefix(sch, "pg_temp_") {
+				if temp[rel] {
+					v.ordinary[rel] = true
+					return
+				}
+				continue
+			}
+			if !slices.Contains(schemas, sch) {
+				continue
+			}
+			if _, ok := s.tables[sch+"."+rel]; ok {
+				v.names[rel] = sch
+			} else if s.ordinary[sch+"."+rel] {
+				v.ordinary[rel] = true
+			}
+			return
+		}
+	}
+	for rel, schemas := range s.schemasOf {
+		resolve(rel, schemas)
+	}
+	for rel := range temp {
+		if _, done := s.schemasOf[rel]; !done {
+			resolve(rel, nil)
+		}
+	}
+	return &v
 }
 
 // IsOrdinary reports whether a table reference names a relation that lives

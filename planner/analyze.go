@@ -634,6 +634,9 @@ func (a *analyzer) checkAllVisited(tree protoreflect.ProtoMessage) {
 		if !ok || a.visited[rv] {
 			return true
 		}
+		if rv.Relpersistence == "t" {
+			return true // a temporary relation being created: never distributed
+		}
 		if t := a.snap.Lookup(rv.Schemaname, rv.Relname); t != nil {
 			a.fail(sqlerr.Unsupported("distributed table \"%s\" is not supported in this position", t.Name))
 		}

@@ -147,6 +147,9 @@ type Plan struct {
 	// rejects has the session evaluate it and passes the typed value on, to
 	// the hash and to the shard alike. Nil when there is none.
 	SettingKeyParams []KeyParam
+	// Session is set for statements that change the session's settings or
+	// temporary relations (Kind Passthrough); nil for the others.
+	Session *SessionCommand
 
 	refs []*tableRef
 	// root is the statement's own query level, as the analyzer saw it.
@@ -268,6 +271,19 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 	}
 	p.Tx = txCommand(tree)
 	p.argCount = maxParam(tree)
+	var err error
+	if p.Session, err = sessionCommand(tree); err != nil {
+		return nil, err
+	}
+	if p.Session != nil && p.Session.setConfig {
+		// set_config changes the session where it runs: only the metadata
+		// session's state is carried to the workers.
+		a := &analyzer{snap: snap, visited: map[*pg_query.RangeVar]bool{}}
+		a.checkAllVisited(tree)
+		if a.err != nil {
+			return nil, sqlerr.Unsupported("set_config in a statement on distributed tables is not supported; call it in a statement of its own")
+		}
+	}
 	if call, err := adminCall(tree); call != nil || err != nil {
 		if err != nil {
 			return nil, err
