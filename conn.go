@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
 )
@@ -179,7 +180,11 @@ func (cn *conn) ExecContext(ctx context.Context, query string, nargs []driver.Na
 				return cn.setTransaction(ctx, p.Session, query, nargs)
 			}
 		}
-		return cn.passthroughExec(ctx, query, nargs)
+		res, err := cn.passthroughExec(ctx, query, nargs)
+		if cn.staleTemplateWrite(ctx, p, err) {
+			return cn.ExecContext(ctx, query, nargs)
+		}
+		return res, err
 	case planner.Admin:
 		rows, err := cn.admin(ctx, p, nargs)
 		if err != nil {
@@ -249,7 +254,11 @@ func (cn *conn) QueryContext(ctx context.Context, query string, nargs []driver.N
 			}
 			return readAll(rows)
 		}
-		return cn.passthroughQuery(ctx, query, nargs)
+		rows, err := cn.passthroughQuery(ctx, query, nargs)
+		if cn.staleTemplateWrite(ctx, p, err) {
+			return cn.QueryContext(ctx, query, nargs)
+		}
+		return rows, err
 	case planner.Admin:
 		return cn.admin(ctx, p, nargs)
 	case planner.Router:
@@ -370,4 +379,19 @@ func plainArgs(nargs []driver.NamedValue) []any {
 		args[i] = a.Value
 	}
 	return args
+}
+
+// staleTemplateWrite reports whether a statement that ran on the metadata
+// database failed on a distributed table's template guard because this
+// process's catalog did not know the table was distributed yet (another
+// process distributed it a moment ago), and the catalog now does: the
+// statement changed nothing and can be planned again. p is the plan it
+// ran by, made against an older catalog version when that is so. Inside a transaction
+// the error has aborted it, so it is returned as it is.
+func (cn *conn) staleTemplateWrite(ctx context.Context, p *planner.Plan, err error) bool {
+	if cn.tx != nil || !catalog.IsTemplateWriteError(err) {
+		return false
+	}
+	fresh, rerr := cn.c.cache.Refresh(ctx, false)
+	return rerr == nil && fresh.Version != p.Version
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
 )
 
@@ -541,8 +542,22 @@ func (c *Connector) beginWrite(ctx context.Context) (*catalog.Snapshot, func(), 
 
 // planFor returns the plan of sql against the current catalog, from the plan
 // cache when it is still current.
+//
+// A plan the cached catalog cannot make (SQLSTATE 55000: a distributed
+// table without shards, say, which another process may have created a
+// moment ago) is not refused on the cache's word alone: the catalog's
+// version is confirmed first (one metadata round trip, on this error path
+// only), and the statement planned again when it changed.
 func (c *Connector) planFor(ctx context.Context, sql string) (*planner.Plan, error) {
-	return c.planWith(ctx, sql, c.snapshot())
+	snap := c.snapshot()
+	p, err := c.planWith(ctx, sql, snap)
+	if err == nil || sqlerr.Code(err) != sqlerr.ObjectNotInPrereq {
+		return p, err
+	}
+	if fresh, rerr := c.cache.Refresh(ctx, false); rerr == nil && fresh.Version != snap.Version {
+		return c.planWith(ctx, sql, fresh)
+	}
+	return p, err
 }
 
 // planWith returns the plan of sql against snap.

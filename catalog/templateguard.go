@@ -2,9 +2,12 @@ package catalog
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Template guards: a distributed table's template on the metadata database
@@ -20,11 +23,22 @@ import (
 // templateGuardTrigger is the name of the trigger on each template.
 const templateGuardTrigger = "pgs_distributed_table_guard"
 
+// templateWriteRefused ends the message of the guard's error.
+const templateWriteRefused = "on the metadata database: its rows live on the worker nodes"
+
+// IsTemplateWriteError reports whether err is a template guard's refusal:
+// a write that reached the template of a distributed table and changed
+// nothing (the guard fires before the statement's first row).
+func IsTemplateWriteError(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "0A000" && strings.HasSuffix(pgErr.Message, templateWriteRefused)
+}
+
 // templateGuardFunction refuses the write that fired it.
 const templateGuardFunction = `CREATE OR REPLACE FUNCTION pgs_distribution_metadata.reject_template_write() RETURNS trigger
 	LANGUAGE plpgsql AS $$
 	BEGIN
-		RAISE EXCEPTION 'distributed table "%.%" cannot be written (%) on the metadata database: its rows live on the worker nodes', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP
+		RAISE EXCEPTION 'distributed table "%.%" cannot be written (%) ` + templateWriteRefused + `', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP
 			USING ERRCODE = 'feature_not_supported',
 			      HINT = 'Write it with a plain statement through pgshard; pgshard cannot see into DO blocks, functions, triggers or views.';
 	END $$`
