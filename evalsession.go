@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -77,7 +78,15 @@ func (cn *conn) dropClosedSession(c *pgx.Conn) {
 
 // queryOneRow runs sql on c and returns its one row: text columns as
 // strings, binary ones decoded to Go values (infinity as its text).
+//
+// Values asked for in binary need the extended protocol: on a connection
+// whose default is the simple protocol (default_query_exec_mode in the DSN),
+// which returns text whatever is asked, the query is described and run with
+// the extended protocol (pgx.QueryExecModeDescribeExec).
 func queryOneRow(ctx context.Context, c *pgx.Conn, sql string, args []any, formats pgx.QueryResultFormats) ([]any, error) {
+	if c.Config().DefaultQueryExecMode == pgx.QueryExecModeSimpleProtocol && slices.Contains(formats, pgx.BinaryFormatCode) {
+		args = append([]any{pgx.QueryExecModeDescribeExec}, args...)
+	}
 	rows, err := c.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
