@@ -53,6 +53,9 @@ func (cn *conn) admin(ctx context.Context, p *planner.Plan, nargs []driver.Named
 	}
 	out := &bufferedRows{cols: []columnInfo{{name: p.Admin.Function, dbType: "VOID", scanType: reflect.TypeFor[string]()}}}
 	for _, call := range calls {
+		if err := cn.qualifyTableArg(ctx, p.Admin.Function, call); err != nil {
+			return nil, err
+		}
 		if err := cn.c.runAdmin(ctx, p.Admin.Function, call); err != nil {
 			return nil, err
 		}
@@ -189,4 +192,36 @@ func intArg(fn string, i int, v any) (int, error) {
 		return 0, sqlerr.New(sqlerr.InvalidParameterValue, "argument %d of %s must not be NULL", i, fn)
 	}
 	return 0, sqlerr.New(sqlerr.DatatypeMismatch, "argument %d of %s must be an integer, not %T", i, fn, v)
+}
+
+// qualifyTableArg replaces the table name argument of the admin functions
+// that take one by the name of the table it means in this session, schema
+// qualified: the functions run on the metadata pool, whose search_path is
+// not the session's (after SET search_path, "t" may be "Sch ema".t, while
+// the pool would distribute public.t).
+func (cn *conn) qualifyTableArg(ctx context.Context, fn string, call []any) error {
+	switch fn {
+	case "master_create_distributed_table", "master_create_worker_shards":
+	default:
+		return nil
+	}
+	name, err := textArg(fn, 1, call[0])
+	if err != nil {
+		return err
+	}
+	rows, err := cn.metaQuery(ctx, `SELECT format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c
+		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::regclass`, name)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if rows.Next() {
+		var qualified string
+		if err := rows.Scan(&qualified); err != nil {
+			return err
+		}
+		call[0] = qualified
+	}
+	rows.Close()
+	return rows.Err()
 }
