@@ -91,14 +91,13 @@ func TestDifferentialMatrix(t *testing.T) {
 // and a listed cell fails it once it is right (so the list only shrinks).
 var knownBrokenCells = map[string]string{
 	// Server DateStyle 'SQL, DMY' with TimeZone Asia/Kolkata: partial rows
-	// travel between servers as text, and a timestamptz printed as "... IST"
-	// is read back as Israel time by the combining server.
+	// of multi-shard aggregates and materialized subqueries travel between
+	// servers as text, and a timestamptz printed as "... IST" is read back
+	// as Israel time by the combining server. (Printing them in ISO on the
+	// shards fixes those but changes what ::text of a date shows there; the
+	// fix is to carry date/time columns in binary.)
 	"c-kol-dmy-sp": "timestamptz text with the IST abbreviation read back as Israel time",
 	"libc-kol-dmy": "timestamptz text with the IST abbreviation read back as Israel time",
-	// SET search_path to "Sch ema" on every session: the storage check finds
-	// the tables' rows in the templates on the metadata database as well.
-	"c-utc-dmy-sp":  "rows found in the templates under SET search_path",
-	"icu-ny-dmy-sp": "rows found in the templates under SET search_path",
 }
 
 // runCell starts the cell's cluster and runs the oracle in it.
