@@ -659,6 +659,10 @@ func (c *Connector) recoverServer(ctx context.Context, server string, minAge tim
 	return c.recoverServerWith(ctx, server, agesFor(minAge), nil)
 }
 
+// resolverApplicationName is the application_name of the connections the
+// resolver and recovery open to workers, outside the pools.
+const resolverApplicationName = "pgshard resolver"
+
 // connectResolver opens a worker connection for recovery; the resolver
 // loop's (forLoop) go through its tracking dialer.
 func (c *Connector) connectResolver(ctx context.Context, node catalog.Node, forLoop bool) (*pgx.Conn, error) {
@@ -669,6 +673,9 @@ func (c *Connector) connectResolver(ctx context.Context, node catalog.Node, forL
 	if forLoop && c.twopc.dial != nil {
 		cfg.ConnConfig.DialFunc = c.twopc.dial
 	}
+	// Named, so that an operator (and a test counting a pool's
+	// connections) tells it from the pools' connections.
+	cfg.ConnConfig.RuntimeParams["application_name"] = resolverApplicationName
 	return pgx.ConnectConfig(ctx, cfg.ConnConfig)
 }
 
