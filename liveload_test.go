@@ -62,10 +62,6 @@ func TestRepairAndMoveUnderLiveLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	type ack struct {
-		k int64
-		n int
-	}
 	var (
 		stop     atomic.Bool
 		mu       sync.Mutex

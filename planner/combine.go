@@ -416,8 +416,7 @@ func planPartialAggregate(sql string, sel *pg_query.SelectStmt, refs []*tableRef
 	// transform replaces, in an expression of the combine query, grouping
 	// expressions by their partial columns and aggregates by combinations of
 	// theirs.
-	var transform func(n *pg_query.Node) *pg_query.Node
-	transform = func(n *pg_query.Node) *pg_query.Node {
+	transform := func(n *pg_query.Node) *pg_query.Node {
 		if i, found := groupIndex[key(n)]; found {
 			return columnRef("p", names[i])
 		}

@@ -3,7 +3,6 @@ package tpcc
 import (
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 )
 
 // rng is the random source of one loader or terminal; not safe for
@@ -93,5 +92,3 @@ func cents(n int64) string {
 func (g *rng) fraction(lo, hi int) string {
 	return "0." + fmt.Sprintf("%04d", g.between(lo, hi))
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
