@@ -77,30 +77,7 @@ func TestCloseWithOpenTransaction(t *testing.T) {
 // servers.
 func startClusterEnv(t *testing.T, nodes int) *env {
 	t.Helper()
-	c := pgtest.StartTB(t, nodes)
-	ctx := context.Background()
-	name := "private"
-	for _, n := range c.Nodes {
-		conn, err := pgx.Connect(ctx, n.DSN(""))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-			t.Fatal(err)
-		}
-		conn.Close(ctx)
-	}
-	e := &env{t: t, c: c, dbname: name, DSN: c.Nodes[0].DSN(name), workers: c.Nodes[1:]}
-	db, err := sql.Open("pgshard", e.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.DB = db
-	t.Cleanup(func() { db.Close() })
-	for _, w := range e.workers {
-		e.exec(`SELECT master_add_node($1, $2)`, w.Host, w.Port)
-	}
-	return e
+	return newEnvOn(t, pgtest.StartTB(t, nodes), "")
 }
 
 // TestTooManyClientsIsNotANodeFailure: a worker that refuses a connection

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,40 +23,7 @@ const hangDeadline = 2 * time.Minute
 // mod n).
 func newEnvOnWorkers(t *testing.T, n int) *env {
 	t.Helper()
-	c := sharedCluster(t)
-	dbSeqMu.Lock()
-	dbSeq++
-	name := fmt.Sprintf("t%d_%s", dbSeq, strings.ToLower(strings.NewReplacer("/", "_", " ", "_", "-", "_", "=", "_").Replace(t.Name())))
-	if len(name) > 60 {
-		name = name[:60]
-	}
-	dbSeqMu.Unlock()
-	ctx := context.Background()
-	for _, node := range c.Nodes {
-		if !node.Running() {
-			if err := node.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
-		conn, err := pgx.Connect(ctx, node.DSN(""))
-		if err != nil {
-			t.Fatalf("connect %s: %v", node.Addr(), err)
-		}
-		if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-			t.Fatalf("create database on %s: %v", node.Addr(), err)
-		}
-		conn.Close(ctx)
-	}
-	e := &env{t: t, c: c, dbname: name, DSN: c.Nodes[0].DSN(name), workers: c.Nodes[1 : 1+n]}
-	db, err := sql.Open("pgshard", e.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.DB = db
-	t.Cleanup(func() { db.Close() })
-	for _, w := range e.workers {
-		e.exec(`SELECT master_add_node($1, $2)`, w.Host, w.Port)
-	}
+	e := newEnvWithWorkers(t, sharedCluster(t), "", n)
 	// For warmCommitLogs: shard i's first placement is on worker i.
 	e.exec(`CREATE TABLE commit_log_warmup (k bigint)`)
 	e.exec(`SELECT master_create_distributed_table('commit_log_warmup', 'k')`)
@@ -67,11 +33,10 @@ func newEnvOnWorkers(t *testing.T, n int) *env {
 
 // warmCommitLogs makes db's process coordinate a two-phase commit on every
 // worker (replicated single-row INSERTs into each shard of
-// commit_log_warmup), so that it has created its commit log there before a
-// test starts its concurrent writers: a process's first two-phase commit
-// coordinated by a worker takes one more connection of its pool for that,
-// which TestFreshProcessFirstWritesDoNotDeadlock covers; the tests that use
-// this one cover every later commit.
+// commit_log_warmup) before a test starts its concurrent writers, so that
+// those tests cover a process's later commits; its first ones (which once
+// created a commit log on the worker through one more pool connection) are
+// TestFreshProcessFirstWritesDoNotDeadlock's.
 func (e *env) warmCommitLogs(db *sql.DB) {
 	e.t.Helper()
 	for k := 1; k <= 32; k++ {

@@ -69,30 +69,37 @@ func newEnv(t testing.TB) *env {
 // (such as "TEMPLATE template0 LOCALE_PROVIDER libc LOCALE 'C'").
 func newEnvOn(t testing.TB, c *pgtest.Cluster, createOptions string) *env {
 	t.Helper()
+	return newEnvWithWorkers(t, c, createOptions, len(c.Nodes)-1)
+}
+
+// newEnvWithWorkers is newEnvOn with only the first n workers of c
+// registered.
+func newEnvWithWorkers(t testing.TB, c *pgtest.Cluster, createOptions string, n int) *env {
+	t.Helper()
 	dbSeqMu.Lock()
 	dbSeq++
-	name := fmt.Sprintf("t%d_%s", dbSeq, strings.ToLower(strings.NewReplacer("/", "_", " ", "_", "-", "_").Replace(t.Name())))
+	name := fmt.Sprintf("t%d_%s", dbSeq, strings.ToLower(strings.NewReplacer("/", "_", " ", "_", "-", "_", "=", "_").Replace(t.Name())))
 	if len(name) > 60 {
 		name = name[:60]
 	}
 	dbSeqMu.Unlock()
 	ctx := context.Background()
-	for _, n := range c.Nodes {
-		if !n.Running() {
-			if err := n.Start(ctx); err != nil {
+	for _, node := range c.Nodes {
+		if !node.Running() {
+			if err := node.Start(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}
-		conn, err := pgx.Connect(ctx, n.DSN(""))
+		conn, err := pgx.Connect(ctx, node.DSN(""))
 		if err != nil {
-			t.Fatalf("connect %s: %v", n.Addr(), err)
+			t.Fatalf("connect %s: %v", node.Addr(), err)
 		}
 		if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" "+createOptions); err != nil {
-			t.Fatalf("create database on %s: %v", n.Addr(), err)
+			t.Fatalf("create database on %s: %v", node.Addr(), err)
 		}
 		conn.Close(ctx)
 	}
-	e := &env{t: t, c: c, dbname: name, DSN: c.Nodes[0].DSN(name), workers: c.Nodes[1:]}
+	e := &env{t: t, c: c, dbname: name, DSN: c.Nodes[0].DSN(name), workers: c.Nodes[1 : 1+n]}
 	db, err := sql.Open("pgshard", e.DSN)
 	if err != nil {
 		t.Fatal(err)
