@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
 	"github.com/pgshard/pgshard/repair"
@@ -51,7 +52,7 @@ func (cn *conn) admin(ctx context.Context, p *planner.Plan, nargs []driver.Named
 			return nil, err
 		}
 	}
-	out := &bufferedRows{cols: []columnInfo{{name: p.Admin.Function, dbType: "VOID", scanType: reflect.TypeFor[string]()}}}
+	out := &engine.Buffered{Cols: []engine.Column{{Name: p.Admin.Function, DBType: "VOID", ScanType: reflect.TypeFor[string]()}}}
 	for _, call := range calls {
 		if err := cn.qualifyTableArg(ctx, p.Admin.Function, call); err != nil {
 			return nil, err
@@ -59,7 +60,7 @@ func (cn *conn) admin(ctx context.Context, p *planner.Plan, nargs []driver.Named
 		if err := cn.c.runAdmin(ctx, p.Admin.Function, call); err != nil {
 			return nil, err
 		}
-		out.data = append(out.data, []driver.Value{""})
+		out.Data = append(out.Data, []driver.Value{""})
 	}
 	return out, nil
 }

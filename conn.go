@@ -4,11 +4,11 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
-	"io"
 
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
 )
@@ -172,53 +172,21 @@ func (cn *conn) ExecContext(ctx context.Context, query string, nargs []driver.Na
 	if p.Tx != nil {
 		return cn.txCommand(ctx, p, query, nargs)
 	}
-	switch p.Kind {
-	case planner.Passthrough:
-		if p.Session != nil {
-			defer cn.noteSessionEffect(p)
-			if p.Session.SetTransaction {
-				return cn.setTransaction(ctx, p.Session, query, nargs)
-			}
-		}
-		res, err := cn.passthroughExec(ctx, query, nargs)
-		if cn.staleTemplateWrite(ctx, p, err) {
-			return cn.ExecContext(ctx, query, nargs)
-		}
-		return res, err
-	case planner.Admin:
-		rows, err := cn.admin(ctx, p, nargs)
-		if err != nil {
-			return nil, err
-		}
-		return drain(rows)
-	case planner.Router:
-		return cn.routerExec(ctx, p, nargs)
-	case planner.Explain:
-		rows, err := cn.explain(ctx, p, nargs)
-		if err != nil {
-			return nil, err
-		}
-		return drain(rows)
-	case planner.Materialize:
-		rows, err := cn.materializeQuery(ctx, p, nargs)
-		if err != nil {
-			return nil, err
-		}
-		return drain(rows)
-	default:
-		if p.InsertSelect != nil {
-			return cn.insertSelect(ctx, p, nargs)
-		}
-		if p.Modifies {
-			res, _, err := cn.scatterModify(ctx, p, nargs, false)
-			return res, err
-		}
-		rows, err := cn.scatterQuery(ctx, p, nargs)
-		if err != nil {
-			return nil, err
-		}
-		return drain(rows)
+	prim := engine.Build(p)
+	if prim != nil {
+		return prim.Exec(ctx, cn, nargs)
 	}
+	if p.Session != nil {
+		defer cn.noteSessionEffect(p)
+		if p.Session.SetTransaction {
+			return cn.setTransaction(ctx, p.Session, query, nargs)
+		}
+	}
+	res, err := cn.passthroughExec(ctx, query, nargs)
+	if cn.staleTemplateWrite(ctx, p, err) {
+		return cn.ExecContext(ctx, query, nargs)
+	}
+	return res, err
 }
 
 // QueryContext runs a statement and returns its rows. A write's rows
@@ -236,46 +204,31 @@ func (cn *conn) QueryContext(ctx context.Context, query string, nargs []driver.N
 		if _, err := cn.txCommand(ctx, p, query, nargs); err != nil {
 			return nil, err
 		}
-		return &bufferedRows{}, nil
+		return &engine.Buffered{}, nil
 	}
-	switch p.Kind {
-	case planner.Passthrough:
-		if p.Session != nil {
-			// Read whole: the session's state is read again before the
-			// next statement, on the same connection.
-			defer cn.noteSessionEffect(p)
-			if p.Session.SetTransaction {
-				_, err := cn.setTransaction(ctx, p.Session, query, nargs)
-				return &bufferedRows{}, err
-			}
-			rows, err := cn.passthroughQuery(ctx, query, nargs)
-			if err != nil {
-				return nil, err
-			}
-			return readAll(rows)
+	prim := engine.Build(p)
+	if prim != nil {
+		return prim.Query(ctx, cn, nargs)
+	}
+	if p.Session != nil {
+		// Read whole: the session's state is read again before the next
+		// statement, on the same connection.
+		defer cn.noteSessionEffect(p)
+		if p.Session.SetTransaction {
+			_, err := cn.setTransaction(ctx, p.Session, query, nargs)
+			return &engine.Buffered{}, err
 		}
 		rows, err := cn.passthroughQuery(ctx, query, nargs)
-		if cn.staleTemplateWrite(ctx, p, err) {
-			return cn.QueryContext(ctx, query, nargs)
+		if err != nil {
+			return nil, err
 		}
-		return rows, err
-	case planner.Admin:
-		return cn.admin(ctx, p, nargs)
-	case planner.Router:
-		return cn.routerQuery(ctx, p, nargs)
-	case planner.Explain:
-		return cn.explain(ctx, p, nargs)
-	case planner.Materialize:
-		return cn.materializeQuery(ctx, p, nargs)
-	default:
-		if p.InsertSelect != nil {
-			if _, err := cn.insertSelect(ctx, p, nargs); err != nil {
-				return nil, err
-			}
-			return &bufferedRows{}, nil
-		}
-		return cn.scatterQuery(ctx, p, nargs)
+		return engine.ReadAll(rows)
 	}
+	rows, err := cn.passthroughQuery(ctx, query, nargs)
+	if cn.staleTemplateWrite(ctx, p, err) {
+		return cn.QueryContext(ctx, query, nargs)
+	}
+	return rows, err
 }
 
 // checkOrdinals refuses named arguments: PostgreSQL has only $n.
@@ -286,22 +239,6 @@ func checkOrdinals(nargs []driver.NamedValue) error {
 		}
 	}
 	return nil
-}
-
-func drain(rows driver.Rows) (driver.Result, error) {
-	defer rows.Close()
-	dest := make([]driver.Value, len(rows.Columns()))
-	var n int64
-	for {
-		err := rows.Next(dest)
-		if err == io.EOF {
-			return result{rows: n}, rows.Close()
-		}
-		if err != nil {
-			return nil, err
-		}
-		n++
-	}
 }
 
 // passthroughExec runs a statement that touches no distributed table on

@@ -14,8 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/internal/sqlerr"
-	"github.com/pgshard/pgshard/merge"
 	"github.com/pgshard/pgshard/planner"
 )
 
@@ -74,91 +74,6 @@ func (cn *conn) bindArgs(ctx context.Context, p *planner.Plan, nargs []driver.Na
 	return args, out, nil
 }
 
-// routed is a Router plan bound to its arguments: the one shard it runs on,
-// or, for a multi-row INSERT whose rows fall in different shards, the parts.
-type routed struct {
-	shard *catalog.Shard
-	index int // of shard in p.Table.Shards
-	sql   string
-	args  []driver.NamedValue
-	parts []planner.InsertPart
-}
-
-// route binds the arguments (running the plan's Eval once) and picks the
-// shard of a Router plan.
-func (cn *conn) route(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (*routed, error) {
-	args, bound, err := cn.bindArgs(ctx, p, nargs)
-	if err != nil {
-		return nil, err
-	}
-	if len(p.InsertKeys) > 1 {
-		shards, err := p.RowShards(args)
-		if err != nil {
-			return nil, err
-		}
-		for _, s := range shards[1:] {
-			if s != shards[0] {
-				parts, err := p.SplitInsert(args, shards)
-				if err != nil {
-					return nil, err
-				}
-				return &routed{parts: parts}, nil
-			}
-		}
-	}
-	idx, err := p.Route(args)
-	if err != nil {
-		return nil, err
-	}
-	sql, err := p.ShardSQL(idx)
-	if err != nil {
-		return nil, err
-	}
-	return &routed{shard: &p.Table.Shards[idx], index: idx, sql: sql, args: renumber(planner.ShardArgs(p, bound))}, nil
-}
-
-// insertParts runs the parts of a multi-row INSERT that spans shards as one
-// atomic statement: inside the caller's transaction, or an implicit one
-// (two-phase commit across the shards). RETURNING rows come back in VALUES
-// order.
-func (cn *conn) insertParts(ctx context.Context, p *planner.Plan, parts []planner.InsertPart, wantRows bool) (driver.Result, driver.Rows, error) {
-	var total int64
-	out := &bufferedRows{data: make([][]driver.Value, len(p.InsertKeys))}
-	shards := make([]int, len(parts))
-	for i, part := range parts {
-		shards[i] = part.Shard
-	}
-	err := cn.atomically(ctx, writeNodes(p.Table, shards), func() error {
-		for _, part := range parts {
-			nargs := make([]driver.NamedValue, len(part.Args))
-			for i, a := range part.Args {
-				nargs[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
-			}
-			res, rows, err := cn.writeShard(ctx, p, &p.Table.Shards[part.Shard], part.SQL, nargs, wantRows)
-			if err != nil {
-				return err
-			}
-			n, _ := res.RowsAffected()
-			total += n
-			if wantRows {
-				b := rows.(*bufferedRows)
-				if len(b.data) != len(part.Rows) {
-					return sqlerr.New(sqlerr.InternalError, "a shard returned %d rows for %d inserted", len(b.data), len(part.Rows))
-				}
-				out.cols = b.cols
-				for j, r := range part.Rows {
-					out.data[r] = b.data[j]
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return result{rows: total}, out, nil
-}
-
 // atomically runs f as one atomic statement that writes on nodes: inside
 // the caller's transaction, or an implicit one that f's writes join and
 // that commits (with two-phase commit when they reached several servers)
@@ -189,56 +104,6 @@ func (cn *conn) atomically(ctx context.Context, nodes []catalog.Node, f func() e
 		return err
 	}
 	return cn.tx.Commit()
-}
-
-// writeNodes lists, each once, the nodes of the writable placements of
-// shards (indexes into t's shards): the nodes a write of those shards
-// runs on.
-func writeNodes(t *catalog.Table, shards []int) []catalog.Node {
-	var nodes []catalog.Node
-	for _, idx := range shards {
-		for _, pl := range t.Shards[idx].Writable() {
-			if !slices.Contains(nodes, pl.Node) {
-				nodes = append(nodes, pl.Node)
-			}
-		}
-	}
-	return nodes
-}
-
-func (cn *conn) routerExec(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Result, error) {
-	r, err := cn.route(ctx, p, nargs)
-	if err != nil {
-		return nil, err
-	}
-	if r.parts != nil {
-		res, _, err := cn.insertParts(ctx, p, r.parts, false)
-		return res, err
-	}
-	if p.Modifies {
-		res, _, err := cn.writeShard(ctx, p, r.shard, r.sql, r.args, false)
-		return res, err
-	}
-	return cn.readShardExec(ctx, p, r.index, r.sql, r.args)
-}
-
-func (cn *conn) routerQuery(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Rows, error) {
-	r, err := cn.route(ctx, p, nargs)
-	if err != nil {
-		return nil, err
-	}
-	if r.parts != nil {
-		_, rows, err := cn.insertParts(ctx, p, r.parts, true)
-		return rows, err
-	}
-	if p.Modifies {
-		_, rows, err := cn.writeShard(ctx, p, r.shard, r.sql, r.args, true)
-		if err != nil {
-			return nil, err
-		}
-		return rows, nil
-	}
-	return cn.readShard(ctx, p, r.index, r.sql, r.args)
 }
 
 // workerConn returns a connection to node for one statement and the func
@@ -326,7 +191,7 @@ func (cn *conn) readShardExec(ctx context.Context, p *planner.Plan, idx int, sql
 	if err != nil {
 		return nil, err
 	}
-	return drain(rows)
+	return engine.Drain(rows)
 }
 
 // noReadPlacement is the error of a read of shard index idx that has no
@@ -680,11 +545,11 @@ func runStatement(ctx context.Context, p *participant, sql string, nargs []drive
 		if err != nil {
 			return nil, nil, err
 		}
-		b, err := readAll(r)
+		b, err := engine.ReadAll(r)
 		if err != nil {
 			return nil, nil, err
 		}
-		return result{rows: int64(len(b.data))}, b, nil
+		return engine.Result{Rows: int64(len(b.Data))}, b, nil
 	}
 	r, err := p.conn.ExecContext(ctx, sql, nargs)
 	return r, nil, err
@@ -716,11 +581,11 @@ func (cn *conn) writePlacementOnce(ctx context.Context, pl catalog.Placement, sq
 		if err != nil {
 			return nil, nil, err
 		}
-		b, err := readAll(rows)
+		b, err := engine.ReadAll(rows)
 		if err != nil {
 			return nil, nil, err
 		}
-		return result{rows: int64(len(b.data))}, b, nil
+		return engine.Result{Rows: int64(len(b.Data))}, b, nil
 	}
 	res, err := dc.ExecContext(ctx, sql, nargs)
 	if err != nil {
@@ -744,6 +609,28 @@ func (c *Connector) markInactive(ctx context.Context, placements []catalog.Place
 	return c.refresh(mctx)
 }
 
+// eachShard runs run(0..n-1): all at once outside a transaction; one after
+// the other inside one (a transaction has one connection per node),
+// stopping at the first error. It returns the first error.
+func (cn *conn) eachShard(n int, run func(i int) error) error {
+	if cn.tx != nil {
+		for i := 0; i < n; i++ {
+			if err := run(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	errs := make([]error, n)
+	parallel(n, func(i int) { errs[i] = run(i) })
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // targetShards is the list of shard indexes a Scatter plan runs on; never
 // empty (a plan that matches no key still answers, with no rows, from one).
 func (cn *conn) targetShards(p *planner.Plan, args []any) ([]int, error) {
@@ -755,125 +642,4 @@ func (cn *conn) targetShards(p *planner.Plan, args []any) ([]int, error) {
 		shards = []int{0}
 	}
 	return shards, nil
-}
-
-// scatterQuery runs a Scatter plan on its shards and merges the answers:
-// rows are concatenated shard after shard; count and sum are added up;
-// sorted rows are merged as they stream in (sortMergeQuery); anything else
-// is combined by PostgreSQL (combineQuery).
-func (cn *conn) scatterQuery(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Rows, error) {
-	if p.Modifies {
-		_, rows, err := cn.scatterModify(ctx, p, nargs, true)
-		return rows, err
-	}
-	args, bound, err := cn.bindArgs(ctx, p, nargs)
-	if err != nil {
-		return nil, err
-	}
-	if p.SortMerge != nil {
-		if rows, handled, err := cn.sortMergeQuery(ctx, p, args); handled {
-			return rows, err
-		}
-	}
-	if p.Combine != nil {
-		return cn.combineQuery(ctx, p, args)
-	}
-	shards, err := cn.targetShards(p, args)
-	if err != nil {
-		return nil, err
-	}
-	bound = renumber(planner.ShardArgs(p, bound))
-	shapes := newShardShapes(p)
-	open := func(i int) (driver.Rows, error) {
-		sql, err := p.ShardSQL(shards[i])
-		if err != nil {
-			return nil, err
-		}
-		return cn.readShardChecked(ctx, p, shapes, shards[i], sql, bound)
-	}
-	if p.Aggregates != nil {
-		return cn.aggregate(ctx, p, len(shards), open)
-	}
-	if cn.tx != nil || len(shards) == 1 {
-		// A transaction has one connection per node: shards run one after
-		// the other on it.
-		first, err := open(0)
-		if err != nil {
-			return nil, err
-		}
-		return &concatRows{cur: first, next: 1, shards: len(shards), open: open}, nil
-	}
-	// Every shard at once (as many at once per node as the node's pool
-	// allows: see fanoutGate), each read ahead into a small buffer: rows
-	// reach the caller as shards produce them, in bounded memory; closing the
-	// rows (or the context ending) stops every shard query.
-	sources, release, err := cn.streamShards(ctx, cn.planFanout(p, shards), func(ctx context.Context, i int) (driver.Rows, error) {
-		sql, err := p.ShardSQL(shards[i])
-		if err != nil {
-			return nil, err
-		}
-		return cn.readShardChecked(ctx, p, shapes, shards[i], sql, bound)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return merge.OnClose(merge.Concatenate(sources), release), nil
-}
-
-// scatterBuffer is how many rows each shard of a multi-shard query reads
-// ahead of the caller.
-const scatterBuffer = 256
-
-// scatterModify runs a multi-shard UPDATE or DELETE on its shards as one
-// atomic statement: in the caller's transaction, or an implicit one that
-// commits with two-phase commit.
-func (cn *conn) scatterModify(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
-	args, bound, err := cn.bindArgs(ctx, p, nargs)
-	if err != nil {
-		return nil, nil, err
-	}
-	shards, err := cn.targetShards(p, args)
-	if err != nil {
-		return nil, nil, err
-	}
-	bound = renumber(planner.ShardArgs(p, bound))
-	var total int64
-	out := &bufferedRows{}
-	err = cn.atomically(ctx, writeNodes(p.Table, shards), func() error {
-		for _, i := range shards {
-			sql, err := p.ShardSQL(i)
-			if err != nil {
-				return err
-			}
-			res, rows, err := cn.writeShard(ctx, p, &p.Table.Shards[i], sql, bound, wantRows)
-			if err != nil {
-				return err
-			}
-			n, _ := res.RowsAffected()
-			total += n
-			if b, ok := rows.(*bufferedRows); ok && b != nil {
-				out.cols = b.cols
-				out.data = append(out.data, b.data...)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return result{rows: total}, out, nil
-}
-
-// renumber sets the ordinals of arguments picked out of a longer list.
-func renumber(args []driver.NamedValue) []driver.NamedValue {
-	for i := range args {
-		if args[i].Ordinal != i+1 {
-			out := make([]driver.NamedValue, len(args))
-			for j, a := range args {
-				out[j] = driver.NamedValue{Ordinal: j + 1, Value: a.Value}
-			}
-			return out
-		}
-	}
-	return args
 }

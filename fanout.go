@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"sync"
 
+	"github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/merge"
 	"github.com/pgshard/pgshard/planner"
 
@@ -204,13 +205,13 @@ func (cn *conn) streamShards(ctx context.Context, fp fanoutPlan, open func(ctx c
 	if err != nil {
 		return nil, nil, err
 	}
-	sources, err = merge.Parallel(ctx, len(fp.lanes), scatterBuffer, func(ctx context.Context, l int) (driver.Rows, error) {
+	sources, err = merge.Parallel(ctx, len(fp.lanes), engine.ScatterBuffer, func(ctx context.Context, l int) (driver.Rows, error) {
 		lane := fp.lanes[l]
 		first, err := open(ctx, lane[0])
 		if err != nil || len(lane) == 1 {
 			return first, err
 		}
-		return &concatRows{cur: first, next: 1, shards: len(lane), open: func(i int) (driver.Rows, error) { return open(ctx, lane[i]) }}, nil
+		return engine.NewConcat(first, len(lane), func(i int) (driver.Rows, error) { return open(ctx, lane[i]) }), nil
 	})
 	if err != nil {
 		release()

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
 )
@@ -49,7 +50,7 @@ func (cn *conn) insertSelect(ctx context.Context, p *planner.Plan, nargs []drive
 	if err != nil {
 		return nil, err
 	}
-	cols := describeColumns(rows)
+	cols := engine.DescribeColumns(rows)
 	if len(cols) != ip.Columns {
 		rows.Close()
 		if len(cols) > ip.Columns {
@@ -70,7 +71,7 @@ func (cn *conn) insertSelect(ctx context.Context, p *planner.Plan, nargs []drive
 		}
 		row := make([]*string, len(cols), len(cols)+ip.DefaultsCount)
 		for i, v := range dest {
-			row[i] = textOf(v, cols[i].dbType)
+			row[i] = textOf(v, cols[i].DBType)
 		}
 		data = append(data, row)
 	}
@@ -78,7 +79,7 @@ func (cn *conn) insertSelect(ctx context.Context, p *planner.Plan, nargs []drive
 		return nil, err
 	}
 	if len(data) == 0 {
-		return result{}, nil
+		return engine.Result{}, nil
 	}
 	if ip.Defaults != "" {
 		if err := cn.fillDefaults(ctx, ip, data); err != nil {
@@ -103,7 +104,7 @@ func (cn *conn) insertSelect(ctx context.Context, p *planner.Plan, nargs []drive
 	}
 
 	var total int64
-	err = cn.atomically(ctx, writeNodes(p.Table, order), func() error {
+	err = cn.atomically(ctx, engine.WriteNodes(p.Table, order), func() error {
 		for _, idx := range order {
 			sql, err := p.ShardSQL(idx)
 			if err != nil {
@@ -134,7 +135,7 @@ func (cn *conn) insertSelect(ctx context.Context, p *planner.Plan, nargs []drive
 	if err != nil {
 		return nil, err
 	}
-	return result{rows: total}, nil
+	return engine.Result{Rows: total}, nil
 }
 
 // fillDefaults appends, to every row, the defaults pgshard computes itself
@@ -246,7 +247,7 @@ func (cn *conn) pushdownShards(ctx context.Context, pd *planner.InsertSelectPush
 	if err != nil {
 		return nil, nil, err
 	}
-	return shards, renumber(append(planner.ShardArgs(pd.Select, bound), cargs...)), nil
+	return shards, engine.Renumber(append(planner.ShardArgs(pd.Select, bound), cargs...)), nil
 }
 
 // pushdownAligned reports whether every writable placement of the target's
@@ -294,14 +295,14 @@ func (cn *conn) insertSelectPushdown(ctx context.Context, p *planner.Plan, nargs
 		return nil, false, nil
 	}
 	if len(shards) == 0 {
-		return result{}, true, nil
+		return engine.Result{}, true, nil
 	}
 	if cn.tx != nil && cn.tx.readOnly {
 		return nil, true, sqlerr.New("25006", "cannot execute %s in a read-only transaction", "INSERT")
 	}
 	replicated := replicatedShards(p.Table, shards)
 	var total int64
-	err = cn.atomically(ctx, writeNodes(p.Table, shards), func() error {
+	err = cn.atomically(ctx, engine.WriteNodes(p.Table, shards), func() error {
 		if replicated {
 			if err := cn.lockSources(ctx, p, shards); err != nil {
 				return err
@@ -327,7 +328,7 @@ func (cn *conn) insertSelectPushdown(ctx context.Context, p *planner.Plan, nargs
 	if err != nil {
 		return nil, true, err
 	}
-	return result{rows: total}, true, nil
+	return engine.Result{Rows: total}, true, nil
 }
 
 // pushdownBlocked says why a pushed-down INSERT ... SELECT must take the
@@ -412,4 +413,72 @@ func (cn *conn) lockSources(ctx context.Context, p *planner.Plan, shards []int) 
 		return errMetadataMoved
 	}
 	return nil
+}
+
+// explainInsertSelect shows how INSERT ... SELECT runs: shard by shard on
+// the workers (the SQL each shard runs, and the first one's own plan), or
+// through the client (why, the SELECT's own distributed plan, and the
+// statement that inserts the rows into each shard).
+func (cn *conn) explainInsertSelect(ctx context.Context, in *planner.Plan, nargs []driver.NamedValue, d *engine.Description) error {
+	ip := in.InsertSelect
+	add := d.Add
+	reason := ip.ClientReason
+	if pd := ip.Pushdown; pd != nil {
+		shards, args, err := cn.pushdownShards(ctx, pd, nargs)
+		if err != nil {
+			return err
+		}
+		if reason = cn.pushdownBlocked(in, shards); reason == "" {
+			var names []string
+			for _, s := range pd.Sources {
+				names = append(names, s.Name)
+			}
+			add("pgshard: INSERT ... SELECT pushed down to %d of %d shards of %s (co-located with %s): each shard inserts its own rows on every placement, committed together", len(shards), len(in.Table.Shards), in.Table.Name, strings.Join(names, ", "))
+			for i, idx := range shards {
+				s := &in.Table.Shards[idx]
+				sql, err := pd.ShardSQL(idx)
+				if err != nil {
+					return err
+				}
+				add("  shard %d on %s", s.ID, d.Placements(in, s))
+				add("    SQL: %s", sql)
+				if i == 0 {
+					if err := d.ShardLines(ctx, cn, in, idx, sql, args, "    "); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}
+	}
+	add("pgshard: INSERT ... SELECT through the client (%s): the SELECT runs once, its rows go to their shards in batches of %d, committed together", reason, insertSelectBatch)
+	sql, err := in.ShardSQL(0)
+	if err != nil {
+		return err
+	}
+	add("  insert SQL (shard %d): %s", in.Table.Shards[0].ID, sql)
+	add("  SELECT: %s", ip.SelectSQL)
+	args := plainArgs(nargs)
+	sargs := make([]driver.NamedValue, 0, len(ip.SelectParams))
+	for i, n := range ip.SelectParams {
+		if n <= len(args) {
+			sargs = append(sargs, driver.NamedValue{Ordinal: i + 1, Value: args[n-1]})
+		}
+	}
+	rows, err := cn.QueryContext(ctx, d.Prefix+ip.SelectSQL, sargs)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, 1)
+	for {
+		err := rows.Next(dest)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		add("    %v", dest[0])
+	}
 }

@@ -1,7 +1,6 @@
 package pgshard
 
 import (
-	"context"
 	"database/sql/driver"
 	"io"
 	"reflect"
@@ -13,46 +12,11 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/merge"
 	"github.com/pgshard/pgshard/planner"
 )
-
-// columnInfo is what database/sql's ColumnType reports of one result column,
-// kept for rows pgshard builds itself (merged or buffered).
-type columnInfo struct {
-	name         string
-	dbType       string
-	scanType     reflect.Type
-	length       int64
-	hasLength    bool
-	precision    int64
-	scale        int64
-	hasPrecision bool
-}
-
-// describeColumns reads the column metadata of rows from a worker.
-func describeColumns(r driver.Rows) []columnInfo {
-	names := r.Columns()
-	cols := make([]columnInfo, len(names))
-	for i, n := range names {
-		c := columnInfo{name: n, scanType: reflect.TypeFor[any]()}
-		if t, ok := r.(driver.RowsColumnTypeDatabaseTypeName); ok {
-			c.dbType = t.ColumnTypeDatabaseTypeName(i)
-		}
-		if t, ok := r.(driver.RowsColumnTypeScanType); ok {
-			c.scanType = t.ColumnTypeScanType(i)
-		}
-		if t, ok := r.(driver.RowsColumnTypeLength); ok {
-			c.length, c.hasLength = t.ColumnTypeLength(i)
-		}
-		if t, ok := r.(driver.RowsColumnTypePrecisionScale); ok {
-			c.precision, c.scale, c.hasPrecision = t.ColumnTypePrecisionScale(i)
-		}
-		cols[i] = c
-	}
-	return cols
-}
 
 // placementRows are the rows of one statement on one placement, streamed
 // from the worker on node. Close releases the worker connection (unless it
@@ -69,9 +33,13 @@ var (
 	_ driver.RowsColumnTypeScanType         = (*placementRows)(nil)
 	_ driver.RowsColumnTypeLength           = (*placementRows)(nil)
 	_ driver.RowsColumnTypePrecisionScale   = (*placementRows)(nil)
+	_ engine.NodeRows                       = (*placementRows)(nil)
 )
 
 func (r *placementRows) Columns() []string { return r.rows.Columns() }
+
+// Node is the node the rows are read on (engine.NodeRows).
+func (r *placementRows) Node() catalog.Node { return r.node }
 
 func (r *placementRows) Close() error {
 	err := r.rows.Close()
@@ -113,146 +81,6 @@ func (r *placementRows) ColumnTypeLength(i int) (int64, bool) {
 
 func (r *placementRows) ColumnTypePrecisionScale(i int) (int64, int64, bool) {
 	if t, ok := r.rows.(driver.RowsColumnTypePrecisionScale); ok {
-		return t.ColumnTypePrecisionScale(i)
-	}
-	return 0, 0, false
-}
-
-// bufferedRows are rows held in memory: a modification's RETURNING rows
-// (read whole before the other replicas are written) and merged aggregates.
-type bufferedRows struct {
-	cols []columnInfo
-	data [][]driver.Value
-	pos  int
-}
-
-var (
-	_ driver.Rows                           = (*bufferedRows)(nil)
-	_ driver.RowsColumnTypeDatabaseTypeName = (*bufferedRows)(nil)
-	_ driver.RowsColumnTypeScanType         = (*bufferedRows)(nil)
-	_ driver.RowsColumnTypeLength           = (*bufferedRows)(nil)
-	_ driver.RowsColumnTypePrecisionScale   = (*bufferedRows)(nil)
-)
-
-// readAll reads rows to the end into bufferedRows and closes them.
-func readAll(r driver.Rows) (*bufferedRows, error) {
-	b := &bufferedRows{cols: describeColumns(r)}
-	for {
-		row := make([]driver.Value, len(b.cols))
-		err := r.Next(row)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			r.Close()
-			return nil, err
-		}
-		b.data = append(b.data, row)
-	}
-	return b, r.Close()
-}
-
-func (b *bufferedRows) Columns() []string {
-	names := make([]string, len(b.cols))
-	for i, c := range b.cols {
-		names[i] = c.name
-	}
-	return names
-}
-
-func (b *bufferedRows) Close() error { return nil }
-
-func (b *bufferedRows) Next(dest []driver.Value) error {
-	if b.pos >= len(b.data) {
-		return io.EOF
-	}
-	copy(dest, b.data[b.pos])
-	b.pos++
-	return nil
-}
-
-func (b *bufferedRows) ColumnTypeDatabaseTypeName(i int) string { return b.cols[i].dbType }
-func (b *bufferedRows) ColumnTypeScanType(i int) reflect.Type   { return b.cols[i].scanType }
-func (b *bufferedRows) ColumnTypeLength(i int) (int64, bool) {
-	return b.cols[i].length, b.cols[i].hasLength
-}
-func (b *bufferedRows) ColumnTypePrecisionScale(i int) (int64, int64, bool) {
-	return b.cols[i].precision, b.cols[i].scale, b.cols[i].hasPrecision
-}
-
-// concatRows streams the rows of every shard of a multi-shard query, one
-// shard after the other. open(i) starts shard i's query; the first shard is
-// opened before concatRows is returned, so its columns are known.
-type concatRows struct {
-	cur    driver.Rows
-	next   int
-	shards int
-	open   func(i int) (driver.Rows, error)
-	closed bool
-}
-
-var (
-	_ driver.Rows                         = (*concatRows)(nil)
-	_ driver.RowsColumnTypeLength         = (*concatRows)(nil)
-	_ driver.RowsColumnTypePrecisionScale = (*concatRows)(nil)
-)
-
-func (c *concatRows) Columns() []string { return c.cur.Columns() }
-
-func (c *concatRows) Next(dest []driver.Value) error {
-	for {
-		err := c.cur.Next(dest)
-		if err != io.EOF {
-			return err
-		}
-		if c.next >= c.shards {
-			return io.EOF
-		}
-		if err := c.cur.Close(); err != nil {
-			return err
-		}
-		r, err := c.open(c.next)
-		if err != nil {
-			c.cur = &bufferedRows{}
-			c.next = c.shards
-			return err
-		}
-		c.next++
-		c.cur = r
-	}
-}
-
-func (c *concatRows) Close() error {
-	if c.closed {
-		return nil
-	}
-	c.closed = true
-	return c.cur.Close()
-}
-
-func (c *concatRows) ColumnTypeDatabaseTypeName(i int) string {
-	if t, ok := c.cur.(driver.RowsColumnTypeDatabaseTypeName); ok {
-		return t.ColumnTypeDatabaseTypeName(i)
-	}
-	return ""
-}
-
-func (c *concatRows) ColumnTypeScanType(i int) reflect.Type {
-	if t, ok := c.cur.(driver.RowsColumnTypeScanType); ok {
-		return t.ColumnTypeScanType(i)
-	}
-	return reflect.TypeFor[any]()
-}
-
-func (c *concatRows) ColumnTypeLength(i int) (int64, bool) {
-	if t, ok := c.cur.(driver.RowsColumnTypeLength); ok {
-		return t.ColumnTypeLength(i)
-	}
-	return 0, false
-}
-
-func (c *concatRows) ColumnTypePrecisionScale(i int) (int64, int64, bool) {
-	if t, ok := c.cur.(driver.RowsColumnTypePrecisionScale); ok {
 		return t.ColumnTypePrecisionScale(i)
 	}
 	return 0, 0, false
@@ -331,17 +159,6 @@ func (s *shardShapes) checked(idx int, r driver.Rows) (driver.Rows, error) {
 		return nil, err
 	}
 	return r, nil
-}
-
-// readShardChecked is readShard for one shard of a multi-shard read: the
-// shard's rows are checked against the other shards' (shapes) before they
-// are returned.
-func (cn *conn) readShardChecked(ctx context.Context, p *planner.Plan, shapes *shardShapes, idx int, sql string, nargs []driver.NamedValue) (driver.Rows, error) {
-	r, err := cn.readShard(ctx, p, idx, sql, nargs)
-	if err != nil {
-		return nil, err
-	}
-	return shapes.checked(idx, r)
 }
 
 // fieldsDescription describes rows read with pgx as merge.Describe describes

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
 )
@@ -438,7 +439,7 @@ func (cn *conn) txCommand(ctx context.Context, p *planner.Plan, query string, na
 				cn.endTxSession(false)
 			}
 		}
-		return result{}, nil
+		return engine.Result{}, nil
 	}
 	if t == nil && cmd.Kind != "PREPARE" {
 		return nil, sqlerr.Unsupported("%s as SQL text is not supported by pgshard; use database/sql's BeginTx, Commit and Rollback", cmd.Kind)

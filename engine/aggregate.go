@@ -1,4 +1,4 @@
-package pgshard
+package engine
 
 import (
 	"context"
@@ -7,44 +7,70 @@ import (
 	"math"
 	"math/big"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
 )
 
-// aggregate runs an aggregate Scatter plan on every shard (in parallel
-// outside a transaction) and combines the one row each returns.
-func (cn *conn) aggregate(ctx context.Context, p *planner.Plan, n int, open func(int) (driver.Rows, error)) (driver.Rows, error) {
-	partial := make([]*bufferedRows, n)
-	err := cn.eachShard(n, func(i int) error {
-		rows, err := open(i)
+// Aggregate is a Scatter whose select list is only count, sum, min and max
+// calls (planner.Plan.Aggregates): every shard returns one row, and the
+// rows are added up (or compared) in Go. Shards run in parallel outside a
+// transaction, one after the other in one.
+type Aggregate struct {
+	Plan *planner.Plan
+}
+
+func (a Aggregate) Inputs() []Primitive { return nil }
+
+func (a Aggregate) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Result, error) {
+	return execRows(a.Query(ctx, vc, nargs))
+}
+
+func (a Aggregate) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
+	sc, err := bindScatter(ctx, vc, a.Plan, nargs)
+	if err != nil {
+		return nil, err
+	}
+	return a.queryBound(ctx, vc, sc)
+}
+
+func (a Aggregate) queryBound(ctx context.Context, vc Cursor, sc *scatterCall) (driver.Rows, error) {
+	n := len(sc.shards)
+	partial := make([]*Buffered, n)
+	err := eachShard(vc, n, func(i int) error {
+		rows, err := sc.open(ctx, vc, i)
 		if err != nil {
 			return err
 		}
-		partial[i], err = readAll(rows)
+		partial[i], err = ReadAll(rows)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	cols := partial[0].cols
+	cols := partial[0].Cols
 	out := make([]driver.Value, len(cols))
-	for c, agg := range p.Aggregates {
+	for c, agg := range a.Plan.Aggregates {
 		vals := make([]driver.Value, 0, n)
 		for _, part := range partial {
-			if len(part.data) != 1 {
-				return nil, sqlerr.New(sqlerr.InternalError, "a shard returned %d rows for an aggregate", len(part.data))
+			if len(part.Data) != 1 {
+				return nil, sqlerr.New(sqlerr.InternalError, "a shard returned %d rows for an aggregate", len(part.Data))
 			}
-			vals = append(vals, part.data[0][c])
+			vals = append(vals, part.Data[0][c])
 		}
-		v, err := combine(agg.Kind, cols[c].dbType, vals)
+		v, err := combine(agg.Kind, cols[c].DBType, vals)
 		if err != nil {
 			return nil, err
 		}
 		out[c] = v
 	}
-	return &bufferedRows{cols: cols, data: [][]driver.Value{out}}, nil
+	return &Buffered{Cols: cols, Data: [][]driver.Value{out}}, nil
+}
+
+func (a Aggregate) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
+	return describeScatter(ctx, vc, a.Plan, nargs, d)
 }
 
 // combine merges the shards' partial results of one aggregate column, given
@@ -254,10 +280,9 @@ func compareNumeric(a, b string) (int, error) {
 }
 
 // eachShard runs run(0..n-1): all at once outside a transaction; one after
-// the other inside one (a transaction has one connection per node),
-// stopping at the first error. It returns the first error.
-func (cn *conn) eachShard(n int, run func(i int) error) error {
-	if cn.tx != nil {
+// the other inside one, whose connection per node runs one query at a time.
+func eachShard(vc Cursor, n int, run func(i int) error) error {
+	if vc.InTransaction() {
 		for i := 0; i < n; i++ {
 			if err := run(i); err != nil {
 				return err
@@ -273,4 +298,18 @@ func (cn *conn) eachShard(n int, run func(i int) error) error {
 		}
 	}
 	return nil
+}
+
+// parallel runs f(0..n-1) on goroutines of their own and waits for them all.
+func parallel(n int, f func(i int)) {
+	if n == 1 {
+		f(0)
+		return
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(i) }()
+	}
+	wg.Wait()
 }

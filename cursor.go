@@ -1,0 +1,82 @@
+package pgshard
+
+import (
+	"context"
+	"database/sql/driver"
+
+	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/engine"
+	"github.com/pgshard/pgshard/planner"
+)
+
+// conn is the engine's Cursor: the primitives of a plan reach the nodes
+// through it, in this connection's session and transaction. The methods
+// below adapt the node layer (exec.go: placements, fail-over, replicated
+// writes, marking; fanout.go: reservations; tx.go and twophase.go:
+// transactions and their commit) and the strategies not yet moved into
+// package engine.
+var _ engine.Cursor = (*conn)(nil)
+
+// Bind runs the plan's Eval step (bindArgs).
+func (cn *conn) Bind(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) ([]any, []driver.NamedValue, error) {
+	return cn.bindArgs(ctx, p, nargs)
+}
+
+// ReadShard is readShard.
+func (cn *conn) ReadShard(ctx context.Context, p *planner.Plan, idx int, sql string, args []driver.NamedValue) (driver.Rows, error) {
+	return cn.readShard(ctx, p, idx, sql, args)
+}
+
+// WriteShard is writeShard.
+func (cn *conn) WriteShard(ctx context.Context, p *planner.Plan, shard *catalog.Shard, sql string, args []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
+	return cn.writeShard(ctx, p, shard, sql, args, wantRows)
+}
+
+// Atomically is atomically.
+func (cn *conn) Atomically(ctx context.Context, nodes []catalog.Node, f func() error) error {
+	return cn.atomically(ctx, nodes, f)
+}
+
+// Fanout plans the lanes of a streaming read (planFanout) and starts it
+// under the fan-out gate (streamShards).
+func (cn *conn) Fanout(ctx context.Context, p *planner.Plan, shards []int, mustStream bool, open func(ctx context.Context, pos int) (driver.Rows, error)) ([]driver.Rows, func(), bool, error) {
+	fp := cn.planFanout(p, shards)
+	if mustStream && fp.split {
+		return nil, nil, true, nil
+	}
+	sources, release, err := cn.streamShards(ctx, fp, open)
+	return sources, release, fp.split, err
+}
+
+// InTransaction reports whether a transaction is open.
+func (cn *conn) InTransaction() bool { return cn.tx != nil }
+
+// CombineQuery is combineQuery.
+func (cn *conn) CombineQuery(ctx context.Context, p *planner.Plan, args []any) (driver.Rows, error) {
+	return cn.combineQuery(ctx, p, args)
+}
+
+// MaterializeQuery is materializeQuery.
+func (cn *conn) MaterializeQuery(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Rows, error) {
+	return cn.materializeQuery(ctx, p, nargs)
+}
+
+// InsertSelectExec is insertSelect.
+func (cn *conn) InsertSelectExec(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Result, error) {
+	return cn.insertSelect(ctx, p, nargs)
+}
+
+// DescribeInsertSelect is explainInsertSelect.
+func (cn *conn) DescribeInsertSelect(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue, d *engine.Description) error {
+	return cn.explainInsertSelect(ctx, p, nargs, d)
+}
+
+// AdminQuery is admin.
+func (cn *conn) AdminQuery(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Rows, error) {
+	return cn.admin(ctx, p, nargs)
+}
+
+// LearnMergeState is learnMergeState.
+func (cn *conn) LearnMergeState(ctx context.Context, p *planner.Plan, idx int, args []driver.NamedValue) (planner.MergeState, error) {
+	return cn.learnMergeState(ctx, p, idx, args)
+}

@@ -1,0 +1,223 @@
+package engine
+
+import (
+	"context"
+	"database/sql/driver"
+	"fmt"
+	"io"
+	"reflect"
+	"regexp"
+	"strings"
+
+	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/planner"
+)
+
+// Explain answers EXPLAIN of a statement on distributed tables by walking
+// the tree of the statement it explains (Input): each primitive describes
+// itself (Primitive.Describe) — the shards and placements chosen, the SQL
+// sent to each, the merge above them — with PostgreSQL's own EXPLAIN of a
+// shard's SQL. With ANALYZE every shard runs its SQL, and each one's time
+// and row count are listed.
+type Explain struct {
+	Plan  *planner.Plan // Kind Explain
+	Input Primitive     // the tree of Plan.Explain.Inner
+}
+
+func (e *Explain) Inputs() []Primitive { return []Primitive{e.Input} }
+
+func (e *Explain) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Result, error) {
+	return execRows(e.Query(ctx, vc, nargs))
+}
+
+// Query returns the lines of the plan, one row each, in a column named
+// QUERY PLAN, as PostgreSQL's EXPLAIN does.
+func (e *Explain) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
+	ex := e.Plan.Explain
+	d := &Description{Prefix: "EXPLAIN ", Analyze: ex.Analyze}
+	if ex.Options != "" {
+		d.Prefix += ex.Options + " "
+	}
+	if e.Input == nil {
+		d.Add("pgshard: %s", ex.Inner.Kind)
+	} else if err := e.Input.Describe(ctx, vc, nargs, d); err != nil {
+		return nil, err
+	}
+	b := &Buffered{Cols: []Column{{Name: "QUERY PLAN", DBType: "TEXT", ScanType: reflect.TypeFor[string]()}}}
+	for _, l := range d.Lines {
+		b.Data = append(b.Data, []driver.Value{l})
+	}
+	return b, nil
+}
+
+// Describe of an Explain describes what it explains.
+func (e *Explain) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
+	if e.Input == nil {
+		d.Add("pgshard: %s", e.Plan.Explain.Inner.Kind)
+		return nil
+	}
+	return e.Input.Describe(ctx, vc, nargs, d)
+}
+
+// Description collects the lines of one EXPLAIN as the tree's primitives
+// describe themselves. Used by one goroutine.
+type Description struct {
+	// Prefix is what a shard's SQL is prefixed with to have the shard
+	// explain it: "EXPLAIN " and the options as written.
+	Prefix string
+	// Analyze is set for EXPLAIN ANALYZE: every shard runs its SQL.
+	Analyze bool
+	// Lines are the lines so far.
+	Lines []string
+}
+
+// Add appends one line.
+func (d *Description) Add(format string, args ...any) {
+	d.Lines = append(d.Lines, fmt.Sprintf(format, args...))
+}
+
+// ShardLines adds, each with indent, the lines of the shard's own EXPLAIN
+// of sql on shard index idx of p's table.
+func (d *Description) ShardLines(ctx context.Context, vc Cursor, p *planner.Plan, idx int, sql string, args []driver.NamedValue, indent string) error {
+	out, err := d.explainOn(ctx, vc, p, idx, d.Prefix+sql, args)
+	if err != nil {
+		return err
+	}
+	for _, l := range out {
+		d.Add("%s%s", indent, l)
+	}
+	return nil
+}
+
+// explainOn runs an EXPLAIN of plan p's shard index idx on a placement a
+// read of it may use, and returns its lines.
+func (d *Description) explainOn(ctx context.Context, vc Cursor, p *planner.Plan, idx int, sql string, args []driver.NamedValue) ([]string, error) {
+	rows, err := vc.ReadShard(ctx, p, idx, sql, args)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	dest := make([]driver.Value, 1)
+	for {
+		err := rows.Next(dest)
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, fmt.Sprint(dest[0]))
+	}
+}
+
+// Placements lists a shard's placements with their states; for a read of
+// co-located tables, also the nodes it can read on.
+func (d *Description) Placements(in *planner.Plan, s *catalog.Shard) string {
+	var ps []string
+	for _, pl := range s.Placements {
+		state := map[catalog.ShardState]string{catalog.StateFinalized: "finalized", catalog.StateInactive: "inactive", catalog.StateFilling: "filling"}[pl.State]
+		ps = append(ps, fmt.Sprintf("%s (%s)", pl.Node, state))
+	}
+	out := strings.Join(ps, ", ")
+	if tables := in.Tables(); len(tables) > 1 && !in.Modifies {
+		// A join reads only where every table's shard is finalized.
+		var usable []string
+		if idx := in.Table.ShardForHash(s.Min); idx >= 0 {
+			for _, pl := range catalog.ColocatedPlacements(tables, idx) {
+				usable = append(usable, pl.Node.String())
+			}
+		}
+		if len(usable) == 0 {
+			usable = []string{"none"}
+		}
+		out += "; every co-located shard finalized on: " + strings.Join(usable, ", ")
+	}
+	return out
+}
+
+// describeScatter is Describe of the multi-shard primitives (Scatter,
+// ScatterWrite, Aggregate, SortMerge, Combine): the shards chosen, how their
+// answers are merged, each shard's SQL, and the first shard's EXPLAIN (every
+// shard's row count and time with ANALYZE).
+func describeScatter(ctx context.Context, vc Cursor, in *planner.Plan, nargs []driver.NamedValue, d *Description) error {
+	args, bound, err := vc.Bind(ctx, in, nargs)
+	if err != nil {
+		return err
+	}
+	shards, err := targetShards(in, args)
+	if err != nil {
+		return err
+	}
+	bound = renumber(planner.ShardArgs(in, bound))
+	merge := "concatenate the shards' rows, in parallel"
+	shardSQL := in.ShardSQL
+	switch m := in.SortMerge; {
+	case in.Modifies:
+		merge = "run on each shard in one transaction (two-phase commit), add up rows affected"
+	case in.Aggregates != nil:
+		merge = "add up the shards' count and sum"
+	case m != nil && !m.State().Refused && (!vc.InTransaction() || len(shards) == 1):
+		merge = fmt.Sprintf("merge the shards' sorted rows as they stream in (k-way, keys %s)", m.KeysString())
+		if m.Offset.Set || m.Limit.Set {
+			merge += fmt.Sprintf(", then OFFSET %s LIMIT %s", m.Offset, m.Limit)
+		}
+		if m.Extra > 0 {
+			merge += fmt.Sprintf(", dropping %d sort columns", m.Extra)
+		}
+		merge += "; PostgreSQL combines instead when a key cannot be compared exactly in Go"
+		shardSQL = m.ShardSQL
+		bound = make([]driver.NamedValue, 0, len(m.Params))
+		for i, a := range m.ShardArgs(args) {
+			bound = append(bound, driver.NamedValue{Ordinal: i + 1, Value: a})
+		}
+	case in.Combine != nil:
+		merge = fmt.Sprintf("PostgreSQL combines the shards' partial rows (%s, %d columns)", in.Combine.Mode, in.Combine.Columns)
+	}
+	d.Add("pgshard: Scatter over %d of %d shards of %s", len(shards), len(in.Table.Shards), in.Table.Name)
+	d.Add("  merge: %s", merge)
+	for i, idx := range shards {
+		s := &in.Table.Shards[idx]
+		sql, err := shardSQL(idx)
+		if err != nil {
+			return err
+		}
+		d.Add("  shard %d on %s", s.ID, d.Placements(in, s))
+		d.Add("    SQL: %s", sql)
+		switch {
+		case d.Analyze:
+			out, err := d.explainOn(ctx, vc, in, idx, d.Prefix+sql, bound)
+			if err != nil {
+				return err
+			}
+			d.Add("    %s", summarizeAnalyze(out))
+		case i == 0:
+			if err := d.ShardLines(ctx, vc, in, idx, sql, bound, "    "); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+var (
+	actualRows    = regexp.MustCompile(`actual time=[0-9.]+\.\.([0-9.]+) rows=([0-9]+)`)
+	executionTime = regexp.MustCompile(`Execution Time: ([0-9.]+ ms)`)
+)
+
+// summarizeAnalyze condenses a shard's EXPLAIN ANALYZE to its row count and
+// execution time.
+func summarizeAnalyze(lines []string) string {
+	rows, took := "?", "?"
+	if len(lines) > 0 {
+		if m := actualRows.FindStringSubmatch(lines[0]); m != nil {
+			rows = m[2]
+		}
+	}
+	for _, l := range lines {
+		if m := executionTime.FindStringSubmatch(l); m != nil {
+			took = m[1]
+		}
+	}
+	return fmt.Sprintf("actual rows=%s, execution time %s", rows, took)
+}

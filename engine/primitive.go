@@ -1,0 +1,91 @@
+package engine
+
+import (
+	"context"
+	"database/sql/driver"
+
+	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/planner"
+)
+
+// Primitive is one node of a plan's tree. A primitive is immutable once
+// built and safe for concurrent use: everything of one execution (the
+// session, its transaction, the arguments) comes in as arguments.
+//
+// Exec runs the primitive for its effect and reports the rows it affected;
+// Query returns its rows, which the caller must Close (rows of a write are
+// read whole before Query returns; rows of a read stream, holding worker
+// connections until closed). Both block on the nodes and honour ctx; args
+// are the statement's own arguments, before Eval.
+type Primitive interface {
+	Exec(ctx context.Context, vc Cursor, args []driver.NamedValue) (driver.Result, error)
+	Query(ctx context.Context, vc Cursor, args []driver.NamedValue) (driver.Rows, error)
+	// Inputs are the primitive's children in the tree, nil for a leaf.
+	Inputs() []Primitive
+	// Describe writes the primitive's lines of EXPLAIN to d: what it runs
+	// where, after binding args (the shards chosen, the SQL each one gets).
+	// It runs only what EXPLAIN itself runs on the nodes: the shards' own
+	// EXPLAIN, and Eval.
+	Describe(ctx context.Context, vc Cursor, args []driver.NamedValue, d *Description) error
+}
+
+// Cursor is how primitives reach the nodes, for one database/sql
+// connection: in its session (settings, temporary objects) and its
+// transaction when one is open. It is used by one statement at a time
+// (database/sql serialises the use of a connection), never concurrently
+// except where a method says so. Every method blocks on the network and
+// honours ctx.
+type Cursor interface {
+	// Bind runs p's Eval step, if any, in the session and returns the
+	// statement's arguments as values (args) and as driver values with
+	// Eval's appended (bound).
+	Bind(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (args []any, bound []driver.NamedValue, err error)
+	// ReadShard runs a read of shard index idx of p's table on the first of
+	// its readable placements that answers, failing over to the next when
+	// one cannot be reached (outside a transaction), marking nothing. The
+	// rows hold a worker connection until closed. Safe for concurrent use
+	// by the goroutines of one Fanout.
+	ReadShard(ctx context.Context, p *planner.Plan, idx int, sql string, args []driver.NamedValue) (driver.Rows, error)
+	// WriteShard runs a write on every writable placement of shard: in the
+	// transaction, or (outside one) with placements that missed it marked
+	// inactive before it is acknowledged. With wantRows the first
+	// placement's RETURNING rows are returned, read whole.
+	WriteShard(ctx context.Context, p *planner.Plan, shard *catalog.Shard, sql string, args []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error)
+	// Atomically runs f as one atomic statement writing on nodes: in the
+	// open transaction, or in an implicit one committed (two-phase across
+	// servers) when f succeeds and rolled back when it fails.
+	Atomically(ctx context.Context, nodes []catalog.Node, f func() error) error
+	// Fanout starts a streaming read of shards (indexes into p's table's
+	// shards) under the fan-out reservation of the nodes' connections: one
+	// source per lane, open(ctx, pos) opening shards[pos]. split reports
+	// (before anything is opened, sources nil) that some node has more
+	// shards than connections, so that they cannot all stream at once;
+	// when mustStream is set nothing is opened then. release gives the
+	// reservation back once the sources are closed.
+	Fanout(ctx context.Context, p *planner.Plan, shards []int, mustStream bool, open func(ctx context.Context, pos int) (driver.Rows, error)) (sources []driver.Rows, release func(), split bool, err error)
+	// InTransaction reports whether a transaction is open: shards then run
+	// one after the other on its one connection per node.
+	InTransaction() bool
+	// Strategies are the executors not yet moved into this package.
+	Strategies
+}
+
+// Strategies are the parts of execution that still live in package
+// pgshard this round; each is reached from the primitive of its name.
+// They move here one by one, after which this interface shrinks.
+type Strategies interface {
+	// CombineQuery has PostgreSQL combine the shards' partial rows of a
+	// Scatter plan with p.Combine (args as Bind returned them).
+	CombineQuery(ctx context.Context, p *planner.Plan, args []any) (driver.Rows, error)
+	// MaterializeQuery runs a Materialize plan.
+	MaterializeQuery(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Rows, error)
+	// InsertSelectExec runs INSERT ... SELECT.
+	InsertSelectExec(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Result, error)
+	// DescribeInsertSelect writes EXPLAIN's lines of INSERT ... SELECT.
+	DescribeInsertSelect(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue, d *Description) error
+	// AdminQuery runs an administrative function call.
+	AdminQuery(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Rows, error)
+	// LearnMergeState probes, on a placement of shard index idx, the
+	// collations of a SortMerge plan's keys.
+	LearnMergeState(ctx context.Context, p *planner.Plan, idx int, args []driver.NamedValue) (planner.MergeState, error)
+}

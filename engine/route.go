@@ -1,0 +1,176 @@
+package engine
+
+import (
+	"context"
+	"database/sql/driver"
+
+	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/internal/sqlerr"
+	"github.com/pgshard/pgshard/planner"
+)
+
+// Route is a statement that goes whole to the one shard its keys pin
+// (planner.Router), chosen at execute time from literals and arguments: a
+// read on the first readable placement that answers, a write on every
+// writable placement. A multi-row INSERT whose rows fall in different
+// shards is split into one statement per shard, run as one atomic
+// statement (Cursor.Atomically).
+//
+// Route is one pointer: as a Primitive it costs no allocation, which keeps
+// the single-shard execute of a cached plan as cheap as before the tree.
+type Route struct {
+	Plan *planner.Plan
+}
+
+func (r Route) Inputs() []Primitive { return nil }
+
+func (r Route) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Result, error) {
+	p := r.Plan
+	rt, err := r.route(ctx, vc, nargs)
+	if err != nil {
+		return nil, err
+	}
+	if rt.parts != nil {
+		res, _, err := r.insertParts(ctx, vc, rt.parts, false)
+		return res, err
+	}
+	if p.Modifies {
+		res, _, err := vc.WriteShard(ctx, p, rt.shard, rt.sql, rt.args, false)
+		return res, err
+	}
+	return execRows(vc.ReadShard(ctx, p, rt.index, rt.sql, rt.args))
+}
+
+func (r Route) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
+	p := r.Plan
+	rt, err := r.route(ctx, vc, nargs)
+	if err != nil {
+		return nil, err
+	}
+	if rt.parts != nil {
+		_, rows, err := r.insertParts(ctx, vc, rt.parts, true)
+		return rows, err
+	}
+	if p.Modifies {
+		_, rows, err := vc.WriteShard(ctx, p, rt.shard, rt.sql, rt.args, true)
+		if err != nil {
+			return nil, err
+		}
+		return rows, nil
+	}
+	return vc.ReadShard(ctx, p, rt.index, rt.sql, rt.args)
+}
+
+// routed is a Route bound to its arguments: the one shard it runs on, or,
+// for a multi-row INSERT whose rows fall in different shards, the parts.
+type routed struct {
+	shard *catalog.Shard
+	index int // of shard in p.Table.Shards
+	sql   string
+	args  []driver.NamedValue
+	parts []planner.InsertPart
+}
+
+// route binds the arguments (running the plan's Eval once) and picks the
+// shard.
+func (r Route) route(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (*routed, error) {
+	p := r.Plan
+	args, bound, err := vc.Bind(ctx, p, nargs)
+	if err != nil {
+		return nil, err
+	}
+	if len(p.InsertKeys) > 1 {
+		shards, err := p.RowShards(args)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range shards[1:] {
+			if s != shards[0] {
+				parts, err := p.SplitInsert(args, shards)
+				if err != nil {
+					return nil, err
+				}
+				return &routed{parts: parts}, nil
+			}
+		}
+	}
+	idx, err := p.Route(args)
+	if err != nil {
+		return nil, err
+	}
+	sql, err := p.ShardSQL(idx)
+	if err != nil {
+		return nil, err
+	}
+	return &routed{shard: &p.Table.Shards[idx], index: idx, sql: sql, args: renumber(planner.ShardArgs(p, bound))}, nil
+}
+
+// insertParts runs the parts of a multi-row INSERT that spans shards as one
+// atomic statement: inside the caller's transaction, or an implicit one
+// (two-phase commit across the shards). RETURNING rows come back in VALUES
+// order.
+func (r Route) insertParts(ctx context.Context, vc Cursor, parts []planner.InsertPart, wantRows bool) (driver.Result, driver.Rows, error) {
+	p := r.Plan
+	var total int64
+	out := &Buffered{Data: make([][]driver.Value, len(p.InsertKeys))}
+	shards := make([]int, len(parts))
+	for i, part := range parts {
+		shards[i] = part.Shard
+	}
+	err := vc.Atomically(ctx, WriteNodes(p.Table, shards), func() error {
+		for _, part := range parts {
+			nargs := make([]driver.NamedValue, len(part.Args))
+			for i, a := range part.Args {
+				nargs[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+			}
+			res, rows, err := vc.WriteShard(ctx, p, &p.Table.Shards[part.Shard], part.SQL, nargs, wantRows)
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			total += n
+			if wantRows {
+				b := rows.(*Buffered)
+				if len(b.Data) != len(part.Rows) {
+					return sqlerr.New(sqlerr.InternalError, "a shard returned %d rows for %d inserted", len(b.Data), len(part.Rows))
+				}
+				out.Cols = b.Cols
+				for j, r := range part.Rows {
+					out.Data[r] = b.Data[j]
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return Result{Rows: total}, out, nil
+}
+
+// Describe shows the shard the arguments pin, its placements, the SQL it
+// gets and its own EXPLAIN; or the statements of a split INSERT.
+func (r Route) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
+	in := r.Plan
+	rt, err := r.route(ctx, vc, nargs)
+	if err != nil {
+		return err
+	}
+	if rt.parts != nil {
+		d.Add("pgshard: INSERT split by shard into %d statements of %s, committed together", len(rt.parts), in.Table.Name)
+		for _, part := range rt.parts {
+			s := &in.Table.Shards[part.Shard]
+			d.Add("  shard %d (rows %v) on %s", s.ID, part.Rows, d.Placements(in, s))
+			d.Add("    SQL: %s", part.SQL)
+		}
+		return nil
+	}
+	verb := "reads from the first reachable finalized placement"
+	if in.Modifies {
+		verb = "writes every finalized placement, committed together"
+	}
+	d.Add("pgshard: Router to shard %d of %s (%d shards); %s", rt.shard.ID, in.Table.Name, len(in.Table.Shards), verb)
+	d.Add("  placements: %s", d.Placements(in, rt.shard))
+	d.Add("  SQL: %s", rt.sql)
+	return d.ShardLines(ctx, vc, in, rt.index, rt.sql, rt.args, "  ")
+}

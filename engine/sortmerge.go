@@ -1,0 +1,238 @@
+package engine
+
+import (
+	"context"
+	"database/sql/driver"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/pgshard/pgshard/internal/sqlerr"
+	"github.com/pgshard/pgshard/merge"
+	"github.com/pgshard/pgshard/planner"
+)
+
+// SortMerge answers a Scatter plan that only orders and cuts rows by
+// streaming (planner.SortMergePlan): the shards' sorted rows are merged in a
+// k-way merge as they arrive (merge.MergeSort), OFFSET rows are skipped, the
+// shard queries stop once LIMIT rows are out (merge.Limit), and memory stays
+// at a small buffer per shard.
+//
+// When the rows cannot be merged exactly in Go — a key of a type whose
+// order Go does not reproduce (merge.CompareFunc), text under a collation
+// that is not bytewise, a LIMIT value that is not an integer, several shards
+// inside a transaction (whose one connection per node cannot hold several
+// open queries), or more shards on a node than the fan-out grants — the
+// statement runs as its fallback instead (Combine, or the plain Scatter), on
+// the same bound arguments. Nothing has been sent to the shards then but,
+// the first time, the collation probe (Strategies.LearnMergeState).
+//
+// SortMerge is one pointer, its fallback derived from the plan: as a
+// Primitive it costs no allocation.
+type SortMerge struct {
+	Plan *planner.Plan
+}
+
+// Inputs is the fallback.
+func (s SortMerge) Inputs() []Primitive { return []Primitive{s.fallback()} }
+
+// fallback is the read that answers when the merge cannot.
+func (s SortMerge) fallback() scatterInput { return scatterRead(s.Plan) }
+
+func (s SortMerge) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Result, error) {
+	return execRows(s.Query(ctx, vc, nargs))
+}
+
+func (s SortMerge) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
+	p := s.Plan
+	args, bound, err := vc.Bind(ctx, p, nargs)
+	if err != nil {
+		return nil, err
+	}
+	rows, handled, err := s.merge(ctx, vc, args)
+	if handled {
+		return rows, err
+	}
+	sc, err := newScatterCall(p, args, bound)
+	if err != nil {
+		return nil, err
+	}
+	return s.fallback().queryBound(ctx, vc, sc)
+}
+
+// Describe: the merge, or (described by the plan's state) the fallback.
+func (s SortMerge) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
+	return describeScatter(ctx, vc, s.Plan, nargs, d)
+}
+
+// merge streams the answer; handled is false when the fallback must answer.
+func (s SortMerge) merge(ctx context.Context, vc Cursor, args []any) (rows driver.Rows, handled bool, err error) {
+	p := s.Plan
+	m := p.SortMerge
+	state := m.State()
+	if state.Refused {
+		return nil, false, nil
+	}
+	shards, err := targetShards(p, args)
+	if err != nil {
+		return nil, true, err
+	}
+	if vc.InTransaction() && len(shards) > 1 {
+		return nil, false, nil
+	}
+	offset, ok, err := boundValue(m.Offset, args, "OFFSET", sqlerr.InvalidRowCountInResultOffset)
+	if err != nil || !ok {
+		return nil, ok, err
+	}
+	count, ok, err := boundValue(m.Limit, args, "LIMIT", sqlerr.InvalidRowCountInLimit)
+	if err != nil || !ok {
+		return nil, ok, err
+	}
+	shardArgs := make([]driver.NamedValue, len(m.Params))
+	for i, a := range m.ShardArgs(args) {
+		shardArgs[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+	}
+	if !state.Known && len(m.Keys) > 0 {
+		if state, err = vc.LearnMergeState(ctx, p, shards[0], shardArgs); err != nil {
+			return nil, true, err
+		}
+		m.SetState(state)
+	}
+	shapes := NewShapes(p)
+	open := func(ctx context.Context, i int) (driver.Rows, error) {
+		sql, err := m.ShardSQL(shards[i])
+		if err != nil {
+			return nil, err
+		}
+		r, err := vc.ReadShard(ctx, p, shards[i], sql, shardArgs)
+		if err != nil {
+			return nil, err
+		}
+		return shapes.Checked(shards[i], r)
+	}
+	var sources []driver.Rows
+	release := func() {}
+	if len(shards) == 1 {
+		src, err := open(ctx, 0)
+		if err != nil {
+			return nil, true, err
+		}
+		sources = []driver.Rows{src}
+	} else {
+		var split bool
+		if sources, release, split, err = vc.Fanout(ctx, p, shards, true, open); split {
+			// A node has more shards than its pool has connections: they
+			// cannot all stream at once.
+			return nil, false, nil
+		}
+		if err != nil {
+			return nil, true, err
+		}
+	}
+	keys, ok := mergeKeys(m, state, sources[0])
+	if !ok {
+		m.SetState(planner.MergeState{Known: true, Refused: true})
+		err := merge.CloseAll(sources)
+		release()
+		if err != nil && ctx.Err() != nil {
+			return nil, true, err
+		}
+		return nil, false, nil
+	}
+	visible := len(sources[0].Columns()) - m.Extra
+	switch {
+	case len(sources) == 1:
+		rows = sources[0]
+	case len(keys) == 0:
+		rows = merge.Concatenate(sources)
+	default:
+		rows = merge.MergeSort(sources, keys)
+	}
+	if offset > 0 || count >= 0 {
+		rows = merge.Limit(rows, offset, count)
+	}
+	return merge.OnClose(merge.Project(rows, visible), release), true, nil
+}
+
+// mergeKeys builds the merge's sort keys from the shard rows' column types;
+// ok is false when Go cannot compare some key exactly as PostgreSQL does.
+func mergeKeys(m *planner.SortMergePlan, state planner.MergeState, src driver.Rows) ([]merge.SortKey, bool) {
+	width := len(src.Columns())
+	visible := width - m.Extra
+	typed, _ := src.(driver.RowsColumnTypeDatabaseTypeName)
+	if typed == nil || visible < 0 {
+		return nil, false
+	}
+	keys := make([]merge.SortKey, len(m.Keys))
+	for i, k := range m.Keys {
+		col := k.Column
+		if k.Extra {
+			col += visible
+		} else if col >= visible {
+			return nil, false
+		}
+		bytewise := i < len(state.Bytewise) && state.Bytewise[i]
+		compare, ok := merge.CompareFunc(typed.ColumnTypeDatabaseTypeName(col), bytewise)
+		if !ok {
+			return nil, false
+		}
+		keys[i] = merge.SortKey{Column: col, Desc: k.Desc, NullsFirst: k.NullsFirst, Compare: compare}
+	}
+	return keys, true
+}
+
+// boundValue reads a LIMIT or OFFSET's value from the arguments: -1 when
+// there is none (absent, ALL, NULL). ok is false for a value that is not an
+// integer (PostgreSQL then judges it). A negative value is PostgreSQL's error.
+func boundValue(b planner.Bound, args []any, clause, code string) (n int64, ok bool, err error) {
+	if !b.Set {
+		return -1, true, nil
+	}
+	if b.Param == 0 {
+		n = b.Const
+	} else {
+		if b.Param > len(args) {
+			return 0, false, nil
+		}
+		switch v := args[b.Param-1].(type) {
+		case nil:
+			return -1, true, nil
+		case int64:
+			n = v
+		case int:
+			n = int64(v)
+		case int32:
+			n = int64(v)
+		case int16:
+			n = int64(v)
+		case int8:
+			n = int64(v)
+		case uint32:
+			n = int64(v)
+		case uint16:
+			n = int64(v)
+		case uint8:
+			n = int64(v)
+		case uint64:
+			if v > math.MaxInt64 {
+				return 0, false, nil
+			}
+			n = int64(v)
+		case uint:
+			if uint64(v) > math.MaxInt64 {
+				return 0, false, nil
+			}
+			n = int64(v)
+		case string:
+			if n, err = strconv.ParseInt(strings.TrimSpace(v), 10, 64); err != nil {
+				return 0, false, nil
+			}
+		default:
+			return 0, false, nil
+		}
+	}
+	if n < 0 {
+		return 0, true, sqlerr.New(code, "%s must not be negative", clause)
+	}
+	return n, true, nil
+}
