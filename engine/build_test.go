@@ -1,0 +1,52 @@
+package engine
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// tree prints a primitive and its inputs: "SortMerge(Combine)".
+func tree(p Primitive) string {
+	name := strings.TrimPrefix(fmt.Sprintf("%T", p), "engine.")
+	name = strings.TrimPrefix(name, "*engine.")
+	var in []string
+	for _, c := range p.Inputs() {
+		in = append(in, tree(c))
+	}
+	if in == nil {
+		return name
+	}
+	return name + "(" + strings.Join(in, ", ") + ")"
+}
+
+// TestBuild: the tree each kind of plan builds.
+func TestBuild(t *testing.T) {
+	st := newShardedTable(t, "build_kv", 4, 1)
+	tests := []struct{ sql, want string }{
+		{`SELECT v FROM build_kv WHERE k = 1`, "Route"},
+		{`INSERT INTO build_kv (k, v) VALUES (1, 'a'), (2, 'b')`, "Route"},
+		{`UPDATE build_kv SET v = 'x' WHERE k = $1`, "Route"},
+		{`SELECT v FROM build_kv`, "Scatter"},
+		{`UPDATE build_kv SET v = 'x'`, "ScatterWrite"},
+		{`DELETE FROM build_kv WHERE k IN (1, 2)`, "ScatterWrite"},
+		{`SELECT count(*) FROM build_kv`, "Aggregate"},
+		{`SELECT k FROM build_kv ORDER BY k LIMIT 3`, "SortMerge(Combine)"},
+		{`SELECT k, v FROM build_kv ORDER BY v`, "SortMerge(Combine)"},
+		{`EXPLAIN SELECT v FROM build_kv WHERE k = 1`, "Explain(Route)"},
+		{`EXPLAIN SELECT k FROM build_kv ORDER BY k LIMIT 3`, "Explain(SortMerge(Combine))"},
+		{`SELECT 1`, "<nil>"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.sql, func(t *testing.T) {
+			prim := Build(st.plan(t, tt.sql))
+			got := "<nil>"
+			if prim != nil {
+				got = tree(prim)
+			}
+			if got != tt.want {
+				t.Fatalf("tree %s, want %s", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,365 @@
+package engine
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/internal/pgtest"
+	"github.com/pgshard/pgshard/merge"
+	"github.com/pgshard/pgshard/planner"
+)
+
+// cluster is the two PostgreSQL servers every engine test runs its shards
+// on, started once by TestMain. Each test makes its own tables.
+var cluster *pgtest.Cluster
+
+func TestMain(m *testing.M) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	c, err := pgtest.Start(ctx, 2)
+	cancel()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "engine tests: starting 2 PostgreSQL servers: %v\n", err)
+		os.Exit(1)
+	}
+	cluster = c
+	code := m.Run()
+	_ = c.Close()
+	os.Exit(code)
+}
+
+// shardedTable is one distributed table of a test, its shard tables
+// created on the cluster's servers, and the catalog that describes it.
+type shardedTable struct {
+	snap  *catalog.Snapshot
+	table *catalog.Table
+}
+
+var relationSeq struct {
+	sync.Mutex
+	next uint32
+}
+
+// newShardedTable creates table name (k bigint PRIMARY KEY, v text) with
+// shards hash shards of replicas placements each, replica j of shard i on
+// server (i+j) mod 2, as master_create_worker_shards places them.
+func newShardedTable(t *testing.T, name string, shards, replicas int) *shardedTable {
+	t.Helper()
+	relationSeq.Lock()
+	relationSeq.next++
+	relid := 20000 + relationSeq.next
+	relationSeq.Unlock()
+	nodes := make([]catalog.Node, len(cluster.Nodes))
+	for i, n := range cluster.Nodes {
+		nodes[i] = catalog.Node{Name: n.Host, Port: n.Port}
+	}
+	tbl := &catalog.Table{
+		RelationID: relid, Schema: "public", Name: name, Method: 'h',
+		KeyColumn: "k", KeyType: 20, KeyIndex: 0,
+		Columns: []catalog.Column{
+			{Name: "k", TypeOID: 20, TypeName: "bigint", NotNull: true},
+			{Name: "v", TypeOID: 25, TypeName: "text"},
+		},
+	}
+	for i := 0; i < shards; i++ {
+		lo, hi := catalog.HashRange(i, shards)
+		id := int64(relid)*100 + int64(i)
+		s := catalog.Shard{ID: id, RelationID: relid, Min: lo, Max: hi}
+		for j := 0; j < replicas; j++ {
+			node := nodes[(i+j)%len(nodes)]
+			s.Placements = append(s.Placements, catalog.Placement{ID: id*10 + int64(j), ShardID: id, State: catalog.StateFinalized, Node: node})
+			execOn(t, node, fmt.Sprintf(`CREATE TABLE %s (k bigint PRIMARY KEY, v text)`, catalog.ShardName(name, id)))
+		}
+		tbl.Shards = append(tbl.Shards, s)
+	}
+	snap, err := catalog.NewSnapshot(1, nodes, []string{"public"}, []*catalog.Table{tbl}, map[string]string{name: "public"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &shardedTable{snap: snap, table: snap.TableByRelation(relid)}
+}
+
+// plan plans sql against the table's catalog.
+func (st *shardedTable) plan(t *testing.T, sql string) *planner.Plan {
+	t.Helper()
+	p, err := planner.New(sql, st.snap, testEnv{})
+	if err != nil {
+		t.Fatalf("planning %s: %v", sql, err)
+	}
+	return p
+}
+
+// execOn runs sql on a server directly.
+func execOn(t *testing.T, node catalog.Node, sql string) {
+	t.Helper()
+	c, err := openNode(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.(driver.ExecerContext).ExecContext(context.Background(), sql, nil); err != nil {
+		t.Fatalf("%s on %s: %v", sql, node, err)
+	}
+}
+
+// openNode opens a new connection to the "postgres" database of node with
+// pgx's database/sql driver.
+func openNode(node catalog.Node) (driver.Conn, error) {
+	for _, n := range cluster.Nodes {
+		if n.Host == node.Name && n.Port == node.Port {
+			return stdlib.GetDefaultDriver().Open(n.DSN(""))
+		}
+	}
+	return nil, fmt.Errorf("no server %s", node)
+}
+
+// testEnv is the metadata database's functions as the planner sees them.
+type testEnv struct{}
+
+func (testEnv) Function(name string) (planner.FunctionInfo, bool) {
+	switch name {
+	case "count", "sum", "min", "max", "avg":
+		return planner.FunctionInfo{Aggregate: true}, true
+	}
+	return planner.FunctionInfo{}, false
+}
+
+func (testEnv) Describe(string) ([]planner.ColumnDesc, error) {
+	return nil, errors.New("no metadata database in engine tests")
+}
+
+// testCursor is a Cursor on real servers without the driver around it: a
+// new connection per shard statement, autocommit, no transaction, no Eval,
+// no fail-over and no fan-out limits. It logs every call a primitive makes
+// ("read <shard id>", "write <shard id> on <node>", "atomically <nodes>",
+// "fanout <shards>"), as Vitess's engine tests log their fake cursor's,
+// and the tests assert that log.
+type testCursor struct {
+	mu  sync.Mutex
+	log []string
+}
+
+var _ Cursor = (*testCursor)(nil)
+
+func (c *testCursor) logf(format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.log = append(c.log, fmt.Sprintf(format, args...))
+}
+
+// calls returns the log sorted: shards read in parallel log in any order.
+func (c *testCursor) calls() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := slices.Clone(c.log)
+	sort.Strings(out)
+	return out
+}
+
+func (c *testCursor) Bind(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) ([]any, []driver.NamedValue, error) {
+	if p.Eval != nil {
+		return nil, nil, errors.New("testCursor: plans with Eval need the driver's session")
+	}
+	args := make([]any, len(nargs))
+	for i, a := range nargs {
+		args[i] = a.Value
+	}
+	return args, nargs, nil
+}
+
+func (c *testCursor) ReadShard(ctx context.Context, p *planner.Plan, idx int, sql string, args []driver.NamedValue) (driver.Rows, error) {
+	s := &p.Table.Shards[idx]
+	c.logf("read %d", s.ID)
+	pl := s.Finalized()[0]
+	conn, err := openNode(pl.Node)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.(driver.QueryerContext).QueryContext(ctx, sql, args)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &testRows{Rows: rows, conn: conn, node: pl.Node}, nil
+}
+
+func (c *testCursor) WriteShard(ctx context.Context, p *planner.Plan, shard *catalog.Shard, sql string, args []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
+	var res driver.Result
+	var out driver.Rows
+	for i, pl := range shard.Writable() {
+		c.logf("write %d on %s", shard.ID, pl.Node)
+		conn, err := openNode(pl.Node)
+		if err != nil {
+			return nil, nil, err
+		}
+		if wantRows && i == 0 {
+			rows, err := conn.(driver.QueryerContext).QueryContext(ctx, sql, args)
+			if err == nil {
+				var b *Buffered
+				if b, err = ReadAll(rows); err == nil {
+					res, out = Result{Rows: int64(len(b.Data))}, b
+				}
+			}
+		} else {
+			var r driver.Result
+			r, err = conn.(driver.ExecerContext).ExecContext(ctx, sql, args)
+			if i == 0 {
+				res = r
+			}
+		}
+		conn.Close()
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	return res, out, nil
+}
+
+func (c *testCursor) Atomically(ctx context.Context, nodes []catalog.Node, f func() error) error {
+	names := make([]string, len(nodes))
+	for i, n := range nodes {
+		names[i] = n.String()
+	}
+	sort.Strings(names)
+	c.logf("atomically %s", strings.Join(names, " "))
+	return f()
+}
+
+func (c *testCursor) Fanout(ctx context.Context, p *planner.Plan, shards []int, mustStream bool, open func(ctx context.Context, pos int) (driver.Rows, error)) ([]driver.Rows, func(), bool, error) {
+	c.logf("fanout %d", len(shards))
+	sources, err := merge.Parallel(ctx, len(shards), ScatterBuffer, open)
+	return sources, func() {}, false, err
+}
+
+func (c *testCursor) InTransaction() bool { return false }
+
+var errNotInEngine = errors.New("testCursor: this strategy still runs in package pgshard")
+
+func (c *testCursor) CombineQuery(context.Context, *planner.Plan, []any) (driver.Rows, error) {
+	return nil, errNotInEngine
+}
+func (c *testCursor) MaterializeQuery(context.Context, *planner.Plan, []driver.NamedValue) (driver.Rows, error) {
+	return nil, errNotInEngine
+}
+func (c *testCursor) InsertSelectExec(context.Context, *planner.Plan, []driver.NamedValue) (driver.Result, error) {
+	return nil, errNotInEngine
+}
+func (c *testCursor) DescribeInsertSelect(context.Context, *planner.Plan, []driver.NamedValue, *Description) error {
+	return errNotInEngine
+}
+func (c *testCursor) AdminQuery(context.Context, *planner.Plan, []driver.NamedValue) (driver.Rows, error) {
+	return nil, errNotInEngine
+}
+
+// LearnMergeState reports every key as ordered bytewise: the engine tests
+// sort by bigint keys only, whose order needs no collation (the probe
+// itself is tested with the driver, TestSortMergeFollowsCollationProvider).
+func (c *testCursor) LearnMergeState(ctx context.Context, p *planner.Plan, idx int, args []driver.NamedValue) (planner.MergeState, error) {
+	c.logf("learn merge state")
+	st := planner.MergeState{Known: true, Bytewise: make([]bool, len(p.SortMerge.Keys))}
+	for i := range st.Bytewise {
+		st.Bytewise[i] = true
+	}
+	return st, nil
+}
+
+// testRows are a shard's rows on their own connection, closed with them.
+type testRows struct {
+	driver.Rows
+	conn driver.Conn
+	node catalog.Node
+}
+
+func (r *testRows) Node() catalog.Node { return r.node }
+
+func (r *testRows) Close() error {
+	err := r.Rows.Close()
+	if cerr := r.conn.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (r *testRows) ColumnTypeDatabaseTypeName(i int) string {
+	return r.Rows.(driver.RowsColumnTypeDatabaseTypeName).ColumnTypeDatabaseTypeName(i)
+}
+
+func (r *testRows) ColumnTypeScanType(i int) reflect.Type {
+	return r.Rows.(driver.RowsColumnTypeScanType).ColumnTypeScanType(i)
+}
+
+// args makes driver arguments of values.
+func args(vals ...any) []driver.NamedValue {
+	out := make([]driver.NamedValue, len(vals))
+	for i, v := range vals {
+		out[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+	}
+	return out
+}
+
+// readRows reads rows whole, each row's values formatted with %v and
+// joined with spaces.
+func readRows(t *testing.T, rows driver.Rows, err error) []string {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ReadAll(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(b.Data))
+	for i, r := range b.Data {
+		vals := make([]string, len(r))
+		for j, v := range r {
+			vals[j] = fmt.Sprint(v)
+		}
+		out[i] = strings.Join(vals, " ")
+	}
+	return out
+}
+
+// fill inserts keys 1..n with values "v<k>" through the Route primitive.
+func (st *shardedTable) fill(t *testing.T, n int) {
+	t.Helper()
+	p := st.plan(t, `INSERT INTO `+st.table.Name+` (k, v) VALUES ($1, $2)`)
+	vc := &testCursor{}
+	for k := 1; k <= n; k++ {
+		if _, err := Build(p).Exec(context.Background(), vc, args(int64(k), fmt.Sprintf("v%d", k))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// queryOn runs sql on a server directly and returns its rows as readRows
+// does.
+func queryOn(t *testing.T, node catalog.Node, sql string) []string {
+	t.Helper()
+	c, err := openNode(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rows, err := c.(driver.QueryerContext).QueryContext(context.Background(), sql, nil)
+	return readRows(t, rows, err)
+}
+
+// rowsOf is readRows for a call's two results: rowsOf(t)(prim.Query(...)).
+func rowsOf(t *testing.T) func(driver.Rows, error) []string {
+	return func(rows driver.Rows, err error) []string {
+		t.Helper()
+		return readRows(t, rows, err)
+	}
+}
