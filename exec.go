@@ -186,14 +186,6 @@ func (cn *conn) readShard(ctx context.Context, p *planner.Plan, idx int, sql str
 	return nil, unreachable(&p.Table.Shards[idx], lastErr)
 }
 
-func (cn *conn) readShardExec(ctx context.Context, p *planner.Plan, idx int, sql string, nargs []driver.NamedValue) (driver.Result, error) {
-	rows, err := cn.readShard(ctx, p, idx, sql, nargs)
-	if err != nil {
-		return nil, err
-	}
-	return engine.Drain(rows)
-}
-
 // noReadPlacement is the error of a read of shard index idx that has no
 // placement to run on.
 func noReadPlacement(p *planner.Plan, idx int) error {

@@ -147,20 +147,6 @@ func (s *shardShapes) shardTables(idx int) string {
 	return strings.Join(names, " and ")
 }
 
-// checked returns r, the rows of shard index idx, when their description
-// matches the other shards'; else it closes r and returns the mismatch.
-func (s *shardShapes) checked(idx int, r driver.Rows) (driver.Rows, error) {
-	var node catalog.Node
-	if pr, ok := r.(*placementRows); ok {
-		node = pr.node
-	}
-	if err := s.check(shardShape{idx: idx, node: node, desc: merge.Describe(r)}); err != nil {
-		_ = r.Close()
-		return nil, err
-	}
-	return r, nil
-}
-
 // fieldsDescription describes rows read with pgx as merge.Describe describes
 // the database/sql driver's: pgx's type name (upper case) for the types it
 // knows, else the OID in decimal.
