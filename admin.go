@@ -2,67 +2,43 @@ package pgshard
 
 import (
 	"context"
-	"database/sql/driver"
 	"fmt"
-	"reflect"
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgshard/pgshard/catalog"
-	"github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/internal/sqlerr"
-	"github.com/pgshard/pgshard/planner"
 	"github.com/pgshard/pgshard/repair"
 )
 
-// admin runs an administrative function: once with the call's own
-// arguments, or once per row of its FROM clause. Each call returns one row
-// with an empty (void) value, as PostgreSQL shows a void function.
-func (cn *conn) admin(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Rows, error) {
-	if cn.tx != nil {
-		return nil, sqlerr.Unsupported("%s cannot run inside a transaction", p.Admin.Function)
+// AdminArgs evaluates the FROM clause of an administrative call on the
+// metadata database: one argument list per row (engine.Admin).
+func (cn *conn) AdminArgs(ctx context.Context, sql string, args []any) ([][]any, error) {
+	rows, err := cn.c.meta.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
 	}
-	args := plainArgs(nargs)
 	var calls [][]any
-	if p.Admin.ArgsSQL == "" {
-		call := make([]any, len(p.Admin.Args))
-		for i, v := range p.Admin.Args {
-			val, err := v.Resolve(args)
-			if err != nil {
-				return nil, err
-			}
-			call[i] = val
-		}
-		calls = append(calls, call)
-	} else {
-		rows, err := cn.c.meta.Query(ctx, p.Admin.ArgsSQL, args...)
+	for rows.Next() {
+		vals, err := rows.Values()
 		if err != nil {
+			rows.Close()
 			return nil, err
 		}
-		for rows.Next() {
-			vals, err := rows.Values()
-			if err != nil {
-				rows.Close()
-				return nil, err
-			}
-			calls = append(calls, vals)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
+		calls = append(calls, vals)
 	}
-	out := &engine.Buffered{Cols: []engine.Column{{Name: p.Admin.Function, DBType: "VOID", ScanType: reflect.TypeFor[string]()}}}
-	for _, call := range calls {
-		if err := cn.qualifyTableArg(ctx, p.Admin.Function, call); err != nil {
-			return nil, err
-		}
-		if err := cn.c.runAdmin(ctx, p.Admin.Function, call); err != nil {
-			return nil, err
-		}
-		out.Data = append(out.Data, []driver.Value{""})
+	return calls, rows.Err()
+}
+
+// RunAdmin runs one call of an administrative function (engine.Admin): the
+// table it names is the one this session's search_path finds
+// (qualifyTableArg); the catalog is reloaded after it.
+func (cn *conn) RunAdmin(ctx context.Context, fn string, call []any) error {
+	if err := cn.qualifyTableArg(ctx, fn, call); err != nil {
+		return err
 	}
-	return out, nil
+	return cn.c.runAdmin(ctx, fn, call)
 }
 
 // runAdmin runs one call of an administrative function and reloads the

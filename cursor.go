@@ -71,11 +71,6 @@ func (cn *conn) DescribeInsertSelect(ctx context.Context, p *planner.Plan, nargs
 	return cn.explainInsertSelect(ctx, p, nargs, d)
 }
 
-// AdminQuery is admin.
-func (cn *conn) AdminQuery(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Rows, error) {
-	return cn.admin(ctx, p, nargs)
-}
-
 // LearnMergeState is learnMergeState.
 func (cn *conn) LearnMergeState(ctx context.Context, p *planner.Plan, idx int, args []driver.NamedValue) (planner.MergeState, error) {
 	return cn.learnMergeState(ctx, p, idx, args)

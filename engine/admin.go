@@ -3,13 +3,19 @@ package engine
 import (
 	"context"
 	"database/sql/driver"
+	"reflect"
 
+	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
 )
 
 // Admin is a call of one of pg_shard's administrative functions
-// (planner.AdminCall: master_create_distributed_table, ...). The work is
-// still done in package pgshard this round (Strategies.AdminQuery).
+// (planner.AdminCall: master_add_node, master_create_distributed_table,
+// master_create_worker_shards, master_copy_shard_placement,
+// master_move_shard_placement): once with the call's own arguments, or once
+// per row of its FROM clause (Cursor.AdminArgs). Each call
+// (Cursor.RunAdmin) returns one row with an empty (void) value, as
+// PostgreSQL shows a void function. Refused inside a transaction.
 type Admin struct {
 	Plan *planner.Plan
 }
@@ -21,10 +27,48 @@ func (a Admin) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (
 }
 
 func (a Admin) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
-	return vc.AdminQuery(ctx, a.Plan, nargs)
+	call := a.Plan.Admin
+	if vc.InTransaction() {
+		return nil, sqlerr.Unsupported("%s cannot run inside a transaction", call.Function)
+	}
+	args := plainArgs(nargs)
+	var calls [][]any
+	if call.ArgsSQL == "" {
+		one := make([]any, len(call.Args))
+		for i, v := range call.Args {
+			val, err := v.Resolve(args)
+			if err != nil {
+				return nil, err
+			}
+			one[i] = val
+		}
+		calls = append(calls, one)
+	} else {
+		var err error
+		if calls, err = vc.AdminArgs(ctx, call.ArgsSQL, args); err != nil {
+			return nil, err
+		}
+	}
+	out := &Buffered{Cols: []Column{{Name: call.Function, DBType: "VOID", ScanType: reflect.TypeFor[string]()}}}
+	for _, c := range calls {
+		if err := vc.RunAdmin(ctx, call.Function, c); err != nil {
+			return nil, err
+		}
+		out.Data = append(out.Data, []driver.Value{""})
+	}
+	return out, nil
 }
 
 func (a Admin) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
 	d.Add("pgshard: %s", a.Plan.Kind)
 	return nil
+}
+
+// plainArgs are the values of driver arguments.
+func plainArgs(nargs []driver.NamedValue) []any {
+	args := make([]any, len(nargs))
+	for i, a := range nargs {
+		args[i] = a.Value
+	}
+	return args
 }

@@ -259,9 +259,10 @@ func (c *testCursor) InsertSelectExec(context.Context, *planner.Plan, []driver.N
 func (c *testCursor) DescribeInsertSelect(context.Context, *planner.Plan, []driver.NamedValue, *Description) error {
 	return errNotInEngine
 }
-func (c *testCursor) AdminQuery(context.Context, *planner.Plan, []driver.NamedValue) (driver.Rows, error) {
+func (c *testCursor) AdminArgs(context.Context, string, []any) ([][]any, error) {
 	return nil, errNotInEngine
 }
+func (c *testCursor) RunAdmin(context.Context, string, []any) error { return errNotInEngine }
 
 // LearnMergeState reports every key as ordered bytewise: the engine tests
 // sort by bigint keys only, whose order needs no collation (the probe

@@ -66,6 +66,13 @@ type Cursor interface {
 	// InTransaction reports whether a transaction is open: shards then run
 	// one after the other on its one connection per node.
 	InTransaction() bool
+	// AdminArgs evaluates the FROM clause of an administrative call on the
+	// metadata database: one argument list per row.
+	AdminArgs(ctx context.Context, sql string, args []any) ([][]any, error)
+	// RunAdmin runs one call of an administrative function on the
+	// metadata, the table it names resolved by the session's search_path,
+	// and reloads the catalog before it returns.
+	RunAdmin(ctx context.Context, fn string, call []any) error
 	// Strategies are the executors not yet moved into this package.
 	Strategies
 }
@@ -83,8 +90,6 @@ type Strategies interface {
 	InsertSelectExec(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Result, error)
 	// DescribeInsertSelect writes EXPLAIN's lines of INSERT ... SELECT.
 	DescribeInsertSelect(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue, d *Description) error
-	// AdminQuery runs an administrative function call.
-	AdminQuery(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Rows, error)
 	// LearnMergeState probes, on a placement of shard index idx, the
 	// collations of a SortMerge plan's keys.
 	LearnMergeState(ctx context.Context, p *planner.Plan, idx int, args []driver.NamedValue) (planner.MergeState, error)
