@@ -3,6 +3,9 @@ package pgshard
 import (
 	"context"
 	"database/sql/driver"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/engine"
@@ -61,14 +64,54 @@ func (cn *conn) MaterializeQuery(ctx context.Context, p *planner.Plan, nargs []d
 	return cn.materializeQuery(ctx, p, nargs)
 }
 
-// InsertSelectExec is insertSelect.
-func (cn *conn) InsertSelectExec(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Result, error) {
-	return cn.insertSelect(ctx, p, nargs)
+// WritePlacement runs sql on one placement in the statement's
+// transaction (writePlacement); a failure fails the transaction.
+func (cn *conn) WritePlacement(ctx context.Context, pl catalog.Placement, sql string) error {
+	if _, _, err := cn.writePlacement(ctx, pl, sql, nil, false); err != nil {
+		return cn.txFailed(noBadConn(err))
+	}
+	return nil
 }
 
-// DescribeInsertSelect is explainInsertSelect.
-func (cn *conn) DescribeInsertSelect(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue, d *engine.Description) error {
-	return cn.explainInsertSelect(ctx, p, nargs, d)
+// TxMode describes the open transaction.
+func (cn *conn) TxMode() (open, readOnly, statementSnapshots bool) {
+	if cn.tx == nil {
+		return false, false, true
+	}
+	return true, cn.tx.readOnly, !strings.Contains(cn.tx.begin, "REPEATABLE READ") && !strings.Contains(cn.tx.begin, "SERIALIZABLE")
+}
+
+// Statement runs sql through this connection, as the application's own.
+func (cn *conn) Statement(ctx context.Context, sql string, args []driver.NamedValue) (driver.Rows, error) {
+	return cn.QueryContext(ctx, sql, args)
+}
+
+// SessionTextRows runs sql on the metadata database in this session
+// (metaQuery), its values in text form.
+func (cn *conn) SessionTextRows(ctx context.Context, sql string, args ...any) ([][]*string, error) {
+	rows, err := cn.metaQuery(ctx, sql, append([]any{pgx.QueryResultFormats{pgx.TextFormatCode}}, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]*string
+	for rows.Next() {
+		raws := rows.RawValues()
+		row := make([]*string, len(raws))
+		for i, raw := range raws {
+			if raw != nil {
+				s := string(raw)
+				row[i] = &s
+			}
+		}
+		out = append(out, row)
+	}
+	return out, rows.Err()
+}
+
+// MetadataVersion reads the metadata's current version.
+func (cn *conn) MetadataVersion(ctx context.Context) (int64, error) {
+	return catalog.CurrentVersion(ctx, cn.c.meta)
 }
 
 // LearnMergeState is learnMergeState.

@@ -245,6 +245,30 @@ func (c *testCursor) Fanout(ctx context.Context, p *planner.Plan, shards []int, 
 
 func (c *testCursor) InTransaction() bool { return false }
 
+func (c *testCursor) TxMode() (open, readOnly, statementSnapshots bool) { return false, false, true }
+
+func (c *testCursor) WritePlacement(ctx context.Context, pl catalog.Placement, sql string) error {
+	c.logf("write placement %d on %s", pl.ShardID, pl.Node)
+	conn, err := openNode(pl.Node)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_, err = conn.(driver.ExecerContext).ExecContext(ctx, sql, nil)
+	return err
+}
+
+func (c *testCursor) Statement(context.Context, string, []driver.NamedValue) (driver.Rows, error) {
+	return nil, errNotInEngine
+}
+
+func (c *testCursor) SessionTextRows(context.Context, string, ...any) ([][]*string, error) {
+	return nil, errNotInEngine
+}
+
+// MetadataVersion is the test catalog's: it never moves.
+func (c *testCursor) MetadataVersion(context.Context) (int64, error) { return 1, nil }
+
 var errNotInEngine = errors.New("testCursor: this strategy still runs in package pgshard")
 
 func (c *testCursor) CombineQuery(context.Context, *planner.Plan, []any) (driver.Rows, error) {
@@ -252,12 +276,6 @@ func (c *testCursor) CombineQuery(context.Context, *planner.Plan, []any) (driver
 }
 func (c *testCursor) MaterializeQuery(context.Context, *planner.Plan, []driver.NamedValue) (driver.Rows, error) {
 	return nil, errNotInEngine
-}
-func (c *testCursor) InsertSelectExec(context.Context, *planner.Plan, []driver.NamedValue) (driver.Result, error) {
-	return nil, errNotInEngine
-}
-func (c *testCursor) DescribeInsertSelect(context.Context, *planner.Plan, []driver.NamedValue, *Description) error {
-	return errNotInEngine
 }
 func (c *testCursor) AdminArgs(context.Context, string, []any) ([][]any, error) {
 	return nil, errNotInEngine

@@ -3,34 +3,478 @@ package engine
 import (
 	"context"
 	"database/sql/driver"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
 )
 
+// insertSelectBatch is how many rows one statement sends to a shard.
+const insertSelectBatch = 1000
+
 // InsertSelect is INSERT ... SELECT into a distributed table
-// (planner.InsertSelectPlan): shard by shard on the workers when the
-// SELECT's tables are co-located with the target, else the SELECT runs once
-// through pgshard and its rows go to their shards in batches, committed
-// together. The work is still done in package pgshard this round
-// (Strategies.InsertSelectExec).
+// (planner.InsertSelectPlan). When the plan allows it and the placements
+// line up, it runs shard by shard on the workers (pushdown). Otherwise
+// through the client: the SELECT runs once, as a statement of the session
+// (Cursor.Statement: so it may read ordinary tables, functions or
+// distributed tables alike), and its rows go to their shards in batches,
+// all in one atomic statement (Cursor.Atomically): the caller's
+// transaction, or an implicit one that commits with two-phase commit. The
+// SELECT's rows are read whole first.
 type InsertSelect struct {
 	Plan *planner.Plan
 }
 
 func (s InsertSelect) Inputs() []Primitive { return nil }
 
-func (s InsertSelect) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Result, error) {
-	return vc.InsertSelectExec(ctx, s.Plan, nargs)
-}
-
 // Query runs the statement; it returns no rows.
 func (s InsertSelect) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
-	if _, err := vc.InsertSelectExec(ctx, s.Plan, nargs); err != nil {
+	if _, err := s.Exec(ctx, vc, nargs); err != nil {
 		return nil, err
 	}
 	return &Buffered{}, nil
 }
 
+func (s InsertSelect) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Result, error) {
+	p := s.Plan
+	ip := p.InsertSelect
+	if ip.Pushdown != nil {
+		res, done, err := insertSelectPushdown(ctx, vc, p, nargs)
+		if done || err != nil {
+			return res, err
+		}
+	}
+	args := plainArgs(nargs)
+	sargs := make([]driver.NamedValue, len(ip.SelectParams))
+	for i, n := range ip.SelectParams {
+		if n > len(args) {
+			return nil, sqlerr.New(sqlerr.ProtocolViolation, "bind message supplies %d parameters, but the statement requires at least %d", len(args), n)
+		}
+		sargs[i] = driver.NamedValue{Ordinal: i + 1, Value: args[n-1]}
+	}
+	rows, err := vc.Statement(ctx, ip.SelectSQL, sargs)
+	if err != nil {
+		return nil, err
+	}
+	cols := DescribeColumns(rows)
+	if len(cols) != ip.Columns {
+		rows.Close()
+		if len(cols) > ip.Columns {
+			return nil, sqlerr.New(sqlerr.SyntaxError, "INSERT has more expressions than target columns")
+		}
+		return nil, sqlerr.New(sqlerr.SyntaxError, "INSERT has more target columns than expressions")
+	}
+	var data [][]*string
+	dest := make([]driver.Value, len(cols))
+	for {
+		err := rows.Next(dest)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		row := make([]*string, len(cols), len(cols)+ip.DefaultsCount)
+		for i, v := range dest {
+			row[i] = textOf(v, cols[i].DBType)
+		}
+		data = append(data, row)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if len(data) == 0 {
+		return Result{}, nil
+	}
+	if ip.Defaults != "" {
+		if err := fillDefaults(ctx, vc, ip, data); err != nil {
+			return nil, err
+		}
+	}
+	byShard := map[int][][]*string{}
+	var order []int
+	for _, row := range data {
+		key := row[ip.KeyIndex]
+		if key == nil {
+			return nil, sqlerr.New(sqlerr.NotNullViolation, "cannot plan INSERT using row with NULL value in partition column \"%s\"", p.Table.KeyColumn)
+		}
+		idx, err := planner.ShardIndex(p.Table, *key)
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := byShard[idx]; !ok {
+			order = append(order, idx)
+		}
+		byShard[idx] = append(byShard[idx], row)
+	}
+
+	var total int64
+	err = vc.Atomically(ctx, WriteNodes(p.Table, order), func() error {
+		for _, idx := range order {
+			sql, err := p.ShardSQL(idx)
+			if err != nil {
+				return err
+			}
+			shardRows := byShard[idx]
+			for start := 0; start < len(shardRows); start += insertSelectBatch {
+				batch := shardRows[start:min(start+insertSelectBatch, len(shardRows))]
+				width := len(batch[0])
+				arrays := make([]driver.NamedValue, width)
+				for c := 0; c < width; c++ {
+					col := make([]*string, len(batch))
+					for r, row := range batch {
+						col[r] = row[c]
+					}
+					arrays[c] = driver.NamedValue{Ordinal: c + 1, Value: col}
+				}
+				res, _, err := vc.WriteShard(ctx, p, &p.Table.Shards[idx], sql, arrays, false)
+				if err != nil {
+					return err
+				}
+				n, _ := res.RowsAffected()
+				total += n
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return Result{Rows: total}, nil
+}
+
+// fillDefaults appends, to every row, the defaults pgshard computes itself
+// (sequences, volatile defaults of replicated tables), from the metadata
+// database.
+func fillDefaults(ctx context.Context, vc Cursor, ip *planner.InsertSelectPlan, data [][]*string) error {
+	rows, err := vc.SessionTextRows(ctx, ip.Defaults, len(data))
+	if err != nil {
+		return fmt.Errorf("pgshard: computing column defaults: %w", err)
+	}
+	if len(rows) < len(data) {
+		return sqlerr.New(sqlerr.InternalError, "computing column defaults returned %d rows for %d", len(rows), len(data))
+	}
+	for i := range data {
+		data[i] = append(data[i], rows[i]...)
+	}
+	return nil
+}
+
+// textOf renders a value read through database/sql in PostgreSQL's text
+// input form for its database type; nil is NULL.
+func textOf(v driver.Value, dbType string) *string {
+	var s string
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case string:
+		s = x
+	case []byte:
+		if dbType == "BYTEA" {
+			s = `\x` + hex.EncodeToString(x)
+		} else {
+			s = string(x)
+		}
+	case int64:
+		s = strconv.FormatInt(x, 10)
+	case float64:
+		switch {
+		case math.IsNaN(x):
+			s = "NaN"
+		case math.IsInf(x, 1):
+			s = "Infinity"
+		case math.IsInf(x, -1):
+			s = "-Infinity"
+		default:
+			s = strconv.FormatFloat(x, 'g', -1, 64)
+		}
+	case bool:
+		s = "f"
+		if x {
+			s = "t"
+		}
+	case time.Time:
+		switch dbType {
+		case "DATE":
+			s = x.Format("2006-01-02")
+		case "TIMESTAMP":
+			s = x.Format("2006-01-02 15:04:05.999999")
+		default:
+			s = x.Format("2006-01-02 15:04:05.999999Z07:00")
+		}
+	default:
+		s = fmt.Sprint(x)
+	}
+	return &s
+}
+
+// pushdownShards binds the arguments of a pushed-down INSERT ... SELECT: it
+// runs the SELECT's Eval step, if any, and returns the shards to run on and
+// the shard statement's arguments (the SELECT's, then ON CONFLICT's).
+func pushdownShards(ctx context.Context, vc Cursor, pd *planner.InsertSelectPushdown, nargs []driver.NamedValue) ([]int, []driver.NamedValue, error) {
+	args := plainArgs(nargs)
+	pick := func(ns []int) ([]driver.NamedValue, error) {
+		out := make([]driver.NamedValue, len(ns))
+		for i, n := range ns {
+			if n > len(args) {
+				return nil, sqlerr.New(sqlerr.ProtocolViolation, "bind message supplies %d parameters, but the statement requires at least %d", len(args), n)
+			}
+			out[i] = driver.NamedValue{Ordinal: i + 1, Value: args[n-1]}
+		}
+		return out, nil
+	}
+	sargs, err := pick(pd.Params)
+	if err != nil {
+		return nil, nil, err
+	}
+	selArgs, bound, err := vc.Bind(ctx, pd.Select, sargs)
+	if err != nil {
+		return nil, nil, err
+	}
+	shards, err := pd.Shards(selArgs)
+	if err != nil {
+		return nil, nil, err
+	}
+	cargs, err := pick(pd.ConflictParams)
+	if err != nil {
+		return nil, nil, err
+	}
+	return shards, Renumber(append(planner.ShardArgs(pd.Select, bound), cargs...)), nil
+}
+
+// pushdownAligned reports whether every writable placement of the target's
+// shards is on a node that also holds a finalized placement of each source
+// table's shard of the same index: there the shard statement reads complete
+// source rows. (Co-located tables have their placements on the same nodes,
+// but a repair or move may be copying one table's shard and not yet the
+// other's.)
+func pushdownAligned(t *catalog.Table, pd *planner.InsertSelectPushdown, shards []int) bool {
+	for _, idx := range shards {
+		for _, pl := range t.Shards[idx].Writable() {
+			for _, src := range pd.Sources {
+				if idx >= len(src.Shards) || !hasFinalizedOn(&src.Shards[idx], pl.Node) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+func hasFinalizedOn(s *catalog.Shard, node catalog.Node) bool {
+	for _, pl := range s.Finalized() {
+		if pl.Node == node {
+			return true
+		}
+	}
+	return false
+}
+
+// insertSelectPushdown runs INSERT ... SELECT shard by shard: each shard's
+// INSERT INTO t_i ... SELECT ... FROM s_i ... on every writable placement of
+// t's shard, all shards as one atomic statement (the caller's transaction,
+// or an implicit one committed with two-phase commit when several servers
+// wrote). done is false, with nothing run, when a placement of the target
+// is on a node without a finalized placement of a source shard: the caller
+// then takes the client path.
+func insertSelectPushdown(ctx context.Context, vc Cursor, p *planner.Plan, nargs []driver.NamedValue) (res driver.Result, done bool, err error) {
+	pd := p.InsertSelect.Pushdown
+	shards, args, err := pushdownShards(ctx, vc, pd, nargs)
+	if err != nil {
+		return nil, true, err
+	}
+	if why := pushdownBlocked(vc, p, shards); why != "" {
+		return nil, false, nil
+	}
+	if len(shards) == 0 {
+		return Result{}, true, nil
+	}
+	if _, readOnly, _ := vc.TxMode(); readOnly {
+		return nil, true, sqlerr.New("25006", "cannot execute %s in a read-only transaction", "INSERT")
+	}
+	replicated := replicatedShards(p.Table, shards)
+	var total int64
+	err = vc.Atomically(ctx, WriteNodes(p.Table, shards), func() error {
+		if replicated {
+			if err := lockSources(ctx, vc, p, shards); err != nil {
+				return err
+			}
+		}
+		for _, idx := range shards {
+			sql, err := pd.ShardSQL(idx)
+			if err != nil {
+				return err
+			}
+			res, _, err := vc.WriteShard(ctx, p, &p.Table.Shards[idx], sql, args, false)
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			total += n
+		}
+		return nil
+	})
+	if errors.Is(err, errMetadataMoved) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, true, err
+	}
+	return Result{Rows: total}, true, nil
+}
+
+// pushdownBlocked says why a pushed-down INSERT ... SELECT must take the
+// client path at execute time, or returns "": a placement of the target on a
+// node without a finalized placement of a source shard (pushdownAligned);
+// with replicas, a transaction whose snapshot is not taken per statement.
+func pushdownBlocked(vc Cursor, p *planner.Plan, shards []int) string {
+	if !pushdownAligned(p.Table, p.InsertSelect.Pushdown, shards) {
+		return "a placement of the target is on a node without a finalized placement of the source's shard"
+	}
+	if inTx, _, perStatement := vc.TxMode(); replicatedShards(p.Table, shards) && inTx && !perStatement {
+		return "the replicas would read the source in snapshots of the transaction taken at different times"
+	}
+	return ""
+}
+
+// replicatedShards reports whether any of the shards has several writable
+// placements.
+func replicatedShards(t *catalog.Table, shards []int) bool {
+	for _, idx := range shards {
+		if len(t.Shards[idx].Writable()) > 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// errMetadataMoved abandons a pushdown for the client path: the metadata
+// changed after the statement was planned.
+var errMetadataMoved = errors.New("pgshard: the metadata changed during INSERT ... SELECT")
+
+// lockSources makes the replicas of each target shard read the same source
+// rows. Each placement of a target shard runs the SELECT on its own node,
+// so the source's placements there must be equal when they are read:
+//
+//   - A writer of a source shard holds its ROW EXCLUSIVE lock on each
+//     placement until it commits there (with two-phase commit, one
+//     placement may commit before another). LOCK TABLE ... IN SHARE MODE on
+//     every placement read waits for such writers to commit everywhere
+//     and keeps new ones out until this statement's transaction ends.
+//   - A placement another process marked inactive after this statement was
+//     planned would still be read: once the locks are held (any write that
+//     placement missed has committed elsewhere, and it marked the placement
+//     first), the metadata version must still be the plan's, or the
+//     statement takes the client path (errMetadataMoved).
+//
+// Placements are locked in the source's placement order, the order its
+// writers lock them in.
+func lockSources(ctx context.Context, vc Cursor, p *planner.Plan, shards []int) error {
+	pd := p.InsertSelect.Pushdown
+	for _, idx := range shards {
+		readers := map[catalog.Node]bool{}
+		for _, pl := range p.Table.Shards[idx].Writable() {
+			readers[pl.Node] = true
+		}
+		for _, src := range pd.Sources {
+			s := &src.Shards[idx]
+			sql := "LOCK TABLE " + pgx.Identifier{src.Schema, src.ShardTableName(s.ID)}.Sanitize() + " IN SHARE MODE"
+			for _, pl := range s.Finalized() {
+				if !readers[pl.Node] {
+					continue
+				}
+				if err := vc.WritePlacement(ctx, pl, sql); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	v, err := vc.MetadataVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("pgshard: confirming the metadata for INSERT ... SELECT: %w", err)
+	}
+	if v != p.Version {
+		return errMetadataMoved
+	}
+	return nil
+}
+
+// Describe shows how INSERT ... SELECT runs: shard by shard on the workers
+// (the SQL each shard runs, and the first one's own plan), or through the
+// client (why, the SELECT's own distributed plan, and the statement that
+// inserts the rows into each shard).
 func (s InsertSelect) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
-	return vc.DescribeInsertSelect(ctx, s.Plan, nargs, d)
+	in := s.Plan
+	ip := in.InsertSelect
+	add := d.Add
+	reason := ip.ClientReason
+	if pd := ip.Pushdown; pd != nil {
+		shards, args, err := pushdownShards(ctx, vc, pd, nargs)
+		if err != nil {
+			return err
+		}
+		if reason = pushdownBlocked(vc, in, shards); reason == "" {
+			var names []string
+			for _, s := range pd.Sources {
+				names = append(names, s.Name)
+			}
+			add("pgshard: INSERT ... SELECT pushed down to %d of %d shards of %s (co-located with %s): each shard inserts its own rows on every placement, committed together", len(shards), len(in.Table.Shards), in.Table.Name, strings.Join(names, ", "))
+			for i, idx := range shards {
+				s := &in.Table.Shards[idx]
+				sql, err := pd.ShardSQL(idx)
+				if err != nil {
+					return err
+				}
+				add("  shard %d on %s", s.ID, d.Placements(in, s))
+				add("    SQL: %s", sql)
+				if i == 0 {
+					if err := d.ShardLines(ctx, vc, in, idx, sql, args, "    "); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}
+	}
+	add("pgshard: INSERT ... SELECT through the client (%s): the SELECT runs once, its rows go to their shards in batches of %d, committed together", reason, insertSelectBatch)
+	sql, err := in.ShardSQL(0)
+	if err != nil {
+		return err
+	}
+	add("  insert SQL (shard %d): %s", in.Table.Shards[0].ID, sql)
+	add("  SELECT: %s", ip.SelectSQL)
+	args := plainArgs(nargs)
+	sargs := make([]driver.NamedValue, 0, len(ip.SelectParams))
+	for i, n := range ip.SelectParams {
+		if n <= len(args) {
+			sargs = append(sargs, driver.NamedValue{Ordinal: i + 1, Value: args[n-1]})
+		}
+	}
+	rows, err := vc.Statement(ctx, d.Prefix+ip.SelectSQL, sargs)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, 1)
+	for {
+		err := rows.Next(dest)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		add("    %v", dest[0])
+	}
 }

@@ -51,6 +51,10 @@ type Cursor interface {
 	// inactive before it is acknowledged. With wantRows the first
 	// placement's RETURNING rows are returned, read whole.
 	WriteShard(ctx context.Context, p *planner.Plan, shard *catalog.Shard, sql string, args []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error)
+	// WritePlacement runs sql (without arguments: a LOCK TABLE, say) on one
+	// placement, in the transaction of the atomic statement it is part of
+	// (inside Atomically's f); a failure fails that transaction.
+	WritePlacement(ctx context.Context, pl catalog.Placement, sql string) error
 	// Atomically runs f as one atomic statement writing on nodes: in the
 	// open transaction, or in an implicit one committed (two-phase across
 	// servers) when f succeeds and rolled back when it fails.
@@ -66,6 +70,22 @@ type Cursor interface {
 	// InTransaction reports whether a transaction is open: shards then run
 	// one after the other on its one connection per node.
 	InTransaction() bool
+	// TxMode describes the open transaction: open, READ ONLY, and whether
+	// it takes a snapshot per statement (READ COMMITTED) so that a
+	// statement run on several servers reads the same committed rows on
+	// each.
+	TxMode() (open, readOnly, statementSnapshots bool)
+	// Statement runs sql as a statement of this session, planned and run
+	// as the application's own would be (a subquery run first, the SELECT
+	// of INSERT ... SELECT, its EXPLAIN). The rows stream as Query's.
+	Statement(ctx context.Context, sql string, args []driver.NamedValue) (driver.Rows, error)
+	// SessionTextRows runs sql on the metadata database in this session
+	// (its settings, sequences, temporary objects) and returns its rows in
+	// text form, nil for NULL.
+	SessionTextRows(ctx context.Context, sql string, args ...any) ([][]*string, error)
+	// MetadataVersion reads the metadata's current version (the catalog
+	// version a plan was made against moves on with every change).
+	MetadataVersion(ctx context.Context) (int64, error)
 	// AdminArgs evaluates the FROM clause of an administrative call on the
 	// metadata database: one argument list per row.
 	AdminArgs(ctx context.Context, sql string, args []any) ([][]any, error)
@@ -86,10 +106,6 @@ type Strategies interface {
 	CombineQuery(ctx context.Context, p *planner.Plan, args []any) (driver.Rows, error)
 	// MaterializeQuery runs a Materialize plan.
 	MaterializeQuery(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Rows, error)
-	// InsertSelectExec runs INSERT ... SELECT.
-	InsertSelectExec(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Result, error)
-	// DescribeInsertSelect writes EXPLAIN's lines of INSERT ... SELECT.
-	DescribeInsertSelect(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue, d *Description) error
 	// LearnMergeState probes, on a placement of shard index idx, the
 	// collations of a SortMerge plan's keys.
 	LearnMergeState(ctx context.Context, p *planner.Plan, idx int, args []driver.NamedValue) (planner.MergeState, error)
