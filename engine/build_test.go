@@ -1,24 +1,6 @@
 package engine
 
-import (
-	"fmt"
-	"strings"
-	"testing"
-)
-
-// tree prints a primitive and its inputs: "SortMerge(Combine)".
-func tree(p Primitive) string {
-	name := strings.TrimPrefix(fmt.Sprintf("%T", p), "engine.")
-	name = strings.TrimPrefix(name, "*engine.")
-	var in []string
-	for _, c := range p.Inputs() {
-		in = append(in, tree(c))
-	}
-	if in == nil {
-		return name
-	}
-	return name + "(" + strings.Join(in, ", ") + ")"
-}
+import "testing"
 
 // TestBuild: the tree each kind of plan builds.
 func TestBuild(t *testing.T) {
@@ -42,7 +24,7 @@ func TestBuild(t *testing.T) {
 			prim := Build(st.plan(t, tt.sql))
 			got := "<nil>"
 			if prim != nil {
-				got = tree(prim)
+				got = Tree(prim)
 			}
 			if got != tt.want {
 				t.Fatalf("tree %s, want %s", got, tt.want)

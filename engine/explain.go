@@ -18,7 +18,8 @@ import (
 // itself (Primitive.Describe) — the shards and placements chosen, the SQL
 // sent to each, the merge above them — with PostgreSQL's own EXPLAIN of a
 // shard's SQL. With ANALYZE every shard runs its SQL, and each one's time
-// and row count are listed.
+// and row count are listed. The last line is the tree itself (Tree):
+// "pgshard: tree SortMerge(Combine)".
 type Explain struct {
 	Plan  *planner.Plan // Kind Explain
 	Input Primitive     // the tree of Plan.Explain.Inner
@@ -40,8 +41,11 @@ func (e *Explain) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValu
 	}
 	if e.Input == nil {
 		d.Add("pgshard: %s", ex.Inner.Kind)
-	} else if err := e.Input.Describe(ctx, vc, nargs, d); err != nil {
-		return nil, err
+	} else {
+		if err := e.Input.Describe(ctx, vc, nargs, d); err != nil {
+			return nil, err
+		}
+		d.Add("pgshard: tree %s", Tree(e.Input))
 	}
 	b := &Buffered{Cols: []Column{{Name: "QUERY PLAN", DBType: "TEXT", ScanType: reflect.TypeFor[string]()}}}
 	for _, l := range d.Lines {
@@ -57,6 +61,28 @@ func (e *Explain) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedV
 		return nil
 	}
 	return e.Input.Describe(ctx, vc, nargs, d)
+}
+
+// Tree prints a primitive and its inputs, each by its type's name:
+// "SortMerge(Combine)", "Route".
+func Tree(p Primitive) string {
+	t := reflect.TypeOf(p)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var b strings.Builder
+	b.WriteString(t.Name())
+	if in := p.Inputs(); len(in) > 0 {
+		b.WriteByte('(')
+		for i, c := range in {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(Tree(c))
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
 }
 
 // Description collects the lines of one EXPLAIN as the tree's primitives

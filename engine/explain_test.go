@@ -23,16 +23,19 @@ func TestExplain(t *testing.T) {
 			"  placements: ", "(finalized), ",
 			"  SQL: SELECT v FROM ex_kv_", "WHERE k = $1",
 			"  Index Scan using ex_kv_",
+			"pgshard: tree Route",
 		}},
 		{`EXPLAIN SELECT k FROM ex_kv ORDER BY k LIMIT 2`, nil, []string{
 			"pgshard: Scatter over 4 of 4 shards of ex_kv",
 			"  merge: merge the shards' sorted rows as they stream in (k-way, keys ", "then OFFSET",
 			"  shard ", "    SQL: SELECT k FROM ex_kv_", "ORDER BY 1 LIMIT 2", "  Limit",
+			"pgshard: tree SortMerge(Combine)",
 		}},
 		{`EXPLAIN UPDATE ex_kv SET v = 'x'`, nil, []string{
 			"pgshard: Scatter over 4 of 4 shards of ex_kv",
 			"  merge: run on each shard in one transaction (two-phase commit), add up rows affected",
 			"    SQL: UPDATE ex_kv_",
+			"pgshard: tree ScatterWrite",
 		}},
 		{`EXPLAIN INSERT INTO ex_kv (k, v) VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd')`, nil, []string{
 			"pgshard: INSERT split by shard into ", "statements of ex_kv, committed together",
