@@ -6,9 +6,11 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/engine"
+	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
 )
 
@@ -114,7 +116,26 @@ func (cn *conn) MetadataVersion(ctx context.Context) (int64, error) {
 	return catalog.CurrentVersion(ctx, cn.c.meta)
 }
 
-// LearnMergeState is learnMergeState.
-func (cn *conn) LearnMergeState(ctx context.Context, p *planner.Plan, idx int, args []driver.NamedValue) (planner.MergeState, error) {
-	return cn.learnMergeState(ctx, p, idx, args)
+// ProbeShard runs a one-row query on a placement a read of shard index
+// idx may use (onPlacement) and returns its values.
+func (cn *conn) ProbeShard(ctx context.Context, p *planner.Plan, idx int, sql string, args []any) ([]any, error) {
+	var vals []any
+	err := cn.onPlacement(ctx, p, idx, func(dc *stdlib.Conn) error {
+		row, err := dc.Conn().Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		defer row.Close()
+		if !row.Next() {
+			if err := row.Err(); err != nil {
+				return err
+			}
+			return sqlerr.New(sqlerr.InternalError, "probe of shard %d returned no row", p.Table.Shards[idx].ID)
+		}
+		if vals, err = row.Values(); err != nil {
+			return err
+		}
+		return row.Err()
+	})
+	return vals, err
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/pgshard/pgshard/catalog"
@@ -117,12 +118,17 @@ func execOn(t *testing.T, node catalog.Node, sql string) {
 // openNode opens a new connection to the "postgres" database of node with
 // pgx's database/sql driver.
 func openNode(node catalog.Node) (driver.Conn, error) {
+	return stdlib.GetDefaultDriver().Open(dsnOf(node))
+}
+
+// dsnOf is the DSN of the "postgres" database of node.
+func dsnOf(node catalog.Node) string {
 	for _, n := range cluster.Nodes {
 		if n.Host == node.Name && n.Port == node.Port {
-			return stdlib.GetDefaultDriver().Open(n.DSN(""))
+			return n.DSN("")
 		}
 	}
-	return nil, fmt.Errorf("no server %s", node)
+	return "postgres://no-such-server"
 }
 
 // testEnv is the metadata database's functions as the planner sees them.
@@ -282,16 +288,24 @@ func (c *testCursor) AdminArgs(context.Context, string, []any) ([][]any, error) 
 }
 func (c *testCursor) RunAdmin(context.Context, string, []any) error { return errNotInEngine }
 
-// LearnMergeState reports every key as ordered bytewise: the engine tests
-// sort by bigint keys only, whose order needs no collation (the probe
-// itself is tested with the driver, TestSortMergeFollowsCollationProvider).
-func (c *testCursor) LearnMergeState(ctx context.Context, p *planner.Plan, idx int, args []driver.NamedValue) (planner.MergeState, error) {
-	c.logf("learn merge state")
-	st := planner.MergeState{Known: true, Bytewise: make([]bool, len(p.SortMerge.Keys))}
-	for i := range st.Bytewise {
-		st.Bytewise[i] = true
+// ProbeShard runs the one-row query on the shard's first placement.
+func (c *testCursor) ProbeShard(ctx context.Context, p *planner.Plan, idx int, sql string, args []any) ([]any, error) {
+	s := &p.Table.Shards[idx]
+	c.logf("probe %d", s.ID)
+	conn, err := pgx.Connect(ctx, dsnOf(s.Finalized()[0].Node))
+	if err != nil {
+		return nil, err
 	}
-	return st, nil
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, fmt.Errorf("probe returned no row: %v", rows.Err())
+	}
+	return rows.Values()
 }
 
 // testRows are a shard's rows on their own connection, closed with them.

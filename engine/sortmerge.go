@@ -25,7 +25,7 @@ import (
 // open queries), or more shards on a node than the fan-out grants — the
 // statement runs as its fallback instead (Combine, or the plain Scatter), on
 // the same bound arguments. Nothing has been sent to the shards then but,
-// the first time, the collation probe (Strategies.LearnMergeState).
+// the first time, the collation probe (learnMergeState).
 //
 // SortMerge is one pointer, its fallback derived from the plan: as a
 // Primitive it costs no allocation.
@@ -93,7 +93,7 @@ func (s SortMerge) merge(ctx context.Context, vc Cursor, args []any) (rows drive
 		shardArgs[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
 	}
 	if !state.Known && len(m.Keys) > 0 {
-		if state, err = vc.LearnMergeState(ctx, p, shards[0], shardArgs); err != nil {
+		if state, err = learnMergeState(ctx, vc, p, shards[0], shardArgs); err != nil {
 			return nil, true, err
 		}
 		m.SetState(state)

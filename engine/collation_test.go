@@ -1,4 +1,4 @@
-package pgshard
+package engine
 
 import "testing"
 

@@ -1,4 +1,4 @@
-package pgshard
+package engine
 
 import (
 	"context"
@@ -8,9 +8,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
 )
 
@@ -22,7 +20,7 @@ import (
 // merge compares text in Go only where PostgreSQL orders it by its bytes
 // (textOrderIsBytewise). Rows of pg_collation and pg_database are read as
 // jsonb, so that the columns of every PostgreSQL version are found by name.
-func (cn *conn) learnMergeState(ctx context.Context, p *planner.Plan, shard int, args []driver.NamedValue) (planner.MergeState, error) {
+func learnMergeState(ctx context.Context, vc Cursor, p *planner.Plan, shard int, args []driver.NamedValue) (planner.MergeState, error) {
 	m := p.SortMerge
 	sql, err := m.ShardSQL(shard)
 	if err != nil {
@@ -54,23 +52,9 @@ func (cn *conn) learnMergeState(ctx context.Context, p *planner.Plan, shard int,
 	for i, a := range args {
 		values[i] = a.Value
 	}
+	vals, err := vc.ProbeShard(ctx, p, shard, q, values)
 	var state planner.MergeState
-	err = cn.onPlacement(ctx, p, shard, func(dc *stdlib.Conn) error {
-		row, err := dc.Conn().Query(ctx, q, values...)
-		if err != nil {
-			return err
-		}
-		defer row.Close()
-		if !row.Next() {
-			if err := row.Err(); err != nil {
-				return err
-			}
-			return sqlerr.New(sqlerr.InternalError, "collation probe returned no row")
-		}
-		vals, err := row.Values()
-		if err != nil {
-			return err
-		}
+	if err == nil {
 		database, _ := vals[0].(map[string]any)
 		encoding, _ := vals[1].(string)
 		state = planner.MergeState{Known: true, Bytewise: make([]bool, len(m.Keys))}
@@ -78,8 +62,7 @@ func (cn *conn) learnMergeState(ctx context.Context, p *planner.Plan, shard int,
 			coll, collatable := vals[i+2].(map[string]any)
 			state.Bytewise[i] = !collatable || textOrderIsBytewise(collationOf(coll, database), encoding)
 		}
-		return row.Err()
-	})
+	}
 	if err != nil {
 		return planner.MergeState{}, fmt.Errorf("pgshard: reading the collations of ORDER BY keys: %w", err)
 	}
