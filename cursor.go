@@ -16,7 +16,7 @@ import (
 
 // conn is the engine's Cursor: the primitives of a plan reach the nodes
 // through it, in this connection's session and transaction. The methods
-// below adapt the node layer (exec.go: placements, fail-over, replicated
+// below adapt the node layer (placements.go: placements, fail-over, replicated
 // writes, marking; fanout.go: reservations; tx.go and twophase.go:
 // transactions and their commit) and the strategies not yet moved into
 // package engine.
