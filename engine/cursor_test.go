@@ -58,38 +58,60 @@ var relationSeq struct {
 // server (i+j) mod 2, as master_create_worker_shards places them.
 func newShardedTable(t *testing.T, name string, shards, replicas int) *shardedTable {
 	t.Helper()
-	relationSeq.Lock()
-	relationSeq.next++
-	relid := 20000 + relationSeq.next
-	relationSeq.Unlock()
+	return newShardedTables(t, shards, replicas, name)[0]
+}
+
+// newShardedTables creates tables as newShardedTable does, co-located with
+// each other (one co-location group, the same ranges and placements), in
+// one catalog.
+func newShardedTables(t *testing.T, shards, replicas int, names ...string) []*shardedTable {
+	t.Helper()
 	nodes := make([]catalog.Node, len(cluster.Nodes))
 	for i, n := range cluster.Nodes {
 		nodes[i] = catalog.Node{Name: n.Host, Port: n.Port}
 	}
-	tbl := &catalog.Table{
-		RelationID: relid, Schema: "public", Name: name, Method: 'h',
-		KeyColumn: "k", KeyType: 20, KeyIndex: 0,
-		Columns: []catalog.Column{
-			{Name: "k", TypeOID: 20, TypeName: "bigint", NotNull: true},
-			{Name: "v", TypeOID: 25, TypeName: "text"},
-		},
-	}
-	for i := 0; i < shards; i++ {
-		lo, hi := catalog.HashRange(i, shards)
-		id := int64(relid)*100 + int64(i)
-		s := catalog.Shard{ID: id, RelationID: relid, Min: lo, Max: hi}
-		for j := 0; j < replicas; j++ {
-			node := nodes[(i+j)%len(nodes)]
-			s.Placements = append(s.Placements, catalog.Placement{ID: id*10 + int64(j), ShardID: id, State: catalog.StateFinalized, Node: node})
-			execOn(t, node, fmt.Sprintf(`CREATE TABLE %s (k bigint PRIMARY KEY, v text)`, catalog.ShardName(name, id)))
+	var tables []*catalog.Table
+	relnames := map[string]string{}
+	relationSeq.Lock()
+	group := int64(relationSeq.next + 1)
+	relationSeq.Unlock()
+	for _, name := range names {
+		relationSeq.Lock()
+		relationSeq.next++
+		relid := 20000 + relationSeq.next
+		relationSeq.Unlock()
+		tbl := &catalog.Table{
+			RelationID: relid, Schema: "public", Name: name, Method: 'h',
+			KeyColumn: "k", KeyType: 20, KeyIndex: 0,
+			Columns: []catalog.Column{
+				{Name: "k", TypeOID: 20, TypeName: "bigint", NotNull: true},
+				{Name: "v", TypeOID: 25, TypeName: "text"},
+			},
+			ColocationID: group,
 		}
-		tbl.Shards = append(tbl.Shards, s)
+		for i := 0; i < shards; i++ {
+			lo, hi := catalog.HashRange(i, shards)
+			id := int64(relid)*100 + int64(i)
+			s := catalog.Shard{ID: id, RelationID: relid, Min: lo, Max: hi}
+			for j := 0; j < replicas; j++ {
+				node := nodes[(i+j)%len(nodes)]
+				s.Placements = append(s.Placements, catalog.Placement{ID: id*10 + int64(j), ShardID: id, State: catalog.StateFinalized, Node: node})
+				execOn(t, node, fmt.Sprintf(`CREATE TABLE %s (k bigint PRIMARY KEY, v text)`, catalog.ShardName(name, id)))
+			}
+			tbl.Shards = append(tbl.Shards, s)
+		}
+		tables = append(tables, tbl)
+		relnames[name] = "public"
 	}
-	snap, err := catalog.NewSnapshot(1, nodes, []string{"public"}, []*catalog.Table{tbl}, map[string]string{name: "public"})
+	snap, err := catalog.NewSnapshot(1, nodes, []string{"public"}, tables, relnames)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &shardedTable{snap: snap, table: snap.TableByRelation(relid)}
+	out := make([]*shardedTable, len(tables))
+	for i, tbl := range tables {
+		out[i] = &shardedTable{snap: snap, table: snap.TableByRelation(tbl.RelationID)}
+	}
+	return out
 }
 
 // plan plans sql against the table's catalog.
@@ -147,14 +169,42 @@ func (testEnv) Describe(string) ([]planner.ColumnDesc, error) {
 }
 
 // testCursor is a Cursor on real servers without the driver around it: a
-// new connection per shard statement, autocommit, no transaction, no Eval,
-// no fail-over and no fan-out limits. It logs every call a primitive makes
+// new connection per shard statement (autocommit), or inside Atomically one
+// per node in a transaction; no Eval, no fail-over, no fan-out limits. It logs every call a primitive makes
 // ("read <shard id>", "write <shard id> on <node>", "atomically <nodes>",
 // "fanout <shards>"), as Vitess's engine tests log their fake cursor's,
 // and the tests assert that log.
 type testCursor struct {
 	mu  sync.Mutex
 	log []string
+	// tx holds, inside Atomically, one connection per node in an open
+	// transaction, committed one after the other when f succeeds (the
+	// driver's two-phase commit is not the engine's to test).
+	tx map[catalog.Node]driver.Conn
+}
+
+// writeConn is a connection to node for a write: the atomic statement's
+// (begun on first use), or a new one closed by release.
+func (c *testCursor) writeConn(ctx context.Context, node catalog.Node) (conn driver.Conn, release func(), err error) {
+	if c.tx == nil {
+		conn, err := openNode(node)
+		if err != nil {
+			return nil, nil, err
+		}
+		return conn, func() { conn.Close() }, nil
+	}
+	if conn := c.tx[node]; conn != nil {
+		return conn, func() {}, nil
+	}
+	if conn, err = openNode(node); err != nil {
+		return nil, nil, err
+	}
+	if _, err := conn.(driver.ExecerContext).ExecContext(ctx, "BEGIN", nil); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	c.tx[node] = conn
+	return conn, func() {}, nil
 }
 
 var _ Cursor = (*testCursor)(nil)
@@ -206,7 +256,7 @@ func (c *testCursor) WriteShard(ctx context.Context, p *planner.Plan, shard *cat
 	var out driver.Rows
 	for i, pl := range shard.Writable() {
 		c.logf("write %d on %s", shard.ID, pl.Node)
-		conn, err := openNode(pl.Node)
+		conn, release, err := c.writeConn(ctx, pl.Node)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -225,7 +275,7 @@ func (c *testCursor) WriteShard(ctx context.Context, p *planner.Plan, shard *cat
 				res = r
 			}
 		}
-		conn.Close()
+		release()
 		if err != nil {
 			return nil, nil, err
 		}
@@ -240,7 +290,20 @@ func (c *testCursor) Atomically(ctx context.Context, nodes []catalog.Node, f fun
 	}
 	sort.Strings(names)
 	c.logf("atomically %s", strings.Join(names, " "))
-	return f()
+	c.tx = map[catalog.Node]driver.Conn{}
+	err := f()
+	end := "COMMIT"
+	if err != nil {
+		end = "ROLLBACK"
+	}
+	for _, conn := range c.tx {
+		if _, cerr := conn.(driver.ExecerContext).ExecContext(ctx, end, nil); err == nil {
+			err = cerr
+		}
+		conn.Close()
+	}
+	c.tx = nil
+	return err
 }
 
 func (c *testCursor) Fanout(ctx context.Context, p *planner.Plan, shards []int, mustStream bool, open func(ctx context.Context, pos int) (driver.Rows, error)) ([]driver.Rows, func(), bool, error) {
@@ -255,11 +318,11 @@ func (c *testCursor) TxMode() (open, readOnly, statementSnapshots bool) { return
 
 func (c *testCursor) WritePlacement(ctx context.Context, pl catalog.Placement, sql string) error {
 	c.logf("write placement %d on %s", pl.ShardID, pl.Node)
-	conn, err := openNode(pl.Node)
+	conn, release, err := c.writeConn(ctx, pl.Node)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer release()
 	_, err = conn.(driver.ExecerContext).ExecContext(ctx, sql, nil)
 	return err
 }
