@@ -18,8 +18,8 @@
 //
 // Layout, this round: the streaming pieces (merge sort, limit, project,
 // parallel read-ahead) stay in package merge, which the primitives use.
-// Combine in PostgreSQL, Materialize, InsertSelect and the admin functions
-// are primitives here whose work is still done in package pgshard, reached
-// through Strategies; two-phase commit and transactions stay there too,
-// reached through Cursor.Atomically.
+// Combine (in PostgreSQL) and Materialize are primitives here whose work is
+// still done in package pgshard, reached through Strategies; transactions
+// and two-phase commit stay there too, reached through Cursor.Atomically,
+// and so does the catalog work of the admin functions (Cursor.RunAdmin).
 package engine
