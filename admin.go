@@ -14,7 +14,10 @@ import (
 
 // AdminArgs evaluates the FROM clause of an administrative call on the
 // metadata database: one argument list per row (engine.Admin).
-func (cn *conn) AdminArgs(ctx context.Context, sql string, args []any) ([][]any, error) {
+func (cn *conn) AdminArgs(ctx context.Context, fn, sql string, args []any) ([][]any, error) {
+	if err := cn.adminAllowed(fn); err != nil {
+		return nil, err
+	}
 	rows, err := cn.c.meta.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
@@ -31,10 +34,22 @@ func (cn *conn) AdminArgs(ctx context.Context, sql string, args []any) ([][]any,
 	return calls, rows.Err()
 }
 
+// adminAllowed refuses administrative functions inside a transaction: they
+// commit their metadata changes by themselves.
+func (cn *conn) adminAllowed(fn string) error {
+	if cn.tx != nil {
+		return sqlerr.Unsupported("%s cannot run inside a transaction", fn)
+	}
+	return nil
+}
+
 // RunAdmin runs one call of an administrative function (engine.Admin): the
 // table it names is the one this session's search_path finds
 // (qualifyTableArg); the catalog is reloaded after it.
 func (cn *conn) RunAdmin(ctx context.Context, fn string, call []any) error {
+	if err := cn.adminAllowed(fn); err != nil {
+		return err
+	}
 	if err := cn.qualifyTableArg(ctx, fn, call); err != nil {
 		return err
 	}

@@ -284,3 +284,28 @@ func TestConnectorAndKeyValueDSN(t *testing.T) {
 		t.Fatalf("count through the other connector = %d, %v", n, err)
 	}
 }
+
+// TestAdminFunctionsRefusedInTransaction: the administrative functions
+// commit their metadata changes by themselves, so inside a transaction they
+// are refused (0A000) before anything runs, the call's FROM rows included,
+// and the table stays undistributed.
+func TestAdminFunctionsRefusedInTransaction(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE docs (id bigint, title text)`)
+	for _, sql := range []string{
+		`SELECT master_create_distributed_table('docs', 'id')`,
+		`SELECT master_create_distributed_table(t, 'id') FROM (VALUES ('docs')) v(t)`,
+	} {
+		t.Run(sql, func(t *testing.T) {
+			tx, err := e.DB.Begin()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			_, err = tx.Exec(sql)
+			expectError(t, err, "0A000", "cannot run inside a transaction")
+		})
+	}
+	// Not distributed: this call succeeds.
+	e.exec(`SELECT master_create_distributed_table('docs', 'id')`)
+}

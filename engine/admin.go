@@ -5,7 +5,6 @@ import (
 	"database/sql/driver"
 	"reflect"
 
-	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
 )
 
@@ -15,7 +14,8 @@ import (
 // master_move_shard_placement): once with the call's own arguments, or once
 // per row of its FROM clause (Cursor.AdminArgs). Each call
 // (Cursor.RunAdmin) returns one row with an empty (void) value, as
-// PostgreSQL shows a void function. Refused inside a transaction.
+// PostgreSQL shows a void function. Where they may run (not inside a
+// transaction) is the Cursor's to decide.
 type Admin struct {
 	Plan *planner.Plan
 }
@@ -28,9 +28,6 @@ func (a Admin) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (
 
 func (a Admin) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
 	call := a.Plan.Admin
-	if vc.InTransaction() {
-		return nil, sqlerr.Unsupported("%s cannot run inside a transaction", call.Function)
-	}
 	args := plainArgs(nargs)
 	var calls [][]any
 	if call.ArgsSQL == "" {
@@ -45,7 +42,7 @@ func (a Admin) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) 
 		calls = append(calls, one)
 	} else {
 		var err error
-		if calls, err = vc.AdminArgs(ctx, call.ArgsSQL, args); err != nil {
+		if calls, err = vc.AdminArgs(ctx, call.Function, call.ArgsSQL, args); err != nil {
 			return nil, err
 		}
 	}

@@ -346,7 +346,7 @@ func (c *testCursor) CombineQuery(context.Context, *planner.Plan, []any) (driver
 func (c *testCursor) MaterializeQuery(context.Context, *planner.Plan, []driver.NamedValue) (driver.Rows, error) {
 	return nil, errNotInEngine
 }
-func (c *testCursor) AdminArgs(context.Context, string, []any) ([][]any, error) {
+func (c *testCursor) AdminArgs(context.Context, string, string, []any) ([][]any, error) {
 	return nil, errNotInEngine
 }
 func (c *testCursor) RunAdmin(context.Context, string, []any) error { return errNotInEngine }

@@ -91,9 +91,11 @@ type Cursor interface {
 	// MetadataVersion reads the metadata's current version (the catalog
 	// version a plan was made against moves on with every change).
 	MetadataVersion(ctx context.Context) (int64, error)
-	// AdminArgs evaluates the FROM clause of an administrative call on the
-	// metadata database: one argument list per row.
-	AdminArgs(ctx context.Context, sql string, args []any) ([][]any, error)
+	// AdminArgs evaluates the FROM clause of a call of administrative
+	// function fn on the metadata database: one argument list per row.
+	// It refuses (0A000), running nothing, where fn may not run (inside a
+	// transaction), as RunAdmin does.
+	AdminArgs(ctx context.Context, fn, sql string, args []any) ([][]any, error)
 	// RunAdmin runs one call of an administrative function on the
 	// metadata, the table it names resolved by the session's search_path,
 	// and reloads the catalog before it returns.
