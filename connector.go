@@ -121,6 +121,7 @@ func (l *liveConns) track(cfg *pgxpool.Config) {
 		if !l.add(conn.PgConn()) {
 			return errors.New("pgshard: connector is closed")
 		}
+		acceptBinaryArrays(conn.TypeMap())
 		return nil
 	}
 	cfg.BeforeClose = func(conn *pgx.Conn) {
@@ -271,6 +272,7 @@ func (np *nodePool) open(ctx context.Context) (*stdlib.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	acceptBinaryArrays(c.(*stdlib.Conn).Conn().TypeMap())
 	return c.(*stdlib.Conn), nil
 }
 
