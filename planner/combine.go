@@ -121,7 +121,7 @@ func (c *CombinePlan) SQL(in CombineInput) (string, error) {
 
 // partialRelation builds `(SELECT u.c1::T1 AS name1, ... FROM unnest($a1::text[], ...)
 // AS u(c1, ...)) AS alias`: the shards' partial rows as a relation. A column
-// that travels in binary is `unnest($a1::T1[])` instead, read as it is.
+// that travels in binary is unnested from `$a1::T1[]` instead.
 func partialRelation(alias string, names []string, in CombineInput) *pg_query.Node {
 	inner := &pg_query.SelectStmt{}
 	var unnestArgs []*pg_query.Node
@@ -129,10 +129,9 @@ func partialRelation(alias string, names []string, in CombineInput) *pg_query.No
 	for i, name := range names {
 		u := "c" + strconv.Itoa(i+1)
 		binary := i < len(in.Binary) && in.Binary[i]
-		val := columnRef("u", u)
-		if !binary {
-			val = typeCast(val, in.Types[i])
-		}
+		// Cast in binary too: unnest drops the type modifier (numeric(12,2),
+		// varchar(3)), which the values already satisfy.
+		val := typeCast(columnRef("u", u), in.Types[i])
 		if i < len(in.Collations) && in.Collations[i] != "" {
 			val = &pg_query.Node{Node: &pg_query.Node_CollateClause{CollateClause: &pg_query.CollateClause{
 				Arg: val, Collname: []*pg_query.Node{pg_query.MakeStrNode(in.Collations[i])}, Location: -1}}}
