@@ -305,11 +305,14 @@ type typeInfo struct {
 	// timestamptz or a float4/float8: the types whose text does not read
 	// back as the same value under some settings (checkTextTransport).
 	timestamptz, float bool
+	// send is the type's binary output function, qualified
+	// (pg_catalog.timestamptz_send), when it is a built-in one.
+	send string
 }
 
 // typeInfoSQL describes type $1 with modifier $2: its name, whether it is
-// collatable, and whether it holds a timestamptz (1184) or a float (700,
-// 701) at any depth.
+// collatable, whether it holds a timestamptz (1184) or a float (700,
+// 701) at any depth, and its built-in binary output function.
 const typeInfoSQL = `WITH RECURSIVE parts(t) AS (
 	SELECT $1::oid
 	UNION
@@ -323,7 +326,9 @@ const typeInfoSQL = `WITH RECURSIVE parts(t) AS (
 SELECT pg_catalog.format_type($1::oid, $2::int),
 	coalesce((SELECT typcollation <> 0 FROM pg_catalog.pg_type WHERE oid = $1::oid), false),
 	EXISTS (SELECT 1 FROM parts WHERE t = 1184),
-	EXISTS (SELECT 1 FROM parts WHERE t IN (700, 701))`
+	EXISTS (SELECT 1 FROM parts WHERE t IN (700, 701)),
+	coalesce((SELECT 'pg_catalog.' || p.proname FROM pg_catalog.pg_type ty JOIN pg_catalog.pg_proc p ON p.oid = ty.typsend
+		WHERE ty.oid = $1::oid AND p.pronamespace = 'pg_catalog'::regnamespace), '')`
 
 // typeInfos returns what the combine step needs of each type, from a
 // cache filled by asking the server once per type.
@@ -338,7 +343,7 @@ func (c *Connector) typeInfos(ctx context.Context, conn *pgx.Conn, types []typeR
 			continue
 		}
 		var ti typeInfo
-		if err := conn.QueryRow(ctx, typeInfoSQL, t.oid, t.typmod).Scan(&ti.name, &ti.collatable, &ti.timestamptz, &ti.float); err != nil {
+		if err := conn.QueryRow(ctx, typeInfoSQL, t.oid, t.typmod).Scan(&ti.name, &ti.collatable, &ti.timestamptz, &ti.float, &ti.send); err != nil {
 			return nil, fmt.Errorf("pgshard: naming result type %d: %w", t.oid, err)
 		}
 		c.types[t] = ti
