@@ -149,9 +149,11 @@ func (cn *conn) combineQuery(ctx context.Context, p *planner.Plan, args []any) (
 		return nil, err
 	}
 	cargs := make([]driver.NamedValue, 0, len(p.Combine.Params)+k+1)
-	if cn.c.poolConfig.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeSimpleProtocol {
-		// Binary parameters need the extended protocol.
-		cargs = append(cargs, driver.NamedValue{Value: pgx.QueryExecModeDescribeExec})
+	if !describesStatements(cn.c.poolConfig.ConnConfig.DefaultQueryExecMode) {
+		// Binary parameters need a described statement; the answer stays in
+		// text, as the connections' mode returns it (replacing the binary
+		// formats stdlib asks for).
+		cargs = append(cargs, driver.NamedValue{Value: pgx.QueryExecModeDescribeExec}, driver.NamedValue{Value: pgx.QueryResultFormatsByOID{}})
 	}
 	for _, pn := range p.Combine.Params {
 		var v any
@@ -207,13 +209,26 @@ var binaryTypes = func() map[uint32]int16 {
 	return m
 }()
 
-// extendedProtocol prepends to args the extended protocol when c's default
-// is the simple protocol, which returns and takes only text.
+// extendedProtocol prepends to args a mode that describes the statement
+// (pgx.QueryExecModeDescribeExec) when c's default does not: the simple
+// protocol returns and takes only text, and QueryExecModeExec, which does
+// not know the result types, asks for text.
 func extendedProtocol(c *pgx.Conn, args []any) []any {
-	if c.Config().DefaultQueryExecMode != pgx.QueryExecModeSimpleProtocol {
+	if describesStatements(c.Config().DefaultQueryExecMode) {
 		return args
 	}
 	return append([]any{pgx.QueryExecModeDescribeExec}, args...)
+}
+
+// describesStatements reports whether pgx describes a statement before
+// running it in mode: it then knows the result and parameter types, and
+// sends and reads values in binary where asked.
+func describesStatements(mode pgx.QueryExecMode) bool {
+	switch mode {
+	case pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe, pgx.QueryExecModeDescribeExec:
+		return true
+	}
+	return false
 }
 
 // valueArena copies partial values into shared chunks: one allocation per

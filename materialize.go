@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
 )
@@ -25,8 +23,10 @@ import (
 // (timestamptz_send, float8send, ...; bytea, which every path returns as
 // it is) and passed as a binaryArray; other columns are selected as text,
 // and refused (0A000) when their text would not read back as the same
-// value under the session's settings (checkTextTransport). Under the simple
-// protocol, which takes no binary parameters, every column goes as text.
+// value under the session's settings (checkTextTransport). When the
+// connections do not describe statements (default_query_exec_mode
+// simple_protocol or exec), which the rest of the statement's binary
+// parameters need, every column goes as text.
 func (cn *conn) materializeQuery(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Rows, error) {
 	m := p.Materialize
 	args := plainArgs(nargs)
@@ -34,7 +34,7 @@ func (cn *conn) materializeQuery(ctx context.Context, p *planner.Plan, nargs []d
 	in := planner.MaterializeInput{Names: make([][]string, n), Types: make([][]string, n), Binary: make([][]bool, n)}
 	var arrays []any
 	budget := maxMaterializedBytes
-	binaryOK := cn.c.poolConfig.ConnConfig.DefaultQueryExecMode != pgx.QueryExecModeSimpleProtocol
+	binaryOK := describesStatements(cn.c.poolConfig.ConnConfig.DefaultQueryExecMode)
 	for i, sq := range m.Subqueries {
 		names, refs, infos, err := cn.describeTypes(ctx, sq.TypedSQL)
 		if err != nil {
