@@ -474,7 +474,9 @@ func benchMedian(ds []time.Duration) float64 {
 
 // BenchmarkMultiShard compares multi-shard queries over 16 shards with the
 // same query on one PostgreSQL holding all the rows: count(*), GROUP BY with
-// avg (combined by PostgreSQL from partial aggregates), ORDER BY ... LIMIT 10
+// avg (combined by PostgreSQL from partial aggregates), GROUP BY over
+// timestamptz/float8/interval partials, a window function (the shards' rows
+// combined by PostgreSQL), ORDER BY ... LIMIT 10
 // (LIMIT pushed to the shards), and a full scan (merged-row throughput).
 func BenchmarkMultiShard(b *testing.B) {
 	ctx := context.Background()
@@ -521,6 +523,11 @@ func BenchmarkMultiShard(b *testing.B) {
 	}{
 		{"count", `SELECT count(*) FROM %s`, 1},
 		{"groupby", `SELECT k %% 100 AS g, count(*), avg(k), max(v) FROM %s GROUP BY 1`, 100},
+		// 1000 groups: 16000 partial rows of timestamptz, float8 and
+		// interval, whose transport between servers (binary) this measures.
+		{"groupbytypes", `SELECT k %% 1000 AS g, min(to_timestamp(k)), max(k::float8 / 7), sum(k * interval '1 second') FROM %s GROUP BY 1`, 1000},
+		// A window function: the shards' 20000 rows go to the combine step.
+		{"window", `SELECT k, v, rank() OVER (ORDER BY k %% 97, k) FROM %s WHERE k <= 20000`, 20000},
 		{"orderlimit", `SELECT k, v FROM %s ORDER BY v DESC LIMIT 10`, 10},
 		{"scan", `SELECT k, v FROM %s`, benchCountRows},
 	}
