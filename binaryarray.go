@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"reflect"
+	"slices"
 
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -26,7 +27,8 @@ import (
 // send one, and only in the binary format (the extended protocol): asked
 // for its text, it fails, so pgx sends it in binary or reports the error.
 type binaryArray struct {
-	data []byte
+	elemOID uint32
+	elems   [][]byte // each in its type's binary format; nil for NULL
 }
 
 // errBinaryArrayText is why a binaryArray has no text form.
@@ -36,39 +38,44 @@ var errBinaryArrayText = errors.New("pgshard: an array of binary values can only
 // it does not know, fail, and fall back to the binary format.
 func (binaryArray) TextValue() (pgtype.Text, error) { return pgtype.Text{}, errBinaryArrayText }
 
-// newBinaryArray builds the binary array of elements of type elemOID, each
-// element in that type's binary format (typsend's), nil for NULL.
+// newBinaryArray is the array of elements of type elemOID, each element in
+// that type's binary format (typsend's), nil for NULL. It keeps elems.
 func newBinaryArray(elemOID uint32, elems [][]byte) binaryArray {
+	return binaryArray{elemOID: elemOID, elems: elems}
+}
+
+// appendTo appends the array in array_recv's format to buf: a header (one
+// dimension, lower bound 1; none for an empty array), then each element's
+// length (-1 for NULL) and bytes.
+func (a binaryArray) appendTo(buf []byte) []byte {
+	if len(a.elems) == 0 {
+		buf = binary.BigEndian.AppendUint32(buf, 0) // ndim 0: the empty array
+		buf = binary.BigEndian.AppendUint32(buf, 0)
+		return binary.BigEndian.AppendUint32(buf, a.elemOID)
+	}
+	hasNull := uint32(0)
 	size := 20
-	hasNull := int32(0)
-	for _, e := range elems {
+	for _, e := range a.elems {
 		size += 4 + len(e)
 		if e == nil {
 			hasNull = 1
 		}
 	}
-	b := make([]byte, 0, size)
-	if len(elems) == 0 {
-		// ndim 0: the empty array.
-		b = binary.BigEndian.AppendUint32(b, 0)
-		b = binary.BigEndian.AppendUint32(b, 0)
-		b = binary.BigEndian.AppendUint32(b, elemOID)
-		return binaryArray{data: b}
-	}
-	b = binary.BigEndian.AppendUint32(b, 1) // ndim
-	b = binary.BigEndian.AppendUint32(b, uint32(hasNull))
-	b = binary.BigEndian.AppendUint32(b, elemOID)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(elems))) // dimension length
-	b = binary.BigEndian.AppendUint32(b, 1)                  // lower bound
-	for _, e := range elems {
+	buf = slices.Grow(buf, size)
+	buf = binary.BigEndian.AppendUint32(buf, 1) // ndim
+	buf = binary.BigEndian.AppendUint32(buf, hasNull)
+	buf = binary.BigEndian.AppendUint32(buf, a.elemOID)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(a.elems))) // dimension length
+	buf = binary.BigEndian.AppendUint32(buf, 1)                    // lower bound
+	for _, e := range a.elems {
 		if e == nil {
-			b = binary.BigEndian.AppendUint32(b, 0xFFFFFFFF) // -1: NULL
+			buf = binary.BigEndian.AppendUint32(buf, 0xFFFFFFFF) // -1: NULL
 			continue
 		}
-		b = binary.BigEndian.AppendUint32(b, uint32(len(e)))
-		b = append(b, e...)
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(e)))
+		buf = append(buf, e...)
 	}
-	return binaryArray{data: b}
+	return buf
 }
 
 // acceptBinaryArrays lets connections with type map m send binaryArray
@@ -103,7 +110,7 @@ type binaryArrayPlan struct{}
 func (binaryArrayPlan) SetNext(pgtype.EncodePlan) {}
 
 func (binaryArrayPlan) Encode(value any, buf []byte) ([]byte, error) {
-	return append(buf, value.(binaryArray).data...), nil
+	return value.(binaryArray).appendTo(buf), nil
 }
 
 // binaryArrayNext is the placeholder next value of wrapBinaryArray's plan.

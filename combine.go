@@ -109,7 +109,16 @@ func (cn *conn) combineQuery(ctx context.Context, p *planner.Plan, args []any) (
 			}
 		}
 	}
+	total := 0
+	for _, part := range parts {
+		if k > 0 {
+			total += len(part.cols[0])
+		}
+	}
 	columns := make([][][]byte, k)
+	for j := range columns {
+		columns[j] = make([][]byte, 0, total)
+	}
 	for _, part := range parts {
 		for j := range columns {
 			columns[j] = append(columns[j], part.cols[j]...)
@@ -232,21 +241,30 @@ func describesStatements(mode pgx.QueryExecMode) bool {
 }
 
 // valueArena copies partial values into shared chunks: one allocation per
-// chunk rather than per value. A copy is never moved or changed.
+// chunk rather than per value. Chunks grow from 512 bytes to 64 KB, so a
+// shard with few partial rows takes little. A copy is never moved or
+// changed.
 type valueArena struct {
 	chunk []byte
 }
 
-const arenaChunk = 64 << 10
+const (
+	arenaFirstChunk = 512
+	arenaMaxChunk   = 64 << 10
+)
 
 func (a *valueArena) copy(raw []byte) []byte {
-	if len(raw) > arenaChunk/8 {
+	if len(raw) > arenaMaxChunk/8 {
 		v := make([]byte, len(raw))
 		copy(v, raw)
 		return v
 	}
-	if cap(a.chunk)-len(a.chunk) < len(raw) || a.chunk == nil {
-		a.chunk = make([]byte, 0, arenaChunk)
+	if a.chunk == nil || cap(a.chunk)-len(a.chunk) < len(raw) {
+		size := min(max(2*cap(a.chunk), arenaFirstChunk), arenaMaxChunk)
+		for size < len(raw) {
+			size *= 2
+		}
+		a.chunk = make([]byte, 0, size)
 	}
 	start := len(a.chunk)
 	a.chunk = append(a.chunk, raw...)
