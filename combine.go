@@ -388,21 +388,6 @@ func (c *Connector) typeInfos(ctx context.Context, conn *pgx.Conn, types []typeR
 	return out, nil
 }
 
-// typeNames returns format_type's name for each type and whether it is
-// collatable (typeInfos).
-func (c *Connector) typeNames(ctx context.Context, conn *pgx.Conn, types []typeRef) ([]string, []bool, error) {
-	infos, err := c.typeInfos(ctx, conn, types)
-	if err != nil {
-		return nil, nil, err
-	}
-	names := make([]string, len(types))
-	collatable := make([]bool, len(types))
-	for i, ti := range infos {
-		names[i], collatable[i] = ti.name, ti.collatable
-	}
-	return names, collatable, nil
-}
-
 // checkTextTransport refuses (0A000) values that would travel between
 // servers as text (binary false) and not read back as themselves under the
 // session's settings on conn: a timestamptz (at any depth: an array of

@@ -19,11 +19,12 @@ import (
 // shards cannot split (LIMIT, aggregates, window functions inside them):
 // each such subquery runs first, on its own,
 // through pgshard, and its rows are then passed to the rest of the statement
-// as a relation built from text arrays (one parameter per column, each value
+// as a relation built from arrays (one parameter per column, each value
 // cast back to the subquery's own column type), which pgshard plans and runs
-// like any statement. The subquery's values travel as PostgreSQL's own text
-// form (the subquery casts each column to text itself), so nothing is
-// converted in Go.
+// like any statement. The subquery's values travel in PostgreSQL's own
+// binary form (the subquery passes a column to its type's send function,
+// Subquery.SQLSending) or text form (it casts the column to text), as the
+// executor chooses per column type, so nothing is converted in Go.
 //
 // Each subquery's rows are held in memory while the statement runs.
 type MaterializePlan struct {
