@@ -104,6 +104,7 @@ func TestValuesTravelExactlyUnderEverySetting(t *testing.T) {
 		{"materialized cte", `WITH top AS (SELECT ts, f8, iv FROM vals ORDER BY ts DESC NULLS LAST, k LIMIT 6) SELECT count(*), min(ts), max(ts), sum(f8), sum(iv) FROM top`},
 		{"materialized in", `SELECT k FROM vals WHERE ts IN (SELECT ts FROM vals WHERE f8 = 0.30000000000000004 ORDER BY k LIMIT 3)`},
 		{"materialized float", `SELECT f8, count(*) FROM (SELECT f8 FROM vals ORDER BY k LIMIT 10) s GROUP BY f8`},
+		{"materialized ordered by an output name", `SELECT * FROM (SELECT k, f8 AS f8, ts AS ts FROM vals ORDER BY f8, ts, k LIMIT 5) s ORDER BY k`},
 		{"materialized array composite", `SELECT * FROM (SELECT k, tsa, st FROM vals ORDER BY k LIMIT 5) s ORDER BY k`},
 	}
 	settings := []struct{ name, set string }{
