@@ -371,6 +371,10 @@ func planMaterialize(sql string, snap *catalog.Snapshot, env Env) *MaterializePl
 	return m
 }
 
+// materializedName is the name of column i of a subquery as it runs first:
+// the rest of the statement knows the columns by the names TypedSQL has.
+func materializedName(i int) string { return "?pgshard_c" + strconv.Itoa(i+1) }
+
 // materializableSubquery turns a subquery into the statement that returns
 // its rows as text: every output column cast to text, its ORDER BY and
 // GROUP BY written with the expressions their positions and output names
@@ -482,19 +486,16 @@ func materializableSubquery(q *pg_query.Node, snap *catalog.Snapshot, env Env) (
 	}
 	typed := proto.Clone(sel).(*pg_query.SelectStmt)
 	uncast := proto.Clone(sel).(*pg_query.SelectStmt)
+	// The cast (or sent) columns get names of their own: an ORDER BY name
+	// left in the statement (resolved above to the expression it stands
+	// for, often the input column of the same name) must not bind to an
+	// output column, whose value is now text or bytea and sorts otherwise.
 	for i, t := range sel.TargetList {
 		rt := t.GetResTarget()
-		name := rt.Name
-		if name == "" {
-			name = "?column" + strconv.Itoa(i+1)
-		}
-		sel.TargetList[i] = resTarget(name, typeCast(rt.Val, "text"))
+		sel.TargetList[i] = resTarget(materializedName(i), typeCast(rt.Val, "text"))
 	}
 	for i, t := range uncast.TargetList {
-		rt := t.GetResTarget()
-		if rt.Name == "" {
-			rt.Name = "?column" + strconv.Itoa(i+1)
-		}
+		t.GetResTarget().Name = materializedName(i)
 	}
 	var textRenum, typedRenum, uncastRenum paramRenumbering
 	textTree, typedTree, uncastTree := wrapSelect(sel), wrapSelect(typed), wrapSelect(uncast)
