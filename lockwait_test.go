@@ -1,0 +1,186 @@
+package pgshard_test
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pgshard/pgshard"
+)
+
+// promptLimit bounds a write that meets a lock of an in-doubt prepared
+// transaction which the lock-wait watcher must finish: under the
+// background resolver's interval (2 s) plus its grace, well above the
+// watcher's ~100–150 ms. It is what the issue asks ("well under a
+// second", not the resolver's seconds), checked on a loaded test machine.
+const promptLimit = 1500 * time.Millisecond
+
+// timedWrite runs a write of key 7 of r that appends suffix to v, and
+// returns its error and how long it took.
+func timedWrite(db *sql.DB, suffix string) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
+	defer cancel()
+	start := time.Now()
+	_, err := db.ExecContext(ctx, `UPDATE r SET v = v || $1 WHERE k = 7`, suffix)
+	return time.Since(start), err
+}
+
+// readR reads v of key k of r through pgshard.
+func readR(t *testing.T, db *sql.DB, k int) string {
+	t.Helper()
+	var v string
+	if err := db.QueryRow(`SELECT v FROM r WHERE k = $1`, k).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// A client dies between the commit decision of a replicated write and its
+// COMMIT PREPARED: both placements keep the row locked by a prepared
+// transaction decided committed. The next write of the row finishes it
+// through the lock-wait watcher, within promptLimit (not the resolver's
+// 2-4 s), and sees the committed value.
+func TestLockWaitFinishesDecidedInDoubt(t *testing.T) {
+	if os.Getenv(faultDSNEnv) != "" {
+		t.Skip("in the child")
+	}
+	e := newEnv(t)
+	createFaultTable(e, "r", 2)
+	if got := runFaultChild(t, e, "autocommit-replicated", "r", "after-decision"); got != "killed" {
+		t.Fatalf("child %s", got)
+	}
+	prepared := preparedOnAllNodes(e)
+	took, err := timedWrite(e.DB, "+after")
+	t.Logf("%d prepared transactions after the client died; next write of the row: %v after %v", prepared, err, took.Round(time.Millisecond))
+	if prepared != 2 {
+		t.Fatalf("%d prepared transactions, want 2 (one per placement)", prepared)
+	}
+	if err != nil {
+		t.Fatalf("the next write of the row: %v", err)
+	}
+	if took > promptLimit {
+		t.Errorf("the next write of the row took %v, want under %v", took.Round(time.Millisecond), promptLimit)
+	}
+	if v := readR(t, e.DB, 7); v != "new+after" {
+		t.Errorf("v = %q, want %q (the decided write, then this one)", v, "new+after")
+	}
+	if n := preparedOnAllNodes(e); n != 0 {
+		t.Errorf("%d prepared transactions left", n)
+	}
+	e.assertReplicasIdentical("r")
+}
+
+// A client dies after every placement prepared and before the commit was
+// decided: both placements keep the row locked by an undecided prepared
+// transaction whose coordinator's connections are gone. The next write of
+// the row decides it rolled back (the abort record first) and rolls it
+// back through the lock-wait watcher, within promptLimit (not the
+// resolver's 10-12 s), and sees the old value.
+func TestLockWaitRollsBackAbandonedInDoubt(t *testing.T) {
+	if os.Getenv(faultDSNEnv) != "" {
+		t.Skip("in the child")
+	}
+	e := newEnv(t)
+	createFaultTable(e, "r", 2)
+	if got := runFaultChild(t, e, "autocommit-replicated", "r", "after-prepare"); got != "killed" {
+		t.Fatalf("child %s", got)
+	}
+	prepared := preparedOnAllNodes(e)
+	took, err := timedWrite(e.DB, "+after")
+	t.Logf("%d prepared transactions after the client died; next write of the row: %v after %v", prepared, err, took.Round(time.Millisecond))
+	if prepared != 2 {
+		t.Fatalf("%d prepared transactions, want 2 (one per placement)", prepared)
+	}
+	if err != nil {
+		t.Fatalf("the next write of the row: %v", err)
+	}
+	if took > promptLimit {
+		t.Errorf("the next write of the row took %v, want under %v", took.Round(time.Millisecond), promptLimit)
+	}
+	if v := readR(t, e.DB, 7); v != "old+after" {
+		t.Errorf("v = %q, want %q (the undecided write rolled back)", v, "old+after")
+	}
+	if n := e.queryInt(`SELECT count(*) FROM pgs_distribution_metadata.commit_record WHERE NOT committed`); n != 1 {
+		t.Errorf("%d abort records, want 1 (written before the rollback)", n)
+	}
+	if n := preparedOnAllNodes(e); n != 0 {
+		t.Errorf("%d prepared transactions left", n)
+	}
+	e.assertReplicasIdentical("r")
+}
+
+// A coordinator that is alive pauses between PREPARE and its commit
+// decision while another statement waits for the row it prepared: the
+// waiter's lock-wait watcher must leave the undecided transaction alone
+// (its coordinator's connections are there), so the coordinator's commit
+// succeeds and the waiter then applies its write on top of it. The waiter
+// runs in the same process (the coordinator's own Connector) and in another
+// one (a second Connector).
+func TestLockWaitLeavesLiveCoordinator(t *testing.T) {
+	e := newEnv(t)
+	createFaultTable(e, "r", 2)
+	other, err := sql.Open("pgshard", e.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	const pause = 1500 * time.Millisecond
+	for _, c := range []struct {
+		name   string
+		waiter *sql.DB
+	}{
+		{"same process", e.DB},
+		{"another process", other},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e.exec(`UPDATE r SET v = 'old' WHERE k = 7`)
+			var armed atomic.Bool
+			armed.Store(true)
+			var wg sync.WaitGroup
+			var waitTook time.Duration
+			var waitErr error
+			restore := pgshard.SetCommitStep(func(step string) {
+				if step != pgshard.StepBeforeDecision || !armed.CompareAndSwap(true, false) {
+					return
+				}
+				// Every placement holds the row in a prepared, undecided
+				// transaction: the waiter meets its lock.
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					waitTook, waitErr = timedWrite(c.waiter, "+waiter")
+				}()
+				time.Sleep(pause)
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
+			_, err := e.DB.ExecContext(ctx, `UPDATE r SET v = 'coordinator' WHERE k = 7`)
+			cancel()
+			wg.Wait()
+			restore()
+			t.Logf("coordinator paused %v before its decision: %v; the waiter: %v after %v", pause, err, waitErr, waitTook.Round(time.Millisecond))
+			if armed.Load() {
+				t.Fatal("the coordinator never reached its decision")
+			}
+			if err != nil {
+				t.Fatalf("the live coordinator's commit failed: %v", err)
+			}
+			if waitErr != nil {
+				t.Fatalf("the waiter: %v", waitErr)
+			}
+			if waitTook < pause/2 {
+				t.Fatalf("the waiter took %v: it did not wait for the prepared transaction", waitTook)
+			}
+			if v := readR(t, e.DB, 7); v != "coordinator+waiter" {
+				t.Errorf("v = %q, want %q", v, "coordinator+waiter")
+			}
+			if n := preparedOnAllNodes(e); n != 0 {
+				t.Errorf("%d prepared transactions left", n)
+			}
+			e.assertReplicasIdentical("r")
+		})
+	}
+}
