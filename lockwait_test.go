@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/pgshard/pgshard"
 )
 
@@ -182,5 +184,25 @@ func TestLockWaitLeavesLiveCoordinator(t *testing.T) {
 			}
 			e.assertReplicasIdentical("r")
 		})
+	}
+}
+
+// BenchmarkLockWaitTracer is what the lock-wait watcher costs a statement
+// that does not wait: the tracer's calls at its start and end, on a real
+// worker connection (its clock made and registered once, before the timer).
+func BenchmarkLockWaitTracer(b *testing.B) {
+	e := newEnv(b)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, e.workers[0].DSN(e.dbname))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tr := pgshard.NewLockWaitTracer()
+	start := pgx.TraceQueryStartData{SQL: "SELECT 1"}
+	tr.TraceQueryEnd(tr.TraceQueryStart(ctx, conn, start), conn, pgx.TraceQueryEndData{})
+	b.ReportAllocs()
+	for b.Loop() {
+		tr.TraceQueryEnd(tr.TraceQueryStart(ctx, conn, start), conn, pgx.TraceQueryEndData{})
 	}
 }

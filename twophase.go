@@ -241,7 +241,13 @@ func parseGID(prepared string) (gid, coordinator string, ok bool) {
 // connection to that server is gone (preparerGoneSQL); parseTxID, of this
 // version and of the previous one, reads the id up to the last '_'.
 func participantGID(gid string, i int, pid uint32) string {
-	return gid + "_" + strconv.Itoa(i) + "p" + strconv.FormatUint(uint64(pid), 10)
+	var buf [64]byte // one allocation, the string's
+	b := append(buf[:0], gid...)
+	b = append(b, '_')
+	b = strconv.AppendInt(b, int64(i), 10)
+	b = append(b, 'p')
+	b = strconv.AppendUint(b, uint64(pid), 10)
+	return string(b)
 }
 
 // txLogDDL creates the legacy coordinator log on a server (for deciding
@@ -363,6 +369,12 @@ func (c *Connector) commitAtomic(ctx context.Context, ps []*participant) error {
 		// Decided rolled back: what fails to roll back here is rolled
 		// back by the resolver, at any age, by its abort record.
 		rollbackPrepared(cctx, prep, gids)
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+			// The abort record was there first: a resolver or a waiting
+			// statement decided the transaction rolled back, finding a
+			// participant's connection gone after its PREPARE.
+			return sqlerr.New("40000", "pgshard: commit: transaction %s was rolled back: recovery decided it rolled back before its commit was recorded (a participant's connection was lost after PREPARE)", id)
+		}
 		if errors.As(err, &pgErr) {
 			return fmt.Errorf("pgshard: commit: transaction %s rolled back: %w", id, err)
 		}
