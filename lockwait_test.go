@@ -206,3 +206,48 @@ func BenchmarkLockWaitTracer(b *testing.B) {
 		tr.TraceQueryEnd(tr.TraceQueryStart(ctx, conn, start), conn, pgx.TraceQueryEndData{})
 	}
 }
+
+// With no statement waiting for them, the background resolver finishes the
+// prepared transactions a killed client left within seconds: decided ones
+// as recorded, and undecided ones whose preparing backends are gone
+// (abandoned) rolled back after 1 s instead of the 10 s of those whose
+// coordinator may be alive.
+func TestResolverFinishesInDoubtPromptly(t *testing.T) {
+	if os.Getenv(faultDSNEnv) != "" {
+		t.Skip("in the child")
+	}
+	const limit = 5 * time.Second // the resolver's interval (2 s) plus its 1 s grace, and slack
+	cases := []struct {
+		name, spec, want string
+	}{
+		{"decided", "after-decision", "new"},
+		{"undecided, abandoned", "after-prepare", "old"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			createFaultTable(e, "r", 2)
+			if err := e.DB.Ping(); err != nil { // the resolver runs
+				t.Fatal(err)
+			}
+			if got := runFaultChild(t, e, "autocommit-replicated", "r", c.spec); got != "killed" {
+				t.Fatalf("child %s", got)
+			}
+			start := time.Now()
+			n := preparedOnAllNodes(e)
+			for n != 0 && time.Since(start) < hangLimit {
+				time.Sleep(100 * time.Millisecond)
+				n = preparedOnAllNodes(e)
+			}
+			took := time.Since(start)
+			t.Logf("prepared transactions gone after %v (%d left)", took.Round(100*time.Millisecond), n)
+			if n != 0 || took > limit {
+				t.Errorf("%d prepared transactions left after %v, want none within %v", n, took.Round(100*time.Millisecond), limit)
+			}
+			if v := readR(t, e.DB, 7); v != c.want {
+				t.Errorf("v = %q, want %q", v, c.want)
+			}
+			e.assertReplicasIdentical("r")
+		})
+	}
+}

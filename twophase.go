@@ -86,8 +86,10 @@ const (
 	// transactions left in doubt.
 	resolverInterval = 2 * time.Second
 	// decidedGrace is how long a decided prepared transaction is left to
-	// the client committing it before the resolver finishes it.
-	decidedGrace = 2 * time.Second
+	// the client committing it before the resolver finishes it (racing the
+	// client is harmless: whoever comes second finds it gone, or busy and
+	// then gone), and how old an abandoned undecided one must be.
+	decidedGrace = time.Second
 	// presumeAbortAge is how old an undecided prepared transaction must be
 	// before the resolver decides it rolled back. Deciding one early is
 	// safe (its client's decision then fails and it rolls back) but fails
