@@ -516,6 +516,19 @@ func testRollingRestartInsideTransaction(t *testing.T, step string, ordinary boo
 			w.Start(context.Background())
 		}
 	})
+	// Another process, whose catalog and pools predate the commit, reads
+	// through the rolling restart too.
+	other, err := sql.Open("pgshard", e.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	for _, k := range updated {
+		var v string
+		if err := other.QueryRow(`SELECT v FROM kv WHERE k = $1`, k).Scan(&v); err != nil || v != "old" {
+			t.Fatalf("the other process read %q, %v", v, err)
+		}
+	}
 
 	var armed atomic.Bool
 	armed.Store(true)
@@ -575,18 +588,23 @@ func testRollingRestartInsideTransaction(t *testing.T, step string, ordinary boo
 		}
 	}
 
-	// read lists the keys whose value is from before the commit, and
-	// counts the reads that failed.
+	// read lists the keys whose value is from before the commit, through
+	// this process and the other one, and counts the reads that failed.
 	read := func() (old []string, errs int) {
-		for _, k := range all {
-			v, err := kvValue(e, k)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-				old = append(old, fmt.Sprintf("%d missing", k))
-			case err != nil:
-				errs++
-			case v != "new":
-				old = append(old, fmt.Sprintf("%d=%q", k, v))
+		for _, db := range []*sql.DB{e.DB, other} {
+			for _, k := range all {
+				ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
+				var v string
+				err := db.QueryRowContext(ctx, `SELECT v FROM kv WHERE k = $1`, k).Scan(&v)
+				cancel()
+				switch {
+				case errors.Is(err, sql.ErrNoRows):
+					old = append(old, fmt.Sprintf("%d missing", k))
+				case err != nil:
+					errs++
+				case v != "new":
+					old = append(old, fmt.Sprintf("%d=%q", k, v))
+				}
 			}
 		}
 		return old, errs
