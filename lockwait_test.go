@@ -21,13 +21,16 @@ import (
 // second", not the resolver's seconds), checked on a loaded test machine.
 const promptLimit = 1500 * time.Millisecond
 
-// timedWrite runs a write of key 7 of r that appends suffix to v, and
-// returns its error and how long it took.
-func timedWrite(db *sql.DB, suffix string) (time.Duration, error) {
+// appendSQL appends $1 to v of key 7 of r.
+const appendSQL = `UPDATE r SET v = v || $1 WHERE k = 7`
+
+// timedWrite runs query (appendSQL or another with the same effect) with
+// suffix, and returns its error and how long it took.
+func timedWrite(db *sql.DB, query, suffix string) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
 	defer cancel()
 	start := time.Now()
-	_, err := db.ExecContext(ctx, `UPDATE r SET v = v || $1 WHERE k = 7`, suffix)
+	_, err := db.ExecContext(ctx, query, suffix)
 	return time.Since(start), err
 }
 
@@ -45,35 +48,45 @@ func readR(t *testing.T, db *sql.DB, k int) string {
 // COMMIT PREPARED: both placements keep the row locked by a prepared
 // transaction decided committed. The next write of the row finishes it
 // through the lock-wait watcher, within promptLimit (not the resolver's
-// 2-4 s), and sees the committed value.
+// 2-4 s), and sees the committed value: a plain UPDATE waits for the row
+// lock, an UPDATE that also reads the table first waits for the table lock
+// its LOCK TABLE asks (replicaReadLocks).
 func TestLockWaitFinishesDecidedInDoubt(t *testing.T) {
 	if os.Getenv(faultDSNEnv) != "" {
 		t.Skip("in the child")
 	}
-	e := newEnv(t)
-	createFaultTable(e, "r", 2)
-	if got := runFaultChild(t, e, "autocommit-replicated", "r", "after-decision"); got != "killed" {
-		t.Fatalf("child %s", got)
+	cases := []struct{ name, query string }{
+		{"row lock", appendSQL},
+		{"table lock", `UPDATE r SET v = v || $1 WHERE k = 7 AND EXISTS (SELECT FROM r r2 WHERE r2.k = 7)`},
 	}
-	prepared := preparedOnAllNodes(e)
-	took, err := timedWrite(e.DB, "+after")
-	t.Logf("%d prepared transactions after the client died; next write of the row: %v after %v", prepared, err, took.Round(time.Millisecond))
-	if prepared != 2 {
-		t.Fatalf("%d prepared transactions, want 2 (one per placement)", prepared)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			createFaultTable(e, "r", 2)
+			if got := runFaultChild(t, e, "autocommit-replicated", "r", "after-decision"); got != "killed" {
+				t.Fatalf("child %s", got)
+			}
+			prepared := preparedOnAllNodes(e)
+			took, err := timedWrite(e.DB, c.query, "+after")
+			t.Logf("%d prepared transactions after the client died; next write of the row: %v after %v", prepared, err, took.Round(time.Millisecond))
+			if prepared != 2 {
+				t.Fatalf("%d prepared transactions, want 2 (one per placement)", prepared)
+			}
+			if err != nil {
+				t.Fatalf("the next write of the row: %v", err)
+			}
+			if took > promptLimit {
+				t.Errorf("the next write of the row took %v, want under %v", took.Round(time.Millisecond), promptLimit)
+			}
+			if v := readR(t, e.DB, 7); v != "new+after" {
+				t.Errorf("v = %q, want %q (the decided write, then this one)", v, "new+after")
+			}
+			if n := preparedOnAllNodes(e); n != 0 {
+				t.Errorf("%d prepared transactions left", n)
+			}
+			e.assertReplicasIdentical("r")
+		})
 	}
-	if err != nil {
-		t.Fatalf("the next write of the row: %v", err)
-	}
-	if took > promptLimit {
-		t.Errorf("the next write of the row took %v, want under %v", took.Round(time.Millisecond), promptLimit)
-	}
-	if v := readR(t, e.DB, 7); v != "new+after" {
-		t.Errorf("v = %q, want %q (the decided write, then this one)", v, "new+after")
-	}
-	if n := preparedOnAllNodes(e); n != 0 {
-		t.Errorf("%d prepared transactions left", n)
-	}
-	e.assertReplicasIdentical("r")
 }
 
 // A client dies after every placement prepared and before the commit was
@@ -92,7 +105,7 @@ func TestLockWaitRollsBackAbandonedInDoubt(t *testing.T) {
 		t.Fatalf("child %s", got)
 	}
 	prepared := preparedOnAllNodes(e)
-	took, err := timedWrite(e.DB, "+after")
+	took, err := timedWrite(e.DB, appendSQL, "+after")
 	t.Logf("%d prepared transactions after the client died; next write of the row: %v after %v", prepared, err, took.Round(time.Millisecond))
 	if prepared != 2 {
 		t.Fatalf("%d prepared transactions, want 2 (one per placement)", prepared)
@@ -154,7 +167,7 @@ func TestLockWaitLeavesLiveCoordinator(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					waitTook, waitErr = timedWrite(c.waiter, "+waiter")
+					waitTook, waitErr = timedWrite(c.waiter, appendSQL, "+waiter")
 				}()
 				time.Sleep(pause)
 			})
