@@ -50,7 +50,10 @@ import (
 // and the metadata database and finishes them as their record says: decided
 // ones after decidedGrace (leaving a live coordinator time to finish its
 // own), undecided ones (their client died before the decision) after
-// presumeAbortAge, by writing the abort record first. Prepared transactions
+// presumeAbortAge, or after decidedGrace when the backend that prepared
+// them is gone, by writing the abort record first. A statement waiting for
+// one's locks has it finished at once (lockwait.go), by the same code
+// (resolvePrepared). Prepared transactions
 // named by the older scheme, pgshard_<hex coordinator>_<hex>_<i>, are decided
 // from pgshard.transaction_log on their coordinator worker as before.
 // docs/failure-model.md weighs this design.
@@ -664,8 +667,9 @@ func agesFor(minAge time.Duration) recoveryAges {
 // older naming scheme, its coordinator's log) says so, rolled back
 // otherwise. Prepared transactions younger than minAge are left alone, as
 // their commit may still be under way (deciding them early is safe, but may
-// roll back a commit that was about to succeed); those decided committed
-// wait at most decidedGrace. Each process also runs it in the background
+// roll back a commit that was about to succeed); those decided, and
+// undecided ones whose preparing backend is gone, wait at most
+// decidedGrace. Each process also runs it in the background
 // every few seconds. It returns how many it committed and rolled back.
 func (c *Connector) Recover(ctx context.Context, minAge time.Duration) (committed, rolledBack int, err error) {
 	if err := c.init(ctx); err != nil {
