@@ -475,6 +475,7 @@ func (c *Connector) node(n catalog.Node) (*nodePool, error) {
 	}
 	c.live.track(cfg)
 	cfg.ConnConfig.Tracer = &lockWaitTracer{w: &c.lockwait, node: n}
+	cfg.ConnConfig.AfterConnect = verifyBackendPID
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("pgshard: pool for worker %s: %w", n, err)

@@ -242,17 +242,54 @@ func parseGID(prepared string) (gid, coordinator string, ok bool) {
 
 // participantGID names participant i's prepared transaction of
 // transaction gid, prepared by the backend with process id pid:
-// <gid>_<i>p<pid>. The pid tells the resolvers whether the coordinator's
-// connection to that server is gone (preparerGoneSQL); parseTxID, of this
-// version and of the previous one, reads the id up to the last '_'.
+// <gid>_<i>p<pid>, or <gid>_<i> when pid is 0 (unknown). The pid tells the
+// resolvers whether the coordinator's connection to that server is gone
+// (preparerGoneSQL); parseTxID, of this version and of the previous one,
+// reads the id up to the last '_'.
 func participantGID(gid string, i int, pid uint32) string {
 	var buf [64]byte // one allocation, the string's
 	b := append(buf[:0], gid...)
 	b = append(b, '_')
 	b = strconv.AppendInt(b, int64(i), 10)
-	b = append(b, 'p')
-	b = strconv.AppendUint(b, uint64(pid), 10)
+	if pid != 0 {
+		b = append(b, 'p')
+		b = strconv.AppendUint(b, uint64(pid), 10)
+	}
 	return string(b)
+}
+
+// backendPIDKey marks, in a connection's CustomData, that the process id
+// the server reported when it connected is its backend's own
+// (verifyBackendPID).
+const backendPIDKey = "pgshard.backendPID"
+
+// backendPID is pc's backend process id when verifyBackendPID confirmed
+// it, else 0.
+func backendPID(pc *pgconn.PgConn) uint32 {
+	if ok, _ := pc.CustomData()[backendPIDKey].(bool); ok {
+		return pc.PID()
+	}
+	return 0
+}
+
+// verifyBackendPID is the worker connections' pgconn AfterConnect: it
+// asks the server for its backend's process id (one round trip per new
+// connection) and records whether it is the one the connection reported.
+// Behind a connection pooler that answers in the server's place (PgBouncer)
+// it is not, and the pid must not go into prepared transactions' names: a
+// pid no backend has would make every undecided transaction look abandoned
+// (preparerGoneSQL).
+func verifyBackendPID(ctx context.Context, pc *pgconn.PgConn) error {
+	res, err := pc.Exec(ctx, "SELECT pg_backend_pid()").ReadAll()
+	if err != nil {
+		return err
+	}
+	if len(res) == 1 && len(res[0].Rows) == 1 && len(res[0].Rows[0]) == 1 {
+		if pid, err := strconv.ParseUint(string(res[0].Rows[0][0]), 10, 32); err == nil && uint32(pid) == pc.PID() {
+			pc.CustomData()[backendPIDKey] = true
+		}
+	}
+	return nil
 }
 
 // txLogDDL creates the legacy coordinator log on a server (for deciding
@@ -348,7 +385,7 @@ func (c *Connector) commitAtomic(ctx context.Context, ps []*participant) error {
 	defer func() { c.twopc.end(id, finished) }()
 	gids := make([]string, len(prep))
 	for i := range prep {
-		gids[i] = participantGID(id, i, prep[i].conn.Conn().PgConn().PID())
+		gids[i] = participantGID(id, i, backendPID(prep[i].conn.Conn().PgConn()))
 	}
 
 	prepareErrs := make([]error, len(prep))
