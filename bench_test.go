@@ -392,6 +392,40 @@ func benchPointSelectOps(b *testing.B) []benchOp {
 	}
 }
 
+// BenchmarkPointUpdate and BenchmarkPointUpdateInterleaved: a prepared
+// single-row UPDATE by primary key on one shard with one placement (an
+// autocommit write: one statement on one worker, a plain commit).
+func BenchmarkPointUpdate(b *testing.B)            { benchSubs(b, false, benchPointUpdateOps(b)) }
+func BenchmarkPointUpdateInterleaved(b *testing.B) { benchInterleaved(b, benchPointUpdateOps(b)) }
+
+func benchPointUpdateOps(b *testing.B) []benchOp {
+	f := newBenchFixture(b, true)
+	ctx := context.Background()
+	direct := `UPDATE ` + f.shardTable + ` SET v = $2 WHERE k = $1`
+	shardStmt := benchPrepare(b, f.e.DB, `UPDATE t SET v = $2 WHERE k = $1`)
+	pgxStmt := benchPrepare(b, f.pgxDB, direct)
+	check := func(n int64, err error) error {
+		if err == nil && n != 1 {
+			err = fmt.Errorf("updated %d rows", n)
+		}
+		return err
+	}
+	affected := func(res sql.Result, err error) (int64, error) {
+		if err != nil {
+			return 0, err
+		}
+		return res.RowsAffected()
+	}
+	return []benchOp{
+		{"pgshard", func() error { return check(affected(shardStmt.Exec(f.key(), benchValue))) }},
+		{"pgx", func() error { return check(affected(pgxStmt.Exec(f.key(), benchValue))) }},
+		{"pgxpool", func() error {
+			tag, err := f.pool.Exec(ctx, direct, f.key(), benchValue)
+			return check(tag.RowsAffected(), err)
+		}},
+	}
+}
+
 // benchInterleaved runs every op once per iteration, rotating which goes
 // first, and times each call on its own. On a shared, noisy machine the
 // separate sub-benchmarks run seconds apart and see different background
