@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/pgshard/pgshard/catalog"
 )
 
 // BenchmarkPlanLiteralInsert plans a 200 KB multi-row INSERT of literals
 // (a bulk loader's statement) and rewrites it for its shards: one shard
-// (rows keyed alike) and all 16.
+// (rows keyed alike) and all 16; scanned (New, planLiteralInsert) and
+// parsed (planParsed: pg_query's parse and deparse).
 func BenchmarkPlanLiteralInsert(b *testing.B) {
 	snap := testSnapshot(b)
 	env := testEnv()
@@ -28,26 +31,31 @@ func BenchmarkPlanLiteralInsert(b *testing.B) {
 			fmt.Fprintf(&sb, "('%s', '2020-01-02', %d, 7, 'abcdefghij', 'some title of a product %d', '{}')", shape.key(i), i, i)
 		}
 		sql := sb.String()
-		b.Run(shape.name, func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetBytes(int64(len(sql)))
-			for b.Loop() {
-				p, err := New(sql, snap, env)
-				if err != nil {
-					b.Fatal(err)
-				}
-				shards, err := p.RowShards(nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if p.parts == nil {
-					if _, err := p.ShardSQL(shards[0]); err != nil {
+		for _, way := range []struct {
+			name string
+			plan func(string, *catalog.Snapshot, Env) (*Plan, error)
+		}{{"scanned", New}, {"parsed", planParsed}} {
+			b.Run(shape.name+"/"+way.name, func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(sql)))
+				for b.Loop() {
+					p, err := way.plan(sql, snap, env)
+					if err != nil {
 						b.Fatal(err)
 					}
-				} else if _, err := p.SplitInsert(nil, shards); err != nil {
-					b.Fatal(err)
+					shards, err := p.RowShards(nil)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if p.parts == nil {
+						if _, err := p.ShardSQL(shards[0]); err != nil {
+							b.Fatal(err)
+						}
+					} else if _, err := p.SplitInsert(nil, shards); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
