@@ -10,15 +10,16 @@ import (
 	"github.com/pgshard/pgshard/catalog"
 )
 
-// planLiteralInsert plans an INSERT of literal rows that scanLiteralInsert
-// accepts without parsing it whole: the statement cut after its first row
-// is parsed and planned as any statement (names resolved, columns checked,
-// defaults and replication weighed), each row's key constant is read by
-// the scanner and converted by constValue and hashed by catalog.Hash as
-// the ordinary planner's are, and each shard's statement is the first-row
-// plan's own INSERT rewritten for that shard (renameTables, deparsed) with
-// its rows copied verbatim from sql. No value is formatted by pgshard: the
-// rows reach the shards as the application wrote them.
+// planLiteralInsert plans an INSERT of literal rows that the scanner
+// (scanInsertHead, scanRows) accepts without parsing it whole: the
+// statement cut after its first row is parsed and planned as any
+// statement (names resolved, columns checked, defaults and replication
+// weighed), each row's key constant is read by the scanner and converted
+// by constValue and hashed by catalog.Hash as the ordinary planner's are,
+// and each shard's statement is the first-row plan's own INSERT rewritten
+// for that shard (renameTables, deparsed) with its rows copied verbatim
+// from sql. No value is formatted by pgshard: the rows reach the shards as
+// the application wrote them.
 //
 // It returns nil, having changed nothing, when the statement is not of
 // that form or its first row's plan does not stand for every row: values
@@ -31,19 +32,11 @@ func planLiteralInsert(sql string, snap *catalog.Snapshot, env Env) *Plan {
 	if !snap.HasDistributedTables() {
 		return nil
 	}
-	s, ok := scanLiteralInsert(sql)
-	if !ok || len(s.rows) < literalRowsMin {
+	s, ok := scanInsertHead(sql)
+	if !ok {
 		return nil
 	}
-	casts := make(map[string]castChain, len(s.casts))
-	for _, c := range s.casts {
-		chain, ok := parseCastChain(c)
-		if !ok {
-			return nil
-		}
-		casts[c] = chain
-	}
-	tree, err := pg_query.Parse(sql[:s.rows[0].end])
+	tree, err := pg_query.Parse(sql[:s.first.end])
 	if err != nil {
 		return nil
 	}
@@ -72,13 +65,43 @@ func planLiteralInsert(sql string, snap *catalog.Snapshot, env Env) *Plan {
 	if keyAt < 0 || keyAt >= s.width {
 		return nil
 	}
-	keys := make([]Value, len(s.rows))
-	for r, row := range s.rows {
-		v, ok := scannedKey(sql, row, keyAt, p.Table.KeyType, casts)
-		if !ok {
-			return nil
+	// One pass over the rows: every cast suffix checked once, every key
+	// read.
+	keys := make([]Value, 0, s.estimatedRows(sql))
+	casts := map[string]castChain{}
+	var scratch constScratch
+	ok = s.scanRows(sql, func(row, col int, it scannedItem) bool {
+		var chain castChain
+		if it.hasCast {
+			var seen bool
+			if chain, seen = casts[it.cast(sql)]; !seen {
+				if len(casts) == maxScannedCasts {
+					return false
+				}
+				if chain, ok = parseCastChain(it.cast(sql)); !ok {
+					return false
+				}
+				casts[it.cast(sql)] = chain
+			}
 		}
-		keys[r] = v
+		if col != keyAt {
+			return true
+		}
+		node := scratch.node(sql, it)
+		if it.hasCast {
+			chain.inner.Arg = node
+			node = chain.outer
+		}
+		v, ok := constValue(node, p.Table.KeyType)
+		if it.hasCast {
+			chain.inner.Arg = nil
+		}
+		v.lit = nil // the plan keeps no node
+		keys = append(keys, v)
+		return ok
+	})
+	if !ok || len(s.rows) < literalRowsMin {
+		return nil
 	}
 	// The scanner read the first row's key as pg_query's parser did.
 	if first := p.InsertKeys[0]; keys[0].Param != first.Param || keys[0].Const != first.Const {
@@ -110,32 +133,9 @@ func planLiteralInsert(sql string, snap *catalog.Snapshot, env Env) *Plan {
 	return p
 }
 
-// scannedKey returns the key value of the row at span: its item keyAt,
-// made the node pg_query's parser would make of it and read by constValue
-// as the ordinary planner reads a key.
-func scannedKey(sql string, row rowSpan, keyAt int, keyType uint32, casts map[string]castChain) (Value, bool) {
-	next := row.start
-	var it scannedItem
-	for n := 0; n <= keyAt; n++ {
-		var ok bool
-		if it, next, ok = scanRowItem(sql, next+1); !ok {
-			return Value{}, false
-		}
-	}
-	node := constNode(sql, it)
-	if it.hasCast {
-		chain, ok := casts[sql[it.end:it.castEnd]]
-		if !ok {
-			return Value{}, false
-		}
-		chain.inner.Arg = node
-		node = chain.outer
-		defer func() { chain.inner.Arg = nil }()
-	}
-	v, ok := constValue(node, keyType)
-	v.lit = nil // the plan keeps no node
-	return v, ok
-}
+// maxScannedCasts bounds the distinct cast suffixes of one statement, each
+// of which pg_query checks once.
+const maxScannedCasts = 16
 
 // groupRows groups the rows by shard, in the order shards first appear, as
 // SplitInsert does: the parts' Shard and Rows.

@@ -59,3 +59,38 @@ func BenchmarkPlanLiteralInsert(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkScanLiteralInsert plans 200 KB INSERTs of short rows (an
+// order_line-shaped load: thousands of rows, the cost per row shows),
+// all keyed to one shard, through the scanner.
+func BenchmarkScanLiteralInsert(b *testing.B) {
+	snap := literalSnapshot(b)
+	env := testEnv()
+	var sb strings.Builder
+	sb.WriteString("INSERT INTO k_int4 VALUES ")
+	rows := 0
+	for i := 0; sb.Len() < 200_000; i++ {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		fmt.Fprintf(&sb, "(%d, 7, 'abcdefghijklmnopqrstuvwx', %d.%02d)", i, i%1000, i%100)
+		rows++
+	}
+	sql := sb.String()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(sql)))
+	b.ReportMetric(float64(rows), "rows")
+	for b.Loop() {
+		p, err := New(sql, snap, env)
+		if err != nil {
+			b.Fatal(err)
+		}
+		shards, err := p.RowShards(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := p.ShardSQL(shards[0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

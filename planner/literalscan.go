@@ -39,26 +39,21 @@ import (
 // is not valid UTF-8. A type suffix is checked by pg_query itself, once per
 // distinct suffix: it must parse as nothing but casts (see castChain).
 
-// scannedInsert is what scanLiteralInsert found in an INSERT's text.
+// scannedInsert is what the scanner found in an INSERT's text.
 type scannedInsert struct {
 	// rowsStart is the offset of the first row's '(' and rowsEnd the one
 	// just past the last row's ')'.
 	rowsStart, rowsEnd int
-	// rows holds where each row starts (its '(') and ends (past its ')').
+	// first is the first row (scanInsertHead).
+	first rowSpan
+	// rows holds where each row is (scanRows).
 	rows []rowSpan
 	// width is the number of items in every row.
 	width int
-	// casts lists the distinct cast suffixes the items have ("::int",
-	// "::numeric(4,2)"), each as written.
-	casts []string
 }
 
 // rowSpan is where a row is in the statement's text: sql[start:end].
 type rowSpan struct{ start, end int }
-
-// maxScannedCasts bounds the distinct cast suffixes of one statement, each
-// of which pg_query checks once.
-const maxScannedCasts = 16
 
 // literal kinds of scanned items.
 const (
@@ -80,9 +75,13 @@ type scannedItem struct {
 	hasCast, escapedQ bool // escapedQ: a string holding ''
 }
 
-// scanLiteralInsert scans sql as an INSERT of literal rows (the grammar
-// above); ok is false when sql is anything else.
-func scanLiteralInsert(sql string) (s scannedInsert, ok bool) {
+// cast returns the item's cast suffix as written ("::int"), or "".
+func (it scannedItem) cast(sql string) string { return sql[it.end:it.castEnd] }
+
+// scanInsertHead scans sql as an INSERT of literal rows (the grammar
+// above) up to the end of its first row, which it checks; ok is false
+// when sql is not of that form so far. scanRows scans the rows.
+func scanInsertHead(sql string) (s scannedInsert, ok bool) {
 	i := skipWS(sql, 0)
 	var good bool
 	if i, good = scanKeyword(sql, i, "insert"); !good {
@@ -122,42 +121,31 @@ func scanLiteralInsert(sql string) (s scannedInsert, ok bool) {
 	if !utf8.ValidString(sql) {
 		return s, false
 	}
-	i = skipWS(sql, i)
-	s.rowsStart = i
-	s.width = -1
+	s.rowsStart = skipWS(sql, i)
+	end, width, ok := scanRow(sql, s.rowsStart, nil)
+	if !ok {
+		return s, false
+	}
+	s.first, s.width = rowSpan{s.rowsStart, end}, width
+	return s, true
+}
+
+// scanRows scans every row of a statement scanInsertHead accepted, and
+// what follows them, calling item for each item of each row (row numbers
+// from 0); it stops and reports false when the text leaves the grammar,
+// a row's width differs from the first's, or item returns false.
+func (s *scannedInsert) scanRows(sql string, item func(row, col int, it scannedItem) bool) bool {
+	i := s.rowsStart
+	s.rows = make([]rowSpan, 0, s.estimatedRows(sql))
 	for {
-		if i >= len(sql) || sql[i] != '(' {
-			return s, false
+		row := len(s.rows)
+		end, width, ok := scanRow(sql, i, func(col int, it scannedItem) bool { return item(row, col, it) })
+		if !ok || width != s.width {
+			return false
 		}
-		start := i
-		n := 0
-		var it scannedItem
-		for next := i + 1; ; n++ {
-			if it, next, good = scanRowItem(sql, next); !good {
-				return s, false
-			}
-			if it.hasCast {
-				cast := sql[it.end:it.castEnd]
-				if !containsString(s.casts, cast) {
-					if len(s.casts) == maxScannedCasts {
-						return s, false
-					}
-					s.casts = append(s.casts, cast)
-				}
-			}
-			if sql[next] == ')' {
-				i = next + 1
-				break
-			}
-			next++ // past the ','
-		}
-		if s.width >= 0 && n+1 != s.width {
-			return s, false
-		}
-		s.width = n + 1
-		s.rows = append(s.rows, rowSpan{start, i})
-		s.rowsEnd = i
-		i = skipWS(sql, i)
+		s.rows = append(s.rows, rowSpan{i, end})
+		s.rowsEnd = end
+		i = skipWS(sql, end)
 		if i < len(sql) && sql[i] == ',' {
 			i = skipWS(sql, i+1)
 			continue
@@ -167,16 +155,33 @@ func scanLiteralInsert(sql string) (s scannedInsert, ok bool) {
 	if i < len(sql) && sql[i] == ';' {
 		i = skipWS(sql, i+1)
 	}
-	return s, i == len(sql)
+	return i == len(sql)
 }
 
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
+// estimatedRows estimates the number of rows from the first's length.
+func (s *scannedInsert) estimatedRows(sql string) int {
+	return (len(sql)-s.rowsStart)/(s.first.end-s.first.start+1) + 1
+}
+
+// scanRow scans the row whose '(' is at i, calling item (when not nil) for
+// each of its items; end is the offset past its ')'.
+func scanRow(sql string, i int, item func(col int, it scannedItem) bool) (end, width int, ok bool) {
+	if i >= len(sql) || sql[i] != '(' {
+		return 0, 0, false
 	}
-	return false
+	for next, col := i+1, 0; ; col++ {
+		var it scannedItem
+		if it, next, ok = scanRowItem(sql, next); !ok {
+			return 0, 0, false
+		}
+		if item != nil && !item(col, it) {
+			return 0, 0, false
+		}
+		if sql[next] == ')' {
+			return next + 1, col + 1, true
+		}
+		next++ // past the ','
+	}
 }
 
 // scanRowItem scans the item that starts after whitespace at i, inside a
@@ -440,24 +445,47 @@ func isIdentStart(c byte) bool {
 // isIdentByte reports whether c continues an unquoted identifier.
 func isIdentByte(c byte) bool { return isIdentStart(c) || isDigitByte(c) || c == '$' }
 
-// constNode returns the node pg_query's parser makes of the scanned
-// constant it (without its casts): PostgreSQL's lexer makes an integer
-// that fits in int4 an Integer, any other number a Float of its text, and
-// its grammar folds a leading minus into the constant (doNegate).
-func constNode(sql string, it scannedItem) *pg_query.Node {
+// constScratch holds the nodes constNode fills, made once for all the
+// rows of a statement: constValue only reads them.
+type constScratch struct {
+	n       *pg_query.Node
+	c       *pg_query.A_Const
+	ival    *pg_query.A_Const_Ival
+	fval    *pg_query.A_Const_Fval
+	sval    *pg_query.A_Const_Sval
+	boolval *pg_query.A_Const_Boolval
+}
+
+// node returns the node pg_query's parser makes of the scanned constant
+// it (without its casts), valid until the next call: PostgreSQL's lexer
+// makes an integer that fits in int4 an Integer, any other number a Float
+// of its text, and its grammar folds a leading minus into the constant
+// (doNegate).
+func (sc *constScratch) node(sql string, it scannedItem) *pg_query.Node {
+	if sc.n == nil {
+		sc.c = &pg_query.A_Const{}
+		sc.n = &pg_query.Node{Node: &pg_query.Node_AConst{AConst: sc.c}}
+		sc.ival = &pg_query.A_Const_Ival{Ival: &pg_query.Integer{}}
+		sc.fval = &pg_query.A_Const_Fval{Fval: &pg_query.Float{}}
+		sc.sval = &pg_query.A_Const_Sval{Sval: &pg_query.String{}}
+		sc.boolval = &pg_query.A_Const_Boolval{Boolval: &pg_query.Boolean{}}
+	}
 	text := sql[it.start:it.end]
-	c := &pg_query.A_Const{}
+	c := sc.c
+	c.Isnull, c.Val = false, nil
 	switch it.kind {
 	case litNull:
 		c.Isnull = true
 	case litTrue, litFalse:
-		c.Val = &pg_query.A_Const_Boolval{Boolval: &pg_query.Boolean{Boolval: it.kind == litTrue}}
+		sc.boolval.Boolval.Boolval = it.kind == litTrue
+		c.Val = sc.boolval
 	case litString:
 		s := text[1 : len(text)-1]
 		if it.escapedQ {
 			s = strings.ReplaceAll(s, "''", "'")
 		}
-		c.Val = &pg_query.A_Const_Sval{Sval: &pg_query.String{Sval: s}}
+		sc.sval.Sval.Sval = s
+		c.Val = sc.sval
 	case litNumber, litNegative:
 		neg := it.kind == litNegative
 		if neg {
@@ -467,13 +495,15 @@ func constNode(sql string, it scannedItem) *pg_query.Node {
 			if neg {
 				n = -n
 			}
-			c.Val = &pg_query.A_Const_Ival{Ival: &pg_query.Integer{Ival: int32(n)}}
+			sc.ival.Ival.Ival = int32(n)
+			c.Val = sc.ival
 		} else {
 			if neg {
 				text = "-" + text
 			}
-			c.Val = &pg_query.A_Const_Fval{Fval: &pg_query.Float{Fval: text}}
+			sc.fval.Fval.Fval = text
+			c.Val = sc.fval
 		}
 	}
-	return &pg_query.Node{Node: &pg_query.Node_AConst{AConst: c}}
+	return sc.n
 }
