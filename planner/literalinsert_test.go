@@ -430,3 +430,92 @@ func TestWriteLiteralInsertSeeds(t *testing.T) {
 		}
 	}
 }
+
+// literalFragments are the pieces FuzzLiteralInsertShapes builds rows
+// from: constants of every form, casts, and fragments at the edge of the
+// scanner's grammar (comments, escapes, operators, continued strings).
+var literalFragments = []string{
+	"1", "-5", "0", "007", "2147483648", "-2147483648", "9223372036854775808", "1.5", "-.5", "5.", "1e3", "1E-3", "-0",
+	"'a'", "'it''s'", "''", "'ü'", "'a b'", "' 7 '", "'t'", "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'", "NULL", "TRUE", "false",
+	"'1'::int", "2::bigint", "'x'::text", "'y'::varchar(3)", "'z'::character varying", "'{1}'::int[]", "'1.5'::numeric(3 , 1)",
+	"NULL::text", "'x' ::  text", "'x'::text::varchar", "TRUE::boolean", "'q'::\"char\"", "'t'::timestamp with time zone",
+	"'1'::double precision", "1::pg_catalog.int4", "'x'::text IS NULL", "'x'::text COLLATE C", "1::int foo",
+	"--x\n1", "/**/1", "E'a'", "'a\\'", "$1", "DEFAULT", "'a'\n'b'", "'a' 'b'", "- 1", "+1", "1e", "0x1", "1_0", "1..2",
+	"U&'a'", "$$a$$", "(1)", "1+1", "lower('a')", "date '2020-01-01'", "-2::int", "\x00", "'\xff'", "x", "1 2",
+}
+
+// FuzzLiteralInsertShapes compares the scanned and parsed plans
+// (compareLiteralInsert) of INSERTs the fuzzer assembles from
+// literalFragments: data's bytes pick the table, the column list, each
+// row's items and the separators, so that most statements stay close to
+// what the scanner accepts.
+func FuzzLiteralInsertShapes(f *testing.F) {
+	f.Add([]byte{0, 0, 4, 1, 2, 3, 4, 1, 5, 6, 7, 8})
+	f.Add([]byte{3, 1, 4, 13, 14, 15, 16, 0, 17, 18, 19, 20, 2, 21, 22, 23, 24})
+	f.Add([]byte{8, 2, 2, 20, 25, 3, 21, 26})
+	f.Add([]byte{1, 0, 4, 27, 28, 29, 30, 1, 31, 32, 33, 34, 1, 35, 36, 37, 38})
+	f.Add([]byte{2, 3, 4, 40, 1, 2, 3, 0, 41, 42, 43, 44})
+	snap := literalSnapshot(f)
+	env := testEnv()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sql := literalShape(data)
+		if err := compareLiteralInsert(sql, snap, env); err != nil {
+			t.Fatalf("%v\n%q", err, sql)
+		}
+	})
+}
+
+// literalShape assembles FuzzLiteralInsertShapes' statement from data:
+// each byte below 192 picks a constant the column takes (a key of the
+// table's type, or one of literalOthers), the others one of
+// literalFragments.
+func literalShape(data []byte) string {
+	type shapeTable struct{ name, keys string }
+	tables := []shapeTable{{"k_int2", "int2"}, {"k_int4", "int4"}, {"k_int8", "int8"}, {"k_text", "text"}, {"k_varchar", "varchar"},
+		{"k_bpchar", "bpchar"}, {"k_name", "name"}, {"k_bool", "bool"}, {"k_uuid", "uuid"}, {"r_text", "text"}, {"k_date", "date"}}
+	heads := []struct {
+		text         string
+		width, keyAt int
+	}{{"INSERT INTO %s VALUES ", 4, 1}, {"insert into %s (a, k, b, c) values", 4, 1}, {"INSERT INTO %s(k,a)VALUES", 2, 0},
+		{"INSERT INTO %s (k) VALUES\n", 1, 0}, {"INSERT INTO %s (c, b, a, k) VALUES ", 4, 3}}
+	seps := []string{", ", ",", " ,\n", ",\t", ", --\n", ") , ("}
+	tails := []string{"", ";", " ; ", "; SELECT 1", " RETURNING k", " ON CONFLICT DO NOTHING", "\n"}
+	next := func() int {
+		if len(data) == 0 {
+			return 0
+		}
+		b := data[0]
+		data = data[1:]
+		return int(b)
+	}
+	t := tables[next()%len(tables)]
+	h := heads[next()%len(heads)]
+	width := h.width
+	if w := next(); w >= 224 {
+		width = 1 + w%5 // perhaps a width the columns do not take
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, h.text, t.name)
+	for row := 0; len(data) > 0 && row < 64; row++ {
+		if row > 0 {
+			b.WriteString(seps[next()%len(seps)])
+		}
+		b.WriteByte('(')
+		for i := range width {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			switch c := next(); {
+			case c >= 192:
+				b.WriteString(literalFragments[c%len(literalFragments)])
+			case i == h.keyAt:
+				b.WriteString(literalKeys[t.keys][c%len(literalKeys[t.keys])])
+			default:
+				b.WriteString(literalOthers[c%len(literalOthers)])
+			}
+		}
+		b.WriteByte(')')
+	}
+	b.WriteString(tails[next()%len(tails)])
+	return b.String()
+}
