@@ -36,6 +36,16 @@ func planLiteralInsert(sql string, snap *catalog.Snapshot, env Env) *Plan {
 	if !ok {
 		return nil
 	}
+	if snap.Lookup(s.schema, s.table) == nil {
+		// Not a distributed table (or a name written in a way identifier
+		// does not read): parsing its first row would be wasted.
+		return nil
+	}
+	if i := skipWS(sql, s.first.end); i >= len(sql) || sql[i] != ',' {
+		// One row: its statement is the whole one, which the caller
+		// would parse a second time.
+		return nil
+	}
 	tree, err := pg_query.Parse(sql[:s.first.end])
 	if err != nil {
 		return nil

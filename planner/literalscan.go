@@ -50,6 +50,9 @@ type scannedInsert struct {
 	rows []rowSpan
 	// width is the number of items in every row.
 	width int
+	// schema (empty when not written) and table are the target's names,
+	// as PostgreSQL reads them (identifier).
+	schema, table string
 }
 
 // rowSpan is where a row is in the statement's text: sql[start:end].
@@ -90,13 +93,17 @@ func scanInsertHead(sql string) (s scannedInsert, ok bool) {
 	if i, good = scanKeyword(sql, skipWS(sql, i), "into"); !good {
 		return s, false
 	}
-	if i, good = scanName(sql, skipWS(sql, i)); !good {
+	start := skipWS(sql, i)
+	if i, good = scanName(sql, start); !good {
 		return s, false
 	}
+	s.table = identifier(sql[start:i])
 	if i < len(sql) && sql[i] == '.' {
-		if i, good = scanName(sql, i+1); !good {
+		start = i + 1
+		if i, good = scanName(sql, start); !good {
 			return s, false
 		}
+		s.schema, s.table = s.table, identifier(sql[start:i])
 	}
 	i = skipWS(sql, i)
 	if i < len(sql) && sql[i] == '(' {
@@ -419,6 +426,24 @@ func scanName(sql string, i int) (int, bool) {
 		return 0, false
 	}
 	return i, true
+}
+
+// identifier returns the name an identifier scanName accepted denotes: a
+// quoted one without its quotes, an unquoted one with its ASCII letters
+// in lower case (as PostgreSQL folds them in a multibyte encoding). It
+// does not truncate names to 63 bytes as PostgreSQL does: callers only use
+// it to look a name up, and a name they do not find is planned the
+// ordinary way.
+func identifier(text string) string {
+	if strings.HasPrefix(text, `"`) {
+		return strings.ReplaceAll(text[1:len(text)-1], `""`, `"`)
+	}
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, text)
 }
 
 // skipWS skips PostgreSQL 15's white space (not \v, which PostgreSQL 16
