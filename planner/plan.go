@@ -215,9 +215,19 @@ type EvalPlan struct {
 	Typed []bool
 }
 
-// New plans sql against snap. It parses the text; callers cache the Plan per
-// text and snapshot version.
+// New plans sql against snap. It parses the text, except that of an INSERT
+// of literal rows, which it scans (planLiteralInsert); callers cache the
+// Plan per text and snapshot version.
 func New(sql string, snap *catalog.Snapshot, env Env) (*Plan, error) {
+	if p := planLiteralInsert(sql, snap, env); p != nil {
+		return p, nil
+	}
+	return planParsed(sql, snap, env)
+}
+
+// planParsed plans sql from its parse tree, as every statement but those
+// planLiteralInsert takes.
+func planParsed(sql string, snap *catalog.Snapshot, env Env) (*Plan, error) {
 	tree, err := pg_query.Parse(sql)
 	if err != nil {
 		return nil, parseError(err)
