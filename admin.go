@@ -228,8 +228,20 @@ func (cn *conn) qualifyTableArg(ctx context.Context, fn string, call []any) erro
 	if err != nil {
 		return err
 	}
-	rows, err := cn.metaQuery(ctx, `SELECT format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c
-		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::regclass`, name)
+	const q = `SELECT format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c
+		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::regclass`
+	var rows pgx.Rows
+	if cn.tx != nil {
+		// A multi-statement string's implicit transaction: the table may
+		// have been created in it.
+		s, serr := cn.tx.metaParticipant(ctx)
+		if serr != nil {
+			return serr
+		}
+		rows, err = s.Conn().Query(ctx, q, name)
+	} else {
+		rows, err = cn.metaQuery(ctx, q, name)
+	}
 	if err != nil {
 		return err
 	}
