@@ -180,7 +180,14 @@ func TestMultiStatementStringsMatchPostgreSQL(t *testing.T) {
 		{"unknown table", `INSERT INTO ms VALUES (91, 'a'); INSERT INTO nosuch VALUES (1)`, "42P01", "statement 2 of 2"},
 		{"ordinary and distributed tables roll back together", `INSERT INTO note VALUES (100, 'n'); INSERT INTO ms VALUES (100, 'a'), (101, 'b'), (102, 'c'); UPDATE note SET s = 'm'; SELECT 1/0`, "22012", "statement 4 of 4"},
 		{"statements see the string's own writes", `INSERT INTO ms VALUES (110, 'a'), (111, 'b'), (112, 'c'); UPDATE ms SET v = v || 'x' WHERE k IN (110, 112); DELETE FROM ms WHERE v = 'ax'`, "", ""},
+		{"settings reach the workers", `SET TIME ZONE 'Asia/Tokyo'; INSERT INTO ms VALUES (120, to_char(timestamptz '2024-01-01 00:00+00', 'HH24')); UPDATE ms SET v = to_char(timestamptz '2024-01-01 03:00+00', 'HH24') WHERE k = 120; INSERT INTO ms SELECT 124, to_char(timestamptz '2024-01-01 00:00+00', 'HH24'); RESET TIME ZONE`, "", ""},
+		{"SET LOCAL ends with the block", `SET LOCAL TIME ZONE 'Asia/Tokyo'; INSERT INTO ms VALUES (121, to_char(timestamptz '2024-01-01 00:00+00', 'HH24')); COMMIT; INSERT INTO ms VALUES (122, to_char(timestamptz '2024-01-01 00:00+00', 'HH24'))`, "", ""},
+		{"a failed string's SET is rolled back", `SET TIME ZONE 'Asia/Tokyo'; SELECT 1/0`, "22012", "statement 2 of 2"},
+		{"after the failed SET", `INSERT INTO ms VALUES (123, to_char(timestamptz '2024-01-01 00:00+00', 'HH24')); INSERT INTO note VALUES (123, current_setting('TimeZone'))`, "", ""},
 	}
+	// One connection each, so that a string's settings meet the next.
+	m.DB.SetMaxOpenConns(1)
+	m.plain.SetMaxOpenConns(1)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			for _, db := range []*sql.DB{m.DB, m.plain} {
