@@ -33,10 +33,12 @@ import (
 //   - inside a database/sql transaction no block begins: the statements run
 //     in that transaction, an error aborts it, and COMMIT or ROLLBACK as
 //     text is refused (0A000) before anything runs;
-//   - with arguments the string fails with 42601 (pgx's extended protocol
-//     cannot prepare several statements), and Query returns the rows of
-//     the first statement under the simple protocol and 42601 otherwise,
-//     as pgx's database/sql driver does against one PostgreSQL.
+//   - as pgx's database/sql driver does against one PostgreSQL: with
+//     arguments the string fails with 42601 (pgx's extended protocol cannot
+//     prepare several statements), except under the simple protocol, where
+//     each statement gets the arguments it uses; Query returns the first
+//     statement's rows under the simple protocol and fails with 42601
+//     otherwise.
 //
 // Errors keep the failing statement's SQLSTATE; their message starts with
 // "statement i of n" and never quotes the statement's text.
@@ -46,26 +48,32 @@ func multiPrepareError() error {
 	return sqlerr.New(sqlerr.SyntaxError, "cannot insert multiple commands into a prepared statement")
 }
 
+// simpleProtocol reports whether the DSN makes pgx send statements with
+// the simple protocol (default_query_exec_mode=simple_protocol).
+func (cn *conn) simpleProtocol() bool {
+	return cn.c.poolConfig.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeSimpleProtocol
+}
+
 // execStatements runs the statements of a multi-statement string (Exec):
 // the result is the last statement's.
 func (cn *conn) execStatements(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Result, error) {
-	if len(nargs) > 0 {
-		return nil, cn.multiArgsError()
+	if err := cn.checkMultiArgs(p.Statements, nargs); err != nil {
+		return nil, err
 	}
-	res, _, err := cn.runStatements(ctx, p.Statements, -1)
+	res, _, err := cn.runStatements(ctx, p.Statements, nargs, -1)
 	return res, err
 }
 
 // queryStatements runs the statements of a multi-statement string (Query)
 // and returns the first statement's rows, read whole.
 func (cn *conn) queryStatements(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Rows, error) {
-	if len(nargs) > 0 {
-		return nil, cn.multiArgsError()
-	}
-	if cn.c.poolConfig.ConnConfig.DefaultQueryExecMode != pgx.QueryExecModeSimpleProtocol {
+	if !cn.simpleProtocol() {
 		return nil, multiPrepareError()
 	}
-	_, rows, err := cn.runStatements(ctx, p.Statements, 0)
+	if err := cn.checkMultiArgs(p.Statements, nargs); err != nil {
+		return nil, err
+	}
+	_, rows, err := cn.runStatements(ctx, p.Statements, nargs, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -75,20 +83,49 @@ func (cn *conn) queryStatements(ctx context.Context, p *planner.Plan, nargs []dr
 	return rows, nil
 }
 
-// multiArgsError refuses a multi-statement string with arguments: pgx sends
-// it with the extended protocol, which PostgreSQL refuses; under the simple
-// protocol pgx would interpolate the arguments, which pgshard does not do
-// across statements.
-func (cn *conn) multiArgsError() error {
-	if cn.c.poolConfig.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeSimpleProtocol {
-		return sqlerr.Unsupported("a query string with several statements cannot take arguments; send the statements one at a time")
+// checkMultiArgs refuses arguments as pgx does: its extended protocol
+// cannot prepare several statements (42601); under the simple protocol it
+// puts them into the text, and fails when one is missing or unused.
+func (cn *conn) checkMultiArgs(stmts []planner.Statement, nargs []driver.NamedValue) error {
+	if len(nargs) == 0 {
+		return nil
 	}
-	return multiPrepareError()
+	if !cn.simpleProtocol() {
+		return multiPrepareError()
+	}
+	used := make([]bool, len(nargs))
+	for _, s := range stmts {
+		for _, n := range s.Params {
+			if n > len(nargs) {
+				return errors.New("pgshard: insufficient arguments")
+			}
+			used[n-1] = true
+		}
+	}
+	for i, u := range used {
+		if !u {
+			return fmt.Errorf("pgshard: unused argument: %d", i)
+		}
+	}
+	return nil
+}
+
+// statementArgs are the arguments of statement s of the string, numbered
+// as its SQL.
+func statementArgs(s planner.Statement, nargs []driver.NamedValue) []driver.NamedValue {
+	if s.Params == nil {
+		return nil
+	}
+	out := make([]driver.NamedValue, len(s.Params))
+	for i, n := range s.Params {
+		out[i] = driver.NamedValue{Ordinal: i + 1, Value: nargs[n-1].Value}
+	}
+	return out
 }
 
 // runStatements runs stmts as described above. rowsOf is the index of the
 // statement whose rows are returned (read whole), or -1.
-func (cn *conn) runStatements(ctx context.Context, stmts []planner.Statement, rowsOf int) (driver.Result, *bufferedRows, error) {
+func (cn *conn) runStatements(ctx context.Context, stmts []planner.Statement, nargs []driver.NamedValue, rowsOf int) (driver.Result, *bufferedRows, error) {
 	inTx := cn.tx != nil
 	if err := checkStatements(stmts, inTx); err != nil {
 		return nil, nil, err
@@ -159,11 +196,11 @@ func (cn *conn) runStatements(ctx context.Context, stmts []planner.Statement, ro
 		var err error
 		if i == rowsOf {
 			var r driver.Rows
-			if r, err = cn.QueryContext(ctx, s.SQL, nil); err == nil {
+			if r, err = cn.QueryContext(ctx, s.SQL, statementArgs(s, nargs)); err == nil {
 				rows, err = readAll(r)
 			}
 		} else {
-			res, err = cn.ExecContext(ctx, s.SQL, nil)
+			res, err = cn.ExecContext(ctx, s.SQL, statementArgs(s, nargs))
 		}
 		if err != nil {
 			return fail(i, err)

@@ -24,6 +24,9 @@ func (p *Plan) Describe() string {
 			if st.Admin != "" {
 				fmt.Fprintf(&b, " [admin %s]", st.Admin)
 			}
+			if st.Params != nil {
+				fmt.Fprintf(&b, " [params %v]", st.Params)
+			}
 			b.WriteByte('\n')
 		}
 		return b.String()

@@ -1,9 +1,12 @@
 package planner
 
 import (
+	"slices"
+	"strconv"
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Statement is one statement of a query string that holds several (the
@@ -23,6 +26,10 @@ type Statement struct {
 	NoTxBlock string
 	// Admin is the administrative function the statement calls, if any.
 	Admin string
+	// Params lists the string's parameters the statement uses: its $i is
+	// the string's $Params[i-1] (SQL is renumbered from $1). Nil when it
+	// uses none.
+	Params []int
 }
 
 // splitStatements returns the statements of tree, parsed from sql, with
@@ -36,7 +43,8 @@ func splitStatements(sql string, tree *pg_query.ParseResult) []Statement {
 			end = start + int(raw.StmtLen)
 		}
 		one := &pg_query.ParseResult{Version: tree.Version, Stmts: []*pg_query.RawStmt{raw}}
-		s := Statement{SQL: strings.TrimSpace(sql[start:end]), Tx: txCommand(one), NoTxBlock: noTxBlock(raw.Stmt)}
+		text, params := renumberParams(sql, start, end, raw)
+		s := Statement{SQL: strings.TrimSpace(text), Tx: txCommand(one), NoTxBlock: noTxBlock(raw.Stmt), Params: params}
 		if call, err := adminCall(one); call != nil {
 			s.Admin = call.Function
 		} else if err != nil {
@@ -45,6 +53,46 @@ func splitStatements(sql string, tree *pg_query.ParseResult) []Statement {
 		out = append(out, s)
 	}
 	return out
+}
+
+// renumberParams returns the text sql[start:end] of statement raw with its
+// parameters numbered $1, $2, ... in order of first appearance, and the
+// string's parameter number of each.
+func renumberParams(sql string, start, end int, raw *pg_query.RawStmt) (string, []int) {
+	type ref struct{ loc, num int }
+	var refs []ref
+	walk(raw.Stmt, func(m protoreflect.ProtoMessage) bool {
+		if pr, ok := m.(*pg_query.ParamRef); ok && int(pr.Location) >= start && int(pr.Location) < end {
+			refs = append(refs, ref{int(pr.Location), int(pr.Number)})
+		}
+		return true
+	})
+	if len(refs) == 0 {
+		return sql[start:end], nil
+	}
+	slices.SortFunc(refs, func(a, b ref) int { return a.loc - b.loc })
+	var params []int
+	number := map[int]int{}
+	var b strings.Builder
+	prev := start
+	for _, r := range refs {
+		n, seen := number[r.num]
+		if !seen {
+			params = append(params, r.num)
+			n = len(params)
+			number[r.num] = n
+		}
+		// $ and its digits, as the lexer read them.
+		j := r.loc + 1
+		for j < end && sql[j] >= '0' && sql[j] <= '9' {
+			j++
+		}
+		b.WriteString(sql[prev:r.loc])
+		b.WriteString("$" + strconv.Itoa(n))
+		prev = j
+	}
+	b.WriteString(sql[prev:end])
+	return b.String(), params
 }
 
 // noTxBlock names a statement PostgreSQL runs only outside a transaction
