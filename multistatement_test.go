@@ -184,6 +184,7 @@ func TestMultiStatementStringsMatchPostgreSQL(t *testing.T) {
 		{"SET LOCAL ends with the block", `SET LOCAL TIME ZONE 'Asia/Tokyo'; INSERT INTO ms VALUES (121, to_char(timestamptz '2024-01-01 00:00+00', 'HH24')); COMMIT; INSERT INTO ms VALUES (122, to_char(timestamptz '2024-01-01 00:00+00', 'HH24'))`, "", ""},
 		{"a failed string's SET is rolled back", `SET TIME ZONE 'Asia/Tokyo'; SELECT 1/0`, "22012", "statement 2 of 2"},
 		{"after the failed SET", `INSERT INTO ms VALUES (123, to_char(timestamptz '2024-01-01 00:00+00', 'HH24')); INSERT INTO note VALUES (123, current_setting('TimeZone'))`, "", ""},
+		{"search_path set in the string", `CREATE SCHEMA IF NOT EXISTS other; CREATE TABLE IF NOT EXISTS other.note (id int); SET search_path TO other, public; INSERT INTO note VALUES (130); INSERT INTO ms VALUES (130, current_schemas(false)::text); INSERT INTO public.note SELECT id, 'other' FROM note; RESET search_path; DELETE FROM other.note`, "", ""},
 	}
 	// One connection each, so that a string's settings meet the next.
 	m.DB.SetMaxOpenConns(1)
