@@ -185,6 +185,7 @@ func TestMultiStatementStringsMatchPostgreSQL(t *testing.T) {
 		{"a failed string's SET is rolled back", `SET TIME ZONE 'Asia/Tokyo'; SELECT 1/0`, "22012", "statement 2 of 2"},
 		{"after the failed SET", `INSERT INTO ms VALUES (123, to_char(timestamptz '2024-01-01 00:00+00', 'HH24')); INSERT INTO note VALUES (123, current_setting('TimeZone'))`, "", ""},
 		{"search_path set in the string", `CREATE SCHEMA IF NOT EXISTS other; CREATE TABLE IF NOT EXISTS other.note (id int); SET search_path TO other, public; INSERT INTO note VALUES (130); INSERT INTO ms VALUES (130, current_schemas(false)::text); INSERT INTO public.note SELECT id, 'other' FROM note; RESET search_path; DELETE FROM other.note`, "", ""},
+		{"multi-shard reads between writes", `INSERT INTO ms SELECT g, 'r' FROM generate_series(1, 12) g; SELECT count(*) FROM ms; SELECT k FROM ms ORDER BY v, k LIMIT 3; SELECT v, count(*) FROM ms GROUP BY v; DELETE FROM ms WHERE k < 4; SELECT * FROM ms WHERE k = 5 FOR UPDATE`, "", ""},
 	}
 	// One connection each, so that a string's settings meet the next.
 	m.DB.SetMaxOpenConns(1)
