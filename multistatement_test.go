@@ -463,4 +463,25 @@ func TestMultiStatementDistributesTables(t *testing.T) {
 			t.Fatalf("%s: %d shard tables of b left on the workers", c.sql, n)
 		}
 	}
+
+	// After a COMMIT in the string the new table is known: the statements
+	// after it route to its shards, in a block of their own.
+	_, err := e.DB.Exec(`CREATE TABLE c (k bigint PRIMARY KEY, v text);
+		SELECT master_create_distributed_table('c', 'k');
+		SELECT master_create_worker_shards('c', 4, 2);
+		COMMIT;
+		INSERT INTO c SELECT g, 'x' FROM generate_series(1, 10) g;
+		SELECT 1/0`)
+	expectError(t, err, "22012", "statement 6 of 6")
+	if n := e.queryInt(`SELECT count(*) FROM c`); n != 0 {
+		t.Fatalf("c has %d rows after the failed block", n)
+	}
+	e.exec(`INSERT INTO c VALUES (100, 'y'); COMMIT; INSERT INTO c SELECT g, 'x' FROM generate_series(1, 10) g; UPDATE c SET v = 'z' WHERE k > 5`)
+	if got := tableRows(t, e.DB, `SELECT v, count(*) FROM c GROUP BY v ORDER BY v`); !reflect.DeepEqual(got, []string{"x|5", "z|6"}) {
+		t.Fatalf("c: %v", got)
+	}
+	if n := len(e.holders("c", "k", 100)); n != 1 {
+		t.Fatalf("key 100 is in %d shards", n)
+	}
+	e.assertReplicasIdentical("c")
 }
