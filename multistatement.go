@@ -137,6 +137,11 @@ func (cn *conn) runStatements(ctx context.Context, stmts []planner.Statement, na
 		admin    bool // an administrative function ran in the block
 	)
 	fail := func(i int, err error) (driver.Result, *bufferedRows, error) {
+		if i > 0 {
+			// Earlier statements ran: database/sql must not send the
+			// string again on another connection.
+			err = noBadConn(err)
+		}
 		if !inTx && cn.tx != nil {
 			_ = cn.tx.rollback(context.WithoutCancel(ctx))
 		} else if inTx && cn.tx != nil {
@@ -155,7 +160,7 @@ func (cn *conn) runStatements(ctx context.Context, stmts []planner.Statement, na
 		if commit {
 			err = t.Commit()
 		} else {
-			err = t.rollback(ctx)
+			err = t.rollback(context.WithoutCancel(ctx))
 		}
 		if admin {
 			admin = false
@@ -209,7 +214,7 @@ func (cn *conn) runStatements(ctx context.Context, stmts []planner.Statement, na
 	}
 	if !inTx {
 		if err := end(true); err != nil {
-			return nil, nil, fmt.Errorf("pgshard: committing the %d statements' implicit transaction: %w", len(stmts), err)
+			return nil, nil, fmt.Errorf("pgshard: committing the %d statements' implicit transaction: %w", len(stmts), noBadConn(err))
 		}
 	}
 	return res, rows, nil
