@@ -73,8 +73,12 @@ func (cn *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, 
 	if err := cn.syncSession(ctx); err != nil {
 		return nil, err
 	}
-	if _, err := cn.planFor(ctx, query); err != nil {
+	p, err := cn.planFor(ctx, query)
+	if err != nil {
 		return nil, err
+	}
+	if p.Statements != nil {
+		return nil, multiPrepareError()
 	}
 	return &stmt{cn: cn, query: query}, nil
 }
@@ -170,6 +174,9 @@ func (cn *conn) ExecContext(ctx context.Context, query string, nargs []driver.Na
 	if err := checkOrdinals(nargs); err != nil {
 		return nil, err
 	}
+	if p.Statements != nil {
+		return cn.execStatements(ctx, p, nargs)
+	}
 	if p.Tx != nil {
 		return cn.txCommand(ctx, p, query, nargs)
 	}
@@ -232,6 +239,9 @@ func (cn *conn) QueryContext(ctx context.Context, query string, nargs []driver.N
 	defer done()
 	if err := checkOrdinals(nargs); err != nil {
 		return nil, err
+	}
+	if p.Statements != nil {
+		return cn.queryStatements(ctx, p, nargs)
 	}
 	if p.Tx != nil {
 		if _, err := cn.txCommand(ctx, p, query, nargs); err != nil {

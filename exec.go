@@ -140,8 +140,9 @@ func (cn *conn) insertParts(ctx context.Context, p *planner.Plan, parts []planne
 			}
 			n, _ := res.RowsAffected()
 			total += n
-			if wantRows {
-				b := rows.(*bufferedRows)
+			if b, _ := rows.(*bufferedRows); wantRows && len(b.cols) > 0 {
+				// Only a RETURNING has columns: without one, Query of the
+				// INSERT returns no rows.
 				if len(b.data) != len(part.Rows) {
 					return sqlerr.New(sqlerr.InternalError, "a shard returned %d rows for %d inserted", len(b.data), len(part.Rows))
 				}
@@ -155,6 +156,9 @@ func (cn *conn) insertParts(ctx context.Context, p *planner.Plan, parts []planne
 	})
 	if err != nil {
 		return nil, nil, err
+	}
+	if out.cols == nil {
+		out.data = nil // no RETURNING: no rows
 	}
 	return result{rows: total}, out, nil
 }

@@ -150,6 +150,10 @@ type Plan struct {
 	// Session is set for statements that change the session's settings or
 	// temporary relations (Kind Passthrough); nil for the others.
 	Session *SessionCommand
+	// Statements is set when the text holds more than one statement (Kind
+	// Passthrough, nothing else set): the driver runs them in order, each
+	// planned by itself, in one implicit transaction as PostgreSQL does.
+	Statements []Statement
 
 	refs []*tableRef
 	// root is the statement's own query level, as the analyzer saw it.
@@ -279,6 +283,10 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 	if len(tree.Stmts) == 0 {
 		return p, nil
 	}
+	if len(tree.Stmts) > 1 {
+		p.Statements = splitStatements(sql, tree)
+		return p, nil
+	}
 	p.Tx = txCommand(tree)
 	p.argCount = maxParam(tree)
 	var err error
@@ -309,16 +317,6 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 		return p, nil
 	}
 	if !snap.HasDistributedTables() {
-		return p, nil
-	}
-	if len(tree.Stmts) > 1 {
-		for _, raw := range tree.Stmts {
-			a := &analyzer{snap: snap, visited: map[*pg_query.RangeVar]bool{}}
-			a.checkAllVisited(raw.Stmt)
-			if a.err != nil {
-				return nil, sqlerr.Unsupported("a query string with several statements cannot use distributed tables; send them one at a time")
-			}
-		}
 		return p, nil
 	}
 	stmt := tree.Stmts[0].Stmt
