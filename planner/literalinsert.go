@@ -147,8 +147,8 @@ func planLiteralInsert(sql string, snap *catalog.Snapshot, env Env) *Plan {
 // of which pg_query checks once.
 const maxScannedCasts = 16
 
-// groupRows groups the rows by shard, in the order shards first appear, as
-// SplitInsert does: the parts' Shard and Rows.
+// groupRows groups the rows by shard, in the order shards first appear: the
+// parts' Shard and Rows. SplitInsert and the literal scanner share it.
 func groupRows(shards []int) []InsertPart {
 	var parts []InsertPart
 	index := map[int]int{}
