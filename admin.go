@@ -35,9 +35,10 @@ func (cn *conn) AdminArgs(ctx context.Context, fn, sql string, args []any) ([][]
 }
 
 // adminAllowed refuses administrative functions inside a transaction: they
-// commit their metadata changes by themselves.
+// commit their metadata changes by themselves. A multi-statement string's
+// implicit transaction is the exception: there they join it (RunAdmin).
 func (cn *conn) adminAllowed(fn string) error {
-	if cn.tx != nil {
+	if cn.tx != nil && !cn.tx.implicit {
 		return sqlerr.Unsupported("%s cannot run inside a transaction", fn)
 	}
 	return nil
@@ -53,12 +54,24 @@ func (cn *conn) RunAdmin(ctx context.Context, fn string, call []any) error {
 	if err := cn.qualifyTableArg(ctx, fn, call); err != nil {
 		return err
 	}
-	return cn.c.runAdmin(ctx, fn, call)
+	// In a multi-statement string's implicit transaction (see
+	// multistatement.go) the function's metadata changes join the
+	// transaction; otherwise each call commits by itself.
+	var db catalog.Beginner = cn.c.meta
+	if cn.tx != nil {
+		var err error
+		if db, err = cn.tx.metaBeginner(ctx); err != nil {
+			return err
+		}
+	}
+	return cn.c.runAdmin(ctx, db, cn.tx, fn, call)
 }
 
 // runAdmin runs one call of an administrative function and reloads the
-// catalog.
-func (c *Connector) runAdmin(ctx context.Context, fn string, args []any) error {
+// catalog. The metadata changes are made through db: the metadata pool, or
+// the transaction t's metadata session, which then drops the shard tables
+// a call created if it rolls back.
+func (c *Connector) runAdmin(ctx context.Context, db catalog.Beginner, t *transaction, fn string, args []any) error {
 	var err error
 	switch fn {
 	case "master_add_node":
@@ -68,7 +81,7 @@ func (c *Connector) runAdmin(ctx context.Context, fn string, args []any) error {
 			port, err = intArg(fn, 2, args[1])
 		}
 		if err == nil {
-			err = catalog.AddNode(ctx, c.meta, c.connectNode, host, port)
+			err = catalog.AddNode(ctx, db, c.connectNode, host, port)
 		}
 	case "master_create_distributed_table":
 		var table, column string
@@ -76,7 +89,7 @@ func (c *Connector) runAdmin(ctx context.Context, fn string, args []any) error {
 			column, err = textArg(fn, 2, args[1])
 		}
 		if err == nil {
-			err = catalog.CreateDistributedTable(ctx, c.meta, table, column)
+			err = catalog.CreateDistributedTable(ctx, db, table, column)
 		}
 	case "master_create_worker_shards":
 		var table string
@@ -87,7 +100,11 @@ func (c *Connector) runAdmin(ctx context.Context, fn string, args []any) error {
 			}
 		}
 		if err == nil {
-			err = catalog.CreateWorkerShards(ctx, c.meta, c.connectNode, table, count, rf)
+			var undo func(context.Context)
+			undo, err = catalog.CreateWorkerShards(ctx, db, c.connectNode, table, count, rf)
+			if err == nil && t != nil {
+				t.undo = append(t.undo, undo)
+			}
 		}
 	case "master_copy_shard_placement", "master_move_shard_placement":
 		err = c.copyShardPlacement(ctx, fn, args)
@@ -96,6 +113,9 @@ func (c *Connector) runAdmin(ctx context.Context, fn string, args []any) error {
 	}
 	if err != nil {
 		return err
+	}
+	if t != nil {
+		return nil // the catalog changes when t commits
 	}
 	return c.refresh(ctx)
 }
@@ -201,8 +221,20 @@ func (cn *conn) qualifyTableArg(ctx context.Context, fn string, call []any) erro
 	if err != nil {
 		return err
 	}
-	rows, err := cn.metaQuery(ctx, `SELECT format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c
-		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::regclass`, name)
+	const q = `SELECT format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c
+		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::regclass`
+	var rows pgx.Rows
+	if cn.tx != nil {
+		// A multi-statement string's implicit transaction: the table may
+		// have been created in it.
+		s, serr := cn.tx.metaParticipant(ctx)
+		if serr != nil {
+			return serr
+		}
+		rows, err = s.Conn().Query(ctx, q, name)
+	} else {
+		rows, err = cn.metaQuery(ctx, q, name)
+	}
 	if err != nil {
 		return err
 	}

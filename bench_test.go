@@ -392,6 +392,40 @@ func benchPointSelectOps(b *testing.B) []benchOp {
 	}
 }
 
+// BenchmarkPointUpdate and BenchmarkPointUpdateInterleaved: a prepared
+// single-row UPDATE by primary key on one shard with one placement (an
+// autocommit write: one statement on one worker, a plain commit).
+func BenchmarkPointUpdate(b *testing.B)            { benchSubs(b, false, benchPointUpdateOps(b)) }
+func BenchmarkPointUpdateInterleaved(b *testing.B) { benchInterleaved(b, benchPointUpdateOps(b)) }
+
+func benchPointUpdateOps(b *testing.B) []benchOp {
+	f := newBenchFixture(b, true)
+	ctx := context.Background()
+	direct := `UPDATE ` + f.shardTable + ` SET v = $2 WHERE k = $1`
+	shardStmt := benchPrepare(b, f.e.DB, `UPDATE t SET v = $2 WHERE k = $1`)
+	pgxStmt := benchPrepare(b, f.pgxDB, direct)
+	check := func(n int64, err error) error {
+		if err == nil && n != 1 {
+			err = fmt.Errorf("updated %d rows", n)
+		}
+		return err
+	}
+	affected := func(res sql.Result, err error) (int64, error) {
+		if err != nil {
+			return 0, err
+		}
+		return res.RowsAffected()
+	}
+	return []benchOp{
+		{"pgshard", func() error { return check(affected(shardStmt.Exec(f.key(), benchValue))) }},
+		{"pgx", func() error { return check(affected(pgxStmt.Exec(f.key(), benchValue))) }},
+		{"pgxpool", func() error {
+			tag, err := f.pool.Exec(ctx, direct, f.key(), benchValue)
+			return check(tag.RowsAffected(), err)
+		}},
+	}
+}
+
 // benchInterleaved runs every op once per iteration, rotating which goes
 // first, and times each call on its own. On a shared, noisy machine the
 // separate sub-benchmarks run seconds apart and see different background
@@ -474,7 +508,9 @@ func benchMedian(ds []time.Duration) float64 {
 
 // BenchmarkMultiShard compares multi-shard queries over 16 shards with the
 // same query on one PostgreSQL holding all the rows: count(*), GROUP BY with
-// avg (combined by PostgreSQL from partial aggregates), ORDER BY ... LIMIT 10
+// avg (combined by PostgreSQL from partial aggregates), GROUP BY over
+// timestamptz/float8/interval partials, a window function (the shards' rows
+// combined by PostgreSQL), ORDER BY ... LIMIT 10
 // (LIMIT pushed to the shards), and a full scan (merged-row throughput).
 func BenchmarkMultiShard(b *testing.B) {
 	ctx := context.Background()
@@ -521,6 +557,11 @@ func BenchmarkMultiShard(b *testing.B) {
 	}{
 		{"count", `SELECT count(*) FROM %s`, 1},
 		{"groupby", `SELECT k %% 100 AS g, count(*), avg(k), max(v) FROM %s GROUP BY 1`, 100},
+		// 1000 groups: 16000 partial rows of timestamptz, float8 and
+		// interval, whose transport between servers (binary) this measures.
+		{"groupbytypes", `SELECT k %% 1000 AS g, min(to_timestamp(k)), max(k::float8 / 7), sum(k * interval '1 second') FROM %s GROUP BY 1`, 1000},
+		// A window function: the shards' 20000 rows go to the combine step.
+		{"window", `SELECT k, v, rank() OVER (ORDER BY k %% 97, k) FROM %s WHERE k <= 20000`, 20000},
 		{"orderlimit", `SELECT k, v FROM %s ORDER BY v DESC LIMIT 10`, 10},
 		{"scan", `SELECT k, v FROM %s`, benchCountRows},
 	}

@@ -54,6 +54,7 @@ func (cn *conn) metaSession(ctx context.Context) (*stdlib.Conn, error) {
 		return nil, err
 	}
 	session := dc.(*stdlib.Conn)
+	acceptBinaryArrays(session.Conn().TypeMap())
 	if !cn.c.live.add(session.Conn().PgConn()) {
 		session.Close()
 		return nil, errors.New("pgshard: connector is closed")
@@ -72,8 +73,12 @@ func (cn *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, 
 	if err := cn.syncSession(ctx); err != nil {
 		return nil, err
 	}
-	if _, err := cn.planFor(ctx, query); err != nil {
+	p, err := cn.planFor(ctx, query)
+	if err != nil {
 		return nil, err
+	}
+	if p.Statements != nil {
+		return nil, multiPrepareError()
 	}
 	return &stmt{cn: cn, query: query}, nil
 }
@@ -169,6 +174,9 @@ func (cn *conn) ExecContext(ctx context.Context, query string, nargs []driver.Na
 	if err := checkOrdinals(nargs); err != nil {
 		return nil, err
 	}
+	if p.Statements != nil {
+		return cn.execStatements(ctx, p, nargs)
+	}
 	if p.Tx != nil {
 		return cn.txCommand(ctx, p, query, nargs)
 	}
@@ -199,6 +207,9 @@ func (cn *conn) QueryContext(ctx context.Context, query string, nargs []driver.N
 	defer done()
 	if err := checkOrdinals(nargs); err != nil {
 		return nil, err
+	}
+	if p.Statements != nil {
+		return cn.queryStatements(ctx, p, nargs)
 	}
 	if p.Tx != nil {
 		if _, err := cn.txCommand(ctx, p, query, nargs); err != nil {

@@ -52,6 +52,9 @@ type Connector struct {
 	txLogReady map[string]bool
 	// twopc is the two-phase commit bookkeeping (twophase.go).
 	twopc twoPhaseState
+	// lockwait watches the worker statements for waits on in-doubt
+	// prepared transactions (lockwait.go).
+	lockwait lockWatch
 	// types caches format_type names of result type OIDs (combine queries).
 	typeMu sync.Mutex
 	types  map[typeRef]typeInfo
@@ -121,6 +124,7 @@ func (l *liveConns) track(cfg *pgxpool.Config) {
 		if !l.add(conn.PgConn()) {
 			return errors.New("pgshard: connector is closed")
 		}
+		acceptBinaryArrays(conn.TypeMap())
 		return nil
 	}
 	cfg.BeforeClose = func(conn *pgx.Conn) {
@@ -271,6 +275,7 @@ func (np *nodePool) open(ctx context.Context) (*stdlib.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	acceptBinaryArrays(c.(*stdlib.Conn).Conn().TypeMap())
 	return c.(*stdlib.Conn), nil
 }
 
@@ -366,7 +371,7 @@ func (c *Connector) init(ctx context.Context) error {
 	c.funcs.pool = meta
 	bg, cancel := context.WithCancel(context.Background())
 	c.stopBG = cancel
-	c.bgDone.Add(2)
+	c.bgDone.Add(3)
 	go func() {
 		defer c.bgDone.Done()
 		cache.Watch(bg, metadataRefreshInterval)
@@ -374,6 +379,10 @@ func (c *Connector) init(ctx context.Context) error {
 	go func() {
 		defer c.bgDone.Done()
 		c.resolverLoop(bg)
+	}()
+	go func() {
+		defer c.bgDone.Done()
+		c.lockWaitLoop(bg)
 	}()
 	c.inited.Store(true)
 	return nil
@@ -467,6 +476,8 @@ func (c *Connector) node(n catalog.Node) (*nodePool, error) {
 		return nil, err
 	}
 	c.live.track(cfg)
+	cfg.ConnConfig.Tracer = &lockWaitTracer{w: &c.lockwait, node: n}
+	cfg.ConnConfig.AfterConnect = verifyBackendPID
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("pgshard: pool for worker %s: %w", n, err)

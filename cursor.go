@@ -56,6 +56,12 @@ func (cn *conn) Fanout(ctx context.Context, p *planner.Plan, shards []int, mustS
 // InTransaction reports whether a transaction is open.
 func (cn *conn) InTransaction() bool { return cn.tx != nil }
 
+// TextResults tells whether the worker connections' query mode returns
+// every value as text (the simple protocol or exec).
+func (cn *conn) TextResults() bool {
+	return !describesStatements(cn.c.poolConfig.ConnConfig.DefaultQueryExecMode)
+}
+
 // CombineQuery is combineQuery.
 func (cn *conn) CombineQuery(ctx context.Context, p *planner.Plan, args []any) (driver.Rows, error) {
 	return cn.combineQuery(ctx, p, args)

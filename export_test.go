@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // KillAtEnv names the environment variable that makes a test binary kill
@@ -110,3 +112,8 @@ func SetCommitTimeout(d time.Duration) (restore func()) {
 	commitTimeout = d
 	return func() { commitTimeout = old }
 }
+
+// NewLockWaitTracer returns the tracer every worker pool's connections
+// carry (lockwait.go), with a registry of its own, for a benchmark of
+// what it costs a statement.
+func NewLockWaitTracer() pgx.QueryTracer { return &lockWaitTracer{w: &lockWatch{}} }

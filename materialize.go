@@ -11,19 +11,32 @@ import (
 )
 
 // materializeQuery runs a Materialize plan: each subquery on its own,
-// through pgshard (so it is routed, merged or combined as any statement),
-// with its columns as PostgreSQL's text; then the rest of the statement,
-// through pgshard again, over the subqueries' rows passed as text arrays and
-// cast back to their column types, which the metadata database reports for
-// the subquery.
+// through pgshard (so it is routed, merged or combined as any statement);
+// then the rest of the statement, through pgshard again, over the
+// subqueries' rows passed as one array parameter per column and cast back
+// to their column types, which the metadata database reports for the
+// subquery.
+//
+// The values travel exactly, whatever the session's settings, as partial
+// rows of combined queries do (combineQuery): a column of a type in
+// binaryTypes is selected through its type's binary output function
+// (timestamptz_send, float8send, ...; bytea, which every path returns as
+// it is) and passed as a binaryArray; other columns are selected as text,
+// and refused (0A000) when their text would not read back as the same
+// value under the session's settings (checkTextTransport). When the
+// connections do not describe statements (default_query_exec_mode
+// simple_protocol or exec), which the rest of the statement's binary
+// parameters need, every column goes as text.
 func (cn *conn) materializeQuery(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Rows, error) {
 	m := p.Materialize
 	args := plainArgs(nargs)
-	in := planner.MaterializeInput{Names: make([][]string, len(m.Subqueries)), Types: make([][]string, len(m.Subqueries))}
+	n := len(m.Subqueries)
+	in := planner.MaterializeInput{Names: make([][]string, n), Types: make([][]string, n), Binary: make([][]bool, n)}
 	var arrays []any
 	budget := maxMaterializedBytes
+	binaryOK := describesStatements(cn.c.poolConfig.ConnConfig.DefaultQueryExecMode)
 	for i, sq := range m.Subqueries {
-		names, types, err := cn.describeTypes(ctx, sq.TypedSQL)
+		names, refs, infos, err := cn.describeTypes(ctx, sq.TypedSQL)
 		if err != nil {
 			return nil, err
 		}
@@ -33,7 +46,20 @@ func (cn *conn) materializeQuery(ctx context.Context, p *planner.Plan, nargs []d
 			}
 			copy(names, sq.Names)
 		}
-		in.Names[i], in.Types[i] = names, types
+		types := make([]string, len(infos))
+		binary := make([]bool, len(infos))
+		sends := make([]string, len(infos))
+		anyBinary := false
+		for j, ti := range infos {
+			types[j] = ti.name
+			if _, ok := binaryTypes[refs[j].oid]; ok && binaryOK && ti.send != "" {
+				binary[j], sends[j], anyBinary = true, ti.send, true
+			}
+		}
+		if err := cn.checkMetaTextTransport(ctx, infos, binary); err != nil {
+			return nil, err
+		}
+		in.Names[i], in.Types[i], in.Binary[i] = names, types, binary
 		sargs := make([]driver.NamedValue, len(sq.Params))
 		for j, n := range sq.Params {
 			if n <= len(args) {
@@ -42,12 +68,29 @@ func (cn *conn) materializeQuery(ctx context.Context, p *planner.Plan, nargs []d
 				sargs[j] = driver.NamedValue{Ordinal: j + 1}
 			}
 		}
-		cols, err := cn.readTextColumns(ctx, sq.SQL, sargs, len(types), &budget)
+		sql := sq.SQL
+		if anyBinary {
+			if sql, err = sq.SQLSending(sends); err != nil {
+				return nil, err
+			}
+		}
+		cols, err := cn.readColumns(ctx, sql, sargs, len(types), &budget)
 		if err != nil {
 			return nil, err
 		}
-		for _, c := range cols {
-			arrays = append(arrays, c)
+		for j, c := range cols {
+			if binary[j] {
+				arrays = append(arrays, newBinaryArray(refs[j].oid, c))
+				continue
+			}
+			texts := make([]*string, len(c))
+			for r, raw := range c {
+				if raw != nil {
+					s := string(raw)
+					texts[r] = &s
+				}
+			}
+			arrays = append(arrays, texts)
 		}
 	}
 	sql, params, err := m.SQL(in)
@@ -69,11 +112,11 @@ func (cn *conn) materializeQuery(ctx context.Context, p *planner.Plan, nargs []d
 // rather than exhausting the process's memory.
 var maxMaterializedBytes = 256 << 20
 
-// readTextColumns runs a query whose columns are all text and returns them
-// column by column (nil for NULL).
-// budget is what the statement's subqueries may still hold, in bytes of
-// text; the rows read are taken off it.
-func (cn *conn) readTextColumns(ctx context.Context, sql string, args []driver.NamedValue, width int, budget *int) ([][]*string, error) {
+// readColumns runs a query whose columns are all text or bytea and
+// returns them column by column (nil for NULL).
+// budget is what the statement's subqueries may still hold, in bytes; the
+// rows read are taken off it.
+func (cn *conn) readColumns(ctx context.Context, sql string, args []driver.NamedValue, width int, budget *int) ([][][]byte, error) {
 	rows, err := cn.QueryContext(ctx, sql, args)
 	if err != nil {
 		return nil, err
@@ -82,12 +125,13 @@ func (cn *conn) readTextColumns(ctx context.Context, sql string, args []driver.N
 	if got := len(rows.Columns()); got != width {
 		return nil, sqlerr.New(sqlerr.InternalError, "materialized subquery returned %d columns, described %d", got, width)
 	}
-	cols := make([][]*string, width)
+	cols := make([][][]byte, width)
 	for i := range cols {
-		cols[i] = []*string{}
+		cols[i] = [][]byte{}
 	}
 	dest := make([]driver.Value, width)
 	size := 0
+	var arena valueArena
 	for {
 		if size > *budget {
 			return nil, sqlerr.New("54000", "a subquery pgshard runs first for this statement returned more than %d MB; filter it, or fix its partition column by equality", maxMaterializedBytes>>20)
@@ -105,37 +149,48 @@ func (cn *conn) readTextColumns(ctx context.Context, sql string, args []driver.N
 			case nil:
 				cols[i] = append(cols[i], nil)
 			case string:
-				cols[i] = append(cols[i], &x)
+				cols[i] = append(cols[i], arena.copy([]byte(x)))
 				size += len(x)
 			case []byte:
-				s := string(x)
-				cols[i] = append(cols[i], &s)
-				size += len(s)
+				cols[i] = append(cols[i], arena.copy(x))
+				size += len(x)
 			default:
-				return nil, sqlerr.New(sqlerr.InternalError, "materialized subquery returned %T, not text", v)
+				return nil, sqlerr.New(sqlerr.InternalError, "materialized subquery returned %T, not text or bytea", v)
 			}
 		}
 	}
 }
 
-// describeTypes returns the result columns' names and types (format_type,
-// with modifiers) of a query, as the metadata database describes it.
-func (cn *conn) describeTypes(ctx context.Context, sql string) (names, types []string, err error) {
+// checkMetaTextTransport is checkTextTransport in the metadata session,
+// whose settings are the session's.
+func (cn *conn) checkMetaTextTransport(ctx context.Context, infos []typeInfo, binary []bool) error {
 	pc, done, err := cn.metaConn(ctx)
 	if err != nil {
-		return nil, nil, err
+		return err
+	}
+	defer done()
+	return checkTextTransport(ctx, pc, infos, binary)
+}
+
+// describeTypes returns the result columns' names, types and what the
+// executor needs of the types (typeInfos) of a query, as the metadata
+// database describes it.
+func (cn *conn) describeTypes(ctx context.Context, sql string) (names []string, refs []typeRef, infos []typeInfo, err error) {
+	pc, done, err := cn.metaConn(ctx)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	defer done()
 	sd, err := pc.PgConn().Prepare(ctx, "", sql, nil)
 	if err != nil {
-		return nil, nil, fmt.Errorf("pgshard: describing a subquery: %w", err)
+		return nil, nil, nil, fmt.Errorf("pgshard: describing a subquery: %w", err)
 	}
-	refs := make([]typeRef, len(sd.Fields))
+	refs = make([]typeRef, len(sd.Fields))
 	names = make([]string, len(sd.Fields))
 	for i, f := range sd.Fields {
 		refs[i] = typeRef{f.DataTypeOID, f.TypeModifier}
 		names[i] = f.Name
 	}
-	types, _, err = cn.c.typeNames(ctx, pc, refs)
-	return names, types, err
+	infos, err = cn.c.typeInfos(ctx, pc, refs)
+	return names, refs, infos, err
 }

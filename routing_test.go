@@ -216,7 +216,6 @@ func TestRefusedWithFeatureNotSupported(t *testing.T) {
 		`ALTER TABLE customer_reviews ADD COLUMN x int`,
 		`TRUNCATE customer_reviews`,
 		`DROP TABLE customer_reviews`,
-		`SELECT 1; SELECT count(*) FROM customer_reviews`,
 	} {
 		t.Run(q, func(t *testing.T) {
 			_, err := e.DB.Exec(q)

@@ -50,7 +50,10 @@ import (
 // and the metadata database and finishes them as their record says: decided
 // ones after decidedGrace (leaving a live coordinator time to finish its
 // own), undecided ones (their client died before the decision) after
-// presumeAbortAge, by writing the abort record first. Prepared transactions
+// presumeAbortAge, or after decidedGrace when the backend that prepared
+// them is gone, by writing the abort record first. A statement waiting for
+// one's locks has it finished at once (lockwait.go), by the same code
+// (resolvePrepared). Prepared transactions
 // named by the older scheme, pgshard_<hex coordinator>_<hex>_<i>, are decided
 // from pgshard.transaction_log on their coordinator worker as before.
 // docs/failure-model.md weighs this design.
@@ -86,8 +89,10 @@ const (
 	// transactions left in doubt.
 	resolverInterval = 2 * time.Second
 	// decidedGrace is how long a decided prepared transaction is left to
-	// the client committing it before the resolver finishes it.
-	decidedGrace = 2 * time.Second
+	// the client committing it before the resolver finishes it (racing the
+	// client is harmless: whoever comes second finds it gone, or busy and
+	// then gone), and how old an abandoned undecided one must be.
+	decidedGrace = time.Second
 	// presumeAbortAge is how old an undecided prepared transaction must be
 	// before the resolver decides it rolled back. Deciding one early is
 	// safe (its client's decision then fails and it rolls back) but fails
@@ -235,7 +240,57 @@ func parseGID(prepared string) (gid, coordinator string, ok bool) {
 	return gid, string(c), true
 }
 
-func participantGID(gid string, i int) string { return gid + "_" + strconv.Itoa(i) }
+// participantGID names participant i's prepared transaction of
+// transaction gid, prepared by the backend with process id pid:
+// <gid>_<i>p<pid>, or <gid>_<i> when pid is 0 (unknown). The pid tells the
+// resolvers whether the coordinator's connection to that server is gone
+// (preparerGoneSQL); parseTxID, of this version and of the previous one,
+// reads the id up to the last '_'.
+func participantGID(gid string, i int, pid uint32) string {
+	var buf [64]byte // one allocation, the string's
+	b := append(buf[:0], gid...)
+	b = append(b, '_')
+	b = strconv.AppendInt(b, int64(i), 10)
+	if pid != 0 {
+		b = append(b, 'p')
+		b = strconv.AppendUint(b, uint64(pid), 10)
+	}
+	return string(b)
+}
+
+// backendPIDKey marks, in a connection's CustomData, that the process id
+// the server reported when it connected is its backend's own
+// (verifyBackendPID).
+const backendPIDKey = "pgshard.backendPID"
+
+// backendPID is pc's backend process id when verifyBackendPID confirmed
+// it, else 0.
+func backendPID(pc *pgconn.PgConn) uint32 {
+	if ok, _ := pc.CustomData()[backendPIDKey].(bool); ok {
+		return pc.PID()
+	}
+	return 0
+}
+
+// verifyBackendPID is the worker connections' pgconn AfterConnect: it
+// asks the server for its backend's process id (one round trip per new
+// connection) and records whether it is the one the connection reported.
+// Behind a connection pooler that answers in the server's place (PgBouncer)
+// it is not, and the pid must not go into prepared transactions' names: a
+// pid no backend has would make every undecided transaction look abandoned
+// (preparerGoneSQL).
+func verifyBackendPID(ctx context.Context, pc *pgconn.PgConn) error {
+	res, err := pc.Exec(ctx, "SELECT pg_backend_pid()").ReadAll()
+	if err != nil {
+		return err
+	}
+	if len(res) == 1 && len(res[0].Rows) == 1 && len(res[0].Rows[0]) == 1 {
+		if pid, err := strconv.ParseUint(string(res[0].Rows[0][0]), 10, 32); err == nil && uint32(pid) == pc.PID() {
+			pc.CustomData()[backendPIDKey] = true
+		}
+	}
+	return nil
+}
 
 // txLogDDL creates the legacy coordinator log on a server (for deciding
 // transactions of the older scheme only).
@@ -330,7 +385,7 @@ func (c *Connector) commitAtomic(ctx context.Context, ps []*participant) error {
 	defer func() { c.twopc.end(id, finished) }()
 	gids := make([]string, len(prep))
 	for i := range prep {
-		gids[i] = participantGID(id, i)
+		gids[i] = participantGID(id, i, backendPID(prep[i].conn.Conn().PgConn()))
 	}
 
 	prepareErrs := make([]error, len(prep))
@@ -356,6 +411,12 @@ func (c *Connector) commitAtomic(ctx context.Context, ps []*participant) error {
 		// Decided rolled back: what fails to roll back here is rolled
 		// back by the resolver, at any age, by its abort record.
 		rollbackPrepared(cctx, prep, gids)
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+			// The abort record was there first: a resolver or a waiting
+			// statement decided the transaction rolled back, finding a
+			// participant's connection gone after its PREPARE.
+			return sqlerr.New("40000", "pgshard: commit: transaction %s was rolled back: recovery decided it rolled back before its commit was recorded (a participant's connection was lost after PREPARE)", id)
+		}
 		if errors.As(err, &pgErr) {
 			return fmt.Errorf("pgshard: commit: transaction %s rolled back: %w", id, err)
 		}
@@ -508,13 +569,33 @@ func commitPreparedOn(ctx context.Context, conn *pgx.Conn, gid string) error {
 	if conn.IsClosed() {
 		return errors.New("connection closed")
 	}
-	_, err := conn.Exec(ctx, "COMMIT PREPARED "+quoteLiteral(gid))
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == sqlerr.UndefinedObject {
-		return nil
+	for {
+		_, err := conn.Exec(ctx, "COMMIT PREPARED "+quoteLiteral(gid))
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) {
+			return err
+		}
+		switch pgErr.Code {
+		case sqlerr.UndefinedObject:
+			return nil
+		case sqlerr.ObjectNotInPrereq:
+			// "prepared transaction ... is busy": a resolver or a waiting
+			// statement (lockwait.go) is committing it at this instant, from
+			// the same record; wait for it to be gone.
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(busyRetryDelay):
+			}
+		default:
+			return err
+		}
 	}
-	return err
 }
+
+// busyRetryDelay is how long COMMIT PREPARED waits before trying again a
+// prepared transaction someone else is finishing.
+const busyRetryDelay = 10 * time.Millisecond
 
 // retryCommitPrepared runs COMMIT PREPARED gid once more on node, on a
 // connection of its own, within retryTimeout.
@@ -607,13 +688,14 @@ func parallel(n int, f func(i int)) {
 type recoveryAges struct {
 	decided   time.Duration // with a commit record
 	undecided time.Duration // without one: presumed rolled back
+	abandoned time.Duration // without one, and the session that prepared it is gone
 	legacy    time.Duration // of the older naming scheme
 }
 
 // agesFor is what Recover(ctx, minAge) uses: minAge for all, but decided
 // transactions never wait longer than decidedGrace.
 func agesFor(minAge time.Duration) recoveryAges {
-	return recoveryAges{decided: min(minAge, decidedGrace), undecided: minAge, legacy: minAge}
+	return recoveryAges{decided: min(minAge, decidedGrace), undecided: minAge, abandoned: min(minAge, decidedGrace), legacy: minAge}
 }
 
 // Recover finishes or rolls back every prepared transaction pgshard left on
@@ -622,8 +704,9 @@ func agesFor(minAge time.Duration) recoveryAges {
 // older naming scheme, its coordinator's log) says so, rolled back
 // otherwise. Prepared transactions younger than minAge are left alone, as
 // their commit may still be under way (deciding them early is safe, but may
-// roll back a commit that was about to succeed); those decided committed
-// wait at most decidedGrace. Each process also runs it in the background
+// roll back a commit that was about to succeed); those decided, and
+// undecided ones whose preparing backend is gone, wait at most
+// decidedGrace. Each process also runs it in the background
 // every few seconds. It returns how many it committed and rolled back.
 func (c *Connector) Recover(ctx context.Context, minAge time.Duration) (committed, rolledBack int, err error) {
 	if err := c.init(ctx); err != nil {
@@ -663,15 +746,16 @@ func (c *Connector) recoverServer(ctx context.Context, server string, minAge tim
 // resolver and recovery open to workers, outside the pools.
 const resolverApplicationName = "pgshard resolver"
 
-// connectResolver opens a worker connection for recovery; the resolver
-// loop's (forLoop) go through its tracking dialer.
-func (c *Connector) connectResolver(ctx context.Context, node catalog.Node, forLoop bool) (*pgx.Conn, error) {
+// connectResolver opens a worker connection for recovery, outside the
+// pools; dial, when not nil, opens its sockets (the resolver loop's and the
+// lock-wait watcher's tracking dialers).
+func (c *Connector) connectResolver(ctx context.Context, node catalog.Node, dial pgconn.DialFunc) (*pgx.Conn, error) {
 	cfg, err := c.nodeConfig(node)
 	if err != nil {
 		return nil, err
 	}
-	if forLoop && c.twopc.dial != nil {
-		cfg.ConnConfig.DialFunc = c.twopc.dial
+	if dial != nil {
+		cfg.ConnConfig.DialFunc = dial
 	}
 	// Named, so that an operator (and a test counting a pool's
 	// connections) tells it from the pools' connections.
@@ -743,7 +827,11 @@ func (c *Connector) recoverServerWith(ctx context.Context, server string, ages r
 		conn := conns[node]
 		if conn == nil || conn.IsClosed() {
 			var err error
-			if conn, err = c.connectResolver(ctx, node, conns != nil); err != nil {
+			var dial pgconn.DialFunc
+			if conns != nil {
+				dial = c.twopc.dial
+			}
+			if conn, err = c.connectResolver(ctx, node, dial); err != nil {
 				return 0, 0, err
 			}
 			if conns != nil {
@@ -768,75 +856,136 @@ func (c *Connector) recoverServerWith(ctx context.Context, server string, ages r
 	return cm, rb, err
 }
 
+// preparedXactsQuery lists the prepared transactions of pgshard on a server
+// at least $1 seconds old: name, age in seconds, and whether the session
+// that prepared it is gone (preparerGoneSQL).
+const preparedXactsQuery = `SELECT px.gid, extract(epoch FROM now() - px.prepared)::float8, ` + preparerGoneSQL + `
+	FROM pg_prepared_xacts px
+	WHERE px.gid LIKE 'pgshard\_%' AND px.database = current_database() AND px.prepared <= now() - make_interval(secs => $1)`
+
+// preparerGoneSQL is true when the prepared transaction px is named by the
+// current scheme with its preparing backend's pid (<id>_<i>p<pid>) and no
+// backend with that pid that started before the PREPARE is still
+// connected: the coordinator's connection to this server is gone.
+const preparerGoneSQL = `(px.gid ~ '_[0-9]+p[0-9]+$' AND NOT EXISTS (SELECT FROM pg_stat_activity a
+		WHERE a.pid = substring(px.gid FROM '_[0-9]+p([0-9]+)$')::int AND a.backend_start <= px.prepared))`
+
+// preparedXact is one prepared transaction of pgshard on a server.
+type preparedXact struct {
+	gid string
+	age time.Duration
+	// preparerGone: the session that prepared it has disconnected (see
+	// preparerGoneSQL).
+	preparerGone bool
+}
+
+func scanPreparedXact(row pgx.CollectableRow) (preparedXact, error) {
+	var x preparedXact
+	var age float64
+	err := row.Scan(&x.gid, &age, &x.preparerGone)
+	x.age = time.Duration(age * float64(time.Second))
+	return x, err
+}
+
 // resolveOn decides the prepared transactions pgshard left on one server.
 func (c *Connector) resolveOn(ctx context.Context, r runner, ages recoveryAges) (committed, rolledBack int, err error) {
-	youngest := min(ages.decided, ages.undecided, ages.legacy)
-	rows, err := r.Query(ctx, `SELECT gid, extract(epoch FROM now() - prepared)::float8 FROM pg_prepared_xacts
-		WHERE gid LIKE 'pgshard\_%' AND database = current_database() AND prepared <= now() - make_interval(secs => $1)`, youngest.Seconds())
+	youngest := min(ages.decided, ages.undecided, ages.abandoned, ages.legacy)
+	rows, err := r.Query(ctx, preparedXactsQuery, youngest.Seconds())
 	if err != nil {
 		return 0, 0, err
 	}
-	type preparedXact struct {
-		gid string
-		age float64
-	}
-	prepared, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (preparedXact, error) {
-		var x preparedXact
-		err := row.Scan(&x.gid, &x.age)
-		return x, err
-	})
+	prepared, err := pgx.CollectRows(rows, scanPreparedXact)
 	if err != nil {
 		return 0, 0, err
 	}
 	for _, x := range prepared {
-		age := time.Duration(x.age * float64(time.Second))
-		var commit bool
-		if id, ok := parseTxID(x.gid); ok {
-			if c.twopc.isInflight(id) {
-				continue // this process is committing it
-			}
-			decided, cm, err := c.lookupDecision(ctx, id)
-			if err != nil {
-				return committed, rolledBack, fmt.Errorf("deciding %s: %w", x.gid, err)
-			}
-			switch {
-			case decided && age >= ages.decided:
-				commit = cm
-			case !decided && age >= ages.undecided:
-				if commit, err = c.resolveDecision(ctx, id); err != nil {
-					return committed, rolledBack, fmt.Errorf("deciding %s: %w", x.gid, err)
-				}
-			default:
-				continue
-			}
-		} else if gid, coordinator, ok := parseGID(x.gid); ok {
-			if age < ages.legacy {
-				continue
-			}
-			if commit, err = c.decide(ctx, coordinator, gid); err != nil {
-				return committed, rolledBack, err
-			}
-		} else {
-			continue
-		}
-		verb := "ROLLBACK PREPARED "
-		if commit {
-			verb = "COMMIT PREPARED "
-		}
-		if _, err := r.Exec(ctx, verb+quoteLiteral(x.gid)); err != nil {
-			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) && pgErr.Code == sqlerr.UndefinedObject {
-				continue // finished by its client or another resolver meanwhile
-			}
+		outcome, err := c.resolvePrepared(ctx, r, x, ages)
+		switch {
+		case err != nil:
 			return committed, rolledBack, err
-		}
-		if commit {
+		case outcome == resolvedCommitted:
 			committed++
-		} else {
+		case outcome == resolvedRolledBack:
 			rolledBack++
 		}
 	}
 	return committed, rolledBack, nil
+}
+
+// resolution is what resolvePrepared did with a prepared transaction.
+type resolution int
+
+const (
+	resolvedNothing    resolution = iota // left alone (too young, or its client is at it)
+	resolvedCommitted                    // COMMIT PREPARED
+	resolvedRolledBack                   // ROLLBACK PREPARED
+)
+
+// resolvePrepared is the one way a prepared transaction of pgshard's is
+// finished, by the resolver, by Recover and by a statement waiting for its
+// locks (lockwait.go), over r (a connection to the server holding it):
+//
+//   - one this process is committing is left to it;
+//   - decided (its id has a commit record), once ages.decided old: committed
+//     or rolled back as the record says;
+//   - undecided, once ages.undecided old, or ages.abandoned old when the
+//     session that prepared it is gone: decided rolled back by writing the
+//     abort record first (resolveDecision: it waits for, and loses to, a
+//     concurrent commit decision, so a coordinator still running can never
+//     commit after), then rolled back (or committed, when the coordinator's
+//     decision won);
+//   - of the older naming scheme, once ages.legacy old: from the
+//     coordinator's pgshard.transaction_log.
+//
+// A transaction finished meanwhile by someone else (42704), or being
+// finished by someone else at this instant (55000, "is busy"), counts as
+// left alone.
+func (c *Connector) resolvePrepared(ctx context.Context, r runner, x preparedXact, ages recoveryAges) (resolution, error) {
+	var commit bool
+	if id, ok := parseTxID(x.gid); ok {
+		if c.twopc.isInflight(id) {
+			return resolvedNothing, nil // this process is committing it
+		}
+		decided, cm, err := c.lookupDecision(ctx, id)
+		if err != nil {
+			return resolvedNothing, fmt.Errorf("deciding %s: %w", x.gid, err)
+		}
+		switch {
+		case decided && x.age >= ages.decided:
+			commit = cm
+		case !decided && (x.age >= ages.undecided || (x.preparerGone && x.age >= ages.abandoned)):
+			if commit, err = c.resolveDecision(ctx, id); err != nil {
+				return resolvedNothing, fmt.Errorf("deciding %s: %w", x.gid, err)
+			}
+		default:
+			return resolvedNothing, nil
+		}
+	} else if gid, coordinator, ok := parseGID(x.gid); ok {
+		if x.age < ages.legacy {
+			return resolvedNothing, nil
+		}
+		var err error
+		if commit, err = c.decide(ctx, coordinator, gid); err != nil {
+			return resolvedNothing, err
+		}
+	} else {
+		return resolvedNothing, nil
+	}
+	verb := "ROLLBACK PREPARED "
+	if commit {
+		verb = "COMMIT PREPARED "
+	}
+	if _, err := r.Exec(ctx, verb+quoteLiteral(x.gid)); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && (pgErr.Code == sqlerr.UndefinedObject || pgErr.Code == sqlerr.ObjectNotInPrereq) {
+			return resolvedNothing, nil // finished, or being finished, by its client or another resolver
+		}
+		return resolvedNothing, err
+	}
+	if commit {
+		return resolvedCommitted, nil
+	}
+	return resolvedRolledBack, nil
 }
 
 // decide returns whether a transaction of the older naming scheme
@@ -886,7 +1035,7 @@ func (c *Connector) resolverLoop(ctx context.Context) {
 	}()
 	t := time.NewTicker(resolverInterval)
 	defer t.Stop()
-	ages := recoveryAges{decided: decidedGrace, undecided: presumeAbortAge, legacy: legacyMinAge}
+	ages := recoveryAges{decided: decidedGrace, undecided: presumeAbortAge, abandoned: decidedGrace, legacy: legacyMinAge}
 	for {
 		select {
 		case <-ctx.Done():

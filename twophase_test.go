@@ -3,6 +3,7 @@ package pgshard_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -464,6 +465,191 @@ func BenchmarkReplicatedUpdate(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if _, err := e.DB.ExecContext(ctx, `UPDATE kv SET n = n + 1 WHERE k = $1`, i%4+1); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// An interactive transaction writes several keys of a table with two
+// placements per shard, on every worker (UPDATEs and INSERTs, and in one
+// case a row of an ordinary table, which makes the metadata database's
+// commit the decision); one worker stops between PREPARE and its COMMIT
+// PREPARED (a rolling restart reaching it). The COMMIT is acknowledged only
+// with that worker's placements of the written shards marked inactive
+// first. Then the rolling restart goes on: that worker comes back, and each
+// other worker stops in turn: no read returns a value from before the
+// acknowledged commit (an old value, or a missing inserted row). With every
+// worker up, no row stays locked, and the prepared transaction left on the
+// stopped worker is finished.
+func TestRollingRestartInsideTransaction(t *testing.T) {
+	cases := []struct {
+		name     string
+		step     string // where the worker stops
+		ordinary bool   // the transaction also writes an ordinary table
+	}{
+		{"stopped after the decision", pgshard.StepAfterDecision, false},
+		{"stopped after PREPARE, before the decision", pgshard.StepAfterPrepare, false},
+		{"with an ordinary table, stopped after the decision", pgshard.StepAfterDecision, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			testRollingRestartInsideTransaction(t, c.step, c.ordinary)
+		})
+	}
+}
+
+func testRollingRestartInsideTransaction(t *testing.T, step string, ordinary bool) {
+	e := setupKV(t, 4, 2)
+	ctx := context.Background()
+	if ordinary {
+		e.exec(`CREATE TABLE plain (k bigint PRIMARY KEY)`)
+	}
+	updated := []int64{1, 2, 3, 4, 5, 6, 7, 8}
+	inserted := []int64{101, 102, 103, 104, 105, 106, 107, 108}
+	all := append(append([]int64(nil), updated...), inserted...)
+	for _, k := range updated {
+		e.exec(`INSERT INTO kv (k, v) VALUES ($1, 'old')`, k)
+	}
+	ps := placementsOfKey(e, "kv", updated[0])
+	stopped := workerNode(e, ps[1].Host, ps[1].Port)
+	t.Cleanup(func() {
+		for _, w := range e.workers {
+			w.Start(context.Background())
+		}
+	})
+	// Another process, whose catalog and pools predate the commit, reads
+	// through the rolling restart too.
+	other, err := sql.Open("pgshard", e.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	for _, k := range updated {
+		var v string
+		if err := other.QueryRow(`SELECT v FROM kv WHERE k = $1`, k).Scan(&v); err != nil || v != "old" {
+			t.Fatalf("the other process read %q, %v", v, err)
+		}
+	}
+
+	var armed atomic.Bool
+	armed.Store(true)
+	restore := pgshard.SetCommitStep(func(s string) {
+		if s == step && armed.CompareAndSwap(true, false) {
+			if err := stopped.Stop(ctx); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	tctx, cancel := context.WithTimeout(ctx, hangLimit)
+	tx, err := e.DB.BeginTx(tctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range updated {
+		if _, err := tx.ExecContext(tctx, `UPDATE kv SET v = 'new' WHERE k = $1`, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range inserted {
+		if _, err := tx.ExecContext(tctx, `INSERT INTO kv (k, v) VALUES ($1, 'new')`, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ordinary {
+		if _, err := tx.ExecContext(tctx, `INSERT INTO plain (k) VALUES (1)`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = tx.Commit()
+	cancel()
+	restore()
+	if armed.Load() {
+		t.Fatalf("the commit never reached step %s", step)
+	}
+	// What the metadata says right after the acknowledgement.
+	var stoppedPlacements, inactive int
+	for _, p := range e.placements("kv") {
+		if p.Host == stopped.Host && p.Port == stopped.Port {
+			stoppedPlacements++
+			if p.State == 3 {
+				inactive++
+			}
+		}
+	}
+	t.Logf("COMMIT with %s stopped at %s: %v; its placements: %d, inactive: %d", stopped.Addr(), step, err, stoppedPlacements, inactive)
+	if err != nil {
+		t.Fatalf("the commit failed with one replica's worker down: %v", err)
+	}
+	if inactive != stoppedPlacements {
+		t.Fatalf("acknowledged with %d of the stopped worker's %d placements still finalized", stoppedPlacements-inactive, stoppedPlacements)
+	}
+	if ordinary {
+		if n := e.queryInt(`SELECT count(*) FROM plain`); n != 1 {
+			t.Fatalf("the ordinary table holds %d rows after the acknowledged commit", n)
+		}
+	}
+
+	// read lists the keys whose value is from before the commit, through
+	// this process and the other one, and counts the reads that failed.
+	read := func() (old []string, errs int) {
+		for _, db := range []*sql.DB{e.DB, other} {
+			for _, k := range all {
+				ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
+				var v string
+				err := db.QueryRowContext(ctx, `SELECT v FROM kv WHERE k = $1`, k).Scan(&v)
+				cancel()
+				switch {
+				case errors.Is(err, sql.ErrNoRows):
+					old = append(old, fmt.Sprintf("%d missing", k))
+				case err != nil:
+					errs++
+				case v != "new":
+					old = append(old, fmt.Sprintf("%d=%q", k, v))
+				}
+			}
+		}
+		return old, errs
+	}
+	// The rolling restart: the stopped worker comes back, then every other
+	// worker stops in turn.
+	if err := stopped.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	reopenPgshardDB(e)
+	for _, w := range e.workers {
+		if w == stopped {
+			continue
+		}
+		if err := w.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		old, errs := read()
+		t.Logf("%s stopped: %d reads failed, stale: %v", w.Addr(), errs, old)
+		if len(old) > 0 {
+			t.Errorf("with %s stopped, reads returned values from before the acknowledged commit: %v", w.Addr(), old)
+		}
+		if err := w.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		reopenPgshardDB(e)
+	}
+
+	// Every worker up: no row stays locked.
+	start := time.Now()
+	for _, k := range all {
+		uctx, cancel := context.WithTimeout(ctx, hangLimit)
+		_, err := e.DB.ExecContext(uctx, `UPDATE kv SET v = 'newer' WHERE k = $1`, k)
+		cancel()
+		if err != nil {
+			t.Fatalf("a write of key %d with every worker up: %v", k, err)
+		}
+	}
+	t.Logf("writes of the %d keys with every worker up: %v", len(all), time.Since(start).Round(time.Millisecond))
+	waitNoPrepared(t, e)
+	repairOneSourceEach(e, "kv")
+	e.assertReplicasIdentical("kv")
+	for _, k := range all {
+		if v, err := kvValue(e, k); err != nil || v != "newer" {
+			t.Fatalf("key %d after repair: %q, %v", k, v, err)
 		}
 	}
 }

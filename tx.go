@@ -57,6 +57,13 @@ type transaction struct {
 	// PostgreSQL, the transaction then only rolls back.
 	failed bool
 	done   bool
+	// implicit is set for the implicit transaction of a query string with
+	// several statements (multistatement.go): administrative functions
+	// join it.
+	implicit bool
+	// undo are run when the transaction rolls back: they drop the shard
+	// tables master_create_worker_shards created in it.
+	undo []func(context.Context)
 	// unreserve gives back the fanoutGate reservation the first
 	// participants were taken under (acquire), when there is one; finish
 	// calls it.
@@ -281,6 +288,24 @@ func (t *transaction) acquire(ctx context.Context, nodes []catalog.Node) error {
 	return nil
 }
 
+// metaBeginner returns the transaction's metadata session as a
+// catalog.Beginner whose Begin makes a savepoint: pgx's Begin on a
+// connection already in a transaction sends a BEGIN that PostgreSQL only
+// warns about, and the pgx.Tx it returns nests by savepoints; it is never
+// committed or rolled back itself (the transaction does that).
+func (t *transaction) metaBeginner(ctx context.Context) (catalog.Beginner, error) {
+	s, err := t.metaParticipant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	outer, err := s.Conn().Begin(ctx)
+	if err != nil {
+		t.failed = true
+		return nil, err
+	}
+	return outer, nil
+}
+
 // metaParticipant returns the connection's metadata session joined to the
 // transaction.
 func (t *transaction) metaParticipant(ctx context.Context) (*stdlib.Conn, error) {
@@ -367,6 +392,11 @@ func (t *transaction) Rollback() error {
 
 func (t *transaction) rollback(ctx context.Context) error {
 	defer t.finish()
+	defer func() {
+		for _, undo := range t.undo {
+			undo(context.WithoutCancel(ctx))
+		}
+	}()
 	var first error
 	for _, p := range t.all() {
 		if p.conn.Conn().IsClosed() {

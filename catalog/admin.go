@@ -16,6 +16,15 @@ import (
 	"github.com/pgshard/pgshard/internal/sqlerr"
 )
 
+// Beginner starts a transaction: a pool (each call its own transaction on
+// the metadata database), or an open transaction, whose Begin makes a
+// savepoint, so that the administrative functions run inside a session's
+// transaction (a query string of several statements) commit or roll back
+// with it.
+type Beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
 // NodeConnector opens a connection to a worker node's database; the caller
 // closes it.
 type NodeConnector func(ctx context.Context, node Node) (*pgx.Conn, error)
@@ -29,7 +38,7 @@ const addNodeTimeout = 15 * time.Second
 // does not speak PostgreSQL, with 08001; a login or database the server
 // refuses with the server's SQLSTATE (28P01, 3D000, ...). Nothing is
 // recorded on failure.
-func AddNode(ctx context.Context, pool *pgxpool.Pool, connect NodeConnector, name string, port int) error {
+func AddNode(ctx context.Context, pool Beginner, connect NodeConnector, name string, port int) error {
 	if name == "" {
 		return sqlerr.New(sqlerr.InvalidParameterValue, "node name must not be empty")
 	}
@@ -93,7 +102,7 @@ func connectCause(err error) error {
 // (master_create_distributed_table). The table must exist on the metadata
 // database, the column in it, and its type must have a hash function pgshard
 // computes.
-func CreateDistributedTable(ctx context.Context, pool *pgxpool.Pool, table, column string) error {
+func CreateDistributedTable(ctx context.Context, pool Beginner, table, column string) error {
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(schemaLockKey)); err != nil {
 			return fmt.Errorf("catalog: %w", err)
@@ -172,8 +181,23 @@ func HashRange(i, count int) (lo, hi int32) {
 // of an existing table with the same key type, shard ranges and placement
 // nodes per shard, or a new group (pgs_distribution_metadata.colocation).
 // Either every shard table is created and the metadata committed, or the
-// created tables are dropped again and nothing is recorded.
-func CreateWorkerShards(ctx context.Context, pool *pgxpool.Pool, connect NodeConnector, table string, shardCount, replicationFactor int) error {
+// created tables are dropped again and nothing is recorded. When db is an
+// open transaction, the metadata commits with it while the shard tables
+// exist at once: undo drops them again (best effort), for the caller to
+// call when that transaction rolls back.
+func CreateWorkerShards(ctx context.Context, db Beginner, connect NodeConnector, table string, shardCount, replicationFactor int) (undo func(context.Context), err error) {
+	created := map[Node][]int64{}
+	var ddl *TemplateDDL
+	undo = func(ctx context.Context) {
+		for node, ids := range created {
+			dropShardTables(ctx, connect, node, ddl, ids)
+		}
+	}
+	err = createWorkerShards(ctx, db, connect, table, shardCount, replicationFactor, created, &ddl)
+	return undo, err
+}
+
+func createWorkerShards(ctx context.Context, pool Beginner, connect NodeConnector, table string, shardCount, replicationFactor int, created map[Node][]int64, ddlOut **TemplateDDL) error {
 	if shardCount <= 0 {
 		return sqlerr.New(sqlerr.InvalidParameterValue, "shard_count must be positive")
 	}
@@ -226,6 +250,7 @@ func CreateWorkerShards(ctx context.Context, pool *pgxpool.Pool, connect NodeCon
 	if err != nil {
 		return err
 	}
+	*ddlOut = ddl
 
 	var keyType uint32
 	if err := tx.QueryRow(ctx, `SELECT a.atttypid FROM pgs_distribution_metadata.partition p
@@ -273,7 +298,6 @@ func CreateWorkerShards(ctx context.Context, pool *pgxpool.Pool, connect NodeCon
 		}
 	}
 
-	created := map[Node][]int64{}
 	var createErr error
 	for _, node := range nodes {
 		ids := perNode[node]
@@ -297,6 +321,7 @@ func CreateWorkerShards(ctx context.Context, pool *pgxpool.Pool, connect NodeCon
 	for node, ids := range created {
 		dropShardTables(context.Background(), connect, node, ddl, ids)
 	}
+	clear(created)
 	return createErr
 }
 

@@ -314,6 +314,9 @@ func (c *testCursor) Fanout(ctx context.Context, p *planner.Plan, shards []int, 
 
 func (c *testCursor) InTransaction() bool { return false }
 
+// TextResults: the test pools use the extended protocol.
+func (c *testCursor) TextResults() bool { return false }
+
 func (c *testCursor) TxMode() (open, readOnly, statementSnapshots bool) { return false, false, true }
 
 func (c *testCursor) WritePlacement(ctx context.Context, pl catalog.Placement, sql string) error {

@@ -75,6 +75,10 @@ type Cursor interface {
 	// InTransaction reports whether a transaction is open: shards then run
 	// one after the other on its one connection per node.
 	InTransaction() bool
+	// TextResults reports that every value a shard returns arrives as
+	// text (the worker connections' query mode is the simple protocol or
+	// exec), printed under the session's settings.
+	TextResults() bool
 	// TxMode describes the open transaction: open, READ ONLY, and whether
 	// it takes a snapshot per statement (READ COMMITTED) so that a
 	// statement run on several servers reads the same committed rows on

@@ -129,8 +129,9 @@ func (r Route) insertParts(ctx context.Context, vc Cursor, parts []planner.Inser
 			}
 			n, _ := res.RowsAffected()
 			total += n
-			if wantRows {
-				b := rows.(*Buffered)
+			if b, _ := rows.(*Buffered); wantRows && len(b.Cols) > 0 {
+				// Only a RETURNING has columns: without one, Query of the
+				// INSERT returns no rows.
 				if len(b.Data) != len(part.Rows) {
 					return sqlerr.New(sqlerr.InternalError, "a shard returned %d rows for %d inserted", len(b.Data), len(part.Rows))
 				}
@@ -144,6 +145,9 @@ func (r Route) insertParts(ctx context.Context, vc Cursor, parts []planner.Inser
 	})
 	if err != nil {
 		return nil, nil, err
+	}
+	if out.Cols == nil {
+		out.Data = nil // no RETURNING: no rows
 	}
 	return Result{Rows: total}, out, nil
 }

@@ -129,7 +129,7 @@ func (s SortMerge) merge(ctx context.Context, vc Cursor, args []any) (rows drive
 			return nil, true, err
 		}
 	}
-	keys, ok := mergeKeys(m, state, sources[0])
+	keys, ok := mergeKeys(m, state, sources[0], vc.TextResults())
 	if !ok {
 		m.SetState(planner.MergeState{Known: true, Refused: true})
 		err := merge.CloseAll(sources)
@@ -156,7 +156,16 @@ func (s SortMerge) merge(ctx context.Context, vc Cursor, args []any) (rows drive
 
 // mergeKeys builds the merge's sort keys from the shard rows' column types;
 // ok is false when Go cannot compare some key exactly as PostgreSQL does.
-func mergeKeys(m *planner.SortMergePlan, state planner.MergeState, src driver.Rows) ([]merge.SortKey, bool) {
+//
+// Keys whose values arrive as text that the session's settings change are
+// not merged in Go: PostgreSQL orders them (Combine, which reads the
+// shards' values in binary). Interval always arrives as text (stdlib reads
+// it so), printed in the session's IntervalStyle; textResults tells that
+// every value arrives as text (the connections' query mode is the simple
+// protocol or exec), and then float and date/time keys are not merged
+// either (extra_float_digits below 1 rounds floats, so that distinct values
+// compare equal; DateStyle changes what there is to parse).
+func mergeKeys(m *planner.SortMergePlan, state planner.MergeState, src driver.Rows, textResults bool) ([]merge.SortKey, bool) {
 	width := len(src.Columns())
 	visible := width - m.Extra
 	typed, _ := src.(driver.RowsColumnTypeDatabaseTypeName)
@@ -172,7 +181,11 @@ func mergeKeys(m *planner.SortMergePlan, state planner.MergeState, src driver.Ro
 			return nil, false
 		}
 		bytewise := i < len(state.Bytewise) && state.Bytewise[i]
-		compare, ok := merge.CompareFunc(typed.ColumnTypeDatabaseTypeName(col), bytewise)
+		dbType := typed.ColumnTypeDatabaseTypeName(col)
+		if dbType == "INTERVAL" || (textResults && settingDependentText[dbType]) {
+			return nil, false
+		}
+		compare, ok := merge.CompareFunc(dbType, bytewise)
 		if !ok {
 			return nil, false
 		}
@@ -180,6 +193,10 @@ func mergeKeys(m *planner.SortMergePlan, state planner.MergeState, src driver.Ro
 	}
 	return keys, true
 }
+
+// settingDependentText are the key types (as database/sql names them)
+// whose text the session's settings change (mergeKeys).
+var settingDependentText = map[string]bool{"FLOAT4": true, "FLOAT8": true, "INTERVAL": true, "DATE": true, "TIME": true, "TIMESTAMP": true, "TIMESTAMPTZ": true}
 
 // boundValue reads a LIMIT or OFFSET's value from the arguments: -1 when
 // there is none (absent, ALL, NULL). ok is false for a value that is not an

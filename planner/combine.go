@@ -69,10 +69,13 @@ const arrayParamBase = 1 << 20
 
 // CombineInput is what the combine query needs to know of the partial
 // columns, learnt from the shards: their types (as format_type prints them,
-// with modifiers) and collations ("" for the default or none).
+// with modifiers), collations ("" for the default or none), and which
+// travel as binary arrays of their type (Binary[i]) rather than as text
+// arrays cast to it.
 type CombineInput struct {
 	Types      []string
 	Collations []string
+	Binary     []bool
 }
 
 // SQL returns the combine query for partial columns of the given types and
@@ -81,7 +84,7 @@ func (c *CombinePlan) SQL(in CombineInput) (string, error) {
 	if len(in.Types) != c.Columns {
 		return "", sqlerr.New(sqlerr.InternalError, "combine: %d partial columns, expected %d", len(in.Types), c.Columns)
 	}
-	key := strings.Join(in.Types, "\x00") + "\x01" + strings.Join(in.Collations, "\x00")
+	key := strings.Join(in.Types, "\x00") + "\x01" + strings.Join(in.Collations, "\x00") + "\x01" + fmt.Sprint(in.Binary)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if s, ok := c.cache[key]; ok {
@@ -117,20 +120,28 @@ func (c *CombinePlan) SQL(in CombineInput) (string, error) {
 }
 
 // partialRelation builds `(SELECT u.c1::T1 AS name1, ... FROM unnest($a1::text[], ...)
-// AS u(c1, ...)) AS alias`: the shards' partial rows as a relation.
+// AS u(c1, ...)) AS alias`: the shards' partial rows as a relation. A column
+// that travels in binary is unnested from `$a1::T1[]` instead.
 func partialRelation(alias string, names []string, in CombineInput) *pg_query.Node {
 	inner := &pg_query.SelectStmt{}
 	var unnestArgs []*pg_query.Node
 	var colAliases []*pg_query.Node
 	for i, name := range names {
 		u := "c" + strconv.Itoa(i+1)
+		binary := i < len(in.Binary) && in.Binary[i]
+		// Cast in binary too: unnest drops the type modifier (numeric(12,2),
+		// varchar(3)), which the values already satisfy.
 		val := typeCast(columnRef("u", u), in.Types[i])
 		if i < len(in.Collations) && in.Collations[i] != "" {
 			val = &pg_query.Node{Node: &pg_query.Node_CollateClause{CollateClause: &pg_query.CollateClause{
 				Arg: val, Collname: []*pg_query.Node{pg_query.MakeStrNode(in.Collations[i])}, Location: -1}}}
 		}
 		inner.TargetList = append(inner.TargetList, resTarget(name, val))
-		unnestArgs = append(unnestArgs, typeCast(pg_query.MakeParamRefNode(int32(arrayParamBase+i), -1), "text[]"))
+		arrayType := "text[]"
+		if binary {
+			arrayType = in.Types[i] + "[]"
+		}
+		unnestArgs = append(unnestArgs, typeCast(pg_query.MakeParamRefNode(int32(arrayParamBase+i), -1), arrayType))
 		colAliases = append(colAliases, pg_query.MakeStrNode(u))
 	}
 	inner.FromClause = []*pg_query.Node{{Node: &pg_query.Node_RangeFunction{RangeFunction: &pg_query.RangeFunction{

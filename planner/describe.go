@@ -13,6 +13,22 @@ func (p *Plan) Describe() string {
 	fmt.Fprintf(&b, "kind: %s\n", p.Kind)
 	switch p.Kind {
 	case Passthrough:
+		for i, st := range p.Statements {
+			fmt.Fprintf(&b, "statement %d: %s", i+1, st.SQL)
+			if st.Tx != nil {
+				fmt.Fprintf(&b, " [tx %s]", st.Tx.Kind)
+			}
+			if st.NoTxBlock != "" {
+				fmt.Fprintf(&b, " [not in a transaction block: %s]", st.NoTxBlock)
+			}
+			if st.Admin != "" {
+				fmt.Fprintf(&b, " [admin %s]", st.Admin)
+			}
+			if st.Params != nil {
+				fmt.Fprintf(&b, " [params %v]", st.Params)
+			}
+			b.WriteByte('\n')
+		}
 		return b.String()
 	case Explain:
 		fmt.Fprintf(&b, "explain options: %q\n", p.Explain.Options)

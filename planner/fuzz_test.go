@@ -95,6 +95,9 @@ func FuzzPlan(f *testing.F) {
 			return
 		}
 		for i := 0; i < p.ShardCount(); i++ {
+			if p.rowsDropped && (p.parts != nil || p.shardSQL[i].sql == "") {
+				continue // rewritten for its rows' shards only (compareLiteralInsert checks those)
+			}
 			text, err := p.ShardSQL(i)
 			if err != nil {
 				t.Fatalf("ShardSQL(%d): %v\n%s", i, err, sql)

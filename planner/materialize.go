@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,11 +19,12 @@ import (
 // shards cannot split (LIMIT, aggregates, window functions inside them):
 // each such subquery runs first, on its own,
 // through pgshard, and its rows are then passed to the rest of the statement
-// as a relation built from text arrays (one parameter per column, each value
+// as a relation built from arrays (one parameter per column, each value
 // cast back to the subquery's own column type), which pgshard plans and runs
-// like any statement. The subquery's values travel as PostgreSQL's own text
-// form (the subquery casts each column to text itself), so nothing is
-// converted in Go.
+// like any statement. The subquery's values travel in PostgreSQL's own
+// binary form (the subquery passes a column to its type's send function,
+// Subquery.SQLSending) or text form (it casts the column to text), as the
+// executor chooses per column type, so nothing is converted in Go.
 //
 // Each subquery's rows are held in memory while the statement runs.
 type MaterializePlan struct {
@@ -49,6 +51,49 @@ type Subquery struct {
 	// Names are the column names the rest of the statement sees it by (its
 	// alias list), or nil for the subquery's own.
 	Names []string
+
+	// tree is the subquery as SQL's, before its columns are cast.
+	tree  *pg_query.ParseResult
+	mu    sync.Mutex
+	sends map[string]string
+}
+
+// SQLSending returns the subquery with output column i passed to the
+// function sends[i] (a type's binary output function, such as
+// pg_catalog.timestamptz_send, returning bytea) or, where sends[i] is "",
+// cast to text as in SQL. It is built once per list.
+func (sq *Subquery) SQLSending(sends []string) (string, error) {
+	key := strings.Join(sends, "\x00")
+	sq.mu.Lock()
+	defer sq.mu.Unlock()
+	if s, ok := sq.sends[key]; ok {
+		return s, nil
+	}
+	tree := proto.Clone(sq.tree).(*pg_query.ParseResult)
+	targets := tree.Stmts[0].Stmt.GetSelectStmt().TargetList
+	if len(sends) != len(targets) {
+		return "", sqlerr.New(sqlerr.InternalError, "materialized subquery has %d columns, %d sent", len(targets), len(sends))
+	}
+	for i, t := range targets {
+		rt := t.GetResTarget()
+		if sends[i] == "" {
+			rt.Val = typeCast(rt.Val, "text")
+			continue
+		}
+		schema, fn, _ := strings.Cut(sends[i], ".")
+		rt.Val = &pg_query.Node{Node: &pg_query.Node_FuncCall{FuncCall: &pg_query.FuncCall{
+			Funcname: []*pg_query.Node{pg_query.MakeStrNode(schema), pg_query.MakeStrNode(fn)},
+			Args:     []*pg_query.Node{rt.Val}, Location: -1}}}
+	}
+	text, err := pg_query.Deparse(tree)
+	if err != nil {
+		return "", sqlerr.New(sqlerr.InternalError, "deparsing materialized subquery: %v", err)
+	}
+	if sq.sends == nil {
+		sq.sends = map[string]string{}
+	}
+	sq.sends[key] = text
+	return text, nil
 }
 
 type materializeHole struct {
@@ -65,10 +110,13 @@ type materializedSQL struct {
 }
 
 // MaterializeInput is what the rest of the statement needs of each
-// subquery's columns: their names and types (format_type's names).
+// subquery's columns: their names, types (format_type's names), and which
+// travel as binary arrays of their type (Binary[i][j]) rather than as text
+// arrays cast to it.
 type MaterializeInput struct {
-	Names [][]string
-	Types [][]string
+	Names  [][]string
+	Types  [][]string
+	Binary [][]bool
 }
 
 // SQL returns the statement over the subqueries' rows for these column
@@ -78,7 +126,7 @@ type MaterializeInput struct {
 func (m *MaterializePlan) SQL(in MaterializeInput) (string, []int, error) {
 	key := ""
 	for i := range in.Types {
-		key += strings.Join(in.Names[i], "\x00") + "\x01" + strings.Join(in.Types[i], "\x00") + "\x02"
+		key += strings.Join(in.Names[i], "\x00") + "\x01" + strings.Join(in.Types[i], "\x00") + "\x01" + fmt.Sprint(binaryOf(in.Binary, i)) + "\x02"
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -94,7 +142,7 @@ func (m *MaterializePlan) SQL(in MaterializeInput) (string, []int, error) {
 	saved := make([]*pg_query.Node, len(m.holes))
 	for i, h := range m.holes {
 		saved[i] = proto.Clone(h.node).(*pg_query.Node)
-		rel := arrayRelation(in.Names[h.subquery], in.Types[h.subquery], firstArray[h.subquery])
+		rel := arrayRelation(in.Names[h.subquery], in.Types[h.subquery], binaryOf(in.Binary, h.subquery), firstArray[h.subquery])
 		if h.alias == nil {
 			h.node.Node = rel.Node
 			continue
@@ -117,16 +165,29 @@ func (m *MaterializePlan) SQL(in MaterializeInput) (string, []int, error) {
 	return text, params, nil
 }
 
+// binaryOf is bin[i], or nil.
+func binaryOf(bin [][]bool, i int) []bool {
+	if i < len(bin) {
+		return bin[i]
+	}
+	return nil
+}
+
 // arrayRelation builds `SELECT u.c1::T1 AS name1, ... FROM unnest($first::text[],
-// ...) AS u(c1, ...)`.
-func arrayRelation(names, types []string, first int) *pg_query.Node {
+// ...) AS u(c1, ...)`, with `$n::T[]` for a column that travels in binary
+// (binary[i]).
+func arrayRelation(names, types []string, binary []bool, first int) *pg_query.Node {
 	sel := &pg_query.SelectStmt{Op: pg_query.SetOperation_SETOP_NONE}
 	fn := &pg_query.FuncCall{Funcname: []*pg_query.Node{pg_query.MakeStrNode("unnest")}, Location: -1}
 	alias := &pg_query.Alias{Aliasname: "u"}
 	for i := range types {
 		c := "c" + strconv.Itoa(i+1)
 		sel.TargetList = append(sel.TargetList, resTarget(names[i], typeCast(columnRef("u", c), types[i])))
-		fn.Args = append(fn.Args, typeCast(&pg_query.Node{Node: &pg_query.Node_ParamRef{ParamRef: &pg_query.ParamRef{Number: int32(first + i), Location: -1}}}, "text[]"))
+		arrayType := "text[]"
+		if i < len(binary) && binary[i] {
+			arrayType = types[i] + "[]"
+		}
+		fn.Args = append(fn.Args, typeCast(&pg_query.Node{Node: &pg_query.Node_ParamRef{ParamRef: &pg_query.ParamRef{Number: int32(first + i), Location: -1}}}, arrayType))
 		alias.Colnames = append(alias.Colnames, pg_query.MakeStrNode(c))
 	}
 	sel.FromClause = []*pg_query.Node{{Node: &pg_query.Node_RangeFunction{RangeFunction: &pg_query.RangeFunction{
@@ -310,6 +371,10 @@ func planMaterialize(sql string, snap *catalog.Snapshot, env Env) *MaterializePl
 	return m
 }
 
+// materializedName is the name of column i of a subquery as it runs first:
+// the rest of the statement knows the columns by the names TypedSQL has.
+func materializedName(i int) string { return "?pgshard_c" + strconv.Itoa(i+1) }
+
 // materializableSubquery turns a subquery into the statement that returns
 // its rows as text: every output column cast to text, its ORDER BY and
 // GROUP BY written with the expressions their positions and output names
@@ -420,18 +485,23 @@ func materializableSubquery(q *pg_query.Node, snap *catalog.Snapshot, env Env) (
 		}
 	}
 	typed := proto.Clone(sel).(*pg_query.SelectStmt)
+	uncast := proto.Clone(sel).(*pg_query.SelectStmt)
+	// The cast (or sent) columns get names of their own: an ORDER BY name
+	// left in the statement (resolved above to the expression it stands
+	// for, often the input column of the same name) must not bind to an
+	// output column, whose value is now text or bytea and sorts otherwise.
 	for i, t := range sel.TargetList {
 		rt := t.GetResTarget()
-		name := rt.Name
-		if name == "" {
-			name = "?column" + strconv.Itoa(i+1)
-		}
-		sel.TargetList[i] = resTarget(name, typeCast(rt.Val, "text"))
+		sel.TargetList[i] = resTarget(materializedName(i), typeCast(rt.Val, "text"))
 	}
-	var textRenum, typedRenum paramRenumbering
-	textTree, typedTree := wrapSelect(sel), wrapSelect(typed)
+	for i, t := range uncast.TargetList {
+		t.GetResTarget().Name = materializedName(i)
+	}
+	var textRenum, typedRenum, uncastRenum paramRenumbering
+	textTree, typedTree, uncastTree := wrapSelect(sel), wrapSelect(typed), wrapSelect(uncast)
 	textRenum.apply(textTree)
 	typedRenum.apply(typedTree)
+	uncastRenum.apply(uncastTree)
 	if len(textRenum.params) != len(typedRenum.params) {
 		return nil, false
 	}
@@ -448,5 +518,5 @@ func materializableSubquery(q *pg_query.Node, snap *catalog.Snapshot, env Env) (
 	if err != nil {
 		return nil, false
 	}
-	return &Subquery{SQL: text, TypedSQL: typedText, Params: textRenum.params}, true
+	return &Subquery{SQL: text, TypedSQL: typedText, Params: textRenum.params, tree: uncastTree}, true
 }

@@ -150,6 +150,10 @@ type Plan struct {
 	// Session is set for statements that change the session's settings or
 	// temporary relations (Kind Passthrough); nil for the others.
 	Session *SessionCommand
+	// Statements is set when the text holds more than one statement (Kind
+	// Passthrough, nothing else set): the driver runs them in order, each
+	// planned by itself, in one implicit transaction as PostgreSQL does.
+	Statements []Statement
 
 	refs []*tableRef
 	// root is the statement's own query level, as the analyzer saw it.
@@ -215,9 +219,19 @@ type EvalPlan struct {
 	Typed []bool
 }
 
-// New plans sql against snap. It parses the text; callers cache the Plan per
-// text and snapshot version.
+// New plans sql against snap. It parses the text, except that of an INSERT
+// of literal rows, which it scans (planLiteralInsert); callers cache the
+// Plan per text and snapshot version.
 func New(sql string, snap *catalog.Snapshot, env Env) (*Plan, error) {
+	if p := planLiteralInsert(sql, snap, env); p != nil {
+		return p, nil
+	}
+	return planParsed(sql, snap, env)
+}
+
+// planParsed plans sql from its parse tree, as every statement but those
+// planLiteralInsert takes.
+func planParsed(sql string, snap *catalog.Snapshot, env Env) (*Plan, error) {
 	tree, err := pg_query.Parse(sql)
 	if err != nil {
 		return nil, parseError(err)
@@ -269,6 +283,10 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 	if len(tree.Stmts) == 0 {
 		return p, nil
 	}
+	if len(tree.Stmts) > 1 {
+		p.Statements = splitStatements(sql, tree)
+		return p, nil
+	}
 	p.Tx = txCommand(tree)
 	p.argCount = maxParam(tree)
 	var err error
@@ -299,16 +317,6 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 		return p, nil
 	}
 	if !snap.HasDistributedTables() {
-		return p, nil
-	}
-	if len(tree.Stmts) > 1 {
-		for _, raw := range tree.Stmts {
-			a := &analyzer{snap: snap, visited: map[*pg_query.RangeVar]bool{}}
-			a.checkAllVisited(raw.Stmt)
-			if a.err != nil {
-				return nil, sqlerr.Unsupported("a query string with several statements cannot use distributed tables; send them one at a time")
-			}
-		}
 		return p, nil
 	}
 	stmt := tree.Stmts[0].Stmt

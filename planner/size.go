@@ -28,6 +28,10 @@ func (p *Plan) RetainedBytes() int {
 	if p.tree != nil {
 		n += trees * treeBytesPerByte * proto.Size(p.tree)
 	}
+	if p.Statements != nil {
+		// The statements' texts, and their own plans in the cache.
+		n += len(p.SQL) + len(p.Statements)*shardTextOverhead
+	}
 	if p.rowsDropped {
 		// The statements for its rows' shards only, which hold each row
 		// once.

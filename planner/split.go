@@ -61,17 +61,7 @@ func (p *Plan) SplitInsert(args []any, rowShards []int) ([]InsertPart, error) {
 	if ins.WithClause != nil {
 		return nil, sqlerr.Unsupported("a multi-row INSERT with WITH whose rows fall in different shards of \"%s\" is not supported", p.Table.Name)
 	}
-	var parts []InsertPart
-	index := map[int]int{}
-	for row, shard := range rowShards {
-		i, ok := index[shard]
-		if !ok {
-			i = len(parts)
-			index[shard] = i
-			parts = append(parts, InsertPart{Shard: shard})
-		}
-		parts[i].Rows = append(parts[i].Rows, row)
-	}
+	parts := groupRows(rowShards)
 	for i := range parts {
 		var tree *pg_query.ParseResult
 		var sel, rows *pg_query.SelectStmt

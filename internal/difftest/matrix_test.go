@@ -90,14 +90,9 @@ func TestDifferentialMatrix(t *testing.T) {
 // every run. Every other cell fails the test on any wrong answer or error,
 // and a listed cell fails it once it is right (so the list only shrinks).
 var knownBrokenCells = map[string]string{
-	// Server DateStyle 'SQL, DMY' with TimeZone Asia/Kolkata: partial rows
-	// of multi-shard aggregates and materialized subqueries travel between
-	// servers as text, and a timestamptz printed as "... IST" is read back
-	// as Israel time by the combining server. (Printing them in ISO on the
-	// shards fixes those but changes what ::text of a date shows there; the
-	// fix is to carry date/time columns in binary.)
-	"c-kol-dmy-sp": "timestamptz text with the IST abbreviation read back as Israel time",
-	"libc-kol-dmy": "timestamptz text with the IST abbreviation read back as Israel time",
+	// (The two Kolkata 'SQL, DMY' cells left the list when partial rows
+	// and materialized subqueries began to travel in binary: a timestamptz
+	// printed "... IST" read back as Israel time.)
 }
 
 // runCell starts the cell's cluster and runs the oracle in it.

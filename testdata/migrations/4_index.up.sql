@@ -1,0 +1,1 @@
+CREATE INDEX events_payload_idx ON events (payload);

@@ -1,0 +1,1 @@
+DELETE FROM events WHERE tenant_id IN (20, 21, 22);

@@ -1,0 +1,244 @@
+package pgshard_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// TestValuesTravelExactlyUnderEverySetting: multi-shard aggregates (whose
+// shards' partial rows a combining query reads) and materialized subqueries
+// (whose rows the rest of the statement reads) answer exactly what one
+// plain PostgreSQL server answers, under every session setting that changes
+// how values print: DateStyle SQL/German/Postgres with day-first order and
+// TimeZones whose abbreviation is ambiguous (Asia/Kolkata prints IST, which
+// PostgreSQL reads as Israel time), every IntervalStyle, extra_float_digits
+// 0, -15 and 3, bytea_output escape, lc_monetary. The table holds every
+// date/time type, interval, money, float4/float8 (values equal to 15
+// digits), bytea, numeric NaN and infinities, infinite and BC timestamps,
+// a timestamptz array, a user enum, domain and composite (whose OIDs differ
+// between the servers), and NULLs. A query may be refused (0A000) — values
+// pgshard cannot carry exactly under the settings — but never answered
+// differently from the oracle (the same query over a plain table on the
+// metadata server, in a session with the same settings). It runs under
+// pgx's default, simple-protocol and exec query modes (the oracle in the
+// same mode; a result pgx cannot read in a mode is counted apart when it
+// cannot read the oracle's either).
+func TestValuesTravelExactlyUnderEverySetting(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	// The user types, on every server; the workers' OIDs differ from the
+	// metadata server's (a type created first shifts them).
+	for i, n := range append(e.c.Nodes[:1:1], e.workers...) {
+		w := e.worker(n)
+		for j := 0; j < i; j++ {
+			if _, err := w.Exec(ctx, fmt.Sprintf(`CREATE TYPE shift%d AS ENUM ('x')`, j)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, ddl := range []string{
+			`CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')`,
+			`CREATE DOMAIN posnum AS numeric CHECK (VALUE >= 0)`,
+			`CREATE TYPE stamp AS (at timestamptz, f float8)`,
+		} {
+			if _, err := w.Exec(ctx, ddl); err != nil {
+				t.Fatalf("%s on %s: %v", ddl, n.Addr(), err)
+			}
+		}
+	}
+	const columns = `k int, ts timestamptz, d date, tm time, ttz timetz, tsn timestamp, iv interval, m money,
+		f4 real, f8 float8, b bytea, n numeric, nt numeric(12,2), tsa timestamptz[], mo mood, pn posnum, st stamp, g int`
+	e.exec(`CREATE TABLE vals (` + columns + `)`)
+	e.exec(`SELECT master_create_distributed_table('vals', 'k')`)
+	e.exec(`SELECT master_create_worker_shards('vals', 8, 1)`)
+	e.exec(`CREATE TABLE vals_plain (` + columns + `)`)
+	rows := []string{
+		`1, '2024-12-01 10:00:00.123456+05:30', '2024-12-01', '10:00:00.5', '10:00:00+05:30', '2024-12-01 10:00', '1 year -2 days +03:04:05.678', 12.34, 0.1, 0.30000000000000004, '\x00ff5c27', 'NaN', 1.10, '{"2024-12-01 10:00+05:30",NULL}', 'happy', 1.5, '("2024-12-01 10:00+05:30",0.1)', 1`,
+		`2, '2024-12-01 04:30:00.123456+00', '2024-01-12', '23:59:59.999999', '10:00:00-04', '2024-01-12 23:59', '-1 mon +1 day', -5.00, 3.4e38, 0.3, '\x5c', 'Infinity', -2.50, '{"2024-01-12 00:00+00"}', 'sad', 0, '("2024-01-12 00:00+00",0.3)', 1`,
+		`3, '0044-03-15 12:00:00+00 BC', '0044-03-15 BC', '00:00', '00:00+00', '0044-03-15 12:00 BC', 'P1Y2M3DT4H5M6.5S', 0, 1.0000001, 1e-300, '', '-Infinity', 0, '{}', 'ok', 2, '("0044-03-15 12:00+00 BC",1e-300)', 2`,
+		`4, 'infinity', 'infinity', '12:00', '12:00+05:30', '-infinity', '-178000000 years', 1000000.01, -0.0, 0.30000000000000004, '\x01', 123456789.123456789, 99.99, NULL, 'happy', 3.25, NULL, 2`,
+		`5, '2025-03-30 01:30:00+00', '2025-03-30', '01:30', '01:30+01', '2025-03-30 01:30', '00:00:00.000001', 0.01, 0.1, 0.1, '\x00', 0.1, 0.1, '{"2025-03-30 01:30+00"}', 'sad', 0.5, '("2025-03-30 01:30+00",0.1)', 3`,
+		`6, '2025-03-30 01:30:00+00', '2025-03-30', '01:30', '01:30+01', '2025-03-30 01:30', '00:00:00.000001', 0.01, 0.1, 0.1, '\x00', 0.1, 0.1, NULL, 'sad', 0.5, NULL, 3`,
+		`7, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 3`,
+		`8, '1999-12-31 23:59:59.999999-05', '1999-12-31', '23:59:59.999999', '23:59:59.999999-05', '1999-12-31 23:59:59.999999', '1 day 02:00:00', 7.77, 1.5, 2.5, '\xdeadbeef', 1e-20, 0.01, '{"1999-12-31 23:59:59.999999-05"}', 'ok', 10, '("1999-12-31 23:59:59.999999-05",2.5)', 1`,
+	}
+	for i := 9; i <= 40; i++ {
+		rows = append(rows, fmt.Sprintf(`%d, '2024-06-%02d %02d:%02d:00.%06d+05:30', '2024-06-%02d', '%02d:00', '%02d:00+05:30', '2024-06-%02d 12:00', '%d days %d hours', %d.%02d, %g, %v, '\x%02x', %d.5, %d.25, NULL, 'ok', %d, NULL, %d`,
+			i, i%28+1, i%24, i%60, i*7919%1000000, i%28+1, i%24, i%24, i%28+1, i, -i, i, i, float32(i)/3, float64(i)/7, i, i, i, i, i%4))
+	}
+	for _, r := range rows {
+		e.exec(`INSERT INTO vals VALUES (` + r + `)`)
+		e.exec(`INSERT INTO vals_plain VALUES (` + r + `)`)
+	}
+
+	queries := []struct{ name, sql string }{
+		{"aggregates", `SELECT count(*), count(ts), min(ts), max(ts), min(d), max(d), min(tm), max(ttz), min(tsn), max(iv), sum(iv), sum(f8), sum(f4), min(f4), max(f8), sum(m), max(m), sum(n), max(nt), min(pn), max(mo) FROM vals`},
+		{"averages", `SELECT avg(f8), avg(f4), avg(iv), avg(n), avg(nt) FROM vals`},
+		{"group by timestamptz", `SELECT ts, count(*), sum(f8) FROM vals GROUP BY ts`},
+		{"group by float8", `SELECT f8, count(*) FROM vals GROUP BY f8`},
+		{"group by float4", `SELECT f4, count(*), min(k) FROM vals GROUP BY f4`},
+		{"group by date time timetz timestamp", `SELECT d, tm, ttz, tsn, count(*) FROM vals GROUP BY 1, 2, 3, 4`},
+		{"group by interval money bytea", `SELECT iv, m, b, count(*) FROM vals GROUP BY iv, m, b`},
+		{"group by numeric enum domain", `SELECT n, nt, mo, pn, count(*) FROM vals GROUP BY n, nt, mo, pn`},
+		{"group by g with everything", `SELECT g, min(ts), max(d), sum(iv), sum(f8), max(f4), sum(m), count(b), sum(n) FROM vals GROUP BY g`},
+		{"group by timestamptz array", `SELECT tsa, count(*) FROM vals GROUP BY tsa`},
+		{"group by composite", `SELECT st, count(*) FROM vals GROUP BY st`},
+		{"distinct", `SELECT DISTINCT ts, f8, iv FROM vals`},
+		{"distinct float4 text", `SELECT DISTINCT f4, f4::text FROM vals`},
+		{"count distinct", `SELECT count(DISTINCT ts), count(DISTINCT f8), count(DISTINCT iv), count(DISTINCT f4) FROM vals`},
+		{"array_agg string_agg", `SELECT array_agg(ts ORDER BY k), string_agg(f8::text, ',' ORDER BY k), array_agg(b ORDER BY k), string_agg(iv::text, ';' ORDER BY k) FROM vals`},
+		{"window", `SELECT k, ts, rank() OVER (ORDER BY ts, k), sum(f8) OVER (PARTITION BY g ORDER BY k), lag(iv) OVER (ORDER BY k) FROM vals`},
+		{"order by timestamptz", `SELECT k, ts, d, f8 FROM vals ORDER BY ts NULLS FIRST, k LIMIT 12`},
+		{"order by float desc", `SELECT k, f8, f4, m FROM vals ORDER BY f8 DESC NULLS LAST, f4, k`},
+		{"order by interval", `SELECT k, iv FROM vals ORDER BY iv, k LIMIT 15`},
+		{"order by date timestamp time", `SELECT k, d, tsn, tm FROM vals ORDER BY d DESC, tsn, tm, k`},
+		{"having", `SELECT g, count(*) FROM vals GROUP BY g HAVING max(ts) > '2024-12-01 04:00+00' AND sum(f8) > 0.3`},
+		{"materialized", `SELECT * FROM (SELECT k, ts, d, tm, ttz, tsn, iv, m, f4, f8, b, n, nt, mo, pn FROM vals ORDER BY k LIMIT 10) s ORDER BY k`},
+		{"materialized cte", `WITH top AS (SELECT ts, f8, iv FROM vals ORDER BY ts DESC NULLS LAST, k LIMIT 6) SELECT count(*), min(ts), max(ts), sum(f8), sum(iv) FROM top`},
+		{"materialized in", `SELECT k FROM vals WHERE ts IN (SELECT ts FROM vals WHERE f8 = 0.30000000000000004 ORDER BY k LIMIT 3)`},
+		{"materialized float", `SELECT f8, count(*) FROM (SELECT f8 FROM vals ORDER BY k LIMIT 10) s GROUP BY f8`},
+		{"materialized ordered by an output name", `SELECT * FROM (SELECT k, f8 AS f8, ts AS ts FROM vals ORDER BY f8, ts, k LIMIT 5) s ORDER BY k`},
+		{"materialized array composite", `SELECT * FROM (SELECT k, tsa, st FROM vals ORDER BY k LIMIT 5) s ORDER BY k`},
+	}
+	settings := []struct{ name, set string }{
+		{"iso utc", ``},
+		{"sql dmy kolkata", `SET DateStyle = 'SQL, DMY'; SET TimeZone = 'Asia/Kolkata'`},
+		{"german new york", `SET DateStyle = 'German'; SET TimeZone = 'America/New_York'`},
+		{"postgres dmy kolkata", `SET DateStyle = 'Postgres, DMY'; SET TimeZone = 'Asia/Kolkata'`},
+		{"postgres mdy new york", `SET DateStyle = 'Postgres, MDY'; SET TimeZone = 'America/New_York'`},
+		{"iso kolkata", `SET TimeZone = 'Asia/Kolkata'`},
+		{"interval postgres_verbose", `SET IntervalStyle = 'postgres_verbose'`},
+		{"interval sql_standard", `SET IntervalStyle = 'sql_standard'`},
+		{"interval iso_8601", `SET IntervalStyle = 'iso_8601'`},
+		{"extra_float_digits 0", `SET extra_float_digits = 0`},
+		{"extra_float_digits -15", `SET extra_float_digits = -15`},
+		{"extra_float_digits 3", `SET extra_float_digits = 3`},
+		{"bytea escape", `SET bytea_output = 'escape'`},
+		{"lc_monetary C.UTF-8", `SET lc_monetary = 'C.UTF-8'`},
+		{"all at once", `SET DateStyle = 'SQL, DMY'; SET TimeZone = 'Asia/Kolkata'; SET IntervalStyle = 'sql_standard'; SET extra_float_digits = -15; SET bytea_output = 'escape'`},
+	}
+	type count struct{ equal, refused, wrong, errs, bothFail int }
+	var total count
+	var report strings.Builder
+	for _, mode := range []string{"", "simple_protocol", "exec"} {
+		for _, s := range settings {
+			name := s.name
+			dsn := e.DSN
+			if mode != "" {
+				name += " " + mode
+				dsn += "&default_query_exec_mode=" + mode
+			}
+			t.Run(name, func(t *testing.T) {
+				shard := session(t, "pgshard", dsn, s.set)
+				plain := session(t, "pgx", dsn, s.set)
+				var c count
+				for _, q := range queries {
+					want, oracleErr := resultOf(plain, strings.ReplaceAll(q.sql, "vals", "vals_plain"))
+					got, err := resultOf(shard, q.sql)
+					var pe *pgconn.PgError
+					switch {
+					case oracleErr != nil && err != nil && !errors.As(oracleErr, &pe):
+						// pgx cannot read the values in this mode (text it
+						// does not parse: a timestamptz with a zone
+						// abbreviation, bytea in escape format), from either.
+						c.bothFail++
+					case oracleErr != nil:
+						c.errs++
+						t.Errorf("oracle, %s: %v (pgshard: %v, %.300s)", q.name, oracleErr, err, got)
+					case err != nil && errors.As(err, &pe) && pe.Code == "0A000":
+						c.refused++
+						t.Logf("refused %s: %v", q.name, err)
+					case err != nil:
+						c.errs++
+						t.Errorf("%s: %v", q.name, err)
+					case got != want:
+						c.wrong++
+						t.Errorf("%s: wrong answer\nsql:  %s\ngot:  %s\nwant: %s", q.name, q.sql, got, want)
+					default:
+						c.equal++
+					}
+				}
+				fmt.Fprintf(&report, "%-42s equal %2d refused %2d wrong %2d error %2d (unreadable by pgx in this mode %d)\n", name, c.equal, c.refused, c.wrong, c.errs, c.bothFail)
+				total.equal, total.refused, total.wrong, total.errs = total.equal+c.equal, total.refused+c.refused, total.wrong+c.wrong, total.errs+c.errs
+			})
+		}
+	}
+	t.Logf("queries × settings × 3 query modes (%d × %d × 3): equal %d, refused %d, wrong %d, error %d\n%s",
+		len(queries), len(settings), total.equal, total.refused, total.wrong, total.errs, report.String())
+}
+
+// session opens a one-connection database/sql pool of driver on dsn and
+// runs the SET statements set (separated by ";") in it.
+func session(t *testing.T, driver, dsn, set string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	t.Cleanup(func() { db.Close() })
+	for _, stmt := range strings.Split(set, ";") {
+		if strings.TrimSpace(stmt) == "" {
+			continue
+		}
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	return db
+}
+
+// resultOf runs q and renders its rows, sorted unless q has an ORDER BY
+// at its top level (LIMIT 12 of a sorted list is checked as a list), each
+// value as the driver returns it (instants in UTC, bytes quoted).
+func resultOf(db *sql.DB, q string) (string, error) {
+	rows, err := db.Query(q)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return "", err
+	}
+	var lines []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return "", err
+		}
+		var b strings.Builder
+		for i, v := range vals {
+			if i > 0 {
+				b.WriteString(" | ")
+			}
+			switch x := v.(type) {
+			case time.Time:
+				b.WriteString(x.UTC().Format(time.RFC3339Nano))
+			case []byte:
+				fmt.Fprintf(&b, "%q", x)
+			default:
+				fmt.Fprintf(&b, "%v", x)
+			}
+		}
+		lines = append(lines, b.String())
+	}
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	if !strings.Contains(q[strings.LastIndex(q, ")")+1:], "ORDER BY") {
+		slices.Sort(lines)
+	}
+	return strings.Join(cols, ",") + ": " + strings.Join(lines, " / "), nil
+}
