@@ -83,6 +83,9 @@ func (c *Connector) runAdmin(ctx context.Context, db catalog.Beginner, t *transa
 		if err == nil {
 			err = catalog.AddNode(ctx, db, c.connectNode, host, port)
 		}
+		if err == nil {
+			err = c.copyReferenceTables(ctx, db, t, catalog.Node{Name: host, Port: port})
+		}
 	case "master_create_distributed_table":
 		var table, column string
 		if table, err = textArg(fn, 1, args[0]); err == nil {
@@ -106,6 +109,8 @@ func (c *Connector) runAdmin(ctx context.Context, db catalog.Beginner, t *transa
 				t.undo = append(t.undo, undo)
 			}
 		}
+	case "master_create_reference_table":
+		err = c.createReferenceTable(ctx, db, t, args)
 	case "master_copy_shard_placement", "master_move_shard_placement":
 		err = c.copyShardPlacement(ctx, fn, args)
 	default:
@@ -158,6 +163,9 @@ func (c *Connector) copyShardPlacement(ctx context.Context, fn string, args []an
 	}
 	// The placements' state changes bump the metadata version (trigger).
 	if fn == "master_move_shard_placement" {
+		if err := refuseReferenceMove(ctx, c.meta, int64(shardID)); err != nil {
+			return err
+		}
 		return repair.MoveShardPlacement(ctx, c.meta, c.connectNode, int64(shardID), src, dst)
 	}
 	return repair.CopyShardPlacement(ctx, c.meta, c.connectNode, int64(shardID), src, dst)
@@ -213,7 +221,7 @@ func intArg(fn string, i int, v any) (int, error) {
 // the pool would distribute public.t).
 func (cn *conn) qualifyTableArg(ctx context.Context, fn string, call []any) error {
 	switch fn {
-	case "master_create_distributed_table", "master_create_worker_shards":
+	case "master_create_distributed_table", "master_create_worker_shards", "master_create_reference_table":
 	default:
 		return nil
 	}

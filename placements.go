@@ -204,7 +204,7 @@ func colocatedShards(tables []*catalog.Table, idx int) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "%s shard %d", t.Name, t.Shards[idx].ID)
+		fmt.Fprintf(&b, "%s shard %d", t.Name, t.ShardAt(idx).ID)
 	}
 	return b.String()
 }
@@ -223,7 +223,7 @@ func checkColocatedWrite(p *planner.Plan, idx int, placements []catalog.Placemen
 	}
 	target := p.Target()
 	for _, u := range tables {
-		us := &u.Shards[idx]
+		us := u.ShardAt(idx)
 		if u == target {
 			if u == p.Table {
 				continue // placements are its writable ones
@@ -254,7 +254,7 @@ func colocatedWriteError(p *planner.Plan, idx int, u *catalog.Table, node catalo
 	if u == p.Target() {
 		what = "writes \"%s\", which has no writable placement of co-located shard %d there"
 	}
-	return sqlerr.New(sqlerr.ObjectNotInPrereq, "cannot run the write on %s: the statement "+what+"; repair it with master_copy_shard_placement (or wait for a move to finish)", node, u.Name, u.Shards[idx].ID)
+	return sqlerr.New(sqlerr.ObjectNotInPrereq, "cannot run the write on %s: the statement "+what+"; repair it with master_copy_shard_placement (or wait for a move to finish)", node, u.Name, u.ShardAt(idx).ID)
 }
 
 // failoverAllowed reports whether a read that failed on node may go on to
@@ -369,7 +369,7 @@ func replicaReadLocks(p *planner.Plan, idx int) []string {
 		if t == p.Target() {
 			mode = "SHARE ROW EXCLUSIVE"
 		}
-		name := pgx.Identifier{t.Schema, t.ShardTableName(t.Shards[idx].ID)}.Sanitize()
+		name := pgx.Identifier{t.Schema, t.ShardTableName(t.ShardAt(idx).ID)}.Sanitize()
 		locks = append(locks, "LOCK TABLE "+name+" IN "+mode+" MODE")
 	}
 	slices.Sort(locks)

@@ -191,6 +191,11 @@ func (t *Table) ColocatedWith(u *Table) bool {
 	if t.Invalid != nil || u.Invalid != nil {
 		return false
 	}
+	if t.Reference() || u.Reference() {
+		// A reference table's one shard is on every node: any shard of
+		// the other table finds it there (ColocatedPlacements checks).
+		return len(t.Shards) > 0 && len(u.Shards) > 0
+	}
 	if t.ColocationID == 0 || t.ColocationID != u.ColocationID || t.KeyType != u.KeyType {
 		return false
 	}
@@ -218,7 +223,8 @@ func (s *Shard) FinalizedOn(node Node) bool {
 // ColocatedPlacements returns the placements of shard index i of tables[0]
 // that a statement reading every one of tables may run on: its finalized
 // placements on nodes where each other table has a finalized placement of
-// its shard i too, in placement id order. The tables must be co-located
+// its shard i (a reference table: of its one shard, ShardAt) too, in
+// placement id order. The tables must be co-located
 // (ColocatedWith). With one table it is tables[0].Shards[i].Finalized(),
 // the snapshot's own slice; callers must not modify the result.
 func ColocatedPlacements(tables []*Table, i int) []Placement {
@@ -230,7 +236,7 @@ func ColocatedPlacements(tables []*Table, i int) []Placement {
 	for _, p := range ps {
 		ok := true
 		for _, u := range tables[1:] {
-			if i >= len(u.Shards) || !u.Shards[i].FinalizedOn(p.Node) {
+			if !u.Reference() && i >= len(u.Shards) || !u.ShardAt(i).FinalizedOn(p.Node) {
 				ok = false
 				break
 			}
@@ -395,6 +401,9 @@ func NewSnapshot(version int64, nodes []Node, searchPath []string, tables []*Tab
 			return t.Shards[i].ID < t.Shards[j].ID
 		})
 		bad := t.invalidRows
+		if t.Reference() && len(t.Shards) != 1 {
+			bad = append(bad, fmt.Sprintf("reference table has %d shards, not 1", len(t.Shards)))
+		}
 		for i := range t.Shards {
 			if sh := &t.Shards[i]; sh.Min > sh.Max {
 				bad = append(bad, fmt.Sprintf("shard %d has an empty range [%d, %d]", sh.ID, sh.Min, sh.Max))

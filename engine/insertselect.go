@@ -105,6 +105,14 @@ func (s InsertSelect) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedV
 	byShard := map[int][][]*string{}
 	var order []int
 	for _, row := range data {
+		if p.Table.Reference() {
+			// Every row goes to the reference table's one shard.
+			if len(order) == 0 {
+				order = append(order, 0)
+			}
+			byShard[0] = append(byShard[0], row)
+			continue
+		}
 		key := row[ip.KeyIndex]
 		if key == nil {
 			return nil, sqlerr.New(sqlerr.NotNullViolation, "cannot plan INSERT using row with NULL value in partition column \"%s\"", p.Table.KeyColumn)
@@ -263,7 +271,7 @@ func pushdownAligned(t *catalog.Table, pd *planner.InsertSelectPushdown, shards 
 	for _, idx := range shards {
 		for _, pl := range t.Shards[idx].Writable() {
 			for _, src := range pd.Sources {
-				if idx >= len(src.Shards) || !hasFinalizedOn(&src.Shards[idx], pl.Node) {
+				if !src.Reference() && idx >= len(src.Shards) || !hasFinalizedOn(src.ShardAt(idx), pl.Node) {
 					return false
 				}
 			}
@@ -388,7 +396,7 @@ func lockSources(ctx context.Context, vc Cursor, p *planner.Plan, shards []int) 
 			readers[pl.Node] = true
 		}
 		for _, src := range pd.Sources {
-			s := &src.Shards[idx]
+			s := src.ShardAt(idx)
 			sql := "LOCK TABLE " + pgx.Identifier{src.Schema, src.ShardTableName(s.ID)}.Sanitize() + " IN SHARE MODE"
 			for _, pl := range s.Finalized() {
 				if !readers[pl.Node] {

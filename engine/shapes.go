@@ -75,7 +75,7 @@ func (s *Shapes) shardTables(idx int) string {
 	}
 	names := make([]string, len(tables))
 	for i, t := range tables {
-		names[i] = t.ShardTableName(t.Shards[idx].ID)
+		names[i] = t.ShardTableName(t.ShardAt(idx).ID)
 	}
 	return strings.Join(names, " and ")
 }

@@ -16,6 +16,7 @@ var AdminFunctions = map[string]int{
 	"master_create_worker_shards":     3,
 	"master_copy_shard_placement":     5,
 	"master_move_shard_placement":     5,
+	"master_create_reference_table":   1,
 }
 
 // AdminCall is a call of an administrative function: SELECT f(args), or

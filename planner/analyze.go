@@ -103,6 +103,10 @@ type analyzer struct {
 	// ordinaryRead names an ordinary table (on the metadata database only)
 	// the statement reads; it cannot be combined with distributed tables.
 	ordinaryRead string
+	// references are the references to reference tables (see
+	// planner/reference.go): in their scope's refs, so that column names
+	// resolve, but not in refs, which route the statement.
+	references []*tableRef
 }
 
 // topLevelPin reports whether a reference of the statement's own level
@@ -173,6 +177,9 @@ func (a *analyzer) relation(sc *scope, rv *pg_query.RangeVar, target bool) *tabl
 	}
 	if len(t.Shards) == 0 {
 		a.fail(sqlerr.New(sqlerr.ObjectNotInPrereq, "distributed table \"%s\" has no shards; create them with master_create_worker_shards", t.Name))
+	}
+	if t.Reference() {
+		return a.referenceRelation(sc, rv, t, alias, target)
 	}
 	if t.KeyIndex < 0 {
 		a.fail(sqlerr.New(sqlerr.UndefinedColumn, "partition column \"%s\" of distributed table \"%s\" no longer exists", t.KeyColumn, t.Name))
@@ -347,7 +354,7 @@ func (a *analyzer) usingEqualities(sc *scope, j *pg_query.JoinExpr) {
 		return
 	}
 	lref, rref := sc.refFor(l), sc.refFor(r)
-	if lref == nil || rref == nil {
+	if lref == nil || rref == nil || lref.table.Reference() || rref.table.Reference() {
 		return
 	}
 	for _, u := range j.UsingClause {
@@ -493,7 +500,7 @@ func (sc *scope) keyColumn(n *pg_query.Node) *tableRef {
 		if qual != "" {
 			for _, r := range s.refs {
 				if r.name == qual {
-					if r.column(col) == r.table.KeyColumn {
+					if !r.table.Reference() && r.column(col) == r.table.KeyColumn {
 						return r
 					}
 					return nil
@@ -761,7 +768,7 @@ func (a *analyzer) joinLinks(sc *scope, j *pg_query.JoinExpr) {
 			lref, rref := sc.refFor(l), sc.refFor(r)
 			for _, u := range j.UsingClause {
 				col := stringOf(u)
-				if lref != nil && rref != nil && lref.column(col) == lref.table.KeyColumn && rref.column(col) == rref.table.KeyColumn {
+				if lref != nil && rref != nil && !lref.table.Reference() && !rref.table.Reference() && lref.column(col) == lref.table.KeyColumn && rref.column(col) == rref.table.KeyColumn {
 					a.links = append(a.links, [2]*tableRef{lref, rref})
 				}
 			}

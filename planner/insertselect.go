@@ -107,7 +107,7 @@ func (p *Plan) planInsertSelect(ins *pg_query.InsertStmt, snap *catalog.Snapshot
 		cols = append(cols, c)
 		defaults = append(defaults, def)
 	}
-	if ip.KeyIndex < 0 {
+	if ip.KeyIndex < 0 && !t.Reference() {
 		return sqlerr.New(sqlerr.NotNullViolation, "cannot plan INSERT using row with NULL value in partition column \"%s\"", t.KeyColumn)
 	}
 	if len(defaults) > 0 {
@@ -229,6 +229,9 @@ func (pd *InsertSelectPushdown) ShardSQL(i int) (string, error) {
 // fills.
 func (p *Plan) planPushdown(orig *pg_query.InsertStmt, cols []*catalog.Column, ip *InsertSelectPlan, snap *catalog.Snapshot, env Env) (*InsertSelectPushdown, string) {
 	t := p.Table
+	if t.Reference() {
+		return nil, "the target is a reference table: the SELECT's rows go to every placement of its one shard"
+	}
 	if ip.Defaults != "" || ip.KeyIndex >= ip.Columns {
 		return nil, "pgshard computes the defaults of columns the INSERT leaves out (a sequence, the key, or a volatile default of a replicated table)"
 	}
@@ -284,6 +287,15 @@ func (p *Plan) planPushdown(orig *pg_query.InsertStmt, cols []*catalog.Column, i
 			seen[r.table] = true
 			sources = append(sources, r.table)
 		}
+	}
+	if refs := sub.References(); len(refs) > 0 {
+		// Each shard's SELECT reads the reference tables' shard on its
+		// node: a source like the others (pushdownAligned), but one whose
+		// replicas could not be locked in their writers' order.
+		if p.replicated() {
+			return nil, fmt.Sprintf("the SELECT reads reference table \"%s\" and \"%s\" is replicated: its replicas could read different versions of it", refs[0].Name, t.Name)
+		}
+		sources = append(sources, refs...)
 	}
 	if why := shardLocalUnsafe(selNode, env, p.replicated()); why != "" {
 		return nil, why

@@ -297,6 +297,9 @@ func (p *Plan) planInsert(ins *pg_query.InsertStmt, env Env) error {
 				key = &v
 			}
 		}
+		if t.Reference() {
+			continue // every row goes to the one shard
+		}
 		if key == nil {
 			return sqlerr.New(sqlerr.NotNullViolation, "cannot plan INSERT using row with NULL value in partition column \"%s\"", t.KeyColumn)
 		}

@@ -350,8 +350,17 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 	if a.err != nil {
 		return nil, a.err
 	}
-	if len(a.refs) == 0 {
+	if len(a.refs) == 0 && len(a.references) == 0 {
 		return p, nil
+	}
+	// A statement on reference tables only is routed by them (one shard);
+	// otherwise by its distributed tables, each shard's statement reading
+	// the reference tables' shard on its node (see reference.go).
+	referenceOnly := len(a.refs) == 0
+	if referenceOnly {
+		a.refs, a.references = a.references, nil
+	} else if err := a.referenceTarget(); err != nil {
+		return nil, err
 	}
 	if a.ordinaryRead != "" {
 		return nil, sqlerr.Unsupported("table \"%s\" lives on the metadata database only; a statement on distributed table \"%s\" cannot read it (use INSERT ... SELECT, or query it separately)", a.ordinaryRead, a.refs[0].table.Name)
@@ -369,7 +378,7 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 		}
 	}
 	p.tables = []*catalog.Table{p.Table}
-	for _, r := range a.refs {
+	for _, r := range append(a.refs, a.references...) {
 		if !slices.Contains(p.tables, r.table) {
 			p.tables = append(p.tables, r.table)
 		}
@@ -382,9 +391,9 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 			return nil, err
 		}
 	}
-	stripSchemaQualifiers(p.tree, a.refs)
-	p.renames = make(map[int32]*catalog.Table, len(a.refs))
-	for _, r := range a.refs {
+	stripSchemaQualifiers(p.tree, append(a.refs, a.references...))
+	p.renames = make(map[int32]*catalog.Table, len(a.refs)+len(a.references))
+	for _, r := range append(a.refs, a.references...) {
 		p.renames[r.rv.Location] = r.table
 	}
 	p.shardSQL = make([]shardText, len(p.Table.Shards))
@@ -397,6 +406,15 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 		return p, nil
 	}
 	if err := p.evalSettingKeys(); err != nil {
+		return nil, err
+	}
+	if referenceOnly {
+		if err := p.planReferenceOnly(stmt, env); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+	if err := p.checkReplicatedReferenceWrite(); err != nil {
 		return nil, err
 	}
 	if ins := stmt.GetInsertStmt(); ins != nil && a.refs[0].target {
@@ -427,6 +445,11 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 		p.Kind = Router
 		p.compactParams()
 		return p, nil
+	}
+	if len(a.references) > 0 {
+		if err := checkReferenceReads(stmt, a); err != nil {
+			return nil, err
+		}
 	}
 	if len(a.refs) == 1 {
 		p.Prune = a.refs[0].set
@@ -475,7 +498,7 @@ func (p *Plan) Target() *catalog.Table { return p.target }
 // driver's replicaReadLocks). INSERT ... SELECT plans lock their sources
 // themselves and report false.
 func (p *Plan) ReadsOtherRows() bool {
-	return p.Modifies && len(p.refs) > 1 && p.InsertSelect == nil
+	return p.Modifies && (len(p.refs) > 1 || len(p.References()) > 0) && p.InsertSelect == nil
 }
 
 func hasTarget(refs []*tableRef) bool {

@@ -140,7 +140,7 @@ func (p *Plan) renameTables(tree *pg_query.ParseResult, i int) {
 			if rv.Alias == nil {
 				rv.Alias = &pg_query.Alias{Aliasname: rv.Relname}
 			}
-			rv.Relname = t.ShardTableName(t.Shards[i].ID)
+			rv.Relname = t.ShardTableName(t.ShardAt(i).ID)
 			return true
 		})
 	}
