@@ -277,3 +277,100 @@ func TestReferenceTableReplicatedWriteReadingItRefused(t *testing.T) {
 	}
 	e.assertReplicasIdentical("orders")
 }
+
+// TestReferenceTableFailoverMarkingRepair: with a worker stopped, reads of
+// the reference table (alone and joined) fail over to another copy; a
+// write outside a transaction succeeds on the others and marks the stopped
+// worker's placement inactive; master_copy_shard_placement repairs it.
+func TestReferenceTableFailoverMarkingRepair(t *testing.T) {
+	e := newEnv(t)
+	setupReference(t, e, 4, 2)
+	for _, q := range refRows {
+		e.exec(q)
+	}
+	first := e.placements("item")[0] // reads go to the first placement
+	var stopped = e.workers[0]
+	for _, w := range e.workers {
+		if w.Host == first.Host && w.Port == first.Port {
+			stopped = w
+		}
+	}
+	joined := e.queryInt(`SELECT count(*) FROM orders JOIN item ON i_id = o_i_id`)
+	e.stopWorker(stopped)
+
+	if n := e.queryInt(`SELECT count(*) FROM item`); n != 40 {
+		t.Fatalf("read with the first copy's worker stopped: %d rows, want 40", n)
+	}
+	if n := e.queryInt(`SELECT count(*) FROM orders JOIN item ON i_id = o_i_id`); n != joined {
+		t.Fatalf("join with a worker stopped: %d rows, want %d", n, joined)
+	}
+	e.exec(`UPDATE item SET i_name = 'changed' WHERE i_id <= 5`)
+	var state int
+	if err := e.DB.QueryRow(`SELECT shard_state FROM pgs_distribution_metadata.shard_placement WHERE id = $1`, first.ID).Scan(&state); err != nil {
+		t.Fatal(err)
+	}
+	if state != 3 {
+		t.Fatalf("the stopped worker's placement is in state %d after a write it missed, want 3", state)
+	}
+	if n := e.queryInt(`SELECT count(*) FROM item WHERE i_name = 'changed'`); n != 5 {
+		t.Fatalf("after the write: %d changed rows, want 5", n)
+	}
+
+	if err := stopped.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var src placement
+	for _, p := range e.placements("item") {
+		if p.State == 1 {
+			src = p
+			break
+		}
+	}
+	e.exec(`SELECT master_copy_shard_placement($1, $2, $3, $4, $5)`, first.ShardID, src.Host, src.Port, first.Host, first.Port)
+	e.assertEveryCopy("item", 40)
+	if n := e.queryInt(`SELECT count(*) FROM item WHERE i_name = 'changed'`); n != 5 {
+		t.Fatalf("after the repair: %d changed rows, want 5", n)
+	}
+}
+
+// TestReferenceTableCopiedToAddedNode: master_add_node copies every
+// reference table to the new worker before it returns, so shards created
+// there afterwards join with it.
+func TestReferenceTableCopiedToAddedNode(t *testing.T) {
+	c := sharedCluster(t)
+	e := newEnvWithWorkers(t, c, "", 2)
+	for _, q := range strings.Split(refDDL, ";") {
+		e.exec(q)
+	}
+	e.exec(`CREATE TABLE country (code text PRIMARY KEY, name text)`)
+	e.exec(`SELECT master_create_reference_table('item')`)
+	e.exec(`SELECT master_create_reference_table('country')`)
+	e.exec(refRows[0])
+	e.exec(`INSERT INTO country VALUES ('fr', 'France'), ('in', 'India')`)
+
+	for _, w := range c.Nodes[3:] {
+		e.exec(`SELECT master_add_node($1, $2)`, w.Host, w.Port)
+		e.workers = append(e.workers, w)
+	}
+	e.assertEveryCopy("item", 40)
+	e.assertEveryCopy("country", 2)
+
+	// Shards on every node, the new ones included, join with it.
+	e.exec(`SELECT master_create_distributed_table('orders', 'o_id')`)
+	e.exec(`SELECT master_create_worker_shards('orders', 8, 1)`)
+	e.exec(refRows[1])
+	want := int64(0)
+	for g := 1; g <= 200; g++ {
+		if i := (g * 7) % 45; i >= 1 && i <= 40 {
+			want++
+		}
+	}
+	if n := e.queryInt(`SELECT count(*) FROM orders JOIN item ON i_id = o_i_id`); n != want {
+		t.Fatalf("join after adding nodes: %d rows, want %d", n, want)
+	}
+	// Adding a node twice changes nothing.
+	if _, err := e.DB.Exec(`SELECT master_add_node($1, $2)`, c.Nodes[4].Host, c.Nodes[4].Port); sqlState(t, err) != "42710" {
+		t.Fatalf("adding a node twice: %v, want 42710", err)
+	}
+	e.assertEveryCopy("item", 40)
+}
