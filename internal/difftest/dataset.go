@@ -14,8 +14,11 @@ type Table struct {
 	DDL     string
 	Columns []string
 	// Key is the distribution column, or "" for a table that stays on the
-	// metadata database.
-	Key  string
+	// metadata database (or a reference table).
+	Key string
+	// Reference is true for a reference table: copied whole to every
+	// worker (master_create_reference_table).
+	Reference bool
 	Rows [][]any
 	// Literals are rows written as SQL literals, one parenthesized tuple
 	// per row in Columns order ("('2024-01-01 00:00', 100001, ...)"): Run
@@ -33,11 +36,14 @@ type Dataset struct {
 	// a timestamp: keys whose value depends on the session's TimeZone and
 	// DateStyle when written as literals.
 	Events, Days, Stamps *Table
+	// Ranks is a reference table: per department, a floor, a head and a
+	// salary band, joined with the distributed tables shard by shard.
+	Ranks *Table
 }
 
 // Tables returns the dataset's tables, distributed ones first.
 func (d *Dataset) Tables() []*Table {
-	return []*Table{d.People, d.Visits, d.Events, d.Days, d.Stamps, d.Depts}
+	return []*Table{d.People, d.Visits, d.Events, d.Days, d.Stamps, d.Ranks, d.Depts}
 }
 
 // Rows is the number of rows of every table, literal rows included.
@@ -70,6 +76,8 @@ const (
 	note text,
 	UNIQUE (person_id, visit_id))`
 	deptsDDL = `CREATE TABLE depts (dept text, budget numeric)`
+	// ranks is a reference table (one copy on every worker).
+	ranksDDL = `CREATE TABLE ranks (dept text, floor int, head text, band_low numeric(12,2), band_high numeric(12,2))`
 	// events, days and stamps have a unique (key, id): id orders them
 	// totally.
 	eventsDDL = `CREATE TABLE events (
@@ -264,7 +272,24 @@ func Generate(seed int64, nPeople, nVisits int) *Dataset {
 	depts.Rows = append(depts.Rows, []any{nil, "1.5"})
 	ds := &Dataset{People: people, Visits: visits, Depts: depts}
 	generateTimeTables(rand.New(rand.NewSource(seed^0x7173)), ds)
+	ds.Ranks = generateRanks()
 	return ds
+}
+
+// generateRanks makes the reference table ranks: most departments once,
+// "eng" twice (two bands), one department no person has, one with a NULL
+// name, some departments missing.
+func generateRanks() *Table {
+	t := &Table{Name: "ranks", DDL: ranksDDL, Reference: true,
+		Columns: []string{"dept", "floor", "head", "band_low", "band_high"}}
+	for i, d := range deptNames[:len(deptNames)-2] {
+		t.Rows = append(t.Rows, []any{d, int32(i % 4), "head of " + d, fmt.Sprintf("%d.00", 1000*i), fmt.Sprintf("%d.50", 1000*i+60000)})
+	}
+	t.Rows = append(t.Rows,
+		[]any{"eng", int32(9), "second head of eng", "80000.00", "200000.00"},
+		[]any{"legal", int32(2), nil, "0.00", "1.00"},
+		[]any{nil, nil, "nobody", nil, nil})
+	return t
 }
 
 // Instants the time tables hold typed rows at: the instants of the

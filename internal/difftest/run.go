@@ -408,6 +408,12 @@ func runLayout(ctx context.Context, cfg *Config, l Layout, ds *Dataset, queries 
 		if err := exec(t.DDL); err != nil {
 			return nil, err
 		}
+		if t.Reference {
+			if err := exec(`SELECT master_create_reference_table($1)`, t.Name); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if t.Key == "" {
 			continue
 		}
@@ -511,7 +517,7 @@ func checkStorage(ctx context.Context, cfg *Config, l Layout, dbname, oracleDB s
 	}
 	var out []Finding
 	for _, t := range ds.Tables() {
-		if t.Key == "" {
+		if t.Key == "" && !t.Reference {
 			continue
 		}
 		qualified := pgx.Identifier{schema, t.Name}.Sanitize()
@@ -765,7 +771,7 @@ func createSchemaAndDecoys(ctx context.Context, cfg *Config, dsn string, ds *Dat
 		return err
 	}
 	for _, t := range ds.Tables() {
-		if t.Key == "" {
+		if t.Key == "" && !t.Reference {
 			continue
 		}
 		if _, err := conn.Exec(ctx, t.DDL); err != nil {

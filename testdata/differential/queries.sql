@@ -10,6 +10,8 @@
 -- joined timestamptz), visits (person_id bigint, the key, co-located with
 -- people; visit_id int; amount numeric; at timestamptz; note text) and the
 -- ordinary table depts (dept text, budget numeric) on the metadata database;
+-- ranks, a reference table (dept text, floor int, head text, band_low and
+-- band_high numeric(12,2)), a copy on every worker;
 -- events, days and stamps (keyed by timestamptz, date and timestamp) are
 -- described in the section on session and server settings at the end.
 -- Every query here is answered by the oracle (a plain database); pgshard
@@ -1651,6 +1653,118 @@ SELECT id, greatest(age, 50), least(salary, 100000) FROM people WHERE id BETWEEN
 
 -- name: null_pinned_all_columns
 SELECT * FROM people WHERE id = (SELECT 1) AND name IS NULL;
+
+-- ===== The reference table ranks (a copy on every worker) joined with distributed tables =====
+
+-- name: ref_all
+SELECT * FROM ranks;
+
+-- name: ref_order
+-- ordered
+SELECT dept, floor, head FROM ranks ORDER BY dept NULLS FIRST, head;
+
+-- name: ref_agg
+SELECT count(*), count(dept), max(floor), sum(band_low), min(head) FROM ranks;
+
+-- name: ref_group
+SELECT floor, count(*), max(head) FROM ranks GROUP BY floor;
+
+-- name: ref_window_only
+SELECT dept, head, count(*) OVER (PARTITION BY floor) FROM ranks;
+
+-- name: ref_self_join
+SELECT a.dept, b.dept FROM ranks a JOIN ranks b ON a.floor = b.floor AND a.dept < b.dept;
+
+-- name: ref_join_people
+SELECT p.id, p.name, r.head FROM people p JOIN ranks r ON r.dept = p.dept;
+
+-- name: ref_join_people_key
+SELECT p.id, p.name, r.head, r.floor FROM people p JOIN ranks r ON r.dept = p.dept WHERE p.id = 42;
+
+-- name: ref_join_people_param
+-- args: 43
+SELECT p.id, r.head FROM ranks r, people p WHERE r.dept = p.dept AND p.id = $1;
+
+-- name: ref_join_ref_param
+-- args: 'eng'
+SELECT count(*), sum(p.salary) FROM people p JOIN ranks r ON r.dept = p.dept WHERE r.dept = $1;
+
+-- name: ref_join_using
+SELECT p.id, r.floor FROM people p JOIN ranks r USING (dept) WHERE p.age > 40;
+
+-- name: ref_left_join
+SELECT p.id, r.floor, r.head FROM people p LEFT JOIN ranks r ON r.dept = p.dept;
+
+-- name: ref_right_join_preserves_ref
+SELECT r.dept, r.head, p.id FROM people p RIGHT JOIN ranks r ON r.dept = p.dept AND p.age > 70;
+
+-- name: ref_left_join_ref_first
+SELECT r.dept, count(p.id) FROM ranks r LEFT JOIN people p ON p.dept = r.dept GROUP BY r.dept;
+
+-- name: ref_full_join
+SELECT count(*), count(p.id), count(r.dept) FROM people p FULL JOIN ranks r ON r.dept = p.dept;
+
+-- name: ref_group_by_ref_column
+SELECT r.floor, count(*), sum(p.salary) FROM people p JOIN ranks r USING (dept) GROUP BY r.floor;
+
+-- name: ref_having
+SELECT p.dept, count(*) FROM people p JOIN ranks r ON r.dept = p.dept GROUP BY p.dept HAVING count(*) > 2;
+
+-- name: ref_avg
+SELECT avg(r.floor), avg(p.salary), count(DISTINCT r.head) FROM people p JOIN ranks r ON r.dept = p.dept;
+
+-- name: ref_order_limit
+-- ordered
+SELECT p.id, r.head FROM people p JOIN ranks r ON r.dept = p.dept ORDER BY p.id, r.head LIMIT 10;
+
+-- name: ref_order_by_ref_column
+-- ordered
+SELECT r.floor, p.id, r.head FROM people p JOIN ranks r ON r.dept = p.dept ORDER BY r.floor DESC, p.id, r.head LIMIT 15 OFFSET 3;
+
+-- name: ref_distinct
+SELECT DISTINCT r.head FROM people p JOIN ranks r ON r.dept = p.dept;
+
+-- name: ref_in_subquery
+SELECT id FROM people WHERE dept IN (SELECT dept FROM ranks WHERE floor = 1);
+
+-- name: ref_not_in_subquery
+SELECT count(*) FROM people WHERE dept NOT IN (SELECT dept FROM ranks WHERE dept IS NOT NULL);
+
+-- name: ref_not_exists
+SELECT count(*) FROM people p WHERE NOT EXISTS (SELECT 1 FROM ranks r WHERE r.dept = p.dept);
+
+-- name: ref_scalar_subquery
+SELECT id, (SELECT max(floor) FROM ranks r WHERE r.dept = p.dept) FROM people p WHERE id < 50;
+
+-- name: ref_range_join
+SELECT p.id, r.dept FROM people p JOIN ranks r ON p.salary BETWEEN r.band_low AND r.band_high WHERE p.age > 60;
+
+-- name: ref_three_way
+SELECT p.id, v.visit_id, r.floor FROM people p JOIN visits v ON v.person_id = p.id JOIN ranks r ON r.dept = p.dept WHERE v.amount > 100;
+
+-- name: ref_three_way_count
+SELECT r.floor, count(*), sum(v.amount) FROM visits v JOIN people p ON p.id = v.person_id JOIN ranks r ON r.dept = p.dept GROUP BY r.floor;
+
+-- name: ref_from_subquery
+SELECT p.id, x.h FROM people p JOIN (SELECT dept, upper(head) AS h FROM ranks WHERE floor < 3) x ON x.dept = p.dept;
+
+-- name: ref_lateral
+SELECT p.id, l.head FROM people p, LATERAL (SELECT head FROM ranks r WHERE r.dept = p.dept ORDER BY head LIMIT 1) l WHERE p.id < 100;
+
+-- name: ref_drives_subquery_on_distributed
+SELECT dept FROM ranks WHERE dept IN (SELECT dept FROM people WHERE age > 50);
+
+-- name: ref_exists_distributed
+SELECT r.dept, r.head FROM ranks r WHERE EXISTS (SELECT 1 FROM people p WHERE p.dept = r.dept AND p.id = 42);
+
+-- name: ref_cte
+WITH r AS (SELECT * FROM ranks WHERE floor > 0) SELECT p.id FROM people p JOIN r ON r.dept = p.dept;
+
+-- name: ref_union
+SELECT dept FROM ranks UNION SELECT dept FROM people;
+
+-- name: ref_join_ordinary
+SELECT r.dept, d.budget FROM ranks r JOIN depts d USING (dept);
 
 -- ===== The ordinary table depts (only on the metadata database) and no table at all =====
 
