@@ -472,6 +472,11 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 	if err := p.planScatter(stmt.GetSelectStmt(), a, env); err != nil {
 		return nil, err
 	}
+	if p.Combine != nil && len(a.references) > 0 {
+		if err := checkCombineReferences(stmt.GetSelectStmt(), a); err != nil {
+			return nil, err
+		}
+	}
 	p.Kind = Scatter
 	p.compactParams()
 	return p, nil

@@ -327,7 +327,12 @@ func TestPlanGolden(t *testing.T) {
 // table, which on a worker is the empty template or missing), and keeps the
 // statement's kind; a passthrough statement reads no distributed table.
 func TestPlanInvariants(t *testing.T) {
-	snap := testSnapshot(t)
+	checkPlanInvariants(t, testSnapshot(t), goldenFile)
+}
+
+// checkPlanInvariants checks TestPlanInvariants' rules on the cases of the
+// golden file goldenFile, planned against snap.
+func checkPlanInvariants(t *testing.T, snap *catalog.Snapshot, goldenFile string) {
 	env := testEnv()
 	for _, c := range readGolden(t, goldenFile) {
 		p, err := New(c.sql, snap, env)

@@ -196,3 +196,32 @@ func (a *analyzer) referenceTarget() error {
 	}
 	return nil
 }
+
+// checkCombineReferences refuses a multi-shard SELECT whose combine step
+// (CombinePlan, run on one server over the shards' partial rows) would
+// evaluate a subquery reading a reference table: that server holds the
+// reference table's empty template, not its rows. Only the clauses the
+// combine query may keep are looked at (select list, HAVING, ORDER BY,
+// DISTINCT, GROUP BY, WINDOW); FROM and WHERE run on the shards.
+func checkCombineReferences(sel *pg_query.SelectStmt, a *analyzer) error {
+	if sel == nil {
+		return nil
+	}
+	refs := map[*pg_query.RangeVar]*catalog.Table{}
+	for _, r := range a.references {
+		refs[r.rv] = r.table
+	}
+	var found *catalog.Table
+	for _, n := range nodesOf(sel.TargetList, []*pg_query.Node{sel.HavingClause}, sel.SortClause, sel.DistinctClause, sel.GroupClause, sel.WindowClause) {
+		walk(n, func(m protoreflect.ProtoMessage) bool {
+			if rv, ok := m.(*pg_query.RangeVar); ok && refs[rv] != nil {
+				found = refs[rv]
+			}
+			return found == nil
+		})
+	}
+	if found != nil {
+		return sqlerr.Unsupported("a subquery reading reference table \"%s\" in a select list, HAVING or ORDER BY that pgshard combines across shards is not supported", found.Name)
+	}
+	return nil
+}
