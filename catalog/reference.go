@@ -201,3 +201,11 @@ func IsReferenceShard(ctx context.Context, q Querier, shardID int64) (bool, erro
 	}
 	return ref, nil
 }
+
+// nodeLess orders nodes by name, then port, as Snapshot.Nodes are.
+func nodeLess(a, b Node) bool {
+	if a.Name != b.Name {
+		return a.Name < b.Name
+	}
+	return a.Port < b.Port
+}

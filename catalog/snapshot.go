@@ -43,7 +43,8 @@ type Placement struct {
 }
 
 // Shard is one hash range of a distributed table: the rows whose key hashes
-// into [Min, Max]. Placements are ordered by placement id.
+// into [Min, Max]. Placements are ordered by placement id (a reference
+// table's one shard: by node, see NewSnapshot).
 type Shard struct {
 	ID         int64
 	RelationID uint32
@@ -53,7 +54,8 @@ type Shard struct {
 	finalized, writable []Placement
 }
 
-// Finalized returns the shard's finalized placements, in placement id order.
+// Finalized returns the shard's finalized placements, in placement id order
+// (a reference table's: in node order).
 // The slice belongs to the snapshot: callers must not modify it.
 func (s *Shard) Finalized() []Placement {
 	if s.finalized == nil {
@@ -421,6 +423,13 @@ func NewSnapshot(version int64, nodes []Node, searchPath []string, tables []*Tab
 		for i := range t.Shards {
 			sh := &t.Shards[i]
 			sort.Slice(sh.Placements, func(a, b int) bool { return sh.Placements[a].ID < sh.Placements[b].ID })
+			if t.Reference() {
+				// Every reference table's writers lock its placements in
+				// one order, node order, whatever order the placements
+				// were added in: a write of one reference table that
+				// reads another locks both in the order their writers do.
+				sort.SliceStable(sh.Placements, func(a, b int) bool { return nodeLess(sh.Placements[a].Node, sh.Placements[b].Node) })
+			}
 			sh.finalized = sh.filter(StateFinalized, StateFinalized)
 			sh.writable = sh.filter(StateFinalized, StateFilling)
 		}
