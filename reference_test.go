@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -371,6 +372,70 @@ func TestReferenceTableCopiedToAddedNode(t *testing.T) {
 	// Adding a node twice changes nothing.
 	if _, err := e.DB.Exec(`SELECT master_add_node($1, $2)`, c.Nodes[4].Host, c.Nodes[4].Port); sqlState(t, err) != "42710" {
 		t.Fatalf("adding a node twice: %v, want 42710", err)
+	}
+	e.assertEveryCopy("item", 40)
+}
+
+// TestReferenceTableWritersDoNotDeadlock: 40 writers of a few reference
+// table rows, with pool_max_conns=2 (each write takes a connection to
+// every worker, under one fan-out reservation), half of them in
+// transactions that also write a distributed table, before or after: all
+// finish, every increment lands once and the copies stay identical.
+func TestReferenceTableWritersDoNotDeadlock(t *testing.T) {
+	e := newEnvOnWorkers(t, 4)
+	setupReference(t, e, 4, 1)
+	e.exec(refRows[0])
+	e.exec(refRows[1])
+	db := e.openPool(2)
+	before := e.queryInt(`SELECT sum(i_price)::bigint FROM item`)
+	ctx, cancel := context.WithTimeout(context.Background(), hangDeadline)
+	defer cancel()
+	const writers, rounds = 40, 3
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := 0; r < rounds; r++ {
+				item, order := 1+(w+r)%3, 1+(w*7+r)%200
+				var err error
+				if w%2 == 0 {
+					_, err = db.ExecContext(ctx, `UPDATE item SET i_price = i_price + 1 WHERE i_id = $1`, item)
+				} else {
+					err = func() error {
+						tx, err := db.BeginTx(ctx, nil)
+						if err != nil {
+							return err
+						}
+						defer tx.Rollback()
+						stmts := []string{`UPDATE orders SET o_qty = o_qty + 1 WHERE o_id = $1`, `UPDATE item SET i_price = i_price + 1 WHERE i_id = $1`}
+						args := []any{order, item}
+						if w%4 == 1 {
+							stmts[0], stmts[1], args[0], args[1] = stmts[1], stmts[0], args[1], args[0]
+						}
+						for i, q := range stmts {
+							if _, err := tx.ExecContext(ctx, q, args[i]); err != nil {
+								return err
+							}
+						}
+						return tx.Commit()
+					}()
+				}
+				if err != nil {
+					errs <- fmt.Errorf("writer %d round %d: %w", w, r, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if after := e.queryInt(`SELECT sum(i_price)::bigint FROM item`); after != before+writers*rounds {
+		t.Fatalf("sum of prices went from %d to %d, want +%d", before, after, writers*rounds)
 	}
 	e.assertEveryCopy("item", 40)
 }
