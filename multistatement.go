@@ -246,7 +246,7 @@ func checkStatements(stmts []planner.Statement, inTx bool) error {
 		}
 		if s.Admin != "" {
 			switch s.Admin {
-			case "master_create_distributed_table", "master_create_worker_shards", "master_add_node":
+			case "master_create_distributed_table", "master_create_worker_shards", "master_create_reference_table", "master_add_node":
 			default:
 				return statementError(i, len(stmts), sqlerr.Unsupported("%s must be called in a query string of its own", s.Admin))
 			}

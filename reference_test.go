@@ -439,3 +439,31 @@ func TestReferenceTableWritersDoNotDeadlock(t *testing.T) {
 	}
 	e.assertEveryCopy("item", 40)
 }
+
+// TestReferenceTableInMigrationString: CREATE TABLE and
+// master_create_reference_table in one string (a migration file) make the
+// table at once; a string that fails after it leaves no shard table
+// behind on any worker.
+func TestReferenceTableInMigrationString(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE country (code text PRIMARY KEY, name text); SELECT master_create_reference_table('country')`)
+	e.exec(`INSERT INTO country VALUES ('fr', 'France')`)
+	e.assertEveryCopy("country", 1)
+
+	_, err := e.DB.Exec(`CREATE TABLE region (id int); SELECT master_create_reference_table('region'); SELECT master_create_reference_table('no_such_table')`)
+	if sqlState(t, err) != "42P01" {
+		t.Fatalf("a string failing after master_create_reference_table: %v, want 42P01", err)
+	}
+	if n := e.queryInt(`SELECT count(*) FROM pg_class WHERE relname = 'region'`); n != 0 {
+		t.Fatal("the failed string's table is still there")
+	}
+	for _, w := range e.workers {
+		var n int
+		if err := e.worker(w).QueryRow(context.Background(), `SELECT count(*) FROM pg_class WHERE relname LIKE 'region%'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Fatalf("worker %s keeps %d shard relations of the rolled back reference table", w.Addr(), n)
+		}
+	}
+}
