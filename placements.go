@@ -140,6 +140,9 @@ func (cn *conn) readPlacements(p *planner.Plan, idx int) []catalog.Placement {
 		ps = p.Table.Shards[idx].Finalized()
 	}
 	if cn.tx == nil {
+		if p.Table.Reference() {
+			return spreadReferenceReads(ps)
+		}
 		return ps
 	}
 	ps = append([]catalog.Placement(nil), ps...) // the snapshot's own slice is shared

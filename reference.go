@@ -3,6 +3,7 @@ package pgshard
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/internal/sqlerr"
@@ -75,4 +76,25 @@ func refuseReferenceMove(ctx context.Context, meta catalog.Querier, shardID int6
 		return sqlerr.Unsupported("shard %d belongs to a reference table, which has a placement on every node: it cannot be moved (repair an inactive placement with master_copy_shard_placement)", shardID)
 	}
 	return nil
+}
+
+// referenceReadTurn turns, read after read, the placement a read of
+// reference tables outside a transaction tries first (spreadReferenceReads).
+var referenceReadTurn atomic.Uint32
+
+// spreadReferenceReads returns a reference table's placements for a read
+// outside a transaction, starting at the next one in turn, so that reads
+// of the one shard spread over every worker instead of all going to the
+// first; the others follow as fail-over. Every copy holds every committed
+// write (writes commit on all of them atomically), so any copy answers.
+func spreadReferenceReads(ps []catalog.Placement) []catalog.Placement {
+	if len(ps) < 2 {
+		return ps
+	}
+	k := int(referenceReadTurn.Add(1) % uint32(len(ps)))
+	if k == 0 {
+		return ps
+	}
+	out := make([]catalog.Placement, 0, len(ps))
+	return append(append(out, ps[k:]...), ps[:k]...)
 }

@@ -133,6 +133,22 @@ func TestReferenceTableWritesEveryPlacement(t *testing.T) {
 	}
 	e.assertEveryCopy("item", 39)
 
+	// Reads outside a transaction spread over the copies: each worker
+	// ran one (its backend's last query is the read).
+	for i := 0; i < 2*len(e.workers); i++ {
+		e.queryInt(`SELECT count(*) FROM item WHERE i_id > -7`)
+	}
+	for _, w := range e.workers {
+		var n int
+		if err := e.worker(w).QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND query LIKE '%FROM item\_% WHERE i_id > -7'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			t.Fatalf("worker %s answered none of %d reads of the reference table", w.Addr(), 2*len(e.workers))
+		}
+	}
+
 	lines := strings.Join(e.explainLines(`SELECT * FROM item WHERE i_name = 'x'`), "\n")
 	if !strings.Contains(lines, "Router") || strings.Count(lines, "SQL:") != 1 {
 		t.Fatalf("EXPLAIN of a reference table read: want one Router statement:\n%s", lines)
