@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
 )
@@ -55,9 +56,9 @@ type Connector struct {
 	// lockwait watches the worker statements for waits on in-doubt
 	// prepared transactions (lockwait.go).
 	lockwait lockWatch
-	// types caches format_type names of result type OIDs (combine queries).
-	typeMu sync.Mutex
-	types  map[typeRef]typeInfo
+	// types caches the descriptions of result types (Combine and
+	// Materialize carry values of them between servers).
+	types engine.TypeCache
 	// fanout reserves worker connections for streaming multi-shard reads.
 	fanout *fanoutGate
 	// live holds every open server connection of the Connector's pools and
@@ -124,7 +125,7 @@ func (l *liveConns) track(cfg *pgxpool.Config) {
 		if !l.add(conn.PgConn()) {
 			return errors.New("pgshard: connector is closed")
 		}
-		acceptBinaryArrays(conn.TypeMap())
+		engine.AcceptBinaryArrays(conn.TypeMap())
 		return nil
 	}
 	cfg.BeforeClose = func(conn *pgx.Conn) {
@@ -275,7 +276,7 @@ func (np *nodePool) open(ctx context.Context) (*stdlib.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	acceptBinaryArrays(c.(*stdlib.Conn).Conn().TypeMap())
+	engine.AcceptBinaryArrays(c.(*stdlib.Conn).Conn().TypeMap())
 	return c.(*stdlib.Conn), nil
 }
 

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pgshard/pgshard/engine"
 )
 
 // KillAtEnv names the environment variable that makes a test binary kill
@@ -59,9 +61,9 @@ const StepAfterDecision = stepAfterDecision
 // SetMaxMaterializedBytes changes the bound on a statement's materialized
 // subqueries for a test; restore puts the previous one back.
 func SetMaxMaterializedBytes(n int) (restore func()) {
-	old := maxMaterializedBytes
-	maxMaterializedBytes = n
-	return func() { maxMaterializedBytes = old }
+	old := engine.MaxMaterializedBytes
+	engine.MaxMaterializedBytes = n
+	return func() { engine.MaxMaterializedBytes = old }
 }
 
 // SortMergeStreams reports how pgshard answers query (cached plan, after a
@@ -92,9 +94,9 @@ func SortMergeStreams(ctx context.Context, db *sql.DB, query string) (streams, k
 // query combined by PostgreSQL for a test; restore puts the previous one
 // back.
 func SetMaxCombineBytes(n int) (restore func()) {
-	old := maxCombineBytes
-	maxCombineBytes = n
-	return func() { maxCombineBytes = old }
+	old := engine.MaxCombineBytes
+	engine.MaxCombineBytes = n
+	return func() { engine.MaxCombineBytes = old }
 }
 
 // StepAfterPrepare and StepBeforeDecision are the commit steps once every
