@@ -601,37 +601,3 @@ func (c *Connector) markInactive(ctx context.Context, placements []catalog.Place
 	return c.refresh(mctx)
 }
 
-// eachShard runs run(0..n-1): all at once outside a transaction; one after
-// the other inside one (a transaction has one connection per node),
-// stopping at the first error. It returns the first error.
-func (cn *conn) eachShard(n int, run func(i int) error) error {
-	if cn.tx != nil {
-		for i := 0; i < n; i++ {
-			if err := run(i); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	errs := make([]error, n)
-	parallel(n, func(i int) { errs[i] = run(i) })
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// targetShards is the list of shard indexes a Scatter plan runs on; never
-// empty (a plan that matches no key still answers, with no rows, from one).
-func (cn *conn) targetShards(p *planner.Plan, args []any) ([]int, error) {
-	shards, err := p.TargetShards(args)
-	if err != nil {
-		return nil, err
-	}
-	if len(shards) == 0 {
-		shards = []int{0}
-	}
-	return shards, nil
-}
