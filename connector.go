@@ -22,6 +22,7 @@ import (
 	"github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/txn"
 )
 
 // metadataRefreshInterval bounds how long a metadata change made by another
@@ -47,15 +48,9 @@ type Connector struct {
 	closed  atomic.Bool
 	nodesMu sync.Mutex
 	nodes   map[catalog.Node]*nodePool
-	// txLogReady remembers the servers where pgshard.transaction_log (the
-	// older two-phase commit scheme's log, read by recovery) exists.
-	txLogMu    sync.Mutex
-	txLogReady map[string]bool
-	// twopc is the two-phase commit bookkeeping (twophase.go).
-	twopc twoPhaseState
-	// lockwait watches the worker statements for waits on in-doubt
-	// prepared transactions (lockwait.go).
-	lockwait lockWatch
+	// coord commits across servers, recovers what is left in doubt and
+	// watches the worker statements for waits on it (package txn).
+	coord *txn.Coordinator
 	// types caches the descriptions of result types (Combine and
 	// Materialize carry values of them between servers).
 	types engine.TypeCache
@@ -316,7 +311,9 @@ func NewConnector(dsn string) (*Connector, error) {
 	if !strings.Contains(dsn, "pool_max_conns") {
 		nodePoolSize = defaultNodePoolSize
 	}
-	return &Connector{dsn: dsn, poolConfig: cfg, nodes: map[catalog.Node]*nodePool{}, fanout: newFanoutGate(nodePoolSize)}, nil
+	c := &Connector{dsn: dsn, poolConfig: cfg, nodes: map[catalog.Node]*nodePool{}, fanout: newFanoutGate(nodePoolSize)}
+	c.coord = txn.New(txnCluster{c})
+	return c, nil
 }
 
 // Driver returns the pgshard driver.
@@ -356,7 +353,7 @@ func (c *Connector) init(ctx context.Context) error {
 	}
 	err = catalog.EnsureSchema(ctx, pc.Conn())
 	if err == nil {
-		err = ensureCommitRecord(ctx, pc.Conn())
+		err = txn.EnsureCommitRecord(ctx, pc.Conn())
 	}
 	pc.Release()
 	if err != nil {
@@ -379,11 +376,11 @@ func (c *Connector) init(ctx context.Context) error {
 	}()
 	go func() {
 		defer c.bgDone.Done()
-		c.resolverLoop(bg)
+		c.coord.RunResolver(bg)
 	}()
 	go func() {
 		defer c.bgDone.Done()
-		c.lockWaitLoop(bg)
+		c.coord.RunLockWatch(bg)
 	}()
 	c.inited.Store(true)
 	return nil
@@ -477,8 +474,8 @@ func (c *Connector) node(n catalog.Node) (*nodePool, error) {
 		return nil, err
 	}
 	c.live.track(cfg)
-	cfg.ConnConfig.Tracer = &lockWaitTracer{w: &c.lockwait, node: n}
-	cfg.ConnConfig.AfterConnect = verifyBackendPID
+	cfg.ConnConfig.Tracer = c.coord.Tracer(n)
+	cfg.ConnConfig.AfterConnect = txn.AfterConnect
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("pgshard: pool for worker %s: %w", n, err)

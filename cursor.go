@@ -17,7 +17,7 @@ import (
 // conn is the engine's Cursor: the primitives of a plan reach the nodes
 // through it, in this connection's session and transaction. The methods
 // below adapt the node layer (placements.go: placements, fail-over, replicated
-// writes, marking; fanout.go: reservations; tx.go and twophase.go:
+// writes, marking; fanout.go: reservations; tx.go and package txn:
 // transactions and their commit).
 var _ engine.Cursor = (*conn)(nil)
 

@@ -17,6 +17,7 @@ import (
 	"github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/txn"
 )
 
 // markTimeout bounds marking a placement inactive, which must finish even
@@ -476,7 +477,7 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 		}
 		part.placements = []catalog.Placement{pl}
 		ok = append(ok, part)
-		commitStep(stepAfterPlacementWrite)
+		txn.Step(txn.StepAfterPlacementWrite)
 	}
 	finalized := 0
 	for _, p := range ok {
@@ -495,7 +496,7 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 		if err := cn.c.markInactive(ctx, failed); err != nil {
 			return nil, nil, err
 		}
-		commitStep(stepAfterMarking)
+		txn.Step(txn.StepAfterMarking)
 	}
 	if len(ok) == 1 {
 		if _, err := ok[0].conn.Conn().Exec(ctx, "COMMIT"); err != nil {
@@ -601,3 +602,11 @@ func (c *Connector) markInactive(ctx context.Context, placements []catalog.Place
 	return c.refresh(mctx)
 }
 
+// abortAll rolls back the open transactions of participants.
+func abortAll(ctx context.Context, ps []*participant) {
+	for _, p := range ps {
+		if !p.conn.Conn().IsClosed() && p.conn.Conn().PgConn().TxStatus() != 'I' {
+			_, _ = p.conn.Conn().Exec(ctx, "ROLLBACK")
+		}
+	}
+}

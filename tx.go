@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -14,6 +13,7 @@ import (
 	"github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/txn"
 )
 
 // transaction is a database/sql transaction over any number of servers.
@@ -86,6 +86,8 @@ type participant struct {
 	// has (sessionState.gen); resets is set once release resets them.
 	gen    uint64
 	resets bool
+	// txp is the participant as the commit sees it (commitAtomic).
+	txp txn.Participant
 }
 
 // wrotePlacement records that a statement wrote pl through the
@@ -475,8 +477,4 @@ func (cn *conn) txCommand(ctx context.Context, p *planner.Plan, query string, na
 		return nil, sqlerr.Unsupported("%s as SQL text is not supported by pgshard; use database/sql's BeginTx, Commit and Rollback", cmd.Kind)
 	}
 	return nil, sqlerr.Unsupported("%s as SQL text is not supported by pgshard inside a transaction; use the Tx's Commit and Rollback", cmd.Kind)
-}
-
-func quoteLiteral(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
