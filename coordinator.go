@@ -54,14 +54,13 @@ func (c *Connector) Recover(ctx context.Context, minAge time.Duration) (committe
 // two-phase commit (txn.Coordinator.Commit); the metadata session, when one
 // of them, is the coordinator whose COMMIT is the decision.
 func (c *Connector) commitAtomic(ctx context.Context, ps []*participant) error {
-	var coord *txn.Participant
-	prep := make([]*txn.Participant, 0, len(ps))
+	var coord txn.Participant // nil unless the metadata session wrote
+	prep := make([]txn.Participant, 0, len(ps))
 	for _, p := range ps {
-		p.txp = txn.Participant{Node: p.node, Conn: p.conn.Conn(), Placements: p.placements}
 		if p.node == (catalog.Node{}) {
-			coord = &p.txp
+			coord = p
 		} else {
-			prep = append(prep, &p.txp)
+			prep = append(prep, p)
 		}
 	}
 	return c.coord.Commit(ctx, coord, prep)

@@ -86,9 +86,14 @@ type participant struct {
 	// has (sessionState.gen); resets is set once release resets them.
 	gen    uint64
 	resets bool
-	// txp is the participant as the commit sees it (commitAtomic).
-	txp txn.Participant
 }
+
+// participant is a txn.Participant for the commit (commitAtomic).
+var _ txn.Participant = (*participant)(nil)
+
+func (p *participant) Node() catalog.Node              { return p.node }
+func (p *participant) Conn() *pgx.Conn                 { return p.conn.Conn() }
+func (p *participant) Placements() []catalog.Placement { return p.placements }
 
 // wrotePlacement records that a statement wrote pl through the
 // transaction's participant on pl's node.

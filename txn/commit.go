@@ -145,8 +145,10 @@ func ensureCommitRecord(ctx context.Context, conn *pgx.Conn) error {
 	return nil
 }
 
-// commitAtomic commits participants (each in an open transaction that
-// wrote; at least two) atomically, as described above. It takes no pool
+// Commit commits the participants atomically, as described in the package
+// doc: prep, the workers' (each in an open transaction that wrote), and
+// coord, the metadata session's when it wrote too (else nil); at least two
+// in all. It takes no pool
 // connection: the decision goes through the metadata pool, which no caller
 // holds while waiting for another. It returns nil only when the write is
 // committed on every participant, or committed on some and the placements
@@ -154,19 +156,19 @@ func ensureCommitRecord(ctx context.Context, conn *pgx.Conn) error {
 // transaction is rolled back, or (SQLSTATE 08007, or a committed transaction
 // one of whose shards has no placement left to take it) left prepared and
 // decided for the resolver.
-func (co *Coordinator) Commit(ctx context.Context, coord *Participant, prep []*Participant) error {
+func (co *Coordinator) Commit(ctx context.Context, coord Participant, prep []Participant) error {
 	id := newTxID()
 	co.twopc.begin(id)
 	finished := false
 	defer func() { co.twopc.end(id, finished) }()
 	gids := make([]string, len(prep))
 	for i := range prep {
-		gids[i] = participantGID(id, i, backendPID(prep[i].Conn.PgConn()))
+		gids[i] = participantGID(id, i, backendPID(prep[i].Conn().PgConn()))
 	}
 
 	prepareErrs := make([]error, len(prep))
 	parallel(len(prep), func(i int) {
-		_, prepareErrs[i] = prep[i].Conn.Exec(ctx, "PREPARE TRANSACTION "+quoteLiteral(gids[i]))
+		_, prepareErrs[i] = prep[i].Conn().Exec(ctx, "PREPARE TRANSACTION "+quoteLiteral(gids[i]))
 	})
 	// From here on the commit runs to its end even when ctx ends.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CommitTimeout)
@@ -202,14 +204,14 @@ func (co *Coordinator) Commit(ctx context.Context, coord *Participant, prep []*P
 
 	commitErrs := make([]error, len(prep))
 	parallel(len(prep), func(i int) {
-		commitErrs[i] = commitPreparedOn(cctx, prep[i].Conn, gids[i])
+		commitErrs[i] = commitPreparedOn(cctx, prep[i].Conn(), gids[i])
 	})
 	// Retry the failed ones at once, each on a connection of its own (the
 	// participant's may be dead, and waiting for its pool while holding the
 	// others' connections could deadlock).
 	parallel(len(prep), func(i int) {
 		if commitErrs[i] != nil {
-			commitErrs[i] = co.retryCommitPrepared(cctx, prep[i].Node, gids[i], commitErrs[i])
+			commitErrs[i] = co.retryCommitPrepared(cctx, prep[i].Node(), gids[i], commitErrs[i])
 		}
 	})
 	Step(StepAfterCommitPrepared)
@@ -227,10 +229,10 @@ func (co *Coordinator) Commit(ctx context.Context, coord *Participant, prep []*P
 // connection, a FATAL) is resolved from the record; when that fails too,
 // the error has SQLSTATE 08007 and the prepared participants stay for the
 // resolver.
-func (co *Coordinator) decideCommit(ctx context.Context, id string, coord *Participant) (bool, error) {
+func (co *Coordinator) decideCommit(ctx context.Context, id string, coord Participant) (bool, error) {
 	var err error
 	if coord != nil {
-		pc := coord.Conn
+		pc := coord.Conn()
 		if _, err = pc.Exec(ctx, insertCommitted, id); err == nil {
 			_, err = pc.Exec(ctx, "COMMIT")
 		} else if !pc.IsClosed() && pc.PgConn().TxStatus() != 'I' {
@@ -306,19 +308,19 @@ func (co *Coordinator) lookupDecision(ctx context.Context, id string) (decided, 
 // metadata session's transaction, the prepared ones, and, when a PREPARE
 // may have happened without its answer arriving, an abort record that lets
 // the resolver roll it back at once.
-func (co *Coordinator) abortPrepare(ctx context.Context, id string, coord *Participant, prep []*Participant, gids []string, prepareErrs []error) {
+func (co *Coordinator) abortPrepare(ctx context.Context, id string, coord Participant, prep []Participant, gids []string, prepareErrs []error) {
 	if coord != nil {
-		abortAll(ctx, []*Participant{coord})
+		abortAll(ctx, []Participant{coord})
 	}
 	unknown := false
 	parallel(len(prep), func(i int) {
 		if prepareErrs[i] == nil {
-			_, _ = prep[i].Conn.Exec(ctx, "ROLLBACK PREPARED "+quoteLiteral(gids[i]))
+			_, _ = prep[i].Conn().Exec(ctx, "ROLLBACK PREPARED "+quoteLiteral(gids[i]))
 		}
 	})
 	for i, err := range prepareErrs {
 		var pgErr *pgconn.PgError
-		if err != nil && (!errors.As(err, &pgErr) || prep[i].Conn.IsClosed()) {
+		if err != nil && (!errors.As(err, &pgErr) || prep[i].Conn().IsClosed()) {
 			unknown = true
 		}
 	}
@@ -329,9 +331,9 @@ func (co *Coordinator) abortPrepare(ctx context.Context, id string, coord *Parti
 
 // rollbackPrepared rolls back the prepared participants; failures are left
 // to the resolver.
-func rollbackPrepared(ctx context.Context, prep []*Participant, gids []string) {
+func rollbackPrepared(ctx context.Context, prep []Participant, gids []string) {
 	parallel(len(prep), func(i int) {
-		pc := prep[i].Conn
+		pc := prep[i].Conn()
 		if !pc.IsClosed() {
 			_, _ = pc.Exec(ctx, "ROLLBACK PREPARED "+quoteLiteral(gids[i]))
 		}
@@ -396,13 +398,13 @@ func (co *Coordinator) retryCommitPrepared(ctx context.Context, node catalog.Nod
 // marked (the shard would have none left); the transaction then fails with
 // SQLSTATE 08007 and its writes there become visible when the resolver
 // commits them.
-func (co *Coordinator) markUncommitted(ctx context.Context, id string, prep []*Participant, commitErrs []error) error {
+func (co *Coordinator) markUncommitted(ctx context.Context, id string, prep []Participant, commitErrs []error) error {
 	committedShards := map[int64]bool{}
 	for i, p := range prep {
 		if commitErrs[i] != nil {
 			continue
 		}
-		for _, pl := range p.Placements {
+		for _, pl := range p.Placements() {
 			if pl.State == catalog.StateFinalized {
 				committedShards[pl.ShardID] = true
 			}
@@ -414,15 +416,15 @@ func (co *Coordinator) markUncommitted(ctx context.Context, id string, prep []*P
 		if commitErrs[i] == nil {
 			continue
 		}
-		if len(p.Placements) == 0 {
-			stuck = append(stuck, fmt.Errorf("%s: %w", p.Node, commitErrs[i]))
+		if len(p.Placements()) == 0 {
+			stuck = append(stuck, fmt.Errorf("%s: %w", p.Node(), commitErrs[i]))
 			continue
 		}
-		for _, pl := range p.Placements {
+		for _, pl := range p.Placements() {
 			if committedShards[pl.ShardID] {
 				mark = append(mark, pl)
 			} else {
-				stuck = append(stuck, fmt.Errorf("shard %d on %s: %w", pl.ShardID, p.Node, commitErrs[i]))
+				stuck = append(stuck, fmt.Errorf("shard %d on %s: %w", pl.ShardID, p.Node(), commitErrs[i]))
 			}
 		}
 	}
@@ -438,10 +440,10 @@ func (co *Coordinator) markUncommitted(ctx context.Context, id string, prep []*P
 	return nil
 }
 
-func abortAll(ctx context.Context, ps []*Participant) {
+func abortAll(ctx context.Context, ps []Participant) {
 	for _, p := range ps {
-		if !p.Conn.IsClosed() && p.Conn.PgConn().TxStatus() != 'I' {
-			_, _ = p.Conn.Exec(ctx, "ROLLBACK")
+		if !p.Conn().IsClosed() && p.Conn().PgConn().TxStatus() != 'I' {
+			_, _ = p.Conn().Exec(ctx, "ROLLBACK")
 		}
 	}
 }

@@ -33,13 +33,16 @@ type Cluster interface {
 }
 
 // Participant is one server's connection in a transaction that wrote: a
-// worker's, or (Node zero) the metadata session's, whose COMMIT is then
-// the decision. Placements are those written through it, marked inactive
-// when its COMMIT PREPARED fails after the decision.
-type Participant struct {
-	Node       catalog.Node
-	Conn       *pgx.Conn
-	Placements []catalog.Placement
+// worker's, or the metadata session's, whose COMMIT is then the decision.
+// Commit uses it on its own goroutines, one per participant.
+type Participant interface {
+	// Node is the worker, zero for the metadata session.
+	Node() catalog.Node
+	// Conn is the connection, its transaction open.
+	Conn() *pgx.Conn
+	// Placements are those written through it: marked inactive when its
+	// COMMIT PREPARED fails after the decision.
+	Placements() []catalog.Placement
 }
 
 // Coordinator commits transactions across servers (Commit), finishes the

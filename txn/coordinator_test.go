@@ -213,7 +213,7 @@ func TestCommit(t *testing.T) {
 	exec(t, p0, "INSERT INTO commit_kv VALUES (1, 'a')")
 	exec(t, p1, "BEGIN")
 	exec(t, p1, "INSERT INTO commit_kv VALUES (1, 'b')")
-	ps := []*Participant{{Node: nodeOf(0), Conn: p0}, {Node: nodeOf(1), Conn: p1}}
+	ps := []Participant{&testParticipant{node: nodeOf(0), conn: p0}, &testParticipant{node: nodeOf(1), conn: p1}}
 	if err := co.Commit(ctx, nil, ps); err != nil {
 		t.Fatal(err)
 	}
@@ -248,6 +248,16 @@ func TestCommit(t *testing.T) {
 		t.Fatalf("left prepared: %q %q", g0, g1)
 	}
 }
+
+// testParticipant is a worker's connection in a transaction.
+type testParticipant struct {
+	node catalog.Node
+	conn *pgx.Conn
+}
+
+func (p *testParticipant) Node() catalog.Node              { return p.node }
+func (p *testParticipant) Conn() *pgx.Conn                 { return p.conn }
+func (p *testParticipant) Placements() []catalog.Placement { return nil }
 
 // prepareInDoubt leaves a prepared transaction on worker i that wrote
 // (k, v) into table (an upsert), named as Commit names them, and returns
