@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/engine"
@@ -64,7 +63,7 @@ func (cn *conn) TextResults() bool {
 // OnShard runs fn on a placement a read of shard index idx may use
 // (onPlacement), failing over as reads do.
 func (cn *conn) OnShard(ctx context.Context, p *planner.Plan, idx int, fn func(c *pgx.Conn) error) error {
-	return cn.onPlacement(ctx, p, idx, func(dc *stdlib.Conn) error { return fn(dc.Conn()) })
+	return cn.onPlacement(ctx, p, idx, fn)
 }
 
 // OnSession runs fn on the session's connection to the metadata database
@@ -135,8 +134,8 @@ func (cn *conn) MetadataVersion(ctx context.Context) (int64, error) {
 // idx may use (onPlacement) and returns its values.
 func (cn *conn) ProbeShard(ctx context.Context, p *planner.Plan, idx int, sql string, args []any) ([]any, error) {
 	var vals []any
-	err := cn.onPlacement(ctx, p, idx, func(dc *stdlib.Conn) error {
-		row, err := dc.Conn().Query(ctx, sql, args...)
+	err := cn.onPlacement(ctx, p, idx, func(c *pgx.Conn) error {
+		row, err := c.Query(ctx, sql, args...)
 		if err != nil {
 			return err
 		}
@@ -158,13 +157,13 @@ func (cn *conn) ProbeShard(ctx context.Context, p *planner.Plan, idx int, sql st
 // onPlacement calls fn with a connection to the first reachable placement
 // a read of plan p's shard index idx may use (readPlacements), failing over
 // as reads do, and releases it after.
-func (cn *conn) onPlacement(ctx context.Context, p *planner.Plan, idx int, fn func(dc *stdlib.Conn) error) error {
+func (cn *conn) onPlacement(ctx context.Context, p *planner.Plan, idx int, fn func(c *pgx.Conn) error) error {
 	var lastErr error
 	placements := cn.readPlacements(p, idx)
 	for _, pl := range placements {
 		dc, release, err := cn.workerConn(ctx, pl.Node, false)
 		if err == nil {
-			err = fn(dc)
+			err = fn(dc.Conn())
 			release()
 			if err == nil {
 				return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -264,7 +265,7 @@ func fieldsDescription(m *pgtype.Map, fds []pgconn.FieldDescription) merge.RowDe
 		if t, ok := m.TypeForOID(fd.DataTypeOID); ok {
 			d.Types[i] = strings.ToUpper(t.Name)
 		} else {
-			d.Types[i] = fmt.Sprint(fd.DataTypeOID)
+			d.Types[i] = strconv.FormatUint(uint64(fd.DataTypeOID), 10)
 		}
 	}
 	return d
