@@ -168,7 +168,14 @@ func (co *Coordinator) Commit(ctx context.Context, coord Participant, prep []Par
 
 	prepareErrs := make([]error, len(prep))
 	parallel(len(prep), func(i int) {
-		_, prepareErrs[i] = prep[i].Conn().Exec(ctx, "PREPARE TRANSACTION "+quoteLiteral(gids[i]))
+		tag, err := prep[i].Conn().Exec(ctx, "PREPARE TRANSACTION "+quoteLiteral(gids[i]))
+		if err == nil && tag.String() != "PREPARE TRANSACTION" {
+			// PostgreSQL rolls back, without an error, a transaction that
+			// failed before PREPARE: committing the others would lose this
+			// participant's writes.
+			err = sqlerr.New("25P02", "the transaction on %s had failed, and PostgreSQL rolled it back instead of preparing it (%s)", prep[i].Node(), tag)
+		}
+		prepareErrs[i] = err
 	})
 	// From here on the commit runs to its end even when ctx ends.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CommitTimeout)

@@ -227,25 +227,29 @@ func TestCommit(t *testing.T) {
 		t.Fatalf("left prepared: %q %q", g0, g1)
 	}
 
-	// Worker 1's transaction cannot be prepared (it used a temporary
-	// table): worker 0's prepared transaction is rolled back.
-	steps = nil
-	exec(t, p0, "BEGIN")
-	exec(t, p0, "INSERT INTO commit_kv VALUES (2, 'a')")
-	exec(t, p1, "BEGIN")
-	exec(t, p1, "CREATE TEMP TABLE commit_tmp (i int)")
-	exec(t, p1, "INSERT INTO commit_kv VALUES (2, 'b')")
-	if err := co.Commit(ctx, nil, ps); err == nil || !strings.Contains(err.Error(), "prepare") {
-		t.Fatalf("commit of a failed transaction: %v, want a prepare error", err)
-	}
-	if v := valueOn(t, 0, "commit_kv", 2); v != "" {
-		t.Fatalf("worker 0 kept %q of a transaction that failed on worker 1", v)
-	}
-	if len(steps) != 0 {
-		t.Fatalf("steps %q after a failed prepare, want none", steps)
-	}
-	if g0, g1 := prepared(t, 0), prepared(t, 1); len(g0)+len(g1) != 0 {
-		t.Fatalf("left prepared: %q %q", g0, g1)
+	// Worker 1's transaction cannot be prepared: it used a temporary table
+	// (PREPARE fails), or a statement of it failed (PostgreSQL rolls it
+	// back instead of preparing it, without an error). Worker 0's prepared
+	// transaction is rolled back.
+	for _, fail := range []string{"CREATE TEMP TABLE commit_tmp (i int)", "INSERT INTO commit_kv VALUES (1, 'duplicate key')"} {
+		steps = nil
+		exec(t, p0, "BEGIN")
+		exec(t, p0, "INSERT INTO commit_kv VALUES (2, 'a')")
+		exec(t, p1, "BEGIN")
+		exec(t, p1, "INSERT INTO commit_kv VALUES (2, 'b')")
+		_, _ = p1.Exec(ctx, fail)
+		if err := co.Commit(ctx, nil, ps); err == nil || !strings.Contains(err.Error(), "prepare") {
+			t.Fatalf("commit after %s: %v, want a prepare error", fail, err)
+		}
+		if v := valueOn(t, 0, "commit_kv", 2); v != "" {
+			t.Fatalf("worker 0 kept %q of a transaction that failed on worker 1 (%s)", v, fail)
+		}
+		if len(steps) != 0 {
+			t.Fatalf("steps %q after a failed prepare, want none", steps)
+		}
+		if g0, g1 := prepared(t, 0), prepared(t, 1); len(g0)+len(g1) != 0 {
+			t.Fatalf("left prepared: %q %q", g0, g1)
+		}
 	}
 }
 
