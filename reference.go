@@ -53,7 +53,7 @@ func (c *Connector) copyReferenceTables(ctx context.Context, db catalog.Beginner
 		if src.Name == "" {
 			return sqlerr.New(sqlerr.ObjectNotInPrereq, "node %s is added, but reference table shard %d has no finalized placement to copy to it; repair one, then run master_copy_shard_placement(%d, source, %q, %d)", node, id, id, node.Name, node.Port)
 		}
-		if _, _, err := c.recoverServer(ctx, src.String(), 0); err != nil {
+		if _, _, err := c.coord.RecoverNode(ctx, src, 0); err != nil {
 			return fmt.Errorf("pgshard: node %s is added; finishing in-doubt transactions on %s before copying reference table shard %d: %w", node, src, id, err)
 		}
 		if err := repair.CopyShardPlacement(ctx, c.meta, c.connectNode, id, src, node); err != nil {
