@@ -356,12 +356,37 @@ func (t *transaction) Commit() error {
 			readers = append(readers, p)
 		}
 	}
-	for _, p := range readers {
-		if _, err := p.conn.Conn().Exec(ctx, "COMMIT"); err != nil {
-			t.abort(ctx, append(writers, readers...))
-			return fmt.Errorf("pgshard: commit: %w", err)
+	if len(writers) == 0 || strings.Contains(t.begin, "SERIALIZABLE") {
+		// A serializable participant may fail its COMMIT (40001) even
+		// when it only read: the readers commit first, and the writes
+		// only once every one of them has.
+		for _, p := range readers {
+			if _, err := p.conn.Conn().Exec(ctx, "COMMIT"); err != nil {
+				t.abort(ctx, append(writers, readers...))
+				return fmt.Errorf("pgshard: commit: %w", err)
+			}
 		}
+		return t.commitWriters(ctx, writers)
 	}
+	// Otherwise the writes commit first: the readers' locks (SELECT ...
+	// FOR UPDATE) are held until the writes are visible, and the writers'
+	// row locks are not held over the readers' round trips. A reader only
+	// read, so once the writes are committed so is the transaction: a
+	// reader's failing COMMIT changes nothing (its connection is dropped
+	// when it is broken, on release).
+	if err := t.commitWriters(ctx, writers); err != nil {
+		t.abort(ctx, readers)
+		return err
+	}
+	for _, p := range readers {
+		_, _ = p.conn.Conn().Exec(ctx, "COMMIT")
+	}
+	return nil
+}
+
+// commitWriters commits the participants that wrote: with a plain COMMIT
+// when there is one, with two-phase commit when there are several.
+func (t *transaction) commitWriters(ctx context.Context, writers []*participant) error {
 	switch len(writers) {
 	case 0:
 		return nil

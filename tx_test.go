@@ -6,6 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/pgshard/pgshard"
 )
@@ -212,5 +215,92 @@ func TestRecoverFinishesInDoubtTransactions(t *testing.T) {
 	var decided bool
 	if err := coord.QueryRow(ctx, `SELECT committed FROM pgshard.transaction_log WHERE gid = $1`, gids["rolledback"]).Scan(&decided); err != nil || decided {
 		t.Fatalf("log says %v, %v", decided, err)
+	}
+}
+
+// TestCommitHoldsReadLocksUntilWritesCommit: a READ COMMITTED transaction
+// that locked a row with SELECT ... FOR UPDATE on one node and wrote on
+// another commits the write first: while the writer's COMMIT runs (held up
+// by a deferred trigger that sleeps on the writer's shard), the locked row
+// on the reading node is still locked. Committing the reader first, as
+// before, released that lock before the write was visible.
+func TestCommitHoldsReadLocksUntilWritesCommit(t *testing.T) {
+	e := setupKV(t, 4, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// Two keys on different workers.
+	var read, write int64
+	var readAt, writeAt placement
+	for k := int64(1); k < 100 && write == 0; k++ {
+		e.exec(`INSERT INTO kv (k, v) VALUES ($1, 'v')`, k)
+		var at placement
+		for shard := range e.holders("kv", "k", k) {
+			for _, p := range e.placements("kv") {
+				if p.ShardID == shard {
+					at = p
+				}
+			}
+		}
+		switch {
+		case read == 0:
+			read, readAt = k, at
+		case at.Host != readAt.Host || at.Port != readAt.Port:
+			write, writeAt = k, at
+		}
+	}
+	if write == 0 {
+		t.Fatal("no two keys on different workers")
+	}
+	wconn := e.workerAt(writeAt.Host, writeAt.Port)
+	shardTable := pgx.Identifier{fmt.Sprintf("kv_%d", writeAt.ShardID)}.Sanitize()
+	for _, q := range []string{
+		`CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$`,
+		`CREATE CONSTRAINT TRIGGER slow_commit AFTER UPDATE ON ` + shardTable + ` DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()`,
+	} {
+		if _, err := wconn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	tx, err := e.DB.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v string
+	if err := tx.QueryRowContext(ctx, `SELECT v FROM kv WHERE k = $1 FOR UPDATE`, read).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE kv SET v = 'w' WHERE k = $1`, write); err != nil {
+		t.Fatal(err)
+	}
+	committed := make(chan error, 1)
+	go func() { committed <- tx.Commit() }()
+	// Wait until the writer's COMMIT is in the trigger's sleep.
+	for {
+		var sleeping bool
+		if err := wconn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND datname = current_database())`).Scan(&sleeping); err != nil {
+			t.Fatal(err)
+		}
+		if sleeping {
+			break
+		}
+		select {
+		case err := <-committed:
+			t.Fatalf("committed (%v) before the writer's COMMIT was seen sleeping", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	rconn := e.workerAt(readAt.Host, readAt.Port)
+	_, err = rconn.Exec(ctx, fmt.Sprintf(`SELECT v FROM %s WHERE k = $1 FOR UPDATE NOWAIT`, pgx.Identifier{fmt.Sprintf("kv_%d", readAt.ShardID)}.Sanitize()), read)
+	if err == nil {
+		t.Error("the row the transaction locked for update was free while its write was still committing")
+	} else if got := sqlState(t, err); got != "55P03" {
+		t.Errorf("locking the row: %v, want 55P03 (lock not available)", err)
+	}
+	if err := <-committed; err != nil {
+		t.Fatal(err)
+	}
+	if got := e.queryInt(`SELECT count(*) FROM kv WHERE k = $1 AND v = 'w'`, write); got != 1 {
+		t.Fatalf("the write is not committed: %d rows", got)
 	}
 }
