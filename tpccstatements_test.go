@@ -15,10 +15,11 @@ import (
 
 // background reports whether q, run on the metadata database, is the
 // periodic work of the process's background resolver (its liveness record,
-// the in-doubt scan, commit record cleanup, the catalog version poll), not
-// a statement of a transaction.
+// the in-doubt scan, commit record cleanup, the catalog version poll) or
+// the planner's lookup of a function's kind and volatility (once per name
+// and process), not a statement of a transaction.
 func background(q string) bool {
-	for _, s := range []string{"pg_prepared_xacts", "pgs_distribution_metadata.process", "DELETE FROM pgs_distribution_metadata.commit_record", "pgs_distribution_metadata.metadata_version"} {
+	for _, s := range []string{"FROM pg_proc WHERE proname", "pg_prepared_xacts", "pgs_distribution_metadata.process", "DELETE FROM pgs_distribution_metadata.commit_record", "pgs_distribution_metadata.metadata_version"} {
 		if strings.Contains(q, s) {
 			return true
 		}
@@ -31,8 +32,10 @@ func background(q string) bool {
 // on one warehouse (8 shards, factor 1), where every transaction writes on
 // one node (item, distributed by i_id, is read on the others): no PREPARE
 // TRANSACTION anywhere, nothing on the metadata database, one BEGIN and one
-// COMMIT per node a transaction touches and otherwise only the
-// transaction's own statements. Then the specification's row-constructor
+// COMMIT per transaction that writes, none for the read-only ones (the
+// plain SELECTs of a READ COMMITTED transaction on nodes it has not
+// written run outside it, item's on other nodes included) and otherwise
+// only the transaction's own statements. Then the specification's row-constructor
 // forms, pinned to one warehouse: EXPLAIN names one shard, and the DELETE
 // run outside a transaction reaches its worker as that one statement, with
 // no transaction around it.
@@ -96,12 +99,16 @@ func TestTPCCStatementsOnTheServers(t *testing.T) {
 	for _, tx := range []struct {
 		name string
 		run  func() error
+		// writes is set for the transactions that write: the read-only
+		// ones read committed rows with plain SELECTs, each outside a
+		// transaction, as PostgreSQL would read them in one.
+		writes bool
 	}{
-		{"new-order", func() error { return term.NewOrder(ctx) }},
-		{"payment", func() error { return term.Payment(ctx) }},
-		{"order-status", func() error { return term.OrderStatus(ctx) }},
-		{"delivery", func() error { _, err := term.Delivery(ctx); return err }},
-		{"stock-level", func() error { _, err := term.StockLevel(ctx); return err }},
+		{"new-order", func() error { return term.NewOrder(ctx) }, true},
+		{"payment", func() error { return term.Payment(ctx) }, true},
+		{"order-status", func() error { return term.OrderStatus(ctx) }, false},
+		{"delivery", func() error { _, err := term.Delivery(ctx); return err }, true},
+		{"stock-level", func() error { _, err := term.StockLevel(ctx); return err }, false},
 	} {
 		t.Run(tx.name, func(t *testing.T) {
 			counts()
@@ -133,8 +140,12 @@ func TestTPCCStatementsOnTheServers(t *testing.T) {
 					}
 				}
 			}
-			if begins < n || begins != commits+rollbacks {
-				t.Errorf("%d BEGIN, %d COMMIT and %d ROLLBACK for %d transactions: want one BEGIN and one end per node touched", begins, commits, rollbacks, n)
+			want := int64(0)
+			if tx.writes {
+				want = n
+			}
+			if begins != want || begins != commits+rollbacks {
+				t.Errorf("%d BEGIN, %d COMMIT and %d ROLLBACK for %d transactions: want %d BEGIN and as many ends (item's reads on other nodes run outside the transaction)", begins, commits, rollbacks, n, want)
 			}
 		})
 	}

@@ -128,6 +128,18 @@ func beginStatement(opts driver.TxOptions) (string, error) {
 	return s, nil
 }
 
+// readsOutside reports whether a pure read (planner.Plan.PureRead) of a
+// node the transaction has not joined may run outside it: the
+// transaction's isolation is READ COMMITTED (or READ UNCOMMITTED, which
+// PostgreSQL runs as READ COMMITTED), set explicitly, so that every
+// statement reads the rows committed when it starts. A transaction begun
+// with the session's default isolation does not: the default may be
+// REPEATABLE READ or SERIALIZABLE, whose snapshot or predicate locks a read
+// outside would escape.
+func (t *transaction) readsOutside() bool {
+	return strings.Contains(t.begin, "READ COMMITTED") || strings.Contains(t.begin, "READ UNCOMMITTED")
+}
+
 // has reports whether node already takes part in the transaction.
 func (t *transaction) has(node catalog.Node) bool {
 	for _, p := range t.participants {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -302,5 +303,76 @@ func TestCommitHoldsReadLocksUntilWritesCommit(t *testing.T) {
 	}
 	if got := e.queryInt(`SELECT count(*) FROM kv WHERE k = $1 AND v = 'w'`, write); got != 1 {
 		t.Fatalf("the write is not committed: %d rows", got)
+	}
+}
+
+// TestPureReadsOutsideTheTransaction: in a READ COMMITTED transaction, a
+// plain SELECT of a node the transaction has not joined runs outside it (no
+// backend of that node is left in the transaction) and reads the committed
+// rows; a read with FOR UPDATE, a read under REPEATABLE READ or the
+// session's default isolation, and a read of a node the transaction wrote
+// on run inside it (the node is left idle in transaction until the end).
+func TestPureReadsOutsideTheTransaction(t *testing.T) {
+	e := setupKV(t, 4, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for k := 1; k <= 40; k++ {
+		e.exec(`INSERT INTO kv (k, v) VALUES ($1, $2)`, k, fmt.Sprint("v", k))
+	}
+	// inTx counts the backends of the test's database left idle in a
+	// transaction, on every worker.
+	inTx := func() int {
+		n := 0
+		for _, w := range e.workers {
+			var c int
+			if err := e.worker(w).QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'`).Scan(&c); err != nil {
+				t.Fatal(err)
+			}
+			n += c
+		}
+		return n
+	}
+	tests := []struct {
+		name  string
+		opts  *sql.TxOptions
+		query string
+		join  bool
+	}{
+		{"read committed", &sql.TxOptions{Isolation: sql.LevelReadCommitted}, `SELECT v FROM kv WHERE k = $1`, false},
+		{"read committed, key list", &sql.TxOptions{Isolation: sql.LevelReadCommitted}, `SELECT v FROM kv WHERE k IN ($1, 1000)`, false},
+		{"for update", &sql.TxOptions{Isolation: sql.LevelReadCommitted}, `SELECT v FROM kv WHERE k = $1 FOR UPDATE`, true},
+		{"volatile function", &sql.TxOptions{Isolation: sql.LevelReadCommitted}, `SELECT v || random()::text FROM kv WHERE k = $1`, true},
+		{"repeatable read", &sql.TxOptions{Isolation: sql.LevelRepeatableRead}, `SELECT v FROM kv WHERE k = $1`, true},
+		{"default isolation", nil, `SELECT v FROM kv WHERE k = $1`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tx, err := e.DB.BeginTx(ctx, tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			var v string
+			if err := tx.QueryRowContext(ctx, tt.query, 7).Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(v, "v7") {
+				t.Fatalf("read %q, want v7", v)
+			}
+			if got := inTx(); (got > 0) != tt.join {
+				t.Fatalf("%d backends in the transaction after the read; want the node joined: %v", got, tt.join)
+			}
+			// Once the transaction wrote on the node, its reads there run in
+			// it and see the write.
+			if _, err := tx.ExecContext(ctx, `UPDATE kv SET v = 'w7' WHERE k = 7`); err != nil {
+				t.Fatal(err)
+			}
+			if err := tx.QueryRowContext(ctx, `SELECT v FROM kv WHERE k = $1`, 7).Scan(&v); err != nil || v != "w7" {
+				t.Fatalf("read own write: %q, %v", v, err)
+			}
+			if err := tx.Rollback(); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
