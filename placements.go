@@ -127,6 +127,45 @@ func (cn *conn) workerConn(ctx context.Context, node catalog.Node, write bool) (
 	return dc, release, err
 }
 
+// readConn returns a connection for a read of plan p on node and the func
+// that gives it back. It is workerConn's, except for a pure read (no row
+// locks, no effect: planner.Plan.PureRead) in a READ COMMITTED transaction
+// that has not joined node: that read runs outside the transaction, on a
+// pooled connection with the session's settings, and reads the same
+// committed rows a statement of the transaction would (each statement of
+// READ COMMITTED reads what is committed when it starts, and the node
+// holds none of the transaction's writes), without the BEGIN and COMMIT
+// joining the node would cost. A transaction holding worker connections
+// never waits in a pool (see transaction): when none is free at once, the
+// node joins the transaction as before.
+func (cn *conn) readConn(ctx context.Context, p *planner.Plan, node catalog.Node) (*stdlib.Conn, func(), error) {
+	t := cn.tx
+	if t == nil || !p.PureRead || !t.readsOutside() || t.has(node) {
+		return cn.workerConn(ctx, node, false)
+	}
+	if err := t.usable(); err != nil {
+		return nil, nil, err
+	}
+	np, err := cn.c.node(node)
+	if err != nil {
+		return nil, nil, err
+	}
+	var dc *stdlib.Conn
+	if len(t.participants) == 0 && t.unreserve == nil {
+		dc, err = np.get(ctx)
+	} else {
+		dc, err = np.tryGet(ctx)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if dc == nil {
+		return cn.workerConn(ctx, node, false)
+	}
+	release, err := cn.sessionConn(ctx, dc, func() { np.put(dc) })
+	return dc, release, err
+}
+
 // readPlacements lists the placements a read of shard index idx of plan p
 // may run on: the finalized placements of p.Table's shard on nodes where
 // every other table the statement references has a finalized placement of
@@ -165,7 +204,7 @@ func (cn *conn) readShard(ctx context.Context, p *planner.Plan, idx int, sql str
 	for _, pl := range placements {
 		var rows driver.Rows
 		err := cn.retryStale(ctx, pl.Node, func() error {
-			dc, release, err := cn.workerConn(ctx, pl.Node, false)
+			dc, release, err := cn.readConn(ctx, p, pl.Node)
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -133,6 +134,18 @@ func beginStatement(opts driver.TxOptions) (string, error) {
 		s += " READ ONLY"
 	}
 	return s, nil
+}
+
+// readsOutside reports whether a pure read (planner.Plan.PureRead) of a
+// node the transaction has not joined may run outside it: the
+// transaction's isolation is READ COMMITTED (or READ UNCOMMITTED, which
+// PostgreSQL runs as READ COMMITTED), set explicitly, so that every
+// statement reads the rows committed when it starts. A transaction begun
+// with the session's default isolation does not: the default may be
+// REPEATABLE READ or SERIALIZABLE, whose snapshot or predicate locks a read
+// outside would escape.
+func (t *transaction) readsOutside() bool {
+	return strings.Contains(t.begin, "READ COMMITTED") || strings.Contains(t.begin, "READ UNCOMMITTED")
 }
 
 // has reports whether node already takes part in the transaction.
@@ -363,12 +376,37 @@ func (t *transaction) Commit() error {
 			readers = append(readers, p)
 		}
 	}
-	for _, p := range readers {
-		if _, err := p.conn.Conn().Exec(ctx, "COMMIT"); err != nil {
-			t.abort(ctx, append(writers, readers...))
-			return fmt.Errorf("pgshard: commit: %w", err)
+	if len(writers) == 0 || strings.Contains(t.begin, "SERIALIZABLE") {
+		// A serializable participant may fail its COMMIT (40001) even
+		// when it only read: the readers commit first, and the writes
+		// only once every one of them has.
+		for _, p := range readers {
+			if _, err := p.conn.Conn().Exec(ctx, "COMMIT"); err != nil {
+				t.abort(ctx, append(writers, readers...))
+				return fmt.Errorf("pgshard: commit: %w", err)
+			}
 		}
+		return t.commitWriters(ctx, writers)
 	}
+	// Otherwise the writes commit first: the readers' locks (SELECT ...
+	// FOR UPDATE) are held until the writes are visible, and the writers'
+	// row locks are not held over the readers' round trips. A reader only
+	// read, so once the writes are committed so is the transaction: a
+	// reader's failing COMMIT changes nothing (its connection is dropped
+	// when it is broken, on release).
+	if err := t.commitWriters(ctx, writers); err != nil {
+		t.abort(ctx, readers)
+		return err
+	}
+	for _, p := range readers {
+		_, _ = p.conn.Conn().Exec(ctx, "COMMIT")
+	}
+	return nil
+}
+
+// commitWriters commits the participants that wrote: with a plain COMMIT
+// when there is one, with two-phase commit when there are several.
+func (t *transaction) commitWriters(ctx context.Context, writers []*participant) error {
 	switch len(writers) {
 	case 0:
 		return nil

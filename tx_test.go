@@ -5,7 +5,11 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/pgshard/pgshard"
 )
@@ -212,5 +216,163 @@ func TestRecoverFinishesInDoubtTransactions(t *testing.T) {
 	var decided bool
 	if err := coord.QueryRow(ctx, `SELECT committed FROM pgshard.transaction_log WHERE gid = $1`, gids["rolledback"]).Scan(&decided); err != nil || decided {
 		t.Fatalf("log says %v, %v", decided, err)
+	}
+}
+
+// TestCommitHoldsReadLocksUntilWritesCommit: a READ COMMITTED transaction
+// that locked a row with SELECT ... FOR UPDATE on one node and wrote on
+// another commits the write first: while the writer's COMMIT runs (held up
+// by a deferred trigger that sleeps on the writer's shard), the locked row
+// on the reading node is still locked. Committing the reader first, as
+// before, released that lock before the write was visible.
+func TestCommitHoldsReadLocksUntilWritesCommit(t *testing.T) {
+	e := setupKV(t, 4, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// Two keys on different workers.
+	var read, write int64
+	var readAt, writeAt placement
+	for k := int64(1); k < 100 && write == 0; k++ {
+		e.exec(`INSERT INTO kv (k, v) VALUES ($1, 'v')`, k)
+		var at placement
+		for shard := range e.holders("kv", "k", k) {
+			for _, p := range e.placements("kv") {
+				if p.ShardID == shard {
+					at = p
+				}
+			}
+		}
+		switch {
+		case read == 0:
+			read, readAt = k, at
+		case at.Host != readAt.Host || at.Port != readAt.Port:
+			write, writeAt = k, at
+		}
+	}
+	if write == 0 {
+		t.Fatal("no two keys on different workers")
+	}
+	wconn := e.workerAt(writeAt.Host, writeAt.Port)
+	shardTable := pgx.Identifier{fmt.Sprintf("kv_%d", writeAt.ShardID)}.Sanitize()
+	for _, q := range []string{
+		`CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$`,
+		`CREATE CONSTRAINT TRIGGER slow_commit AFTER UPDATE ON ` + shardTable + ` DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()`,
+	} {
+		if _, err := wconn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	tx, err := e.DB.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v string
+	if err := tx.QueryRowContext(ctx, `SELECT v FROM kv WHERE k = $1 FOR UPDATE`, read).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE kv SET v = 'w' WHERE k = $1`, write); err != nil {
+		t.Fatal(err)
+	}
+	committed := make(chan error, 1)
+	go func() { committed <- tx.Commit() }()
+	// Wait until the writer's COMMIT is in the trigger's sleep.
+	for {
+		var sleeping bool
+		if err := wconn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND datname = current_database())`).Scan(&sleeping); err != nil {
+			t.Fatal(err)
+		}
+		if sleeping {
+			break
+		}
+		select {
+		case err := <-committed:
+			t.Fatalf("committed (%v) before the writer's COMMIT was seen sleeping", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	rconn := e.workerAt(readAt.Host, readAt.Port)
+	_, err = rconn.Exec(ctx, fmt.Sprintf(`SELECT v FROM %s WHERE k = $1 FOR UPDATE NOWAIT`, pgx.Identifier{fmt.Sprintf("kv_%d", readAt.ShardID)}.Sanitize()), read)
+	if err == nil {
+		t.Error("the row the transaction locked for update was free while its write was still committing")
+	} else if got := sqlState(t, err); got != "55P03" {
+		t.Errorf("locking the row: %v, want 55P03 (lock not available)", err)
+	}
+	if err := <-committed; err != nil {
+		t.Fatal(err)
+	}
+	if got := e.queryInt(`SELECT count(*) FROM kv WHERE k = $1 AND v = 'w'`, write); got != 1 {
+		t.Fatalf("the write is not committed: %d rows", got)
+	}
+}
+
+// TestPureReadsOutsideTheTransaction: in a READ COMMITTED transaction, a
+// plain SELECT of a node the transaction has not joined runs outside it (no
+// backend of that node is left in the transaction) and reads the committed
+// rows; a read with FOR UPDATE, a read under REPEATABLE READ or the
+// session's default isolation, and a read of a node the transaction wrote
+// on run inside it (the node is left idle in transaction until the end).
+func TestPureReadsOutsideTheTransaction(t *testing.T) {
+	e := setupKV(t, 4, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for k := 1; k <= 40; k++ {
+		e.exec(`INSERT INTO kv (k, v) VALUES ($1, $2)`, k, fmt.Sprint("v", k))
+	}
+	// inTx counts the backends of the test's database left idle in a
+	// transaction, on every worker.
+	inTx := func() int {
+		n := 0
+		for _, w := range e.workers {
+			var c int
+			if err := e.worker(w).QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'`).Scan(&c); err != nil {
+				t.Fatal(err)
+			}
+			n += c
+		}
+		return n
+	}
+	tests := []struct {
+		name  string
+		opts  *sql.TxOptions
+		query string
+		join  bool
+	}{
+		{"read committed", &sql.TxOptions{Isolation: sql.LevelReadCommitted}, `SELECT v FROM kv WHERE k = $1`, false},
+		{"read committed, key list", &sql.TxOptions{Isolation: sql.LevelReadCommitted}, `SELECT v FROM kv WHERE k IN ($1, 1000)`, false},
+		{"for update", &sql.TxOptions{Isolation: sql.LevelReadCommitted}, `SELECT v FROM kv WHERE k = $1 FOR UPDATE`, true},
+		{"volatile function", &sql.TxOptions{Isolation: sql.LevelReadCommitted}, `SELECT v || random()::text FROM kv WHERE k = $1`, true},
+		{"repeatable read", &sql.TxOptions{Isolation: sql.LevelRepeatableRead}, `SELECT v FROM kv WHERE k = $1`, true},
+		{"default isolation", nil, `SELECT v FROM kv WHERE k = $1`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tx, err := e.DB.BeginTx(ctx, tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			var v string
+			if err := tx.QueryRowContext(ctx, tt.query, 7).Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(v, "v7") {
+				t.Fatalf("read %q, want v7", v)
+			}
+			if got := inTx(); (got > 0) != tt.join {
+				t.Fatalf("%d backends in the transaction after the read; want the node joined: %v", got, tt.join)
+			}
+			// Once the transaction wrote on the node, its reads there run in
+			// it and see the write.
+			if _, err := tx.ExecContext(ctx, `UPDATE kv SET v = 'w7' WHERE k = 7`); err != nil {
+				t.Fatal(err)
+			}
+			if err := tx.QueryRowContext(ctx, `SELECT v FROM kv WHERE k = $1`, 7).Scan(&v); err != nil || v != "w7" {
+				t.Fatalf("read own write: %q, %v", v, err)
+			}
+			if err := tx.Rollback(); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

@@ -179,6 +179,8 @@ func describeScatter(ctx context.Context, vc Cursor, in *planner.Plan, nargs []d
 	merge := "concatenate the shards' rows, in parallel"
 	shardSQL := in.ShardSQL
 	switch m := in.SortMerge; {
+	case in.Modifies && len(shards) == 1:
+		merge = "one shard: run as a single-shard write on every writable placement, no implicit transaction"
 	case in.Modifies:
 		merge = "run on each shard in one transaction (two-phase commit), add up rows affected"
 	case in.Aggregates != nil:

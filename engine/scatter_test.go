@@ -102,3 +102,62 @@ func TestScatterWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestScatterWriteOnOneShard: a write whose row-constructor IN list or OR
+// of conjunctions on the key leaves one shard runs as that shard's write
+// alone, on each of its placements, with no implicit transaction around it
+// (no two-phase commit between the placements of one shard).
+func TestScatterWriteOnOneShard(t *testing.T) {
+	st := newShardedTable(t, "scatterw1_kv", 4, 2)
+	st.fill(t, 12)
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		sql  string
+		args []any
+		want int64
+	}{
+		{"row constructor IN", `UPDATE scatterw1_kv SET v = v || '!' WHERE (k, v) IN (($1, $2), ($3, $4))`, []any{int64(5), "v5", int64(5), "v6"}, 1},
+		{"OR of conjunctions", `DELETE FROM scatterw1_kv WHERE (k = $1 AND v = $2) OR (k = $3 AND v = $4)`, []any{int64(7), "v7", int64(7), "x"}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := st.plan(t, tt.sql)
+			prim := Build(p)
+			if _, ok := prim.(ScatterWrite); !ok {
+				t.Fatalf("built %T, want ScatterWrite", prim)
+			}
+			shards, err := targetShards(p, tt.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(shards) != 1 {
+				t.Fatalf("%d target shards, want 1", len(shards))
+			}
+			s := st.table.Shards[shards[0]]
+			vc := &testCursor{}
+			res, err := prim.Exec(ctx, vc, args(tt.args...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := res.RowsAffected(); n != tt.want {
+				t.Fatalf("%d rows affected, want %d", n, tt.want)
+			}
+			var want []string
+			for _, pl := range s.Writable() {
+				want = append(want, fmt.Sprintf("write %d on %s", s.ID, pl.Node))
+			}
+			sort.Strings(want)
+			if !slices.Equal(vc.calls(), want) {
+				t.Fatalf("calls %q, want %q (no atomic statement around one shard)", vc.calls(), want)
+			}
+			d := &Description{Prefix: "EXPLAIN "}
+			if err := prim.Describe(ctx, &testCursor{}, args(tt.args...), d); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(d.Lines, "  merge: one shard: run as a single-shard write on every writable placement, no implicit transaction") {
+				t.Fatalf("EXPLAIN lines %q lack the single-shard write", d.Lines)
+			}
+		})
+	}
+}

@@ -13,7 +13,10 @@ import (
 // one atomic statement, in the caller's transaction or an implicit one that
 // commits with two-phase commit (Cursor.Atomically), shard after shard, each
 // on every writable placement (Cursor.WriteShard). RETURNING rows are
-// gathered whole, shard after shard.
+// gathered whole, shard after shard. When its arguments leave one shard
+// (a row-constructor IN list or an OR on the key pinning one value), it runs
+// as Route runs a write: that shard's statement alone, with no implicit
+// transaction around it.
 type ScatterWrite struct {
 	Plan *planner.Plan
 }
@@ -35,6 +38,14 @@ func (s ScatterWrite) run(ctx context.Context, vc Cursor, nargs []driver.NamedVa
 	sc, err := bindScatter(ctx, vc, p, nargs)
 	if err != nil {
 		return nil, nil, err
+	}
+	if len(sc.shards) == 1 {
+		i := sc.shards[0]
+		sql, err := p.ShardSQL(i)
+		if err != nil {
+			return nil, nil, err
+		}
+		return vc.WriteShard(ctx, p, &p.Table.Shards[i], sql, sc.shard, wantRows)
 	}
 	var total int64
 	out := &Buffered{}

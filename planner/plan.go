@@ -150,6 +150,12 @@ type Plan struct {
 	// Session is set for statements that change the session's settings or
 	// temporary relations (Kind Passthrough); nil for the others.
 	Session *SessionCommand
+	// PureRead is set for a SELECT that locks no rows (no FOR UPDATE/SHARE)
+	// and calls only immutable functions: it has no effect but its rows.
+	// In a READ COMMITTED transaction, where every statement reads the rows
+	// committed when it starts, such a read of a node the transaction has
+	// not joined may run outside the transaction and reads the same rows.
+	PureRead bool
 	// Statements is set when the text holds more than one statement (Kind
 	// Passthrough, nothing else set): the driver runs them in order, each
 	// planned by itself, in one implicit transaction as PostgreSQL does.
@@ -371,6 +377,7 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 	p.refs = a.refs
 	p.root = a.root
 	p.Modifies = a.modifies
+	p.PureRead = !a.modifies && pureRead(stmt, env)
 	p.Table = a.refs[0].table
 	for _, r := range a.refs[1:] {
 		if !p.Table.ColocatedWith(r.table) {
@@ -480,6 +487,28 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 	p.Kind = Scatter
 	p.compactParams()
 	return p, nil
+}
+
+// pureRead reports whether stmt is a SELECT that locks no rows, writes
+// nothing (no SELECT INTO, no data-modifying WITH) and calls only immutable
+// functions (immutable), at any level.
+func pureRead(stmt *pg_query.Node, env Env) bool {
+	if stmt.GetSelectStmt() == nil || env == nil {
+		return false
+	}
+	pure := true
+	walk(stmt, func(m protoreflect.ProtoMessage) bool {
+		switch x := m.(type) {
+		case *pg_query.SelectStmt:
+			if len(x.LockingClause) > 0 || x.IntoClause != nil {
+				pure = false
+			}
+		case *pg_query.InsertStmt, *pg_query.UpdateStmt, *pg_query.DeleteStmt, *pg_query.MergeStmt:
+			pure = false
+		}
+		return pure
+	})
+	return pure && immutable(stmt, env)
 }
 
 // Tables returns the distributed tables the statement sent to the shards
