@@ -97,7 +97,10 @@ func (sq *Subquery) SQLSending(sends []string) (string, error) {
 }
 
 type materializeHole struct {
-	node     *pg_query.Node
+	node *pg_query.Node
+	// arm, when set instead of node, is the arm of a set operation
+	// (UNION, INTERSECT, EXCEPT) the subquery's rows replace.
+	arm      **pg_query.SelectStmt
 	subquery int
 	// alias names the relation in a FROM clause; nil for a subquery
 	// expression (scalar, IN, EXISTS, ARRAY), whose SELECT is replaced.
@@ -140,9 +143,15 @@ func (m *MaterializePlan) SQL(in MaterializeInput) (string, []int, error) {
 		next += len(in.Types[i])
 	}
 	saved := make([]*pg_query.Node, len(m.holes))
+	savedArms := make([]*pg_query.SelectStmt, len(m.holes))
 	for i, h := range m.holes {
-		saved[i] = proto.Clone(h.node).(*pg_query.Node)
 		rel := arrayRelation(in.Names[h.subquery], in.Types[h.subquery], binaryOf(in.Binary, h.subquery), firstArray[h.subquery])
+		if h.arm != nil {
+			savedArms[i] = *h.arm
+			*h.arm = rel.GetSelectStmt()
+			continue
+		}
+		saved[i] = proto.Clone(h.node).(*pg_query.Node)
 		if h.alias == nil {
 			h.node.Node = rel.Node
 			continue
@@ -151,6 +160,10 @@ func (m *MaterializePlan) SQL(in MaterializeInput) (string, []int, error) {
 	}
 	tree := proto.Clone(m.outer).(*pg_query.ParseResult)
 	for i, h := range m.holes {
+		if h.arm != nil {
+			*h.arm = savedArms[i]
+			continue
+		}
 		h.node.Node = saved[i].Node
 	}
 	params := compactParamsOf(tree)
@@ -234,6 +247,40 @@ func planMaterialize(sql string, snap *catalog.Snapshot, env Env) *MaterializePl
 		m.Subqueries = append(m.Subqueries, sub)
 		return len(m.Subqueries) - 1, true
 	}
+	// The arms of a set operation that read distributed tables run first,
+	// each on its own; the set operation itself (and the ORDER BY, LIMIT
+	// over it) runs over their rows. An arm inside a subquery expression
+	// must not refer to the statement's columns (describe says so).
+	var armHoles func(s *pg_query.SelectStmt, uncorrelated bool) bool
+	armHoles = func(s *pg_query.SelectStmt, uncorrelated bool) bool {
+		for _, arm := range []**pg_query.SelectStmt{&s.Larg, &s.Rarg} {
+			a := *arm
+			if a == nil || !distributed(a) {
+				continue
+			}
+			if setOperation(a) && a.WithClause == nil {
+				if !armHoles(a, uncorrelated) {
+					return false
+				}
+				continue
+			}
+			sub, ok := materializableSubquery(&pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: a}}, snap, env)
+			if !ok {
+				return false
+			}
+			if uncorrelated {
+				if _, err := env.Describe(sub.TypedSQL); err != nil {
+					return false
+				}
+			}
+			m.Subqueries = append(m.Subqueries, sub)
+			m.holes = append(m.holes, materializeHole{arm: arm, subquery: len(m.Subqueries) - 1})
+		}
+		return true
+	}
+	if setOperation(sel) && !armHoles(sel, false) {
+		return nil
+	}
 	if w := sel.WithClause; w != nil {
 		if w.Recursive {
 			return nil
@@ -261,7 +308,14 @@ func planMaterialize(sql string, snap *catalog.Snapshot, env Env) *MaterializePl
 				kept = append(kept, c)
 				continue
 			}
-			i, ok := add(cte.Ctequery, cte.Aliascolnames)
+			q := cte.Ctequery
+			if setOperation(q.GetSelectStmt()) {
+				// A set operation runs first as a statement of its own.
+				if q = wrapSetOperation(q.GetSelectStmt(), env); q == nil {
+					return nil
+				}
+			}
+			i, ok := add(q, cte.Aliascolnames)
 			if !ok {
 				return nil
 			}
@@ -313,6 +367,9 @@ func planMaterialize(sql string, snap *catalog.Snapshot, env Env) *MaterializePl
 			if rs.Lateral || rs.Alias == nil {
 				return false
 			}
+			if inner := rs.Subquery.GetSelectStmt(); setOperation(inner) {
+				return armHoles(inner, false)
+			}
 			i, ok := add(rs.Subquery, rs.Alias.Colnames)
 			if !ok {
 				return false
@@ -336,6 +393,7 @@ func planMaterialize(sql string, snap *catalog.Snapshot, env Env) *MaterializePl
 	for _, o := range sel.SortClause {
 		exprs = append(exprs, o.GetSortBy().GetNode())
 	}
+	failed := false
 	for _, e := range exprs {
 		if e == nil {
 			continue
@@ -353,6 +411,12 @@ func planMaterialize(sql string, snap *catalog.Snapshot, env Env) *MaterializePl
 			if !distributed(sl.Subselect) {
 				return true
 			}
+			if inner := sl.Subselect.GetSelectStmt(); setOperation(inner) {
+				if !armHoles(inner, true) {
+					failed = true
+				}
+				return false
+			}
 			sub, ok := materializableSubquery(sl.Subselect, snap, env)
 			if !ok {
 				return true
@@ -365,10 +429,45 @@ func planMaterialize(sql string, snap *catalog.Snapshot, env Env) *MaterializePl
 			return false
 		})
 	}
-	if len(m.Subqueries) == 0 && !dropped {
+	if failed || (len(m.Subqueries) == 0 && !dropped) {
 		return nil
 	}
 	return m
+}
+
+// setOperation reports whether s is a UNION, INTERSECT or EXCEPT.
+func setOperation(s *pg_query.SelectStmt) bool {
+	return s != nil && s.Op != pg_query.SetOperation_SETOP_NONE && s.Op != pg_query.SetOperation_SET_OPERATION_UNDEFINED
+}
+
+// wrapSetOperation returns `SELECT s.c1 AS name1, ... FROM (s) s(c1, ...)`,
+// the set operation as a plain SELECT a MaterializePlan can run first (its
+// arms are then materialized in turn when it runs), or nil when the
+// metadata database cannot describe it.
+func wrapSetOperation(s *pg_query.SelectStmt, env Env) *pg_query.Node {
+	var renum paramRenumbering
+	probe := wrapSelect(proto.Clone(s).(*pg_query.SelectStmt))
+	renum.apply(probe)
+	text, err := pg_query.Deparse(probe)
+	if err != nil {
+		return nil
+	}
+	cols, err := env.Describe(text)
+	if err != nil || len(cols) == 0 {
+		return nil
+	}
+	alias := &pg_query.Alias{Aliasname: "s"}
+	sel := &pg_query.SelectStmt{Op: pg_query.SetOperation_SETOP_NONE}
+	for i, c := range cols {
+		name := "c" + strconv.Itoa(i+1)
+		alias.Colnames = append(alias.Colnames, pg_query.MakeStrNode(name))
+		sel.TargetList = append(sel.TargetList, resTarget(c.Name, columnRef("s", name)))
+	}
+	sel.FromClause = []*pg_query.Node{{Node: &pg_query.Node_RangeSubselect{RangeSubselect: &pg_query.RangeSubselect{
+		Subquery: &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: proto.Clone(s).(*pg_query.SelectStmt)}},
+		Alias:    alias,
+	}}}}
+	return &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: sel}}
 }
 
 // materializedName is the name of column i of a subquery as it runs first:

@@ -423,6 +423,11 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 		// pinned in the statement's own WHERE: only that shard has rows.
 		unpinned = 0
 	}
+	if unpinned == 0 && hasSetOperation(stmt) && !pinsOneShard(a.refs) {
+		// Each arm of a set operation pinned to its own shard: Route
+		// would refuse it when they differ; run the arms one by one.
+		return nil, sqlerr.Unsupported("the arms of a UNION/INTERSECT/EXCEPT fix partition columns to values that may lie in different shards")
+	}
 	if unpinned == 0 {
 		p.Kind = Router
 		p.compactParams()
@@ -574,4 +579,48 @@ func stripSchemaQualifiers(tree *pg_query.ParseResult, refs []*tableRef) {
 			return true
 		})
 	}
+}
+
+// hasSetOperation reports whether the statement has a UNION, INTERSECT or
+// EXCEPT anywhere.
+func hasSetOperation(stmt *pg_query.Node) bool {
+	found := false
+	walk(stmt, func(m protoreflect.ProtoMessage) bool {
+		if s, ok := m.(*pg_query.SelectStmt); ok && setOperation(s) {
+			found = true
+		}
+		return !found
+	})
+	return found
+}
+
+// pinsOneShard reports whether the pinned references certainly read one
+// shard whatever the arguments: every pin is the same parameter, or every
+// pin a constant of the same shard.
+func pinsOneShard(refs []*tableRef) bool {
+	shard, param := -1, 0
+	for _, r := range refs {
+		if r.pin == nil {
+			continue
+		}
+		if r.pin.Param > 0 {
+			if shard >= 0 || (param > 0 && param != r.pin.Param) {
+				return false
+			}
+			param = r.pin.Param
+			continue
+		}
+		if param > 0 {
+			return false
+		}
+		if r.pin.Const == nil {
+			continue // key = NULL reads no row
+		}
+		i, err := ShardIndex(r.table, r.pin.Const)
+		if err != nil || (shard >= 0 && i != shard) {
+			return false
+		}
+		shard = i
+	}
+	return true
 }
