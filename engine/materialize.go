@@ -27,9 +27,12 @@ func (m Materialize) Query(ctx context.Context, vc Cursor, nargs []driver.NamedV
 
 func (m Materialize) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
 	mp := m.Plan.Materialize
-	d.Add("pgshard: Materialize: %d subqueries run first, each through pgshard on its own; then the statement runs through pgshard over their rows (text arrays cast back to the subqueries' column types)", len(mp.Subqueries))
+	d.Add("pgshard: Materialize: %d subqueries run first, each through pgshard on its own (their rows held in memory, within the statement's bound); then the statement runs through pgshard over their rows (array parameters, binary where exact, cast back to the subqueries' column types)", len(mp.Subqueries))
 	for i, sq := range mp.Subqueries {
 		d.Add("  subquery %d: %s", i+1, sq.TypedSQL)
+	}
+	if o := mp.Outline(); o != "" {
+		d.Add("  then: %s", o)
 	}
 	return nil
 }

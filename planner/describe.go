@@ -38,6 +38,7 @@ func (p *Plan) Describe() string {
 		for i, sq := range m.Subqueries {
 			fmt.Fprintf(&b, "subquery %d: %s (params %v, names %v)\n", i+1, sq.SQL, sq.Params, sq.Names)
 		}
+		fmt.Fprintf(&b, "outline: %s\n", m.Outline())
 		in := MaterializeInput{Names: make([][]string, len(m.Subqueries)), Types: make([][]string, len(m.Subqueries))}
 		for i := range m.Subqueries {
 			in.Names[i], in.Types[i] = []string{"n1", "n2"}, []string{"T1", "T2"}

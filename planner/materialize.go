@@ -142,30 +142,9 @@ func (m *MaterializePlan) SQL(in MaterializeInput) (string, []int, error) {
 		firstArray[i] = next
 		next += len(in.Types[i])
 	}
-	saved := make([]*pg_query.Node, len(m.holes))
-	savedArms := make([]*pg_query.SelectStmt, len(m.holes))
-	for i, h := range m.holes {
-		rel := arrayRelation(in.Names[h.subquery], in.Types[h.subquery], binaryOf(in.Binary, h.subquery), firstArray[h.subquery])
-		if h.arm != nil {
-			savedArms[i] = *h.arm
-			*h.arm = rel.GetSelectStmt()
-			continue
-		}
-		saved[i] = proto.Clone(h.node).(*pg_query.Node)
-		if h.alias == nil {
-			h.node.Node = rel.Node
-			continue
-		}
-		h.node.Node = &pg_query.Node_RangeSubselect{RangeSubselect: &pg_query.RangeSubselect{Subquery: rel, Alias: h.alias}}
-	}
-	tree := proto.Clone(m.outer).(*pg_query.ParseResult)
-	for i, h := range m.holes {
-		if h.arm != nil {
-			*h.arm = savedArms[i]
-			continue
-		}
-		h.node.Node = saved[i].Node
-	}
+	tree := m.fill(func(i int) *pg_query.Node {
+		return arrayRelation(in.Names[i], in.Types[i], binaryOf(in.Binary, i), firstArray[i])
+	})
 	params := compactParamsOf(tree)
 	text, err := pg_query.Deparse(tree)
 	if err != nil {
@@ -176,6 +155,56 @@ func (m *MaterializePlan) SQL(in MaterializeInput) (string, []int, error) {
 	}
 	m.cache[key] = materializedSQL{text, params}
 	return text, params, nil
+}
+
+// fill returns a copy of the statement with each hole replaced by the
+// relation rel(i) builds for subquery i (a SELECT). The caller holds m.mu.
+func (m *MaterializePlan) fill(rel func(i int) *pg_query.Node) *pg_query.ParseResult {
+	saved := make([]*pg_query.Node, len(m.holes))
+	savedArms := make([]*pg_query.SelectStmt, len(m.holes))
+	for i, h := range m.holes {
+		r := rel(h.subquery)
+		if h.arm != nil {
+			savedArms[i] = *h.arm
+			*h.arm = r.GetSelectStmt()
+			continue
+		}
+		saved[i] = proto.Clone(h.node).(*pg_query.Node)
+		if h.alias == nil {
+			h.node.Node = r.Node
+			continue
+		}
+		h.node.Node = &pg_query.Node_RangeSubselect{RangeSubselect: &pg_query.RangeSubselect{Subquery: r, Alias: h.alias}}
+	}
+	tree := proto.Clone(m.outer).(*pg_query.ParseResult)
+	for i, h := range m.holes {
+		if h.arm != nil {
+			*h.arm = savedArms[i]
+			continue
+		}
+		h.node.Node = saved[i].Node
+	}
+	return tree
+}
+
+// Outline returns the statement that runs over the subqueries' rows, each
+// subquery's rows written as a relation "subquery N" (as EXPLAIN shows
+// it), or "" when it cannot be written.
+func (m *MaterializePlan) Outline() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	tree := m.fill(func(i int) *pg_query.Node {
+		sel := &pg_query.SelectStmt{Op: pg_query.SetOperation_SETOP_NONE,
+			TargetList: []*pg_query.Node{{Node: &pg_query.Node_ResTarget{ResTarget: &pg_query.ResTarget{Val: &pg_query.Node{Node: &pg_query.Node_ColumnRef{ColumnRef: &pg_query.ColumnRef{Fields: []*pg_query.Node{{Node: &pg_query.Node_AStar{AStar: &pg_query.A_Star{}}}}}}}}}}},
+			FromClause: []*pg_query.Node{{Node: &pg_query.Node_RangeVar{RangeVar: &pg_query.RangeVar{Relname: "subquery " + strconv.Itoa(i+1), Inh: true, Relpersistence: "p", Location: -1}}}},
+		}
+		return &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: sel}}
+	})
+	text, err := pg_query.Deparse(tree)
+	if err != nil {
+		return ""
+	}
+	return text
 }
 
 // binaryOf is bin[i], or nil.
