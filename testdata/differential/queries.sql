@@ -1712,6 +1712,66 @@ SELECT id FROM people WHERE id = 42 UNION SELECT person_id FROM visits WHERE per
 -- ordered
 SELECT id FROM people WHERE age = 20 UNION SELECT id FROM people WHERE age = 21 ORDER BY 1 LIMIT 5;
 
+-- name: set_union_keys_aligned
+SELECT id, name FROM people WHERE age < 30 UNION SELECT person_id, note FROM visits WHERE amount > 500;
+
+-- name: set_intersect_all_keys_aligned
+SELECT person_id, note FROM visits INTERSECT ALL SELECT person_id, note FROM visits WHERE visit_id % 2 = 0;
+
+-- name: set_except_all_keys_aligned_param
+-- args: 300
+SELECT person_id, amount FROM visits EXCEPT ALL SELECT person_id, amount FROM visits WHERE amount > $1;
+
+-- name: set_intersect_all_nulls_dups
+SELECT note FROM visits INTERSECT ALL SELECT note FROM visits WHERE amount IS NULL OR note IS NULL;
+
+-- name: set_except_all_nulls_dups
+-- ordered
+SELECT note, count(*) FROM (SELECT note FROM visits EXCEPT ALL SELECT note FROM visits WHERE visit_id % 3 = 0) s GROUP BY note ORDER BY 1 NULLS FIRST;
+
+-- name: set_except_nulls
+-- ordered
+SELECT dept FROM people EXCEPT SELECT note FROM visits ORDER BY 1 NULLS FIRST;
+
+-- name: set_union_timestamptz_order_limit
+-- ordered
+SELECT at FROM visits WHERE amount > 900 UNION SELECT joined FROM people WHERE age > 60 ORDER BY 1 DESC NULLS LAST LIMIT 15 OFFSET 2;
+
+-- name: set_union_all_time_keys
+SELECT at, label FROM events UNION ALL SELECT stamp::timestamptz, label FROM stamps UNION ALL SELECT day::timestamptz, label FROM days;
+
+-- name: set_intersect_time_tables
+-- ordered
+SELECT label FROM events INTERSECT SELECT label FROM days EXCEPT SELECT label FROM stamps WHERE id % 2 = 0 ORDER BY 1;
+
+-- name: set_union_arm_order_limit
+-- ordered
+(SELECT id FROM people ORDER BY salary DESC NULLS LAST, id LIMIT 3) UNION ALL (SELECT person_id FROM visits ORDER BY amount NULLS LAST, person_id, visit_id LIMIT 3) ORDER BY 1;
+
+-- name: set_union_in_from_count
+SELECT count(*), count(DISTINCT s.n) FROM (SELECT dept AS n FROM people UNION ALL SELECT note FROM visits) s;
+
+-- name: set_except_in_from_join
+SELECT p.id, p.name FROM people p JOIN (SELECT person_id FROM visits WHERE amount > 990 EXCEPT SELECT id FROM people WHERE age < 30) s ON s.person_id = p.id;
+
+-- name: set_intersect_in_in_subquery
+SELECT id, dept FROM people WHERE dept IN (SELECT note FROM visits INTERSECT SELECT dept FROM people WHERE age > 50);
+
+-- name: set_union_in_in_subquery_param
+-- args: 20
+SELECT count(*) FROM visits WHERE person_id IN (SELECT id FROM people WHERE age = $1 UNION SELECT person_id FROM visits WHERE amount < 10);
+
+-- name: set_union_in_cte
+WITH u AS (SELECT dept AS d FROM people UNION SELECT note FROM visits) SELECT count(*), count(d), min(d) FROM u;
+
+-- name: set_except_all_in_cte_ordered
+-- ordered
+WITH u (k) AS (SELECT age FROM people EXCEPT ALL SELECT visit_id % 80 FROM visits) SELECT k, count(*) FROM u GROUP BY k ORDER BY k NULLS FIRST;
+
+-- name: set_union_ordinary_and_distributed_ordered
+-- ordered
+SELECT dept FROM depts UNION ALL SELECT dept FROM people WHERE id = 17 UNION ALL SELECT note FROM visits WHERE person_id = 17 ORDER BY 1 NULLS FIRST;
+
 -- ===== Miscellaneous =====
 
 -- name: misc_count_after_load_people
