@@ -35,6 +35,9 @@ func (p *Plan) Describe() string {
 		return b.String() + p.Explain.Inner.Describe()
 	case Materialize:
 		m := p.Materialize
+		if m.Broadcast != "" {
+			fmt.Fprintf(&b, "broadcast: %s\n", m.Broadcast)
+		}
 		for i, sq := range m.Subqueries {
 			fmt.Fprintf(&b, "subquery %d: %s (params %v, names %v)\n", i+1, sq.SQL, sq.Params, sq.Names)
 		}

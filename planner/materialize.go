@@ -33,6 +33,9 @@ type MaterializePlan struct {
 	// Args is the number of the statement's own parameters (its highest $n);
 	// the arrays are numbered after them.
 	Args int
+	// Broadcast, when set, names the distributed table reference (planBroadcast)
+	// whose rows the one subquery reads: "visits (as v)".
+	Broadcast string
 
 	outer *pg_query.ParseResult
 	// holes are the nodes of outer that the subqueries' relations replace.

@@ -254,6 +254,10 @@ func planParsed(sql string, snap *catalog.Snapshot, env Env) (*Plan, error) {
 		if m := planMaterialize(sql, snap, env); m != nil {
 			return &Plan{SQL: sql, Kind: Materialize, Version: snap.Version, Materialize: m}, nil
 		}
+		// Or once one of its tables has been read on its own.
+		if m := planBroadcast(sql, snap, env); m != nil {
+			return &Plan{SQL: sql, Kind: Materialize, Version: snap.Version, Materialize: m}, nil
+		}
 	}
 	return p, err
 }
