@@ -427,10 +427,11 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 		// pinned in the statement's own WHERE: only that shard has rows.
 		unpinned = 0
 	}
-	if unpinned == 0 && hasSetOperation(stmt) && !pinsOneShard(a.refs) {
-		// Each arm of a set operation pinned to its own shard: Route
-		// would refuse it when they differ; run the arms one by one.
-		return nil, sqlerr.Unsupported("the arms of a UNION/INTERSECT/EXCEPT fix partition columns to values that may lie in different shards")
+	if unpinned == 0 && stmt.GetSelectStmt() != nil && !pinsOneShard(a.refs) && (hasSetOperation(stmt) || constantPins(a.refs)) {
+		// References pinned to different shards (arms of a set operation
+		// that may be, constants that are): Route would refuse it; read
+		// them one by one (Materialize).
+		return nil, sqlerr.Unsupported("the statement fixes partition columns to values in different shards of \"%s\"; it cannot run on one shard", p.Table.Name)
 	}
 	if unpinned == 0 {
 		p.Kind = Router
@@ -596,6 +597,16 @@ func hasSetOperation(stmt *pg_query.Node) bool {
 		return !found
 	})
 	return found
+}
+
+// constantPins reports whether every pin is a constant.
+func constantPins(refs []*tableRef) bool {
+	for _, r := range refs {
+		if r.pin != nil && r.pin.Param > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // pinsOneShard reports whether the pinned references certainly read one
