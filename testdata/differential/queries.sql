@@ -1208,7 +1208,7 @@ SELECT p.id, v.visit_id FROM people p JOIN visits v ON v.person_id = p.id ORDER 
 -- name: join_visits_first
 SELECT count(*) FROM visits v JOIN people p ON p.id = v.person_id WHERE p.dept = 'Eng';
 
--- ===== Joins that are not co-located (must be refused, never answered wrongly) =====
+-- ===== Joins that are not co-located (one side read first and broadcast to the shards of the other, or refused; never answered wrongly) =====
 
 -- name: noncoloc_visit_id_count
 SELECT count(*) FROM people p JOIN visits v ON p.id = v.visit_id;
@@ -1264,6 +1264,64 @@ SELECT count(*) FROM people p JOIN visits v ON v.person_id = p.age;
 
 -- name: noncoloc_scalar_max_other_table
 SELECT id, (SELECT max(visit_id) FROM visits) FROM people WHERE id = 49;
+
+-- name: bcast_outer_values_left
+-- ordered
+SELECT x, count(p.id) FROM (VALUES (20), (21), (999)) t(x) LEFT JOIN people p ON p.age = t.x GROUP BY x ORDER BY x;
+
+-- name: bcast_outer_series_left_key
+-- ordered
+SELECT g, p.name FROM generate_series(1, 30) g LEFT JOIN people p ON p.id = g * 7 ORDER BY g;
+
+-- name: bcast_outer_values_full
+SELECT t.x, v.person_id FROM (VALUES (1), (2)) t(x) FULL JOIN visits v ON v.visit_id = t.x AND v.amount > 990;
+
+-- name: bcast_left_nonkey_people_visits
+-- ordered
+SELECT p.id, count(v.visit_id) FROM people p LEFT JOIN visits v ON v.visit_id = p.id WHERE p.id < 40 GROUP BY p.id ORDER BY p.id;
+
+-- name: bcast_right_nonkey
+SELECT p.id, v.visit_id FROM people p RIGHT JOIN visits v ON v.visit_id = p.age WHERE v.person_id < 60;
+
+-- name: bcast_full_nonkey_count
+SELECT count(*), count(p.id), count(v.visit_id) FROM people p FULL JOIN visits v ON v.visit_id = p.id + 1000000;
+
+-- name: bcast_self_join_dept_pinned_param
+-- args: 77
+SELECT b.id FROM people a JOIN people b ON a.dept = b.dept WHERE a.id = $1 AND b.age > 50;
+
+-- name: bcast_self_join_age_counts
+SELECT a.age, count(*) FROM people a JOIN people b ON b.age = a.age + 1 WHERE a.salary > 150000 GROUP BY a.age;
+
+-- name: bcast_time_tables_join
+SELECT e.id, d.id FROM events e JOIN days d ON d.day = e.day AND d.label = e.label;
+
+-- name: bcast_time_tables_three_way
+SELECT count(*), count(DISTINCT s.id) FROM events e JOIN days d ON d.id = e.id JOIN stamps s ON s.label = d.label WHERE e.id < 50;
+
+-- name: bcast_people_events_on_time
+-- ordered
+SELECT p.id, e.id FROM people p JOIN events e ON e.at = p.joined ORDER BY 1, 2 LIMIT 20;
+
+-- name: bcast_correlated_exists_other_table
+SELECT count(*) FROM people p WHERE EXISTS (SELECT 1 FROM events e WHERE e.label = p.name);
+
+-- name: bcast_correlated_not_exists_nonkey
+SELECT count(*) FROM people p WHERE NOT EXISTS (SELECT 1 FROM visits v WHERE v.visit_id = p.id);
+
+-- name: bcast_correlated_scalar_nonkey
+-- ordered
+SELECT p.id, (SELECT max(v.amount) FROM visits v WHERE v.visit_id = p.id) FROM people p WHERE p.id BETWEEN 100 AND 130 ORDER BY p.id;
+
+-- name: bcast_depts_join_group
+-- ordered
+SELECT d.dept, d.budget, count(p.id) FROM depts d LEFT JOIN people p ON p.dept = d.dept GROUP BY d.dept, d.budget ORDER BY 1;
+
+-- name: bcast_using_nonkey
+SELECT count(*) FROM people a JOIN people b USING (name) WHERE a.id < 500;
+
+-- name: bcast_join_then_set_operation
+SELECT p.id FROM people p JOIN visits v ON v.visit_id = p.id UNION SELECT id FROM people WHERE age = 33;
 
 -- ===== Subqueries =====
 
