@@ -62,6 +62,8 @@ func TestSetOperationsAcrossShards(t *testing.T) {
 		{q: `SELECT v, k FROM kv WHERE n < 3 INTERSECT ALL SELECT v, k FROM kvc EXCEPT ALL SELECT v, k FROM kvc WHERE k % 3 = 0`},
 		{q: `SELECT k, v FROM kv EXCEPT SELECT n, v FROM kvc ORDER BY 1, 2`},
 		{q: `SELECT k, v FROM kvc UNION SELECT k, v FROM kv ORDER BY 2, 1 LIMIT 7`},
+		{q: `SELECT v, n FROM kv UNION ALL SELECT v, n FROM kv2 WHERE k > $1 UNION ALL SELECT v, n FROM kvc`, args: []any{390}},
+		{q: `SELECT k FROM kv WHERE n = 1 UNION ALL SELECT n FROM kv2`},
 		{q: `WITH u (key) AS (SELECT k FROM kv WHERE n = 3 INTERSECT SELECT k FROM kv2) SELECT key FROM u ORDER BY key DESC LIMIT 3`},
 	} {
 		t.Run(c.q, func(t *testing.T) {
@@ -82,6 +84,10 @@ func TestSetOperationsAcrossShards(t *testing.T) {
 		// Co-located arms selecting the key in the same column: pushed down.
 		{`EXPLAIN SELECT k, v FROM kv EXCEPT SELECT k, v FROM kvc`, "pgshard: Scatter over 8 of 8 shards of kv"},
 		{`EXPLAIN SELECT k, v FROM kv EXCEPT SELECT k, v FROM kvc`, "EXCEPT SELECT k, v FROM kvc_"},
+		// A UNION ALL of arms of the same types: streamed arm by arm.
+		{`EXPLAIN SELECT v, n FROM kv UNION ALL SELECT v, n FROM kv2`, "pgshard: Concatenate: UNION ALL of 2 arms"},
+		// Of different types (bigint, integer): each arm runs first.
+		{`EXPLAIN SELECT k FROM kv UNION ALL SELECT n FROM kv2`, "pgshard: Materialize: 2 subqueries run first"},
 		// Not the key in the same column: each arm runs first.
 		{`EXPLAIN SELECT k, v FROM kv EXCEPT SELECT n, v FROM kvc`, "pgshard: Materialize: 2 subqueries run first"},
 	} {
@@ -90,10 +96,38 @@ func TestSetOperationsAcrossShards(t *testing.T) {
 		}
 	}
 
+	// Inside a transaction the arms take turns on its connections.
+	tx, err := e.DB.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := tx.QueryRow(`SELECT count(*) FROM (SELECT v FROM kv UNION ALL SELECT v FROM kv2) s`).Scan(&n); err != nil || n != 551 {
+		t.Fatalf("count = %d, %v; want 551", n, err)
+	}
+	rows, err := tx.Query(`SELECT v, n FROM kv UNION ALL SELECT v, n FROM kv2`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n = 0
+	for rows.Next() {
+		n++
+	}
+	if err := rows.Err(); err != nil || n != 551 {
+		t.Fatalf("%d rows, %v; want 551", n, err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+
 	restore := pgshard.SetMaxMaterializedBytes(1000)
 	defer restore()
-	_, err := e.DB.Query(`SELECT v FROM kv UNION SELECT v FROM kv2`)
+	_, err = e.DB.Query(`SELECT v FROM kv UNION SELECT v FROM kv2`)
 	expectError(t, err, "54000", "returned more than")
+	// A UNION ALL streamed arm by arm holds nothing: the bound does not apply.
+	if got := len(strings.Split(strings.TrimSpace(queryText(t, e.DB, `SELECT v, n FROM kv UNION ALL SELECT v, n FROM kv2`)), "\n")); got != 1+551 {
+		t.Fatalf("%d lines, want a header and 551 rows", got)
+	}
 }
 
 // sortedLines is s with its lines sorted, for rows in no particular order.

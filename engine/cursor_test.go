@@ -177,6 +177,10 @@ func (testEnv) Describe(string) ([]planner.ColumnDesc, error) {
 type testCursor struct {
 	mu  sync.Mutex
 	log []string
+	// snap and env, when set, plan the statements Statement runs, which
+	// then run through this cursor ("statement <sql>").
+	snap *catalog.Snapshot
+	env  planner.Env
 	// tx holds, inside Atomically, one connection per node in an open
 	// transaction, committed one after the other when f succeeds (the
 	// driver's two-phase commit is not the engine's to test).
@@ -330,8 +334,16 @@ func (c *testCursor) WritePlacement(ctx context.Context, pl catalog.Placement, s
 	return err
 }
 
-func (c *testCursor) Statement(context.Context, string, []driver.NamedValue) (driver.Rows, error) {
-	return nil, errNotInEngine
+func (c *testCursor) Statement(ctx context.Context, sql string, args []driver.NamedValue) (driver.Rows, error) {
+	if c.snap == nil {
+		return nil, errNotInEngine
+	}
+	p, err := planner.New(sql, c.snap, c.env)
+	if err != nil {
+		return nil, err
+	}
+	c.logf("statement %s", sql)
+	return Build(p).Query(ctx, c, args)
 }
 
 func (c *testCursor) SessionTextRows(context.Context, string, ...any) ([][]*string, error) {

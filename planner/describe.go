@@ -33,6 +33,11 @@ func (p *Plan) Describe() string {
 	case Explain:
 		fmt.Fprintf(&b, "explain options: %q\n", p.Explain.Options)
 		return b.String() + p.Explain.Inner.Describe()
+	case Concatenate:
+		for i, a := range p.Concatenate.Arms {
+			fmt.Fprintf(&b, "arm %d: %s (params %v)\n", i+1, a.SQL, a.Params)
+		}
+		return b.String()
 	case Materialize:
 		m := p.Materialize
 		if m.Broadcast != "" {

@@ -33,6 +33,9 @@ const (
 	// Materialize statements run some of their subqueries first, through
 	// pgshard, and then the rest over their rows (MaterializePlan).
 	Materialize
+	// Concatenate statements are a UNION ALL whose arms run one after the
+	// other, each through pgshard, their rows streamed (ConcatenatePlan).
+	Concatenate
 )
 
 func (k Kind) String() string {
@@ -49,6 +52,8 @@ func (k Kind) String() string {
 		return "Explain"
 	case Materialize:
 		return "Materialize"
+	case Concatenate:
+		return "Concatenate"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -137,6 +142,8 @@ type Plan struct {
 	Explain *ExplainPlan
 	// Materialize is set for Kind Materialize.
 	Materialize *MaterializePlan
+	// Concatenate is set for Kind Concatenate.
+	Concatenate *ConcatenatePlan
 	// Tx is set for a transaction control statement (BEGIN, SAVEPOINT, ...),
 	// which the driver handles itself; Kind is then Passthrough.
 	Tx *TxCommand
@@ -249,8 +256,11 @@ func planParsed(sql string, snap *catalog.Snapshot, env Env) (*Plan, error) {
 		p.collectSettingKeyParams()
 	}
 	if err != nil && sqlerr.Code(err) == sqlerr.FeatureNotSupported {
-		// The shards cannot run it as it is: perhaps once its subqueries
-		// that need all rows have run.
+		// The shards cannot run it as it is: a UNION ALL arm by arm,
+		if c := planConcatenate(sql, env); c != nil {
+			return &Plan{SQL: sql, Kind: Concatenate, Version: snap.Version, Concatenate: c}, nil
+		}
+		// or once its subqueries that need all rows have run,
 		if m := planMaterialize(sql, snap, env); m != nil {
 			return &Plan{SQL: sql, Kind: Materialize, Version: snap.Version, Materialize: m}, nil
 		}
