@@ -46,8 +46,8 @@ func TestJoinsNotShardByShard(t *testing.T) {
 		{q: `SELECT g, a.v FROM generate_series(1, 12) g LEFT JOIN kv a ON a.k = g * 25 ORDER BY 1`},
 		{q: `SELECT x, count(a.k) FROM (VALUES (1), (2), (99)) v(x) LEFT JOIN kv a ON a.n = v.x GROUP BY x ORDER BY 1`},
 		{q: `SELECT k FROM kv a WHERE EXISTS (SELECT 1 FROM kv2 b WHERE b.n = a.n AND b.v = a.v) ORDER BY k`},
-		{q: `SELECT k, (SELECT count(*) FROM kv2 b WHERE b.k = a.k * 2) FROM kv a WHERE k > 180 ORDER BY k`},
-		{q: `SELECT k FROM kv a WHERE a.n NOT IN (SELECT n FROM kv2 b WHERE b.k = a.k) ORDER BY k`},
+		{q: `SELECT k FROM kv a WHERE NOT EXISTS (SELECT 1 FROM kv2 b WHERE b.k = a.k * 2) ORDER BY k`},
+		{q: `SELECT k FROM kv a WHERE a.n IN (SELECT n FROM kv2 b WHERE b.k > 390) AND EXISTS (SELECT 1 FROM kv b WHERE b.k = a.n) ORDER BY k`},
 		{q: `SELECT d.label, count(*) FROM kv a JOIN dims d ON d.n = a.n GROUP BY d.label ORDER BY 1`},
 		{q: `SELECT d.label, a.k FROM dims d LEFT JOIN kv a ON a.n = d.n AND a.k < 10 ORDER BY 1, 2`},
 		{q: `SELECT a.k, b.k, c.k FROM kv a JOIN kv2 b ON b.n = a.n JOIN kv c ON c.k = b.k WHERE a.k < 8 AND b.k < 170 ORDER BY 1, 2, 3`},
@@ -76,6 +76,17 @@ func TestJoinsNotShardByShard(t *testing.T) {
 		if got := strings.Join(queryLines(t, e, c.q), "\n"); !strings.Contains(got, c.want) {
 			t.Errorf("%s: want %q in\n%s", c.q, c.want, got)
 		}
+	}
+
+	// A correlated scalar subquery, NOT IN or ALL over a broadcast table
+	// would scan its rows again for every outer row: refused.
+	for _, q := range []string{
+		`SELECT k, (SELECT count(*) FROM kv2 b WHERE b.k = a.k * 2) FROM kv a`,
+		`SELECT k FROM kv a WHERE a.n NOT IN (SELECT n FROM kv2 b WHERE b.k = a.k)`,
+		`SELECT k FROM kv a WHERE a.n > ALL (SELECT n FROM kv2 b WHERE b.v = a.v)`,
+	} {
+		_, err := e.DB.Query(q)
+		expectError(t, err, "0A000", "")
 	}
 
 	restore := pgshard.SetMaxMaterializedBytes(1000)

@@ -64,6 +64,9 @@ func planBroadcast(sql string, snap *catalog.Snapshot, env Env) *MaterializePlan
 	if !ok {
 		return nil
 	}
+	if !broadcastableSublinks(tree, snap, ctes, env) {
+		return nil
+	}
 	var refs []*broadcastRef
 	nullableSel := map[*pg_query.SelectStmt]bool{}
 	var fromItem func(s *pg_query.SelectStmt, item *pg_query.Node, nullable bool)
@@ -280,4 +283,63 @@ func ownConditions(r *broadcastRef, snap *catalog.Snapshot, env Env) (filters []
 		}
 	}
 	return filters, pinned
+}
+
+// broadcastableSublinks reports whether every subquery expression that
+// reads a distributed table is one PostgreSQL runs as a join once the
+// table's rows are an array relation without an index: a plain EXISTS or
+// NOT EXISTS (a semi- or anti-join, even when correlated), or an IN that
+// refers to nothing outside it (then planMaterialize usually takes it
+// first). A correlated scalar subquery, NOT IN, ALL or ARRAY would scan the
+// array again for every outer row; such statements stay refused.
+func broadcastableSublinks(tree *pg_query.ParseResult, snap *catalog.Snapshot, ctes map[string]bool, env Env) bool {
+	distributed := func(n protoreflect.ProtoMessage) bool {
+		found := false
+		walk(n, func(x protoreflect.ProtoMessage) bool {
+			if rv, ok := x.(*pg_query.RangeVar); ok && !(rv.Schemaname == "" && ctes[rv.Relname]) && snap.Lookup(rv.Schemaname, rv.Relname) != nil {
+				found = true
+			}
+			return !found
+		})
+		return found
+	}
+	ok := true
+	walk(tree, func(m protoreflect.ProtoMessage) bool {
+		switch x := m.(type) {
+		case *pg_query.BoolExpr:
+			if x.Boolop == pg_query.BoolExprType_NOT_EXPR {
+				for _, a := range x.Args {
+					if sl := a.GetSubLink(); sl != nil && sl.SubLinkType == pg_query.SubLinkType_ANY_SUBLINK && distributed(sl.Subselect) {
+						ok = false // NOT IN
+					}
+				}
+			}
+		case *pg_query.SubLink:
+			if !distributed(x.Subselect) {
+				return true
+			}
+			sub := x.Subselect.GetSelectStmt()
+			switch x.SubLinkType {
+			case pg_query.SubLinkType_EXISTS_SUBLINK:
+				ok = ok && sub != nil && !setOperation(sub) && len(sub.GroupClause) == 0 && sub.HavingClause == nil &&
+					sub.LimitCount == nil && sub.LimitOffset == nil && len(sub.DistinctClause) == 0 && len(sub.WindowClause) == 0
+				for _, t := range sub.GetTargetList() {
+					ok = ok && !containsAggregate(t.GetResTarget().GetVal(), env)
+				}
+			case pg_query.SubLinkType_ANY_SUBLINK:
+				probe := wrapSelect(proto.Clone(sub).(*pg_query.SelectStmt))
+				var renum paramRenumbering
+				renum.apply(probe)
+				text, err := pg_query.Deparse(probe)
+				if err == nil {
+					_, err = env.Describe(text)
+				}
+				ok = ok && err == nil
+			default:
+				ok = false
+			}
+		}
+		return ok
+	})
+	return ok
 }

@@ -1309,9 +1309,9 @@ SELECT count(*) FROM people p WHERE EXISTS (SELECT 1 FROM events e WHERE e.label
 -- name: bcast_correlated_not_exists_nonkey
 SELECT count(*) FROM people p WHERE NOT EXISTS (SELECT 1 FROM visits v WHERE v.visit_id = p.id);
 
--- name: bcast_correlated_scalar_nonkey
+-- name: bcast_correlated_exists_filtered_nonkey
 -- ordered
-SELECT p.id, (SELECT max(v.amount) FROM visits v WHERE v.visit_id = p.id) FROM people p WHERE p.id BETWEEN 100 AND 130 ORDER BY p.id;
+SELECT p.id FROM people p WHERE EXISTS (SELECT 1 FROM visits v WHERE v.visit_id = p.id AND v.amount > 500) AND p.id BETWEEN 100 AND 2000 ORDER BY p.id;
 
 -- name: bcast_depts_join_group
 -- ordered
