@@ -64,6 +64,9 @@ func TestSetOperationsAcrossShards(t *testing.T) {
 		{q: `SELECT k, v FROM kvc UNION SELECT k, v FROM kv ORDER BY 2, 1 LIMIT 7`},
 		{q: `SELECT v, n FROM kv UNION ALL SELECT v, n FROM kv2 WHERE k > $1 UNION ALL SELECT v, n FROM kvc`, args: []any{390}},
 		{q: `SELECT k FROM kv WHERE n = 1 UNION ALL SELECT n FROM kv2`},
+		// Untyped literals in an arm take the type of the other arms' column.
+		{q: `SELECT NULL AS x, v FROM kv WHERE k < 5 UNION SELECT k, v FROM kv2 WHERE k < 155 ORDER BY 1 NULLS FIRST, 2`},
+		{q: `SELECT '7' AS x FROM kv WHERE k < 3 UNION ALL SELECT k FROM kv2 WHERE k < 152 ORDER BY 1`},
 		{q: `WITH u (key) AS (SELECT k FROM kv WHERE n = 3 INTERSECT SELECT k FROM kv2) SELECT key FROM u ORDER BY key DESC LIMIT 3`},
 	} {
 		t.Run(c.q, func(t *testing.T) {

@@ -56,7 +56,12 @@ type Subquery struct {
 	Names []string
 
 	// tree is the subquery as SQL's, before its columns are cast.
-	tree  *pg_query.ParseResult
+	tree *pg_query.ParseResult
+	// literals, for the arm of a set operation, hold the untyped literals
+	// ('x', NULL) of its select list by column: the statement over its rows
+	// selects them as written, so that PostgreSQL resolves their type
+	// against the other arms' as it would have.
+	literals []*pg_query.Node
 	mu    sync.Mutex
 	sends map[string]string
 }
@@ -146,7 +151,7 @@ func (m *MaterializePlan) SQL(in MaterializeInput) (string, []int, error) {
 		next += len(in.Types[i])
 	}
 	tree := m.fill(func(i int) *pg_query.Node {
-		return arrayRelation(in.Names[i], in.Types[i], binaryOf(in.Binary, i), firstArray[i])
+		return arrayRelation(in.Names[i], in.Types[i], binaryOf(in.Binary, i), firstArray[i], m.Subqueries[i].literals)
 	})
 	params := compactParamsOf(tree)
 	text, err := pg_query.Deparse(tree)
@@ -221,13 +226,17 @@ func binaryOf(bin [][]bool, i int) []bool {
 // arrayRelation builds `SELECT u.c1::T1 AS name1, ... FROM unnest($first::text[],
 // ...) AS u(c1, ...)`, with `$n::T[]` for a column that travels in binary
 // (binary[i]).
-func arrayRelation(names, types []string, binary []bool, first int) *pg_query.Node {
+func arrayRelation(names, types []string, binary []bool, first int, literals []*pg_query.Node) *pg_query.Node {
 	sel := &pg_query.SelectStmt{Op: pg_query.SetOperation_SETOP_NONE}
 	fn := &pg_query.FuncCall{Funcname: []*pg_query.Node{pg_query.MakeStrNode("unnest")}, Location: -1}
 	alias := &pg_query.Alias{Aliasname: "u"}
 	for i := range types {
 		c := "c" + strconv.Itoa(i+1)
-		sel.TargetList = append(sel.TargetList, resTarget(names[i], typeCast(columnRef("u", c), types[i])))
+		if i < len(literals) && literals[i] != nil {
+			sel.TargetList = append(sel.TargetList, resTarget(names[i], cloneNode(literals[i])))
+		} else {
+			sel.TargetList = append(sel.TargetList, resTarget(names[i], typeCast(columnRef("u", c), types[i])))
+		}
 		arrayType := "text[]"
 		if i < len(binary) && binary[i] {
 			arrayType = types[i] + "[]"
@@ -305,6 +314,7 @@ func planMaterialize(sql string, snap *catalog.Snapshot, env Env) *MaterializePl
 					return false
 				}
 			}
+			sub.literals = untypedLiterals(a)
 			m.Subqueries = append(m.Subqueries, sub)
 			m.holes = append(m.holes, materializeHole{arm: arm, subquery: len(m.Subqueries) - 1})
 		}
@@ -465,6 +475,29 @@ func planMaterialize(sql string, snap *catalog.Snapshot, env Env) *MaterializePl
 		return nil
 	}
 	return m
+}
+
+// untypedLiterals returns, by column of s's select list, its string
+// literals and NULLs written without a cast, or nil when it has none (or a
+// *, whose columns are not known here).
+func untypedLiterals(s *pg_query.SelectStmt) []*pg_query.Node {
+	var out []*pg_query.Node
+	found := false
+	for _, t := range s.TargetList {
+		v := t.GetResTarget().GetVal()
+		if hasStar(v) {
+			return nil
+		}
+		var lit *pg_query.Node
+		if c := v.GetAConst(); c != nil && (c.Isnull || c.GetSval() != nil) {
+			lit, found = v, true
+		}
+		out = append(out, lit)
+	}
+	if !found {
+		return nil
+	}
+	return out
 }
 
 // setOperation reports whether s is a UNION, INTERSECT or EXCEPT.
