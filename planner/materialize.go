@@ -62,8 +62,8 @@ type Subquery struct {
 	// selects them as written, so that PostgreSQL resolves their type
 	// against the other arms' as it would have.
 	literals []*pg_query.Node
-	mu    sync.Mutex
-	sends map[string]string
+	mu       sync.Mutex
+	sends    map[string]string
 }
 
 // SQLSending returns the subquery with output column i passed to the
