@@ -106,6 +106,11 @@ func TestValuesTravelExactlyUnderEverySetting(t *testing.T) {
 		{"materialized float", `SELECT f8, count(*) FROM (SELECT f8 FROM vals ORDER BY k LIMIT 10) s GROUP BY f8`},
 		{"materialized ordered by an output name", `SELECT * FROM (SELECT k, f8 AS f8, ts AS ts FROM vals ORDER BY f8, ts, k LIMIT 5) s ORDER BY k`},
 		{"materialized array composite", `SELECT * FROM (SELECT k, tsa, st FROM vals ORDER BY k LIMIT 5) s ORDER BY k`},
+		{"union", `SELECT ts, f8, iv, f4 FROM vals WHERE g = 1 UNION SELECT ts, f8, iv, f4 FROM vals WHERE g = 3`},
+		{"intersect all", `SELECT ts, d, f4, m, nt FROM vals INTERSECT ALL SELECT ts, d, f4, m, nt FROM vals WHERE k > 5`},
+		{"except ordered", `SELECT ts, tsn, n, b FROM vals EXCEPT ALL SELECT ts, tsn, n, b FROM vals WHERE g = 2 ORDER BY 1 NULLS FIRST, 2, 3, 4 LIMIT 20`},
+		{"union pushed down", `SELECT k, ts, iv, f8 FROM vals UNION SELECT k, ts, iv, f8 FROM vals WHERE g = 1`},
+		{"union in an IN subquery", `SELECT k FROM vals WHERE ts IN (SELECT ts FROM vals WHERE g = 1 UNION ALL SELECT ts FROM vals WHERE g = 3)`},
 	}
 	settings := []struct{ name, set string }{
 		{"iso utc", ``},

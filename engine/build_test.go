@@ -18,6 +18,8 @@ func TestBuild(t *testing.T) {
 		{`EXPLAIN SELECT v FROM build_kv WHERE k = 1`, "Explain(Route)"},
 		{`EXPLAIN SELECT k FROM build_kv ORDER BY k LIMIT 3`, "Explain(SortMerge(Combine))"},
 		{`SELECT 1`, "<nil>"},
+		{`SELECT v FROM build_kv UNION SELECT v FROM build_kv ORDER BY 1`, "Materialize"},
+		{`SELECT k, v FROM build_kv UNION SELECT k, v FROM build_kv`, "Scatter"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.sql, func(t *testing.T) {

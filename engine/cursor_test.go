@@ -195,7 +195,7 @@ type testCursor struct {
 	mu  sync.Mutex
 	log []string
 	// snap and env are the catalog Statement plans against (nil: it
-	// fails).
+	// fails); it logs "statement <sql>".
 	snap *catalog.Snapshot
 	env  planner.Env
 	// tx holds, inside Atomically, one connection per node in an open
@@ -358,7 +358,7 @@ func (c *testCursor) Statement(ctx context.Context, sql string, args []driver.Na
 	if c.snap == nil {
 		return nil, errNotInEngine
 	}
-	c.logf("statement")
+	c.logf("statement %s", sql)
 	p, err := planner.New(sql, c.snap, c.env)
 	if err != nil {
 		return nil, err

@@ -121,9 +121,15 @@ func (m Materialize) Query(ctx context.Context, vc Cursor, nargs []driver.NamedV
 
 func (m Materialize) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
 	mp := m.Plan.Materialize
-	d.Add("pgshard: Materialize: %d subqueries run first, each through pgshard on its own; then the statement runs through pgshard over their rows (text arrays cast back to the subqueries' column types)", len(mp.Subqueries))
+	if mp.Broadcast != "" {
+		d.Add("pgshard: Broadcast: distributed table %s cannot be joined shard by shard with the rest of the statement: it is read first, with the conditions about it alone; the rest then runs over its rows, sent to every shard as array parameters (or in PostgreSQL on the metadata database when the rest reads no other distributed table)", mp.Broadcast)
+	}
+	d.Add("pgshard: Materialize: %d subqueries run first, each through pgshard on its own (their rows held in memory, within the statement's bound); then the statement runs through pgshard over their rows (array parameters, binary where exact, cast back to the subqueries' column types)", len(mp.Subqueries))
 	for i, sq := range mp.Subqueries {
 		d.Add("  subquery %d: %s", i+1, sq.TypedSQL)
+	}
+	if o := mp.Outline(); o != "" {
+		d.Add("  then: %s", o)
 	}
 	return nil
 }

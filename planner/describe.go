@@ -33,11 +33,20 @@ func (p *Plan) Describe() string {
 	case Explain:
 		fmt.Fprintf(&b, "explain options: %q\n", p.Explain.Options)
 		return b.String() + p.Explain.Inner.Describe()
+	case Concatenate:
+		for i, a := range p.Concatenate.Arms {
+			fmt.Fprintf(&b, "arm %d: %s (params %v)\n", i+1, a.SQL, a.Params)
+		}
+		return b.String()
 	case Materialize:
 		m := p.Materialize
+		if m.Broadcast != "" {
+			fmt.Fprintf(&b, "broadcast: %s\n", m.Broadcast)
+		}
 		for i, sq := range m.Subqueries {
 			fmt.Fprintf(&b, "subquery %d: %s (params %v, names %v)\n", i+1, sq.SQL, sq.Params, sq.Names)
 		}
+		fmt.Fprintf(&b, "outline: %s\n", m.Outline())
 		in := MaterializeInput{Names: make([][]string, len(m.Subqueries)), Types: make([][]string, len(m.Subqueries))}
 		for i := range m.Subqueries {
 			in.Names[i], in.Types[i] = []string{"n1", "n2"}, []string{"T1", "T2"}

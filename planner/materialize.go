@@ -33,6 +33,9 @@ type MaterializePlan struct {
 	// Args is the number of the statement's own parameters (its highest $n);
 	// the arrays are numbered after them.
 	Args int
+	// Broadcast, when set, names the distributed table reference (planBroadcast)
+	// whose rows the one subquery reads: "visits (as v)".
+	Broadcast string
 
 	outer *pg_query.ParseResult
 	// holes are the nodes of outer that the subqueries' relations replace.
@@ -53,9 +56,14 @@ type Subquery struct {
 	Names []string
 
 	// tree is the subquery as SQL's, before its columns are cast.
-	tree  *pg_query.ParseResult
-	mu    sync.Mutex
-	sends map[string]string
+	tree *pg_query.ParseResult
+	// literals, for the arm of a set operation, hold the untyped literals
+	// ('x', NULL) of its select list by column: the statement over its rows
+	// selects them as written, so that PostgreSQL resolves their type
+	// against the other arms' as it would have.
+	literals []*pg_query.Node
+	mu       sync.Mutex
+	sends    map[string]string
 }
 
 // SQLSending returns the subquery with output column i passed to the
@@ -97,7 +105,10 @@ func (sq *Subquery) SQLSending(sends []string) (string, error) {
 }
 
 type materializeHole struct {
-	node     *pg_query.Node
+	node *pg_query.Node
+	// arm, when set instead of node, is the arm of a set operation
+	// (UNION, INTERSECT, EXCEPT) the subquery's rows replace.
+	arm      **pg_query.SelectStmt
 	subquery int
 	// alias names the relation in a FROM clause; nil for a subquery
 	// expression (scalar, IN, EXISTS, ARRAY), whose SELECT is replaced.
@@ -139,20 +150,9 @@ func (m *MaterializePlan) SQL(in MaterializeInput) (string, []int, error) {
 		firstArray[i] = next
 		next += len(in.Types[i])
 	}
-	saved := make([]*pg_query.Node, len(m.holes))
-	for i, h := range m.holes {
-		saved[i] = proto.Clone(h.node).(*pg_query.Node)
-		rel := arrayRelation(in.Names[h.subquery], in.Types[h.subquery], binaryOf(in.Binary, h.subquery), firstArray[h.subquery])
-		if h.alias == nil {
-			h.node.Node = rel.Node
-			continue
-		}
-		h.node.Node = &pg_query.Node_RangeSubselect{RangeSubselect: &pg_query.RangeSubselect{Subquery: rel, Alias: h.alias}}
-	}
-	tree := proto.Clone(m.outer).(*pg_query.ParseResult)
-	for i, h := range m.holes {
-		h.node.Node = saved[i].Node
-	}
+	tree := m.fill(func(i int) *pg_query.Node {
+		return arrayRelation(in.Names[i], in.Types[i], binaryOf(in.Binary, i), firstArray[i], m.Subqueries[i].literals)
+	})
 	params := compactParamsOf(tree)
 	text, err := pg_query.Deparse(tree)
 	if err != nil {
@@ -163,6 +163,56 @@ func (m *MaterializePlan) SQL(in MaterializeInput) (string, []int, error) {
 	}
 	m.cache[key] = materializedSQL{text, params}
 	return text, params, nil
+}
+
+// fill returns a copy of the statement with each hole replaced by the
+// relation rel(i) builds for subquery i (a SELECT). The caller holds m.mu.
+func (m *MaterializePlan) fill(rel func(i int) *pg_query.Node) *pg_query.ParseResult {
+	saved := make([]*pg_query.Node, len(m.holes))
+	savedArms := make([]*pg_query.SelectStmt, len(m.holes))
+	for i, h := range m.holes {
+		r := rel(h.subquery)
+		if h.arm != nil {
+			savedArms[i] = *h.arm
+			*h.arm = r.GetSelectStmt()
+			continue
+		}
+		saved[i] = proto.Clone(h.node).(*pg_query.Node)
+		if h.alias == nil {
+			h.node.Node = r.Node
+			continue
+		}
+		h.node.Node = &pg_query.Node_RangeSubselect{RangeSubselect: &pg_query.RangeSubselect{Subquery: r, Alias: h.alias}}
+	}
+	tree := proto.Clone(m.outer).(*pg_query.ParseResult)
+	for i, h := range m.holes {
+		if h.arm != nil {
+			*h.arm = savedArms[i]
+			continue
+		}
+		h.node.Node = saved[i].Node
+	}
+	return tree
+}
+
+// Outline returns the statement that runs over the subqueries' rows, each
+// subquery's rows written as a relation "subquery N" (as EXPLAIN shows
+// it), or "" when it cannot be written.
+func (m *MaterializePlan) Outline() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	tree := m.fill(func(i int) *pg_query.Node {
+		sel := &pg_query.SelectStmt{Op: pg_query.SetOperation_SETOP_NONE,
+			TargetList: []*pg_query.Node{{Node: &pg_query.Node_ResTarget{ResTarget: &pg_query.ResTarget{Val: &pg_query.Node{Node: &pg_query.Node_ColumnRef{ColumnRef: &pg_query.ColumnRef{Fields: []*pg_query.Node{{Node: &pg_query.Node_AStar{AStar: &pg_query.A_Star{}}}}}}}}}}},
+			FromClause: []*pg_query.Node{{Node: &pg_query.Node_RangeVar{RangeVar: &pg_query.RangeVar{Relname: "subquery " + strconv.Itoa(i+1), Inh: true, Relpersistence: "p", Location: -1}}}},
+		}
+		return &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: sel}}
+	})
+	text, err := pg_query.Deparse(tree)
+	if err != nil {
+		return ""
+	}
+	return text
 }
 
 // binaryOf is bin[i], or nil.
@@ -176,13 +226,17 @@ func binaryOf(bin [][]bool, i int) []bool {
 // arrayRelation builds `SELECT u.c1::T1 AS name1, ... FROM unnest($first::text[],
 // ...) AS u(c1, ...)`, with `$n::T[]` for a column that travels in binary
 // (binary[i]).
-func arrayRelation(names, types []string, binary []bool, first int) *pg_query.Node {
+func arrayRelation(names, types []string, binary []bool, first int, literals []*pg_query.Node) *pg_query.Node {
 	sel := &pg_query.SelectStmt{Op: pg_query.SetOperation_SETOP_NONE}
 	fn := &pg_query.FuncCall{Funcname: []*pg_query.Node{pg_query.MakeStrNode("unnest")}, Location: -1}
 	alias := &pg_query.Alias{Aliasname: "u"}
 	for i := range types {
 		c := "c" + strconv.Itoa(i+1)
-		sel.TargetList = append(sel.TargetList, resTarget(names[i], typeCast(columnRef("u", c), types[i])))
+		if i < len(literals) && literals[i] != nil {
+			sel.TargetList = append(sel.TargetList, resTarget(names[i], cloneNode(literals[i])))
+		} else {
+			sel.TargetList = append(sel.TargetList, resTarget(names[i], typeCast(columnRef("u", c), types[i])))
+		}
 		arrayType := "text[]"
 		if i < len(binary) && binary[i] {
 			arrayType = types[i] + "[]"
@@ -234,6 +288,41 @@ func planMaterialize(sql string, snap *catalog.Snapshot, env Env) *MaterializePl
 		m.Subqueries = append(m.Subqueries, sub)
 		return len(m.Subqueries) - 1, true
 	}
+	// The arms of a set operation that read distributed tables run first,
+	// each on its own; the set operation itself (and the ORDER BY, LIMIT
+	// over it) runs over their rows. An arm inside a subquery expression
+	// must not refer to the statement's columns (describe says so).
+	var armHoles func(s *pg_query.SelectStmt, uncorrelated bool) bool
+	armHoles = func(s *pg_query.SelectStmt, uncorrelated bool) bool {
+		for _, arm := range []**pg_query.SelectStmt{&s.Larg, &s.Rarg} {
+			a := *arm
+			if a == nil || !distributed(a) {
+				continue
+			}
+			if setOperation(a) && a.WithClause == nil {
+				if !armHoles(a, uncorrelated) {
+					return false
+				}
+				continue
+			}
+			sub, ok := materializableSubquery(&pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: a}}, snap, env)
+			if !ok {
+				return false
+			}
+			if uncorrelated {
+				if _, err := env.Describe(sub.TypedSQL); err != nil {
+					return false
+				}
+			}
+			sub.literals = untypedLiterals(a)
+			m.Subqueries = append(m.Subqueries, sub)
+			m.holes = append(m.holes, materializeHole{arm: arm, subquery: len(m.Subqueries) - 1})
+		}
+		return true
+	}
+	if setOperation(sel) && !armHoles(sel, false) {
+		return nil
+	}
 	if w := sel.WithClause; w != nil {
 		if w.Recursive {
 			return nil
@@ -261,7 +350,14 @@ func planMaterialize(sql string, snap *catalog.Snapshot, env Env) *MaterializePl
 				kept = append(kept, c)
 				continue
 			}
-			i, ok := add(cte.Ctequery, cte.Aliascolnames)
+			q := cte.Ctequery
+			if setOperation(q.GetSelectStmt()) {
+				// A set operation runs first as a statement of its own.
+				if q = wrapSetOperation(q.GetSelectStmt(), env); q == nil {
+					return nil
+				}
+			}
+			i, ok := add(q, cte.Aliascolnames)
 			if !ok {
 				return nil
 			}
@@ -313,6 +409,9 @@ func planMaterialize(sql string, snap *catalog.Snapshot, env Env) *MaterializePl
 			if rs.Lateral || rs.Alias == nil {
 				return false
 			}
+			if inner := rs.Subquery.GetSelectStmt(); setOperation(inner) {
+				return armHoles(inner, false)
+			}
 			i, ok := add(rs.Subquery, rs.Alias.Colnames)
 			if !ok {
 				return false
@@ -336,6 +435,7 @@ func planMaterialize(sql string, snap *catalog.Snapshot, env Env) *MaterializePl
 	for _, o := range sel.SortClause {
 		exprs = append(exprs, o.GetSortBy().GetNode())
 	}
+	failed := false
 	for _, e := range exprs {
 		if e == nil {
 			continue
@@ -353,6 +453,12 @@ func planMaterialize(sql string, snap *catalog.Snapshot, env Env) *MaterializePl
 			if !distributed(sl.Subselect) {
 				return true
 			}
+			if inner := sl.Subselect.GetSelectStmt(); setOperation(inner) {
+				if !armHoles(inner, true) {
+					failed = true
+				}
+				return false
+			}
 			sub, ok := materializableSubquery(sl.Subselect, snap, env)
 			if !ok {
 				return true
@@ -365,10 +471,68 @@ func planMaterialize(sql string, snap *catalog.Snapshot, env Env) *MaterializePl
 			return false
 		})
 	}
-	if len(m.Subqueries) == 0 && !dropped {
+	if failed || (len(m.Subqueries) == 0 && !dropped) {
 		return nil
 	}
 	return m
+}
+
+// untypedLiterals returns, by column of s's select list, its string
+// literals and NULLs written without a cast, or nil when it has none (or a
+// *, whose columns are not known here).
+func untypedLiterals(s *pg_query.SelectStmt) []*pg_query.Node {
+	var out []*pg_query.Node
+	found := false
+	for _, t := range s.TargetList {
+		v := t.GetResTarget().GetVal()
+		if hasStar(v) {
+			return nil
+		}
+		var lit *pg_query.Node
+		if c := v.GetAConst(); c != nil && (c.Isnull || c.GetSval() != nil) {
+			lit, found = v, true
+		}
+		out = append(out, lit)
+	}
+	if !found {
+		return nil
+	}
+	return out
+}
+
+// setOperation reports whether s is a UNION, INTERSECT or EXCEPT.
+func setOperation(s *pg_query.SelectStmt) bool {
+	return s != nil && s.Op != pg_query.SetOperation_SETOP_NONE && s.Op != pg_query.SetOperation_SET_OPERATION_UNDEFINED
+}
+
+// wrapSetOperation returns `SELECT s.c1 AS name1, ... FROM (s) s(c1, ...)`,
+// the set operation as a plain SELECT a MaterializePlan can run first (its
+// arms are then materialized in turn when it runs), or nil when the
+// metadata database cannot describe it.
+func wrapSetOperation(s *pg_query.SelectStmt, env Env) *pg_query.Node {
+	var renum paramRenumbering
+	probe := wrapSelect(proto.Clone(s).(*pg_query.SelectStmt))
+	renum.apply(probe)
+	text, err := pg_query.Deparse(probe)
+	if err != nil {
+		return nil
+	}
+	cols, err := env.Describe(text)
+	if err != nil || len(cols) == 0 {
+		return nil
+	}
+	alias := &pg_query.Alias{Aliasname: "s"}
+	sel := &pg_query.SelectStmt{Op: pg_query.SetOperation_SETOP_NONE}
+	for i, c := range cols {
+		name := "c" + strconv.Itoa(i+1)
+		alias.Colnames = append(alias.Colnames, pg_query.MakeStrNode(name))
+		sel.TargetList = append(sel.TargetList, resTarget(c.Name, columnRef("s", name)))
+	}
+	sel.FromClause = []*pg_query.Node{{Node: &pg_query.Node_RangeSubselect{RangeSubselect: &pg_query.RangeSubselect{
+		Subquery: &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: proto.Clone(s).(*pg_query.SelectStmt)}},
+		Alias:    alias,
+	}}}}
+	return &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: sel}}
 }
 
 // materializedName is the name of column i of a subquery as it runs first:

@@ -33,6 +33,9 @@ const (
 	// Materialize statements run some of their subqueries first, through
 	// pgshard, and then the rest over their rows (MaterializePlan).
 	Materialize
+	// Concatenate statements are a UNION ALL whose arms run one after the
+	// other, each through pgshard, their rows streamed (ConcatenatePlan).
+	Concatenate
 )
 
 func (k Kind) String() string {
@@ -49,6 +52,8 @@ func (k Kind) String() string {
 		return "Explain"
 	case Materialize:
 		return "Materialize"
+	case Concatenate:
+		return "Concatenate"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -137,6 +142,8 @@ type Plan struct {
 	Explain *ExplainPlan
 	// Materialize is set for Kind Materialize.
 	Materialize *MaterializePlan
+	// Concatenate is set for Kind Concatenate.
+	Concatenate *ConcatenatePlan
 	// Tx is set for a transaction control statement (BEGIN, SAVEPOINT, ...),
 	// which the driver handles itself; Kind is then Passthrough.
 	Tx *TxCommand
@@ -255,9 +262,16 @@ func planParsed(sql string, snap *catalog.Snapshot, env Env) (*Plan, error) {
 		p.collectSettingKeyParams()
 	}
 	if err != nil && sqlerr.Code(err) == sqlerr.FeatureNotSupported {
-		// The shards cannot run it as it is: perhaps once its subqueries
-		// that need all rows have run.
+		// The shards cannot run it as it is: a UNION ALL arm by arm,
+		if c := planConcatenate(sql, env); c != nil {
+			return &Plan{SQL: sql, Kind: Concatenate, Version: snap.Version, Concatenate: c}, nil
+		}
+		// or once its subqueries that need all rows have run,
 		if m := planMaterialize(sql, snap, env); m != nil {
+			return &Plan{SQL: sql, Kind: Materialize, Version: snap.Version, Materialize: m}, nil
+		}
+		// Or once one of its tables has been read on its own.
+		if m := planBroadcast(sql, snap, env); m != nil {
 			return &Plan{SQL: sql, Kind: Materialize, Version: snap.Version, Materialize: m}, nil
 		}
 	}
@@ -448,6 +462,12 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 		// pinned in the statement's own WHERE: only that shard has rows.
 		unpinned = 0
 	}
+	if unpinned == 0 && stmt.GetSelectStmt() != nil && !pinsOneShard(a.refs) && (hasSetOperation(stmt) || constantPins(a.refs)) {
+		// References pinned to different shards (arms of a set operation
+		// that may be, constants that are): Route would refuse it; read
+		// them one by one (Materialize).
+		return nil, sqlerr.Unsupported("the statement fixes partition columns to values in different shards of \"%s\"; it cannot run on one shard", p.Table.Name)
+	}
 	if unpinned == 0 {
 		p.Kind = Router
 		p.compactParams()
@@ -631,4 +651,58 @@ func stripSchemaQualifiers(tree *pg_query.ParseResult, refs []*tableRef) {
 			return true
 		})
 	}
+}
+
+// hasSetOperation reports whether the statement has a UNION, INTERSECT or
+// EXCEPT anywhere.
+func hasSetOperation(stmt *pg_query.Node) bool {
+	found := false
+	walk(stmt, func(m protoreflect.ProtoMessage) bool {
+		if s, ok := m.(*pg_query.SelectStmt); ok && setOperation(s) {
+			found = true
+		}
+		return !found
+	})
+	return found
+}
+
+// constantPins reports whether every pin is a constant.
+func constantPins(refs []*tableRef) bool {
+	for _, r := range refs {
+		if r.pin != nil && r.pin.Param > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// pinsOneShard reports whether the pinned references certainly read one
+// shard whatever the arguments: every pin is the same parameter, or every
+// pin a constant of the same shard.
+func pinsOneShard(refs []*tableRef) bool {
+	shard, param := -1, 0
+	for _, r := range refs {
+		if r.pin == nil {
+			continue
+		}
+		if r.pin.Param > 0 {
+			if shard >= 0 || (param > 0 && param != r.pin.Param) {
+				return false
+			}
+			param = r.pin.Param
+			continue
+		}
+		if param > 0 {
+			return false
+		}
+		if r.pin.Const == nil {
+			continue // key = NULL reads no row
+		}
+		i, err := ShardIndex(r.table, r.pin.Const)
+		if err != nil || (shard >= 0 && i != shard) {
+			return false
+		}
+		shard = i
+	}
+	return true
 }

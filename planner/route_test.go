@@ -178,8 +178,8 @@ func TestRoute(t *testing.T) {
 		{name: "join pinned once", sql: "SELECT * FROM customer_reviews a JOIN orders b ON a.customer_id = b.customer_id WHERE a.customer_id = $1", args: []any{"tomato"}, table: reviews, want: "tomato"},
 		{name: "two refs same shard", sql: "SELECT * FROM customer_reviews a, orders b WHERE a.customer_id = $1 AND b.customer_id = $2", args: []any{"tomato", "apple"}, table: reviews, want: "tomato"},
 		{name: "two refs different shards", sql: "SELECT * FROM customer_reviews a, orders b WHERE a.customer_id = $1 AND b.customer_id = $2", args: []any{"tomato", "potato"}, table: reviews, wantCode: sqlerr.FeatureNotSupported},
-		{name: "union arms different shards", sql: "SELECT customer_id FROM customer_reviews WHERE customer_id = 'tomato' UNION ALL SELECT customer_id FROM orders WHERE customer_id = 'banana'", table: reviews, wantCode: sqlerr.FeatureNotSupported},
-		{name: "subquery different shard", sql: "SELECT * FROM customer_reviews WHERE customer_id = 'tomato' AND product_id IN (SELECT product_id FROM orders WHERE customer_id = 'cherry')", table: reviews, wantCode: sqlerr.FeatureNotSupported},
+		{name: "union arms same shard", sql: "SELECT customer_id FROM customer_reviews WHERE customer_id = 'tomato' UNION ALL SELECT customer_id FROM orders WHERE customer_id = 'apple'", table: reviews, want: "tomato"},
+		{name: "union arms same parameter", sql: "SELECT customer_id FROM customer_reviews WHERE customer_id = $1 UNION ALL SELECT customer_id FROM orders WHERE customer_id = $1", args: []any{"banana"}, table: reviews, want: "banana"},
 		{name: "insert with pinned subquery elsewhere", sql: "INSERT INTO customer_reviews (customer_id, review_rating) VALUES ('tomato', (SELECT max(amount) FROM orders WHERE customer_id = 'banana'))", table: reviews, wantCode: sqlerr.FeatureNotSupported},
 		{name: "insert with pinned subquery same shard", sql: "INSERT INTO customer_reviews (customer_id, review_rating) VALUES ('tomato', (SELECT max(amount) FROM orders WHERE customer_id = 'apple'))", table: reviews, want: "tomato"},
 	}

@@ -41,6 +41,12 @@ func (p *Plan) planScatter(sel *pg_query.SelectStmt, a *analyzer, env Env) error
 	if sel == nil {
 		return sqlerr.Unsupported("this statement on distributed table \"%s\" needs a filter on partition column \"%s\"", p.Table.Name, p.Table.KeyColumn)
 	}
+	if setOperation(sel) {
+		return p.planSetOperationScatter(sel, a, env)
+	}
+	if j := outerJoinAcrossShards(sel, a); j != nil {
+		return sqlerr.Unsupported("an outer join whose null-extended side reads a distributed table and whose preserved side reads none cannot run shard by shard (each shard would null-extend the rows it does not match)")
+	}
 	ref := a.refs[0]
 	join := len(a.refs) > 1 || len(sel.FromClause) != 1 || sel.FromClause[0].GetRangeVar() != ref.rv
 	if len(a.refs) > 1 && !a.linked() {

@@ -28,6 +28,11 @@ func (p *Plan) RetainedBytes() int {
 	if p.tree != nil {
 		n += trees * treeBytesPerByte * proto.Size(p.tree)
 	}
+	if p.Concatenate != nil {
+		for _, a := range p.Concatenate.Arms {
+			n += shardTextOverhead + len(a.SQL)
+		}
+	}
 	if p.Statements != nil {
 		// The statements' texts, and their own plans in the cache.
 		n += len(p.SQL) + len(p.Statements)*shardTextOverhead

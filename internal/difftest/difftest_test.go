@@ -202,7 +202,7 @@ func testHarnessDetectsTampering(ctx context.Context, t *testing.T, c *pgtest.Cl
 	add("deleted_row_ordered", Wrong, true, "SELECT id FROM people WHERE id > 0 ORDER BY id LIMIT 10")
 	add("changed_value", Wrong, false, "SELECT name FROM people WHERE id = 9")
 	add("renamed_column", Error, false, "SELECT sum(score) FROM people")
-	add("not_colocated", Refused, false, "SELECT count(*) FROM people p JOIN visits v ON p.id = v.visit_id")
+	add("not_colocated_locking", Refused, false, "SELECT p.id FROM people p JOIN visits v ON p.id = v.visit_id FOR UPDATE")
 	add("untouched_lookup", Equal, false, "SELECT id, name FROM people WHERE id = 10")
 	add("untouched_table", Equal, false, "SELECT count(*), sum(amount) FROM visits")
 	add("untouched_order", Equal, true, "SELECT id FROM people WHERE id > 10 ORDER BY id LIMIT 10")

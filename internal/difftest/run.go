@@ -74,7 +74,8 @@ type Config struct {
 	People, Visits int
 	// CorpusFile is the path of queries.sql.
 	CorpusFile string
-	// Generated is how many random queries GenerateQueries adds.
+	// Generated is how many random queries GenerateQueries adds
+	// (GenerateSetQueries adds a quarter as many set operations).
 	Generated int
 	// Queries, when not nil, replace the corpus file and the generated
 	// queries.
@@ -249,7 +250,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if corpus, err = LoadCorpus(cfg.CorpusFile); err != nil {
 			return nil, err
 		}
-		generated = GenerateQueries(cfg.Seed, cfg.Generated)
+		generated = append(GenerateQueries(cfg.Seed, cfg.Generated), GenerateSetQueries(cfg.Seed, cfg.Generated/4)...)
 	}
 	queries := append(append([]Query{}, corpus...), generated...)
 	ds := Generate(cfg.Seed, cfg.People, cfg.Visits)

@@ -1210,7 +1210,7 @@ SELECT p.id, v.visit_id FROM people p JOIN visits v ON v.person_id = p.id ORDER 
 -- name: join_visits_first
 SELECT count(*) FROM visits v JOIN people p ON p.id = v.person_id WHERE p.dept = 'Eng';
 
--- ===== Joins that are not co-located (must be refused, never answered wrongly) =====
+-- ===== Joins that are not co-located (one side read first and broadcast to the shards of the other, or refused; never answered wrongly) =====
 
 -- name: noncoloc_visit_id_count
 SELECT count(*) FROM people p JOIN visits v ON p.id = v.visit_id;
@@ -1266,6 +1266,64 @@ SELECT count(*) FROM people p JOIN visits v ON v.person_id = p.age;
 
 -- name: noncoloc_scalar_max_other_table
 SELECT id, (SELECT max(visit_id) FROM visits) FROM people WHERE id = 49;
+
+-- name: bcast_outer_values_left
+-- ordered
+SELECT x, count(p.id) FROM (VALUES (20), (21), (999)) t(x) LEFT JOIN people p ON p.age = t.x GROUP BY x ORDER BY x;
+
+-- name: bcast_outer_series_left_key
+-- ordered
+SELECT g, p.name FROM generate_series(1, 30) g LEFT JOIN people p ON p.id = g * 7 ORDER BY g;
+
+-- name: bcast_outer_values_full
+SELECT t.x, v.person_id FROM (VALUES (1), (2)) t(x) FULL JOIN visits v ON v.visit_id = t.x AND v.amount > 990;
+
+-- name: bcast_left_nonkey_people_visits
+-- ordered
+SELECT p.id, count(v.visit_id) FROM people p LEFT JOIN visits v ON v.visit_id = p.id WHERE p.id < 40 GROUP BY p.id ORDER BY p.id;
+
+-- name: bcast_right_nonkey
+SELECT p.id, v.visit_id FROM people p RIGHT JOIN visits v ON v.visit_id = p.age WHERE v.person_id < 60;
+
+-- name: bcast_full_nonkey_count
+SELECT count(*), count(p.id), count(v.visit_id) FROM people p FULL JOIN visits v ON v.visit_id = p.id + 1000000;
+
+-- name: bcast_self_join_dept_pinned_param
+-- args: 77
+SELECT b.id FROM people a JOIN people b ON a.dept = b.dept WHERE a.id = $1 AND b.age > 50;
+
+-- name: bcast_self_join_age_counts
+SELECT a.age, count(*) FROM people a JOIN people b ON b.age = a.age + 1 WHERE a.salary > 150000 GROUP BY a.age;
+
+-- name: bcast_time_tables_join
+SELECT e.id, d.id FROM events e JOIN days d ON d.day = e.day AND d.label = e.label;
+
+-- name: bcast_time_tables_three_way
+SELECT count(*), count(DISTINCT s.id) FROM events e JOIN days d ON d.id = e.id JOIN stamps s ON s.label = d.label WHERE e.id < 50;
+
+-- name: bcast_people_events_on_time
+-- ordered
+SELECT p.id, e.id FROM people p JOIN events e ON e.at = p.joined ORDER BY 1, 2 LIMIT 20;
+
+-- name: bcast_correlated_exists_other_table
+SELECT count(*) FROM people p WHERE EXISTS (SELECT 1 FROM events e WHERE e.label = p.name);
+
+-- name: bcast_correlated_not_exists_nonkey
+SELECT count(*) FROM people p WHERE NOT EXISTS (SELECT 1 FROM visits v WHERE v.visit_id = p.id);
+
+-- name: bcast_correlated_exists_filtered_nonkey
+-- ordered
+SELECT p.id FROM people p WHERE EXISTS (SELECT 1 FROM visits v WHERE v.visit_id = p.id AND v.amount > 500) AND p.id BETWEEN 100 AND 2000 ORDER BY p.id;
+
+-- name: bcast_depts_join_group
+-- ordered
+SELECT d.dept, d.budget, count(p.id) FROM depts d LEFT JOIN people p ON p.dept = d.dept GROUP BY d.dept, d.budget ORDER BY 1;
+
+-- name: bcast_using_nonkey
+SELECT count(*) FROM people a JOIN people b USING (name) WHERE a.id < 500;
+
+-- name: bcast_join_then_set_operation
+SELECT p.id FROM people p JOIN visits v ON v.visit_id = p.id UNION SELECT id FROM people WHERE age = 33;
 
 -- ===== Subqueries =====
 
@@ -1825,6 +1883,66 @@ SELECT id FROM people WHERE id = 42 UNION SELECT person_id FROM visits WHERE per
 -- name: set_union_order_limit
 -- ordered
 SELECT id FROM people WHERE age = 20 UNION SELECT id FROM people WHERE age = 21 ORDER BY 1 LIMIT 5;
+
+-- name: set_union_keys_aligned
+SELECT id, name FROM people WHERE age < 30 UNION SELECT person_id, note FROM visits WHERE amount > 500;
+
+-- name: set_intersect_all_keys_aligned
+SELECT person_id, note FROM visits INTERSECT ALL SELECT person_id, note FROM visits WHERE visit_id % 2 = 0;
+
+-- name: set_except_all_keys_aligned_param
+-- args: 300
+SELECT person_id, amount FROM visits EXCEPT ALL SELECT person_id, amount FROM visits WHERE amount > $1;
+
+-- name: set_intersect_all_nulls_dups
+SELECT note FROM visits INTERSECT ALL SELECT note FROM visits WHERE amount IS NULL OR note IS NULL;
+
+-- name: set_except_all_nulls_dups
+-- ordered
+SELECT note, count(*) FROM (SELECT note FROM visits EXCEPT ALL SELECT note FROM visits WHERE visit_id % 3 = 0) s GROUP BY note ORDER BY 1 NULLS FIRST;
+
+-- name: set_except_nulls
+-- ordered
+SELECT dept FROM people EXCEPT SELECT note FROM visits ORDER BY 1 NULLS FIRST;
+
+-- name: set_union_timestamptz_order_limit
+-- ordered
+SELECT at FROM visits WHERE amount > 900 UNION SELECT joined FROM people WHERE age > 60 ORDER BY 1 DESC NULLS LAST LIMIT 15 OFFSET 2;
+
+-- name: set_union_all_time_keys
+SELECT at, label FROM events UNION ALL SELECT stamp::timestamptz, label FROM stamps UNION ALL SELECT day::timestamptz, label FROM days;
+
+-- name: set_intersect_time_tables
+-- ordered
+SELECT label FROM events INTERSECT SELECT label FROM days EXCEPT SELECT label FROM stamps WHERE id % 2 = 0 ORDER BY 1;
+
+-- name: set_union_arm_order_limit
+-- ordered
+(SELECT id FROM people ORDER BY salary DESC NULLS LAST, id LIMIT 3) UNION ALL (SELECT person_id FROM visits ORDER BY amount NULLS LAST, person_id, visit_id LIMIT 3) ORDER BY 1;
+
+-- name: set_union_in_from_count
+SELECT count(*), count(DISTINCT s.n) FROM (SELECT dept AS n FROM people UNION ALL SELECT note FROM visits) s;
+
+-- name: set_except_in_from_join
+SELECT p.id, p.name FROM people p JOIN (SELECT person_id FROM visits WHERE amount > 990 EXCEPT SELECT id FROM people WHERE age < 30) s ON s.person_id = p.id;
+
+-- name: set_intersect_in_in_subquery
+SELECT id, dept FROM people WHERE dept IN (SELECT note FROM visits INTERSECT SELECT dept FROM people WHERE age > 50);
+
+-- name: set_union_in_in_subquery_param
+-- args: 20
+SELECT count(*) FROM visits WHERE person_id IN (SELECT id FROM people WHERE age = $1 UNION SELECT person_id FROM visits WHERE amount < 10);
+
+-- name: set_union_in_cte
+WITH u AS (SELECT dept AS d FROM people UNION SELECT note FROM visits) SELECT count(*), count(d), min(d) FROM u;
+
+-- name: set_except_all_in_cte_ordered
+-- ordered
+WITH u (k) AS (SELECT age FROM people EXCEPT ALL SELECT visit_id % 80 FROM visits) SELECT k, count(*) FROM u GROUP BY k ORDER BY k NULLS FIRST;
+
+-- name: set_union_ordinary_and_distributed_ordered
+-- ordered
+SELECT dept FROM depts UNION ALL SELECT dept FROM people WHERE id = 17 UNION ALL SELECT note FROM visits WHERE person_id = 17 ORDER BY 1 NULLS FIRST;
 
 -- ===== Miscellaneous =====
 
