@@ -64,6 +64,9 @@ type transaction struct {
 	// undo are run when the transaction rolls back: they drop the shard
 	// tables master_create_worker_shards created in it.
 	undo []func(context.Context)
+	// afterCommit are run once the transaction committed (a schema
+	// change's catalog reload, see conn.SchemaChanged).
+	afterCommit []func(context.Context)
 	// unreserve gives back the fanoutGate reservation the first
 	// participants were taken under (acquire), when there is one; finish
 	// calls it.
@@ -362,16 +365,22 @@ func (t *transaction) Commit() error {
 			return fmt.Errorf("pgshard: commit: %w", err)
 		}
 	}
+	var err error
 	switch len(writers) {
 	case 0:
-		return nil
 	case 1:
-		if _, err := writers[0].conn.Conn().Exec(ctx, "COMMIT"); err != nil {
-			return fmt.Errorf("pgshard: commit: %w", err)
+		if _, err = writers[0].conn.Conn().Exec(ctx, "COMMIT"); err != nil {
+			err = fmt.Errorf("pgshard: commit: %w", err)
 		}
-		return nil
+	default:
+		err = t.cn.c.commitAtomic(ctx, writers)
 	}
-	return t.cn.c.commitAtomic(ctx, writers)
+	if err == nil {
+		for _, f := range t.afterCommit {
+			f(ctx)
+		}
+	}
+	return err
 }
 
 func (t *transaction) abort(ctx context.Context, ps []*participant) {

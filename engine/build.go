@@ -20,6 +20,8 @@ func Build(p *planner.Plan) Primitive {
 		return Admin{Plan: p}
 	case planner.Materialize:
 		return Materialize{Plan: p}
+	case planner.SchemaChange:
+		return DDL{Plan: p}
 	case planner.Explain:
 		return &Explain{Plan: p, Input: Build(p.Explain.Inner)}
 	}

@@ -462,3 +462,14 @@ func rowsOf(t *testing.T) func(driver.Rows, error) []string {
 		return readRows(t, rows, err)
 	}
 }
+
+// MetaQuery: the engine tests have no metadata database; schema changes
+// are tested through the driver (ddl_test.go at the root).
+func (c *testCursor) MetaQuery(context.Context, string, ...any) ([][]any, error) {
+	return nil, errNotInEngine
+}
+
+func (c *testCursor) SchemaChanged(_ context.Context, version int64) error {
+	c.logf("schema changed %d", version)
+	return nil
+}

@@ -33,6 +33,9 @@ const (
 	// Materialize statements run some of their subqueries first, through
 	// pgshard, and then the rest over their rows (MaterializePlan).
 	Materialize
+	// SchemaChange statements change distributed tables' definitions: the
+	// templates and every shard, atomically (DDLPlan).
+	SchemaChange
 )
 
 func (k Kind) String() string {
@@ -49,6 +52,8 @@ func (k Kind) String() string {
 		return "Explain"
 	case Materialize:
 		return "Materialize"
+	case SchemaChange:
+		return "SchemaChange"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -137,6 +142,15 @@ type Plan struct {
 	Explain *ExplainPlan
 	// Materialize is set for Kind Materialize.
 	Materialize *MaterializePlan
+	// DDL is set for Kind SchemaChange.
+	DDL *DDLPlan
+	// SchemaCheck is set for a schema change (ALTER TABLE, CREATE INDEX,
+	// DROP, TRUNCATE, RENAME, COMMENT) that the catalog says names no
+	// distributed table with shards (Kind Passthrough): a driver confirms
+	// the catalog is current before running it on the metadata database
+	// alone, since another process may have distributed the table a
+	// moment ago.
+	SchemaCheck bool
 	// Tx is set for a transaction control statement (BEGIN, SAVEPOINT, ...),
 	// which the driver handles itself; Kind is then Passthrough.
 	Tx *TxCommand
@@ -316,10 +330,11 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 		p.Kind, p.Admin = Admin, call
 		return p, nil
 	}
+	stmt := tree.Stmts[0].Stmt
+	p.SchemaCheck = isSchemaChange(stmt)
 	if !snap.HasDistributedTables() {
 		return p, nil
 	}
-	stmt := tree.Stmts[0].Stmt
 	if e := stmt.GetExplainStmt(); e != nil {
 		a := &analyzer{snap: snap, visited: map[*pg_query.RangeVar]bool{}}
 		a.checkAllVisited(e.Query)
@@ -327,6 +342,22 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 			return p, nil // EXPLAIN of ordinary tables: the metadata database explains it
 		}
 		return planExplain(p, e, snap, env)
+	}
+	if isSchemaChange(stmt) {
+		d, templateOnly, err := planDDL(stmt, snap, env)
+		if err != nil {
+			return nil, err
+		}
+		if d != nil {
+			p.SchemaCheck = false
+			p.Kind, p.DDL = SchemaChange, d
+			p.Table = d.Tables[0]
+			p.tables = d.Tables
+			return p, nil
+		}
+		if templateOnly {
+			return p, nil
+		}
 	}
 	a := &analyzer{snap: snap, visited: map[*pg_query.RangeVar]bool{}}
 	switch {
