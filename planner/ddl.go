@@ -172,8 +172,8 @@ func isSchemaChange(stmt *pg_query.Node) bool {
 // error) when it names none, and the statement runs on the metadata
 // database alone. templateOnly is set when it names only distributed
 // tables without shards: then too it runs on the metadata database alone.
-func planDDL(stmt *pg_query.Node, snap *catalog.Snapshot, env Env) (d *DDLPlan, templateOnly bool, err error) {
-	b := &ddlBuilder{snap: snap, env: env, d: &DDLPlan{locs: map[int32]int{}}}
+func planDDL(stmt *pg_query.Node, version int32, snap *catalog.Snapshot, env Env) (d *DDLPlan, templateOnly bool, err error) {
+	b := &ddlBuilder{snap: snap, env: env, version: version, d: &DDLPlan{locs: map[int32]int{}}}
 	switch x := stmt.Node.(type) {
 	case *pg_query.Node_AlterTableStmt:
 		err = b.alterTable(x.AlterTableStmt)
@@ -210,7 +210,7 @@ func planDDL(stmt *pg_query.Node, snap *catalog.Snapshot, env Env) (d *DDLPlan, 
 			return nil, false, sqlerr.Unsupported("%s of distributed tables \"%s\" and \"%s\" in one statement is not supported: they are not co-located; run one statement per table", d.Op, d.Tables[0].Name, t.Name)
 		}
 	}
-	d.tree = &pg_query.ParseResult{Stmts: []*pg_query.RawStmt{{Stmt: stmt}}}
+	d.tree = &pg_query.ParseResult{Version: version, Stmts: []*pg_query.RawStmt{{Stmt: stmt}}}
 	if d.Op != DDLTruncate {
 		text, err := pg_query.Deparse(d.tree)
 		if err != nil {
@@ -226,6 +226,8 @@ type ddlBuilder struct {
 	snap *catalog.Snapshot
 	env  Env
 	d    *DDLPlan
+	// version is the parse tree's, which deparsing checks.
+	version int32
 }
 
 // table registers rv when it names a distributed table and returns the
@@ -394,11 +396,11 @@ func (b *ddlBuilder) addColumn(t *catalog.Table, def *pg_query.ColumnDef) error 
 			b.d.Functions = append(b.d.Functions, functionNames(con.RawExpr)...)
 			sel := &pg_query.SelectStmt{TargetList: []*pg_query.Node{{Node: &pg_query.Node_ResTarget{ResTarget: &pg_query.ResTarget{
 				Val: &pg_query.Node{Node: &pg_query.Node_TypeCast{TypeCast: &pg_query.TypeCast{
-					Arg: &pg_query.Node{Node: &pg_query.Node_TypeCast{TypeCast: &pg_query.TypeCast{Arg: con.RawExpr, TypeName: def.TypeName}}},
+					Arg:      &pg_query.Node{Node: &pg_query.Node_TypeCast{TypeCast: &pg_query.TypeCast{Arg: con.RawExpr, TypeName: def.TypeName}}},
 					TypeName: &pg_query.TypeName{Names: []*pg_query.Node{pg_query.MakeStrNode("text")}, Typemod: -1},
 				}}},
 			}}}}}
-			text, err := pg_query.Deparse(&pg_query.ParseResult{Stmts: []*pg_query.RawStmt{{Stmt: &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: sel}}}}})
+			text, err := pg_query.Deparse(&pg_query.ParseResult{Version: b.version, Stmts: []*pg_query.RawStmt{{Stmt: &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: sel}}}}})
 			if err != nil {
 				return sqlerr.New(sqlerr.InternalError, "pgshard: writing the default of column \"%s\": %v", def.Colname, err)
 			}

@@ -344,7 +344,7 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 		return planExplain(p, e, snap, env)
 	}
 	if isSchemaChange(stmt) {
-		d, templateOnly, err := planDDL(stmt, snap, env)
+		d, templateOnly, err := planDDL(stmt, tree.Version, snap, env)
 		if err != nil {
 			return nil, err
 		}
