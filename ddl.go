@@ -2,11 +2,14 @@ package pgshard
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/internal/sqlerr"
 )
 
 // MetaQuery runs sql on the metadata database in this session: joined to
@@ -83,4 +86,13 @@ func (e funcEnv) IndexTable(schema, name string) (tableSchema, table string, ok 
 		err = e.cache.pool.QueryRow(ctx, q, ident.Sanitize()).Scan(&tableSchema, &table)
 	}
 	return tableSchema, table, err == nil
+}
+
+// staleShape reports whether err is PostgreSQL's refusal to run a prepared
+// statement whose result columns changed since it was prepared (a schema
+// change from this or another process): pgx drops such a statement from
+// its cache, so running it again prepares it anew.
+func staleShape(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == sqlerr.FeatureNotSupported && pgErr.Message == "cached plan must not change result type"
 }
