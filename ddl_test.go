@@ -335,3 +335,53 @@ func (e *env) assertNoShardTables(table string) {
 		}
 	}
 }
+
+// TestSchemaChangeSeenByAnotherProcess: a schema change made through one
+// handle (a migration tool) is in force for another handle (the
+// application, its own Connector with its own catalog cache and plan
+// cache) as soon as the change returns: the application's cached plans of
+// the old shape never run. After ADD COLUMN its SELECT * returns the new
+// column (its workers' prepared statements are prepared again); after DROP
+// COLUMN of the column before the key, its positional INSERT (planned
+// before, with the key as the second value) routes each row by its new key.
+// On the old code the ALTER TABLE was refused (0A000).
+func TestSchemaChangeSeenByAnotherProcess(t *testing.T) {
+	e := newEnv(t)
+	app, err := sql.Open("pgshard", e.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	for round := range 3 {
+		tb := fmt.Sprintf("t%d", round)
+		q := func(s string) string { return strings.ReplaceAll(s, "t_", tb) }
+		e.exec(q(`CREATE TABLE t_ (a int, k bigint NOT NULL, v int)`))
+		e.exec(`SELECT master_create_distributed_table($1, 'k')`, tb)
+		e.exec(`SELECT master_create_worker_shards($1, 4, 2)`, tb)
+		for i := 1; i <= 8; i++ {
+			if _, err := app.Exec(q(`INSERT INTO t_ VALUES ($1, $2, $3)`), 0, i, 10*i); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := tableRows(t, app, q(`SELECT * FROM t_ WHERE k = 1`)); !reflect.DeepEqual(got, []string{"0|1|10"}) {
+			t.Fatalf("round %d: before: %v", round, got)
+		}
+		e.exec(q(`ALTER TABLE t_ ADD COLUMN w int DEFAULT 5`))
+		if got := tableRows(t, app, q(`SELECT * FROM t_ WHERE k = 1`)); !reflect.DeepEqual(got, []string{"0|1|10|5"}) {
+			t.Fatalf("round %d: after ADD COLUMN: %v", round, got)
+		}
+		e.exec(q(`ALTER TABLE t_ DROP COLUMN a`))
+		for i := 11; i <= 18; i++ {
+			// The new shape: (k, v, w).
+			if _, err := app.Exec(q(`INSERT INTO t_ VALUES ($1, $2, $3)`), i, 10*i, 100*i); err != nil {
+				t.Fatalf("round %d: positional INSERT after DROP COLUMN: %v", round, err)
+			}
+		}
+		for i := 11; i <= 18; i++ {
+			if got := tableRows(t, e.DB, q(fmt.Sprintf(`SELECT v, w FROM t_ WHERE k = %d`, i))); !reflect.DeepEqual(got, []string{fmt.Sprintf("%d|%d", 10*i, 100*i)}) {
+				t.Fatalf("round %d: key %d read by its shard: %v (the row went to another shard)", round, i, got)
+			}
+		}
+		e.assertReplicasIdentical(tb)
+	}
+}
