@@ -385,3 +385,64 @@ func TestSchemaChangeSeenByAnotherProcess(t *testing.T) {
 		e.assertReplicasIdentical(tb)
 	}
 }
+
+// TestSchemaChangeWithAWorkerDown: a schema change that cannot reach one
+// worker fails whole: the template and every placement keep their
+// definition, no placement is marked inactive, nothing is left prepared;
+// once the worker is back the same statement succeeds. On the old code the
+// ALTER TABLE was refused (0A000) before anything ran.
+func TestSchemaChangeWithAWorkerDown(t *testing.T) {
+	e := newEnv(t)
+	for _, s := range ddlSetup {
+		e.exec(s)
+	}
+	for _, s := range ddlDistribute {
+		e.exec(s)
+	}
+	for _, s := range ddlSeed() {
+		e.exec(s)
+	}
+	before := e.distributedShapes()
+	counts := e.placementCounts("t")
+	down := e.workers[len(e.workers)-1]
+	ctx := context.Background()
+	if err := down.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if !down.Running() {
+			_ = down.Start(context.Background())
+		}
+	})
+	for _, s := range []string{
+		`ALTER TABLE t ADD COLUMN c int DEFAULT 1`,
+		`CREATE INDEX t_v ON t (v)`,
+		`ALTER TABLE t ADD FOREIGN KEY (k) REFERENCES parent (k)`,
+		`DROP TABLE t`,
+		`TRUNCATE t`,
+		`CREATE INDEX CONCURRENTLY t_n ON t (n)`,
+	} {
+		if _, err := e.DB.Exec(s); err == nil {
+			t.Fatalf("%s with worker %s down succeeded", s, down.Addr())
+		}
+	}
+	if err := down.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if after := e.distributedShapes(); !reflect.DeepEqual(after, before) {
+		t.Fatalf("after the failed changes:\n%v\nwant\n%v", after, before)
+	}
+	if got := e.placementCounts("t"); !reflect.DeepEqual(got, counts) {
+		t.Fatalf("rows after the failed changes: %v, want %v", got, counts)
+	}
+	for _, p := range e.placements("t") {
+		if p.State != 1 {
+			t.Fatalf("placement %d is in state %d after a failed schema change", p.ID, p.State)
+		}
+	}
+	e.exec(`ALTER TABLE t ADD COLUMN c int DEFAULT 1`)
+	if sh := e.distributedShapes()["t"]; !strings.Contains(sh, "c integer default 1") {
+		t.Fatalf("after the worker came back: %s", sh)
+	}
+	e.assertReplicasIdentical("t")
+}

@@ -166,7 +166,9 @@ func (x DDL) concurrently(ctx context.Context, vc Cursor) (driver.Result, error)
 			var left []string
 			for _, u := range steps[:k+1] {
 				drop := "DROP INDEX CONCURRENTLY IF EXISTS " + quoteIdent(l.tables[0].schema) + "." + quoteIdent(catalog.ShardName(d.IndexName, u.pl.ShardID))
-				if uerr := vc.WritePlacement(context.WithoutCancel(ctx), u.pl, drop); uerr != nil {
+				// The failed placement's own drop may fail as it did
+				// (its node unreachable: nothing was built there).
+				if uerr := vc.WritePlacement(context.WithoutCancel(ctx), u.pl, drop); uerr != nil && u.pl.ID != s.pl.ID {
 					left = append(left, fmt.Sprintf("%s on %s", catalog.ShardName(d.IndexName, u.pl.ShardID), u.pl.Node))
 				}
 			}
