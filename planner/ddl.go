@@ -853,3 +853,63 @@ func (b *ddlBuilder) comment(s *pg_query.CommentStmt) error {
 	}
 	return nil
 }
+
+// describe renders the plan for golden files: what it changes and the
+// statements of the template and of shard index 0 (as the catalog names
+// them).
+func (d *DDLPlan) describe() string {
+	var b strings.Builder
+	names := make([]string, len(d.Tables))
+	refs := make([]ShardRef, len(d.Tables))
+	for i, t := range d.Tables {
+		names[i] = t.Name
+		if len(t.Shards) > 0 {
+			refs[i] = ShardRef{ID: t.Shards[0].ID, Table: t.ShardTableName(t.Shards[0].ID)}
+		}
+	}
+	fmt.Fprintf(&b, "ddl: %s of %s", d.Op, strings.Join(names, ", "))
+	if d.Concurrent {
+		b.WriteString(", concurrently")
+	}
+	if d.KeyRename != "" {
+		fmt.Fprintf(&b, ", distribution column renamed to %s", d.KeyRename)
+	}
+	b.WriteByte('\n')
+	for _, def := range d.Defaults {
+		fmt.Fprintf(&b, "default of %s evaluated once: %s\n", def.Column, def.SQL)
+	}
+	if len(d.Functions) > 0 {
+		fmt.Fprintf(&b, "functions checked for volatility: %v\n", d.Functions)
+	}
+	if d.TemplateSQL != "" {
+		fmt.Fprintf(&b, "template sql: %s\n", d.TemplateSQL)
+	}
+	if len(d.Tables[0].Shards) == 0 {
+		return b.String()
+	}
+	var values []*string
+	for range d.Defaults {
+		v := "VALUE"
+		values = append(values, &v)
+	}
+	if sql, err := d.ShardSQL(refs, values); err != nil {
+		fmt.Fprintf(&b, "shard sql error: %v\n", err)
+	} else {
+		fmt.Fprintf(&b, "shard %d sql: %s\n", refs[0].ID, sql)
+	}
+	return b.String()
+}
+
+// catalogShardSQL is the statement of shard index i as the catalog
+// snapshot names the shards (the driver names them as the metadata
+// database does when it runs), defaults not evaluated.
+func (d *DDLPlan) catalogShardSQL(i int) (string, error) {
+	refs := make([]ShardRef, len(d.Tables))
+	for j, t := range d.Tables {
+		if i >= len(t.Shards) {
+			return "", sqlerr.New(sqlerr.ObjectNotInPrereq, "co-located tables \"%s\" and \"%s\" have different shard counts", d.Tables[0].Name, t.Name)
+		}
+		refs[j] = ShardRef{ID: t.Shards[i].ID, Table: t.ShardTableName(t.Shards[i].ID)}
+	}
+	return d.ShardSQL(refs, nil)
+}

@@ -353,6 +353,7 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 			p.Kind, p.DDL = SchemaChange, d
 			p.Table = d.Tables[0]
 			p.tables = d.Tables
+			p.shardSQL = make([]shardText, len(p.Table.Shards))
 			return p, nil
 		}
 		if templateOnly {
