@@ -690,10 +690,8 @@ func (b *ddlBuilder) drop(s *pg_query.DropStmt) error {
 				ordinary = name
 				continue
 			}
-			i := slices.Index(b.d.Tables, t)
-			if i < 0 {
+			if !slices.Contains(b.d.Tables, t) {
 				b.d.Tables = append(b.d.Tables, t)
-				i = len(b.d.Tables) - 1
 			}
 		}
 		if len(b.d.Tables) > 0 && ordinary != "" {
