@@ -560,6 +560,15 @@ func (c *Connector) beginWrite(ctx context.Context) (*catalog.Snapshot, func(), 
 func (c *Connector) planFor(ctx context.Context, sql string) (*planner.Plan, error) {
 	snap := c.snapshot()
 	p, err := c.planWith(ctx, sql, snap)
+	if err == nil && p.SchemaCheck {
+		// A schema change the catalog says concerns no distributed table
+		// with shards: confirmed before it runs on the metadata database
+		// alone.
+		if fresh, rerr := c.cache.Refresh(ctx, false); rerr == nil && fresh.Version != snap.Version {
+			return c.planWith(ctx, sql, fresh)
+		}
+		return p, nil
+	}
 	if err == nil || sqlerr.Code(err) != sqlerr.ObjectNotInPrereq {
 		return p, err
 	}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -88,8 +89,9 @@ func (e *env) eventsState() []string {
 // sql.Open("pgshard", dsn): a file that creates and distributes a table, a
 // file that seeds it and makes an ordinary table, one step down and up
 // again; then the files that alter, index and drop, which pgshard refuses
-// today (0A000) leaving the schema as it was. On the old code the first
-// file failed (0A000: several statements on distributed tables).
+// then the files that alter, index and drop, checked on every placement
+// (the old code refused 3_add_column with 0A000), and 5_drop down, which
+// creates and distributes the table again.
 func TestGolangMigrate(t *testing.T) {
 	e := newEnv(t)
 	m, _ := newMigrate(t, e.DB, os.DirFS("testdata/migrations"))
@@ -132,31 +134,56 @@ func TestGolangMigrate(t *testing.T) {
 		t.Fatalf("after down and up: %v, want %v", got, seeded)
 	}
 
-	// 3_add_column, 4_index and 5_drop wait for DDL on distributed tables:
-	// today the first is refused and leaves everything as it was. When
-	// that DDL lands, this part fails: make it run them all.
-	err := m.Up()
-	if code := migrateCode(err); code != "0A000" {
-		t.Fatalf("migrating up: %v (SQLSTATE %q), want 0A000 from 3_add_column until ALTER TABLE on distributed tables lands", err, code)
+	// 3_add_column, 4_index and 5_drop change the distributed table: each
+	// reaches the template and every placement (distributedShapes checks
+	// each placement against the template). On the old code 3_add_column
+	// was refused (0A000).
+	if err := m.Migrate(3); err != nil {
+		t.Fatalf("migrating to 3: %v", err)
 	}
-	if v := e.migrationVersion(m); v != "3 dirty=true" {
+	shapes := e.distributedShapes()
+	if !strings.Contains(shapes["events"], "created_at timestamp with time zone not null default now()") {
+		t.Fatalf("after 3_add_column: %s", shapes["events"])
+	}
+	if got := tableRows(t, e.DB, `SELECT count(*) FROM events WHERE tenant_id = 1 AND created_at = '2024-01-01'`); !reflect.DeepEqual(got, []string{"2"}) {
+		t.Fatalf("tenant 1's created_at: %v", got)
+	}
+	if got := tableRows(t, e.DB, `SELECT count(DISTINCT created_at) FROM events WHERE tenant_id <> 1`); !reflect.DeepEqual(got, []string{"1"}) {
+		t.Fatalf("the other rows' created_at: %v distinct values, want the one now()", got)
+	}
+	e.assertReplicasIdentical("events")
+	if err := m.Migrate(4); err != nil {
+		t.Fatalf("migrating to 4: %v", err)
+	}
+	if sh := e.distributedShapes()["events"]; !strings.Contains(sh, "CREATE INDEX events_payload_idx ON public.events USING btree (payload)") {
+		t.Fatalf("after 4_index: %s", sh)
+	}
+	if err := m.Steps(-1); err != nil {
+		t.Fatalf("down to 3: %v", err)
+	}
+	if sh := e.distributedShapes()["events"]; sh != shapes["events"] {
+		t.Fatalf("after 4_index down: %s, want %s", sh, shapes["events"])
+	}
+	if err := m.Up(); err != nil {
+		t.Fatalf("migrating up: %v", err)
+	}
+	if v := e.migrationVersion(m); v != "5 dirty=false" {
 		t.Fatalf("version %s", v)
 	}
-	if got := e.eventsState(); !reflect.DeepEqual(got, seeded) {
-		t.Fatalf("after the refused migration: %v, want %v", got, seeded)
+	if n := e.queryInt(`SELECT count(*) FROM pgs_distribution_metadata.partition`) + e.queryInt(`SELECT count(*) FROM pgs_distribution_metadata.shard`) +
+		e.queryInt(`SELECT count(*) FROM pgs_distribution_metadata.shard_placement`) + e.queryInt(`SELECT count(*) FROM pg_class WHERE relname IN ('events', 'plans')`); n != 0 {
+		t.Fatalf("after 5_drop: %d metadata rows or tables left", n)
 	}
-	for _, f := range []string{"4_index.up.sql", "5_drop.up.sql"} {
-		text, err := os.ReadFile("testdata/migrations/" + f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = e.DB.Exec(string(text))
-		if code := codeOf(err); code != "0A000" {
-			t.Fatalf("%s: %v, want 0A000 until DDL on distributed tables lands", f, err)
-		}
-		if got := e.eventsState(); !reflect.DeepEqual(got, seeded) {
-			t.Fatalf("after %s: %v, want %v", f, got, seeded)
-		}
+	e.assertNoShardTables("events")
+	// 5_drop down creates and distributes the table again.
+	if err := m.Steps(-1); err != nil {
+		t.Fatalf("down to 4: %v", err)
+	}
+	if sh := e.distributedShapes()["events"]; !strings.Contains(sh, "created_at") || !strings.Contains(sh, "events_payload_idx") {
+		t.Fatalf("after 5_drop down: %s", sh)
+	}
+	if len(e.placements("events")) != 8 {
+		t.Fatalf("events has %d placements, want 8", len(e.placements("events")))
 	}
 }
 

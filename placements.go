@@ -559,6 +559,11 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 // on the connection).
 func (cn *conn) retryStale(ctx context.Context, node catalog.Node, attempt func() error) error {
 	err := attempt()
+	if err != nil && cn.tx == nil && staleShape(err) {
+		// The worker connection's prepared statement predates a schema
+		// change (pgx has dropped it from its cache): prepared again.
+		return attempt()
+	}
 	var connectErr *pgconn.ConnectError
 	if err == nil || cn.tx != nil || !placementFailed(ctx, err) || errors.As(err, &connectErr) {
 		// A failed connect is the node's answer, not a stale connection's.

@@ -65,6 +65,9 @@ type transaction struct {
 	// undo are run when the transaction rolls back: they drop the shard
 	// tables master_create_worker_shards created in it.
 	undo []func(context.Context)
+	// afterCommit are run once the transaction committed (a schema
+	// change's catalog reload, see conn.SchemaChanged).
+	afterCommit []func(context.Context)
 	// unreserve gives back the fanoutGate reservation the first
 	// participants were taken under (acquire), when there is one; finish
 	// calls it.
@@ -407,16 +410,24 @@ func (t *transaction) Commit() error {
 // commitWriters commits the participants that wrote: with a plain COMMIT
 // when there is one, with two-phase commit when there are several.
 func (t *transaction) commitWriters(ctx context.Context, writers []*participant) error {
+	// The hooks of schema changes made in the transaction (afterCommit) run
+	// once the writes are committed.
+	var err error
 	switch len(writers) {
 	case 0:
-		return nil
 	case 1:
-		if _, err := writers[0].conn.Conn().Exec(ctx, "COMMIT"); err != nil {
-			return fmt.Errorf("pgshard: commit: %w", err)
+		if _, err = writers[0].conn.Conn().Exec(ctx, "COMMIT"); err != nil {
+			err = fmt.Errorf("pgshard: commit: %w", err)
 		}
-		return nil
+	default:
+		err = t.cn.c.commitAtomic(ctx, writers)
 	}
-	return t.cn.c.commitAtomic(ctx, writers)
+	if err == nil {
+		for _, f := range t.afterCommit {
+			f(ctx)
+		}
+	}
+	return err
 }
 
 func (t *transaction) abort(ctx context.Context, ps []*participant) {

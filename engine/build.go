@@ -22,6 +22,8 @@ func Build(p *planner.Plan) Primitive {
 		return Materialize{Plan: p}
 	case planner.Concatenate:
 		return Concatenate{Plan: p}
+	case planner.SchemaChange:
+		return DDL{Plan: p}
 	case planner.Explain:
 		return &Explain{Plan: p, Input: Build(p.Explain.Inner)}
 	}

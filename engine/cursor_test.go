@@ -202,6 +202,11 @@ type testCursor struct {
 	// transaction, committed one after the other when f succeeds (the
 	// driver's two-phase commit is not the engine's to test).
 	tx map[catalog.Node]driver.Conn
+	// meta, when set, is the metadata database MetaQuery runs on (the
+	// schema change tests'); inside Atomically it joins the atomic
+	// statement's transaction (metaInTx), committed with the others.
+	meta     *pgx.Conn
+	metaInTx bool
 }
 
 // writeConn is a connection to node for a write: the atomic statement's
@@ -316,6 +321,12 @@ func (c *testCursor) Atomically(ctx context.Context, nodes []catalog.Node, f fun
 	end := "COMMIT"
 	if err != nil {
 		end = "ROLLBACK"
+	}
+	if c.metaInTx {
+		if _, cerr := c.meta.Exec(ctx, end); err == nil {
+			err = cerr
+		}
+		c.metaInTx = false
 	}
 	for _, conn := range c.tx {
 		if _, cerr := conn.(driver.ExecerContext).ExecContext(ctx, end, nil); err == nil {
@@ -529,4 +540,37 @@ func rowsOf(t *testing.T) func(driver.Rows, error) []string {
 		t.Helper()
 		return readRows(t, rows, err)
 	}
+}
+
+// MetaQuery runs on the test's metadata database (meta), when it has one.
+func (c *testCursor) MetaQuery(ctx context.Context, sql string, args ...any) ([][]any, error) {
+	if c.meta == nil {
+		return nil, errNotInEngine
+	}
+	c.logf("meta %s", strings.Fields(sql)[0])
+	if c.tx != nil && !c.metaInTx {
+		if _, err := c.meta.Exec(ctx, "BEGIN"); err != nil {
+			return nil, err
+		}
+		c.metaInTx = true
+	}
+	rows, err := c.meta.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]any
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, vals)
+	}
+	return out, rows.Err()
+}
+
+func (c *testCursor) SchemaChanged(_ context.Context, version int64) error {
+	c.logf("schema changed %d", version)
+	return nil
 }

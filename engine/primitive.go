@@ -106,6 +106,17 @@ type Cursor interface {
 	// metadata, the table it names resolved by the session's search_path,
 	// and reloads the catalog before it returns.
 	RunAdmin(ctx context.Context, fn string, call []any) error
+	// MetaQuery runs sql on the metadata database in this session: in the
+	// open transaction when there is one (inside Atomically's f, the
+	// atomic statement's, which a failure fails), else on its own. It
+	// returns the rows' values as pgx decodes them.
+	MetaQuery(ctx context.Context, sql string, args ...any) ([][]any, error)
+	// SchemaChanged is called after a schema change committed metadata
+	// version: it reloads the catalog and, outside a transaction, waits
+	// until every live process has seen that version (bounded by
+	// catalog.LeaseDuration), so that no cached plan of the old shape
+	// runs anywhere after the change returns.
+	SchemaChanged(ctx context.Context, version int64) error
 	// OnShard calls fn with a connection to the first placement a read of
 	// shard index idx of p's table may use (as ReadShard picks it) that can
 	// be reached, failing over to the next when fn fails because that one

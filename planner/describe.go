@@ -57,6 +57,8 @@ func (p *Plan) Describe() string {
 			fmt.Fprintf(&b, "outer sql (two columns each): %s (args %v)\n", sql, params)
 		}
 		return b.String()
+	case SchemaChange:
+		return b.String() + p.DDL.describe()
 	case Admin:
 		fmt.Fprintf(&b, "function: %s\n", p.Admin.Function)
 		for i, a := range p.Admin.Args {

@@ -36,6 +36,9 @@ const (
 	// Concatenate statements are a UNION ALL whose arms run one after the
 	// other, each through pgshard, their rows streamed (ConcatenatePlan).
 	Concatenate
+	// SchemaChange statements change distributed tables' definitions: the
+	// templates and every shard, atomically (DDLPlan).
+	SchemaChange
 )
 
 func (k Kind) String() string {
@@ -54,6 +57,8 @@ func (k Kind) String() string {
 		return "Materialize"
 	case Concatenate:
 		return "Concatenate"
+	case SchemaChange:
+		return "SchemaChange"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -144,6 +149,15 @@ type Plan struct {
 	Materialize *MaterializePlan
 	// Concatenate is set for Kind Concatenate.
 	Concatenate *ConcatenatePlan
+	// DDL is set for Kind SchemaChange.
+	DDL *DDLPlan
+	// SchemaCheck is set for a schema change (ALTER TABLE, CREATE INDEX,
+	// DROP, TRUNCATE, RENAME, COMMENT) that the catalog says names no
+	// distributed table with shards (Kind Passthrough): a driver confirms
+	// the catalog is current before running it on the metadata database
+	// alone, since another process may have distributed the table a
+	// moment ago.
+	SchemaCheck bool
 	// Tx is set for a transaction control statement (BEGIN, SAVEPOINT, ...),
 	// which the driver handles itself; Kind is then Passthrough.
 	Tx *TxCommand
@@ -336,10 +350,11 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 		p.Kind, p.Admin = Admin, call
 		return p, nil
 	}
+	stmt := tree.Stmts[0].Stmt
+	p.SchemaCheck = isSchemaChange(stmt)
 	if !snap.HasDistributedTables() {
 		return p, nil
 	}
-	stmt := tree.Stmts[0].Stmt
 	if e := stmt.GetExplainStmt(); e != nil {
 		a := &analyzer{snap: snap, visited: map[*pg_query.RangeVar]bool{}}
 		a.checkAllVisited(e.Query)
@@ -347,6 +362,23 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 			return p, nil // EXPLAIN of ordinary tables: the metadata database explains it
 		}
 		return planExplain(p, e, snap, env)
+	}
+	if isSchemaChange(stmt) {
+		d, templateOnly, err := planDDL(stmt, tree.Version, snap, env)
+		if err != nil {
+			return nil, err
+		}
+		if d != nil {
+			p.SchemaCheck = false
+			p.Kind, p.DDL = SchemaChange, d
+			p.Table = d.Tables[0]
+			p.tables = d.Tables
+			p.shardSQL = make([]shardText, len(p.Table.Shards))
+			return p, nil
+		}
+		if templateOnly {
+			return p, nil
+		}
 	}
 	a := &analyzer{snap: snap, visited: map[*pg_query.RangeVar]bool{}}
 	switch {

@@ -170,6 +170,14 @@ func (e fakeEnv) Describe(sql string) ([]ColumnDesc, error) {
 	return nil, errors.New("no server in planner tests")
 }
 
+// IndexTable knows one index, cr_key of customer_reviews.
+func (e fakeEnv) IndexTable(schema, name string) (string, string, bool) {
+	if name == "cr_key" && (schema == "" || schema == "public") {
+		return "public", "customer_reviews", true
+	}
+	return "", "", false
+}
+
 func testEnv() Env {
 	env := fakeEnv{}
 	for _, f := range []string{"lower", "upper", "length", "abs", "coalesce", "md5"} {
@@ -350,6 +358,19 @@ func checkPlanInvariants(t *testing.T, snap *catalog.Snapshot, goldenFile string
 		switch p.Kind {
 		case Materialize:
 			checkMaterialize(t, c.line, p.Materialize)
+			continue
+		case SchemaChange:
+			// Every shard's statement parses.
+			for i := range p.ShardCount() {
+				sql, err := p.ShardSQL(i)
+				if err != nil {
+					t.Errorf("%s:%d: shard %d: %v", goldenFile, c.line, i, err)
+					continue
+				}
+				if _, err := pg_query.Parse(sql); err != nil {
+					t.Errorf("%s:%d: shard %d: %s: %v", goldenFile, c.line, i, sql, err)
+				}
+			}
 			continue
 		case Passthrough, Admin:
 			if p.Table != nil || p.ShardCount() != 0 {

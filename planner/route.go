@@ -103,6 +103,9 @@ func (p *Plan) ShardSQL(i int) (string, error) {
 }
 
 func (p *Plan) rewrite(i int) (string, error) {
+	if p.DDL != nil {
+		return p.DDL.catalogShardSQL(i)
+	}
 	if p.rowsDropped {
 		return "", p.errRowsDropped()
 	}

@@ -230,8 +230,9 @@ func TestGORM(t *testing.T) {
 		// change (it reads the columns with SELECT * FROM accounts LIMIT 1,
 		// a multi-shard query).
 		must(t, db.AutoMigrate(&Account{}, &Event{}))
-		// A new field would need ALTER TABLE, which pgshard does not run on
-		// distributed tables.
+		// A new field needs ALTER TABLE, which pgshard runs on the template
+		// and every placement (the root package's
+		// TestGORMAutoMigrateDistributed checks each placement).
 		refusedOrOK(t, "AutoMigrate adding a column to a distributed table", db.AutoMigrate(&accountV2{}), func() {
 			var got accountV2
 			must(t, db.First(&got, a.ID).Error)

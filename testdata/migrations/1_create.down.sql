@@ -1,2 +1,2 @@
--- Refused today (DROP TABLE on a distributed table, 0A000).
+-- Drops the distributed table: its shards, placements and metadata go too.
 DROP TABLE events;
