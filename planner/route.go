@@ -103,6 +103,13 @@ func (p *Plan) ShardSQL(i int) (string, error) {
 }
 
 func (p *Plan) rewrite(i int) (string, error) {
+	if p.Copy != nil {
+		shards, err := p.CopyShards()
+		if err != nil {
+			return "", err
+		}
+		return p.CopyShardSQL(i, len(shards) > 0 && shards[0] == i)
+	}
 	if p.rowsDropped {
 		return "", p.errRowsDropped()
 	}
