@@ -90,8 +90,9 @@ func (c CopyFrom) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedV
 }
 
 // CopyBatchBytes is the size at which a shard's buffered rows are sent to
-// its placements as one COPY.
-const CopyBatchBytes = 256 << 10
+// its placements as one COPY. Tests lower it to have small loads take
+// several batches; it must not change while a COPY runs.
+var CopyBatchBytes = 256 << 10
 
 // copyLaneDepth is how many batches wait for each node at most: with the
 // shards' buffers, it bounds a CopyWriter's memory.
