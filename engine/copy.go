@@ -9,6 +9,7 @@ import (
 	"io"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -124,6 +125,7 @@ type CopyWriter struct {
 	rows    int64
 	pending []copyPending
 	scratch []byte
+	vals    []any // the row being added
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -250,11 +252,13 @@ func (w *CopyWriter) Row(ctx context.Context, args []driver.NamedValue) error {
 	if len(args) != len(cp.Columns) {
 		return w.fail(sqlerr.New("22P04", "COPY %s, row %d: %d values for %d columns (%v)", w.p.Table.Name, w.rows, len(args), len(cp.Columns), cp.Columns))
 	}
-	vals := make([]any, len(args))
-	for i, a := range args {
-		vals[i] = a.Value
+	vals := w.vals[:0]
+	for _, a := range args {
+		vals = append(vals, a.Value)
 	}
+	w.vals = vals
 	if key, ok := settingKeyText(w.p.Table.KeyType, vals[cp.KeyIndex]); ok {
+		vals = slices.Clone(vals) // kept beyond the call
 		vals[cp.KeyIndex] = key
 		for i, v := range vals {
 			if b, ok := v.([]byte); ok {
@@ -334,19 +338,9 @@ func (w *CopyWriter) add(ctx context.Context, row int64, vals []any) error {
 		if i > 0 {
 			s.buf = append(s.buf, '\t')
 		}
-		if v == nil {
-			s.buf = append(s.buf, '\\', 'N')
-			continue
-		}
-		enc, err := w.tm.Encode(cp.Types[i], pgtype.TextFormatCode, v, w.scratch[:0])
-		if err != nil {
+		var err error
+		if s.buf, err = w.appendValue(s.buf, cp.Types[i], v); err != nil {
 			return w.fail(sqlerr.New(sqlerr.DatatypeMismatch, "COPY %s, row %d, column %s: cannot encode a Go %s: %v", t.Name, row, cp.Columns[i], reflect.TypeOf(v), err))
-		}
-		if enc == nil {
-			s.buf = append(s.buf, '\\', 'N')
-		} else {
-			s.buf = appendCopyText(s.buf, enc)
-			w.scratch = enc
 		}
 	}
 	s.buf = append(s.buf, '\n')
@@ -357,10 +351,62 @@ func (w *CopyWriter) add(ctx context.Context, row int64, vals []any) error {
 	return nil
 }
 
+// appendValue appends v, a value of a column of type typ, in COPY's text
+// format: the text pgx sends for it as a text parameter (the same value
+// an INSERT of it stores), escaped, or \N for NULL. Strings, integers
+// into integer and numeric columns, and bytes into text columns take a
+// short way; everything else goes through pgx's text encoders.
+func (w *CopyWriter) appendValue(buf []byte, typ uint32, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case nil:
+		return append(buf, '\\', 'N'), nil
+	case string:
+		return appendCopyText(buf, x), nil
+	case []byte:
+		if x == nil {
+			return append(buf, '\\', 'N'), nil
+		}
+		if typ == 25 || typ == 1043 || typ == 1042 || typ == 19 {
+			return appendCopyText(buf, x), nil
+		}
+	case int64:
+		if numericType(typ) {
+			return strconv.AppendInt(buf, x, 10), nil
+		}
+	case int:
+		if numericType(typ) {
+			return strconv.AppendInt(buf, int64(x), 10), nil
+		}
+	case int32:
+		if numericType(typ) {
+			return strconv.AppendInt(buf, int64(x), 10), nil
+		}
+	}
+	enc, err := w.tm.Encode(typ, pgtype.TextFormatCode, v, w.scratch[:0])
+	if err != nil {
+		return buf, err
+	}
+	if enc == nil {
+		return append(buf, '\\', 'N'), nil
+	}
+	w.scratch = enc
+	return appendCopyText(buf, enc), nil
+}
+
+// numericType reports whether t is int2, int4, int8, numeric, float4 or
+// float8, whose text form of an integer is its decimal digits.
+func numericType(t uint32) bool {
+	switch t {
+	case 20, 21, 23, 1700, 700, 701:
+		return true
+	}
+	return false
+}
+
 // appendCopyText appends v escaped for COPY's text format.
-func appendCopyText(buf, v []byte) []byte {
-	for _, c := range v {
-		switch c {
+func appendCopyText[T string | []byte](buf []byte, v T) []byte {
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
 		case '\\':
 			buf = append(buf, '\\', '\\')
 		case '\n':
