@@ -136,6 +136,10 @@ type CopyWriter struct {
 }
 
 type copyShard struct {
+	// limit is the size at which buf is sent: CopyBatchBytes, except for
+	// the first batches, staggered over the shards so that the nodes get
+	// work early and the shards' batches do not all fall due at once.
+	limit int
 	buf   []byte
 	rows  []int64 // the row number of each line of buf
 	lanes []*copyLane
@@ -181,6 +185,7 @@ func (c CopyFrom) Start(ctx context.Context, vc CopyCursor) (*CopyWriter, error)
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	w := &CopyWriter{p: p, vc: vc, tm: pgtype.NewMap(), shards: make([]copyShard, len(p.Table.Shards)), lanes: map[catalog.Node]*copyLane{}, ctx: wctx, cancel: cancel}
 	for i := range p.Table.Shards {
+		w.shards[i].limit = max(CopyBatchBytes*(i+1)/len(w.shards), 1)
 		for _, pl := range p.Table.Shards[i].Writable() {
 			lane := w.lanes[pl.Node]
 			if lane == nil {
@@ -345,7 +350,7 @@ func (w *CopyWriter) add(ctx context.Context, row int64, vals []any) error {
 	}
 	s.buf = append(s.buf, '\n')
 	s.rows = append(s.rows, row)
-	if len(s.buf) >= CopyBatchBytes {
+	if len(s.buf) >= s.limit {
 		return w.send(ctx, idx)
 	}
 	return nil
@@ -430,7 +435,7 @@ func (w *CopyWriter) send(ctx context.Context, idx int) error {
 		return nil
 	}
 	b := copyBatch{shard: idx, data: s.buf, rows: s.rows}
-	s.buf, s.rows = nil, nil
+	s.buf, s.rows, s.limit = make([]byte, 0, CopyBatchBytes+CopyBatchBytes/8), nil, CopyBatchBytes
 	for _, lane := range s.lanes {
 		select {
 		case lane.ch <- b:
