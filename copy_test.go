@@ -333,6 +333,9 @@ func TestCopyOutsideTheConvention(t *testing.T) {
 	if _, err := stmt.Exec(1, "a"); err != nil {
 		t.Fatal(err)
 	}
+	// Other statements wait for the COPY's end.
+	_, err = tx.Exec(`INSERT INTO o (k, v) VALUES (2, 'b')`)
+	expectError(t, err, "25000", "COPY FROM STDIN is in progress")
 	expectError(t, tx.Commit(), "25000", "not ended")
 	if n := e.queryInt(`SELECT count(*) FROM o`); n != 0 {
 		t.Fatalf("%d rows after a COPY left open", n)
