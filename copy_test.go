@@ -406,6 +406,56 @@ func TestCopyToStdout(t *testing.T) {
 	}
 	_, err = e.DB.Query(`COPY (SELECT k FROM x ORDER BY k) TO STDOUT`)
 	expectError(t, err, "0A000", "merges across shards")
+
+	// Closed after one line: the shard COPYs stop, the connections serve on.
+	for range 3 {
+		rows, err := e.DB.Query(`COPY x TO STDOUT`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rows.Next() {
+			t.Fatal(rows.Err())
+		}
+		rows.Close()
+	}
+	if n := e.queryInt(`SELECT count(*) FROM x`); n != 300 {
+		t.Fatalf("count %d after closed COPYs", n)
+	}
+	// In a transaction: the COPY reads the transaction's own writes, and
+	// the transaction goes on after it.
+	tx, err := e.DB.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := 1000; k < 1020; k++ {
+		if _, err := tx.Exec(`INSERT INTO x (k, v) VALUES ($1, 'tx')`, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := tx.Query(`COPY (SELECT k FROM x WHERE v = 'tx') TO STDOUT`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inTx []string
+	for rows.Next() {
+		var l string
+		if err := rows.Scan(&l); err != nil {
+			t.Fatal(err)
+		}
+		inTx = append(inTx, l)
+	}
+	if err := rows.Err(); err != nil || len(inTx) != 20 {
+		t.Fatalf("COPY in the transaction: %d lines, %v", len(inTx), err)
+	}
+	if _, err := tx.Exec(`DELETE FROM x WHERE k = 1000`); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.queryInt(`SELECT count(*) FROM x`); n != 319 {
+		t.Fatalf("count %d after the transaction", n)
+	}
 }
 
 // TestCopyFromWorkerKilled kills a worker in the middle of a COPY with

@@ -5,8 +5,6 @@ import (
 	"database/sql/driver"
 	"io"
 
-	"github.com/jackc/pgx/v5/stdlib"
-
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/internal/sqlerr"
@@ -80,28 +78,35 @@ func (cn *conn) SessionKeys(ctx context.Context, typ uint32, texts []string) ([]
 	return out, nil
 }
 
-// CopyOut runs a COPY ... TO STDOUT of shard index idx on a placement a
-// read may use (onPlacement), failing over only before its first line.
-func (cn *conn) CopyOut(ctx context.Context, p *planner.Plan, idx int, sql string, w io.Writer) error {
-	return cn.onPlacement(ctx, p, idx, func(dc *stdlib.Conn) error {
-		cw := &countingWriter{w: w}
-		_, err := dc.Conn().PgConn().CopyTo(ctx, cw, sql)
-		if err != nil && cw.n > 0 {
-			// Lines were passed on: another placement would repeat them.
-			return sqlerr.New("58030", "COPY of shard %d broke off after %d lines: %v", p.Table.Shards[idx].ID, cw.n, err)
+// CopyOut takes a connection for a read of shard index idx on the first
+// of readPlacements whose node answers (failing over as readShard does)
+// and returns the COPY TO runner on it.
+func (cn *conn) CopyOut(ctx context.Context, p *planner.Plan, idx int) (func(ctx context.Context, sql string, w io.Writer) error, func(error), error) {
+	var lastErr error
+	placements := cn.readPlacements(p, idx)
+	for _, pl := range placements {
+		dc, release, err := cn.workerConn(ctx, pl.Node, false)
+		if err == nil {
+			pc := dc.Conn().PgConn()
+			run := func(ctx context.Context, sql string, w io.Writer) error {
+				_, err := pc.CopyTo(ctx, w, sql)
+				return err
+			}
+			done := func(err error) {
+				release()
+				cn.txFailed(err)
+			}
+			return run, done, nil
 		}
-		return err
-	})
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int
-}
-
-func (c *countingWriter) Write(b []byte) (int, error) {
-	c.n++
-	return c.w.Write(b)
+		if !cn.failoverAllowed(ctx, pl.Node, err) {
+			return nil, nil, cn.txFailed(noBadConn(err))
+		}
+		lastErr = err
+	}
+	if len(placements) == 0 {
+		return nil, nil, noReadPlacement(p, idx)
+	}
+	return nil, nil, unreachable(&p.Table.Shards[idx], lastErr)
 }
 
 // copyIn is a COPY FROM STDIN open on a statement (stmt.execCopy): from its

@@ -37,11 +37,14 @@ type CopyCursor interface {
 	// INSERT's key arguments given as text, and returns the typed values
 	// (time.Time, or infinity as text), in order.
 	SessionKeys(ctx context.Context, typ uint32, texts []string) ([]any, error)
-	// CopyOut runs sql, a COPY ... TO STDOUT, on a placement a read of
-	// shard index idx of p may use, writing each of its data messages (one
-	// row of COPY's output) to w in one Write. It fails over to another
-	// placement only before the first Write.
-	CopyOut(ctx context.Context, p *planner.Plan, idx int, sql string, w io.Writer) error
+	// CopyOut takes a connection to a placement a read of shard index idx
+	// of p may use (the first whose node answers, as ReadShard) and returns
+	// run, which runs a COPY ... TO STDOUT there writing each of its data
+	// messages (one row of COPY's output) to w in one Write, and done,
+	// which must be called with run's error once run has returned: it
+	// gives the connection back (and fails the transaction on an error).
+	// Only run may be called from another goroutine.
+	CopyOut(ctx context.Context, p *planner.Plan, idx int) (run func(ctx context.Context, sql string, w io.Writer) error, done func(error), err error)
 }
 
 // CopyFromNode runs one COPY ... FROM STDIN (sql) on the transaction's
@@ -575,17 +578,11 @@ func (c CopyTo) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue)
 		}
 	}
 	rctx, cancel := context.WithCancel(ctx)
-	r := &copyOutRows{lines: make(chan []byte, ScatterBuffer), cancel: cancel}
-	go func() {
-		defer close(r.lines)
-		w := copyLineWriter{ctx: rctx, lines: r.lines}
-		for n, idx := range shards {
-			if err := cc.CopyOut(rctx, p, idx, sqls[n], w); err != nil {
-				r.err = err
-				return
-			}
-		}
-	}()
+	r := &copyOutRows{ctx: rctx, cancel: cancel, vc: cc, p: p, shards: shards, sqls: sqls}
+	if err := r.start(); err != nil {
+		cancel()
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -624,12 +621,24 @@ func (w copyLineWriter) Write(b []byte) (int, error) {
 	}
 }
 
-// copyOutRows are CopyTo's rows. err is written by the reading goroutine
-// before it closes lines, and read after lines is closed.
+// copyOutRows are CopyTo's rows: the shards' COPYs one after the other,
+// each run by a goroutine of its own (COPY pushes its lines) that passes
+// its lines on through lines, a little ahead of Next; everything else
+// (taking and giving back connections) happens in the caller's goroutine,
+// in Next and Close. err is written by the shard's goroutine before it
+// closes lines, and read after.
 type copyOutRows struct {
-	lines  chan []byte
+	ctx    context.Context
 	cancel context.CancelFunc
-	err    error
+	vc     CopyCursor
+	p      *planner.Plan
+	shards []int
+	sqls   []string
+	next   int // position in shards of the next shard to start
+
+	lines chan []byte
+	done  func(error)
+	err   error
 }
 
 var (
@@ -638,6 +647,23 @@ var (
 	_ driver.RowsColumnTypeScanType         = (*copyOutRows)(nil)
 )
 
+// start begins the COPY of the next shard.
+func (r *copyOutRows) start() error {
+	pos := r.next
+	r.next++
+	run, done, err := r.vc.CopyOut(r.ctx, r.p, r.shards[pos])
+	if err != nil {
+		return err
+	}
+	lines := make(chan []byte, ScatterBuffer)
+	r.lines, r.done, r.err = lines, done, nil
+	go func() {
+		defer close(lines)
+		r.err = run(r.ctx, r.sqls[pos], copyLineWriter{ctx: r.ctx, lines: lines})
+	}()
+	return nil
+}
+
 func (r *copyOutRows) Columns() []string { return []string{CopyColumn} }
 
 func (r *copyOutRows) ColumnTypeDatabaseTypeName(int) string { return "TEXT" }
@@ -645,21 +671,34 @@ func (r *copyOutRows) ColumnTypeDatabaseTypeName(int) string { return "TEXT" }
 func (r *copyOutRows) ColumnTypeScanType(int) reflect.Type { return reflect.TypeFor[string]() }
 
 func (r *copyOutRows) Next(dest []driver.Value) error {
-	line, ok := <-r.lines
-	if !ok {
-		if r.err != nil {
-			return r.err
+	for r.lines != nil {
+		if line, ok := <-r.lines; ok {
+			dest[0] = string(line)
+			return nil
 		}
-		return io.EOF
+		err := r.err
+		r.done(err)
+		r.lines, r.done = nil, nil
+		if err != nil {
+			return err
+		}
+		if r.next < len(r.shards) {
+			if err := r.start(); err != nil {
+				return err
+			}
+		}
 	}
-	dest[0] = string(line)
-	return nil
+	return io.EOF
 }
 
-// Close stops the reading goroutine and waits for it.
+// Close stops the running shard's COPY and waits for its goroutine.
 func (r *copyOutRows) Close() error {
 	r.cancel()
-	for range r.lines {
+	if r.lines != nil {
+		for range r.lines {
+		}
+		r.done(r.err)
+		r.lines, r.done = nil, nil
 	}
 	return nil
 }

@@ -70,18 +70,20 @@ func (c *testCursor) SessionKeys(context.Context, uint32, []string) ([]any, erro
 	return nil, errors.New("testCursor: no session")
 }
 
-// CopyOut runs sql on the shard's first finalized placement (logged "copy
-// out <shard id>").
-func (c *testCursor) CopyOut(ctx context.Context, p *planner.Plan, idx int, sql string, w io.Writer) error {
+// CopyOut opens a connection to the shard's first finalized placement
+// (logged "copy out <shard id>"), closed by done.
+func (c *testCursor) CopyOut(ctx context.Context, p *planner.Plan, idx int) (func(context.Context, string, io.Writer) error, func(error), error) {
 	s := &p.Table.Shards[idx]
 	c.logf("copy out %d", s.ID)
 	conn, err := openNode(s.Finalized()[0].Node)
 	if err != nil {
+		return nil, nil, err
+	}
+	run := func(ctx context.Context, sql string, w io.Writer) error {
+		_, err := conn.(*stdlib.Conn).Conn().PgConn().CopyTo(ctx, w, sql)
 		return err
 	}
-	defer conn.Close()
-	_, err = conn.(*stdlib.Conn).Conn().PgConn().CopyTo(ctx, w, sql)
-	return err
+	return run, func(error) { conn.Close() }, nil
 }
 
 // TestCopyFrom: rows taken one by one go, in batches, to every placement of
