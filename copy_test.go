@@ -521,3 +521,34 @@ func (w *recordWriter) Write(b []byte) (int, error) {
 	w.records = append(w.records, string(b))
 	return len(b), nil
 }
+
+// copyKeyString is a named string type, as applications define them.
+type copyKeyString string
+
+// TestCopyFromNamedTypeKeyTexts: key texts whose meaning TimeZone decides
+// arrive as a named string type, and through a driver.Valuer; each row
+// lands on the shard of the value the session reads.
+func TestCopyFromNamedTypeKeyTexts(t *testing.T) {
+	e := newEnv(t)
+	db, err := sql.Open("pgshard", e.DSN+"&timezone=Asia/Kolkata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	e.exec(`CREATE TABLE nk (k timestamptz PRIMARY KEY, i int)`)
+	e.exec(`SELECT master_create_distributed_table('nk', 'k')`)
+	e.exec(`SELECT master_create_worker_shards('nk', 8, 1)`)
+	var data [][]any
+	for i := range 400 {
+		text := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * 97 * time.Minute).Format("2006-01-02 15:04:05")
+		var key any = copyKeyString(text)
+		if i%2 == 1 {
+			key = sql.NullString{String: text, Valid: true}
+		}
+		data = append(data, []any{key, i})
+	}
+	copyRows(t, db, `COPY nk (k, i) FROM STDIN`, data)
+	if stored := e.assertRowsHashIntoTheirShards("nk", "hashint8(((extract(epoch from k) - 946684800) * 1000000)::bigint)"); stored != 400 {
+		t.Fatalf("%d rows stored", stored)
+	}
+}

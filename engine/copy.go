@@ -283,10 +283,18 @@ func (w *CopyWriter) Row(ctx context.Context, args []driver.NamedValue) error {
 }
 
 // settingKeyText returns v as text when it is a key text whose value the
-// session's settings decide.
+// session's settings decide: a string, []byte, a named string type or a
+// driver.Valuer giving one of those.
 func settingKeyText(typ uint32, v any) (string, bool) {
 	if !catalog.KeyTextDependsOnSettings(typ) {
 		return "", false
+	}
+	if val, ok := v.(driver.Valuer); ok {
+		r, err := val.Value()
+		if err != nil {
+			return "", false // Hash reports it
+		}
+		v = r
 	}
 	var s string
 	switch x := v.(type) {
@@ -294,8 +302,14 @@ func settingKeyText(typ uint32, v any) (string, bool) {
 		s = x
 	case []byte:
 		s = string(x)
-	default:
+	case time.Time, nil:
 		return "", false
+	default:
+		rv := reflect.ValueOf(v)
+		if rv.Kind() != reflect.String {
+			return "", false
+		}
+		s = rv.String()
 	}
 	return s, !catalog.KeyTextIndependentOfSettings(typ, s)
 }
