@@ -527,7 +527,8 @@ type copyKeyString string
 
 // TestCopyFromNamedTypeKeyTexts: key texts whose meaning TimeZone decides
 // arrive as a named string type, and through a driver.Valuer; each row
-// lands on the shard of the value the session reads.
+// lands on the shard of the value the session reads, by COPY as by INSERT
+// (which hashed a named string type's zone-less text as UTC before).
 func TestCopyFromNamedTypeKeyTexts(t *testing.T) {
 	e := newEnv(t)
 	db, err := sql.Open("pgshard", e.DSN+"&timezone=Asia/Kolkata")
@@ -535,9 +536,11 @@ func TestCopyFromNamedTypeKeyTexts(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	e.exec(`CREATE TABLE nk (k timestamptz PRIMARY KEY, i int)`)
-	e.exec(`SELECT master_create_distributed_table('nk', 'k')`)
-	e.exec(`SELECT master_create_worker_shards('nk', 8, 1)`)
+	for _, name := range []string{"nk", "ins_nk"} {
+		e.exec(`CREATE TABLE ` + name + ` (k timestamptz PRIMARY KEY, i int)`)
+		e.exec(`SELECT master_create_distributed_table($1, 'k')`, name)
+		e.exec(`SELECT master_create_worker_shards($1, 8, 1)`, name)
+	}
 	var data [][]any
 	for i := range 400 {
 		text := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * 97 * time.Minute).Format("2006-01-02 15:04:05")
@@ -548,7 +551,14 @@ func TestCopyFromNamedTypeKeyTexts(t *testing.T) {
 		data = append(data, []any{key, i})
 	}
 	copyRows(t, db, `COPY nk (k, i) FROM STDIN`, data)
-	if stored := e.assertRowsHashIntoTheirShards("nk", "hashint8(((extract(epoch from k) - 946684800) * 1000000)::bigint)"); stored != 400 {
-		t.Fatalf("%d rows stored", stored)
+	for _, r := range data {
+		if _, err := db.Exec(`INSERT INTO ins_nk (k, i) VALUES ($1, $2)`, r...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"nk", "ins_nk"} {
+		if stored := e.assertRowsHashIntoTheirShards(name, "hashint8(((extract(epoch from k) - 946684800) * 1000000)::bigint)"); stored != 400 {
+			t.Fatalf("%s: %d rows stored", name, stored)
+		}
 	}
 }
