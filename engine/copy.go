@@ -614,7 +614,11 @@ func (c CopyTo) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedVal
 		if err != nil {
 			return err
 		}
-		d.Add("  shard %d on %s", s.ID, d.Placements(p, s))
+		read := p
+		if p.Copy.Query != nil {
+			read = p.Copy.Query
+		}
+		d.Add("  shard %d on %s", s.ID, d.Placements(read, s))
 		d.Add("    SQL: %s", sql)
 	}
 	return nil
@@ -665,7 +669,13 @@ var (
 func (r *copyOutRows) start() error {
 	pos := r.next
 	r.next++
-	run, done, err := r.vc.CopyOut(r.ctx, r.p, r.shards[pos])
+	// A SELECT's own plan knows every table it reads: the placement must
+	// hold each one's shard.
+	read := r.p
+	if r.p.Copy.Query != nil {
+		read = r.p.Copy.Query
+	}
+	run, done, err := r.vc.CopyOut(r.ctx, read, r.shards[pos])
 	if err != nil {
 		return err
 	}
