@@ -368,7 +368,21 @@ func TestCopyToStdout(t *testing.T) {
 		}
 	}
 	copyRows(t, e.DB, `COPY x (k, v, d) FROM STDIN`, data)
+	// y is co-located with x (same shard count and replicas).
+	e.exec(`CREATE TABLE y (k bigint PRIMARY KEY, w int)`)
+	e.exec(`SELECT master_create_distributed_table('y', 'k')`)
+	e.exec(`SELECT master_create_worker_shards('y', 8, 2)`)
+	if _, err := ref.Exec(ctx, `CREATE TABLE ref_y (k bigint PRIMARY KEY, w int)`); err != nil {
+		t.Fatal(err)
+	}
+	for k := 0; k < 300; k += 7 {
+		e.exec(`INSERT INTO y VALUES ($1, $2)`, k, k*k)
+		if _, err := ref.Exec(ctx, `INSERT INTO ref_y VALUES ($1, $2)`, k, k*k); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cases := []struct{ sql, refSQL string }{
+		{`COPY (SELECT x.k, y.w, x.v FROM x JOIN y ON x.k = y.k) TO STDOUT`, `COPY (SELECT x.k, y.w, x.v FROM ref_x x JOIN ref_y y ON x.k = y.k) TO STDOUT`},
 		{`COPY x TO STDOUT`, `COPY ref_x TO STDOUT`},
 		{`COPY x (d, k) TO STDOUT WITH (FORMAT csv, DELIMITER ';', FORCE_QUOTE *)`, `COPY ref_x (d, k) TO STDOUT WITH (FORMAT csv, DELIMITER ';', FORCE_QUOTE *)`},
 		{`COPY (SELECT k, upper(v) FROM x WHERE k IN (3, 5, 200, 7)) TO STDOUT WITH CSV`, `COPY (SELECT k, upper(v) FROM ref_x WHERE k IN (3, 5, 200, 7)) TO STDOUT WITH CSV`},
