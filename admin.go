@@ -152,7 +152,7 @@ func (c *Connector) copyShardPlacement(ctx context.Context, fn string, args []an
 		if !holds {
 			continue
 		}
-		if _, _, err := c.recoverServer(ctx, n.String(), 0); err != nil {
+		if _, _, err := c.coord.RecoverNode(ctx, n, 0); err != nil {
 			return fmt.Errorf("pgshard: finishing in-doubt transactions on %s before copying: %w", n, err)
 		}
 	}

@@ -57,7 +57,7 @@ func (cn *conn) metaSession(ctx context.Context) (*stdlib.Conn, error) {
 		return nil, err
 	}
 	session := dc.(*stdlib.Conn)
-	acceptBinaryArrays(session.Conn().TypeMap())
+	engine.AcceptBinaryArrays(session.Conn().TypeMap())
 	if !cn.c.live.add(session.Conn().PgConn()) {
 		session.Close()
 		return nil, errors.New("pgshard: connector is closed")

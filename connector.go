@@ -19,8 +19,10 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/txn"
 )
 
 // metadataRefreshInterval bounds how long a metadata change made by another
@@ -46,18 +48,12 @@ type Connector struct {
 	closed  atomic.Bool
 	nodesMu sync.Mutex
 	nodes   map[catalog.Node]*nodePool
-	// txLogReady remembers the servers where pgshard.transaction_log (the
-	// older two-phase commit scheme's log, read by recovery) exists.
-	txLogMu    sync.Mutex
-	txLogReady map[string]bool
-	// twopc is the two-phase commit bookkeeping (twophase.go).
-	twopc twoPhaseState
-	// lockwait watches the worker statements for waits on in-doubt
-	// prepared transactions (lockwait.go).
-	lockwait lockWatch
-	// types caches format_type names of result type OIDs (combine queries).
-	typeMu sync.Mutex
-	types  map[typeRef]typeInfo
+	// coord commits across servers, recovers what is left in doubt and
+	// watches the worker statements for waits on it (package txn).
+	coord *txn.Coordinator
+	// types caches the descriptions of result types (Combine and
+	// Materialize carry values of them between servers).
+	types engine.TypeCache
 	// fanout reserves worker connections for streaming multi-shard reads.
 	fanout *fanoutGate
 	// live holds every open server connection of the Connector's pools and
@@ -124,7 +120,7 @@ func (l *liveConns) track(cfg *pgxpool.Config) {
 		if !l.add(conn.PgConn()) {
 			return errors.New("pgshard: connector is closed")
 		}
-		acceptBinaryArrays(conn.TypeMap())
+		engine.AcceptBinaryArrays(conn.TypeMap())
 		return nil
 	}
 	cfg.BeforeClose = func(conn *pgx.Conn) {
@@ -275,7 +271,7 @@ func (np *nodePool) open(ctx context.Context) (*stdlib.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	acceptBinaryArrays(c.(*stdlib.Conn).Conn().TypeMap())
+	engine.AcceptBinaryArrays(c.(*stdlib.Conn).Conn().TypeMap())
 	return c.(*stdlib.Conn), nil
 }
 
@@ -315,7 +311,9 @@ func NewConnector(dsn string) (*Connector, error) {
 	if !strings.Contains(dsn, "pool_max_conns") {
 		nodePoolSize = defaultNodePoolSize
 	}
-	return &Connector{dsn: dsn, poolConfig: cfg, nodes: map[catalog.Node]*nodePool{}, fanout: newFanoutGate(nodePoolSize)}, nil
+	c := &Connector{dsn: dsn, poolConfig: cfg, nodes: map[catalog.Node]*nodePool{}, fanout: newFanoutGate(nodePoolSize)}
+	c.coord = txn.New(txnCluster{c})
+	return c, nil
 }
 
 // Driver returns the pgshard driver.
@@ -355,7 +353,7 @@ func (c *Connector) init(ctx context.Context) error {
 	}
 	err = catalog.EnsureSchema(ctx, pc.Conn())
 	if err == nil {
-		err = ensureCommitRecord(ctx, pc.Conn())
+		err = txn.EnsureCommitRecord(ctx, pc.Conn())
 	}
 	pc.Release()
 	if err != nil {
@@ -378,11 +376,11 @@ func (c *Connector) init(ctx context.Context) error {
 	}()
 	go func() {
 		defer c.bgDone.Done()
-		c.resolverLoop(bg)
+		c.coord.RunResolver(bg)
 	}()
 	go func() {
 		defer c.bgDone.Done()
-		c.lockWaitLoop(bg)
+		c.coord.RunLockWatch(bg)
 	}()
 	c.inited.Store(true)
 	return nil
@@ -476,8 +474,8 @@ func (c *Connector) node(n catalog.Node) (*nodePool, error) {
 		return nil, err
 	}
 	c.live.track(cfg)
-	cfg.ConnConfig.Tracer = &lockWaitTracer{w: &c.lockwait, node: n}
-	cfg.ConnConfig.AfterConnect = verifyBackendPID
+	cfg.ConnConfig.Tracer = c.coord.Tracer(n)
+	cfg.ConnConfig.AfterConnect = txn.AfterConnect
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("pgshard: pool for worker %s: %w", n, err)

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/engine"
@@ -17,9 +16,8 @@ import (
 // conn is the engine's Cursor: the primitives of a plan reach the nodes
 // through it, in this connection's session and transaction. The methods
 // below adapt the node layer (placements.go: placements, fail-over, replicated
-// writes, marking; fanout.go: reservations; tx.go and twophase.go:
-// transactions and their commit) and the strategies not yet moved into
-// package engine.
+// writes, marking; fanout.go: reservations; tx.go and package txn:
+// transactions and their commit).
 var _ engine.Cursor = (*conn)(nil)
 
 // Bind runs the plan's Eval step (bindArgs).
@@ -59,18 +57,28 @@ func (cn *conn) InTransaction() bool { return cn.tx != nil }
 // TextResults tells whether the worker connections' query mode returns
 // every value as text (the simple protocol or exec).
 func (cn *conn) TextResults() bool {
-	return !describesStatements(cn.c.poolConfig.ConnConfig.DefaultQueryExecMode)
+	return !engine.DescribesStatements(cn.c.poolConfig.ConnConfig.DefaultQueryExecMode)
 }
 
-// CombineQuery is combineQuery.
-func (cn *conn) CombineQuery(ctx context.Context, p *planner.Plan, args []any) (driver.Rows, error) {
-	return cn.combineQuery(ctx, p, args)
+// OnShard runs fn on a placement a read of shard index idx may use
+// (onPlacement), failing over as reads do.
+func (cn *conn) OnShard(ctx context.Context, p *planner.Plan, idx int, fn func(c *pgx.Conn) error) error {
+	return cn.onPlacement(ctx, p, idx, fn)
 }
 
-// MaterializeQuery is materializeQuery.
-func (cn *conn) MaterializeQuery(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Rows, error) {
-	return cn.materializeQuery(ctx, p, nargs)
+// OnSession runs fn on the session's connection to the metadata database
+// (metaConn: the pool's when the session changed nothing).
+func (cn *conn) OnSession(ctx context.Context, fn func(c *pgx.Conn) error) error {
+	pc, done, err := cn.metaConn(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return fn(pc)
 }
+
+// ResultTypes is the connector's cache of result types.
+func (cn *conn) ResultTypes() *engine.TypeCache { return &cn.c.types }
 
 // WritePlacement runs sql on one placement in the statement's
 // transaction (writePlacement); a failure fails the transaction.
@@ -126,8 +134,8 @@ func (cn *conn) MetadataVersion(ctx context.Context) (int64, error) {
 // idx may use (onPlacement) and returns its values.
 func (cn *conn) ProbeShard(ctx context.Context, p *planner.Plan, idx int, sql string, args []any) ([]any, error) {
 	var vals []any
-	err := cn.onPlacement(ctx, p, idx, func(dc *stdlib.Conn) error {
-		row, err := dc.Conn().Query(ctx, sql, args...)
+	err := cn.onPlacement(ctx, p, idx, func(c *pgx.Conn) error {
+		row, err := c.Query(ctx, sql, args...)
 		if err != nil {
 			return err
 		}
@@ -144,4 +152,30 @@ func (cn *conn) ProbeShard(ctx context.Context, p *planner.Plan, idx int, sql st
 		return row.Err()
 	})
 	return vals, err
+}
+
+// onPlacement calls fn with a connection to the first reachable placement
+// a read of plan p's shard index idx may use (readPlacements), failing over
+// as reads do, and releases it after.
+func (cn *conn) onPlacement(ctx context.Context, p *planner.Plan, idx int, fn func(c *pgx.Conn) error) error {
+	var lastErr error
+	placements := cn.readPlacements(p, idx)
+	for _, pl := range placements {
+		dc, release, err := cn.workerConn(ctx, pl.Node, false)
+		if err == nil {
+			err = fn(dc.Conn())
+			release()
+			if err == nil {
+				return nil
+			}
+		}
+		if !cn.failoverAllowed(ctx, pl.Node, err) {
+			return cn.txFailed(noBadConn(err))
+		}
+		lastErr = err
+	}
+	if len(placements) == 0 {
+		return noReadPlacement(p, idx)
+	}
+	return unreachable(&p.Table.Shards[idx], lastErr)
 }

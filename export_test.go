@@ -11,6 +11,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/engine"
+	"github.com/pgshard/pgshard/txn"
 )
 
 // KillAtEnv names the environment variable that makes a test binary kill
@@ -19,7 +23,7 @@ import (
 const KillAtEnv = "PGSHARD_TEST_KILL_AT"
 
 // CommitSteps lists the steps a test can kill the process at.
-var CommitSteps = []string{stepAfterPlacementWrite, stepAfterMarking, stepAfterPrepare, stepBeforeDecision, stepAfterDecision, stepAfterCommitPrepared}
+var CommitSteps = txn.Steps
 
 func init() {
 	spec := os.Getenv(KillAtEnv)
@@ -36,32 +40,32 @@ func init() {
 		nth = n
 	}
 	var seen atomic.Int64
-	commitStep = func(s string) {
+	txn.Step = func(s string) {
 		if s == step && seen.Add(1) == nth {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		}
 	}
 }
 
-// SetCommitStep replaces the commit fault-injection hook (commitStep) for a
+// SetCommitStep replaces the commit fault-injection hook (txn.Step) for a
 // test; restore puts the previous one back. Set it before the statements it
 // watches start and restore it after they end.
 func SetCommitStep(f func(step string)) (restore func()) {
-	old := commitStep
-	commitStep = f
-	return func() { commitStep = old }
+	old := txn.Step
+	txn.Step = f
+	return func() { txn.Step = old }
 }
 
 // StepAfterDecision is the commit step after the coordinator committed and
 // before the other participants' COMMIT PREPARED.
-const StepAfterDecision = stepAfterDecision
+const StepAfterDecision = txn.StepAfterDecision
 
 // SetMaxMaterializedBytes changes the bound on a statement's materialized
 // subqueries for a test; restore puts the previous one back.
 func SetMaxMaterializedBytes(n int) (restore func()) {
-	old := maxMaterializedBytes
-	maxMaterializedBytes = n
-	return func() { maxMaterializedBytes = old }
+	old := engine.MaxMaterializedBytes
+	engine.MaxMaterializedBytes = n
+	return func() { engine.MaxMaterializedBytes = old }
 }
 
 // SortMergeStreams reports how pgshard answers query (cached plan, after a
@@ -92,28 +96,28 @@ func SortMergeStreams(ctx context.Context, db *sql.DB, query string) (streams, k
 // query combined by PostgreSQL for a test; restore puts the previous one
 // back.
 func SetMaxCombineBytes(n int) (restore func()) {
-	old := maxCombineBytes
-	maxCombineBytes = n
-	return func() { maxCombineBytes = old }
+	old := engine.MaxCombineBytes
+	engine.MaxCombineBytes = n
+	return func() { engine.MaxCombineBytes = old }
 }
 
 // StepAfterPrepare and StepBeforeDecision are the commit steps once every
 // participant that prepares has prepared, and right before the commit is
 // decided.
 const (
-	StepAfterPrepare   = stepAfterPrepare
-	StepBeforeDecision = stepBeforeDecision
+	StepAfterPrepare   = txn.StepAfterPrepare
+	StepBeforeDecision = txn.StepBeforeDecision
 )
 
 // SetCommitTimeout changes the bound on a commit's decision and COMMIT
 // PREPARED phases for a test; restore puts the previous one back.
 func SetCommitTimeout(d time.Duration) (restore func()) {
-	old := commitTimeout
-	commitTimeout = d
-	return func() { commitTimeout = old }
+	old := txn.CommitTimeout
+	txn.CommitTimeout = d
+	return func() { txn.CommitTimeout = old }
 }
 
 // NewLockWaitTracer returns the tracer every worker pool's connections
-// carry (lockwait.go), with a registry of its own, for a benchmark of
-// what it costs a statement.
-func NewLockWaitTracer() pgx.QueryTracer { return &lockWaitTracer{w: &lockWatch{}} }
+// carry (txn/lockwait.go), with a coordinator of its own, for a benchmark
+// of what it costs a statement.
+func NewLockWaitTracer() pgx.QueryTracer { return txn.New(nil).Tracer(catalog.Node{}) }

@@ -17,6 +17,7 @@ import (
 	"github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/txn"
 )
 
 // markTimeout bounds marking a placement inactive, which must finish even
@@ -476,7 +477,7 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 		}
 		part.placements = []catalog.Placement{pl}
 		ok = append(ok, part)
-		commitStep(stepAfterPlacementWrite)
+		txn.Step(txn.StepAfterPlacementWrite)
 	}
 	finalized := 0
 	for _, p := range ok {
@@ -495,7 +496,7 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 		if err := cn.c.markInactive(ctx, failed); err != nil {
 			return nil, nil, err
 		}
-		commitStep(stepAfterMarking)
+		txn.Step(txn.StepAfterMarking)
 	}
 	if len(ok) == 1 {
 		if _, err := ok[0].conn.Conn().Exec(ctx, "COMMIT"); err != nil {
@@ -601,37 +602,11 @@ func (c *Connector) markInactive(ctx context.Context, placements []catalog.Place
 	return c.refresh(mctx)
 }
 
-// eachShard runs run(0..n-1): all at once outside a transaction; one after
-// the other inside one (a transaction has one connection per node),
-// stopping at the first error. It returns the first error.
-func (cn *conn) eachShard(n int, run func(i int) error) error {
-	if cn.tx != nil {
-		for i := 0; i < n; i++ {
-			if err := run(i); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	errs := make([]error, n)
-	parallel(n, func(i int) { errs[i] = run(i) })
-	for _, err := range errs {
-		if err != nil {
-			return err
+// abortAll rolls back the open transactions of participants.
+func abortAll(ctx context.Context, ps []*participant) {
+	for _, p := range ps {
+		if !p.conn.Conn().IsClosed() && p.conn.Conn().PgConn().TxStatus() != 'I' {
+			_, _ = p.conn.Conn().Exec(ctx, "ROLLBACK")
 		}
 	}
-	return nil
-}
-
-// targetShards is the list of shard indexes a Scatter plan runs on; never
-// empty (a plan that matches no key still answers, with no rows, from one).
-func (cn *conn) targetShards(p *planner.Plan, args []any) ([]int, error) {
-	shards, err := p.TargetShards(args)
-	if err != nil {
-		return nil, err
-	}
-	if len(shards) == 0 {
-		shards = []int{0}
-	}
-	return shards, nil
 }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -14,6 +13,7 @@ import (
 	"github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/txn"
 )
 
 // transaction is a database/sql transaction over any number of servers.
@@ -87,6 +87,13 @@ type participant struct {
 	gen    uint64
 	resets bool
 }
+
+// participant is a txn.Participant for the commit (commitAtomic).
+var _ txn.Participant = (*participant)(nil)
+
+func (p *participant) Node() catalog.Node              { return p.node }
+func (p *participant) Conn() *pgx.Conn                 { return p.conn.Conn() }
+func (p *participant) Placements() []catalog.Placement { return p.placements }
 
 // wrotePlacement records that a statement wrote pl through the
 // transaction's participant on pl's node.
@@ -480,8 +487,4 @@ func (cn *conn) txCommand(ctx context.Context, p *planner.Plan, query string, na
 		return nil, sqlerr.Unsupported("%s as SQL text is not supported by pgshard; use database/sql's BeginTx, Commit and Rollback", cmd.Kind)
 	}
 	return nil, sqlerr.Unsupported("%s as SQL text is not supported by pgshard inside a transaction; use the Tx's Commit and Rollback", cmd.Kind)
-}
-
-func quoteLiteral(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }

@@ -3,18 +3,55 @@ package engine
 import (
 	"context"
 	"database/sql/driver"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/pgshard/pgshard/internal/sqlerr"
+	"github.com/pgshard/pgshard/merge"
 	"github.com/pgshard/pgshard/planner"
 )
 
 // Combine is a Scatter plan whose answer PostgreSQL combines from the
 // shards' partial rows (planner.CombinePlan: GROUP BY, DISTINCT, window
-// functions, avg, ...): the shards' partial rows are gathered and one
-// statement on the metadata database combines them. The work is still
-// done in package pgshard this round (Strategies.CombineQuery).
+// functions, avg, ...): the plan's partial query runs on every shard (in
+// parallel outside a transaction), then the combine query over all partial
+// rows on a placement of the first shard.
+//
+// Partial values travel exactly, whatever the session's settings: a
+// column of a built-in type with binary I/O (binaryTypes) is read from the
+// shards in binary and passed to the combine query as a binary array
+// parameter (binaryArray), which no DateStyle, TimeZone, IntervalStyle,
+// extra_float_digits or lc_monetary can change. Text, as PostgreSQL prints
+// it in the session, would not do: a timestamptz printed "... IST" under
+// DateStyle SQL reads back as Israel time, a float8 printed with
+// extra_float_digits 0 loses digits. Other columns (arrays, user types)
+// still travel as text, which is exact unless they hold a timestamptz or a
+// float under such settings; then the query is refused (0A000, see
+// checkTextTransport).
+//
+// The partial rows are held in memory, at most MaxCombineBytes of them for
+// all shards together.
 type Combine struct {
 	Plan *planner.Plan
 }
+
+// MaxCombineBytes bounds the partial rows a multi-shard query whose answer
+// PostgreSQL combines (GROUP BY, DISTINCT, window functions, ...) holds in
+// memory, all shards together: beyond it the statement fails (54000) rather
+// than exhausting the process's memory. The combine query's arguments
+// encode them once more while it is sent. Tests lower it; it is read
+// without a lock, so change it only while no statement runs.
+var MaxCombineBytes = 256 << 20
+
+// partialValueOverhead is what one partial value costs besides its text: a
+// string header and a pointer to it.
+const partialValueOverhead = 24
 
 func (c Combine) Inputs() []Primitive { return nil }
 
@@ -27,13 +64,263 @@ func (c Combine) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue
 	if err != nil {
 		return nil, err
 	}
-	return vc.CombineQuery(ctx, c.Plan, args)
+	return c.query(ctx, vc, args)
 }
 
 func (c Combine) queryBound(ctx context.Context, vc Cursor, sc *scatterCall) (driver.Rows, error) {
-	return vc.CombineQuery(ctx, c.Plan, sc.args)
+	return c.query(ctx, vc, sc.args)
 }
 
 func (c Combine) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
 	return describeScatter(ctx, vc, c.Plan, nargs, d)
+}
+
+// partialRows are one shard's answer to a partial query, column by column:
+// each value in the format its column travels in (formats; nil for NULL).
+type partialRows struct {
+	types   []TypeRef
+	formats []int16
+	cols    [][][]byte
+}
+
+// query runs the plan on args, the statement's bound (Cursor.Bind).
+func (c Combine) query(ctx context.Context, vc Cursor, args []any) (driver.Rows, error) {
+	p := c.Plan
+	shardArgs := append([]any{binaryTransport}, planner.ShardArgs(p, args)...)
+	shards, err := targetShards(p, args)
+	if err != nil {
+		return nil, err
+	}
+	n := len(shards)
+	parts := make([]partialRows, n)
+	shapes := NewShapes(p)
+	limit := int64(MaxCombineBytes)
+	var held atomic.Int64 // bytes of partial rows read, all shards together
+	err = eachShard(vc, n, func(i int) error {
+		sql, err := p.ShardSQL(shards[i])
+		if err != nil {
+			return err
+		}
+		return vc.OnShard(ctx, p, shards[i], func(conn *pgx.Conn) error {
+			part, read, err := readPartial(ctx, conn, sql, shardArgs, &held, limit, func(fds []pgconn.FieldDescription) error {
+				return shapes.Check(Shape{Idx: shards[i], Desc: fieldsDescription(conn.TypeMap(), fds)})
+			})
+			if err != nil {
+				held.Add(-read) // this attempt's, given back if it fails over
+				return err
+			}
+			parts[i] = part
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	k := len(parts[0].types)
+	for _, part := range parts[1:] {
+		for j := range k {
+			if part.formats[j] != parts[0].formats[j] {
+				return nil, sqlerr.New(sqlerr.InternalError, "combine: partial column %d came in different formats from different shards", j+1)
+			}
+		}
+	}
+	total := 0
+	for _, part := range parts {
+		if k > 0 {
+			total += len(part.cols[0])
+		}
+	}
+	columns := make([][][]byte, k)
+	for j := range columns {
+		columns[j] = make([][]byte, 0, total)
+	}
+	for _, part := range parts {
+		for j := range columns {
+			columns[j] = append(columns[j], part.cols[j]...)
+		}
+	}
+	home := shards[0]
+	homeSQL, err := p.ShardSQL(home)
+	if err != nil {
+		return nil, err
+	}
+	binaryCols := make([]bool, k)
+	for j, f := range parts[0].formats {
+		binaryCols[j] = f == pgx.BinaryFormatCode
+	}
+	var sql string
+	err = vc.OnShard(ctx, p, home, func(conn *pgx.Conn) error {
+		infos, err := vc.ResultTypes().Infos(ctx, conn, parts[0].types)
+		if err != nil {
+			return err
+		}
+		if err := checkTextTransport(ctx, conn, infos, binaryCols); err != nil {
+			return err
+		}
+		types := make([]string, k)
+		collatable := make([]bool, k)
+		for j, ti := range infos {
+			types[j], collatable[j] = ti.Name, ti.Collatable
+		}
+		collations, err := partialCollations(ctx, conn, p, homeSQL, collatable, shardArgs)
+		if err != nil {
+			return err
+		}
+		sql, err = p.Combine.SQL(planner.CombineInput{Types: types, Collations: collations, Binary: binaryCols})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	cargs := make([]driver.NamedValue, 0, len(p.Combine.Params)+k+2)
+	if vc.TextResults() {
+		// Binary parameters need a described statement; the answer stays in
+		// text, as the connections' mode returns it (replacing the binary
+		// formats stdlib asks for).
+		cargs = append(cargs, driver.NamedValue{Value: pgx.QueryExecModeDescribeExec}, driver.NamedValue{Value: pgx.QueryResultFormatsByOID{}})
+	}
+	for _, pn := range p.Combine.Params {
+		var v any
+		if pn <= len(args) {
+			v = args[pn-1]
+		}
+		cargs = append(cargs, driver.NamedValue{Ordinal: len(cargs) + 1, Value: v})
+	}
+	for j, col := range columns {
+		var v any
+		if binaryCols[j] {
+			v = newBinaryArray(parts[0].types[j].OID, col)
+		} else {
+			v = textArray(col)
+		}
+		cargs = append(cargs, driver.NamedValue{Ordinal: len(cargs) + 1, Value: v})
+	}
+	return vc.ReadShard(ctx, p, home, sql, cargs)
+}
+
+// readPartial runs a shard's partial query on conn and reads its rows
+// column by column; check sees the row description before any row is
+// read. held counts the bytes read by all shards together; past limit it
+// fails (54000). read is what this call added to held.
+func readPartial(ctx context.Context, conn *pgx.Conn, sql string, args []any, held *atomic.Int64, limit int64, check func([]pgconn.FieldDescription) error) (part partialRows, read int64, err error) {
+	rows, err := conn.Query(ctx, sql, extendedProtocol(conn, args)...)
+	if err != nil {
+		return part, 0, err
+	}
+	defer rows.Close()
+	fds := rows.FieldDescriptions()
+	if err := check(fds); err != nil {
+		return part, 0, err
+	}
+	part = partialRows{types: make([]TypeRef, len(fds)), formats: make([]int16, len(fds)), cols: make([][][]byte, len(fds))}
+	for j, fd := range fds {
+		part.types[j] = TypeRef{fd.DataTypeOID, fd.TypeModifier}
+		part.formats[j] = fd.Format
+	}
+	var arena valueArena
+	for rows.Next() {
+		size := int64(0)
+		for j, raw := range rows.RawValues() {
+			size += partialValueOverhead
+			if raw == nil {
+				part.cols[j] = append(part.cols[j], nil)
+				continue
+			}
+			size += int64(len(raw))
+			part.cols[j] = append(part.cols[j], arena.copy(raw))
+		}
+		read += size
+		if held.Add(size) > limit {
+			// Closing the rows reads the rest without keeping it.
+			return part, 0, combineLimitError(limit)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return part, read, err
+	}
+	return part, read, nil
+}
+
+// combineLimitError is the error of a query whose partial rows exceed
+// limit bytes.
+func combineLimitError(limit int64) error {
+	return sqlerr.New("54000", "the shards' partial results of this multi-shard query (combined by PostgreSQL: GROUP BY, DISTINCT, window functions, ...) exceed pgshard's limit of %s held in memory; filter the rows, group them more coarsely, or fix its partition column by equality", byteSize(limit))
+}
+
+// byteSize formats n bytes in MB when it is a whole number of them.
+func byteSize(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// fieldsDescription describes rows read with pgx as merge.Describe describes
+// the database/sql driver's: pgx's type name (upper case) for the types it
+// knows, else the OID in decimal.
+func fieldsDescription(m *pgtype.Map, fds []pgconn.FieldDescription) merge.RowDescription {
+	d := merge.RowDescription{Names: make([]string, len(fds)), Types: make([]string, len(fds))}
+	for i, fd := range fds {
+		d.Names[i] = fd.Name
+		if t, ok := m.TypeForOID(fd.DataTypeOID); ok {
+			d.Types[i] = strings.ToUpper(t.Name)
+		} else {
+			d.Types[i] = strconv.FormatUint(uint64(fd.DataTypeOID), 10)
+		}
+	}
+	return d
+}
+
+// partialCollations returns the collation of each partial column ("" for
+// the database default or a type without collation), so that the combine
+// query sorts, groups and compares text as the shards did (COLLATE clauses,
+// columns with their own collation). It asks PostgreSQL once per plan,
+// without running the partial query (LIMIT 0).
+func partialCollations(ctx context.Context, conn *pgx.Conn, p *planner.Plan, partialSQL string, collatable []bool, args []any) ([]string, error) {
+	if got, ok := p.Combine.Collations(); ok {
+		return got, nil
+	}
+	n := len(collatable)
+	out := make([]string, n)
+	var asked []int
+	q := "SELECT "
+	for i := 0; i < n; i++ {
+		if !collatable[i] {
+			continue
+		}
+		if len(asked) > 0 {
+			q += ", "
+		}
+		asked = append(asked, i)
+		q += fmt.Sprintf("pg_collation_for((SELECT s.%s FROM (%s) s LIMIT 0))", pgx.Identifier{p.Combine.ColumnName(i)}.Sanitize(), partialSQL)
+	}
+	if len(asked) == 0 {
+		p.Combine.SetCollations(out)
+		return out, nil
+	}
+	rows, err := conn.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("pgshard: reading collations of partial results: %w", err)
+	}
+	defer rows.Close()
+	if rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			return nil, err
+		}
+		for j, v := range vals {
+			i := asked[j]
+			if s, ok := v.(string); ok && s != "" && s != `"default"` && s != "default" {
+				if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+					s = strings.ReplaceAll(s[1:len(s)-1], `""`, `"`)
+				}
+				out[i] = s
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	p.Combine.SetCollations(out)
+	return out, nil
 }

@@ -138,9 +138,26 @@ func execOn(t *testing.T, node catalog.Node, sql string) {
 }
 
 // openNode opens a new connection to the "postgres" database of node with
-// pgx's database/sql driver.
+// pgx's database/sql driver, able to send binary arrays (as the driver's
+// connections are: AcceptBinaryArrays).
 func openNode(node catalog.Node) (driver.Conn, error) {
-	return stdlib.GetDefaultDriver().Open(dsnOf(node))
+	c, err := stdlib.GetDefaultDriver().Open(dsnOf(node))
+	if err != nil {
+		return nil, err
+	}
+	AcceptBinaryArrays(c.(*stdlib.Conn).Conn().TypeMap())
+	return c, nil
+}
+
+// connectNode opens a new pgx connection to the "postgres" database of
+// node, able to send binary arrays.
+func connectNode(ctx context.Context, node catalog.Node) (*pgx.Conn, error) {
+	c, err := pgx.Connect(ctx, dsnOf(node))
+	if err != nil {
+		return nil, err
+	}
+	AcceptBinaryArrays(c.TypeMap())
+	return c, nil
 }
 
 // dsnOf is the DSN of the "postgres" database of node.
@@ -177,6 +194,10 @@ func (testEnv) Describe(string) ([]planner.ColumnDesc, error) {
 type testCursor struct {
 	mu  sync.Mutex
 	log []string
+	// snap and env are the catalog Statement plans against (nil: it
+	// fails).
+	snap *catalog.Snapshot
+	env  planner.Env
 	// tx holds, inside Atomically, one connection per node in an open
 	// transaction, committed one after the other when f succeeds (the
 	// driver's two-phase commit is not the engine's to test).
@@ -330,8 +351,31 @@ func (c *testCursor) WritePlacement(ctx context.Context, pl catalog.Placement, s
 	return err
 }
 
-func (c *testCursor) Statement(context.Context, string, []driver.NamedValue) (driver.Rows, error) {
-	return nil, errNotInEngine
+// Statement plans sql against the cursor's catalog (snap, env) and runs
+// its tree on this cursor, as conn runs the application's statements; a
+// statement of no distributed table runs on the metadata database.
+func (c *testCursor) Statement(ctx context.Context, sql string, args []driver.NamedValue) (driver.Rows, error) {
+	if c.snap == nil {
+		return nil, errNotInEngine
+	}
+	c.logf("statement")
+	p, err := planner.New(sql, c.snap, c.env)
+	if err != nil {
+		return nil, err
+	}
+	if prim := Build(p); prim != nil {
+		return prim.Query(ctx, c, args)
+	}
+	conn, err := openNode(catalog.Node{Name: cluster.Nodes[0].Host, Port: cluster.Nodes[0].Port})
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.(driver.QueryerContext).QueryContext(ctx, sql, args)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &testRows{Rows: rows, conn: conn}, nil
 }
 
 func (c *testCursor) SessionTextRows(context.Context, string, ...any) ([][]*string, error) {
@@ -341,14 +385,38 @@ func (c *testCursor) SessionTextRows(context.Context, string, ...any) ([][]*stri
 // MetadataVersion is the test catalog's: it never moves.
 func (c *testCursor) MetadataVersion(context.Context) (int64, error) { return 1, nil }
 
-var errNotInEngine = errors.New("testCursor: this strategy still runs in package pgshard")
+var errNotInEngine = errors.New("testCursor: this needs the driver's session")
 
-func (c *testCursor) CombineQuery(context.Context, *planner.Plan, []any) (driver.Rows, error) {
-	return nil, errNotInEngine
+// OnShard runs fn on a new connection to the shard's first placement.
+func (c *testCursor) OnShard(ctx context.Context, p *planner.Plan, idx int, fn func(conn *pgx.Conn) error) error {
+	s := &p.Table.Shards[idx]
+	c.logf("on shard %d", s.ID)
+	conn, err := connectNode(ctx, s.Finalized()[0].Node)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	return fn(conn)
 }
-func (c *testCursor) MaterializeQuery(context.Context, *planner.Plan, []driver.NamedValue) (driver.Rows, error) {
-	return nil, errNotInEngine
+
+// OnSession runs fn on a new connection to the metadata database (the
+// first server's "postgres" database, where metaEnv describes).
+func (c *testCursor) OnSession(ctx context.Context, fn func(conn *pgx.Conn) error) error {
+	c.logf("session")
+	conn, err := pgx.Connect(ctx, cluster.Nodes[0].DSN(""))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	return fn(conn)
 }
+
+// ResultTypes is one cache for all the engine tests, as a Connector's is
+// for its connections.
+func (c *testCursor) ResultTypes() *TypeCache { return &testTypes }
+
+var testTypes TypeCache
+
 func (c *testCursor) AdminArgs(context.Context, string, string, []any) ([][]any, error) {
 	return nil, errNotInEngine
 }
@@ -358,7 +426,7 @@ func (c *testCursor) RunAdmin(context.Context, string, []any) error { return err
 func (c *testCursor) ProbeShard(ctx context.Context, p *planner.Plan, idx int, sql string, args []any) ([]any, error) {
 	s := &p.Table.Shards[idx]
 	c.logf("probe %d", s.ID)
-	conn, err := pgx.Connect(ctx, dsnOf(s.Finalized()[0].Node))
+	conn, err := connectNode(ctx, s.Finalized()[0].Node)
 	if err != nil {
 		return nil, err
 	}

@@ -18,8 +18,9 @@
 //
 // Layout, this round: the streaming pieces (merge sort, limit, project,
 // parallel read-ahead) stay in package merge, which the primitives use.
-// Combine (in PostgreSQL) and Materialize are primitives here whose work is
-// still done in package pgshard, reached through Strategies; transactions
-// and two-phase commit stay there too, reached through Cursor.Atomically,
-// and so does the catalog work of the admin functions (Cursor.RunAdmin).
+// Combine and Materialize carry values between servers in binary
+// (binaryarray.go, resulttypes.go), reaching pgx through Cursor.OnShard and
+// Cursor.OnSession. Transactions and two-phase commit stay in package
+// pgshard, reached through Cursor.Atomically, and so does the catalog work
+// of the admin functions (Cursor.RunAdmin).
 package engine

@@ -3,17 +3,41 @@ package engine
 import (
 	"context"
 	"database/sql/driver"
+	"fmt"
+	"io"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
 )
 
 // Materialize runs some of a statement's subqueries first, each through
-// pgshard on its own, and then the statement over their rows
-// (planner.MaterializePlan). The work is still done in package pgshard this
-// round (Strategies.MaterializeQuery).
+// pgshard on its own (Cursor.Statement: routed, merged or combined as any
+// statement), and then the rest of the statement, through pgshard again,
+// over the subqueries' rows passed as one array parameter per column and
+// cast back to their column types, which the metadata database reports for
+// the subquery (planner.MaterializePlan).
+//
+// The values travel exactly, whatever the session's settings, as the
+// partial rows of Combine do: a column of a type in binaryTypes is
+// selected through its type's binary output function (timestamptz_send,
+// float8send, ...; bytea, which every path returns as it is) and passed as
+// a binaryArray; other columns are selected as text, and refused (0A000)
+// when their text would not read back as the same value under the
+// session's settings (checkTextTransport). When the connections do not
+// describe statements (Cursor.TextResults), which the rest of the
+// statement's binary parameters need, every column goes as text. The
+// subqueries' rows are held in memory, at most MaxMaterializedBytes.
 type Materialize struct {
 	Plan *planner.Plan
 }
+
+// MaxMaterializedBytes bounds the text a statement's materialized
+// subqueries may hold in memory: beyond it the statement fails (54000)
+// rather than exhausting the process's memory. Tests lower it; it is read
+// without a lock, so change it only while no statement runs.
+var MaxMaterializedBytes = 256 << 20
 
 func (m Materialize) Inputs() []Primitive { return nil }
 
@@ -22,7 +46,77 @@ func (m Materialize) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedVa
 }
 
 func (m Materialize) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
-	return vc.MaterializeQuery(ctx, m.Plan, nargs)
+	mp := m.Plan.Materialize
+	args := plainArgs(nargs)
+	n := len(mp.Subqueries)
+	in := planner.MaterializeInput{Names: make([][]string, n), Types: make([][]string, n), Binary: make([][]bool, n)}
+	var arrays []any
+	budget := MaxMaterializedBytes
+	binaryOK := !vc.TextResults()
+	for i, sq := range mp.Subqueries {
+		names, refs, infos, err := describeSubquery(ctx, vc, sq.TypedSQL)
+		if err != nil {
+			return nil, err
+		}
+		if sq.Names != nil {
+			if len(sq.Names) > len(names) {
+				return nil, sqlerr.New("42P10", "table has %d columns available but %d columns specified", len(names), len(sq.Names))
+			}
+			copy(names, sq.Names)
+		}
+		types := make([]string, len(infos))
+		binary := make([]bool, len(infos))
+		sends := make([]string, len(infos))
+		anyBinary := false
+		for j, ti := range infos {
+			types[j] = ti.Name
+			if _, ok := binaryTypes[refs[j].OID]; ok && binaryOK && ti.Send != "" {
+				binary[j], sends[j], anyBinary = true, ti.Send, true
+			}
+		}
+		// The metadata session's settings are the session's.
+		if err := vc.OnSession(ctx, func(conn *pgx.Conn) error { return checkTextTransport(ctx, conn, infos, binary) }); err != nil {
+			return nil, err
+		}
+		in.Names[i], in.Types[i], in.Binary[i] = names, types, binary
+		sargs := make([]driver.NamedValue, len(sq.Params))
+		for j, n := range sq.Params {
+			if n <= len(args) {
+				sargs[j] = driver.NamedValue{Ordinal: j + 1, Value: args[n-1]}
+			} else {
+				sargs[j] = driver.NamedValue{Ordinal: j + 1}
+			}
+		}
+		sql := sq.SQL
+		if anyBinary {
+			if sql, err = sq.SQLSending(sends); err != nil {
+				return nil, err
+			}
+		}
+		cols, err := readColumns(ctx, vc, sql, sargs, len(types), &budget)
+		if err != nil {
+			return nil, err
+		}
+		for j, c := range cols {
+			if binary[j] {
+				arrays = append(arrays, newBinaryArray(refs[j].OID, c))
+			} else {
+				arrays = append(arrays, textArray(c))
+			}
+		}
+	}
+	sql, params, err := mp.SQL(in)
+	if err != nil {
+		return nil, err
+	}
+	all := make([]any, mp.Args, mp.Args+len(arrays))
+	copy(all, args)
+	all = append(all, arrays...)
+	outer := make([]driver.NamedValue, len(params))
+	for j, n := range params {
+		outer[j] = driver.NamedValue{Ordinal: j + 1, Value: all[n-1]}
+	}
+	return vc.Statement(ctx, sql, outer)
 }
 
 func (m Materialize) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
@@ -32,4 +126,74 @@ func (m Materialize) Describe(ctx context.Context, vc Cursor, nargs []driver.Nam
 		d.Add("  subquery %d: %s", i+1, sq.TypedSQL)
 	}
 	return nil
+}
+
+// readColumns runs a query through pgshard whose columns are all text or
+// bytea and returns them column by column (nil for NULL). budget is what
+// the statement's subqueries may still hold, in bytes; the rows read are
+// taken off it.
+func readColumns(ctx context.Context, vc Cursor, sql string, args []driver.NamedValue, width int, budget *int) ([][][]byte, error) {
+	rows, err := vc.Statement(ctx, sql, args)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if got := len(rows.Columns()); got != width {
+		return nil, sqlerr.New(sqlerr.InternalError, "materialized subquery returned %d columns, described %d", got, width)
+	}
+	cols := make([][][]byte, width)
+	for i := range cols {
+		cols[i] = [][]byte{}
+	}
+	dest := make([]driver.Value, width)
+	size := 0
+	var arena valueArena
+	for {
+		if size > *budget {
+			return nil, sqlerr.New("54000", "a subquery pgshard runs first for this statement returned more than %d MB; filter it, or fix its partition column by equality", MaxMaterializedBytes>>20)
+		}
+		err := rows.Next(dest)
+		if err == io.EOF {
+			*budget -= size
+			return cols, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		for i, v := range dest {
+			switch x := v.(type) {
+			case nil:
+				cols[i] = append(cols[i], nil)
+			case string:
+				cols[i] = append(cols[i], arena.copy([]byte(x)))
+				size += len(x)
+			case []byte:
+				cols[i] = append(cols[i], arena.copy(x))
+				size += len(x)
+			default:
+				return nil, sqlerr.New(sqlerr.InternalError, "materialized subquery returned %T, not text or bytea", v)
+			}
+		}
+	}
+}
+
+// describeSubquery returns the result columns' names and types, and what
+// carrying their values needs (TypeCache), of a query as the metadata
+// database describes it in the session.
+func describeSubquery(ctx context.Context, vc Cursor, sql string) (names []string, refs []TypeRef, infos []TypeInfo, err error) {
+	err = vc.OnSession(ctx, func(conn *pgx.Conn) error {
+		sd, err := conn.PgConn().Prepare(ctx, "", sql, nil)
+		if err != nil {
+			return fmt.Errorf("pgshard: describing a subquery: %w", err)
+		}
+		refs = make([]TypeRef, len(sd.Fields))
+		names = make([]string, len(sd.Fields))
+		for i, f := range sd.Fields {
+			refs[i] = TypeRef{f.DataTypeOID, f.TypeModifier}
+			names[i] = f.Name
+		}
+		infos, err = vc.ResultTypes().Infos(ctx, conn, refs)
+		return err
+	})
+	return names, refs, infos, err
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql/driver"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/planner"
 )
@@ -104,17 +106,19 @@ type Cursor interface {
 	// metadata, the table it names resolved by the session's search_path,
 	// and reloads the catalog before it returns.
 	RunAdmin(ctx context.Context, fn string, call []any) error
-	// Strategies are the executors not yet moved into this package.
-	Strategies
-}
-
-// Strategies are the parts of execution that still live in package
-// pgshard this round; each is reached from the primitive of its name.
-// They move here one by one, after which this interface shrinks.
-type Strategies interface {
-	// CombineQuery has PostgreSQL combine the shards' partial rows of a
-	// Scatter plan with p.Combine (args as Bind returned them).
-	CombineQuery(ctx context.Context, p *planner.Plan, args []any) (driver.Rows, error)
-	// MaterializeQuery runs a Materialize plan.
-	MaterializeQuery(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (driver.Rows, error)
+	// OnShard calls fn with a connection to the first placement a read of
+	// shard index idx of p's table may use (as ReadShard picks it) that can
+	// be reached, failing over to the next when fn fails because that one
+	// cannot (outside a transaction): fn may run more than once and must
+	// start afresh each time. It is for reads that need pgx itself (values
+	// in binary, raw bytes, a statement only described); fn must not keep
+	// the connection. Safe for concurrent use for different shards.
+	OnShard(ctx context.Context, p *planner.Plan, idx int, fn func(c *pgx.Conn) error) error
+	// OnSession calls fn with this session's connection to the metadata
+	// database (its settings, search_path, temporary objects), or one
+	// like it; fn must not keep it.
+	OnSession(ctx context.Context, fn func(c *pgx.Conn) error) error
+	// ResultTypes is the cache of result types' descriptions shared by the
+	// connections of one cluster.
+	ResultTypes() *TypeCache
 }

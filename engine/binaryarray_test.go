@@ -1,4 +1,4 @@
-package pgshard
+package engine
 
 import (
 	"bytes"
@@ -11,12 +11,12 @@ import (
 // TestBinaryArrayEncoding: a binaryArray reaches pgx's encoder byte for
 // byte in the binary format, for a type pgx knows (timestamptz[]) and one it
 // does not (a user type's array, OID 99999), and fails in the text format;
-// acceptBinaryArrays installs its hook once however often it is called.
+// AcceptBinaryArrays installs its hook once however often it is called.
 func TestBinaryArrayEncoding(t *testing.T) {
 	m := pgtype.NewMap()
 	before := len(m.TryWrapEncodePlanFuncs)
-	acceptBinaryArrays(m)
-	acceptBinaryArrays(m)
+	AcceptBinaryArrays(m)
+	AcceptBinaryArrays(m)
 	if got := len(m.TryWrapEncodePlanFuncs); got != before+1 {
 		t.Fatalf("hooks: %d, want %d", got, before+1)
 	}

@@ -1,4 +1,4 @@
-package pgshard
+package txn
 
 import (
 	"regexp"

@@ -1,4 +1,4 @@
-package pgshard
+package engine
 
 import (
 	"database/sql/driver"
@@ -16,14 +16,14 @@ import (
 // byte, whatever the session's DateStyle, TimeZone, IntervalStyle,
 // extra_float_digits or lc_monetary. It is how partial rows of combined
 // queries and the rows of materialized subqueries travel between servers
-// (see combine.go and materialize.go for why not as text).
+// (see Combine and Materialize for why not as text).
 //
 // The parameter's type must be the array type of the element OID given to
 // newBinaryArray on the server that receives it: array_recv refuses any
 // other element type. pgshard sends only built-in element types, whose
 // OIDs are the same on every server.
 //
-// Only connections whose type map went through acceptBinaryArrays can
+// Only connections whose type map went through AcceptBinaryArrays can
 // send one, and only in the binary format (the extended protocol): asked
 // for its text, it fails, so pgx sends it in binary or reports the error.
 type binaryArray struct {
@@ -78,11 +78,11 @@ func (a binaryArray) appendTo(buf []byte) []byte {
 	return buf
 }
 
-// acceptBinaryArrays lets connections with type map m send binaryArray
+// AcceptBinaryArrays lets connections with type map m send binaryArray
 // parameters, as pgx's documented extension point for values its codecs do
 // not know (TryWrapEncodePlanFuncs). It is idempotent; call it before the
 // map is shared (when the connection opens).
-func acceptBinaryArrays(m *pgtype.Map) {
+func AcceptBinaryArrays(m *pgtype.Map) {
 	mine := reflect.ValueOf(wrapBinaryArray).Pointer()
 	for _, f := range m.TryWrapEncodePlanFuncs {
 		if reflect.ValueOf(f).Pointer() == mine {

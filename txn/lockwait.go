@@ -1,4 +1,4 @@
-package pgshard
+package txn
 
 import (
 	"context"
@@ -169,12 +169,12 @@ type lockWaitNode struct {
 	conn *pgx.Conn
 }
 
-// lockWaitLoop is the watcher (see the top of this file): until ctx ends,
+// RunLockWatch is the watcher (see the top of this file): until ctx ends,
 // every lockWaitTick, it checks the workers of the statements running for
 // lockWaitThreshold, each worker on its own goroutine (a stalled worker
 // delays no other), at most one check per worker at a time. When it
 // returns, every socket it opened is closed.
-func (c *Connector) lockWaitLoop(ctx context.Context) {
+func (co *Coordinator) RunLockWatch(ctx context.Context) {
 	dialer := &trackingDialer{conns: map[net.Conn]struct{}{}}
 	nodes := map[catalog.Node]*lockWaitNode{}
 	var wg sync.WaitGroup
@@ -195,7 +195,7 @@ func (c *Connector) lockWaitLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		for node, pids := range c.lockwait.longRunning(monoNow()) {
+		for node, pids := range co.lockwait.longRunning(monoNow()) {
 			ln := nodes[node]
 			if ln == nil {
 				ln = &lockWaitNode{}
@@ -208,7 +208,7 @@ func (c *Connector) lockWaitLoop(ctx context.Context) {
 			go func() {
 				defer wg.Done()
 				defer ln.busy.Store(false)
-				_, _ = c.resolveLockWaits(ctx, node, ln, pids, dialer.DialContext)
+				_, _ = co.resolveLockWaits(ctx, node, ln, pids, dialer.DialContext)
 			}()
 		}
 	}
@@ -250,11 +250,11 @@ var lockWaitAges = recoveryAges{decided: 0, undecided: presumeAbortAge, abandone
 // that block the backends pids and finishes them (resolvePrepared), over
 // ln's connection (opened with dial when missing, dropped after an
 // error). It returns how many it finished.
-func (c *Connector) resolveLockWaits(ctx context.Context, node catalog.Node, ln *lockWaitNode, pids []uint32, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (int, error) {
+func (co *Coordinator) resolveLockWaits(ctx context.Context, node catalog.Node, ln *lockWaitNode, pids []uint32, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (int, error) {
 	qctx, cancel := context.WithTimeout(ctx, resolverServerTimeout)
 	defer cancel()
 	if ln.conn == nil || ln.conn.IsClosed() {
-		conn, err := c.connectResolver(qctx, node, dial)
+		conn, err := co.connectResolver(qctx, node, dial)
 		if err != nil {
 			return 0, err
 		}
@@ -275,7 +275,7 @@ func (c *Connector) resolveLockWaits(ctx context.Context, node catalog.Node, ln 
 	}
 	finished := 0
 	for _, x := range blocking {
-		outcome, err := c.resolvePrepared(qctx, ln.conn, x, lockWaitAges)
+		outcome, err := co.resolvePrepared(qctx, ln.conn, x, lockWaitAges)
 		if err != nil {
 			if ln.conn.IsClosed() {
 				return fail(err)
@@ -284,7 +284,7 @@ func (c *Connector) resolveLockWaits(ctx context.Context, node catalog.Node, ln 
 		}
 		if outcome != resolvedNothing {
 			finished++
-			c.lockwait.resolved.Add(1)
+			co.lockwait.resolved.Add(1)
 		}
 	}
 	return finished, nil
