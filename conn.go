@@ -41,6 +41,9 @@ type conn struct {
 	bad     bool
 	// sess is what the session changed (settings, names); see session.go.
 	sess sessionState
+	// copying is the COPY FROM STDIN open in the transaction, if any
+	// (copycursor.go).
+	copying *copyIn
 }
 
 // metaSession returns this connection's session on the metadata database,
@@ -80,7 +83,7 @@ func (cn *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, 
 	if p.Statements != nil {
 		return nil, multiPrepareError()
 	}
-	return &stmt{cn: cn, query: query}, nil
+	return &stmt{cn: cn, query: query, copyFrom: p.Copy != nil && p.Copy.From}, nil
 }
 
 func (cn *conn) Close() error {
@@ -144,6 +147,9 @@ func (cn *conn) IsValid() bool { return !cn.bad }
 // also starts the write (see Connector.beginWrite) and returns the func
 // that ends it, which the caller defers.
 func (cn *conn) plan(ctx context.Context, query string) (*planner.Plan, func(), error) {
+	if err := cn.copyBusy(); err != nil {
+		return nil, nil, err
+	}
 	if err := cn.syncSession(ctx); err != nil {
 		return nil, nil, err
 	}

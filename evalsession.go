@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -155,7 +156,13 @@ func settingKeyText(args []any, i int, typ uint32) (keyText, bool) {
 	case []byte:
 		s = string(x)
 	default:
-		return keyText{}, false
+		// A named string type: pgx sends it as text too, which the
+		// worker reads under the session's settings.
+		rv := reflect.ValueOf(v)
+		if !rv.IsValid() || rv.Kind() != reflect.String {
+			return keyText{}, false
+		}
+		s = rv.String()
 	}
 	if catalog.KeyTextIndependentOfSettings(typ, s) {
 		return keyText{}, false

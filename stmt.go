@@ -13,6 +13,9 @@ import (
 type stmt struct {
 	cn    *conn
 	query string
+	// copyFrom is set for COPY ... FROM STDIN on a distributed table, whose
+	// Execs take its rows (execCopy).
+	copyFrom bool
 }
 
 var (
@@ -22,7 +25,15 @@ var (
 )
 
 // Close releases nothing: plans are shared through the Connector's cache.
-func (s *stmt) Close() error { return nil }
+// A COPY FROM STDIN the statement left open is ended, as lib/pq's CopyIn
+// statement ends it.
+func (s *stmt) Close() error {
+	if c := s.cn.copying; c != nil && c.owner == s {
+		_, err := s.cn.finishCopy(context.Background())
+		return err
+	}
+	return nil
+}
 
 // NumInput is -1: database/sql does not check the argument count; the
 // server does.
@@ -37,6 +48,9 @@ func (s *stmt) Query(args []driver.Value) (driver.Rows, error) {
 }
 
 func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	if s.copyFrom {
+		return s.execCopy(ctx, args)
+	}
 	return s.cn.ExecContext(ctx, s.query, args)
 }
 

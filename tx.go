@@ -370,6 +370,10 @@ func (t *transaction) Commit() error {
 		t.rollback(ctx)
 		return pgx.ErrTxCommitRollback
 	}
+	if t.cn.copying != nil {
+		t.rollback(ctx)
+		return sqlerr.New(sqlerr.InvalidTxState, "COPY FROM STDIN was not ended (stmt.Exec() with no arguments) before Commit: the transaction is rolled back")
+	}
 	defer t.finish()
 	var writers, readers []*participant
 	for _, p := range t.all() {
@@ -447,6 +451,7 @@ func (t *transaction) Rollback() error {
 }
 
 func (t *transaction) rollback(ctx context.Context) error {
+	t.cn.abortCopy()
 	defer t.finish()
 	defer func() {
 		for _, undo := range t.undo {

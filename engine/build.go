@@ -32,6 +32,10 @@ func Build(p *planner.Plan) Primitive {
 
 func buildScatter(p *planner.Plan) Primitive {
 	switch {
+	case p.Copy != nil && p.Copy.From:
+		return CopyFrom{Plan: p}
+	case p.Copy != nil:
+		return CopyTo{Plan: p}
 	case p.InsertSelect != nil:
 		return InsertSelect{Plan: p}
 	case p.Modifies:

@@ -17,6 +17,8 @@ func TestBuild(t *testing.T) {
 		{`SELECT k, v FROM build_kv ORDER BY v`, "SortMerge(Combine)"},
 		{`EXPLAIN SELECT v FROM build_kv WHERE k = 1`, "Explain(Route)"},
 		{`EXPLAIN SELECT k FROM build_kv ORDER BY k LIMIT 3`, "Explain(SortMerge(Combine))"},
+		{`COPY build_kv (k, v) FROM STDIN`, "CopyFrom"},
+		{`COPY build_kv TO STDOUT`, "CopyTo"},
 		{`SELECT 1`, "<nil>"},
 		{`SELECT v FROM build_kv UNION SELECT v FROM build_kv ORDER BY 1`, "Materialize"},
 		{`SELECT k, v FROM build_kv UNION SELECT k, v FROM build_kv`, "Scatter"},

@@ -1,8 +1,8 @@
 // Package engine runs the plans of statements on distributed tables: a plan
 // is a tree of primitives (Route to one shard, Scatter over several,
-// SortMerge, Aggregate, Combine, Materialize, InsertSelect, Admin, Explain),
-// each in a file of its own named after it, behind one small interface,
-// Primitive. Build makes the tree of a planner.Plan.
+// SortMerge, Aggregate, Combine, Materialize, InsertSelect, Admin, Explain,
+// CopyFrom, CopyTo), each in a file of its own named after it, behind one
+// small interface, Primitive. Build makes the tree of a planner.Plan.
 //
 // Primitives reach the nodes only through a Cursor, which the database/sql
 // connection implements (package pgshard, conn): it owns the session, the

@@ -69,6 +69,10 @@ func (p *Plan) Describe() string {
 		}
 		return b.String()
 	}
+	if p.Copy != nil {
+		p.describeCopy(&b)
+		return b.String()
+	}
 	fmt.Fprintf(&b, "table: %s (key %s)\n", p.Table.QualifiedName(), p.Table.KeyColumn)
 	if p.Modifies {
 		b.WriteString("modifies: true\n")

@@ -143,6 +143,9 @@ type Plan struct {
 	// otherwise the SELECT runs once, through pgshard, and its rows go to
 	// their shards; the shard SQL inserts from arrays of them.
 	InsertSelect *InsertSelectPlan
+	// Copy is set for COPY FROM STDIN and COPY TO STDOUT on a distributed
+	// table (Kind Scatter; Modifies for COPY FROM).
+	Copy *CopyPlan
 	// Explain is set for Kind Explain.
 	Explain *ExplainPlan
 	// Materialize is set for Kind Materialize.
@@ -353,6 +356,12 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 	stmt := tree.Stmts[0].Stmt
 	p.SchemaCheck = isSchemaChange(stmt)
 	if !snap.HasDistributedTables() {
+		return p, nil
+	}
+	if c := stmt.GetCopyStmt(); c != nil {
+		if cp, err := planCopy(p, c, snap, env); cp != nil || err != nil {
+			return cp, err
+		}
 		return p, nil
 	}
 	if e := stmt.GetExplainStmt(); e != nil {

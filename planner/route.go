@@ -106,6 +106,13 @@ func (p *Plan) rewrite(i int) (string, error) {
 	if p.DDL != nil {
 		return p.DDL.catalogShardSQL(i)
 	}
+	if p.Copy != nil {
+		shards, err := p.CopyShards()
+		if err != nil {
+			return "", err
+		}
+		return p.CopyShardSQL(i, len(shards) > 0 && shards[0] == i)
+	}
 	if p.rowsDropped {
 		return "", p.errRowsDropped()
 	}

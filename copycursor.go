@@ -1,0 +1,192 @@
+package pgshard
+
+import (
+	"context"
+	"database/sql/driver"
+	"io"
+
+	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/engine"
+	"github.com/pgshard/pgshard/internal/sqlerr"
+	"github.com/pgshard/pgshard/planner"
+)
+
+// conn is the engine's CopyCursor: COPY on the nodes, in this connection's
+// transaction and session.
+var _ engine.CopyCursor = (*conn)(nil)
+
+// CopyIn joins the transaction on every node of placements, as a write,
+// and returns a COPY FROM STDIN runner per node on the transaction's
+// connection to it.
+func (cn *conn) CopyIn(ctx context.Context, placements []catalog.Placement) (map[catalog.Node]engine.CopyFromNode, error) {
+	if cn.tx == nil {
+		return nil, sqlerr.New("25P01", "COPY FROM STDIN into a distributed table runs inside a transaction")
+	}
+	if cn.tx.readOnly {
+		return nil, sqlerr.New("25006", "cannot execute COPY FROM in a read-only transaction")
+	}
+	var nodes []catalog.Node
+	seen := map[catalog.Node]bool{}
+	for _, pl := range placements {
+		if !seen[pl.Node] {
+			seen[pl.Node] = true
+			nodes = append(nodes, pl.Node)
+		}
+	}
+	if err := cn.tx.acquire(ctx, nodes); err != nil {
+		return nil, cn.txFailed(noBadConn(err))
+	}
+	out := make(map[catalog.Node]engine.CopyFromNode, len(nodes))
+	for _, node := range nodes {
+		dc, err := cn.tx.participant(ctx, node, true)
+		if err != nil {
+			return nil, cn.txFailed(noBadConn(err))
+		}
+		pc := dc.Conn().PgConn()
+		out[node] = func(ctx context.Context, sql string, r io.Reader) (int64, error) {
+			tag, err := pc.CopyFrom(ctx, r, sql)
+			return tag.RowsAffected(), err
+		}
+	}
+	for _, pl := range placements {
+		cn.tx.wrotePlacement(pl)
+	}
+	return out, nil
+}
+
+// copyKeyChunk is how many key texts one round trip reads (each is a
+// column of the SELECT, whose limit is 1664).
+const copyKeyChunk = 500
+
+// SessionKeys has the session read key texts as the type typ, as
+// bindArgs does for an INSERT's key arguments (evalKeyTexts).
+func (cn *conn) SessionKeys(ctx context.Context, typ uint32, texts []string) ([]any, error) {
+	out := make([]any, len(texts))
+	for lo := 0; lo < len(texts); lo += copyKeyChunk {
+		hi := min(lo+copyKeyChunk, len(texts))
+		keys := make([]keyText, hi-lo)
+		args := make([]any, hi-lo)
+		nv := make([]driver.NamedValue, hi-lo)
+		for i := range keys {
+			keys[i] = keyText{index: i, typ: typ, text: texts[lo+i]}
+		}
+		if err := cn.evalKeyTexts(ctx, keys, args, nv); err != nil {
+			return nil, cn.txFailed(err)
+		}
+		copy(out[lo:hi], args)
+	}
+	return out, nil
+}
+
+// CopyOut takes a connection for a read of shard index idx on the first
+// of readPlacements whose node answers (failing over as readShard does)
+// and returns the COPY TO runner on it.
+func (cn *conn) CopyOut(ctx context.Context, p *planner.Plan, idx int) (func(ctx context.Context, sql string, w io.Writer) error, func(error), error) {
+	var lastErr error
+	placements := cn.readPlacements(p, idx)
+	for _, pl := range placements {
+		dc, release, err := cn.workerConn(ctx, pl.Node, false)
+		if err == nil {
+			pc := dc.Conn().PgConn()
+			run := func(ctx context.Context, sql string, w io.Writer) error {
+				_, err := pc.CopyTo(ctx, w, sql)
+				return err
+			}
+			done := func(err error) {
+				release()
+				cn.txFailed(err)
+			}
+			return run, done, nil
+		}
+		if !cn.failoverAllowed(ctx, pl.Node, err) {
+			return nil, nil, cn.txFailed(noBadConn(err))
+		}
+		lastErr = err
+	}
+	if len(placements) == 0 {
+		return nil, nil, noReadPlacement(p, idx)
+	}
+	return nil, nil, unreachable(&p.Table.Shards[idx], lastErr)
+}
+
+// copyIn is a COPY FROM STDIN open on a statement (stmt.execCopy): from its
+// first row to its end, it holds the write (done ends it) and the
+// transaction's worker connections.
+type copyIn struct {
+	owner *stmt
+	w     *engine.CopyWriter
+	done  func()
+}
+
+// execCopy is Exec of a statement prepared with COPY ... FROM STDIN on a
+// distributed table: Exec(values...) takes one row, Exec() ends the COPY
+// and reports the rows copied (lib/pq's CopyIn convention).
+func (s *stmt) execCopy(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	cn := s.cn
+	if cn.copying != nil && cn.copying.owner != s {
+		return nil, cn.copyBusy()
+	}
+	if cn.copying == nil {
+		if len(args) == 0 {
+			return engine.Result{}, nil
+		}
+		if cn.tx == nil {
+			return nil, sqlerr.New("25P01", "COPY FROM STDIN into a distributed table runs inside a transaction: prepare it with tx.Prepare")
+		}
+		p, done, err := cn.plan(ctx, s.query)
+		if err != nil {
+			return nil, err
+		}
+		if p.Copy == nil || !p.Copy.From {
+			done()
+			return nil, sqlerr.New(sqlerr.ObjectNotInPrereq, "the table of %q is no longer distributed", s.query)
+		}
+		w, err := engine.CopyFrom{Plan: p}.Start(ctx, cn)
+		if err != nil {
+			done()
+			return nil, cn.txFailed(err)
+		}
+		cn.copying = &copyIn{owner: s, w: w, done: done}
+	}
+	if len(args) > 0 {
+		if err := cn.copying.w.Row(ctx, args); err != nil {
+			cn.abortCopy()
+			return nil, cn.txFailed(err)
+		}
+		return engine.Result{}, nil
+	}
+	n, err := cn.finishCopy(ctx)
+	return engine.Result{Rows: n}, err
+}
+
+// finishCopy ends the open COPY, if any, sending every row; a failure
+// fails the transaction.
+func (cn *conn) finishCopy(ctx context.Context) (int64, error) {
+	c := cn.copying
+	if c == nil {
+		return 0, nil
+	}
+	cn.copying = nil
+	defer c.done()
+	n, err := c.w.Finish(ctx)
+	return n, cn.txFailed(err)
+}
+
+// abortCopy stops the open COPY, if any, sending nothing more; the
+// transaction must roll back (its caller fails it).
+func (cn *conn) abortCopy() {
+	if c := cn.copying; c != nil {
+		cn.copying = nil
+		c.w.Abort()
+		c.done()
+	}
+}
+
+// copyBusy refuses a statement while a COPY FROM STDIN is open on the
+// connection: its rows stream on the transaction's worker connections.
+func (cn *conn) copyBusy() error {
+	if cn.copying == nil {
+		return nil
+	}
+	return sqlerr.New(sqlerr.InvalidTxState, "a COPY FROM STDIN is in progress on this transaction; end it with Exec() (no arguments) first")
+}
