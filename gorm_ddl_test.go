@@ -38,6 +38,13 @@ func TestGORMAutoMigrateDistributed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sqlDB, err := gdb.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its Connector's pools and background goroutines end with the test:
+	// later tests count the driver's goroutines.
+	defer sqlDB.Close()
 	if err := gdb.AutoMigrate(&gormWidget{}); err != nil {
 		t.Fatalf("creating widgets: %v", err)
 	}

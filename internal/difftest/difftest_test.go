@@ -357,7 +357,7 @@ func TestStorageCheckDetectsStrayRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{"storage:people": "template", "storage:visits": "placements of shard",
-		"storage:events": "", "storage:days": "", "storage:stamps": ""}
+		"storage:events": "", "storage:days": "", "storage:stamps": "", "storage:ranks": ""}
 	if len(findings) != len(want) {
 		t.Fatalf("%d findings, want %d", len(findings), len(want))
 	}
