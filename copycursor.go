@@ -9,6 +9,7 @@ import (
 	"github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/txn"
 )
 
 // conn is the engine's CopyCursor: COPY on the nodes, in this connection's
@@ -42,9 +43,9 @@ func (cn *conn) CopyIn(ctx context.Context, placements []catalog.Placement) (map
 		if err != nil {
 			return nil, cn.txFailed(noBadConn(err))
 		}
-		pc := dc.Conn().PgConn()
+		pc := dc.Conn()
 		out[node] = func(ctx context.Context, sql string, r io.Reader) (int64, error) {
-			tag, err := pc.CopyFrom(ctx, r, sql)
+			tag, err := txn.CopyFrom(ctx, pc, sql, r)
 			return tag.RowsAffected(), err
 		}
 	}
@@ -87,9 +88,9 @@ func (cn *conn) CopyOut(ctx context.Context, p *planner.Plan, idx int) (func(ctx
 	for _, pl := range placements {
 		dc, release, err := cn.workerConn(ctx, pl.Node, false)
 		if err == nil {
-			pc := dc.Conn().PgConn()
+			pc := dc.Conn()
 			run := func(ctx context.Context, sql string, w io.Writer) error {
-				_, err := pc.CopyTo(ctx, w, sql)
+				_, err := txn.CopyTo(ctx, pc, sql, w)
 				return err
 			}
 			done := func(err error) {
