@@ -9,7 +9,6 @@ import (
 	"io"
 	"reflect"
 	"regexp"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -38,6 +37,11 @@ type CopyCursor interface {
 	// INSERT's key arguments given as text, and returns the typed values
 	// (time.Time, or infinity as text), in order.
 	SessionKeys(ctx context.Context, typ uint32, texts []string) ([]any, error)
+	// SessionRows runs sql, a query whose one parameter $1 is n, in the
+	// session (where an INSERT's values computed beforehand are), and
+	// returns its rows: column i decoded to a Go value from binary when
+	// binary[i] is set, as text otherwise.
+	SessionRows(ctx context.Context, sql string, n int, binary []bool) ([][]any, error)
 	// CopyOut takes a connection to a placement a read of shard index idx
 	// of p may use (the first whose node answers, as ReadShard) and returns
 	// run, which runs a COPY ... TO STDOUT there writing each of its data
@@ -135,10 +139,13 @@ type CopyWriter struct {
 	scratch []byte
 	vals    []any               // the row being added
 	nv      []driver.NamedValue // the row given to Values
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	ended   bool
+	// defaultsBinary says which columns left out are computed in binary
+	// (resolvePending).
+	defaultsBinary []bool
+	ctx            context.Context
+	cancel         context.CancelFunc
+	wg             sync.WaitGroup
+	ended          bool
 
 	mu  sync.Mutex
 	err error
@@ -175,10 +182,12 @@ type copyLane struct {
 	copied int64 // rows the node's COPYs reported; read after wg.Wait
 }
 
-// copyPending is a row whose key text the session must read.
+// copyPending is a row whose key text the session must read (keyText),
+// or whose columns left out the session must compute (Plan.Copy.DefaultsSQL).
 type copyPending struct {
-	row  int64
-	vals []any
+	row     int64
+	vals    []any
+	keyText bool
 }
 
 // Start begins the COPY: it joins the transaction on every node of the
@@ -298,23 +307,31 @@ func (w *CopyWriter) Row(ctx context.Context, args []driver.NamedValue) error {
 	}
 	w.rows++
 	cp := w.p.Copy
-	if len(args) != len(cp.Columns) {
-		return w.fail(sqlerr.New("22P04", "COPY %s, row %d: %d values for %d columns (%v)", w.p.Table.Name, w.rows, len(args), len(cp.Columns), cp.Columns))
+	if len(args) != cp.Given {
+		return w.fail(sqlerr.New("22P04", "COPY %s, row %d: %d values for %d columns (%v)", w.p.Table.Name, w.rows, len(args), cp.Given, cp.Columns[:cp.Given]))
 	}
 	vals := w.vals[:0]
 	for _, a := range args {
 		vals = append(vals, a.Value)
 	}
 	w.vals = vals
-	if key, ok := settingKeyText(w.p.Table.KeyType, vals[cp.KeyIndex]); ok {
-		vals = slices.Clone(vals) // kept beyond the call
-		vals[cp.KeyIndex] = key
+	var key string
+	var keyText bool
+	if cp.KeyIndex < cp.Given {
+		key, keyText = settingKeyText(w.p.Table.KeyType, vals[cp.KeyIndex])
+	}
+	if keyText || cp.DefaultsSQL != "" {
+		// Kept beyond the call, with room for the defaults.
+		vals = append(make([]any, 0, len(cp.Columns)), vals...)
+		if keyText {
+			vals[cp.KeyIndex] = key
+		}
 		for i, v := range vals {
 			if b, ok := v.([]byte); ok {
 				vals[i] = bytes.Clone(b) // the caller may reuse it
 			}
 		}
-		w.pending = append(w.pending, copyPending{row: w.rows, vals: vals})
+		w.pending = append(w.pending, copyPending{row: w.rows, vals: vals, keyText: keyText})
 		if len(w.pending) < copyPendingRows {
 			return nil
 		}
@@ -355,25 +372,56 @@ func settingKeyText(typ uint32, v any) (string, bool) {
 	return s, !catalog.KeyTextIndependentOfSettings(typ, s)
 }
 
-// resolvePending has the session read the pending rows' keys, then adds
+// resolvePending has the session compute the pending rows' columns left
+// out (in one round trip) and read their key texts (in another), then adds
 // the rows with their typed keys.
 func (w *CopyWriter) resolvePending(ctx context.Context) error {
 	if len(w.pending) == 0 {
 		return nil
 	}
-	k := w.p.Copy.KeyIndex
-	texts := make([]string, len(w.pending))
-	for i, pr := range w.pending {
-		texts[i] = pr.vals[k].(string)
-	}
-	keys, err := w.vc.SessionKeys(ctx, w.p.Table.KeyType, texts)
-	if err != nil {
-		return w.fail(fmt.Errorf("COPY %s, rows %d to %d: %w", w.p.Table.Name, w.pending[0].row, w.pending[len(w.pending)-1].row, err))
-	}
+	cp := w.p.Copy
 	pending := w.pending
 	w.pending = w.pending[:0]
-	for i, pr := range pending {
-		pr.vals[k] = keys[i]
+	rowsErr := func(err error) error {
+		return w.fail(fmt.Errorf("COPY %s, rows %d to %d: %w", w.p.Table.Name, pending[0].row, pending[len(pending)-1].row, err))
+	}
+	if cp.DefaultsSQL != "" {
+		if w.defaultsBinary == nil {
+			// Binary for the types pgx decodes (and encodes back), so
+			// that no value passes through the session's text output.
+			for _, typ := range cp.Types[cp.Given:] {
+				_, ok := w.tm.TypeForOID(typ)
+				w.defaultsBinary = append(w.defaultsBinary, ok)
+			}
+		}
+		rows, err := w.vc.SessionRows(ctx, cp.DefaultsSQL, len(pending), w.defaultsBinary)
+		if err != nil {
+			return rowsErr(err)
+		}
+		if len(rows) != len(pending) {
+			return rowsErr(sqlerr.New(sqlerr.InternalError, "computing the columns left out gave %d rows for %d", len(rows), len(pending)))
+		}
+		for i := range pending {
+			pending[i].vals = append(pending[i].vals, rows[i]...)
+		}
+	}
+	var texts []string
+	for _, pr := range pending {
+		if pr.keyText {
+			texts = append(texts, pr.vals[cp.KeyIndex].(string))
+		}
+	}
+	var keys []any
+	if len(texts) > 0 {
+		var err error
+		if keys, err = w.vc.SessionKeys(ctx, w.p.Table.KeyType, texts); err != nil {
+			return rowsErr(err)
+		}
+	}
+	for _, pr := range pending {
+		if pr.keyText {
+			pr.vals[cp.KeyIndex], keys = keys[0], keys[1:]
+		}
 		if err := w.add(ctx, pr.row, pr.vals); err != nil {
 			return err
 		}
