@@ -586,7 +586,8 @@ func TestCopyFromNamedTypeKeyTexts(t *testing.T) {
 // template's sequences) before hashing, and, with replicas, the volatile
 // defaults once for all of them. The deterministic columns are what a COPY
 // of the same rows into a plain table on one server gives (the sequences
-// numbered in row order), every row is on the shard of its key's hash, and
+// numbered in row order), and what INSERTs of the same rows through pgshard
+// give a twin table; every row is on the shard of its key's hash, and
 // replicas are identical.
 func TestCopyFromFillsDefaultsAsInsertDoes(t *testing.T) {
 	e := newEnv(t)
@@ -648,8 +649,11 @@ func TestCopyFromFillsDefaultsAsInsertDoes(t *testing.T) {
 					run(fmt.Sprintf(`CREATE SEQUENCE %s_side`, table))
 					run(fmt.Sprintf(`CREATE TABLE %s %s`, table, ddl))
 				}
-				e.exec(`SELECT master_create_distributed_table($1, $2)`, table, c.key)
-				e.exec(fmt.Sprintf(`SELECT master_create_worker_shards('%s', 8, %d)`, table, rf))
+				e.exec(fmt.Sprintf(`CREATE TABLE ins_%s %s`, table, ddl))
+				for _, name := range []string{table, "ins_" + table} {
+					e.exec(`SELECT master_create_distributed_table($1, $2)`, name, c.key)
+					e.exec(fmt.Sprintf(`SELECT master_create_worker_shards('%s', 8, %d)`, name, rf))
+				}
 				var data [][]any
 				for i := range rows {
 					data = append(data, c.row(i))
@@ -659,6 +663,26 @@ func TestCopyFromFillsDefaultsAsInsertDoes(t *testing.T) {
 				}
 				if _, err := plain.CopyFrom(ctx, pgx.Identifier{table}, c.copyCols, pgx.CopyFromRows(data)); err != nil {
 					t.Fatal(err)
+				}
+				// The same rows INSERTed through pgshard, 100 a statement,
+				// in order (the side sequence is shared: it goes on).
+				for lo := 0; lo < rows; lo += 100 {
+					var tuples []string
+					var args []any
+					for _, r := range data[lo:min(lo+100, rows)] {
+						var ph []string
+						for _, v := range r {
+							args = append(args, v)
+							ph = append(ph, fmt.Sprintf("$%d", len(args)))
+						}
+						tuples = append(tuples, "("+strings.Join(ph, ", ")+")")
+					}
+					if _, err := e.DB.Exec(fmt.Sprintf(`INSERT INTO ins_%s (%s) VALUES %s`, table, strings.Join(c.copyCols, ", "), strings.Join(tuples, ", ")), args...); err != nil {
+						t.Fatalf("INSERT: %v", err)
+					}
+				}
+				if stored := e.assertRowsHashIntoTheirShards("ins_"+table, c.hash); stored != int64(rows*rf) {
+					t.Fatalf("%d rows INSERTed over all placements, want %d", stored, rows*rf)
 				}
 				if stored := e.assertRowsHashIntoTheirShards(table, c.hash); stored != int64(rows*rf) {
 					t.Fatalf("%d rows stored over all placements, want %d", stored, rows*rf)
@@ -695,6 +719,14 @@ func TestCopyFromFillsDefaultsAsInsertDoes(t *testing.T) {
 				slices.Sort(want)
 				if !slices.Equal(got, want) {
 					t.Fatalf("pgshard holds other rows than the plain server (%d vs %d):\n%.800v\nwant\n%.800v", len(got), len(want), got, want)
+				}
+				// The INSERTs numbered their rows alike (the side sequence
+				// went on from the COPY's).
+				cmp := strings.ReplaceAll(c.compare, "|| s ||", fmt.Sprintf("|| (s - %d) ||", rows))
+				ins := e.queryStrings(fmt.Sprintf(`SELECT %s FROM ins_%s ORDER BY 1`, cmp, table))
+				slices.Sort(ins)
+				if !slices.Equal(ins, want) {
+					t.Fatalf("the INSERTs' table holds other rows than the plain server (%d vs %d):\n%.800v\nwant\n%.800v", len(ins), len(want), ins, want)
 				}
 				// The volatile defaults were computed: no NULLs.
 				if c.name == "off the key" {

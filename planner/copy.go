@@ -221,11 +221,7 @@ func (cp *CopyPlan) addDefaults(t *catalog.Table, env Env) error {
 		if !(c.SequenceDefault || c.Name == t.KeyColumn || (replicated && !defaultImmutable(c, env))) {
 			continue
 		}
-		expr := c.Default
-		if expr == "identity" && c.SequenceDefault {
-			// An identity column: its sequence, on the template table.
-			expr = fmt.Sprintf("pg_catalog.nextval(pg_catalog.pg_get_serial_sequence(%s, %s))", quoteLiteral(pgx.Identifier{t.Schema, t.Name}.Sanitize()), quoteLiteral(c.Name))
-		}
+		expr := defaultExpr(t, c)
 		if _, err := parseDefault(expr); err != nil {
 			return err
 		}
