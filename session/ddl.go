@@ -1,4 +1,4 @@
-package pgshard
+package session
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 // MetaQuery runs sql on the metadata database in this session: joined to
 // the open transaction (the atomic statement's, inside Atomically) when
 // there is one, which a failure fails; the rows are read whole.
-func (cn *conn) MetaQuery(ctx context.Context, sql string, args ...any) ([][]any, error) {
+func (cn *Session) MetaQuery(ctx context.Context, sql string, args ...any) ([][]any, error) {
 	s, err := cn.passthroughSession(ctx)
 	if err != nil {
 		return nil, err
@@ -41,7 +41,7 @@ func (cn *conn) MetaQuery(ctx context.Context, sql string, args ...any) ([][]any
 // has seen it (catalog.WaitForAcks): once the statement returns, no process
 // plans with the old shape. Inside a transaction the change is not
 // committed yet: the transaction does both after its commit.
-func (cn *conn) SchemaChanged(ctx context.Context, version int64) error {
+func (cn *Session) SchemaChanged(ctx context.Context, version int64) error {
 	if cn.tx != nil {
 		cn.tx.afterCommit = append(cn.tx.afterCommit, func(ctx context.Context) {
 			_ = cn.c.schemaChanged(ctx, version)
@@ -52,7 +52,7 @@ func (cn *conn) SchemaChanged(ctx context.Context, version int64) error {
 }
 
 // schemaChanged is SchemaChanged outside a transaction.
-func (c *Connector) schemaChanged(ctx context.Context, version int64) error {
+func (c *Cluster) schemaChanged(ctx context.Context, version int64) error {
 	if _, err := c.cache.Refresh(ctx, false); err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package pgshard
+package session
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"github.com/pgshard/pgshard/planner"
 )
 
-// sessionState is what a conn's session has changed from a fresh
+// sessionState is what a Session has changed from a fresh
 // connection's defaults: its settings, its search_path and temporary
 // relations (how names resolve), as its metadata session reports them.
 //
@@ -25,14 +25,14 @@ import (
 // and scopes them (SET LOCAL ends with the transaction, a rolled-back
 // transaction or savepoint undoes its SETs). After such a statement, and
 // after a transaction that ran one ends, the state is marked stale and read
-// again (refreshSession) before the conn's next statement. Every worker
+// again (refreshSession) before the Session's next statement. Every worker
 // connection a statement of the session takes from a pool gets the settings
 // first (one round trip) and is reset (RESET ALL) before it goes back, so
 // pooled connections never carry one session's settings into another's
 // statements. A session that never changed anything pays nothing: applySQL
 // is empty and names resolve with the shared snapshot and plan cache.
 //
-// Like its conn, a sessionState is used by one goroutine at a time.
+// Like its Session, a sessionState is used by one goroutine at a time.
 type sessionState struct {
 	// stale is set when the metadata session's state may have changed
 	// since it was last read.
@@ -78,10 +78,10 @@ const sessionPlanCacheSize = 256
 // it goes back to its pool.
 const sessionResetTimeout = 10 * time.Second
 
-// noteSessionEffect records that a statement with plan p ran in the
+// NoteSessionEffect records that a statement with plan p ran in the
 // session (successfully or not): the session's state is read again before
 // the next statement when the statement may have changed it.
-func (cn *conn) noteSessionEffect(p *planner.Plan) {
+func (cn *Session) NoteSessionEffect(p *planner.Plan) {
 	sc := p.Session
 	if sc == nil {
 		return
@@ -100,9 +100,9 @@ func (cn *conn) noteSessionEffect(p *planner.Plan) {
 	}
 }
 
-// endTxSession is called when the conn's transaction ends (or rolls back to
+// endTxSession is called when the Session's transaction ends (or rolls back to
 // a savepoint): the settings it changed may be undone.
-func (cn *conn) endTxSession(ended bool) {
+func (cn *Session) endTxSession(ended bool) {
 	if cn.sess.txTouched {
 		cn.sess.stale = true
 		if ended {
@@ -111,10 +111,10 @@ func (cn *conn) endTxSession(ended bool) {
 	}
 }
 
-// syncSession reads the session's state again when it is stale. In a
+// Sync reads the session's state again when it is stale. In a
 // transaction the metadata session has aborted, the state cannot be read;
 // it stays stale until the transaction (or a savepoint) is rolled back.
-func (cn *conn) syncSession(ctx context.Context) error {
+func (cn *Session) Sync(ctx context.Context) error {
 	if !cn.sess.stale {
 		return nil
 	}
@@ -145,7 +145,7 @@ const sessionQuery = `
 var transactionSettings = []string{"transaction_isolation", "transaction_read_only", "transaction_deferrable"}
 
 // refreshSession reads the session's state from its metadata session.
-func (cn *conn) refreshSession(ctx context.Context) error {
+func (cn *Session) refreshSession(ctx context.Context) error {
 	s := &cn.sess
 	var names, values, path, temp []string
 	var custom []*string
@@ -253,14 +253,14 @@ func beginWithModes(isolation string, readOnly, deferrable bool) (string, error)
 // statement of this session, carry the session's settings, and returns the
 // func that gives it back: put, after resetting the settings. Without
 // settings it returns put itself and sends nothing.
-func (cn *conn) sessionConn(ctx context.Context, dc *stdlib.Conn, put func()) (func(), error) {
+func (cn *Session) sessionConn(ctx context.Context, dc *stdlib.Conn, put func()) (func(), error) {
 	if cn.sess.applySQL == "" {
 		return put, nil
 	}
 	return cn.applySession(ctx, dc, put)
 }
 
-func (cn *conn) applySession(ctx context.Context, dc *stdlib.Conn, put func()) (func(), error) {
+func (cn *Session) applySession(ctx context.Context, dc *stdlib.Conn, put func()) (func(), error) {
 	if _, err := dc.Conn().Exec(ctx, cn.sess.applySQL, cn.sess.applyArgs...); err != nil {
 		put()
 		return nil, fmt.Errorf("pgshard: applying the session's settings on a worker: %w", err)
@@ -290,7 +290,7 @@ func resettingPut(dc *stdlib.Conn, put func()) func() {
 // up to date with the session when they changed since it joined (a SET in
 // the transaction, or a rollback to a savepoint that undid one): RESET ALL
 // and the session's settings, in one round trip, inside the transaction.
-func (cn *conn) syncParticipant(ctx context.Context, p *participant) error {
+func (cn *Session) syncParticipant(ctx context.Context, p *participant) error {
 	if p.gen == cn.sess.gen || p.node == (catalog.Node{}) {
 		return nil
 	}
@@ -310,14 +310,14 @@ func (cn *conn) syncParticipant(ctx context.Context, p *participant) error {
 	return nil
 }
 
-// setTransaction runs SET TRANSACTION on every server of the transaction:
+// SetTransaction runs SET TRANSACTION on every server of the transaction:
 // the metadata session (which decides the modes of servers joining later,
 // see refreshSession) and each worker already in it.
 //
 // SET CONSTRAINTS is also kept for the servers that join later (see
 // transaction.join).
-func (cn *conn) setTransaction(ctx context.Context, sc *planner.SessionCommand, query string, nargs []driver.NamedValue) (driver.Result, error) {
-	res, err := cn.passthroughExec(ctx, query, nargs)
+func (cn *Session) SetTransaction(ctx context.Context, sc *planner.SessionCommand, query string, nargs []driver.NamedValue) (driver.Result, error) {
+	res, err := cn.PassthroughExec(ctx, query, nargs)
 	if err != nil || cn.tx == nil {
 		return res, err
 	}
@@ -337,22 +337,16 @@ func (cn *conn) setTransaction(ctx context.Context, sc *planner.SessionCommand, 
 	return res, nil
 }
 
-// planFor returns the plan of query for this session: from the shared plan
-// cache when the session resolves names as the pool does, else against the
-// catalog seen through the session's search_path, from its own cache.
-func (cn *conn) planFor(ctx context.Context, query string) (*planner.Plan, error) {
-	if cn.sess.path == nil {
-		return cn.c.planFor(ctx, query)
-	}
-	return cn.planWith(ctx, query, cn.c.snapshot())
-}
+// OwnNames reports whether the session resolves names differently from
+// the pool (its own search_path, or temporary relations): its statements
+// are then planned against the catalog seen through its search_path, by
+// Plan, instead of through the driver's shared plan cache.
+func (cn *Session) OwnNames() bool { return cn.sess.path != nil }
 
-// planWith is planFor against snap.
-func (cn *conn) planWith(ctx context.Context, query string, snap *catalog.Snapshot) (*planner.Plan, error) {
+// Plan returns the plan of query against snap seen through the session's
+// search_path (OwnNames), from the session's own plan cache.
+func (cn *Session) Plan(ctx context.Context, query string, snap *catalog.Snapshot) (*planner.Plan, error) {
 	s := &cn.sess
-	if s.path == nil {
-		return cn.c.planWith(ctx, query, snap)
-	}
 	if s.viewBase != snap {
 		s.view, s.viewBase, s.plans = snap.WithSearchPath(s.path, s.temp), snap, nil
 	}
@@ -377,7 +371,7 @@ func (cn *conn) planWith(ctx context.Context, query string, snap *catalog.Snapsh
 // metaQuery runs a query on the metadata database for a statement of this
 // session: on the shared pool when the session changed nothing, else in
 // the session itself, whose settings and names the query must see.
-func (cn *conn) metaQuery(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+func (cn *Session) metaQuery(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	if cn.sess.applySQL == "" && cn.sess.path == nil {
 		return cn.c.meta.Query(ctx, sql, args...)
 	}
@@ -390,7 +384,7 @@ func (cn *conn) metaQuery(ctx context.Context, sql string, args ...any) (pgx.Row
 
 // metaConn is metaQuery's connection: one of the pool's, or the session's
 // own; done gives it back.
-func (cn *conn) metaConn(ctx context.Context) (*pgx.Conn, func(), error) {
+func (cn *Session) metaConn(ctx context.Context) (*pgx.Conn, func(), error) {
 	if cn.sess.applySQL == "" && cn.sess.path == nil {
 		c, err := cn.c.meta.Acquire(ctx)
 		if err != nil {

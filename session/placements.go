@@ -1,4 +1,4 @@
-package pgshard
+package session
 
 import (
 	"context"
@@ -33,7 +33,7 @@ const markTimeout = 30 * time.Second
 // given as text, key values Eval returned as text) are then read by the
 // session as their key's type (evalKeyTexts) and passed on typed; plans
 // without Eval or such keys cost nothing here.
-func (cn *conn) bindArgs(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) ([]any, []driver.NamedValue, error) {
+func (cn *Session) bindArgs(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) ([]any, []driver.NamedValue, error) {
 	args := plainArgs(nargs)
 	if p.Eval == nil && p.SettingKeyParams == nil {
 		return args, nargs, nil
@@ -82,7 +82,7 @@ func (cn *conn) bindArgs(ctx context.Context, p *planner.Plan, nargs []driver.Na
 // every node of nodes before f runs (transaction.acquire), so that f never
 // waits for a connection while holding another; a node f reaches that is
 // not in nodes joins as in any transaction.
-func (cn *conn) atomically(ctx context.Context, nodes []catalog.Node, f func() error) error {
+func (cn *Session) atomically(ctx context.Context, nodes []catalog.Node, f func() error) error {
 	if cn.tx != nil {
 		if !cn.tx.readOnly {
 			if err := cn.tx.acquire(ctx, nodes); err != nil {
@@ -108,9 +108,9 @@ func (cn *conn) atomically(ctx context.Context, nodes []catalog.Node, f func() e
 }
 
 // workerConn returns a connection to node for one statement and the func
-// that gives it back: from the Connector's pool, or the transaction's own
+// that gives it back: from the Cluster's pool, or the transaction's own
 // connection to that node (joined to the transaction on first use).
-func (cn *conn) workerConn(ctx context.Context, node catalog.Node, write bool) (*stdlib.Conn, func(), error) {
+func (cn *Session) workerConn(ctx context.Context, node catalog.Node, write bool) (*stdlib.Conn, func(), error) {
 	if cn.tx != nil {
 		dc, err := cn.tx.participant(ctx, node, write)
 		return dc, func() {}, err
@@ -138,7 +138,7 @@ func (cn *conn) workerConn(ctx context.Context, node catalog.Node, write bool) (
 // joining the node would cost. A transaction holding worker connections
 // never waits in a pool (see transaction): when none is free at once, the
 // node joins the transaction as before.
-func (cn *conn) readConn(ctx context.Context, p *planner.Plan, node catalog.Node) (*stdlib.Conn, func(), error) {
+func (cn *Session) readConn(ctx context.Context, p *planner.Plan, node catalog.Node) (*stdlib.Conn, func(), error) {
 	t := cn.tx
 	if t == nil || !p.PureRead || !t.readsOutside() || t.has(node) {
 		return cn.workerConn(ctx, node, false)
@@ -172,7 +172,7 @@ func (cn *conn) readConn(ctx context.Context, p *planner.Plan, node catalog.Node
 // its co-located shard too (the statement reads them on that node). In a
 // transaction, a placement the transaction already uses comes first, so the
 // transaction reads its own writes.
-func (cn *conn) readPlacements(p *planner.Plan, idx int) []catalog.Placement {
+func (cn *Session) readPlacements(p *planner.Plan, idx int) []catalog.Placement {
 	var ps []catalog.Placement
 	if tables := p.Tables(); len(tables) > 1 {
 		ps = catalog.ColocatedPlacements(tables, idx)
@@ -198,7 +198,7 @@ func (cn *conn) readPlacements(p *planner.Plan, idx int) []catalog.Placement {
 // readShard runs a read of plan p on shard index idx: on the first of
 // readPlacements that answers; it fails over to the next when one cannot be
 // reached, and marks nothing.
-func (cn *conn) readShard(ctx context.Context, p *planner.Plan, idx int, sql string, nargs []driver.NamedValue) (driver.Rows, error) {
+func (cn *Session) readShard(ctx context.Context, p *planner.Plan, idx int, sql string, nargs []driver.NamedValue) (driver.Rows, error) {
 	var lastErr error
 	placements := cn.readPlacements(p, idx)
 	for _, pl := range placements {
@@ -304,7 +304,7 @@ func colocatedWriteError(p *planner.Plan, idx int, u *catalog.Table, node catalo
 // another placement: the node could not be reached or has no connection
 // to spare (placementBusy), and (in a transaction) the node holds none of
 // the transaction's work.
-func (cn *conn) failoverAllowed(ctx context.Context, node catalog.Node, err error) bool {
+func (cn *Session) failoverAllowed(ctx context.Context, node catalog.Node, err error) bool {
 	if !placementFailed(ctx, err) && !placementBusy(ctx, err) {
 		return false
 	}
@@ -314,7 +314,7 @@ func (cn *conn) failoverAllowed(ctx context.Context, node catalog.Node, err erro
 	return true
 }
 
-func (cn *conn) txFailed(err error) error {
+func (cn *Session) txFailed(err error) error {
 	if cn.tx != nil && err != nil {
 		cn.tx.failed = true
 	}
@@ -335,7 +335,7 @@ func unreachable(shard *catalog.Shard, lastErr error) error {
 // transaction any failure fails the statement (the transaction rolls back,
 // so nothing diverges). With wantRows the first placement's RETURNING rows
 // are returned, read in full before the other placements are written.
-func (cn *conn) writeShard(ctx context.Context, p *planner.Plan, shard *catalog.Shard, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
+func (cn *Session) writeShard(ctx context.Context, p *planner.Plan, shard *catalog.Shard, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
 	placements := shard.Writable()
 	if len(placements) == 0 {
 		return nil, nil, unreachable(shard, nil)
@@ -433,7 +433,7 @@ func replicaReadLocks(p *planner.Plan, idx int) []string {
 // under one fanoutGate reservation of them all: a write holding one node's
 // connection never waits for another's that a writer doing the reverse
 // holds.
-func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, placements []catalog.Placement, locks []string, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
+func (cn *Session) writeReplicated(ctx context.Context, shard *catalog.Shard, placements []catalog.Placement, locks []string, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
 	need := make(map[catalog.Node]int, len(placements))
 	for _, pl := range placements {
 		need[pl.Node]++
@@ -557,7 +557,7 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 // connections died with a restart the pool has not noticed, so they are
 // flushed first. attempt must be safe to repeat (nothing done when it fails
 // on the connection).
-func (cn *conn) retryStale(ctx context.Context, node catalog.Node, attempt func() error) error {
+func (cn *Session) retryStale(ctx context.Context, node catalog.Node, attempt func() error) error {
 	err := attempt()
 	if err != nil && cn.tx == nil && staleShape(err) {
 		// The worker connection's prepared statement predates a schema
@@ -597,7 +597,7 @@ func runStatement(ctx context.Context, p *participant, sql string, nargs []drive
 
 // writePlacement runs sql on one placement; with wantRows it reads the
 // rows whole.
-func (cn *conn) writePlacement(ctx context.Context, pl catalog.Placement, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
+func (cn *Session) writePlacement(ctx context.Context, pl catalog.Placement, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
 	res, rows, err := cn.writePlacementOnce(ctx, pl, sql, nargs, wantRows)
 	if err != nil && cn.tx == nil && errors.Is(err, driver.ErrBadConn) {
 		// pgx sent nothing (a dead pooled connection): flush the node's
@@ -610,7 +610,7 @@ func (cn *conn) writePlacement(ctx context.Context, pl catalog.Placement, sql st
 	return res, rows, err
 }
 
-func (cn *conn) writePlacementOnce(ctx context.Context, pl catalog.Placement, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
+func (cn *Session) writePlacementOnce(ctx context.Context, pl catalog.Placement, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
 	dc, release, err := cn.workerConn(ctx, pl.Node, true)
 	if err != nil {
 		return nil, nil, err
@@ -638,7 +638,7 @@ func (cn *conn) writePlacementOnce(ctx context.Context, pl catalog.Placement, sq
 // the catalog, before the write is acknowledged. When that fails the write
 // is reported as failed: a placement that missed it must not stay finalized
 // unnoticed.
-func (c *Connector) markInactive(ctx context.Context, placements []catalog.Placement) error {
+func (c *Cluster) markInactive(ctx context.Context, placements []catalog.Placement) error {
 	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
 	defer cancel()
 	for _, pl := range placements {

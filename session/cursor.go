@@ -1,4 +1,4 @@
-package pgshard
+package session
 
 import (
 	"context"
@@ -13,36 +13,36 @@ import (
 	"github.com/pgshard/pgshard/planner"
 )
 
-// conn is the engine's Cursor: the primitives of a plan reach the nodes
+// Session is the engine's Cursor: the primitives of a plan reach the nodes
 // through it, in this connection's session and transaction. The methods
 // below adapt the node layer (placements.go: placements, fail-over, replicated
-// writes, marking; fanout.go: reservations; tx.go and package txn:
+// writes, marking; fanout.go: reservations; transaction.go and package txn:
 // transactions and their commit).
-var _ engine.Cursor = (*conn)(nil)
+var _ engine.Cursor = (*Session)(nil)
 
 // Bind runs the plan's Eval step (bindArgs).
-func (cn *conn) Bind(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) ([]any, []driver.NamedValue, error) {
+func (cn *Session) Bind(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) ([]any, []driver.NamedValue, error) {
 	return cn.bindArgs(ctx, p, nargs)
 }
 
 // ReadShard is readShard.
-func (cn *conn) ReadShard(ctx context.Context, p *planner.Plan, idx int, sql string, args []driver.NamedValue) (driver.Rows, error) {
+func (cn *Session) ReadShard(ctx context.Context, p *planner.Plan, idx int, sql string, args []driver.NamedValue) (driver.Rows, error) {
 	return cn.readShard(ctx, p, idx, sql, args)
 }
 
 // WriteShard is writeShard.
-func (cn *conn) WriteShard(ctx context.Context, p *planner.Plan, shard *catalog.Shard, sql string, args []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
+func (cn *Session) WriteShard(ctx context.Context, p *planner.Plan, shard *catalog.Shard, sql string, args []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
 	return cn.writeShard(ctx, p, shard, sql, args, wantRows)
 }
 
 // Atomically is atomically.
-func (cn *conn) Atomically(ctx context.Context, nodes []catalog.Node, f func() error) error {
+func (cn *Session) Atomically(ctx context.Context, nodes []catalog.Node, f func() error) error {
 	return cn.atomically(ctx, nodes, f)
 }
 
 // Fanout plans the lanes of a streaming read (planFanout) and starts it
 // under the fan-out gate (streamShards).
-func (cn *conn) Fanout(ctx context.Context, p *planner.Plan, shards []int, mustStream bool, open func(ctx context.Context, pos int) (driver.Rows, error)) ([]driver.Rows, func(), bool, error) {
+func (cn *Session) Fanout(ctx context.Context, p *planner.Plan, shards []int, mustStream bool, open func(ctx context.Context, pos int) (driver.Rows, error)) ([]driver.Rows, func(), bool, error) {
 	fp := cn.planFanout(p, shards)
 	if mustStream && fp.split {
 		return nil, nil, true, nil
@@ -52,23 +52,23 @@ func (cn *conn) Fanout(ctx context.Context, p *planner.Plan, shards []int, mustS
 }
 
 // InTransaction reports whether a transaction is open.
-func (cn *conn) InTransaction() bool { return cn.tx != nil }
+func (cn *Session) InTransaction() bool { return cn.tx != nil }
 
 // TextResults tells whether the worker connections' query mode returns
 // every value as text (the simple protocol or exec).
-func (cn *conn) TextResults() bool {
+func (cn *Session) TextResults() bool {
 	return !engine.DescribesStatements(cn.c.poolConfig.ConnConfig.DefaultQueryExecMode)
 }
 
 // OnShard runs fn on a placement a read of shard index idx may use
 // (onPlacement), failing over as reads do.
-func (cn *conn) OnShard(ctx context.Context, p *planner.Plan, idx int, fn func(c *pgx.Conn) error) error {
+func (cn *Session) OnShard(ctx context.Context, p *planner.Plan, idx int, fn func(c *pgx.Conn) error) error {
 	return cn.onPlacement(ctx, p, idx, fn)
 }
 
 // OnSession runs fn on the session's connection to the metadata database
 // (metaConn: the pool's when the session changed nothing).
-func (cn *conn) OnSession(ctx context.Context, fn func(c *pgx.Conn) error) error {
+func (cn *Session) OnSession(ctx context.Context, fn func(c *pgx.Conn) error) error {
 	pc, done, err := cn.metaConn(ctx)
 	if err != nil {
 		return err
@@ -78,11 +78,11 @@ func (cn *conn) OnSession(ctx context.Context, fn func(c *pgx.Conn) error) error
 }
 
 // ResultTypes is the connector's cache of result types.
-func (cn *conn) ResultTypes() *engine.TypeCache { return &cn.c.types }
+func (cn *Session) ResultTypes() *engine.TypeCache { return &cn.c.types }
 
 // WritePlacement runs sql on one placement in the statement's
 // transaction (writePlacement); a failure fails the transaction.
-func (cn *conn) WritePlacement(ctx context.Context, pl catalog.Placement, sql string) error {
+func (cn *Session) WritePlacement(ctx context.Context, pl catalog.Placement, sql string) error {
 	if _, _, err := cn.writePlacement(ctx, pl, sql, nil, false); err != nil {
 		return cn.txFailed(noBadConn(err))
 	}
@@ -90,7 +90,7 @@ func (cn *conn) WritePlacement(ctx context.Context, pl catalog.Placement, sql st
 }
 
 // TxMode describes the open transaction.
-func (cn *conn) TxMode() (open, readOnly, statementSnapshots bool) {
+func (cn *Session) TxMode() (open, readOnly, statementSnapshots bool) {
 	if cn.tx == nil {
 		return false, false, true
 	}
@@ -98,13 +98,13 @@ func (cn *conn) TxMode() (open, readOnly, statementSnapshots bool) {
 }
 
 // Statement runs sql through this connection, as the application's own.
-func (cn *conn) Statement(ctx context.Context, sql string, args []driver.NamedValue) (driver.Rows, error) {
-	return cn.QueryContext(ctx, sql, args)
+func (cn *Session) Statement(ctx context.Context, sql string, args []driver.NamedValue) (driver.Rows, error) {
+	return cn.statement(ctx, sql, args)
 }
 
 // SessionTextRows runs sql on the metadata database in this session
 // (metaQuery), its values in text form.
-func (cn *conn) SessionTextRows(ctx context.Context, sql string, args ...any) ([][]*string, error) {
+func (cn *Session) SessionTextRows(ctx context.Context, sql string, args ...any) ([][]*string, error) {
 	rows, err := cn.metaQuery(ctx, sql, append([]any{pgx.QueryResultFormats{pgx.TextFormatCode}}, args...)...)
 	if err != nil {
 		return nil, err
@@ -126,13 +126,13 @@ func (cn *conn) SessionTextRows(ctx context.Context, sql string, args ...any) ([
 }
 
 // MetadataVersion reads the metadata's current version.
-func (cn *conn) MetadataVersion(ctx context.Context) (int64, error) {
+func (cn *Session) MetadataVersion(ctx context.Context) (int64, error) {
 	return catalog.CurrentVersion(ctx, cn.c.meta)
 }
 
 // ProbeShard runs a one-row query on a placement a read of shard index
 // idx may use (onPlacement) and returns its values.
-func (cn *conn) ProbeShard(ctx context.Context, p *planner.Plan, idx int, sql string, args []any) ([]any, error) {
+func (cn *Session) ProbeShard(ctx context.Context, p *planner.Plan, idx int, sql string, args []any) ([]any, error) {
 	var vals []any
 	err := cn.onPlacement(ctx, p, idx, func(c *pgx.Conn) error {
 		row, err := c.Query(ctx, sql, args...)
@@ -157,7 +157,7 @@ func (cn *conn) ProbeShard(ctx context.Context, p *planner.Plan, idx int, sql st
 // onPlacement calls fn with a connection to the first reachable placement
 // a read of plan p's shard index idx may use (readPlacements), failing over
 // as reads do, and releases it after.
-func (cn *conn) onPlacement(ctx context.Context, p *planner.Plan, idx int, fn func(c *pgx.Conn) error) error {
+func (cn *Session) onPlacement(ctx context.Context, p *planner.Plan, idx int, fn func(c *pgx.Conn) error) error {
 	var lastErr error
 	placements := cn.readPlacements(p, idx)
 	for _, pl := range placements {

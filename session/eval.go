@@ -1,4 +1,4 @@
-package pgshard
+package session
 
 import (
 	"context"
@@ -29,7 +29,7 @@ func evalCount(p *planner.Plan) int {
 
 // evaluate runs an EvalPlan in the session and returns its values: text,
 // or typed Go values for those Typed marks.
-func (cn *conn) evaluate(ctx context.Context, ep *planner.EvalPlan, args []any) ([]any, error) {
+func (cn *Session) evaluate(ctx context.Context, ep *planner.EvalPlan, args []any) ([]any, error) {
 	s, err := cn.evalSession(ctx)
 	if err != nil {
 		return nil, err
@@ -57,7 +57,7 @@ func (cn *conn) evaluate(ctx context.Context, ep *planner.EvalPlan, args []any) 
 // evalSession is the connection the Eval step runs on: the metadata
 // session, as joined to the transaction when a statement of the
 // transaction joined it (SET LOCAL then applies), else as it is.
-func (cn *conn) evalSession(ctx context.Context) (*pgx.Conn, error) {
+func (cn *Session) evalSession(ctx context.Context) (*pgx.Conn, error) {
 	if cn.tx != nil && cn.tx.meta != nil {
 		return cn.tx.meta.conn.Conn(), nil
 	}
@@ -71,7 +71,7 @@ func (cn *conn) evalSession(ctx context.Context) (*pgx.Conn, error) {
 // dropClosedSession forgets the metadata session when c, the connection a
 // statement used, was it and is closed (outside a transaction): the next
 // statement opens a new one.
-func (cn *conn) dropClosedSession(c *pgx.Conn) {
+func (cn *Session) dropClosedSession(c *pgx.Conn) {
 	if cn.tx == nil && cn.session != nil && cn.session.Conn() == c && c.IsClosed() {
 		cn.dropSession()
 	}
@@ -178,7 +178,7 @@ var keyTypeNames = map[uint32]string{1082: "pg_catalog.date", 1114: "pg_catalog.
 // round trip, and puts the typed values (time.Time, or infinity as text) in
 // args and out in their place: routing hashes them and the shards receive
 // them, so both see the value the session means.
-func (cn *conn) evalKeyTexts(ctx context.Context, keys []keyText, args []any, out []driver.NamedValue) error {
+func (cn *Session) evalKeyTexts(ctx context.Context, keys []keyText, args []any, out []driver.NamedValue) error {
 	var b strings.Builder
 	b.WriteString("SELECT ")
 	formats := make(pgx.QueryResultFormats, len(keys))

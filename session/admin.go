@@ -1,4 +1,4 @@
-package pgshard
+package session
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 
 // AdminArgs evaluates the FROM clause of an administrative call on the
 // metadata database: one argument list per row (engine.Admin).
-func (cn *conn) AdminArgs(ctx context.Context, fn, sql string, args []any) ([][]any, error) {
+func (cn *Session) AdminArgs(ctx context.Context, fn, sql string, args []any) ([][]any, error) {
 	if err := cn.adminAllowed(fn); err != nil {
 		return nil, err
 	}
@@ -37,7 +37,7 @@ func (cn *conn) AdminArgs(ctx context.Context, fn, sql string, args []any) ([][]
 // adminAllowed refuses administrative functions inside a transaction: they
 // commit their metadata changes by themselves. A multi-statement string's
 // implicit transaction is the exception: there they join it (RunAdmin).
-func (cn *conn) adminAllowed(fn string) error {
+func (cn *Session) adminAllowed(fn string) error {
 	if cn.tx != nil && !cn.tx.implicit {
 		return sqlerr.Unsupported("%s cannot run inside a transaction", fn)
 	}
@@ -47,7 +47,7 @@ func (cn *conn) adminAllowed(fn string) error {
 // RunAdmin runs one call of an administrative function (engine.Admin): the
 // table it names is the one this session's search_path finds
 // (qualifyTableArg); the catalog is reloaded after it.
-func (cn *conn) RunAdmin(ctx context.Context, fn string, call []any) error {
+func (cn *Session) RunAdmin(ctx context.Context, fn string, call []any) error {
 	if err := cn.adminAllowed(fn); err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ func (cn *conn) RunAdmin(ctx context.Context, fn string, call []any) error {
 // catalog. The metadata changes are made through db: the metadata pool, or
 // the transaction t's metadata session, which then drops the shard tables
 // a call created if it rolls back.
-func (c *Connector) runAdmin(ctx context.Context, db catalog.Beginner, t *transaction, fn string, args []any) error {
+func (c *Cluster) runAdmin(ctx context.Context, db catalog.Beginner, t *transaction, fn string, args []any) error {
 	var err error
 	switch fn {
 	case "master_add_node":
@@ -125,7 +125,7 @@ func (c *Connector) runAdmin(ctx context.Context, db catalog.Beginner, t *transa
 	return c.refresh(ctx)
 }
 
-func (c *Connector) copyShardPlacement(ctx context.Context, fn string, args []any) error {
+func (c *Cluster) copyShardPlacement(ctx context.Context, fn string, args []any) error {
 	shardID, err := intArg(fn, 1, args[0])
 	if err != nil {
 		return err
@@ -172,7 +172,7 @@ func (c *Connector) copyShardPlacement(ctx context.Context, fn string, args []an
 }
 
 // connectNode opens a dedicated connection to a worker, for DDL and repair.
-func (c *Connector) connectNode(ctx context.Context, n catalog.Node) (*pgx.Conn, error) {
+func (c *Cluster) connectNode(ctx context.Context, n catalog.Node) (*pgx.Conn, error) {
 	cfg, err := c.nodeConfig(n)
 	if err != nil {
 		return nil, err
@@ -219,7 +219,7 @@ func intArg(fn string, i int, v any) (int, error) {
 // qualified: the functions run on the metadata pool, whose search_path is
 // not the session's (after SET search_path, "t" may be "Sch ema".t, while
 // the pool would distribute public.t).
-func (cn *conn) qualifyTableArg(ctx context.Context, fn string, call []any) error {
+func (cn *Session) qualifyTableArg(ctx context.Context, fn string, call []any) error {
 	switch fn {
 	case "master_create_distributed_table", "master_create_worker_shards", "master_create_reference_table":
 	default:

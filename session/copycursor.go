@@ -1,4 +1,4 @@
-package pgshard
+package session
 
 import (
 	"context"
@@ -11,14 +11,14 @@ import (
 	"github.com/pgshard/pgshard/planner"
 )
 
-// conn is the engine's CopyCursor: COPY on the nodes, in this connection's
+// Session is the engine's CopyCursor: COPY on the nodes, in this connection's
 // transaction and session.
-var _ engine.CopyCursor = (*conn)(nil)
+var _ engine.CopyCursor = (*Session)(nil)
 
 // CopyIn joins the transaction on every node of placements, as a write,
 // and returns a COPY FROM STDIN runner per node on the transaction's
 // connection to it.
-func (cn *conn) CopyIn(ctx context.Context, placements []catalog.Placement) (map[catalog.Node]engine.CopyFromNode, error) {
+func (cn *Session) CopyIn(ctx context.Context, placements []catalog.Placement) (map[catalog.Node]engine.CopyFromNode, error) {
 	if cn.tx == nil {
 		return nil, sqlerr.New("25P01", "COPY FROM STDIN into a distributed table runs inside a transaction")
 	}
@@ -60,7 +60,7 @@ const copyKeyChunk = 500
 
 // SessionKeys has the session read key texts as the type typ, as
 // bindArgs does for an INSERT's key arguments (evalKeyTexts).
-func (cn *conn) SessionKeys(ctx context.Context, typ uint32, texts []string) ([]any, error) {
+func (cn *Session) SessionKeys(ctx context.Context, typ uint32, texts []string) ([]any, error) {
 	out := make([]any, len(texts))
 	for lo := 0; lo < len(texts); lo += copyKeyChunk {
 		hi := min(lo+copyKeyChunk, len(texts))
@@ -81,7 +81,7 @@ func (cn *conn) SessionKeys(ctx context.Context, typ uint32, texts []string) ([]
 // CopyOut takes a connection for a read of shard index idx on the first
 // of readPlacements whose node answers (failing over as readShard does)
 // and returns the COPY TO runner on it.
-func (cn *conn) CopyOut(ctx context.Context, p *planner.Plan, idx int) (func(ctx context.Context, sql string, w io.Writer) error, func(error), error) {
+func (cn *Session) CopyOut(ctx context.Context, p *planner.Plan, idx int) (func(ctx context.Context, sql string, w io.Writer) error, func(error), error) {
 	var lastErr error
 	placements := cn.readPlacements(p, idx)
 	for _, pl := range placements {
@@ -109,59 +109,54 @@ func (cn *conn) CopyOut(ctx context.Context, p *planner.Plan, idx int) (func(ctx
 	return nil, nil, unreachable(&p.Table.Shards[idx], lastErr)
 }
 
-// copyIn is a COPY FROM STDIN open on a statement (stmt.execCopy): from its
-// first row to its end, it holds the write (done ends it) and the
+// copyIn is a COPY FROM STDIN open on a prepared statement (its owner):
+// from its first row to its end, it holds the write (done ends it) and the
 // transaction's worker connections.
 type copyIn struct {
-	owner *stmt
+	owner any
 	w     *engine.CopyWriter
 	done  func()
 }
 
-// execCopy is Exec of a statement prepared with COPY ... FROM STDIN on a
-// distributed table: Exec(values...) takes one row, Exec() ends the COPY
-// and reports the rows copied (lib/pq's CopyIn convention).
-func (s *stmt) execCopy(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	cn := s.cn
-	if cn.copying != nil && cn.copying.owner != s {
-		return nil, cn.copyBusy()
-	}
-	if cn.copying == nil {
-		if len(args) == 0 {
-			return engine.Result{}, nil
-		}
-		if cn.tx == nil {
-			return nil, sqlerr.New("25P01", "COPY FROM STDIN into a distributed table runs inside a transaction: prepare it with tx.Prepare")
-		}
-		p, done, err := cn.plan(ctx, s.query)
-		if err != nil {
-			return nil, err
-		}
-		if p.Copy == nil || !p.Copy.From {
-			done()
-			return nil, sqlerr.New(sqlerr.ObjectNotInPrereq, "the table of %q is no longer distributed", s.query)
-		}
-		w, err := engine.CopyFrom{Plan: p}.Start(ctx, cn)
-		if err != nil {
-			done()
-			return nil, cn.txFailed(err)
-		}
-		cn.copying = &copyIn{owner: s, w: w, done: done}
-	}
-	if len(args) > 0 {
-		if err := cn.copying.w.Row(ctx, args); err != nil {
-			cn.abortCopy()
-			return nil, cn.txFailed(err)
-		}
-		return engine.Result{}, nil
-	}
-	n, err := cn.finishCopy(ctx)
-	return engine.Result{Rows: n}, err
+// StartCopy records w, a COPY FROM STDIN started in the transaction
+// (engine.CopyFrom.Start), as open on the session, owned by owner (the
+// prepared statement whose Execs take its rows); done ends its write.
+func (cn *Session) StartCopy(owner any, w *engine.CopyWriter, done func()) {
+	cn.copying = &copyIn{owner: owner, w: w, done: done}
 }
+
+// CopyOwner is the owner of the COPY FROM STDIN open on the session, nil
+// when there is none.
+func (cn *Session) CopyOwner() any {
+	if cn.copying == nil {
+		return nil
+	}
+	return cn.copying.owner
+}
+
+// CopyRow sends one row of the open COPY; a failure stops the COPY and
+// fails the transaction.
+func (cn *Session) CopyRow(ctx context.Context, args []driver.NamedValue) error {
+	if err := cn.copying.w.Row(ctx, args); err != nil {
+		cn.abortCopy()
+		return cn.txFailed(err)
+	}
+	return nil
+}
+
+// FinishCopy ends the open COPY, if any, sending every row, and reports
+// the rows copied; a failure fails the transaction.
+func (cn *Session) FinishCopy(ctx context.Context) (int64, error) {
+	return cn.finishCopy(ctx)
+}
+
+// CopyBusy refuses a statement while a COPY FROM STDIN is open on the
+// session (copyBusy).
+func (cn *Session) CopyBusy() error { return cn.copyBusy() }
 
 // finishCopy ends the open COPY, if any, sending every row; a failure
 // fails the transaction.
-func (cn *conn) finishCopy(ctx context.Context) (int64, error) {
+func (cn *Session) finishCopy(ctx context.Context) (int64, error) {
 	c := cn.copying
 	if c == nil {
 		return 0, nil
@@ -174,7 +169,7 @@ func (cn *conn) finishCopy(ctx context.Context) (int64, error) {
 
 // abortCopy stops the open COPY, if any, sending nothing more; the
 // transaction must roll back (its caller fails it).
-func (cn *conn) abortCopy() {
+func (cn *Session) abortCopy() {
 	if c := cn.copying; c != nil {
 		cn.copying = nil
 		c.w.Abort()
@@ -184,7 +179,7 @@ func (cn *conn) abortCopy() {
 
 // copyBusy refuses a statement while a COPY FROM STDIN is open on the
 // connection: its rows stream on the transaction's worker connections.
-func (cn *conn) copyBusy() error {
+func (cn *Session) copyBusy() error {
 	if cn.copying == nil {
 		return nil
 	}
