@@ -21,55 +21,55 @@ import (
 var _ engine.Cursor = (*Session)(nil)
 
 // Bind runs the plan's Eval step (bindArgs).
-func (cn *Session) Bind(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) ([]any, []driver.NamedValue, error) {
-	return cn.bindArgs(ctx, p, nargs)
+func (s *Session) Bind(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) ([]any, []driver.NamedValue, error) {
+	return s.bindArgs(ctx, p, nargs)
 }
 
 // ReadShard is readShard.
-func (cn *Session) ReadShard(ctx context.Context, p *planner.Plan, idx int, sql string, args []driver.NamedValue) (driver.Rows, error) {
-	return cn.readShard(ctx, p, idx, sql, args)
+func (s *Session) ReadShard(ctx context.Context, p *planner.Plan, idx int, sql string, args []driver.NamedValue) (driver.Rows, error) {
+	return s.readShard(ctx, p, idx, sql, args)
 }
 
 // WriteShard is writeShard.
-func (cn *Session) WriteShard(ctx context.Context, p *planner.Plan, shard *catalog.Shard, sql string, args []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
-	return cn.writeShard(ctx, p, shard, sql, args, wantRows)
+func (s *Session) WriteShard(ctx context.Context, p *planner.Plan, shard *catalog.Shard, sql string, args []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
+	return s.writeShard(ctx, p, shard, sql, args, wantRows)
 }
 
 // Atomically is atomically.
-func (cn *Session) Atomically(ctx context.Context, nodes []catalog.Node, f func() error) error {
-	return cn.atomically(ctx, nodes, f)
+func (s *Session) Atomically(ctx context.Context, nodes []catalog.Node, f func() error) error {
+	return s.atomically(ctx, nodes, f)
 }
 
 // Fanout plans the lanes of a streaming read (planFanout) and starts it
 // under the fan-out gate (streamShards).
-func (cn *Session) Fanout(ctx context.Context, p *planner.Plan, shards []int, mustStream bool, open func(ctx context.Context, pos int) (driver.Rows, error)) ([]driver.Rows, func(), bool, error) {
-	fp := cn.planFanout(p, shards)
+func (s *Session) Fanout(ctx context.Context, p *planner.Plan, shards []int, mustStream bool, open func(ctx context.Context, pos int) (driver.Rows, error)) ([]driver.Rows, func(), bool, error) {
+	fp := s.planFanout(p, shards)
 	if mustStream && fp.split {
 		return nil, nil, true, nil
 	}
-	sources, release, err := cn.streamShards(ctx, fp, open)
+	sources, release, err := s.streamShards(ctx, fp, open)
 	return sources, release, fp.split, err
 }
 
 // InTransaction reports whether a transaction is open.
-func (cn *Session) InTransaction() bool { return cn.tx != nil }
+func (s *Session) InTransaction() bool { return s.tx != nil }
 
 // TextResults tells whether the worker connections' query mode returns
 // every value as text (the simple protocol or exec).
-func (cn *Session) TextResults() bool {
-	return !engine.DescribesStatements(cn.c.poolConfig.ConnConfig.DefaultQueryExecMode)
+func (s *Session) TextResults() bool {
+	return !engine.DescribesStatements(s.c.poolConfig.ConnConfig.DefaultQueryExecMode)
 }
 
 // OnShard runs fn on a placement a read of shard index idx may use
 // (onPlacement), failing over as reads do.
-func (cn *Session) OnShard(ctx context.Context, p *planner.Plan, idx int, fn func(c *pgx.Conn) error) error {
-	return cn.onPlacement(ctx, p, idx, fn)
+func (s *Session) OnShard(ctx context.Context, p *planner.Plan, idx int, fn func(c *pgx.Conn) error) error {
+	return s.onPlacement(ctx, p, idx, fn)
 }
 
 // OnSession runs fn on the session's connection to the metadata database
 // (metaConn: the pool's when the session changed nothing).
-func (cn *Session) OnSession(ctx context.Context, fn func(c *pgx.Conn) error) error {
-	pc, done, err := cn.metaConn(ctx)
+func (s *Session) OnSession(ctx context.Context, fn func(c *pgx.Conn) error) error {
+	pc, done, err := s.metaConn(ctx)
 	if err != nil {
 		return err
 	}
@@ -78,34 +78,34 @@ func (cn *Session) OnSession(ctx context.Context, fn func(c *pgx.Conn) error) er
 }
 
 // ResultTypes is the connector's cache of result types.
-func (cn *Session) ResultTypes() *engine.TypeCache { return &cn.c.types }
+func (s *Session) ResultTypes() *engine.TypeCache { return &s.c.types }
 
 // WritePlacement runs sql on one placement in the statement's
 // transaction (writePlacement); a failure fails the transaction.
-func (cn *Session) WritePlacement(ctx context.Context, pl catalog.Placement, sql string) error {
-	if _, _, err := cn.writePlacement(ctx, pl, sql, nil, false); err != nil {
-		return cn.txFailed(noBadConn(err))
+func (s *Session) WritePlacement(ctx context.Context, pl catalog.Placement, sql string) error {
+	if _, _, err := s.writePlacement(ctx, pl, sql, nil, false); err != nil {
+		return s.txFailed(noBadConn(err))
 	}
 	return nil
 }
 
 // TxMode describes the open transaction.
-func (cn *Session) TxMode() (open, readOnly, statementSnapshots bool) {
-	if cn.tx == nil {
+func (s *Session) TxMode() (open, readOnly, statementSnapshots bool) {
+	if s.tx == nil {
 		return false, false, true
 	}
-	return true, cn.tx.readOnly, !strings.Contains(cn.tx.begin, "REPEATABLE READ") && !strings.Contains(cn.tx.begin, "SERIALIZABLE")
+	return true, s.tx.readOnly, !strings.Contains(s.tx.begin, "REPEATABLE READ") && !strings.Contains(s.tx.begin, "SERIALIZABLE")
 }
 
 // Statement runs sql through this connection, as the application's own.
-func (cn *Session) Statement(ctx context.Context, sql string, args []driver.NamedValue) (driver.Rows, error) {
-	return cn.statement(ctx, sql, args)
+func (s *Session) Statement(ctx context.Context, sql string, args []driver.NamedValue) (driver.Rows, error) {
+	return s.statement(ctx, sql, args)
 }
 
 // SessionTextRows runs sql on the metadata database in this session
 // (metaQuery), its values in text form.
-func (cn *Session) SessionTextRows(ctx context.Context, sql string, args ...any) ([][]*string, error) {
-	rows, err := cn.metaQuery(ctx, sql, append([]any{pgx.QueryResultFormats{pgx.TextFormatCode}}, args...)...)
+func (s *Session) SessionTextRows(ctx context.Context, sql string, args ...any) ([][]*string, error) {
+	rows, err := s.metaQuery(ctx, sql, append([]any{pgx.QueryResultFormats{pgx.TextFormatCode}}, args...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -116,8 +116,8 @@ func (cn *Session) SessionTextRows(ctx context.Context, sql string, args ...any)
 		row := make([]*string, len(raws))
 		for i, raw := range raws {
 			if raw != nil {
-				s := string(raw)
-				row[i] = &s
+				str := string(raw)
+				row[i] = &str
 			}
 		}
 		out = append(out, row)
@@ -126,15 +126,15 @@ func (cn *Session) SessionTextRows(ctx context.Context, sql string, args ...any)
 }
 
 // MetadataVersion reads the metadata's current version.
-func (cn *Session) MetadataVersion(ctx context.Context) (int64, error) {
-	return catalog.CurrentVersion(ctx, cn.c.meta)
+func (s *Session) MetadataVersion(ctx context.Context) (int64, error) {
+	return catalog.CurrentVersion(ctx, s.c.meta)
 }
 
 // ProbeShard runs a one-row query on a placement a read of shard index
 // idx may use (onPlacement) and returns its values.
-func (cn *Session) ProbeShard(ctx context.Context, p *planner.Plan, idx int, sql string, args []any) ([]any, error) {
+func (s *Session) ProbeShard(ctx context.Context, p *planner.Plan, idx int, sql string, args []any) ([]any, error) {
 	var vals []any
-	err := cn.onPlacement(ctx, p, idx, func(c *pgx.Conn) error {
+	err := s.onPlacement(ctx, p, idx, func(c *pgx.Conn) error {
 		row, err := c.Query(ctx, sql, args...)
 		if err != nil {
 			return err
@@ -157,11 +157,11 @@ func (cn *Session) ProbeShard(ctx context.Context, p *planner.Plan, idx int, sql
 // onPlacement calls fn with a connection to the first reachable placement
 // a read of plan p's shard index idx may use (readPlacements), failing over
 // as reads do, and releases it after.
-func (cn *Session) onPlacement(ctx context.Context, p *planner.Plan, idx int, fn func(c *pgx.Conn) error) error {
+func (s *Session) onPlacement(ctx context.Context, p *planner.Plan, idx int, fn func(c *pgx.Conn) error) error {
 	var lastErr error
-	placements := cn.readPlacements(p, idx)
+	placements := s.readPlacements(p, idx)
 	for _, pl := range placements {
-		dc, release, err := cn.workerConn(ctx, pl.Node, false)
+		dc, release, err := s.workerConn(ctx, pl.Node, false)
 		if err == nil {
 			err = fn(dc.Conn())
 			release()
@@ -169,8 +169,8 @@ func (cn *Session) onPlacement(ctx context.Context, p *planner.Plan, idx int, fn
 				return nil
 			}
 		}
-		if !cn.failoverAllowed(ctx, pl.Node, err) {
-			return cn.txFailed(noBadConn(err))
+		if !s.failoverAllowed(ctx, pl.Node, err) {
+			return s.txFailed(noBadConn(err))
 		}
 		lastErr = err
 	}

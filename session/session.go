@@ -48,37 +48,37 @@ func New(c *Cluster, statement func(ctx context.Context, sql string, args []driv
 
 // metaSession returns this connection's session on the metadata database,
 // opening it on first use.
-func (cn *Session) metaSession(ctx context.Context) (*stdlib.Conn, error) {
-	if cn.session != nil {
-		return cn.session, nil
+func (s *Session) metaSession(ctx context.Context) (*stdlib.Conn, error) {
+	if s.session != nil {
+		return s.session, nil
 	}
-	dc, err := stdlib.GetConnector(cn.c.metaSessionConfig()).Connect(ctx)
+	dc, err := stdlib.GetConnector(s.c.metaSessionConfig()).Connect(ctx)
 	if err != nil {
 		return nil, err
 	}
 	session := dc.(*stdlib.Conn)
 	engine.AcceptBinaryArrays(session.Conn().TypeMap())
-	if !cn.c.live.add(session.Conn().PgConn()) {
+	if !s.c.live.add(session.Conn().PgConn()) {
 		session.Close()
 		return nil, errors.New("pgshard: connector is closed")
 	}
-	cn.session = session
-	return cn.session, nil
+	s.session = session
+	return s.session, nil
 }
 
 // Close rolls back the open transaction, if any, and closes the metadata
 // session.
-func (cn *Session) Close() error {
+func (s *Session) Close() error {
 	var err error
-	if cn.tx != nil {
-		err = cn.tx.rollback(context.Background())
+	if s.tx != nil {
+		err = s.tx.rollback(context.Background())
 	}
-	if cn.session != nil {
-		cn.c.live.remove(cn.session.Conn().PgConn())
-		if cerr := cn.session.Close(); err == nil {
+	if s.session != nil {
+		s.c.live.remove(s.session.Conn().PgConn())
+		if cerr := s.session.Close(); err == nil {
 			err = cerr
 		}
-		cn.session = nil
+		s.session = nil
 	}
 	return err
 }
@@ -86,62 +86,62 @@ func (cn *Session) Close() error {
 // Bad reports whether the session cannot go on (its settings or temporary
 // objects were lost, or a transaction lost its metadata session): the
 // database/sql connection must be discarded.
-func (cn *Session) Bad() bool { return cn.bad }
+func (s *Session) Bad() bool { return s.bad }
 
 // ResetSession resets the metadata session before database/sql reuses the
 // connection.
-func (cn *Session) ResetSession(ctx context.Context) error {
-	if cn.session != nil {
-		return cn.session.ResetSession(ctx)
+func (s *Session) ResetSession(ctx context.Context) error {
+	if s.session != nil {
+		return s.session.ResetSession(ctx)
 	}
 	return nil
 }
 
 // PassthroughExec runs a statement that touches no distributed table on
 // the metadata database, in this connection's session.
-func (cn *Session) PassthroughExec(ctx context.Context, query string, nargs []driver.NamedValue) (driver.Result, error) {
-	s, err := cn.passthroughSession(ctx)
+func (s *Session) PassthroughExec(ctx context.Context, query string, nargs []driver.NamedValue) (driver.Result, error) {
+	ms, err := s.passthroughSession(ctx)
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.ExecContext(ctx, query, nargs)
-	if errors.Is(err, driver.ErrBadConn) && cn.tx == nil {
-		cn.dropSession()
+	res, err := ms.ExecContext(ctx, query, nargs)
+	if errors.Is(err, driver.ErrBadConn) && s.tx == nil {
+		s.dropSession()
 	}
-	return res, cn.sessionErr(err)
+	return res, s.sessionErr(err)
 }
 
 // PassthroughQuery is PassthroughExec returning the statement's rows.
-func (cn *Session) PassthroughQuery(ctx context.Context, query string, nargs []driver.NamedValue) (driver.Rows, error) {
-	s, err := cn.passthroughSession(ctx)
+func (s *Session) PassthroughQuery(ctx context.Context, query string, nargs []driver.NamedValue) (driver.Rows, error) {
+	ms, err := s.passthroughSession(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.QueryContext(ctx, query, nargs)
-	if errors.Is(err, driver.ErrBadConn) && cn.tx == nil {
-		cn.dropSession()
+	rows, err := ms.QueryContext(ctx, query, nargs)
+	if errors.Is(err, driver.ErrBadConn) && s.tx == nil {
+		s.dropSession()
 	}
-	return rows, cn.sessionErr(err)
+	return rows, s.sessionErr(err)
 }
 
 // passthroughSession is the metadata session, joined to the transaction
 // when one is open.
-func (cn *Session) passthroughSession(ctx context.Context) (*stdlib.Conn, error) {
-	if cn.tx != nil {
-		return cn.tx.metaParticipant(ctx)
+func (s *Session) passthroughSession(ctx context.Context) (*stdlib.Conn, error) {
+	if s.tx != nil {
+		return s.tx.metaParticipant(ctx)
 	}
-	return cn.metaSession(ctx)
+	return s.metaSession(ctx)
 }
 
-func (cn *Session) dropSession() {
-	if cn.session != nil {
-		cn.c.live.remove(cn.session.Conn().PgConn())
-		cn.session.Close()
-		cn.session = nil
-		if cn.sess.stale || cn.sess.applySQL != "" || cn.sess.path != nil {
+func (s *Session) dropSession() {
+	if s.session != nil {
+		s.c.live.remove(s.session.Conn().PgConn())
+		s.session.Close()
+		s.session = nil
+		if s.sess.stale || s.sess.applySQL != "" || s.sess.path != nil {
 			// The session's settings and temporary tables are gone with
 			// it: the session must not go on without them.
-			cn.bad = true
+			s.bad = true
 		}
 	}
 }
@@ -150,18 +150,18 @@ func (cn *Session) dropSession() {
 // (the statement was not sent) stays ErrBadConn outside a transaction, so
 // database/sql retries on a fresh connection exactly as with pgx; inside a
 // transaction the connection is marked bad instead.
-func (cn *Session) sessionErr(err error) error {
+func (s *Session) sessionErr(err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, driver.ErrBadConn) && cn.tx != nil {
-		cn.bad = true
+	if errors.Is(err, driver.ErrBadConn) && s.tx != nil {
+		s.bad = true
 		return noBadConn(err)
 	}
-	if cn.tx != nil {
+	if s.tx != nil {
 		// As in PostgreSQL, an error ends the transaction's use: the
 		// metadata session's part of it is aborted.
-		cn.tx.failed = true
+		s.tx.failed = true
 	}
 	return err
 }
@@ -182,10 +182,10 @@ func plainArgs(nargs []driver.NamedValue) []any {
 // statement changed nothing and can be planned again. p is the plan it
 // ran by, made against an older catalog version when that is so. Inside a transaction
 // the error has aborted it, so it is returned as it is.
-func (cn *Session) StaleTemplateWrite(ctx context.Context, p *planner.Plan, err error) bool {
-	if cn.tx != nil || !catalog.IsTemplateWriteError(err) {
+func (s *Session) StaleTemplateWrite(ctx context.Context, p *planner.Plan, err error) bool {
+	if s.tx != nil || !catalog.IsTemplateWriteError(err) {
 		return false
 	}
-	fresh, rerr := cn.c.cache.Refresh(ctx, false)
+	fresh, rerr := s.c.cache.Refresh(ctx, false)
 	return rerr == nil && fresh.Version != p.Version
 }

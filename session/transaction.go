@@ -44,7 +44,7 @@ import (
 // at most one per worker; and a server refusing more (its max_connections)
 // fails the statement with its SQLSTATE 53300, never a wait.
 type transaction struct {
-	cn       *Session
+	s        *Session
 	begin    string
 	readOnly bool
 	// participants in the order they joined.
@@ -199,7 +199,7 @@ func (t *transaction) participant(ctx context.Context, node catalog.Node, write 
 	}
 	for _, p := range t.participants {
 		if p.node == node {
-			if err := t.cn.syncParticipant(ctx, p); err != nil {
+			if err := t.s.syncParticipant(ctx, p); err != nil {
 				t.failed = true
 				return nil, err
 			}
@@ -207,7 +207,7 @@ func (t *transaction) participant(ctx context.Context, node catalog.Node, write 
 			return p.conn, nil
 		}
 	}
-	np, err := t.cn.c.node(node)
+	np, err := t.s.c.node(node)
 	if err != nil {
 		return nil, err
 	}
@@ -249,11 +249,11 @@ func (t *transaction) connect(ctx context.Context, np *nodePool) (dc *stdlib.Con
 // session's settings (sessionConn); when that or joining fails, it releases
 // dc.
 func (t *transaction) add(ctx context.Context, node catalog.Node, dc *stdlib.Conn, release func()) (*participant, error) {
-	release, err := t.cn.sessionConn(ctx, dc, release)
+	release, err := t.s.sessionConn(ctx, dc, release)
 	if err != nil {
 		return nil, err
 	}
-	p := &participant{node: node, conn: dc, release: release, gen: t.cn.sess.gen, resets: t.cn.sess.applySQL != ""}
+	p := &participant{node: node, conn: dc, release: release, gen: t.s.sess.gen, resets: t.s.sess.applySQL != ""}
 	if err := t.join(ctx, p); err != nil {
 		p.release()
 		return nil, err
@@ -288,13 +288,13 @@ func (t *transaction) acquire(ctx context.Context, nodes []catalog.Node) error {
 		}
 		return nil
 	}
-	unreserve, err := t.cn.c.fanout.reserve(ctx, need)
+	unreserve, err := t.s.c.fanout.reserve(ctx, need)
 	if err != nil {
 		return err
 	}
 	t.unreserve = unreserve
 	for _, n := range missing {
-		np, err := t.cn.c.node(n)
+		np, err := t.s.c.node(n)
 		if err != nil {
 			return err
 		}
@@ -317,11 +317,11 @@ func (t *transaction) acquire(ctx context.Context, nodes []catalog.Node) error {
 // warns about, and the pgx.Tx it returns nests by savepoints; it is never
 // committed or rolled back itself (the transaction does that).
 func (t *transaction) metaBeginner(ctx context.Context) (catalog.Beginner, error) {
-	s, err := t.metaParticipant(ctx)
+	ms, err := t.metaParticipant(ctx)
 	if err != nil {
 		return nil, err
 	}
-	outer, err := s.Conn().Begin(ctx)
+	outer, err := ms.Conn().Begin(ctx)
 	if err != nil {
 		t.failed = true
 		return nil, err
@@ -338,16 +338,16 @@ func (t *transaction) metaParticipant(ctx context.Context) (*stdlib.Conn, error)
 	if t.meta != nil {
 		return t.meta.conn, nil
 	}
-	s, err := t.cn.metaSession(ctx)
+	ms, err := t.s.metaSession(ctx)
 	if err != nil {
 		return nil, err
 	}
-	p := &participant{conn: s, wrote: true}
+	p := &participant{conn: ms, wrote: true}
 	if err := t.join(ctx, p); err != nil {
 		return nil, err
 	}
 	t.meta = p
-	return s, nil
+	return ms, nil
 }
 
 // all returns every participant, the metadata session last.
@@ -370,7 +370,7 @@ func (t *transaction) Commit() error {
 		t.rollback(ctx)
 		return pgx.ErrTxCommitRollback
 	}
-	if t.cn.copying != nil {
+	if t.s.copying != nil {
 		t.rollback(ctx)
 		return sqlerr.New(sqlerr.InvalidTxState, "COPY FROM STDIN was not ended (stmt.Exec() with no arguments) before Commit: the transaction is rolled back")
 	}
@@ -424,7 +424,7 @@ func (t *transaction) commitWriters(ctx context.Context, writers []*participant)
 			err = fmt.Errorf("pgshard: commit: %w", err)
 		}
 	default:
-		err = t.cn.c.commitAtomic(ctx, writers)
+		err = t.s.c.commitAtomic(ctx, writers)
 	}
 	if err == nil {
 		for _, f := range t.afterCommit {
@@ -451,7 +451,7 @@ func (t *transaction) Rollback() error {
 }
 
 func (t *transaction) rollback(ctx context.Context) error {
-	t.cn.abortCopy()
+	t.s.abortCopy()
 	defer t.finish()
 	defer func() {
 		for _, undo := range t.undo {
@@ -483,16 +483,16 @@ func (t *transaction) finish() {
 	}
 	t.meta = nil
 	t.done = true
-	if t.cn.tx == t {
-		t.cn.tx = nil
-		t.cn.endTxSession(true)
+	if t.s.tx == t {
+		t.s.tx = nil
+		t.s.endTxSession(true)
 	}
 }
 
 // TxCommand handles transaction control statements sent as SQL text.
-func (cn *Session) TxCommand(ctx context.Context, p *planner.Plan, query string, nargs []driver.NamedValue) (driver.Result, error) {
+func (s *Session) TxCommand(ctx context.Context, p *planner.Plan, query string, nargs []driver.NamedValue) (driver.Result, error) {
 	cmd := p.Tx
-	t := cn.tx
+	t := s.tx
 	switch cmd.Kind {
 	case "SAVEPOINT", "RELEASE", "ROLLBACK TO":
 		if t == nil {
@@ -527,7 +527,7 @@ func (cn *Session) TxCommand(ctx context.Context, p *planner.Plan, query string,
 			}
 			if cmd.Kind == "ROLLBACK TO" {
 				t.failed = false
-				cn.endTxSession(false)
+				s.endTxSession(false)
 			}
 		}
 		return engine.Result{}, nil
@@ -541,27 +541,27 @@ func (cn *Session) TxCommand(ctx context.Context, p *planner.Plan, query string,
 // Begin starts a transaction with opts. Nothing is sent yet: each server
 // joins the transaction (BEGIN with these options) when a statement first
 // reaches it.
-func (cn *Session) Begin(opts driver.TxOptions) (driver.Tx, error) {
-	if cn.tx != nil {
+func (s *Session) Begin(opts driver.TxOptions) (driver.Tx, error) {
+	if s.tx != nil {
 		return nil, sqlerr.New(sqlerr.InvalidTxState, "there is already a transaction in progress")
 	}
 	begin, err := beginStatement(opts)
 	if err != nil {
 		return nil, err
 	}
-	cn.tx = &transaction{cn: cn, begin: begin, readOnly: opts.ReadOnly}
-	return cn.tx, nil
+	s.tx = &transaction{s: s, begin: begin, readOnly: opts.ReadOnly}
+	return s.tx, nil
 }
 
 // BeginImplicit starts the implicit transaction of a query string with
 // several statements: administrative functions join it (RunAdmin).
-func (cn *Session) BeginImplicit() {
-	cn.tx = &transaction{cn: cn, begin: "BEGIN", implicit: true}
+func (s *Session) BeginImplicit() {
+	s.tx = &transaction{s: s, begin: "BEGIN", implicit: true}
 }
 
 // EndTx commits (commit) or rolls back the open transaction, if any.
-func (cn *Session) EndTx(ctx context.Context, commit bool) error {
-	t := cn.tx
+func (s *Session) EndTx(ctx context.Context, commit bool) error {
+	t := s.tx
 	if t == nil {
 		return nil
 	}
@@ -573,12 +573,12 @@ func (cn *Session) EndTx(ctx context.Context, commit bool) error {
 
 // FailTx marks the open transaction, if any, failed: like PostgreSQL's, it
 // then only rolls back.
-func (cn *Session) FailTx() {
-	if cn.tx != nil {
-		cn.tx.failed = true
+func (s *Session) FailTx() {
+	if s.tx != nil {
+		s.tx.failed = true
 	}
 }
 
 // TxFailed fails the open transaction, if any, when err is not nil, and
 // returns err.
-func (cn *Session) TxFailed(err error) error { return cn.txFailed(err) }
+func (s *Session) TxFailed(err error) error { return s.txFailed(err) }
