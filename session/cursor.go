@@ -9,7 +9,6 @@ import (
 
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/engine"
-	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
 )
 
@@ -128,30 +127,6 @@ func (s *Session) SessionTextRows(ctx context.Context, sql string, args ...any) 
 // MetadataVersion reads the metadata's current version.
 func (s *Session) MetadataVersion(ctx context.Context) (int64, error) {
 	return catalog.CurrentVersion(ctx, s.c.meta)
-}
-
-// ProbeShard runs a one-row query on a placement a read of shard index
-// idx may use (onPlacement) and returns its values.
-func (s *Session) ProbeShard(ctx context.Context, p *planner.Plan, idx int, sql string, args []any) ([]any, error) {
-	var vals []any
-	err := s.onPlacement(ctx, p, idx, func(c *pgx.Conn) error {
-		row, err := c.Query(ctx, sql, args...)
-		if err != nil {
-			return err
-		}
-		defer row.Close()
-		if !row.Next() {
-			if err := row.Err(); err != nil {
-				return err
-			}
-			return sqlerr.New(sqlerr.InternalError, "probe of shard %d returned no row", p.Table.Shards[idx].ID)
-		}
-		if vals, err = row.Values(); err != nil {
-			return err
-		}
-		return row.Err()
-	})
-	return vals, err
 }
 
 // onPlacement calls fn with a connection to the first reachable placement
