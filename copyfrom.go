@@ -68,9 +68,9 @@ func (cn *conn) copyFromSource(ctx context.Context, query string, src pgx.CopyFr
 	if p.Copy == nil || !p.Copy.From {
 		return 0, sqlerr.New(sqlerr.UndefinedTable, "pgshard.CopyFrom: %s is not a distributed table", query)
 	}
-	w, err := engine.CopyFrom{Plan: p}.Start(ctx, cn)
+	w, err := engine.CopyFrom{Plan: p}.Start(ctx, cn.s)
 	if err != nil {
-		return 0, cn.txFailed(err)
+		return 0, cn.s.TxFailed(err)
 	}
 	for src.Next() {
 		vals, err := src.Values()
@@ -79,15 +79,15 @@ func (cn *conn) copyFromSource(ctx context.Context, query string, src pgx.CopyFr
 		}
 		if err != nil {
 			w.Abort()
-			return 0, cn.txFailed(err)
+			return 0, cn.s.TxFailed(err)
 		}
 	}
 	if err := src.Err(); err != nil {
 		w.Abort()
-		return 0, cn.txFailed(err)
+		return 0, cn.s.TxFailed(err)
 	}
 	if n, err = w.Finish(ctx); err != nil {
-		return 0, cn.txFailed(err)
+		return 0, cn.s.TxFailed(err)
 	}
 	return n, tx.Commit()
 }

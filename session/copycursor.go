@@ -87,15 +87,15 @@ func (s *Session) SessionKeys(ctx context.Context, typ uint32, texts []string) (
 // SessionRows runs sql with $1 = n in the session, as the Eval step of an
 // INSERT runs (evaluate): in the transaction's metadata session when it
 // joined one. Columns marked binary are decoded to Go values.
-func (cn *conn) SessionRows(ctx context.Context, sql string, n int, binary []bool) ([][]any, error) {
-	s, err := cn.evalSession(ctx)
+func (s *Session) SessionRows(ctx context.Context, sql string, n int, binary []bool) ([][]any, error) {
+	c, err := s.evalSession(ctx)
 	if err != nil {
-		return nil, cn.txFailed(err)
+		return nil, s.txFailed(err)
 	}
-	out, err := queryRows(ctx, s, sql, n, binary)
+	out, err := queryRows(ctx, c, sql, n, binary)
 	if err != nil {
-		cn.dropClosedSession(s)
-		return nil, cn.txFailed(fmt.Errorf("pgshard: computing column defaults on the metadata database: %w", err))
+		s.dropClosedSession(c)
+		return nil, s.txFailed(fmt.Errorf("pgshard: computing column defaults on the metadata database: %w", err))
 	}
 	return out, nil
 }
