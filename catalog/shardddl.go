@@ -298,16 +298,6 @@ func (d *TemplateDDL) ShardTableStatements(shardID int64) []string {
 func (d *TemplateDDL) ShardIndexStatements(shardID int64) []string {
 	out := make([]string, 0, len(d.Indexes)+len(d.ForeignKeys))
 	table := d.ShardTableIdentifier(shardID)
-	defer func() {
-		for _, fk := range d.ForeignKeys {
-			stmt := "ALTER TABLE " + table + " ADD CONSTRAINT " + pgx.Identifier{ShardName(fk.Name, shardID)}.Sanitize() + " " +
-				fk.Head + pgx.Identifier{fk.RefSchema, fk.RefShard}.Sanitize() + fk.Tail
-			if fk.NotValid && !strings.HasSuffix(fk.Tail, " NOT VALID") {
-				stmt += " NOT VALID"
-			}
-			out = append(out, stmt)
-		}
-	}()
 	for _, ix := range d.Indexes {
 		unique := ""
 		if ix.Unique {
@@ -315,6 +305,10 @@ func (d *TemplateDDL) ShardIndexStatements(shardID int64) []string {
 		}
 		out = append(out, "CREATE "+unique+"INDEX "+pgx.Identifier{ShardName(ix.Name, shardID)}.Sanitize()+
 			" ON "+table+" "+ix.Body)
+	}
+	for _, fk := range d.ForeignKeys {
+		out = append(out, "ALTER TABLE "+table+" ADD CONSTRAINT "+pgx.Identifier{ShardName(fk.Name, shardID)}.Sanitize()+" "+
+			fk.Head+pgx.Identifier{fk.RefSchema, fk.RefShard}.Sanitize()+fk.Tail)
 	}
 	return out
 }
