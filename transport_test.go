@@ -54,24 +54,24 @@ func TestValuesTravelExactlyUnderEverySetting(t *testing.T) {
 		}
 	}
 	const columns = `k int, ts timestamptz, d date, tm time, ttz timetz, tsn timestamp, iv interval, m money,
-		f4 real, f8 float8, b bytea, n numeric, nt numeric(12,2), tsa timestamptz[], mo mood, pn posnum, st stamp, g int`
+		f4 real, f8 float8, b bytea, n numeric, nt numeric(12,2), tsa timestamptz[], mo mood, pn posnum, st stamp, g int, fa float8[]`
 	e.exec(`CREATE TABLE vals (` + columns + `)`)
 	e.exec(`SELECT master_create_distributed_table('vals', 'k')`)
 	e.exec(`SELECT master_create_worker_shards('vals', 8, 1)`)
 	e.exec(`CREATE TABLE vals_plain (` + columns + `)`)
 	rows := []string{
-		`1, '2024-12-01 10:00:00.123456+05:30', '2024-12-01', '10:00:00.5', '10:00:00+05:30', '2024-12-01 10:00', '1 year -2 days +03:04:05.678', 12.34, 0.1, 0.30000000000000004, '\x00ff5c27', 'NaN', 1.10, '{"2024-12-01 10:00+05:30",NULL}', 'happy', 1.5, '("2024-12-01 10:00+05:30",0.1)', 1`,
-		`2, '2024-12-01 04:30:00.123456+00', '2024-01-12', '23:59:59.999999', '10:00:00-04', '2024-01-12 23:59', '-1 mon +1 day', -5.00, 3.4e38, 0.3, '\x5c', 'Infinity', -2.50, '{"2024-01-12 00:00+00"}', 'sad', 0, '("2024-01-12 00:00+00",0.3)', 1`,
-		`3, '0044-03-15 12:00:00+00 BC', '0044-03-15 BC', '00:00', '00:00+00', '0044-03-15 12:00 BC', 'P1Y2M3DT4H5M6.5S', 0, 1.0000001, 1e-300, '', '-Infinity', 0, '{}', 'ok', 2, '("0044-03-15 12:00+00 BC",1e-300)', 2`,
-		`4, 'infinity', 'infinity', '12:00', '12:00+05:30', '-infinity', '-178000000 years', 1000000.01, -0.0, 0.30000000000000004, '\x01', 123456789.123456789, 99.99, NULL, 'happy', 3.25, NULL, 2`,
-		`5, '2025-03-30 01:30:00+00', '2025-03-30', '01:30', '01:30+01', '2025-03-30 01:30', '00:00:00.000001', 0.01, 0.1, 0.1, '\x00', 0.1, 0.1, '{"2025-03-30 01:30+00"}', 'sad', 0.5, '("2025-03-30 01:30+00",0.1)', 3`,
-		`6, '2025-03-30 01:30:00+00', '2025-03-30', '01:30', '01:30+01', '2025-03-30 01:30', '00:00:00.000001', 0.01, 0.1, 0.1, '\x00', 0.1, 0.1, NULL, 'sad', 0.5, NULL, 3`,
-		`7, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 3`,
-		`8, '1999-12-31 23:59:59.999999-05', '1999-12-31', '23:59:59.999999', '23:59:59.999999-05', '1999-12-31 23:59:59.999999', '1 day 02:00:00', 7.77, 1.5, 2.5, '\xdeadbeef', 1e-20, 0.01, '{"1999-12-31 23:59:59.999999-05"}', 'ok', 10, '("1999-12-31 23:59:59.999999-05",2.5)', 1`,
+		`1, '2024-12-01 10:00:00.123456+05:30', '2024-12-01', '10:00:00.5', '10:00:00+05:30', '2024-12-01 10:00', '1 year -2 days +03:04:05.678', 12.34, 0.1, 0.30000000000000004, '\x00ff5c27', 'NaN', 1.10, '{"2024-12-01 10:00+05:30",NULL}', 'happy', 1.5, '("2024-12-01 10:00+05:30",0.1)', 1, '{0.1,0.30000000000000004,NULL}'`,
+		`2, '2024-12-01 04:30:00.123456+00', '2024-01-12', '23:59:59.999999', '10:00:00-04', '2024-01-12 23:59', '-1 mon +1 day', -5.00, 3.4e38, 0.3, '\x5c', 'Infinity', -2.50, '{"2024-01-12 00:00+00"}', 'sad', 0, '("2024-01-12 00:00+00",0.3)', 1, '{1e-300}'`,
+		`3, '0044-03-15 12:00:00+00 BC', '0044-03-15 BC', '00:00', '00:00+00', '0044-03-15 12:00 BC', 'P1Y2M3DT4H5M6.5S', 0, 1.0000001, 1e-300, '', '-Infinity', 0, '{}', 'ok', 2, '("0044-03-15 12:00+00 BC",1e-300)', 2, '{}'`,
+		`4, 'infinity', 'infinity', '12:00', '12:00+05:30', '-infinity', '-178000000 years', 1000000.01, -0.0, 0.30000000000000004, '\x01', 123456789.123456789, 99.99, NULL, 'happy', 3.25, NULL, 2, NULL`,
+		`5, '2025-03-30 01:30:00+00', '2025-03-30', '01:30', '01:30+01', '2025-03-30 01:30', '00:00:00.000001', 0.01, 0.1, 0.1, '\x00', 0.1, 0.1, '{"2025-03-30 01:30+00"}', 'sad', 0.5, '("2025-03-30 01:30+00",0.1)', 3, '{0.1,0.1}'`,
+		`6, '2025-03-30 01:30:00+00', '2025-03-30', '01:30', '01:30+01', '2025-03-30 01:30', '00:00:00.000001', 0.01, 0.1, 0.1, '\x00', 0.1, 0.1, NULL, 'sad', 0.5, NULL, 3, '{0.1,0.1}'`,
+		`7, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 3, NULL`,
+		`8, '1999-12-31 23:59:59.999999-05', '1999-12-31', '23:59:59.999999', '23:59:59.999999-05', '1999-12-31 23:59:59.999999', '1 day 02:00:00', 7.77, 1.5, 2.5, '\xdeadbeef', 1e-20, 0.01, '{"1999-12-31 23:59:59.999999-05"}', 'ok', 10, '("1999-12-31 23:59:59.999999-05",2.5)', 1, '{2.5,-0.0,Infinity,NaN}'`,
 	}
 	for i := 9; i <= 40; i++ {
-		rows = append(rows, fmt.Sprintf(`%d, '2024-06-%02d %02d:%02d:00.%06d+05:30', '2024-06-%02d', '%02d:00', '%02d:00+05:30', '2024-06-%02d 12:00', '%d days %d hours', %d.%02d, %g, %v, '\x%02x', %d.5, %d.25, NULL, 'ok', %d, NULL, %d`,
-			i, i%28+1, i%24, i%60, i*7919%1000000, i%28+1, i%24, i%24, i%28+1, i, -i, i, i, float32(i)/3, float64(i)/7, i, i, i, i, i%4))
+		rows = append(rows, fmt.Sprintf(`%d, '2024-06-%02d %02d:%02d:00.%06d+05:30', '2024-06-%02d', '%02d:00', '%02d:00+05:30', '2024-06-%02d 12:00', '%d days %d hours', %d.%02d, %g, %v, '\x%02x', %d.5, %d.25, NULL, 'ok', %d, NULL, %d, '{%v,%v}'`,
+			i, i%28+1, i%24, i%60, i*7919%1000000, i%28+1, i%24, i%24, i%28+1, i, -i, i, i, float32(i)/3, float64(i)/7, i, i, i, i, i%4, float64(i%5)/7, float64(i%3)/3))
 	}
 	for _, r := range rows {
 		e.exec(`INSERT INTO vals VALUES (` + r + `)`)
@@ -106,6 +106,13 @@ func TestValuesTravelExactlyUnderEverySetting(t *testing.T) {
 		{"materialized float", `SELECT f8, count(*) FROM (SELECT f8 FROM vals ORDER BY k LIMIT 10) s GROUP BY f8`},
 		{"materialized ordered by an output name", `SELECT * FROM (SELECT k, f8 AS f8, ts AS ts FROM vals ORDER BY f8, ts, k LIMIT 5) s ORDER BY k`},
 		{"materialized array composite", `SELECT * FROM (SELECT k, tsa, st FROM vals ORDER BY k LIMIT 5) s ORDER BY k`},
+		{"group by float8 array", `SELECT fa, count(*) FROM vals GROUP BY fa`},
+		{"distinct arrays enum domain", `SELECT DISTINCT fa, tsa, mo, pn FROM vals`},
+		{"array_agg by group", `SELECT g, array_agg(f8 ORDER BY k), array_agg(ts ORDER BY k) FROM vals GROUP BY g`},
+		{"distinct composite enum", `SELECT DISTINCT st, mo FROM vals`},
+		{"materialized float array", `SELECT * FROM (SELECT k, fa, tsa, mo, pn FROM vals ORDER BY k LIMIT 6) s ORDER BY k`},
+		{"materialized array in", `SELECT k FROM vals WHERE fa IN (SELECT fa FROM vals WHERE g = 3 ORDER BY k LIMIT 3) ORDER BY k`},
+		{"union arrays", `SELECT fa, tsa, mo FROM vals WHERE g = 1 UNION SELECT fa, tsa, mo FROM vals WHERE g = 3`},
 		{"union", `SELECT ts, f8, iv, f4 FROM vals WHERE g = 1 UNION SELECT ts, f8, iv, f4 FROM vals WHERE g = 3`},
 		{"intersect all", `SELECT ts, d, f4, m, nt FROM vals INTERSECT ALL SELECT ts, d, f4, m, nt FROM vals WHERE k > 5`},
 		{"except ordered", `SELECT ts, tsn, n, b FROM vals EXCEPT ALL SELECT ts, tsn, n, b FROM vals WHERE g = 2 ORDER BY 1 NULLS FIRST, 2, 3, 4 LIMIT 20`},

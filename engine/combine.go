@@ -30,10 +30,12 @@ import (
 // extra_float_digits or lc_monetary can change. Text, as PostgreSQL prints
 // it in the session, would not do: a timestamptz printed "... IST" under
 // DateStyle SQL reads back as Israel time, a float8 printed with
-// extra_float_digits 0 loses digits. Other columns (arrays, user types)
-// still travel as text, which is exact unless they hold a timestamptz or a
-// float under such settings; then the query is refused (0A000, see
-// checkTextTransport).
+// extra_float_digits 0 loses digits. Arrays of timestamptz, float4 and
+// float8 are read in binary too and travel as the text pgshard writes of
+// them (canonicalArrayText), which reads back exactly. Other columns
+// (other arrays, user types) still travel as text, which is exact unless
+// they hold a timestamptz or a float under such settings; then the query
+// is refused (0A000, see checkTextTransport).
 //
 // The partial rows are held in memory, at most MaxCombineBytes of them for
 // all shards together.
@@ -86,7 +88,7 @@ type partialRows struct {
 // query runs the plan on args, the statement's bound (Cursor.Bind).
 func (c Combine) query(ctx context.Context, vc Cursor, args []any) (driver.Rows, error) {
 	p := c.Plan
-	shardArgs := append([]any{binaryTransport}, planner.ShardArgs(p, args)...)
+	shardArgs := append([]any{canonicalTransport}, planner.ShardArgs(p, args)...)
 	shards, err := targetShards(p, args)
 	if err != nil {
 		return nil, err
@@ -144,9 +146,22 @@ func (c Combine) query(ctx context.Context, vc Cursor, args []any) (driver.Rows,
 	if err != nil {
 		return nil, err
 	}
-	binaryCols := make([]bool, k)
+	// exact: the column's values read back as themselves (binary, or the
+	// canonical text of an array pgshard writes); binaryCols: they travel
+	// as a binary array.
+	binaryCols, exact := make([]bool, k), make([]bool, k)
 	for j, f := range parts[0].formats {
-		binaryCols[j] = f == pgx.BinaryFormatCode
+		if f != pgx.BinaryFormatCode {
+			continue
+		}
+		exact[j] = true
+		if elem, ok := canonicalArrayTypes[parts[0].types[j].OID]; ok {
+			if err := canonicalArrayColumn(elem, columns[j]); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		binaryCols[j] = true
 	}
 	var sql string
 	err = vc.OnShard(ctx, p, home, func(conn *pgx.Conn) error {
@@ -154,7 +169,7 @@ func (c Combine) query(ctx context.Context, vc Cursor, args []any) (driver.Rows,
 		if err != nil {
 			return err
 		}
-		if err := checkTextTransport(ctx, conn, infos, binaryCols); err != nil {
+		if err := checkTextTransport(ctx, conn, infos, exact); err != nil {
 			return err
 		}
 		types := make([]string, k)

@@ -67,15 +67,21 @@ func (m Materialize) Query(ctx context.Context, vc Cursor, nargs []driver.NamedV
 		types := make([]string, len(infos))
 		binary := make([]bool, len(infos))
 		sends := make([]string, len(infos))
+		// exact: binary, or an array whose canonical text pgshard writes
+		// (canonical[j], its element type).
+		exact := make([]bool, len(infos))
+		canonical := make([]uint32, len(infos))
 		anyBinary := false
 		for j, ti := range infos {
 			types[j] = ti.Name
 			if _, ok := binaryTypes[refs[j].OID]; ok && binaryOK && ti.Send != "" {
-				binary[j], sends[j], anyBinary = true, ti.Send, true
+				binary[j], exact[j], sends[j], anyBinary = true, true, ti.Send, true
+			} else if elem, ok := canonicalArrayTypes[refs[j].OID]; ok {
+				canonical[j], exact[j], sends[j], anyBinary = elem, true, "pg_catalog.array_send"+planner.Base64Suffix, true
 			}
 		}
 		// The metadata session's settings are the session's.
-		if err := vc.OnSession(ctx, func(conn *pgx.Conn) error { return checkTextTransport(ctx, conn, infos, binary) }); err != nil {
+		if err := vc.OnSession(ctx, func(conn *pgx.Conn) error { return checkTextTransport(ctx, conn, infos, exact) }); err != nil {
 			return nil, err
 		}
 		in.Names[i], in.Types[i], in.Binary[i] = names, types, binary
@@ -98,6 +104,11 @@ func (m Materialize) Query(ctx context.Context, vc Cursor, nargs []driver.NamedV
 			return nil, err
 		}
 		for j, c := range cols {
+			if canonical[j] != 0 {
+				if err := canonicalBase64Column(canonical[j], c); err != nil {
+					return nil, err
+				}
+			}
 			if binary[j] {
 				arrays = append(arrays, newBinaryArray(refs[j].OID, c))
 			} else {
