@@ -117,7 +117,7 @@ func canonicalArrayText(buf []byte, elem uint32, raw []byte) ([]byte, error) {
 			if len(rest) < n {
 				return bad("short element")
 			}
-			if buf, err = appendCanonicalElem(buf, elem, rest[:n]); err != nil {
+			if buf, err = appendCanonicalElem(buf, elem, rest[:n], true); err != nil {
 				return err
 			}
 			rest = rest[n:]
@@ -138,9 +138,10 @@ func canonicalArrayText(buf []byte, elem uint32, raw []byte) ([]byte, error) {
 // seconds since the Unix epoch.
 const pgEpochSeconds = 946684800
 
-// appendCanonicalElem appends the text of one element of type elem in its
-// binary format, quoted where array_in needs it.
-func appendCanonicalElem(buf []byte, elem uint32, v []byte) ([]byte, error) {
+// appendCanonicalElem appends the text of one value of type elem
+// (timestamptz, float4 or float8) in its binary format, quoted where
+// array_in needs it when quote is set (an array's element).
+func appendCanonicalElem(buf []byte, elem uint32, v []byte, quote bool) ([]byte, error) {
 	switch elem {
 	case 1184: // timestamptz: microseconds since 2000-01-01 UTC
 		if len(v) != 8 {
@@ -163,7 +164,9 @@ func appendCanonicalElem(buf []byte, elem uint32, v []byte) ([]byte, error) {
 		if bc {
 			year = 1 - year // Go's year 0 is 1 BC
 		}
-		buf = append(buf, '"')
+		if quote {
+			buf = append(buf, '"')
+		}
 		buf = appendPadded(buf, year, 4)
 		buf = append(buf, '-')
 		buf = appendPadded(buf, int(t.Month()), 2)
@@ -181,7 +184,10 @@ func appendCanonicalElem(buf []byte, elem uint32, v []byte) ([]byte, error) {
 		if bc {
 			buf = append(buf, " BC"...)
 		}
-		return append(buf, '"'), nil
+		if quote {
+			buf = append(buf, '"')
+		}
+		return buf, nil
 	case 700:
 		if len(v) != 4 {
 			return nil, sqlerr.New(sqlerr.InternalError, "pgshard: malformed float4 from a shard")
@@ -236,9 +242,15 @@ func canonicalArrayColumn(elem uint32, col [][]byte) error {
 	return nil
 }
 
-// canonicalBase64Column is canonicalArrayColumn of a column whose arrays
-// come in base64 (a materialized subquery's, planner.Base64Suffix).
-func canonicalBase64Column(elem uint32, col [][]byte) error {
+// canonicalScalarTypes are the types whose values pgshard writes the text
+// of, when they cannot travel in binary (canonicalBase64Column).
+var canonicalScalarTypes = map[uint32]bool{1184: true, 700: true, 701: true}
+
+// canonicalBase64Column replaces each value of col, of type oid (one of
+// canonicalArrayTypes or canonicalScalarTypes) in its binary format
+// encoded in base64 (a materialized subquery's, planner.Base64Suffix), by
+// its canonical text.
+func canonicalBase64Column(oid uint32, col [][]byte) error {
 	var raw []byte
 	for i, b64 := range col {
 		if b64 == nil {
@@ -247,9 +259,14 @@ func canonicalBase64Column(elem uint32, col [][]byte) error {
 		raw = slices.Grow(raw[:0], base64.StdEncoding.DecodedLen(len(b64)))[:base64.StdEncoding.DecodedLen(len(b64))]
 		n, err := base64.StdEncoding.Decode(raw, b64)
 		if err != nil {
-			return sqlerr.New(sqlerr.InternalError, "pgshard: malformed base64 array from a subquery: %v", err)
+			return sqlerr.New(sqlerr.InternalError, "pgshard: malformed base64 value from a subquery: %v", err)
 		}
-		text, err := canonicalArrayText(nil, elem, raw[:n])
+		var text []byte
+		if elem, ok := canonicalArrayTypes[oid]; ok {
+			text, err = canonicalArrayText(nil, elem, raw[:n])
+		} else {
+			text, err = appendCanonicalElem(nil, oid, raw[:n], false)
+		}
 		if err != nil {
 			return err
 		}

@@ -25,9 +25,13 @@ import (
 // float8send, ...; bytea, which every path returns as it is) and passed as
 // a binaryArray; other columns are selected as text, and refused (0A000)
 // when their text would not read back as the same value under the
-// session's settings (checkTextTransport). When the connections do not
-// describe statements (Cursor.TextResults), which the rest of the
-// statement's binary parameters need, every column goes as text. The
+// session's settings (checkTextTransport). Arrays of timestamptz, float4
+// and float8, and these types themselves when the connections do not
+// describe statements (Cursor.TextResults: the simple protocol, whose
+// parameters are text, and the exec mode), are selected through their
+// send function in base64 and travel as the text pgshard writes of them
+// (canonicalBase64Column), which reads back exactly; other columns go as
+// text then. The
 // subqueries' rows are held in memory, at most MaxMaterializedBytes.
 type Materialize struct {
 	Plan *planner.Plan
@@ -67,8 +71,9 @@ func (m Materialize) Query(ctx context.Context, vc Cursor, nargs []driver.NamedV
 		types := make([]string, len(infos))
 		binary := make([]bool, len(infos))
 		sends := make([]string, len(infos))
-		// exact: binary, or an array whose canonical text pgshard writes
-		// (canonical[j], its element type).
+		// exact: binary, or a value whose canonical text pgshard writes
+		// (canonical[j], its type: an array of timestamptz or floats, or
+		// without binary parameters one of them).
 		exact := make([]bool, len(infos))
 		canonical := make([]uint32, len(infos))
 		anyBinary := false
@@ -76,8 +81,11 @@ func (m Materialize) Query(ctx context.Context, vc Cursor, nargs []driver.NamedV
 			types[j] = ti.Name
 			if _, ok := binaryTypes[refs[j].OID]; ok && binaryOK && ti.Send != "" {
 				binary[j], exact[j], sends[j], anyBinary = true, true, ti.Send, true
-			} else if elem, ok := canonicalArrayTypes[refs[j].OID]; ok {
-				canonical[j], exact[j], sends[j], anyBinary = elem, true, "pg_catalog.array_send"+planner.Base64Suffix, true
+			} else if _, ok := canonicalArrayTypes[refs[j].OID]; ok {
+				canonical[j], exact[j], sends[j], anyBinary = refs[j].OID, true, "pg_catalog.array_send"+planner.Base64Suffix, true
+			} else if canonicalScalarTypes[refs[j].OID] && ti.Send != "" {
+				// Without binary parameters (the simple protocol).
+				canonical[j], exact[j], sends[j], anyBinary = refs[j].OID, true, ti.Send+planner.Base64Suffix, true
 			}
 		}
 		// The metadata session's settings are the session's.
