@@ -247,10 +247,10 @@ func canonicalArrayColumn(elem uint32, col [][]byte) error {
 var canonicalScalarTypes = map[uint32]bool{1184: true, 700: true, 701: true}
 
 // canonicalBase64Column replaces each value of col, of type oid (one of
-// canonicalArrayTypes or canonicalScalarTypes) in its binary format
-// encoded in base64 (a materialized subquery's, planner.Base64Suffix), by
-// its canonical text.
-func canonicalBase64Column(oid uint32, col [][]byte) error {
+// canonicalArrayTypes, canonicalScalarTypes or st's user types) in its
+// binary format encoded in base64 (a materialized subquery's,
+// planner.Base64Suffix), by its canonical text.
+func (st *ServerTypes) canonicalBase64Column(oid uint32, col [][]byte) error {
 	var raw []byte
 	for i, b64 := range col {
 		if b64 == nil {
@@ -262,8 +262,13 @@ func canonicalBase64Column(oid uint32, col [][]byte) error {
 			return sqlerr.New(sqlerr.InternalError, "pgshard: malformed base64 value from a subquery: %v", err)
 		}
 		var text []byte
+		base, user := st.kinds[oid]
 		if elem, ok := canonicalArrayTypes[oid]; ok {
 			text, err = canonicalArrayText(nil, elem, raw[:n])
+		} else if user && base == 0 {
+			text, err = appendCanonicalRecord(nil, raw[:n])
+		} else if user {
+			text, err = appendCanonicalElem(nil, base, raw[:n], false)
 		} else {
 			text, err = appendCanonicalElem(nil, oid, raw[:n], false)
 		}

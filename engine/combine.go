@@ -85,13 +85,33 @@ type partialRows struct {
 	cols    [][][]byte
 }
 
-// query runs the plan on args, the statement's bound (Cursor.Bind).
+// query runs the plan on args, the statement's bound (Cursor.Bind). When a
+// partial column of a user type would travel as text that does not read
+// back exactly, it runs again asking each shard's server which of its
+// user types pgshard can carry exactly (serverTypesOf): a statement that
+// needs no user type pays nothing for them.
 func (c Combine) query(ctx context.Context, vc Cursor, args []any) (driver.Rows, error) {
+	rows, retry, err := c.queryWith(ctx, vc, args, false)
+	if retry {
+		rows, _, err = c.queryWith(ctx, vc, args, true)
+	}
+	return rows, err
+}
+
+// builtinTypes is a ServerTypes with no user types: the formats of
+// binaryTypes and canonicalArrayTypes.
+var builtinTypes = &ServerTypes{formats: canonicalTransport}
+
+// queryWith runs the plan on args, carrying the user types of
+// serverTypesOf when userTypes is set. retry reports that it refused
+// (err) a partial column of a user type that serverTypesOf may let travel
+// exactly.
+func (c Combine) queryWith(ctx context.Context, vc Cursor, args []any, userTypes bool) (rows driver.Rows, retry bool, err error) {
 	p := c.Plan
 	shardArgs := append([]any{canonicalTransport}, planner.ShardArgs(p, args)...)
 	shards, err := targetShards(p, args)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	n := len(shards)
 	parts := make([]partialRows, n)
@@ -104,25 +124,42 @@ func (c Combine) query(ctx context.Context, vc Cursor, args []any) (driver.Rows,
 			return err
 		}
 		return vc.OnShard(ctx, p, shards[i], func(conn *pgx.Conn) error {
-			part, read, err := readPartial(ctx, conn, sql, shardArgs, &held, limit, func(fds []pgconn.FieldDescription) error {
+			st, sargs := builtinTypes, shardArgs
+			if userTypes {
+				var err error
+				if st, err = serverTypesOf(ctx, conn); err != nil {
+					return err
+				}
+				sargs = append([]any{st.formats}, shardArgs[1:]...)
+			}
+			part, read, err := readPartial(ctx, conn, sql, sargs, &held, limit, func(fds []pgconn.FieldDescription) error {
 				return shapes.Check(Shape{Idx: shards[i], Desc: fieldsDescription(conn.TypeMap(), fds)})
 			})
 			if err != nil {
 				held.Add(-read) // this attempt's, given back if it fails over
 				return err
 			}
+			// Values pgshard writes the text of are text from here on.
+			for j, f := range part.formats {
+				if f == pgx.BinaryFormatCode && st.canonical(part.types[j].OID) {
+					if err := st.canonicalColumn(part.types[j].OID, part.cols[j]); err != nil {
+						return err
+					}
+					part.formats[j] = canonicalFormat
+				}
+			}
 			parts[i] = part
 			return nil
 		})
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	k := len(parts[0].types)
 	for _, part := range parts[1:] {
 		for j := range k {
 			if part.formats[j] != parts[0].formats[j] {
-				return nil, sqlerr.New(sqlerr.InternalError, "combine: partial column %d came in different formats from different shards", j+1)
+				return nil, false, sqlerr.New(sqlerr.InternalError, "combine: partial column %d came in different formats from different shards", j+1)
 			}
 		}
 	}
@@ -144,24 +181,15 @@ func (c Combine) query(ctx context.Context, vc Cursor, args []any) (driver.Rows,
 	home := shards[0]
 	homeSQL, err := p.ShardSQL(home)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	// exact: the column's values read back as themselves (binary, or the
 	// canonical text of an array pgshard writes); binaryCols: they travel
 	// as a binary array.
 	binaryCols, exact := make([]bool, k), make([]bool, k)
 	for j, f := range parts[0].formats {
-		if f != pgx.BinaryFormatCode {
-			continue
-		}
-		exact[j] = true
-		if elem, ok := canonicalArrayTypes[parts[0].types[j].OID]; ok {
-			if err := canonicalArrayColumn(elem, columns[j]); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		binaryCols[j] = true
+		exact[j] = f == pgx.BinaryFormatCode || f == canonicalFormat
+		binaryCols[j] = f == pgx.BinaryFormatCode
 	}
 	var sql string
 	err = vc.OnShard(ctx, p, home, func(conn *pgx.Conn) error {
@@ -170,6 +198,12 @@ func (c Combine) query(ctx context.Context, vc Cursor, args []any) (driver.Rows,
 			return err
 		}
 		if err := checkTextTransport(ctx, conn, infos, exact); err != nil {
+			// A user type's OID is none of the built-in ones pgshard knows.
+			for j, e := range exact {
+				if !e && parts[0].types[j].OID >= firstNormalOID && !userTypes {
+					retry = true
+				}
+			}
 			return err
 		}
 		types := make([]string, k)
@@ -185,7 +219,7 @@ func (c Combine) query(ctx context.Context, vc Cursor, args []any) (driver.Rows,
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, retry, err
 	}
 	cargs := make([]driver.NamedValue, 0, len(p.Combine.Params)+k+2)
 	if vc.TextResults() {
@@ -210,8 +244,17 @@ func (c Combine) query(ctx context.Context, vc Cursor, args []any) (driver.Rows,
 		}
 		cargs = append(cargs, driver.NamedValue{Ordinal: len(cargs) + 1, Value: v})
 	}
-	return vc.ReadShard(ctx, p, home, sql, cargs)
+	rows, err = vc.ReadShard(ctx, p, home, sql, cargs)
+	return rows, false, err
 }
+
+// canonicalFormat marks, in partialRows.formats, a column read in binary
+// whose values pgshard wrote as canonical text (canonicalColumn).
+const canonicalFormat = -1
+
+// firstNormalOID is PostgreSQL's FirstNormalObjectId: the OIDs of objects
+// created after initdb (user types) start there.
+const firstNormalOID = 16384
 
 // readPartial runs a shard's partial query on conn and reads its rows
 // column by column; check sees the row description before any row is

@@ -88,8 +88,34 @@ func (m Materialize) Query(ctx context.Context, vc Cursor, nargs []driver.NamedV
 				canonical[j], exact[j], sends[j], anyBinary = refs[j].OID, true, ti.Send+planner.Base64Suffix, true
 			}
 		}
-		// The metadata session's settings are the session's.
-		if err := vc.OnSession(ctx, func(conn *pgx.Conn) error { return checkTextTransport(ctx, conn, infos, exact) }); err != nil {
+		// The metadata session's settings are the session's. User types
+		// whose values pgshard writes the text of are the metadata
+		// server's (its OIDs, which describeSubquery reported).
+		st := builtinTypes
+		err = vc.OnSession(ctx, func(conn *pgx.Conn) error {
+			for j := range infos {
+				if exact[j] || refs[j].OID < firstNormalOID {
+					continue
+				}
+				if st == builtinTypes {
+					var err error
+					if st, err = serverTypesOf(ctx, conn); err != nil {
+						return err
+					}
+				}
+				if base, ok := st.kinds[refs[j].OID]; ok {
+					send := "pg_catalog.record_send"
+					if base != 0 {
+						send = infos[j].Send // a domain's is its base type's
+					}
+					if send != "" {
+						canonical[j], exact[j], sends[j], anyBinary = refs[j].OID, true, send+planner.Base64Suffix, true
+					}
+				}
+			}
+			return checkTextTransport(ctx, conn, infos, exact)
+		})
+		if err != nil {
 			return nil, err
 		}
 		in.Names[i], in.Types[i], in.Binary[i] = names, types, binary
@@ -113,7 +139,7 @@ func (m Materialize) Query(ctx context.Context, vc Cursor, nargs []driver.NamedV
 		}
 		for j, c := range cols {
 			if canonical[j] != 0 {
-				if err := canonicalBase64Column(canonical[j], c); err != nil {
+				if err := st.canonicalBase64Column(canonical[j], c); err != nil {
 					return nil, err
 				}
 			}
