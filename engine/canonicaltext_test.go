@@ -147,3 +147,66 @@ func TestMaterializeArraysUnderSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestUserTypesUnderSettings: a composite of a timestamptz, a float8 and
+// a text with quotes and backslashes, and a domain over timestamptz, whose
+// OIDs differ between the two servers, combine and materialize to what
+// one server answers, under settings where their text would not read back
+// exactly (before, refused with 0A000).
+func TestUserTypesUnderSettings(t *testing.T) {
+	st := newShardedTable(t, "user_arr", 4, 1)
+	st.fill(t, 25)
+	execOn(t, nodeOf(0), `CREATE TABLE IF NOT EXISTS user_arr (k bigint PRIMARY KEY, v text)`)
+	for i := range cluster.Nodes {
+		if i == 1 {
+			execOn(t, nodeOf(i), `CREATE TYPE eng_shift AS ENUM ('x')`)
+		}
+		execOn(t, nodeOf(i), `CREATE TYPE eng_stamp AS (at timestamptz, f float8, s text, n int)`)
+		execOn(t, nodeOf(i), `CREATE DOMAIN eng_instant AS timestamptz CHECK (VALUE > '1900-01-01')`)
+	}
+	serverTypeCache.Lock()
+	serverTypeCache.m = nil // the types are new
+	serverTypeCache.Unlock()
+	ctx := context.Background()
+	plain := `(SELECT g::bigint AS k, 'v' || g AS v FROM generate_series(1, 25) g) p`
+	stamp := `CASE WHEN k % 5 = 0 THEN NULL ELSE ROW(to_timestamp(k % 4 * 3600.123456), k % 3 / 7.0::float8, 'a"b\c,' || (k % 2), NULLIF(k % 2, 1))::eng_stamp END`
+	combined := []string{
+		`SELECT ` + stamp + ` AS c, count(*) FROM %s GROUP BY 1 ORDER BY 1 NULLS FIRST`,
+		`SELECT DISTINCT to_timestamp(k % 3 * 86400.5)::eng_instant AS i FROM %s ORDER BY 1`,
+	}
+	materialized := []string{
+		`SELECT k, c, record_send(c) FROM (SELECT k, ` + stamp + ` AS c FROM %s ORDER BY k LIMIT 6) s ORDER BY k`,
+		`SELECT k, i, timestamptz_send(i) FROM (SELECT k, to_timestamp(k * 86400.5)::eng_instant AS i FROM %s ORDER BY k DESC LIMIT 4) s ORDER BY k`,
+	}
+	for _, s := range canonicalSettings {
+		t.Run(s.name, func(t *testing.T) {
+			withSessionParams(t, s.params)
+			for _, q := range combined {
+				prim := Build(st.plan(t, strings.ReplaceAll(q, "%s", "user_arr")))
+				if _, ok := prim.(Combine); !ok {
+					t.Fatalf("%s: built %s, want Combine", q, Tree(prim))
+				}
+				want := queryOn(t, nodeOf(0), strings.ReplaceAll(q, "%s", plain))
+				got := rowsOf(t)(prim.Query(ctx, &testCursor{}, nil))
+				if !slices.Equal(got, want) {
+					t.Errorf("%s:\ngot  %q\nwant %q", q, got, want)
+				}
+			}
+			for _, q := range materialized {
+				p, err := planner.New(strings.ReplaceAll(q, "%s", "user_arr"), st.snap, metaEnv{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				prim := Build(p)
+				if _, ok := prim.(Materialize); !ok {
+					t.Fatalf("%s: built %s, want Materialize", q, Tree(prim))
+				}
+				want := queryOn(t, nodeOf(0), strings.ReplaceAll(q, "%s", plain))
+				got := rowsOf(t)(prim.Query(ctx, &testCursor{snap: st.snap, env: metaEnv{}}, nil))
+				if !slices.Equal(got, want) {
+					t.Errorf("%s:\ngot  %q\nwant %q", q, got, want)
+				}
+			}
+		})
+	}
+}
