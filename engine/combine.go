@@ -186,7 +186,8 @@ func (c Combine) queryWith(ctx context.Context, vc Cursor, args []any, userTypes
 	// exact: the column's values read back as themselves (binary, or the
 	// canonical text of an array pgshard writes); binaryCols: they travel
 	// as a binary array.
-	binaryCols, exact := make([]bool, k), make([]bool, k)
+	flags := make([]bool, 2*k) // one allocation for both
+	binaryCols, exact := flags[:k:k], flags[k:]
 	for j, f := range parts[0].formats {
 		exact[j] = f == pgx.BinaryFormatCode || f == canonicalFormat
 		binaryCols[j] = f == pgx.BinaryFormatCode
