@@ -23,8 +23,10 @@ import (
 // 0, -15 and 3, bytea_output escape, lc_monetary. The table holds every
 // date/time type, interval, money, float4/float8 (values equal to 15
 // digits), bytea, numeric NaN and infinities, infinite and BC timestamps,
-// a timestamptz array, a user enum, domain and composite (whose OIDs differ
-// between the servers), and NULLs. A query may be refused (0A000) — values
+// a timestamptz array and a float8 array (NULL elements, -0, NaN,
+// Infinity), a user enum, domain and composite (whose OIDs differ between
+// the servers), and NULLs, in aggregates, GROUP BY, DISTINCT, array_agg,
+// materialized subqueries and set operations. A query may be refused (0A000) — values
 // pgshard cannot carry exactly under the settings — but never answered
 // differently from the oracle (the same query over a plain table on the
 // metadata server, in a session with the same settings). It runs under
