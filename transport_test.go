@@ -256,3 +256,108 @@ func resultOf(db *sql.DB, q string) (string, error) {
 	}
 	return strings.Join(cols, ",") + ": " + strings.Join(lines, " / "), nil
 }
+
+// TestUserTypeRetriedInsideTransaction: a multi-shard DISTINCT over a
+// composite whose text would not read back under DateStyle 'SQL, DMY' is
+// retried with the servers' user types (Combine) — inside a transaction
+// too, where the first attempt's refusal must not fail the transaction —
+// and answers what a plain table answers; a composite pgshard cannot carry
+// exactly is refused with 0A000, not 25P02.
+func TestUserTypeRetriedInsideTransaction(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for _, n := range append(e.c.Nodes[:1:1], e.workers...) {
+		for _, ddl := range []string{
+			`CREATE TYPE stamp AS (at timestamptz, f float8)`,
+			`CREATE TYPE mixed AS (at timestamptz, n numeric, d date)`,
+		} {
+			if _, err := e.worker(n).Exec(ctx, ddl); err != nil {
+				t.Fatalf("%s on %s: %v", ddl, n.Addr(), err)
+			}
+		}
+	}
+	for _, table := range []string{"ut", "ut_plain"} {
+		e.exec(`CREATE TABLE ` + table + ` (k int, st stamp, mx mixed)`)
+		if table == "ut" {
+			e.exec(`SELECT master_create_distributed_table('ut', 'k')`)
+			e.exec(`SELECT master_create_worker_shards('ut', 8, 1)`)
+		}
+		for k := 1; k <= 12; k++ {
+			e.exec(fmt.Sprintf(`INSERT INTO %s VALUES (%d, ('2024-06-%02d 10:00+05:30', %d.0 / 7), ('2024-06-%02d 10:00+05:30', %d.5, '2024-06-%02d'))`, table, k, k%5+1, k%3, k%5+1, k, k%5+1))
+		}
+	}
+	shard := session(t, "pgshard", e.DSN, `SET DateStyle = 'SQL, DMY'; SET TimeZone = 'Asia/Kolkata'`)
+	plain := session(t, "pgx", e.DSN, `SET DateStyle = 'SQL, DMY'; SET TimeZone = 'Asia/Kolkata'`)
+	for _, tc := range []struct {
+		name, sql string
+		refused   bool
+	}{
+		{"composite carried exactly", `SELECT DISTINCT st FROM ut`, false},
+		{"composite refused", `SELECT DISTINCT mx FROM ut`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, err := resultOfOne(plain, strings.ReplaceAll(tc.sql, "ut", "ut_plain"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, inTx := range []bool{false, true} {
+				var got string
+				if inTx {
+					tx, err := shard.BeginTx(ctx, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err = resultOfOne(tx, tc.sql)
+					tx.Rollback()
+					checkTravel(t, tc.refused, inTx, got, want, err)
+				} else {
+					got, err = resultOfOne(shard, tc.sql)
+					checkTravel(t, tc.refused, inTx, got, want, err)
+				}
+			}
+		})
+	}
+}
+
+// checkTravel checks one answer of TestUserTypeRetriedInsideTransaction.
+func checkTravel(t *testing.T, refused, inTx bool, got, want string, err error) {
+	t.Helper()
+	var pe *pgconn.PgError
+	switch {
+	case refused && (err == nil || !errors.As(err, &pe) || pe.Code != "0A000"):
+		t.Errorf("in a transaction %v: want a 0A000 refusal, got %v (%.200s)", inTx, err, got)
+	case !refused && err != nil:
+		t.Errorf("in a transaction %v: %v", inTx, err)
+	case !refused && got != want:
+		t.Errorf("in a transaction %v: got %s, want %s", inTx, got, want)
+	}
+}
+
+// resultOfOne renders the rows of q, whose columns it reads as text, in
+// a pool or a transaction.
+func resultOfOne(db interface {
+	Query(string, ...any) (*sql.Rows, error)
+}, q string) (string, error) {
+	rows, err := db.Query(q)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return "", err
+	}
+	var lines []string
+	for rows.Next() {
+		var v sql.NullString
+		if err := rows.Scan(&v); err != nil {
+			return "", err
+		}
+		lines = append(lines, fmt.Sprint(v.String))
+	}
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	slices.Sort(lines)
+	return strings.Join(cols, ",") + ": " + strings.Join(lines, " / "), nil
+}

@@ -193,6 +193,11 @@ func (c Combine) queryWith(ctx context.Context, vc Cursor, args []any, userTypes
 		binaryCols[j] = f == pgx.BinaryFormatCode
 	}
 	var sql string
+	// refused is a refusal the statement retries with user types: it is
+	// returned after OnShard, whose failing callback would fail the
+	// session's transaction (the retry would then meet 25P02), although
+	// the connection's transaction is intact.
+	var refused error
 	err = vc.OnShard(ctx, p, home, func(conn *pgx.Conn) error {
 		infos, err := vc.ResultTypes().Infos(ctx, conn, parts[0].types)
 		if err != nil {
@@ -204,6 +209,10 @@ func (c Combine) queryWith(ctx context.Context, vc Cursor, args []any, userTypes
 				if !e && parts[0].types[j].OID >= firstNormalOID && !userTypes {
 					retry = true
 				}
+			}
+			if retry {
+				refused = err
+				return nil
 			}
 			return err
 		}
@@ -219,6 +228,9 @@ func (c Combine) queryWith(ctx context.Context, vc Cursor, args []any, userTypes
 		sql, err = p.Combine.SQL(planner.CombineInput{Types: types, Collations: collations, Binary: binaryCols})
 		return err
 	})
+	if err == nil {
+		err = refused
+	}
 	if err != nil {
 		return nil, retry, err
 	}
