@@ -195,6 +195,10 @@ func copyShard(ctx context.Context, connect NodeConnector, ddl *catalog.Template
 	defer tgtConn.Close(ctx)
 
 	table := ddl.ShardTableIdentifier(shardID)
+	// Every write already on the source ends before the copy (lockers.go).
+	if err := waitForLockers(ctx, srcConn, table, false); err != nil {
+		return err
+	}
 	tgtTx, err := tgtConn.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("repair: beginning transaction on target node %s: %w", target, err)
@@ -210,6 +214,11 @@ func copyShard(ctx context.Context, connect NodeConnector, ddl *catalog.Template
 		}
 	}
 
+	// Every two-phase write the DROP waited for on the target is committed
+	// on the source before its snapshot (lockers.go).
+	if err := waitForLockers(ctx, srcConn, table, true); err != nil {
+		return err
+	}
 	// One snapshot of the source for the whole copy.
 	srcTx, err := srcConn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
