@@ -44,6 +44,9 @@ type conn struct {
 	// copying is the COPY FROM STDIN open in the transaction, if any
 	// (copycursor.go).
 	copying *copyIn
+	// writeVersion is the metadata version of the last write planned here,
+	// which BEGINs on workers carry (catalog.FencedBegin).
+	writeVersion int64
 }
 
 // metaSession returns this connection's session on the metadata database,
@@ -161,6 +164,7 @@ func (cn *conn) plan(ctx context.Context, query string) (*planner.Plan, func(), 
 	if err != nil {
 		return nil, nil, err
 	}
+	cn.writeVersion = snap.Version
 	if p.Version != snap.Version {
 		if p, err = cn.planWith(ctx, query, snap); err != nil {
 			done()

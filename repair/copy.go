@@ -70,6 +70,13 @@ func CopyShardPlacement(ctx context.Context, meta catalog.Querier, connect NodeC
 		revert()
 		return err
 	}
+	// Writes planned before the target was filling are refused on the
+	// source from here on (fence.go), until the target is finalized.
+	if err := fenceSources(ctx, meta, connect, source, []fenced{{ddl, shardID}}); err != nil {
+		revert()
+		return err
+	}
+	defer removeFence(ctx, connect, source, ddl, shardID)
 	if err := copyShard(ctx, connect, ddl, shardID, source, target); err != nil {
 		revert()
 		return err

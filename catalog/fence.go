@@ -1,0 +1,57 @@
+package catalog
+
+import (
+	"strconv"
+	"sync/atomic"
+)
+
+// Write fences: what a write tells the worker about its placement list.
+//
+// Leases (lease.go) make stale writers rare, not impossible: a process can
+// pause between its lease check and its write for any time, and a process
+// whose heartbeat stopped is no longer waited for. So a repair or move also
+// fences the source placement on the worker itself (repair/fence.go): while
+// it runs, a statement trigger on the source's shard table refuses every
+// write whose transaction does not carry, in the setting FenceSetting, a
+// metadata version at least the one that made the new placement writable.
+//
+// A write that writes several placements runs in a transaction on each
+// (BEGIN), and that BEGIN carries its version at no extra round trip (one
+// simple-protocol message: WriteBegin, FencedBegin). A write to a single
+// placement outside a transaction carries nothing: it cannot know of a new
+// placement (the new placement would make it write two), so on a fenced
+// table it is stale by construction and refused.
+
+// FenceSetting is the transaction setting in which a write's BEGIN tells
+// the worker the metadata version its placement list comes from.
+const FenceSetting = "pgshard.write_version"
+
+// fencedBegin caches WriteBegin's statement for one version.
+type fencedBegin struct {
+	version int64
+	sql     string
+}
+
+var lastBegin atomic.Pointer[fencedBegin]
+
+// WriteBegin returns the BEGIN of a write planned on metadata version v:
+// BEGIN, then FenceSetting set to v for the transaction, in one statement
+// string. It allocates only when v changes (safe for concurrent use).
+func WriteBegin(v int64) string {
+	if b := lastBegin.Load(); b != nil && b.version == v {
+		return b.sql
+	}
+	b := &fencedBegin{version: v, sql: FencedBegin("BEGIN", v)}
+	lastBegin.Store(b)
+	return b.sql
+}
+
+// FencedBegin returns begin (a BEGIN statement) followed by the setting of
+// FenceSetting to v for the transaction; with v 0 (no write planned yet),
+// begin alone.
+func FencedBegin(begin string, v int64) string {
+	if v == 0 {
+		return begin
+	}
+	return begin + "; SET LOCAL " + FenceSetting + " = '" + strconv.FormatInt(v, 10) + "'"
+}
