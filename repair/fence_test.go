@@ -93,19 +93,26 @@ func TestFenceRefusesStaleWritesAfterTheSnapshot(t *testing.T) {
 			go func() { done <- CopyShardPlacement(ctx, f.meta, connectNode, shardID, f.source, f.target) }()
 			waitFor(t, ctx, "the copy's DROP waiting on the target", f.tgt, `SELECT EXISTS (SELECT FROM pg_locks
 				WHERE relation = '`+table+`'::regclass AND mode = 'AccessExclusiveLock' AND NOT granted)`)
-			version, err := catalog.CurrentVersion(ctx, f.meta)
+			// f.meta is the repair's; the test reads the metadata on its own.
+			metaNode := catalog.Node{Name: f.c.Nodes[0].Host, Port: f.c.Nodes[0].Port}
+			metaPoll, err := connectNode(ctx, metaNode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer metaPoll.Close(ctx)
+			version, err := catalog.CurrentVersion(ctx, metaPoll)
 			if err != nil {
 				t.Fatal(err)
 			}
 			// Now hold the switch: lock the target's placement row.
-			metaHold, err := connectNode(ctx, catalog.Node{Name: f.c.Nodes[0].Host, Port: f.c.Nodes[0].Port})
+			metaHold, err := connectNode(ctx, metaNode)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer metaHold.Close(ctx)
 			mustExec(t, ctx, metaHold, `BEGIN`, `SELECT FROM pgs_distribution_metadata.shard_placement WHERE id = 2 FOR UPDATE`)
 			mustExec(t, ctx, hold, `COMMIT`)
-			waitFor(t, ctx, "the switch waiting for the placement row", f.meta, `SELECT EXISTS (SELECT FROM pg_stat_activity
+			waitFor(t, ctx, "the switch waiting for the placement row", metaPoll, `SELECT EXISTS (SELECT FROM pg_stat_activity
 				WHERE wait_event_type = 'Lock' AND query LIKE '%UPDATE pgs_distribution_metadata.shard_placement%' AND pid <> pg_backend_pid())`)
 
 			// The copy is committed on the target; the writes come now.
