@@ -21,7 +21,8 @@ import (
 // target.
 //
 //  1. new placements on target, filling: they receive every write from now;
-//  2. wait until every process writes with them (catalog.WaitForAcks);
+//  2. wait until every process writes with them (catalog.WaitForAcks),
+//     then fence each source table against writes planned before (fence.go);
 //  3. copy each shard from source, as a repair does;
 //  4. in one metadata transaction, finalize the new placements and remove
 //     the old ones (only if every new one is still filling and every old one
