@@ -470,7 +470,7 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 			if err != nil {
 				return err
 			}
-			if _, err := dc.Conn().Exec(ctx, catalog.WriteBegin(cn.writeVersion)); err != nil {
+			if _, err := dc.Conn().Exec(ctx, catalog.ReplicaBegin(placements, cn.writeVersion)); err != nil {
 				release()
 				return err
 			}

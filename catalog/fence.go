@@ -17,10 +17,14 @@ import (
 //
 // A write that writes several placements runs in a transaction on each
 // (BEGIN), and that BEGIN carries its version at no extra round trip (one
-// simple-protocol message: WriteBegin, FencedBegin). A write to a single
-// placement outside a transaction carries nothing: it cannot know of a new
-// placement (the new placement would make it write two), so on a fenced
-// table it is stale by construction and refused.
+// simple-protocol message: ReplicaBegin when one of the placements is
+// filling, FencedBegin for every server joining a transaction). A write to
+// a single placement outside a transaction carries nothing: it cannot know
+// of a new placement (the new placement would make it write two), so on a
+// fenced table it is stale by construction and refused. Neither does a
+// replicated write to placements that are all finalized: after a repair's
+// metadata switch and until its fence is dropped (a round trip later), such
+// a write is refused (40001) though it was right; never the reverse.
 
 // FenceSetting is the transaction setting in which a write's BEGIN tells
 // the worker the metadata version its placement list comes from.
@@ -44,6 +48,19 @@ func WriteBegin(v int64) string {
 	b := &fencedBegin{version: v, sql: FencedBegin("BEGIN", v)}
 	lastBegin.Store(b)
 	return b.sql
+}
+
+// ReplicaBegin returns the BEGIN a write planned on metadata version v
+// sends to each of placements: WriteBegin(v) when one of them is filling
+// (a repair or move of the shard may have fenced its source), plain BEGIN
+// otherwise, so that shards not being repaired or moved pay nothing.
+func ReplicaBegin(placements []Placement, v int64) string {
+	for _, p := range placements {
+		if p.State == StateFilling {
+			return WriteBegin(v)
+		}
+	}
+	return "BEGIN"
 }
 
 // FencedBegin returns begin (a BEGIN statement) followed by the setting of
