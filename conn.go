@@ -44,8 +44,8 @@ type conn struct {
 	// copying is the COPY FROM STDIN open in the transaction, if any
 	// (copycursor.go).
 	copying *copyIn
-	// writeVersion is the metadata version of the last write planned here,
-	// which BEGINs on workers carry (catalog.FencedBegin).
+	// writeVersion is the version the BEGINs on workers carry for the last
+	// write planned here (catalog.Snapshot.FenceVersion, FencedBegin).
 	writeVersion int64
 }
 
@@ -164,7 +164,7 @@ func (cn *conn) plan(ctx context.Context, query string) (*planner.Plan, func(), 
 	if err != nil {
 		return nil, nil, err
 	}
-	cn.writeVersion = snap.Version
+	cn.writeVersion = snap.FenceVersion()
 	if p.Version != snap.Version {
 		if p, err = cn.planWith(ctx, query, snap); err != nil {
 			done()

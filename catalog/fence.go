@@ -18,7 +18,8 @@ import (
 // A write that writes several placements runs in a transaction on each
 // (BEGIN), and that BEGIN carries its version at no extra round trip (one
 // simple-protocol message: ReplicaBegin when one of the placements is
-// filling, FencedBegin for every server joining a transaction). A write to
+// filling, FencedBegin for every server joining a transaction while some
+// placement is filling: Snapshot.FenceVersion). A write to
 // a single placement outside a transaction carries nothing: it cannot know
 // of a new placement (the new placement would make it write two), so on a
 // fenced table it is stale by construction and refused. Neither does a
@@ -61,6 +62,17 @@ func ReplicaBegin(placements []Placement, v int64) string {
 		}
 	}
 	return "BEGIN"
+}
+
+// FenceVersion is the version the BEGINs of a write planned on s carry:
+// s.Version while some placement is filling (a repair or move runs, and may
+// have fenced a source), 0 otherwise (plain BEGIN: nothing is fenced but
+// for the short window after a repair's switch, see above).
+func (s *Snapshot) FenceVersion() int64 {
+	if s.filling {
+		return s.Version
+	}
+	return 0
 }
 
 // FencedBegin returns begin (a BEGIN statement) followed by the setting of
