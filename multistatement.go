@@ -6,12 +6,10 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/session"
 )
 
 // A query string with several statements (planner.Plan.Statements) runs as
@@ -44,15 +42,10 @@ import (
 // Errors keep the failing statement's SQLSTATE; their message starts with
 // "statement i of n" and never quotes the statement's text.
 
-// multiPrepareError is PostgreSQL's answer to preparing several statements.
-func multiPrepareError() error {
-	return sqlerr.New(sqlerr.SyntaxError, "cannot insert multiple commands into a prepared statement")
-}
-
 // simpleProtocol reports whether the DSN makes pgx send statements with
 // the simple protocol (default_query_exec_mode=simple_protocol).
 func (cn *conn) simpleProtocol() bool {
-	return cn.c.poolConfig.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeSimpleProtocol
+	return cn.c.cl.SimpleProtocol()
 }
 
 // execStatements runs the statements of a multi-statement string (Exec):
@@ -127,7 +120,7 @@ func statementArgs(s planner.Statement, nargs []driver.NamedValue) []driver.Name
 // runStatements runs stmts as described above. rowsOf is the index of the
 // statement whose rows are returned (read whole), or -1.
 func (cn *conn) runStatements(ctx context.Context, stmts []planner.Statement, nargs []driver.NamedValue, rowsOf int) (driver.Result, *engine.Buffered, error) {
-	inTx := cn.tx != nil
+	inTx := cn.s.InTransaction()
 	if err := checkStatements(stmts, inTx); err != nil {
 		return nil, nil, err
 	}
@@ -141,39 +134,33 @@ func (cn *conn) runStatements(ctx context.Context, stmts []planner.Statement, na
 		if i > 0 {
 			// Earlier statements ran: database/sql must not send the
 			// string again on another connection.
-			err = noBadConn(err)
+			err = session.NoBadConn(err)
 		}
-		if !inTx && cn.tx != nil {
-			_ = cn.tx.rollback(context.WithoutCancel(ctx))
-		} else if inTx && cn.tx != nil {
-			cn.tx.failed = true
+		if !inTx {
+			_ = cn.s.EndTx(context.WithoutCancel(ctx), false)
+		} else {
+			cn.s.FailTx()
 		}
 		return nil, nil, statementError(i, len(stmts), err)
 	}
 	// end commits or rolls back the string's own block.
 	end := func(commit bool) error {
-		t := cn.tx
 		explicit = false
-		if t == nil {
+		if !cn.s.InTransaction() {
 			return nil
 		}
-		var err error
-		if commit {
-			err = t.Commit()
-		} else {
-			err = t.rollback(context.WithoutCancel(ctx))
-		}
+		err := cn.s.EndTx(context.WithoutCancel(ctx), commit)
 		if admin {
 			admin = false
-			if rerr := cn.c.refresh(ctx); err == nil {
+			if _, rerr := cn.c.cl.Refresh(ctx); err == nil {
 				err = rerr
 			}
 		}
 		return err
 	}
 	for i, s := range stmts {
-		if !inTx && cn.tx == nil {
-			cn.tx = &transaction{cn: cn, begin: "BEGIN", implicit: true}
+		if !inTx && !cn.s.InTransaction() {
+			cn.s.BeginImplicit()
 		}
 		if s.Tx != nil && !inTx {
 			switch s.Tx.Kind {
@@ -215,7 +202,7 @@ func (cn *conn) runStatements(ctx context.Context, stmts []planner.Statement, na
 	}
 	if !inTx {
 		if err := end(true); err != nil {
-			return nil, nil, fmt.Errorf("pgshard: committing the %d statements' implicit transaction: %w", len(stmts), noBadConn(err))
+			return nil, nil, fmt.Errorf("pgshard: committing the %d statements' implicit transaction: %w", len(stmts), session.NoBadConn(err))
 		}
 	}
 	return res, rows, nil
@@ -264,17 +251,4 @@ func checkStatements(stmts []planner.Statement, inTx bool) error {
 		return sqlerr.Unsupported("a query string that leaves a transaction open (BEGIN without a later COMMIT or ROLLBACK) is not supported by pgshard; use database/sql's BeginTx")
 	}
 	return nil
-}
-
-// statementError says which statement of n failed: a PostgreSQL error
-// keeps its SQLSTATE and fields, its message prefixed; other errors are
-// wrapped.
-func statementError(i, n int, err error) error {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		e := *pgErr
-		e.Message = fmt.Sprintf("statement %d of %d: %s", i+1, n, pgErr.Message)
-		return &e
-	}
-	return fmt.Errorf("pgshard: statement %d of %d: %w", i+1, n, err)
 }

@@ -366,7 +366,7 @@ func driverGoroutines() (int, string) {
 		if strings.Contains(g, "pgtest.(*Proxy)") || strings.Contains(g, "testing.tRunner") && !strings.Contains(g, "github.com/jackc/") {
 			continue
 		}
-		if strings.Contains(g, "github.com/jackc/") || strings.Contains(g, "github.com/pgshard/pgshard.") || strings.Contains(g, "github.com/pgshard/pgshard/catalog") {
+		if strings.Contains(g, "github.com/jackc/") || strings.Contains(g, "github.com/pgshard/pgshard.") || strings.Contains(g, "github.com/pgshard/pgshard/session") || strings.Contains(g, "github.com/pgshard/pgshard/catalog") {
 			n++
 			dump = append(dump, g)
 		}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+
+	"github.com/pgshard/pgshard/engine"
+	"github.com/pgshard/pgshard/internal/sqlerr"
 )
 
 // stmt is a prepared statement: the SQL text and the connection it belongs
@@ -28,8 +31,8 @@ var (
 // A COPY FROM STDIN the statement left open is ended, as lib/pq's CopyIn
 // statement ends it.
 func (s *stmt) Close() error {
-	if c := s.cn.copying; c != nil && c.owner == s {
-		_, err := s.cn.finishCopy(context.Background())
+	if s.cn.s.CopyOwner() == any(s) {
+		_, err := s.cn.s.FinishCopy(context.Background())
 		return err
 	}
 	return nil
@@ -56,4 +59,46 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 
 func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
 	return s.cn.QueryContext(ctx, s.query, args)
+}
+
+// execCopy is Exec of a statement prepared with COPY ... FROM STDIN on a
+// distributed table: Exec(values...) takes one row, Exec() ends the COPY
+// and reports the rows copied (lib/pq's CopyIn convention). The COPY is
+// the session's (session.Session.StartCopy) from its first row to its end.
+func (s *stmt) execCopy(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	cn := s.cn
+	owner := cn.s.CopyOwner()
+	if owner != nil && owner != any(s) {
+		return nil, cn.s.CopyBusy()
+	}
+	if owner == nil {
+		if len(args) == 0 {
+			return engine.Result{}, nil
+		}
+		if !cn.s.InTransaction() {
+			return nil, sqlerr.New("25P01", "COPY FROM STDIN into a distributed table runs inside a transaction: prepare it with tx.Prepare")
+		}
+		p, done, err := cn.plan(ctx, s.query)
+		if err != nil {
+			return nil, err
+		}
+		if p.Copy == nil || !p.Copy.From {
+			done()
+			return nil, sqlerr.New(sqlerr.ObjectNotInPrereq, "the table of %q is no longer distributed", s.query)
+		}
+		w, err := engine.CopyFrom{Plan: p}.Start(ctx, cn.s)
+		if err != nil {
+			done()
+			return nil, cn.s.TxFailed(err)
+		}
+		cn.s.StartCopy(s, w, done)
+	}
+	if len(args) > 0 {
+		if err := cn.s.CopyRow(ctx, args); err != nil {
+			return nil, err
+		}
+		return engine.Result{}, nil
+	}
+	n, err := cn.s.FinishCopy(ctx)
+	return engine.Result{Rows: n}, err
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
 )
 
@@ -52,7 +53,7 @@ func learnMergeState(ctx context.Context, vc Cursor, p *planner.Plan, shard int,
 	for i, a := range args {
 		values[i] = a.Value
 	}
-	vals, err := vc.ProbeShard(ctx, p, shard, q, values)
+	vals, err := probeShard(ctx, vc, p, shard, q, values)
 	var state planner.MergeState
 	if err == nil {
 		database, _ := vals[0].(map[string]any)
@@ -148,4 +149,30 @@ func textOrderIsBytewise(c collation, encoding string) bool {
 // spellings (C.UTF-8, C.utf8, ...).
 func isCUTF8(locale string) bool {
 	return strings.EqualFold(locale, "C.UTF-8") || strings.EqualFold(locale, "C.UTF8")
+}
+
+// probeShard runs sql, a query of one row, on a placement a read of shard
+// index idx of p's table may use (Cursor.OnShard, failing over as reads
+// do), and returns the row's values as pgx decodes them (jsonb as
+// map[string]any).
+func probeShard(ctx context.Context, vc Cursor, p *planner.Plan, idx int, sql string, args []any) ([]any, error) {
+	var vals []any
+	err := vc.OnShard(ctx, p, idx, func(c *pgx.Conn) error {
+		row, err := c.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		defer row.Close()
+		if !row.Next() {
+			if err := row.Err(); err != nil {
+				return err
+			}
+			return sqlerr.New(sqlerr.InternalError, "probe of shard %d returned no row", p.Table.Shards[idx].ID)
+		}
+		if vals, err = row.Values(); err != nil {
+			return err
+		}
+		return row.Err()
+	})
+	return vals, err
 }

@@ -433,26 +433,6 @@ func (c *testCursor) AdminArgs(context.Context, string, string, []any) ([][]any,
 }
 func (c *testCursor) RunAdmin(context.Context, string, []any) error { return errNotInEngine }
 
-// ProbeShard runs the one-row query on the shard's first placement.
-func (c *testCursor) ProbeShard(ctx context.Context, p *planner.Plan, idx int, sql string, args []any) ([]any, error) {
-	s := &p.Table.Shards[idx]
-	c.logf("probe %d", s.ID)
-	conn, err := connectNode(ctx, s.Finalized()[0].Node)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		return nil, fmt.Errorf("probe returned no row: %v", rows.Err())
-	}
-	return rows.Values()
-}
-
 // testRows are a shard's rows on their own connection, closed with them.
 type testRows struct {
 	driver.Rows

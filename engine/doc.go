@@ -4,16 +4,17 @@
 // CopyFrom, CopyTo), each in a file of its own named after it, behind one
 // small interface, Primitive. Build makes the tree of a planner.Plan.
 //
-// Primitives reach the nodes only through a Cursor, which the database/sql
-// connection implements (package pgshard, conn): it owns the session, the
-// transaction, the worker pools, the fan-out reservations, fail-over and
-// the marking of placements that missed a write. A primitive holds no
+// Primitives reach the nodes only through a Cursor, which each database/sql
+// connection's session.Session implements: it owns the session, the
+// transaction, and (through its session.Cluster) the worker pools, the
+// fan-out reservations, fail-over and the marking of placements that
+// missed a write. A primitive holds no
 // connection of its own and no state between executions: the same tree
 // serves every execution of a cached plan, on any connection, at once.
 //
 // A statement's way through the code goes down and does not come back:
-// conn → planner (a Plan, cached per SQL text) → Build (the tree) →
-// primitives → Cursor → nodes. EXPLAIN is the Explain primitive walking the
+// conn (package pgshard) → planner (a Plan, cached per SQL text) → Build
+// (the tree) → primitives → Cursor (package session) → nodes. EXPLAIN is the Explain primitive walking the
 // tree it explains (Primitive.Describe), never a second code path.
 //
 // Layout, this round: the streaming pieces (merge sort, limit, project,

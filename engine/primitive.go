@@ -53,11 +53,6 @@ type Cursor interface {
 	// inactive before it is acknowledged. With wantRows the first
 	// placement's RETURNING rows are returned, read whole.
 	WriteShard(ctx context.Context, p *planner.Plan, shard *catalog.Shard, sql string, args []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error)
-	// ProbeShard runs sql, a query of one row, on a placement a read of
-	// shard index idx of p's table may use (as ReadShard picks it), and
-	// returns the row's values as pgx decodes them (jsonb as
-	// map[string]any).
-	ProbeShard(ctx context.Context, p *planner.Plan, idx int, sql string, args []any) ([]any, error)
 	// WritePlacement runs sql (without arguments: a LOCK TABLE, say) on one
 	// placement, in the transaction of the atomic statement it is part of
 	// (inside Atomically's f); a failure fails that transaction.

@@ -1,4 +1,4 @@
-package pgshard
+package session
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"github.com/pgshard/pgshard/planner"
 )
 
-// sessionState is what a conn's session has changed from a fresh
+// sessionState is what a Session has changed from a fresh
 // connection's defaults: its settings, its search_path and temporary
 // relations (how names resolve), as its metadata session reports them.
 //
@@ -25,14 +25,14 @@ import (
 // and scopes them (SET LOCAL ends with the transaction, a rolled-back
 // transaction or savepoint undoes its SETs). After such a statement, and
 // after a transaction that ran one ends, the state is marked stale and read
-// again (refreshSession) before the conn's next statement. Every worker
+// again (refreshSession) before the Session's next statement. Every worker
 // connection a statement of the session takes from a pool gets the settings
 // first (one round trip) and is reset (RESET ALL) before it goes back, so
 // pooled connections never carry one session's settings into another's
 // statements. A session that never changed anything pays nothing: applySQL
 // is empty and names resolve with the shared snapshot and plan cache.
 //
-// Like its conn, a sessionState is used by one goroutine at a time.
+// Like its Session, a sessionState is used by one goroutine at a time.
 type sessionState struct {
 	// stale is set when the metadata session's state may have changed
 	// since it was last read.
@@ -78,54 +78,54 @@ const sessionPlanCacheSize = 256
 // it goes back to its pool.
 const sessionResetTimeout = 10 * time.Second
 
-// noteSessionEffect records that a statement with plan p ran in the
+// NoteSessionEffect records that a statement with plan p ran in the
 // session (successfully or not): the session's state is read again before
 // the next statement when the statement may have changed it.
-func (cn *conn) noteSessionEffect(p *planner.Plan) {
+func (s *Session) NoteSessionEffect(p *planner.Plan) {
 	sc := p.Session
 	if sc == nil {
 		return
 	}
-	if sc.Effect == planner.SessionDDL && len(cn.sess.temp) == 0 {
+	if sc.Effect == planner.SessionDDL && len(s.sess.temp) == 0 {
 		return
 	}
 	for _, name := range sc.Custom {
-		if !slices.Contains(cn.sess.custom, name) {
-			cn.sess.custom = append(cn.sess.custom, name)
+		if !slices.Contains(s.sess.custom, name) {
+			s.sess.custom = append(s.sess.custom, name)
 		}
 	}
-	cn.sess.stale = true
-	if cn.tx != nil {
-		cn.sess.txTouched = true
+	s.sess.stale = true
+	if s.tx != nil {
+		s.sess.txTouched = true
 	}
 }
 
-// endTxSession is called when the conn's transaction ends (or rolls back to
+// endTxSession is called when the Session's transaction ends (or rolls back to
 // a savepoint): the settings it changed may be undone.
-func (cn *conn) endTxSession(ended bool) {
-	if cn.sess.txTouched {
-		cn.sess.stale = true
+func (s *Session) endTxSession(ended bool) {
+	if s.sess.txTouched {
+		s.sess.stale = true
 		if ended {
-			cn.sess.txTouched = false
+			s.sess.txTouched = false
 		}
 	}
 }
 
-// syncSession reads the session's state again when it is stale. In a
+// Sync reads the session's state again when it is stale. In a
 // transaction the metadata session has aborted, the state cannot be read;
 // it stays stale until the transaction (or a savepoint) is rolled back.
-func (cn *conn) syncSession(ctx context.Context) error {
-	if !cn.sess.stale {
+func (s *Session) Sync(ctx context.Context) error {
+	if !s.sess.stale {
 		return nil
 	}
-	if cn.session == nil {
-		cn.sess = sessionState{custom: cn.sess.custom, gen: cn.sess.gen + 1}
+	if s.session == nil {
+		s.sess = sessionState{custom: s.sess.custom, gen: s.sess.gen + 1}
 		return nil
 	}
-	if cn.tx != nil && (cn.tx.failed || cn.session.Conn().PgConn().TxStatus() == 'E') {
+	if s.tx != nil && (s.tx.failed || s.session.Conn().PgConn().TxStatus() == 'E') {
 		return nil
 	}
-	return cn.refreshSession(ctx)
+	return s.refreshSession(ctx)
 }
 
 // sessionQuery reads a session's state on its metadata session.
@@ -145,13 +145,13 @@ const sessionQuery = `
 var transactionSettings = []string{"transaction_isolation", "transaction_read_only", "transaction_deferrable"}
 
 // refreshSession reads the session's state from its metadata session.
-func (cn *conn) refreshSession(ctx context.Context) error {
-	s := &cn.sess
+func (s *Session) refreshSession(ctx context.Context) error {
+	ss := &s.sess
 	var names, values, path, temp []string
 	var custom []*string
 	var ownPath bool
 	var isolation, readOnly, deferrable string
-	err := cn.session.Conn().QueryRow(ctx, sessionQuery, s.custom).Scan(&names, &values, &custom, &ownPath, &path, &temp, &isolation, &readOnly, &deferrable)
+	err := s.session.Conn().QueryRow(ctx, sessionQuery, ss.custom).Scan(&names, &values, &custom, &ownPath, &path, &temp, &isolation, &readOnly, &deferrable)
 	if err != nil {
 		return fmt.Errorf("pgshard: reading the session's settings: %w", err)
 	}
@@ -163,19 +163,19 @@ func (cn *conn) refreshSession(ctx context.Context) error {
 		if why := planner.RefusedSetting(name); why != "" {
 			// Set where pgshard could not see it (a function, a DO block):
 			// the session cannot go on with it.
-			cn.bad = true
+			s.bad = true
 			return sqlerr.Unsupported("setting \"%s\" was changed in the session (by a function or DO block), which pgshard does not support: %s; the connection is closed", name, why)
 		}
 		settings = append(settings, setting{name, values[i]})
 	}
-	for i, name := range s.custom {
+	for i, name := range ss.custom {
 		if i < len(custom) && custom[i] != nil { // nil: no such placeholder
 			settings = append(settings, setting{name, *custom[i]})
 		}
 	}
 	slices.SortFunc(settings, func(a, b setting) int { return strings.Compare(a.name, b.name) })
-	s.settings = settings
-	s.applySQL, s.applyArgs = "", nil
+	ss.settings = settings
+	ss.applySQL, ss.applyArgs = "", nil
 	if len(settings) > 0 {
 		var b strings.Builder
 		b.WriteString("SELECT ")
@@ -184,23 +184,23 @@ func (cn *conn) refreshSession(ctx context.Context) error {
 				b.WriteString(", ")
 			}
 			fmt.Fprintf(&b, "set_config($%d, $%d, false)", 2*i+1, 2*i+2)
-			s.applyArgs = append(s.applyArgs, st.name, st.value)
+			ss.applyArgs = append(ss.applyArgs, st.name, st.value)
 		}
-		s.applySQL = b.String()
+		ss.applySQL = b.String()
 	}
 	tempSet := map[string]bool{}
 	for _, t := range temp {
 		tempSet[t] = true
 	}
 	if ownPath || len(tempSet) > 0 {
-		if !slices.Equal(path, s.path) || !mapsEqual(tempSet, s.temp) {
-			s.view, s.viewBase, s.plans = nil, nil, nil
+		if !slices.Equal(path, ss.path) || !mapsEqual(tempSet, ss.temp) {
+			ss.view, ss.viewBase, ss.plans = nil, nil, nil
 		}
-		s.path, s.temp = path, tempSet
+		ss.path, ss.temp = path, tempSet
 	} else {
-		s.path, s.temp, s.view, s.viewBase, s.plans = nil, nil, nil, nil, nil
+		ss.path, ss.temp, ss.view, ss.viewBase, ss.plans = nil, nil, nil, nil, nil
 	}
-	if t := cn.tx; t != nil && t.meta != nil {
+	if t := s.tx; t != nil && t.meta != nil {
 		// The metadata session is in the transaction: servers joining from
 		// now on begin with its modes, whatever SET TRANSACTION or
 		// default_transaction_* changed.
@@ -210,8 +210,8 @@ func (cn *conn) refreshSession(ctx context.Context) error {
 		}
 		t.begin, t.readOnly = begin, readOnly == "on"
 	}
-	s.gen++
-	s.stale = false
+	ss.gen++
+	ss.stale = false
 	return nil
 }
 
@@ -253,15 +253,15 @@ func beginWithModes(isolation string, readOnly, deferrable bool) (string, error)
 // statement of this session, carry the session's settings, and returns the
 // func that gives it back: put, after resetting the settings. Without
 // settings it returns put itself and sends nothing.
-func (cn *conn) sessionConn(ctx context.Context, dc *stdlib.Conn, put func()) (func(), error) {
-	if cn.sess.applySQL == "" {
+func (s *Session) sessionConn(ctx context.Context, dc *stdlib.Conn, put func()) (func(), error) {
+	if s.sess.applySQL == "" {
 		return put, nil
 	}
-	return cn.applySession(ctx, dc, put)
+	return s.applySession(ctx, dc, put)
 }
 
-func (cn *conn) applySession(ctx context.Context, dc *stdlib.Conn, put func()) (func(), error) {
-	if _, err := dc.Conn().Exec(ctx, cn.sess.applySQL, cn.sess.applyArgs...); err != nil {
+func (s *Session) applySession(ctx context.Context, dc *stdlib.Conn, put func()) (func(), error) {
+	if _, err := dc.Conn().Exec(ctx, s.sess.applySQL, s.sess.applyArgs...); err != nil {
 		put()
 		return nil, fmt.Errorf("pgshard: applying the session's settings on a worker: %w", err)
 	}
@@ -290,14 +290,14 @@ func resettingPut(dc *stdlib.Conn, put func()) func() {
 // up to date with the session when they changed since it joined (a SET in
 // the transaction, or a rollback to a savepoint that undid one): RESET ALL
 // and the session's settings, in one round trip, inside the transaction.
-func (cn *conn) syncParticipant(ctx context.Context, p *participant) error {
-	if p.gen == cn.sess.gen || p.node == (catalog.Node{}) {
+func (s *Session) syncParticipant(ctx context.Context, p *participant) error {
+	if p.gen == s.sess.gen || p.node == (catalog.Node{}) {
 		return nil
 	}
 	b := &pgx.Batch{}
 	b.Queue("RESET ALL")
-	if cn.sess.applySQL != "" {
-		b.Queue(cn.sess.applySQL, cn.sess.applyArgs...)
+	if s.sess.applySQL != "" {
+		b.Queue(s.sess.applySQL, s.sess.applyArgs...)
 	}
 	if err := p.conn.Conn().SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("pgshard: applying the session's settings on a worker: %w", err)
@@ -306,101 +306,95 @@ func (cn *conn) syncParticipant(ctx context.Context, p *participant) error {
 		p.release = resettingPut(p.conn, p.release)
 		p.resets = true
 	}
-	p.gen = cn.sess.gen
+	p.gen = s.sess.gen
 	return nil
 }
 
-// setTransaction runs SET TRANSACTION on every server of the transaction:
+// SetTransaction runs SET TRANSACTION on every server of the transaction:
 // the metadata session (which decides the modes of servers joining later,
 // see refreshSession) and each worker already in it.
 //
 // SET CONSTRAINTS is also kept for the servers that join later (see
 // transaction.join).
-func (cn *conn) setTransaction(ctx context.Context, sc *planner.SessionCommand, query string, nargs []driver.NamedValue) (driver.Result, error) {
-	res, err := cn.passthroughExec(ctx, query, nargs)
-	if err != nil || cn.tx == nil {
+func (s *Session) SetTransaction(ctx context.Context, sc *planner.SessionCommand, query string, nargs []driver.NamedValue) (driver.Result, error) {
+	res, err := s.PassthroughExec(ctx, query, nargs)
+	if err != nil || s.tx == nil {
 		return res, err
 	}
 	if len(nargs) > 0 {
-		cn.tx.failed = true
+		s.tx.failed = true
 		return nil, sqlerr.New(sqlerr.ProtocolViolation, "%s takes no parameters", query)
 	}
-	for _, p := range cn.tx.participants {
+	for _, p := range s.tx.participants {
 		if _, err := p.conn.Conn().Exec(ctx, query); err != nil {
-			cn.tx.failed = true
+			s.tx.failed = true
 			return nil, err
 		}
 	}
 	if sc.Constraints {
-		cn.tx.replay = append(cn.tx.replay, query)
+		s.tx.replay = append(s.tx.replay, query)
 	}
 	return res, nil
 }
 
-// planFor returns the plan of query for this session: from the shared plan
-// cache when the session resolves names as the pool does, else against the
-// catalog seen through the session's search_path, from its own cache.
-func (cn *conn) planFor(ctx context.Context, query string) (*planner.Plan, error) {
-	if cn.sess.path == nil {
-		return cn.c.planFor(ctx, query)
-	}
-	return cn.planWith(ctx, query, cn.c.snapshot())
-}
+// OwnNames reports whether the session resolves names differently from
+// the pool (its own search_path, or temporary relations): its statements
+// are then planned against the catalog seen through its search_path, by
+// Plan, instead of through the driver's shared plan cache.
+func (s *Session) OwnNames() bool { return s.sess.path != nil }
 
-// planWith is planFor against snap.
-func (cn *conn) planWith(ctx context.Context, query string, snap *catalog.Snapshot) (*planner.Plan, error) {
-	s := &cn.sess
-	if s.path == nil {
-		return cn.c.planWith(ctx, query, snap)
+// Plan returns the plan of query against snap seen through the session's
+// search_path (OwnNames), from the session's own plan cache.
+func (s *Session) Plan(ctx context.Context, query string, snap *catalog.Snapshot) (*planner.Plan, error) {
+	ss := &s.sess
+	if ss.viewBase != snap {
+		ss.view, ss.viewBase, ss.plans = snap.WithSearchPath(ss.path, ss.temp), snap, nil
 	}
-	if s.viewBase != snap {
-		s.view, s.viewBase, s.plans = snap.WithSearchPath(s.path, s.temp), snap, nil
-	}
-	if p := s.plans[query]; p != nil && p.Version == snap.Version {
+	if p := ss.plans[query]; p != nil && p.Version == snap.Version {
 		return p, nil
 	}
-	meta, err := cn.metaSession(ctx)
+	meta, err := s.metaSession(ctx)
 	if err != nil {
 		return nil, err
 	}
-	p, err := planner.New(query, s.view, funcEnv{ctx: ctx, cache: &cn.c.funcs, session: meta.Conn()})
+	p, err := planner.New(query, ss.view, funcEnv{ctx: ctx, cache: &s.c.funcs, session: meta.Conn()})
 	if err != nil {
 		return nil, err
 	}
-	if s.plans == nil || len(s.plans) >= sessionPlanCacheSize {
-		s.plans = map[string]*planner.Plan{}
+	if ss.plans == nil || len(ss.plans) >= sessionPlanCacheSize {
+		ss.plans = map[string]*planner.Plan{}
 	}
-	s.plans[query] = p
+	ss.plans[query] = p
 	return p, nil
 }
 
 // metaQuery runs a query on the metadata database for a statement of this
 // session: on the shared pool when the session changed nothing, else in
 // the session itself, whose settings and names the query must see.
-func (cn *conn) metaQuery(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	if cn.sess.applySQL == "" && cn.sess.path == nil {
-		return cn.c.meta.Query(ctx, sql, args...)
+func (s *Session) metaQuery(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if s.sess.applySQL == "" && s.sess.path == nil {
+		return s.c.meta.Query(ctx, sql, args...)
 	}
-	s, err := cn.metaSession(ctx)
+	ms, err := s.metaSession(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return s.Conn().Query(ctx, sql, args...)
+	return ms.Conn().Query(ctx, sql, args...)
 }
 
 // metaConn is metaQuery's connection: one of the pool's, or the session's
 // own; done gives it back.
-func (cn *conn) metaConn(ctx context.Context) (*pgx.Conn, func(), error) {
-	if cn.sess.applySQL == "" && cn.sess.path == nil {
-		c, err := cn.c.meta.Acquire(ctx)
+func (s *Session) metaConn(ctx context.Context) (*pgx.Conn, func(), error) {
+	if s.sess.applySQL == "" && s.sess.path == nil {
+		c, err := s.c.meta.Acquire(ctx)
 		if err != nil {
 			return nil, nil, err
 		}
 		return c.Conn(), c.Release, nil
 	}
-	s, err := cn.metaSession(ctx)
+	ms, err := s.metaSession(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	return s.Conn(), func() {}, nil
+	return ms.Conn(), func() {}, nil
 }

@@ -1,4 +1,4 @@
-package pgshard
+package session
 
 import (
 	"context"
@@ -33,7 +33,7 @@ const markTimeout = 30 * time.Second
 // given as text, key values Eval returned as text) are then read by the
 // session as their key's type (evalKeyTexts) and passed on typed; plans
 // without Eval or such keys cost nothing here.
-func (cn *conn) bindArgs(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) ([]any, []driver.NamedValue, error) {
+func (s *Session) bindArgs(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) ([]any, []driver.NamedValue, error) {
 	args := plainArgs(nargs)
 	if p.Eval == nil && p.SettingKeyParams == nil {
 		return args, nargs, nil
@@ -53,7 +53,7 @@ func (cn *conn) bindArgs(ctx context.Context, p *planner.Plan, nargs []driver.Na
 		if want := p.Eval.First - 1; len(args) != want {
 			return nil, nil, sqlerr.New(sqlerr.ProtocolViolation, "bind message supplies %d parameters, but prepared statement requires %d", len(args), want)
 		}
-		values, err := cn.evaluate(ctx, p.Eval, args)
+		values, err := s.evaluate(ctx, p.Eval, args)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -68,7 +68,7 @@ func (cn *conn) bindArgs(ctx context.Context, p *planner.Plan, nargs []driver.Na
 		}
 	}
 	if keys != nil {
-		if err := cn.evalKeyTexts(ctx, keys, args, out); err != nil {
+		if err := s.evalKeyTexts(ctx, keys, args, out); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -82,40 +82,40 @@ func (cn *conn) bindArgs(ctx context.Context, p *planner.Plan, nargs []driver.Na
 // every node of nodes before f runs (transaction.acquire), so that f never
 // waits for a connection while holding another; a node f reaches that is
 // not in nodes joins as in any transaction.
-func (cn *conn) atomically(ctx context.Context, nodes []catalog.Node, f func() error) error {
-	if cn.tx != nil {
-		if !cn.tx.readOnly {
-			if err := cn.tx.acquire(ctx, nodes); err != nil {
-				return cn.txFailed(noBadConn(err))
+func (s *Session) atomically(ctx context.Context, nodes []catalog.Node, f func() error) error {
+	if s.tx != nil {
+		if !s.tx.readOnly {
+			if err := s.tx.acquire(ctx, nodes); err != nil {
+				return s.txFailed(noBadConn(err))
 			}
 		}
 		return f()
 	}
-	cn.tx = &transaction{cn: cn, begin: "BEGIN"}
-	err := cn.tx.acquire(ctx, nodes)
+	s.tx = &transaction{s: s, begin: "BEGIN"}
+	err := s.tx.acquire(ctx, nodes)
 	if err != nil {
 		err = noBadConn(err)
 	} else {
 		err = f()
 	}
 	if err != nil {
-		if cn.tx != nil {
-			cn.tx.rollback(context.WithoutCancel(ctx))
+		if s.tx != nil {
+			s.tx.rollback(context.WithoutCancel(ctx))
 		}
 		return err
 	}
-	return cn.tx.Commit()
+	return s.tx.Commit()
 }
 
 // workerConn returns a connection to node for one statement and the func
-// that gives it back: from the Connector's pool, or the transaction's own
+// that gives it back: from the Cluster's pool, or the transaction's own
 // connection to that node (joined to the transaction on first use).
-func (cn *conn) workerConn(ctx context.Context, node catalog.Node, write bool) (*stdlib.Conn, func(), error) {
-	if cn.tx != nil {
-		dc, err := cn.tx.participant(ctx, node, write)
+func (s *Session) workerConn(ctx context.Context, node catalog.Node, write bool) (*stdlib.Conn, func(), error) {
+	if s.tx != nil {
+		dc, err := s.tx.participant(ctx, node, write)
 		return dc, func() {}, err
 	}
-	np, err := cn.c.node(node)
+	np, err := s.c.node(node)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -123,7 +123,7 @@ func (cn *conn) workerConn(ctx context.Context, node catalog.Node, write bool) (
 	if err != nil {
 		return nil, nil, err
 	}
-	release, err := cn.sessionConn(ctx, dc, func() { np.put(dc) })
+	release, err := s.sessionConn(ctx, dc, func() { np.put(dc) })
 	return dc, release, err
 }
 
@@ -138,15 +138,15 @@ func (cn *conn) workerConn(ctx context.Context, node catalog.Node, write bool) (
 // joining the node would cost. A transaction holding worker connections
 // never waits in a pool (see transaction): when none is free at once, the
 // node joins the transaction as before.
-func (cn *conn) readConn(ctx context.Context, p *planner.Plan, node catalog.Node) (*stdlib.Conn, func(), error) {
-	t := cn.tx
+func (s *Session) readConn(ctx context.Context, p *planner.Plan, node catalog.Node) (*stdlib.Conn, func(), error) {
+	t := s.tx
 	if t == nil || !p.PureRead || !t.readsOutside() || t.has(node) {
-		return cn.workerConn(ctx, node, false)
+		return s.workerConn(ctx, node, false)
 	}
 	if err := t.usable(); err != nil {
 		return nil, nil, err
 	}
-	np, err := cn.c.node(node)
+	np, err := s.c.node(node)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -160,9 +160,9 @@ func (cn *conn) readConn(ctx context.Context, p *planner.Plan, node catalog.Node
 		return nil, nil, err
 	}
 	if dc == nil {
-		return cn.workerConn(ctx, node, false)
+		return s.workerConn(ctx, node, false)
 	}
-	release, err := cn.sessionConn(ctx, dc, func() { np.put(dc) })
+	release, err := s.sessionConn(ctx, dc, func() { np.put(dc) })
 	return dc, release, err
 }
 
@@ -172,14 +172,14 @@ func (cn *conn) readConn(ctx context.Context, p *planner.Plan, node catalog.Node
 // its co-located shard too (the statement reads them on that node). In a
 // transaction, a placement the transaction already uses comes first, so the
 // transaction reads its own writes.
-func (cn *conn) readPlacements(p *planner.Plan, idx int) []catalog.Placement {
+func (s *Session) readPlacements(p *planner.Plan, idx int) []catalog.Placement {
 	var ps []catalog.Placement
 	if tables := p.Tables(); len(tables) > 1 {
 		ps = catalog.ColocatedPlacements(tables, idx)
 	} else {
 		ps = p.Table.Shards[idx].Finalized()
 	}
-	if cn.tx == nil {
+	if s.tx == nil {
 		if p.Table.Reference() {
 			return spreadReferenceReads(ps)
 		}
@@ -187,7 +187,7 @@ func (cn *conn) readPlacements(p *planner.Plan, idx int) []catalog.Placement {
 	}
 	ps = append([]catalog.Placement(nil), ps...) // the snapshot's own slice is shared
 	for i, pl := range ps {
-		if cn.tx.has(pl.Node) {
+		if s.tx.has(pl.Node) {
 			ps[0], ps[i] = ps[i], ps[0]
 			break
 		}
@@ -198,13 +198,13 @@ func (cn *conn) readPlacements(p *planner.Plan, idx int) []catalog.Placement {
 // readShard runs a read of plan p on shard index idx: on the first of
 // readPlacements that answers; it fails over to the next when one cannot be
 // reached, and marks nothing.
-func (cn *conn) readShard(ctx context.Context, p *planner.Plan, idx int, sql string, nargs []driver.NamedValue) (driver.Rows, error) {
+func (s *Session) readShard(ctx context.Context, p *planner.Plan, idx int, sql string, nargs []driver.NamedValue) (driver.Rows, error) {
 	var lastErr error
-	placements := cn.readPlacements(p, idx)
+	placements := s.readPlacements(p, idx)
 	for _, pl := range placements {
 		var rows driver.Rows
-		err := cn.retryStale(ctx, pl.Node, func() error {
-			dc, release, err := cn.readConn(ctx, p, pl.Node)
+		err := s.retryStale(ctx, pl.Node, func() error {
+			dc, release, err := s.readConn(ctx, p, pl.Node)
 			if err != nil {
 				return err
 			}
@@ -218,8 +218,8 @@ func (cn *conn) readShard(ctx context.Context, p *planner.Plan, idx int, sql str
 		if err == nil {
 			return rows, nil
 		}
-		if !cn.failoverAllowed(ctx, pl.Node, err) {
-			return nil, cn.txFailed(noBadConn(err))
+		if !s.failoverAllowed(ctx, pl.Node, err) {
+			return nil, s.txFailed(noBadConn(err))
 		}
 		lastErr = err
 	}
@@ -304,19 +304,19 @@ func colocatedWriteError(p *planner.Plan, idx int, u *catalog.Table, node catalo
 // another placement: the node could not be reached or has no connection
 // to spare (placementBusy), and (in a transaction) the node holds none of
 // the transaction's work.
-func (cn *conn) failoverAllowed(ctx context.Context, node catalog.Node, err error) bool {
+func (s *Session) failoverAllowed(ctx context.Context, node catalog.Node, err error) bool {
 	if !placementFailed(ctx, err) && !placementBusy(ctx, err) {
 		return false
 	}
-	if cn.tx != nil && cn.tx.has(node) {
+	if s.tx != nil && s.tx.has(node) {
 		return false
 	}
 	return true
 }
 
-func (cn *conn) txFailed(err error) error {
-	if cn.tx != nil && err != nil {
-		cn.tx.failed = true
+func (s *Session) txFailed(err error) error {
+	if s.tx != nil && err != nil {
+		s.tx.failed = true
 	}
 	return err
 }
@@ -335,7 +335,7 @@ func unreachable(shard *catalog.Shard, lastErr error) error {
 // transaction any failure fails the statement (the transaction rolls back,
 // so nothing diverges). With wantRows the first placement's RETURNING rows
 // are returned, read in full before the other placements are written.
-func (cn *conn) writeShard(ctx context.Context, p *planner.Plan, shard *catalog.Shard, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
+func (s *Session) writeShard(ctx context.Context, p *planner.Plan, shard *catalog.Shard, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
 	placements := shard.Writable()
 	if len(placements) == 0 {
 		return nil, nil, unreachable(shard, nil)
@@ -353,23 +353,23 @@ func (cn *conn) writeShard(ctx context.Context, p *planner.Plan, shard *catalog.
 			locks = replicaReadLocks(p, idx)
 		}
 	}
-	if cn.tx != nil {
-		if cn.tx.readOnly {
+	if s.tx != nil {
+		if s.tx.readOnly {
 			return nil, nil, sqlerr.New("25006", "cannot execute %s in a read-only transaction", "a modification")
 		}
 		var res driver.Result
 		var rows driver.Rows
 		for i, pl := range placements {
 			for _, lock := range locks {
-				if _, _, err := cn.writePlacement(ctx, pl, lock, nil, false); err != nil {
-					return nil, nil, cn.txFailed(noBadConn(err))
+				if _, _, err := s.writePlacement(ctx, pl, lock, nil, false); err != nil {
+					return nil, nil, s.txFailed(noBadConn(err))
 				}
 			}
-			r, b, err := cn.writePlacement(ctx, pl, sql, nargs, wantRows && i == 0)
+			r, b, err := s.writePlacement(ctx, pl, sql, nargs, wantRows && i == 0)
 			if err != nil {
-				return nil, nil, cn.txFailed(noBadConn(err))
+				return nil, nil, s.txFailed(noBadConn(err))
 			}
-			cn.tx.wrotePlacement(pl)
+			s.tx.wrotePlacement(pl)
 			if i == 0 {
 				res, rows = r, b
 			}
@@ -378,7 +378,7 @@ func (cn *conn) writeShard(ctx context.Context, p *planner.Plan, shard *catalog.
 	}
 
 	if len(placements) == 1 {
-		res, rows, err := cn.writePlacement(ctx, placements[0], sql, nargs, wantRows)
+		res, rows, err := s.writePlacement(ctx, placements[0], sql, nargs, wantRows)
 		if err != nil {
 			if placementFailed(ctx, err) {
 				return nil, nil, unreachable(shard, err)
@@ -387,7 +387,7 @@ func (cn *conn) writeShard(ctx context.Context, p *planner.Plan, shard *catalog.
 		}
 		return res, rows, nil
 	}
-	return cn.writeReplicated(ctx, shard, placements, locks, sql, nargs, wantRows)
+	return s.writeReplicated(ctx, shard, placements, locks, sql, nargs, wantRows)
 }
 
 // replicaReadLocks returns the LOCK TABLE statements each placement of a
@@ -433,12 +433,12 @@ func replicaReadLocks(p *planner.Plan, idx int) []string {
 // under one fanoutGate reservation of them all: a write holding one node's
 // connection never waits for another's that a writer doing the reverse
 // holds.
-func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, placements []catalog.Placement, locks []string, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
+func (s *Session) writeReplicated(ctx context.Context, shard *catalog.Shard, placements []catalog.Placement, locks []string, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
 	need := make(map[catalog.Node]int, len(placements))
 	for _, pl := range placements {
 		need[pl.Node]++
 	}
-	unreserve, err := cn.c.fanout.reserve(ctx, need)
+	unreserve, err := s.c.fanout.reserve(ctx, need)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -457,20 +457,20 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 	var lastErr error
 	parts := make([]*participant, len(placements)) // nil: not reached
 	for i, pl := range placements {
-		np, err := cn.c.node(pl.Node)
+		np, err := s.c.node(pl.Node)
 		if err != nil {
 			return nil, nil, err
 		}
-		err = cn.retryStale(ctx, pl.Node, func() error {
+		err = s.retryStale(ctx, pl.Node, func() error {
 			dc, err := np.get(ctx)
 			if err != nil {
 				return err
 			}
-			release, err := cn.sessionConn(ctx, dc, func() { np.put(dc) })
+			release, err := s.sessionConn(ctx, dc, func() { np.put(dc) })
 			if err != nil {
 				return err
 			}
-			if _, err := dc.Conn().Exec(ctx, catalog.ReplicaBegin(placements, cn.writeVersion)); err != nil {
+			if _, err := dc.Conn().Exec(ctx, catalog.ReplicaBegin(placements, s.writeVersion)); err != nil {
 				release()
 				return err
 			}
@@ -535,7 +535,7 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 		return nil, nil, unreachable(shard, lastErr)
 	}
 	if len(failed) > 0 {
-		if err := cn.c.markInactive(ctx, failed); err != nil {
+		if err := s.c.markInactive(ctx, failed); err != nil {
 			return nil, nil, err
 		}
 		txn.Step(txn.StepAfterMarking)
@@ -546,7 +546,7 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 		}
 		return res, rows, nil
 	}
-	if err := cn.c.commitAtomic(ctx, ok); err != nil {
+	if err := s.c.commitAtomic(ctx, ok); err != nil {
 		return nil, nil, err
 	}
 	return res, rows, nil
@@ -557,19 +557,19 @@ func (cn *conn) writeReplicated(ctx context.Context, shard *catalog.Shard, place
 // connections died with a restart the pool has not noticed, so they are
 // flushed first. attempt must be safe to repeat (nothing done when it fails
 // on the connection).
-func (cn *conn) retryStale(ctx context.Context, node catalog.Node, attempt func() error) error {
+func (s *Session) retryStale(ctx context.Context, node catalog.Node, attempt func() error) error {
 	err := attempt()
-	if err != nil && cn.tx == nil && staleShape(err) {
+	if err != nil && s.tx == nil && staleShape(err) {
 		// The worker connection's prepared statement predates a schema
 		// change (pgx has dropped it from its cache): prepared again.
 		return attempt()
 	}
 	var connectErr *pgconn.ConnectError
-	if err == nil || cn.tx != nil || !placementFailed(ctx, err) || errors.As(err, &connectErr) {
+	if err == nil || s.tx != nil || !placementFailed(ctx, err) || errors.As(err, &connectErr) {
 		// A failed connect is the node's answer, not a stale connection's.
 		return err
 	}
-	np, nerr := cn.c.node(node)
+	np, nerr := s.c.node(node)
 	if nerr != nil {
 		return err
 	}
@@ -597,21 +597,21 @@ func runStatement(ctx context.Context, p *participant, sql string, nargs []drive
 
 // writePlacement runs sql on one placement; with wantRows it reads the
 // rows whole.
-func (cn *conn) writePlacement(ctx context.Context, pl catalog.Placement, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
-	res, rows, err := cn.writePlacementOnce(ctx, pl, sql, nargs, wantRows)
-	if err != nil && cn.tx == nil && errors.Is(err, driver.ErrBadConn) {
+func (s *Session) writePlacement(ctx context.Context, pl catalog.Placement, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
+	res, rows, err := s.writePlacementOnce(ctx, pl, sql, nargs, wantRows)
+	if err != nil && s.tx == nil && errors.Is(err, driver.ErrBadConn) {
 		// pgx sent nothing (a dead pooled connection): flush the node's
 		// connections and try once more.
-		if np, nerr := cn.c.node(pl.Node); nerr == nil {
+		if np, nerr := s.c.node(pl.Node); nerr == nil {
 			np.flush()
-			return cn.writePlacementOnce(ctx, pl, sql, nargs, wantRows)
+			return s.writePlacementOnce(ctx, pl, sql, nargs, wantRows)
 		}
 	}
 	return res, rows, err
 }
 
-func (cn *conn) writePlacementOnce(ctx context.Context, pl catalog.Placement, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
-	dc, release, err := cn.workerConn(ctx, pl.Node, true)
+func (s *Session) writePlacementOnce(ctx context.Context, pl catalog.Placement, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
+	dc, release, err := s.workerConn(ctx, pl.Node, true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -638,7 +638,7 @@ func (cn *conn) writePlacementOnce(ctx context.Context, pl catalog.Placement, sq
 // the catalog, before the write is acknowledged. When that fails the write
 // is reported as failed: a placement that missed it must not stay finalized
 // unnoticed.
-func (c *Connector) markInactive(ctx context.Context, placements []catalog.Placement) error {
+func (c *Cluster) markInactive(ctx context.Context, placements []catalog.Placement) error {
 	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
 	defer cancel()
 	for _, pl := range placements {

@@ -1,4 +1,4 @@
-package pgshard
+package session
 
 import (
 	"context"
@@ -10,10 +10,10 @@ import (
 	"github.com/pgshard/pgshard/txn"
 )
 
-// txnCluster is the Connector as package txn's coordinator sees it: the
+// txnCluster is the Cluster as package txn's coordinator sees it: the
 // metadata pool, the catalog's workers, their pools and configuration, and
 // the marking of placements.
-type txnCluster struct{ c *Connector }
+type txnCluster struct{ c *Cluster }
 
 func (tc txnCluster) Meta() *pgxpool.Pool { return tc.c.meta }
 
@@ -42,18 +42,16 @@ func (tc txnCluster) MarkInactive(ctx context.Context, placements []catalog.Plac
 // roll back a commit that was about to succeed); those decided, and
 // undecided ones whose preparing backend is gone, wait at most a second.
 // Each process also runs it in the background every few seconds. It
-// returns how many it committed and rolled back.
-func (c *Connector) Recover(ctx context.Context, minAge time.Duration) (committed, rolledBack int, err error) {
-	if err := c.init(ctx); err != nil {
-		return 0, 0, err
-	}
+// returns how many it committed and rolled back. The Cluster must be
+// initialized (Init).
+func (c *Cluster) Recover(ctx context.Context, minAge time.Duration) (committed, rolledBack int, err error) {
 	return c.coord.Recover(ctx, minAge)
 }
 
 // commitAtomic commits the participants that wrote (at least two) with
 // two-phase commit (txn.Coordinator.Commit); the metadata session, when one
 // of them, is the coordinator whose COMMIT is the decision.
-func (c *Connector) commitAtomic(ctx context.Context, ps []*participant) error {
+func (c *Cluster) commitAtomic(ctx context.Context, ps []*participant) error {
 	var coord txn.Participant // nil unless the metadata session wrote
 	prep := make([]txn.Participant, 0, len(ps))
 	for _, p := range ps {

@@ -1,4 +1,4 @@
-package pgshard
+package session
 
 import (
 	"context"
@@ -15,25 +15,25 @@ import (
 // MetaQuery runs sql on the metadata database in this session: joined to
 // the open transaction (the atomic statement's, inside Atomically) when
 // there is one, which a failure fails; the rows are read whole.
-func (cn *conn) MetaQuery(ctx context.Context, sql string, args ...any) ([][]any, error) {
-	s, err := cn.passthroughSession(ctx)
+func (s *Session) MetaQuery(ctx context.Context, sql string, args ...any) ([][]any, error) {
+	ms, err := s.passthroughSession(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.Conn().Query(ctx, sql, args...)
+	rows, err := ms.Conn().Query(ctx, sql, args...)
 	if err != nil {
-		return nil, cn.sessionErr(err)
+		return nil, s.sessionErr(err)
 	}
 	defer rows.Close()
 	var out [][]any
 	for rows.Next() {
 		vals, err := rows.Values()
 		if err != nil {
-			return nil, cn.sessionErr(err)
+			return nil, s.sessionErr(err)
 		}
 		out = append(out, vals)
 	}
-	return out, cn.sessionErr(rows.Err())
+	return out, s.sessionErr(rows.Err())
 }
 
 // SchemaChanged reloads the catalog after a schema change committed
@@ -41,18 +41,18 @@ func (cn *conn) MetaQuery(ctx context.Context, sql string, args ...any) ([][]any
 // has seen it (catalog.WaitForAcks): once the statement returns, no process
 // plans with the old shape. Inside a transaction the change is not
 // committed yet: the transaction does both after its commit.
-func (cn *conn) SchemaChanged(ctx context.Context, version int64) error {
-	if cn.tx != nil {
-		cn.tx.afterCommit = append(cn.tx.afterCommit, func(ctx context.Context) {
-			_ = cn.c.schemaChanged(ctx, version)
+func (s *Session) SchemaChanged(ctx context.Context, version int64) error {
+	if s.tx != nil {
+		s.tx.afterCommit = append(s.tx.afterCommit, func(ctx context.Context) {
+			_ = s.c.schemaChanged(ctx, version)
 		})
 		return nil
 	}
-	return cn.c.schemaChanged(ctx, version)
+	return s.c.schemaChanged(ctx, version)
 }
 
 // schemaChanged is SchemaChanged outside a transaction.
-func (c *Connector) schemaChanged(ctx context.Context, version int64) error {
+func (c *Cluster) schemaChanged(ctx context.Context, version int64) error {
 	if _, err := c.cache.Refresh(ctx, false); err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package pgshard
+package session
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 // table's one shard on every worker (catalog.CreateReferenceTable). In a
 // multi-statement string's transaction t, the shard tables are dropped
 // again if t rolls back.
-func (c *Connector) createReferenceTable(ctx context.Context, db catalog.Beginner, t *transaction, args []any) error {
+func (c *Cluster) createReferenceTable(ctx context.Context, db catalog.Beginner, t *transaction, args []any) error {
 	table, err := textArg("master_create_reference_table", 1, args[0])
 	if err != nil {
 		return err
@@ -32,7 +32,7 @@ func (c *Connector) createReferenceTable(ctx context.Context, db catalog.Beginne
 // on the node find the reference tables there. A copy that fails leaves
 // the node added with an inactive placement, which
 // master_copy_shard_placement repairs; the error says so.
-func (c *Connector) copyReferenceTables(ctx context.Context, db catalog.Beginner, t *transaction, node catalog.Node) error {
+func (c *Cluster) copyReferenceTables(ctx context.Context, db catalog.Beginner, t *transaction, node catalog.Node) error {
 	if t != nil {
 		var n int
 		if err := c.meta.QueryRow(ctx, `SELECT count(*) FROM pgs_distribution_metadata.partition WHERE partition_method = $1::text::"char"`,

@@ -1,4 +1,4 @@
-package pgshard
+package session
 
 import (
 	"context"
@@ -14,11 +14,11 @@ import (
 
 // AdminArgs evaluates the FROM clause of an administrative call on the
 // metadata database: one argument list per row (engine.Admin).
-func (cn *conn) AdminArgs(ctx context.Context, fn, sql string, args []any) ([][]any, error) {
-	if err := cn.adminAllowed(fn); err != nil {
+func (s *Session) AdminArgs(ctx context.Context, fn, sql string, args []any) ([][]any, error) {
+	if err := s.adminAllowed(fn); err != nil {
 		return nil, err
 	}
-	rows, err := cn.c.meta.Query(ctx, sql, args...)
+	rows, err := s.c.meta.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -37,8 +37,8 @@ func (cn *conn) AdminArgs(ctx context.Context, fn, sql string, args []any) ([][]
 // adminAllowed refuses administrative functions inside a transaction: they
 // commit their metadata changes by themselves. A multi-statement string's
 // implicit transaction is the exception: there they join it (RunAdmin).
-func (cn *conn) adminAllowed(fn string) error {
-	if cn.tx != nil && !cn.tx.implicit {
+func (s *Session) adminAllowed(fn string) error {
+	if s.tx != nil && !s.tx.implicit {
 		return sqlerr.Unsupported("%s cannot run inside a transaction", fn)
 	}
 	return nil
@@ -47,31 +47,31 @@ func (cn *conn) adminAllowed(fn string) error {
 // RunAdmin runs one call of an administrative function (engine.Admin): the
 // table it names is the one this session's search_path finds
 // (qualifyTableArg); the catalog is reloaded after it.
-func (cn *conn) RunAdmin(ctx context.Context, fn string, call []any) error {
-	if err := cn.adminAllowed(fn); err != nil {
+func (s *Session) RunAdmin(ctx context.Context, fn string, call []any) error {
+	if err := s.adminAllowed(fn); err != nil {
 		return err
 	}
-	if err := cn.qualifyTableArg(ctx, fn, call); err != nil {
+	if err := s.qualifyTableArg(ctx, fn, call); err != nil {
 		return err
 	}
 	// In a multi-statement string's implicit transaction (see
 	// multistatement.go) the function's metadata changes join the
 	// transaction; otherwise each call commits by itself.
-	var db catalog.Beginner = cn.c.meta
-	if cn.tx != nil {
+	var db catalog.Beginner = s.c.meta
+	if s.tx != nil {
 		var err error
-		if db, err = cn.tx.metaBeginner(ctx); err != nil {
+		if db, err = s.tx.metaBeginner(ctx); err != nil {
 			return err
 		}
 	}
-	return cn.c.runAdmin(ctx, db, cn.tx, fn, call)
+	return s.c.runAdmin(ctx, db, s.tx, fn, call)
 }
 
 // runAdmin runs one call of an administrative function and reloads the
 // catalog. The metadata changes are made through db: the metadata pool, or
 // the transaction t's metadata session, which then drops the shard tables
 // a call created if it rolls back.
-func (c *Connector) runAdmin(ctx context.Context, db catalog.Beginner, t *transaction, fn string, args []any) error {
+func (c *Cluster) runAdmin(ctx context.Context, db catalog.Beginner, t *transaction, fn string, args []any) error {
 	var err error
 	switch fn {
 	case "master_add_node":
@@ -125,7 +125,7 @@ func (c *Connector) runAdmin(ctx context.Context, db catalog.Beginner, t *transa
 	return c.refresh(ctx)
 }
 
-func (c *Connector) copyShardPlacement(ctx context.Context, fn string, args []any) error {
+func (c *Cluster) copyShardPlacement(ctx context.Context, fn string, args []any) error {
 	shardID, err := intArg(fn, 1, args[0])
 	if err != nil {
 		return err
@@ -172,7 +172,7 @@ func (c *Connector) copyShardPlacement(ctx context.Context, fn string, args []an
 }
 
 // connectNode opens a dedicated connection to a worker, for DDL and repair.
-func (c *Connector) connectNode(ctx context.Context, n catalog.Node) (*pgx.Conn, error) {
+func (c *Cluster) connectNode(ctx context.Context, n catalog.Node) (*pgx.Conn, error) {
 	cfg, err := c.nodeConfig(n)
 	if err != nil {
 		return nil, err
@@ -219,7 +219,7 @@ func intArg(fn string, i int, v any) (int, error) {
 // qualified: the functions run on the metadata pool, whose search_path is
 // not the session's (after SET search_path, "t" may be "Sch ema".t, while
 // the pool would distribute public.t).
-func (cn *conn) qualifyTableArg(ctx context.Context, fn string, call []any) error {
+func (s *Session) qualifyTableArg(ctx context.Context, fn string, call []any) error {
 	switch fn {
 	case "master_create_distributed_table", "master_create_worker_shards", "master_create_reference_table":
 	default:
@@ -232,16 +232,16 @@ func (cn *conn) qualifyTableArg(ctx context.Context, fn string, call []any) erro
 	const q = `SELECT format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c
 		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::regclass`
 	var rows pgx.Rows
-	if cn.tx != nil {
+	if s.tx != nil {
 		// A multi-statement string's implicit transaction: the table may
 		// have been created in it.
-		s, serr := cn.tx.metaParticipant(ctx)
+		ms, serr := s.tx.metaParticipant(ctx)
 		if serr != nil {
 			return serr
 		}
-		rows, err = s.Conn().Query(ctx, q, name)
+		rows, err = ms.Conn().Query(ctx, q, name)
 	} else {
-		rows, err = cn.metaQuery(ctx, q, name)
+		rows, err = s.metaQuery(ctx, q, name)
 	}
 	if err != nil {
 		return err

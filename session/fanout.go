@@ -1,4 +1,4 @@
-package pgshard
+package session
 
 import (
 	"context"
@@ -162,12 +162,12 @@ type fanoutPlan struct {
 // planFanout assigns shards (positions into shards, a list of shard indexes
 // of plan p's table) to lanes: one per shard, except on a node with more shards
 // than the gate grants, where the node's shards share its granted lanes.
-func (cn *conn) planFanout(p *planner.Plan, shards []int) fanoutPlan {
+func (s *Session) planFanout(p *planner.Plan, shards []int) fanoutPlan {
 	fp := fanoutPlan{need: map[catalog.Node]int{}}
 	byNode := map[catalog.Node][]int{}
 	var order []catalog.Node
 	for pos, idx := range shards {
-		ps := cn.readPlacements(p, idx)
+		ps := s.readPlacements(p, idx)
 		var node catalog.Node
 		if len(ps) > 0 {
 			node = ps[0].Node
@@ -178,7 +178,7 @@ func (cn *conn) planFanout(p *planner.Plan, shards []int) fanoutPlan {
 		byNode[node] = append(byNode[node], pos)
 		fp.need[node]++
 	}
-	gate := cn.c.fanout
+	gate := s.c.fanout
 	for _, node := range order {
 		positions := byNode[node]
 		lanes := gate.grant(len(positions))
@@ -200,8 +200,8 @@ func (cn *conn) planFanout(p *planner.Plan, shards []int) fanoutPlan {
 // the other. release gives the reserved connections back; it must be called
 // once the sources are closed (merge.OnClose), and is already called when an
 // error is returned.
-func (cn *conn) streamShards(ctx context.Context, fp fanoutPlan, open func(ctx context.Context, pos int) (driver.Rows, error)) (sources []driver.Rows, release func(), err error) {
-	release, err = cn.c.fanout.reserve(ctx, fp.need)
+func (s *Session) streamShards(ctx context.Context, fp fanoutPlan, open func(ctx context.Context, pos int) (driver.Rows, error)) (sources []driver.Rows, release func(), err error) {
+	release, err = s.c.fanout.reserve(ctx, fp.need)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,4 +1,4 @@
-package pgshard
+package session
 
 import (
 	"context"
@@ -29,8 +29,8 @@ func evalCount(p *planner.Plan) int {
 
 // evaluate runs an EvalPlan in the session and returns its values: text,
 // or typed Go values for those Typed marks.
-func (cn *conn) evaluate(ctx context.Context, ep *planner.EvalPlan, args []any) ([]any, error) {
-	s, err := cn.evalSession(ctx)
+func (s *Session) evaluate(ctx context.Context, ep *planner.EvalPlan, args []any) ([]any, error) {
+	ec, err := s.evalSession(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -46,9 +46,9 @@ func (cn *conn) evaluate(ctx context.Context, ep *planner.EvalPlan, args []any) 
 	for _, n := range ep.Params {
 		evalArgs = append(evalArgs, args[n-1])
 	}
-	values, err := queryOneRow(ctx, s, ep.SQL, evalArgs, formats)
+	values, err := queryOneRow(ctx, ec, ep.SQL, evalArgs, formats)
 	if err != nil {
-		cn.dropClosedSession(s)
+		s.dropClosedSession(ec)
 		return nil, fmt.Errorf("pgshard: evaluating values on the metadata database: %w", err)
 	}
 	return values, nil
@@ -57,23 +57,23 @@ func (cn *conn) evaluate(ctx context.Context, ep *planner.EvalPlan, args []any) 
 // evalSession is the connection the Eval step runs on: the metadata
 // session, as joined to the transaction when a statement of the
 // transaction joined it (SET LOCAL then applies), else as it is.
-func (cn *conn) evalSession(ctx context.Context) (*pgx.Conn, error) {
-	if cn.tx != nil && cn.tx.meta != nil {
-		return cn.tx.meta.conn.Conn(), nil
+func (s *Session) evalSession(ctx context.Context) (*pgx.Conn, error) {
+	if s.tx != nil && s.tx.meta != nil {
+		return s.tx.meta.conn.Conn(), nil
 	}
-	s, err := cn.metaSession(ctx)
+	ms, err := s.metaSession(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return s.Conn(), nil
+	return ms.Conn(), nil
 }
 
 // dropClosedSession forgets the metadata session when c, the connection a
 // statement used, was it and is closed (outside a transaction): the next
 // statement opens a new one.
-func (cn *conn) dropClosedSession(c *pgx.Conn) {
-	if cn.tx == nil && cn.session != nil && cn.session.Conn() == c && c.IsClosed() {
-		cn.dropSession()
+func (s *Session) dropClosedSession(c *pgx.Conn) {
+	if s.tx == nil && s.session != nil && s.session.Conn() == c && c.IsClosed() {
+		s.dropSession()
 	}
 }
 
@@ -178,7 +178,7 @@ var keyTypeNames = map[uint32]string{1082: "pg_catalog.date", 1114: "pg_catalog.
 // round trip, and puts the typed values (time.Time, or infinity as text) in
 // args and out in their place: routing hashes them and the shards receive
 // them, so both see the value the session means.
-func (cn *conn) evalKeyTexts(ctx context.Context, keys []keyText, args []any, out []driver.NamedValue) error {
+func (s *Session) evalKeyTexts(ctx context.Context, keys []keyText, args []any, out []driver.NamedValue) error {
 	var b strings.Builder
 	b.WriteString("SELECT ")
 	formats := make(pgx.QueryResultFormats, len(keys))
@@ -196,13 +196,13 @@ func (cn *conn) evalKeyTexts(ctx context.Context, keys []keyText, args []any, ou
 		formats[i] = pgx.BinaryFormatCode
 		qargs = append(qargs, k.text)
 	}
-	s, err := cn.evalSession(ctx)
+	ec, err := s.evalSession(ctx)
 	if err != nil {
 		return err
 	}
-	values, err := queryOneRow(ctx, s, b.String(), qargs, formats)
+	values, err := queryOneRow(ctx, ec, b.String(), qargs, formats)
 	if err != nil {
-		cn.dropClosedSession(s)
+		s.dropClosedSession(ec)
 		return fmt.Errorf("pgshard: reading shard key values in the session: %w", err)
 	}
 	for i, k := range keys {

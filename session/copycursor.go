@@ -1,4 +1,4 @@
-package pgshard
+package session
 
 import (
 	"context"
@@ -11,18 +11,18 @@ import (
 	"github.com/pgshard/pgshard/planner"
 )
 
-// conn is the engine's CopyCursor: COPY on the nodes, in this connection's
+// Session is the engine's CopyCursor: COPY on the nodes, in this connection's
 // transaction and session.
-var _ engine.CopyCursor = (*conn)(nil)
+var _ engine.CopyCursor = (*Session)(nil)
 
 // CopyIn joins the transaction on every node of placements, as a write,
 // and returns a COPY FROM STDIN runner per node on the transaction's
 // connection to it.
-func (cn *conn) CopyIn(ctx context.Context, placements []catalog.Placement) (map[catalog.Node]engine.CopyFromNode, error) {
-	if cn.tx == nil {
+func (s *Session) CopyIn(ctx context.Context, placements []catalog.Placement) (map[catalog.Node]engine.CopyFromNode, error) {
+	if s.tx == nil {
 		return nil, sqlerr.New("25P01", "COPY FROM STDIN into a distributed table runs inside a transaction")
 	}
-	if cn.tx.readOnly {
+	if s.tx.readOnly {
 		return nil, sqlerr.New("25006", "cannot execute COPY FROM in a read-only transaction")
 	}
 	var nodes []catalog.Node
@@ -33,14 +33,14 @@ func (cn *conn) CopyIn(ctx context.Context, placements []catalog.Placement) (map
 			nodes = append(nodes, pl.Node)
 		}
 	}
-	if err := cn.tx.acquire(ctx, nodes); err != nil {
-		return nil, cn.txFailed(noBadConn(err))
+	if err := s.tx.acquire(ctx, nodes); err != nil {
+		return nil, s.txFailed(noBadConn(err))
 	}
 	out := make(map[catalog.Node]engine.CopyFromNode, len(nodes))
 	for _, node := range nodes {
-		dc, err := cn.tx.participant(ctx, node, true)
+		dc, err := s.tx.participant(ctx, node, true)
 		if err != nil {
-			return nil, cn.txFailed(noBadConn(err))
+			return nil, s.txFailed(noBadConn(err))
 		}
 		pc := dc.Conn().PgConn()
 		out[node] = func(ctx context.Context, sql string, r io.Reader) (int64, error) {
@@ -49,7 +49,7 @@ func (cn *conn) CopyIn(ctx context.Context, placements []catalog.Placement) (map
 		}
 	}
 	for _, pl := range placements {
-		cn.tx.wrotePlacement(pl)
+		s.tx.wrotePlacement(pl)
 	}
 	return out, nil
 }
@@ -60,7 +60,7 @@ const copyKeyChunk = 500
 
 // SessionKeys has the session read key texts as the type typ, as
 // bindArgs does for an INSERT's key arguments (evalKeyTexts).
-func (cn *conn) SessionKeys(ctx context.Context, typ uint32, texts []string) ([]any, error) {
+func (s *Session) SessionKeys(ctx context.Context, typ uint32, texts []string) ([]any, error) {
 	out := make([]any, len(texts))
 	for lo := 0; lo < len(texts); lo += copyKeyChunk {
 		hi := min(lo+copyKeyChunk, len(texts))
@@ -70,8 +70,8 @@ func (cn *conn) SessionKeys(ctx context.Context, typ uint32, texts []string) ([]
 		for i := range keys {
 			keys[i] = keyText{index: i, typ: typ, text: texts[lo+i]}
 		}
-		if err := cn.evalKeyTexts(ctx, keys, args, nv); err != nil {
-			return nil, cn.txFailed(err)
+		if err := s.evalKeyTexts(ctx, keys, args, nv); err != nil {
+			return nil, s.txFailed(err)
 		}
 		copy(out[lo:hi], args)
 	}
@@ -81,11 +81,11 @@ func (cn *conn) SessionKeys(ctx context.Context, typ uint32, texts []string) ([]
 // CopyOut takes a connection for a read of shard index idx on the first
 // of readPlacements whose node answers (failing over as readShard does)
 // and returns the COPY TO runner on it.
-func (cn *conn) CopyOut(ctx context.Context, p *planner.Plan, idx int) (func(ctx context.Context, sql string, w io.Writer) error, func(error), error) {
+func (s *Session) CopyOut(ctx context.Context, p *planner.Plan, idx int) (func(ctx context.Context, sql string, w io.Writer) error, func(error), error) {
 	var lastErr error
-	placements := cn.readPlacements(p, idx)
+	placements := s.readPlacements(p, idx)
 	for _, pl := range placements {
-		dc, release, err := cn.workerConn(ctx, pl.Node, false)
+		dc, release, err := s.workerConn(ctx, pl.Node, false)
 		if err == nil {
 			pc := dc.Conn().PgConn()
 			run := func(ctx context.Context, sql string, w io.Writer) error {
@@ -94,12 +94,12 @@ func (cn *conn) CopyOut(ctx context.Context, p *planner.Plan, idx int) (func(ctx
 			}
 			done := func(err error) {
 				release()
-				cn.txFailed(err)
+				s.txFailed(err)
 			}
 			return run, done, nil
 		}
-		if !cn.failoverAllowed(ctx, pl.Node, err) {
-			return nil, nil, cn.txFailed(noBadConn(err))
+		if !s.failoverAllowed(ctx, pl.Node, err) {
+			return nil, nil, s.txFailed(noBadConn(err))
 		}
 		lastErr = err
 	}
@@ -109,74 +109,69 @@ func (cn *conn) CopyOut(ctx context.Context, p *planner.Plan, idx int) (func(ctx
 	return nil, nil, unreachable(&p.Table.Shards[idx], lastErr)
 }
 
-// copyIn is a COPY FROM STDIN open on a statement (stmt.execCopy): from its
-// first row to its end, it holds the write (done ends it) and the
+// copyIn is a COPY FROM STDIN open on a prepared statement (its owner):
+// from its first row to its end, it holds the write (done ends it) and the
 // transaction's worker connections.
 type copyIn struct {
-	owner *stmt
+	owner any
 	w     *engine.CopyWriter
 	done  func()
 }
 
-// execCopy is Exec of a statement prepared with COPY ... FROM STDIN on a
-// distributed table: Exec(values...) takes one row, Exec() ends the COPY
-// and reports the rows copied (lib/pq's CopyIn convention).
-func (s *stmt) execCopy(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	cn := s.cn
-	if cn.copying != nil && cn.copying.owner != s {
-		return nil, cn.copyBusy()
-	}
-	if cn.copying == nil {
-		if len(args) == 0 {
-			return engine.Result{}, nil
-		}
-		if cn.tx == nil {
-			return nil, sqlerr.New("25P01", "COPY FROM STDIN into a distributed table runs inside a transaction: prepare it with tx.Prepare")
-		}
-		p, done, err := cn.plan(ctx, s.query)
-		if err != nil {
-			return nil, err
-		}
-		if p.Copy == nil || !p.Copy.From {
-			done()
-			return nil, sqlerr.New(sqlerr.ObjectNotInPrereq, "the table of %q is no longer distributed", s.query)
-		}
-		w, err := engine.CopyFrom{Plan: p}.Start(ctx, cn)
-		if err != nil {
-			done()
-			return nil, cn.txFailed(err)
-		}
-		cn.copying = &copyIn{owner: s, w: w, done: done}
-	}
-	if len(args) > 0 {
-		if err := cn.copying.w.Row(ctx, args); err != nil {
-			cn.abortCopy()
-			return nil, cn.txFailed(err)
-		}
-		return engine.Result{}, nil
-	}
-	n, err := cn.finishCopy(ctx)
-	return engine.Result{Rows: n}, err
+// StartCopy records w, a COPY FROM STDIN started in the transaction
+// (engine.CopyFrom.Start), as open on the session, owned by owner (the
+// prepared statement whose Execs take its rows); done ends its write.
+func (s *Session) StartCopy(owner any, w *engine.CopyWriter, done func()) {
+	s.copying = &copyIn{owner: owner, w: w, done: done}
 }
+
+// CopyOwner is the owner of the COPY FROM STDIN open on the session, nil
+// when there is none.
+func (s *Session) CopyOwner() any {
+	if s.copying == nil {
+		return nil
+	}
+	return s.copying.owner
+}
+
+// CopyRow sends one row of the open COPY; a failure stops the COPY and
+// fails the transaction.
+func (s *Session) CopyRow(ctx context.Context, args []driver.NamedValue) error {
+	if err := s.copying.w.Row(ctx, args); err != nil {
+		s.abortCopy()
+		return s.txFailed(err)
+	}
+	return nil
+}
+
+// FinishCopy ends the open COPY, if any, sending every row, and reports
+// the rows copied; a failure fails the transaction.
+func (s *Session) FinishCopy(ctx context.Context) (int64, error) {
+	return s.finishCopy(ctx)
+}
+
+// CopyBusy refuses a statement while a COPY FROM STDIN is open on the
+// session (copyBusy).
+func (s *Session) CopyBusy() error { return s.copyBusy() }
 
 // finishCopy ends the open COPY, if any, sending every row; a failure
 // fails the transaction.
-func (cn *conn) finishCopy(ctx context.Context) (int64, error) {
-	c := cn.copying
+func (s *Session) finishCopy(ctx context.Context) (int64, error) {
+	c := s.copying
 	if c == nil {
 		return 0, nil
 	}
-	cn.copying = nil
+	s.copying = nil
 	defer c.done()
 	n, err := c.w.Finish(ctx)
-	return n, cn.txFailed(err)
+	return n, s.txFailed(err)
 }
 
 // abortCopy stops the open COPY, if any, sending nothing more; the
 // transaction must roll back (its caller fails it).
-func (cn *conn) abortCopy() {
-	if c := cn.copying; c != nil {
-		cn.copying = nil
+func (s *Session) abortCopy() {
+	if c := s.copying; c != nil {
+		s.copying = nil
 		c.w.Abort()
 		c.done()
 	}
@@ -184,8 +179,8 @@ func (cn *conn) abortCopy() {
 
 // copyBusy refuses a statement while a COPY FROM STDIN is open on the
 // connection: its rows stream on the transaction's worker connections.
-func (cn *conn) copyBusy() error {
-	if cn.copying == nil {
+func (s *Session) copyBusy() error {
+	if s.copying == nil {
 		return nil
 	}
 	return sqlerr.New(sqlerr.InvalidTxState, "a COPY FROM STDIN is in progress on this transaction; end it with Exec() (no arguments) first")
