@@ -11,16 +11,27 @@ import (
 )
 
 // A write acknowledged to a process whose heartbeat stopped is on every
-// placement after a repair, whatever the timing. The writer's heartbeat is
+// placement after a repair or a move, whatever the timing. The writer's heartbeat is
 // blocked (the test holds its row in pgs_distribution_metadata.process) and
 // its write, planned before the repair (the stale placement inactive, so on
 // the source only), is blocked on a row lock the test holds on the source.
-// Another process repairs the stale placement: catalog.WaitForAcks stops
+// Another process repairs the stale placement (or moves the source to a
+// worker without one): catalog.WaitForAcks stops
 // waiting for the writer once its heartbeat is older than the lease. The
 // test lets the write go once the repair has either returned (before the
 // fix: then the write lands on the source only and the placements differ)
 // or is seen waiting on the source for it.
 func TestStaleWriterDuringRepair(t *testing.T) {
+	for _, move := range []bool{false, true} {
+		name := "repair"
+		if move {
+			name = "move"
+		}
+		t.Run(name, func(t *testing.T) { testStaleWriter(t, move) })
+	}
+}
+
+func testStaleWriter(t *testing.T, move bool) {
 	e := setupKV(t, 4, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -35,7 +46,9 @@ func TestStaleWriterDuringRepair(t *testing.T) {
 	key := e.keysInShard(shard, 1)[0]
 	e.exec(`INSERT INTO kv (k, v, n) VALUES ($1, 'old', 0)`, key)
 	source, stale := holders[0], holders[1]
-	e.exec(`UPDATE pgs_distribution_metadata.shard_placement SET shard_state = 3 WHERE id = $1`, stale.ID)
+	if !move {
+		e.exec(`UPDATE pgs_distribution_metadata.shard_placement SET shard_state = 3 WHERE id = $1`, stale.ID)
+	}
 	connect := func(host string, port int) *pgx.Conn {
 		conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://postgres@%s:%d/%s?sslmode=disable", host, port, e.dbname))
 		if err != nil {
@@ -89,8 +102,23 @@ func TestStaleWriterDuringRepair(t *testing.T) {
 	repaired := make(chan error, 1)
 	start := time.Now()
 	go func() {
-		_, err := admin.ExecContext(ctx, `SELECT master_copy_shard_placement($1, $2, $3, $4, $5)`, shard, source.Host, source.Port, stale.Host, stale.Port)
-		repaired <- err
+		if !move {
+			_, err := admin.ExecContext(ctx, `SELECT master_copy_shard_placement($1, $2, $3, $4, $5)`, shard, source.Host, source.Port, stale.Host, stale.Port)
+			repaired <- err
+			return
+		}
+		used := map[string]bool{}
+		for _, p := range holders {
+			used[fmt.Sprintf("%s:%d", p.Host, p.Port)] = true
+		}
+		for _, w := range e.workers {
+			if !used[w.Addr()] {
+				_, err := admin.ExecContext(ctx, `SELECT master_move_shard_placement($1, $2, $3, $4, $5)`, shard, source.Host, source.Port, w.Host, w.Port)
+				repaired <- err
+				return
+			}
+		}
+		repaired <- fmt.Errorf("no worker without a placement of shard %d", shard)
 	}()
 	var repairErr error
 	returned := false
@@ -121,7 +149,16 @@ func TestStaleWriterDuringRepair(t *testing.T) {
 	if repairErr != nil {
 		t.Fatalf("repair: %v", repairErr)
 	}
-	for _, p := range holders {
+	var now []placement
+	for _, p := range e.placements("kv") {
+		if p.ShardID == shard {
+			now = append(now, p)
+		}
+	}
+	if len(now) != 2 {
+		t.Fatalf("shard %d has placements %+v", shard, now)
+	}
+	for _, p := range now {
 		var n int
 		if err := connect(p.Host, p.Port).QueryRow(ctx, fmt.Sprintf(`SELECT n FROM kv_%d WHERE k = $1`, shard), key).Scan(&n); err != nil {
 			t.Fatal(err)
