@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pgshard/pgshard/catalog"
 )
 
 // A write in flight on the source while the repair copies it ends up on
@@ -49,7 +51,13 @@ func TestCopyWaitsForWritesOnTheSource(t *testing.T) {
 				repairing()
 				waitFor(t, ctx, "the copy's DROP waiting on the target", f.tgt, `SELECT EXISTS (SELECT FROM pg_locks
 					WHERE relation = '"App"."Docs_10000"'::regclass AND mode = 'AccessExclusiveLock' AND NOT granted)`)
-				mustExec(t, ctx, src, `BEGIN`, `UPDATE "App"."Docs_10000" SET body = 'two-phase' WHERE id = 4`,
+				// It is planned on the current placements: its BEGIN carries
+				// their version, as the driver's does (catalog.WriteBegin).
+				v, err := catalog.CurrentVersion(ctx, f.meta)
+				if err != nil {
+					t.Fatal(err)
+				}
+				mustExec(t, ctx, src, catalog.WriteBegin(v), `UPDATE "App"."Docs_10000" SET body = 'two-phase' WHERE id = 4`,
 					`PREPARE TRANSACTION 'lockers_test_src'`)
 				mustExec(t, ctx, tgt, `PREPARE TRANSACTION 'lockers_test_tgt'`, `COMMIT PREPARED 'lockers_test_tgt'`)
 			},
@@ -77,9 +85,28 @@ func TestCopyWaitsForWritesOnTheSource(t *testing.T) {
 			}
 			defer writerTgt.Close(ctx)
 
+			// The repair has its own metadata connection: the test keeps
+			// using f.meta meanwhile.
+			repairMeta, err := connectNode(ctx, catalog.Node{Name: f.c.Nodes[0].Host, Port: f.c.Nodes[0].Port})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer repairMeta.Close(ctx)
 			done := make(chan error, 1)
+			started, received := false, false
+			defer func() {
+				if started && !received {
+					// A step failed: end the writes and let the repair end
+					// before the next case.
+					writerSrc.Close(ctx)
+					writerTgt.Close(ctx)
+					_, _ = f.src.Exec(ctx, `ROLLBACK PREPARED 'lockers_test_src'`)
+					<-done
+				}
+			}()
 			tc.start(t, writerSrc, writerTgt, func() {
-				go func() { done <- CopyShardPlacement(ctx, f.meta, connectNode, shardID, f.source, f.target) }()
+				started = true
+				go func() { done <- CopyShardPlacement(ctx, repairMeta, connectNode, shardID, f.source, f.target) }()
 			})
 			// Before the fix the repair returns here, without the write;
 			// with it, it waits for the write on the source.
@@ -88,7 +115,7 @@ func TestCopyWaitsForWritesOnTheSource(t *testing.T) {
 			for !returned {
 				select {
 				case repairErr = <-done:
-					returned = true
+					returned, received = true, true
 				case <-time.After(10 * time.Millisecond):
 				}
 				if !returned && waiting(t, ctx, f.src) {
@@ -97,7 +124,7 @@ func TestCopyWaitsForWritesOnTheSource(t *testing.T) {
 			}
 			tc.finish(t, writerSrc, writerTgt)
 			if !returned {
-				repairErr = <-done
+				repairErr, received = <-done, true
 			}
 			if repairErr != nil {
 				t.Fatal(repairErr)
@@ -114,11 +141,13 @@ func TestCopyWaitsForWritesOnTheSource(t *testing.T) {
 	}
 }
 
-// waiting reports whether a repair waits for writes on the node of conn.
+// waiting reports whether a repair waits for writes on the node of conn:
+// to fence it (fence.go) or to copy it (lockers.go).
 func waiting(t *testing.T, ctx context.Context, conn *pgx.Conn) bool {
 	t.Helper()
 	var n int
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, waitingApplicationName).Scan(&n); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name IN ($1, $2)`,
+		waitingApplicationName, fenceApplicationName).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n > 0
