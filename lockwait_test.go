@@ -264,3 +264,81 @@ func TestResolverFinishesInDoubtPromptly(t *testing.T) {
 		})
 	}
 }
+
+// A client dies in a transaction that inserted keys 1001..1008 (RF 2),
+// after every placement prepared: the prepared transactions keep the keys'
+// unique index entries locked. A COPY FROM STDIN of the same keys waits for
+// them (its rows' uniqueness checks) like an INSERT would, and the
+// lock-wait watcher must see the COPY's statements on the workers as it
+// sees any other: the in-doubt transactions are finished within
+// promptLimit, not the resolver's seconds. Decided committed, the COPY then
+// fails with 23505 naming its row; undecided and abandoned, they are rolled
+// back and the COPY's rows land.
+func TestLockWaitFinishesInDoubtBlockingCopy(t *testing.T) {
+	if os.Getenv(faultDSNEnv) != "" {
+		t.Skip("in the child")
+	}
+	cases := []struct {
+		name, spec string
+		wantCode   string // "" when the COPY succeeds
+		wantV      string // v of key 1001 after the COPY
+	}{
+		{"decided", "after-decision", "23505", "tx"},
+		{"undecided, abandoned", "after-prepare", "", "copy"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			createFaultTable(e, "r", 2)
+			if got := runFaultChild(t, e, "multi-shard-tx", "r", c.spec); got != "killed" {
+				t.Fatalf("child %s", got)
+			}
+			prepared := preparedOnAllNodes(e)
+			if prepared == 0 {
+				t.Fatal("no prepared transaction after the client died")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
+			defer cancel()
+			start := time.Now()
+			err := func() error {
+				tx, err := e.DB.BeginTx(ctx, nil)
+				if err != nil {
+					return err
+				}
+				defer tx.Rollback()
+				stmt, err := tx.PrepareContext(ctx, `COPY r (k, v) FROM STDIN`)
+				if err != nil {
+					return err
+				}
+				defer stmt.Close()
+				for k := 1001; k <= 1008; k++ {
+					if _, err := stmt.ExecContext(ctx, k, "copy"); err != nil {
+						return err
+					}
+				}
+				if _, err := stmt.ExecContext(ctx); err != nil {
+					return err
+				}
+				return tx.Commit()
+			}()
+			took := time.Since(start)
+			t.Logf("%d prepared transactions after the client died; the COPY of their keys: %v after %v", prepared, err, took.Round(time.Millisecond))
+			if c.wantCode == "" && err != nil {
+				t.Fatalf("the COPY: %v", err)
+			}
+			if c.wantCode != "" && sqlState(t, err) != c.wantCode {
+				t.Fatalf("the COPY: %v, want SQLSTATE %s", err, c.wantCode)
+			}
+			if took > promptLimit {
+				t.Errorf("the COPY took %v, want under %v", took.Round(time.Millisecond), promptLimit)
+			}
+			if v := readR(t, e.DB, 1001); v != c.wantV {
+				t.Errorf("v of key 1001 = %q, want %q", v, c.wantV)
+			}
+			if n := preparedOnAllNodes(e); n != 0 {
+				t.Errorf("%d prepared transactions left", n)
+			}
+			e.assertReplicasIdentical("r")
+		})
+	}
+}

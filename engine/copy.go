@@ -9,9 +9,9 @@ import (
 	"io"
 	"reflect"
 	"regexp"
-	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -37,6 +37,11 @@ type CopyCursor interface {
 	// INSERT's key arguments given as text, and returns the typed values
 	// (time.Time, or infinity as text), in order.
 	SessionKeys(ctx context.Context, typ uint32, texts []string) ([]any, error)
+	// SessionRows runs sql, a query whose one parameter $1 is n, in the
+	// session (where an INSERT's values computed beforehand are), and
+	// returns its rows: column i decoded to a Go value from binary when
+	// binary[i] is set, as text otherwise.
+	SessionRows(ctx context.Context, sql string, n int, binary []bool) ([][]any, error)
 	// CopyOut takes a connection to a placement a read of shard index idx
 	// of p may use (the first whose node answers, as ReadShard) and returns
 	// run, which runs a COPY ... TO STDOUT there writing each of its data
@@ -120,19 +125,27 @@ const copyPendingRows = 500
 // committed (the caller fails the transaction). Finish or Abort must end
 // it: they wait for the node goroutines.
 type CopyWriter struct {
-	p       *planner.Plan
-	vc      CopyCursor
-	tm      *pgtype.Map
-	shards  []copyShard
-	lanes   map[catalog.Node]*copyLane
+	p      *planner.Plan
+	vc     CopyCursor
+	tm     *pgtype.Map
+	shards []copyShard
+	lanes  map[catalog.Node]*copyLane
+	// free holds the buffers of batches sent: a shard's next buffer is
+	// taken from it, so that a load allocates about as many buffers as it
+	// keeps at once, not one per batch.
+	free    chan *copyBatch
 	rows    int64
 	pending []copyPending
 	scratch []byte
-	vals    []any // the row being added
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	ended   bool
+	vals    []any               // the row being added
+	nv      []driver.NamedValue // the row given to Values
+	// defaultsBinary says which columns left out are computed in binary
+	// (resolvePending).
+	defaultsBinary []bool
+	ctx            context.Context
+	cancel         context.CancelFunc
+	wg             sync.WaitGroup
+	ended          bool
 
 	mu  sync.Mutex
 	err error
@@ -146,26 +159,35 @@ type copyShard struct {
 	buf   []byte
 	rows  []int64 // the row number of each line of buf
 	lanes []*copyLane
+	// batch is the copyBatch buf and rows go out in (their buffers
+	// came from it).
+	batch *copyBatch
 }
 
+// copyBatch is one shard's rows sent as one COPY to each of its
+// placements; refs counts the lanes still sending it, the last of which
+// gives its buffers back to the writer (recycle).
 type copyBatch struct {
 	shard int
 	data  []byte
 	rows  []int64
+	refs  atomic.Int32
 }
 
 // copyLane is the goroutine sending batches to one node.
 type copyLane struct {
 	node   catalog.Node
 	run    CopyFromNode
-	ch     chan copyBatch
+	ch     chan *copyBatch
 	copied int64 // rows the node's COPYs reported; read after wg.Wait
 }
 
-// copyPending is a row whose key text the session must read.
+// copyPending is a row whose key text the session must read (keyText),
+// or whose columns left out the session must compute (Plan.Copy.DefaultsSQL).
 type copyPending struct {
-	row  int64
-	vals []any
+	row     int64
+	vals    []any
+	keyText bool
 }
 
 // Start begins the COPY: it joins the transaction on every node of the
@@ -187,12 +209,14 @@ func (c CopyFrom) Start(ctx context.Context, vc CopyCursor) (*CopyWriter, error)
 	}
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	w := &CopyWriter{p: p, vc: vc, tm: pgtype.NewMap(), shards: make([]copyShard, len(p.Table.Shards)), lanes: map[catalog.Node]*copyLane{}, ctx: wctx, cancel: cancel}
+	w.free = make(chan *copyBatch, len(w.shards)+copyLaneDepth*len(runs))
 	for i := range p.Table.Shards {
 		w.shards[i].limit = max(CopyBatchBytes*(i+1)/len(w.shards), 1)
+		w.shards[i].batch = &copyBatch{}
 		for _, pl := range p.Table.Shards[i].Writable() {
 			lane := w.lanes[pl.Node]
 			if lane == nil {
-				lane = &copyLane{node: pl.Node, run: runs[pl.Node], ch: make(chan copyBatch, copyLaneDepth)}
+				lane = &copyLane{node: pl.Node, run: runs[pl.Node], ch: make(chan *copyBatch, copyLaneDepth)}
 				if lane.run == nil {
 					cancel()
 					return nil, sqlerr.New(sqlerr.InternalError, "no COPY connection to %s", pl.Node)
@@ -211,19 +235,34 @@ func (c CopyFrom) Start(ctx context.Context, vc CopyCursor) (*CopyWriter, error)
 // closed; after the writer's first error it only drains.
 func (w *CopyWriter) runLane(lane *copyLane) {
 	defer w.wg.Done()
+	var r bytes.Reader
 	for b := range lane.ch {
-		if w.failed() != nil {
-			continue
+		if w.failed() == nil {
+			sql, err := w.p.CopyShardSQL(b.shard, true)
+			if err == nil {
+				var n int64
+				r.Reset(b.data)
+				n, err = lane.run(w.ctx, sql, &r)
+				lane.copied += n
+			}
+			if err != nil {
+				w.fail(w.batchError(b, lane.node, err))
+			}
 		}
-		sql, err := w.p.CopyShardSQL(b.shard, true)
-		if err == nil {
-			var n int64
-			n, err = lane.run(w.ctx, sql, bytes.NewReader(b.data))
-			lane.copied += n
-		}
-		if err != nil {
-			w.fail(w.batchError(b, lane.node, err))
-		}
+		w.recycle(b)
+	}
+}
+
+// recycle gives b's buffers back to the writer once the last of its lanes
+// is done with it.
+func (w *CopyWriter) recycle(b *copyBatch) {
+	if b.refs.Add(-1) != 0 {
+		return
+	}
+	b.data, b.rows = b.data[:0], b.rows[:0]
+	select {
+	case w.free <- b:
+	default:
 	}
 }
 
@@ -244,6 +283,17 @@ func (w *CopyWriter) fail(err error) error {
 	return w.err
 }
 
+// Values takes one row given as plain values (pgx.CopyFromSource's), in
+// the order of the COPY's columns, as Row does; vals is not kept.
+func (w *CopyWriter) Values(ctx context.Context, vals []any) error {
+	nv := w.nv[:0]
+	for i, v := range vals {
+		nv = append(nv, driver.NamedValue{Ordinal: i + 1, Value: v})
+	}
+	w.nv = nv
+	return w.Row(ctx, nv)
+}
+
 // Rows reports how many rows the writer has taken so far.
 func (w *CopyWriter) Rows() int64 { return w.rows }
 
@@ -257,23 +307,31 @@ func (w *CopyWriter) Row(ctx context.Context, args []driver.NamedValue) error {
 	}
 	w.rows++
 	cp := w.p.Copy
-	if len(args) != len(cp.Columns) {
-		return w.fail(sqlerr.New("22P04", "COPY %s, row %d: %d values for %d columns (%v)", w.p.Table.Name, w.rows, len(args), len(cp.Columns), cp.Columns))
+	if len(args) != cp.Given {
+		return w.fail(sqlerr.New("22P04", "COPY %s, row %d: %d values for %d columns (%v)", w.p.Table.Name, w.rows, len(args), cp.Given, cp.Columns[:cp.Given]))
 	}
 	vals := w.vals[:0]
 	for _, a := range args {
 		vals = append(vals, a.Value)
 	}
 	w.vals = vals
-	if key, ok := settingKeyText(w.p.Table.KeyType, vals[cp.KeyIndex]); ok {
-		vals = slices.Clone(vals) // kept beyond the call
-		vals[cp.KeyIndex] = key
+	var key string
+	var keyText bool
+	if cp.KeyIndex < cp.Given {
+		key, keyText = settingKeyText(w.p.Table.KeyType, vals[cp.KeyIndex])
+	}
+	if keyText || cp.DefaultsSQL != "" {
+		// Kept beyond the call, with room for the defaults.
+		vals = append(make([]any, 0, len(cp.Columns)), vals...)
+		if keyText {
+			vals[cp.KeyIndex] = key
+		}
 		for i, v := range vals {
 			if b, ok := v.([]byte); ok {
 				vals[i] = bytes.Clone(b) // the caller may reuse it
 			}
 		}
-		w.pending = append(w.pending, copyPending{row: w.rows, vals: vals})
+		w.pending = append(w.pending, copyPending{row: w.rows, vals: vals, keyText: keyText})
 		if len(w.pending) < copyPendingRows {
 			return nil
 		}
@@ -314,25 +372,56 @@ func settingKeyText(typ uint32, v any) (string, bool) {
 	return s, !catalog.KeyTextIndependentOfSettings(typ, s)
 }
 
-// resolvePending has the session read the pending rows' keys, then adds
+// resolvePending has the session compute the pending rows' columns left
+// out (in one round trip) and read their key texts (in another), then adds
 // the rows with their typed keys.
 func (w *CopyWriter) resolvePending(ctx context.Context) error {
 	if len(w.pending) == 0 {
 		return nil
 	}
-	k := w.p.Copy.KeyIndex
-	texts := make([]string, len(w.pending))
-	for i, pr := range w.pending {
-		texts[i] = pr.vals[k].(string)
-	}
-	keys, err := w.vc.SessionKeys(ctx, w.p.Table.KeyType, texts)
-	if err != nil {
-		return w.fail(fmt.Errorf("COPY %s, rows %d to %d: %w", w.p.Table.Name, w.pending[0].row, w.pending[len(w.pending)-1].row, err))
-	}
+	cp := w.p.Copy
 	pending := w.pending
 	w.pending = w.pending[:0]
-	for i, pr := range pending {
-		pr.vals[k] = keys[i]
+	rowsErr := func(err error) error {
+		return w.fail(fmt.Errorf("COPY %s, rows %d to %d: %w", w.p.Table.Name, pending[0].row, pending[len(pending)-1].row, err))
+	}
+	if cp.DefaultsSQL != "" {
+		if w.defaultsBinary == nil {
+			// Binary for the types pgx decodes (and encodes back), so
+			// that no value passes through the session's text output.
+			for _, typ := range cp.Types[cp.Given:] {
+				_, ok := w.tm.TypeForOID(typ)
+				w.defaultsBinary = append(w.defaultsBinary, ok)
+			}
+		}
+		rows, err := w.vc.SessionRows(ctx, cp.DefaultsSQL, len(pending), w.defaultsBinary)
+		if err != nil {
+			return rowsErr(err)
+		}
+		if len(rows) != len(pending) {
+			return rowsErr(sqlerr.New(sqlerr.InternalError, "computing the columns left out gave %d rows for %d", len(rows), len(pending)))
+		}
+		for i := range pending {
+			pending[i].vals = append(pending[i].vals, rows[i]...)
+		}
+	}
+	var texts []string
+	for _, pr := range pending {
+		if pr.keyText {
+			texts = append(texts, pr.vals[cp.KeyIndex].(string))
+		}
+	}
+	var keys []any
+	if len(texts) > 0 {
+		var err error
+		if keys, err = w.vc.SessionKeys(ctx, w.p.Table.KeyType, texts); err != nil {
+			return rowsErr(err)
+		}
+	}
+	for _, pr := range pending {
+		if pr.keyText {
+			pr.vals[cp.KeyIndex], keys = keys[0], keys[1:]
+		}
 		if err := w.add(ctx, pr.row, pr.vals); err != nil {
 			return err
 		}
@@ -451,8 +540,16 @@ func (w *CopyWriter) send(ctx context.Context, idx int) error {
 	if len(s.rows) == 0 {
 		return nil
 	}
-	b := copyBatch{shard: idx, data: s.buf, rows: s.rows}
-	s.buf, s.rows, s.limit = make([]byte, 0, CopyBatchBytes+CopyBatchBytes/8), nil, CopyBatchBytes
+	var next *copyBatch
+	select {
+	case next = <-w.free:
+	default:
+		next = &copyBatch{data: make([]byte, 0, CopyBatchBytes+CopyBatchBytes/8)}
+	}
+	b := s.batch
+	b.shard, b.data, b.rows = idx, s.buf, s.rows
+	b.refs.Store(int32(len(s.lanes)))
+	s.batch, s.buf, s.rows, s.limit = next, next.data, next.rows, CopyBatchBytes
 	for _, lane := range s.lanes {
 		select {
 		case lane.ch <- b:
@@ -516,7 +613,7 @@ var copyLine = regexp.MustCompile(`, line (\d+)`)
 
 // batchError is the error of a batch's COPY on node: a server's error on a
 // line names the row it came from.
-func (w *CopyWriter) batchError(b copyBatch, node catalog.Node, err error) error {
+func (w *CopyWriter) batchError(b *copyBatch, node catalog.Node, err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		if m := copyLine.FindStringSubmatch(pe.Where); m != nil {

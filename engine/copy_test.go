@@ -70,6 +70,10 @@ func (c *testCursor) SessionKeys(context.Context, uint32, []string) ([]any, erro
 	return nil, errors.New("testCursor: no session")
 }
 
+func (c *testCursor) SessionRows(context.Context, string, int, []bool) ([][]any, error) {
+	return nil, errors.New("testCursor: no session")
+}
+
 // CopyOut opens a connection to the shard's first finalized placement
 // (logged "copy out <shard id>"), closed by done.
 func (c *testCursor) CopyOut(ctx context.Context, p *planner.Plan, idx int) (func(context.Context, string, io.Writer) error, func(error), error) {

@@ -43,6 +43,18 @@ type CopyPlan struct {
 	// KeyIndex is the position of the table's key in Columns (COPY FROM
 	// always has it).
 	KeyIndex int
+	// Given is how many of Columns each row of COPY FROM holds (the
+	// columns listed, or every column): Columns[Given:] are columns left
+	// out whose defaults pgshard computes once on the metadata database,
+	// as it does for an INSERT leaving them out (sequences, the key, and
+	// defaults that are not immutable when the table is replicated), their
+	// values appended to each row by DefaultsSQL.
+	Given int
+	// DefaultsSQL computes the defaults of Columns[Given:] for $1 rows:
+	// one row per data row, each column cast to its column's type. It runs
+	// in the session (its nextval, now() and settings are the session's).
+	// Empty when no column is left to pgshard.
+	DefaultsSQL string
 	// Query is the plan of the SELECT of COPY (SELECT ...) TO STDOUT: a
 	// Router plan or a Scatter plan that only concatenates shards' rows;
 	// nil for a table.
@@ -91,6 +103,11 @@ func planCopy(p *Plan, c *pg_query.CopyStmt, snap *catalog.Snapshot, env Env) (*
 	if cp.Query == nil {
 		if err := cp.setColumns(t, c.Attlist); err != nil {
 			return nil, err
+		}
+		if c.IsFrom {
+			if err := cp.addDefaults(t, env); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := cp.setOptions(t, c.Options); err != nil {
@@ -143,7 +160,8 @@ func (cp *CopyPlan) setColumns(t *catalog.Table, attlist []*pg_query.Node) error
 			cp.Types = append(cp.Types, c.TypeOID)
 		}
 		cp.KeyIndex = t.KeyIndex
-		return cp.checkOmitted(t)
+		cp.Given = len(cp.Columns)
+		return nil
 	}
 	for _, n := range attlist {
 		name := stringOf(n)
@@ -167,50 +185,62 @@ func (cp *CopyPlan) setColumns(t *catalog.Table, attlist []*pg_query.Node) error
 		cp.Columns = append(cp.Columns, name)
 		cp.Types = append(cp.Types, t.Columns[col].TypeOID)
 	}
-	return cp.checkOmitted(t)
+	cp.Given = len(cp.Columns)
+	return nil
 }
 
-// checkOmitted refuses a COPY FROM whose data leaves out a column an
-// INSERT would fill on the metadata database (the key, a sequence default,
-// a default that is not a constant): the shards would fill it each on
-// their own, differently on each replica, or not at all. A column left out
-// with no default or a constant one gets the same value everywhere.
-func (cp *CopyPlan) checkOmitted(t *catalog.Table) error {
-	if cp.KeyIndex < 0 {
-		return sqlerr.Unsupported("COPY into distributed table \"%s\" must list its partition column \"%s\"", t.Name, t.KeyColumn)
+// addDefaults appends to Columns the columns a COPY FROM leaves out whose
+// default pgshard must compute itself, as planInsert decides for an INSERT
+// leaving them out: a sequence (the shard tables have none, and values
+// must be unique across shards), the key (its value decides the shard),
+// and, when the table is replicated, a default that is not immutable
+// (each placement would compute its own). Other defaults (none, constant,
+// or volatile on an unreplicated table) are left to the shard, as an
+// INSERT leaves them. DefaultsSQL computes the appended ones.
+func (cp *CopyPlan) addDefaults(t *catalog.Table, env Env) error {
+	replicated := false
+	for _, s := range t.Shards {
+		replicated = replicated || len(s.Placements) > 1
 	}
-	for _, c := range t.Columns {
-		listed := false
-		for _, name := range cp.Columns {
-			listed = listed || name == c.Name
-		}
-		if listed || c.Default == "" {
+	listed := map[string]bool{}
+	for _, name := range cp.Columns {
+		listed[name] = true
+	}
+	var exprs []string
+	for i := range t.Columns {
+		c := &t.Columns[i]
+		if listed[c.Name] {
 			continue
 		}
-		if c.SequenceDefault || !constantDefault(c.Default) {
-			return sqlerr.Unsupported("COPY into distributed table \"%s\" must list column \"%s\": its default (%s) is not a constant, and the shards cannot compute it as pgshard does for INSERT", t.Name, c.Name, c.Default)
+		if c.Default == "" {
+			if c.Name == t.KeyColumn {
+				return sqlerr.Unsupported("COPY into distributed table \"%s\" must list its partition column \"%s\" (it has no default)", t.Name, t.KeyColumn)
+			}
+			continue
 		}
+		if !(c.SequenceDefault || c.Name == t.KeyColumn || (replicated && !defaultImmutable(c, env))) {
+			continue
+		}
+		expr := defaultExpr(t, c)
+		if _, err := parseDefault(expr); err != nil {
+			return err
+		}
+		if c.Name == t.KeyColumn {
+			cp.KeyIndex = len(cp.Columns)
+		}
+		cp.Columns = append(cp.Columns, c.Name)
+		cp.Types = append(cp.Types, c.TypeOID)
+		exprs = append(exprs, fmt.Sprintf("(%s)::%s", expr, c.TypeName))
+	}
+	if len(exprs) > 0 {
+		cp.DefaultsSQL = "SELECT " + strings.Join(exprs, ", ") + " FROM pg_catalog.generate_series(1, $1::int)"
 	}
 	return nil
 }
 
-// constantDefault reports whether a column default is a constant (possibly
-// cast), which every shard computes alike.
-func constantDefault(expr string) bool {
-	n, err := parseDefault(expr)
-	if err != nil {
-		return false
-	}
-	for {
-		switch x := n.Node.(type) {
-		case *pg_query.Node_AConst:
-			return true
-		case *pg_query.Node_TypeCast:
-			n = x.TypeCast.Arg
-		default:
-			return false
-		}
-	}
+// quoteLiteral quotes s as an SQL string literal.
+func quoteLiteral(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
 // copyToOptions are the options COPY TO STDOUT passes on to the shards.
@@ -356,6 +386,9 @@ func (p *Plan) describeCopy(b *strings.Builder) {
 		fmt.Fprintf(b, "copy query: %s %s\n", cp.Query.Kind, cp.Query.SQL)
 	} else {
 		fmt.Fprintf(b, "copy columns: %s (types %v, key at %d)\n", strings.Join(cp.Columns, ", "), cp.Types, cp.KeyIndex)
+		if cp.DefaultsSQL != "" {
+			fmt.Fprintf(b, "copy defaults: %s given, %s computed by %s\n", strings.Join(cp.Columns[:cp.Given], ", "), strings.Join(cp.Columns[cp.Given:], ", "), cp.DefaultsSQL)
+		}
 	}
 	if cp.Header {
 		b.WriteString("copy header: first shard\n")

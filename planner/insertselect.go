@@ -97,7 +97,7 @@ func (p *Plan) planInsertSelect(ins *pg_query.InsertStmt, snap *catalog.Snapshot
 		if !(c.SequenceDefault || c.Name == t.KeyColumn || (replicated && !defaultImmutable(c, env))) {
 			continue
 		}
-		def, err := parseDefault(c.Default)
+		def, err := parseDefault(defaultExpr(t, c))
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,9 @@
 package planner
 
 import (
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -249,7 +252,7 @@ func (p *Plan) planInsert(ins *pg_query.InsertStmt, env Env) error {
 		list := row.GetList()
 		nListed := len(list.Items)
 		for _, c := range added {
-			def, err := parseDefault(defaultExpr(c))
+			def, err := parseDefault(defaultExpr(t, c))
 			if err != nil {
 				return err
 			}
@@ -270,7 +273,7 @@ func (p *Plan) planInsert(ins *pg_query.InsertStmt, env Env) error {
 						}
 						continue
 					}
-					def, err := parseDefault(defaultExpr(col))
+					def, err := parseDefault(defaultExpr(t, col))
 					if err != nil {
 						return err
 					}
@@ -334,9 +337,13 @@ func maxRowLen(sel *pg_query.SelectStmt) int {
 	return n
 }
 
-// defaultExpr is the SQL computing a column's default; identity columns use
-// the sequence behind them.
-func defaultExpr(c *catalog.Column) string {
+// defaultExpr is the SQL computing the default of column c of table t, on
+// the metadata database (its template table); an identity column (whose
+// Default the catalog records as "identity") uses the sequence behind it.
+func defaultExpr(t *catalog.Table, c *catalog.Column) string {
+	if c.Default == "identity" && c.SequenceDefault {
+		return fmt.Sprintf("pg_catalog.nextval(pg_catalog.pg_get_serial_sequence(%s, %s))", quoteLiteral(pgx.Identifier{t.Schema, t.Name}.Sanitize()), quoteLiteral(c.Name))
+	}
 	return c.Default
 }
 
@@ -410,7 +417,7 @@ func (p *Plan) replicatedSet(tbl *catalog.Table, targets []*pg_query.Node, env E
 			if col == nil || col.Default == "" || len(rt.Indirection) > 0 || defaultImmutable(col, env) {
 				continue
 			}
-			def, err := parseDefault(defaultExpr(col))
+			def, err := parseDefault(defaultExpr(tbl, col))
 			if err != nil {
 				return err
 			}

@@ -3,12 +3,18 @@ package session
 import (
 	"context"
 	"database/sql/driver"
+	"fmt"
 	"io"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/txn"
 )
 
 // Session is the engine's CopyCursor: COPY on the nodes, in this connection's
@@ -42,9 +48,9 @@ func (s *Session) CopyIn(ctx context.Context, placements []catalog.Placement) (m
 		if err != nil {
 			return nil, s.txFailed(noBadConn(err))
 		}
-		pc := dc.Conn().PgConn()
+		pc := dc.Conn()
 		out[node] = func(ctx context.Context, sql string, r io.Reader) (int64, error) {
-			tag, err := pc.CopyFrom(ctx, r, sql)
+			tag, err := txn.CopyFrom(ctx, pc, sql, r)
 			return tag.RowsAffected(), err
 		}
 	}
@@ -78,6 +84,74 @@ func (s *Session) SessionKeys(ctx context.Context, typ uint32, texts []string) (
 	return out, nil
 }
 
+// SessionRows runs sql with $1 = n in the session, as the Eval step of an
+// INSERT runs (evaluate): in the transaction's metadata session when it
+// joined one. Columns marked binary are decoded to Go values.
+func (s *Session) SessionRows(ctx context.Context, sql string, n int, binary []bool) ([][]any, error) {
+	c, err := s.evalSession(ctx)
+	if err != nil {
+		return nil, s.txFailed(err)
+	}
+	out, err := queryRows(ctx, c, sql, n, binary)
+	if err != nil {
+		s.dropClosedSession(c)
+		return nil, s.txFailed(fmt.Errorf("pgshard: computing column defaults on the metadata database: %w", err))
+	}
+	return out, nil
+}
+
+// queryRows runs sql with its one argument arg on c and returns its rows:
+// the columns marked binary decoded to Go values (infinity as its text),
+// the others as text, as queryOneRow does for one row.
+func queryRows(ctx context.Context, c *pgx.Conn, sql string, arg any, binary []bool) ([][]any, error) {
+	formats := make(pgx.QueryResultFormats, len(binary))
+	for i, b := range binary {
+		if b {
+			formats[i] = pgx.BinaryFormatCode
+		}
+	}
+	args := []any{formats, arg}
+	if c.Config().DefaultQueryExecMode == pgx.QueryExecModeSimpleProtocol && slices.Contains(binary, true) {
+		args = append([]any{pgx.QueryExecModeDescribeExec}, args...)
+	}
+	rows, err := c.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]any
+	for rows.Next() {
+		fields := rows.FieldDescriptions()
+		raws := rows.RawValues()
+		if len(raws) != len(binary) {
+			return nil, sqlerr.New(sqlerr.InternalError, "computing column defaults gave %d columns for %d", len(raws), len(binary))
+		}
+		values := make([]any, len(raws))
+		for i, raw := range raws {
+			switch {
+			case raw == nil:
+			case !binary[i]:
+				values[i] = string(raw)
+			default:
+				typ, ok := c.TypeMap().TypeForOID(fields[i].DataTypeOID)
+				if !ok {
+					return nil, sqlerr.New(sqlerr.InternalError, "no decoder for a value of type OID %d", fields[i].DataTypeOID)
+				}
+				v, err := typ.Codec.DecodeValue(c.TypeMap(), fields[i].DataTypeOID, pgx.BinaryFormatCode, raw)
+				if err != nil {
+					return nil, err
+				}
+				if inf, ok := v.(pgtype.InfinityModifier); ok {
+					v = inf.String()
+				}
+				values[i] = v
+			}
+		}
+		out = append(out, values)
+	}
+	return out, rows.Err()
+}
+
 // CopyOut takes a connection for a read of shard index idx on the first
 // of readPlacements whose node answers (failing over as readShard does)
 // and returns the COPY TO runner on it.
@@ -87,9 +161,9 @@ func (s *Session) CopyOut(ctx context.Context, p *planner.Plan, idx int) (func(c
 	for _, pl := range placements {
 		dc, release, err := s.workerConn(ctx, pl.Node, false)
 		if err == nil {
-			pc := dc.Conn().PgConn()
+			pc := dc.Conn()
 			run := func(ctx context.Context, sql string, w io.Writer) error {
-				_, err := pc.CopyTo(ctx, w, sql)
+				_, err := txn.CopyTo(ctx, pc, sql, w)
 				return err
 			}
 			done := func(err error) {

@@ -2,12 +2,14 @@ package txn
 
 import (
 	"context"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgshard/pgshard/catalog"
 )
@@ -121,6 +123,55 @@ func (t *lockWaitTracer) TraceQueryEnd(_ context.Context, conn *pgx.Conn, _ pgx.
 			sc.since.Store(-v)
 		}
 	}
+}
+
+// TraceCopyFromStart records that a COPY ... FROM STDIN starts on conn,
+// as a statement (TraceQueryStart).
+func (t *lockWaitTracer) TraceCopyFromStart(ctx context.Context, conn *pgx.Conn, _ pgx.TraceCopyFromStartData) context.Context {
+	return t.TraceQueryStart(ctx, conn, pgx.TraceQueryStartData{})
+}
+
+// TraceCopyFromEnd records that conn's COPY ended.
+func (t *lockWaitTracer) TraceCopyFromEnd(ctx context.Context, conn *pgx.Conn, _ pgx.TraceCopyFromEndData) {
+	t.TraceQueryEnd(ctx, conn, pgx.TraceQueryEndData{})
+}
+
+var _ pgx.CopyFromTracer = (*lockWaitTracer)(nil)
+
+// CopyFrom runs sql, a COPY ... FROM STDIN, on conn's PostgreSQL
+// connection with its data read from r, and returns its command tag. Unlike
+// pgx.Conn.CopyFrom it sends the data as it is (COPY's text format, any
+// option of sql), but like it, it has the connection's tracer see the COPY
+// start and end: the lock-wait watcher (Tracer) then finds a COPY blocked
+// by an in-doubt prepared transaction as it finds any statement. It blocks
+// until the server answers; ctx cancels it.
+func CopyFrom(ctx context.Context, conn *pgx.Conn, sql string, r io.Reader) (pgconn.CommandTag, error) {
+	tr, _ := conn.Config().Tracer.(pgx.CopyFromTracer)
+	if tr != nil {
+		ctx = tr.TraceCopyFromStart(ctx, conn, pgx.TraceCopyFromStartData{})
+	}
+	tag, err := conn.PgConn().CopyFrom(ctx, r, sql)
+	if tr != nil {
+		tr.TraceCopyFromEnd(ctx, conn, pgx.TraceCopyFromEndData{CommandTag: tag, Err: err})
+	}
+	return tag, err
+}
+
+// CopyTo runs sql, a COPY ... TO STDOUT, on conn's PostgreSQL connection,
+// writing its output to w, and returns its command tag; the connection's
+// query tracer sees it start and end as a statement (pgx has no tracer
+// of its own for COPY TO), so that the lock-wait watcher sees it wait. It
+// blocks until the server answers; ctx cancels it.
+func CopyTo(ctx context.Context, conn *pgx.Conn, sql string, w io.Writer) (pgconn.CommandTag, error) {
+	tr := conn.Config().Tracer
+	if tr != nil {
+		ctx = tr.TraceQueryStart(ctx, conn, pgx.TraceQueryStartData{SQL: sql})
+	}
+	tag, err := conn.PgConn().CopyTo(ctx, w, sql)
+	if tr != nil {
+		tr.TraceQueryEnd(ctx, conn, pgx.TraceQueryEndData{CommandTag: tag, Err: err})
+	}
+	return tag, err
 }
 
 func (w *lockWatch) register(sc *stmtClock) {
