@@ -161,7 +161,7 @@ func TestUserTypesUnderSettings(t *testing.T) {
 		if i == 1 {
 			execOn(t, nodeOf(i), `CREATE TYPE eng_shift AS ENUM ('x')`)
 		}
-		execOn(t, nodeOf(i), `CREATE TYPE eng_stamp AS (at timestamptz, f float8, s text, n int)`)
+		execOn(t, nodeOf(i), `CREATE TYPE eng_stamp AS (at timestamptz, f float8, s text, n int, d date, x numeric)`)
 		execOn(t, nodeOf(i), `CREATE DOMAIN eng_instant AS timestamptz CHECK (VALUE > '1900-01-01')`)
 	}
 	serverTypeCache.Lock()
@@ -169,7 +169,7 @@ func TestUserTypesUnderSettings(t *testing.T) {
 	serverTypeCache.Unlock()
 	ctx := context.Background()
 	plain := `(SELECT g::bigint AS k, 'v' || g AS v FROM generate_series(1, 25) g) p`
-	stamp := `CASE WHEN k % 5 = 0 THEN NULL ELSE ROW(to_timestamp(k % 4 * 3600.123456), k % 3 / 7.0::float8, 'a"b\c,' || (k % 2), NULLIF(k % 2, 1))::eng_stamp END`
+	stamp := `CASE WHEN k % 5 = 0 THEN NULL ELSE ROW(to_timestamp(k % 4 * 3600.123456), k % 3 / 7.0::float8, 'a"b\c,' || (k % 2), NULLIF(k % 2, 1), CASE k % 4 WHEN 0 THEN '0044-03-15 BC' WHEN 1 THEN 'infinity' ELSE '2024-01-12' END::date, CASE k % 4 WHEN 0 THEN 'NaN' WHEN 1 THEN -0.000012345 ELSE 123456789.1234500 * k END::numeric)::eng_stamp END`
 	combined := []string{
 		`SELECT ` + stamp + ` AS c, count(*) FROM %s GROUP BY 1 ORDER BY 1 NULLS FIRST`,
 		`SELECT DISTINCT to_timestamp(k % 3 * 86400.5)::eng_instant AS i FROM %s ORDER BY 1`,

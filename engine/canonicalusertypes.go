@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -29,6 +31,7 @@ var canonicalFieldTypes = map[uint32]bool{
 	1184: true, 700: true, 701: true,
 	16: true, 21: true, 23: true, 20: true, // bool, int2, int4, int8
 	25: true, 1043: true, 1042: true, // text, varchar, bpchar
+	1082: true, 1700: true, // date, numeric
 }
 
 // serverTypesSQL lists the server's composite types and domains whose
@@ -38,7 +41,7 @@ const serverTypesSQL = `SELECT t.oid, 0::oid FROM pg_catalog.pg_type t
 WHERE t.typtype = 'c' AND t.typrelid <> 0
 	AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid IN (1184, 700, 701))
 	AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
-		AND a.atttypid NOT IN (1184, 700, 701, 16, 21, 23, 20, 25, 1043, 1042))
+		AND a.atttypid NOT IN (1184, 700, 701, 16, 21, 23, 20, 25, 1043, 1042, 1082, 1700))
 UNION ALL
 SELECT t.oid, t.typbasetype FROM pg_catalog.pg_type t WHERE t.typtype = 'd' AND t.typbasetype IN (1184, 700, 701)`
 
@@ -197,6 +200,10 @@ func appendCanonicalRecord(buf []byte, raw []byte) ([]byte, error) {
 				x = int64(binary.BigEndian.Uint64(v))
 			}
 			buf = strconv.AppendInt(buf, x, 10)
+		case 1082:
+			buf, err = appendCanonicalDate(buf, v)
+		case 1700:
+			buf, err = appendCanonicalNumeric(buf, v)
 		default: // text, varchar, bpchar: their text
 			for _, c := range v {
 				if c == '"' || c == '\\' {
@@ -214,4 +221,87 @@ func appendCanonicalRecord(buf []byte, raw []byte) ([]byte, error) {
 		return nil, bad("trailing bytes")
 	}
 	return append(buf, ')'), nil
+}
+
+// appendCanonicalDate appends a date in its binary format (days since
+// 2000-01-01) as ISO text, year first, which every DateStyle reads back.
+func appendCanonicalDate(buf []byte, v []byte) ([]byte, error) {
+	if len(v) != 4 {
+		return nil, sqlerr.New(sqlerr.InternalError, "pgshard: malformed date from a server")
+	}
+	days := int32(binary.BigEndian.Uint32(v))
+	switch days {
+	case math.MaxInt32:
+		return append(buf, "infinity"...), nil
+	case math.MinInt32:
+		return append(buf, "-infinity"...), nil
+	}
+	t := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, int(days))
+	year := t.Year()
+	bc := year <= 0
+	if bc {
+		year = 1 - year
+	}
+	buf = appendPadded(buf, year, 4)
+	buf = append(buf, '-')
+	buf = appendPadded(buf, int(t.Month()), 2)
+	buf = append(buf, '-')
+	buf = appendPadded(buf, t.Day(), 2)
+	if bc {
+		buf = append(buf, " BC"...)
+	}
+	return buf, nil
+}
+
+// appendCanonicalNumeric appends a numeric in its binary format (numeric_send:
+// ndigits, weight, sign, dscale, base-10000 digits) as numeric_out prints it.
+func appendCanonicalNumeric(buf []byte, v []byte) ([]byte, error) {
+	bad := sqlerr.New(sqlerr.InternalError, "pgshard: malformed numeric from a server")
+	if len(v) < 8 {
+		return nil, bad
+	}
+	ndigits := int(binary.BigEndian.Uint16(v))
+	weight := int(int16(binary.BigEndian.Uint16(v[2:])))
+	sign := binary.BigEndian.Uint16(v[4:])
+	dscale := int(binary.BigEndian.Uint16(v[6:]))
+	if len(v) != 8+2*ndigits {
+		return nil, bad
+	}
+	switch sign {
+	case 0xC000:
+		return append(buf, "NaN"...), nil
+	case 0xD000:
+		return append(buf, "Infinity"...), nil
+	case 0xF000:
+		return append(buf, "-Infinity"...), nil
+	case 0x4000:
+		buf = append(buf, '-')
+	case 0x0000:
+	default:
+		return nil, bad
+	}
+	// group g is 10000^g's digit: digits[weight-g].
+	group := func(g int) int {
+		if i := weight - g; i >= 0 && i < ndigits {
+			return int(binary.BigEndian.Uint16(v[8+2*i:]))
+		}
+		return 0
+	}
+	if weight < 0 {
+		buf = append(buf, '0')
+	} else {
+		buf = strconv.AppendInt(buf, int64(group(weight)), 10)
+		for g := weight - 1; g >= 0; g-- {
+			buf = appendPadded(buf, group(g), 4)
+		}
+	}
+	if dscale > 0 {
+		buf = append(buf, '.')
+		start := len(buf)
+		for g := -1; len(buf)-start < dscale; g-- {
+			buf = appendPadded(buf, group(g), 4)
+		}
+		buf = buf[:start+dscale]
+	}
+	return buf, nil
 }
