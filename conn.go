@@ -115,6 +115,7 @@ func (cn *conn) plan(ctx context.Context, query string) (*planner.Plan, func(), 
 	if err != nil {
 		return nil, nil, err
 	}
+	cn.s.Writing(snap)
 	if p.Version != snap.Version {
 		if p, err = cn.planWith(ctx, query, snap); err != nil {
 			done()

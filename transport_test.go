@@ -23,8 +23,10 @@ import (
 // 0, -15 and 3, bytea_output escape, lc_monetary. The table holds every
 // date/time type, interval, money, float4/float8 (values equal to 15
 // digits), bytea, numeric NaN and infinities, infinite and BC timestamps,
-// a timestamptz array, a user enum, domain and composite (whose OIDs differ
-// between the servers), and NULLs. A query may be refused (0A000) — values
+// a timestamptz array and a float8 array (NULL elements, -0, NaN,
+// Infinity), a user enum, domain and composite (whose OIDs differ between
+// the servers), and NULLs, in aggregates, GROUP BY, DISTINCT, array_agg,
+// materialized subqueries and set operations. A query may be refused (0A000) — values
 // pgshard cannot carry exactly under the settings — but never answered
 // differently from the oracle (the same query over a plain table on the
 // metadata server, in a session with the same settings). It runs under
@@ -54,24 +56,24 @@ func TestValuesTravelExactlyUnderEverySetting(t *testing.T) {
 		}
 	}
 	const columns = `k int, ts timestamptz, d date, tm time, ttz timetz, tsn timestamp, iv interval, m money,
-		f4 real, f8 float8, b bytea, n numeric, nt numeric(12,2), tsa timestamptz[], mo mood, pn posnum, st stamp, g int`
+		f4 real, f8 float8, b bytea, n numeric, nt numeric(12,2), tsa timestamptz[], mo mood, pn posnum, st stamp, g int, fa float8[]`
 	e.exec(`CREATE TABLE vals (` + columns + `)`)
 	e.exec(`SELECT master_create_distributed_table('vals', 'k')`)
 	e.exec(`SELECT master_create_worker_shards('vals', 8, 1)`)
 	e.exec(`CREATE TABLE vals_plain (` + columns + `)`)
 	rows := []string{
-		`1, '2024-12-01 10:00:00.123456+05:30', '2024-12-01', '10:00:00.5', '10:00:00+05:30', '2024-12-01 10:00', '1 year -2 days +03:04:05.678', 12.34, 0.1, 0.30000000000000004, '\x00ff5c27', 'NaN', 1.10, '{"2024-12-01 10:00+05:30",NULL}', 'happy', 1.5, '("2024-12-01 10:00+05:30",0.1)', 1`,
-		`2, '2024-12-01 04:30:00.123456+00', '2024-01-12', '23:59:59.999999', '10:00:00-04', '2024-01-12 23:59', '-1 mon +1 day', -5.00, 3.4e38, 0.3, '\x5c', 'Infinity', -2.50, '{"2024-01-12 00:00+00"}', 'sad', 0, '("2024-01-12 00:00+00",0.3)', 1`,
-		`3, '0044-03-15 12:00:00+00 BC', '0044-03-15 BC', '00:00', '00:00+00', '0044-03-15 12:00 BC', 'P1Y2M3DT4H5M6.5S', 0, 1.0000001, 1e-300, '', '-Infinity', 0, '{}', 'ok', 2, '("0044-03-15 12:00+00 BC",1e-300)', 2`,
-		`4, 'infinity', 'infinity', '12:00', '12:00+05:30', '-infinity', '-178000000 years', 1000000.01, -0.0, 0.30000000000000004, '\x01', 123456789.123456789, 99.99, NULL, 'happy', 3.25, NULL, 2`,
-		`5, '2025-03-30 01:30:00+00', '2025-03-30', '01:30', '01:30+01', '2025-03-30 01:30', '00:00:00.000001', 0.01, 0.1, 0.1, '\x00', 0.1, 0.1, '{"2025-03-30 01:30+00"}', 'sad', 0.5, '("2025-03-30 01:30+00",0.1)', 3`,
-		`6, '2025-03-30 01:30:00+00', '2025-03-30', '01:30', '01:30+01', '2025-03-30 01:30', '00:00:00.000001', 0.01, 0.1, 0.1, '\x00', 0.1, 0.1, NULL, 'sad', 0.5, NULL, 3`,
-		`7, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 3`,
-		`8, '1999-12-31 23:59:59.999999-05', '1999-12-31', '23:59:59.999999', '23:59:59.999999-05', '1999-12-31 23:59:59.999999', '1 day 02:00:00', 7.77, 1.5, 2.5, '\xdeadbeef', 1e-20, 0.01, '{"1999-12-31 23:59:59.999999-05"}', 'ok', 10, '("1999-12-31 23:59:59.999999-05",2.5)', 1`,
+		`1, '2024-12-01 10:00:00.123456+05:30', '2024-12-01', '10:00:00.5', '10:00:00+05:30', '2024-12-01 10:00', '1 year -2 days +03:04:05.678', 12.34, 0.1, 0.30000000000000004, '\x00ff5c27', 'NaN', 1.10, '{"2024-12-01 10:00+05:30",NULL}', 'happy', 1.5, '("2024-12-01 10:00+05:30",0.1)', 1, '{0.1,0.30000000000000004,NULL}'`,
+		`2, '2024-12-01 04:30:00.123456+00', '2024-01-12', '23:59:59.999999', '10:00:00-04', '2024-01-12 23:59', '-1 mon +1 day', -5.00, 3.4e38, 0.3, '\x5c', 'Infinity', -2.50, '{"2024-01-12 00:00+00"}', 'sad', 0, '("2024-01-12 00:00+00",0.3)', 1, '{1e-300}'`,
+		`3, '0044-03-15 12:00:00+00 BC', '0044-03-15 BC', '00:00', '00:00+00', '0044-03-15 12:00 BC', 'P1Y2M3DT4H5M6.5S', 0, 1.0000001, 1e-300, '', '-Infinity', 0, '{}', 'ok', 2, '("0044-03-15 12:00+00 BC",1e-300)', 2, '{}'`,
+		`4, 'infinity', 'infinity', '12:00', '12:00+05:30', '-infinity', '-178000000 years', 1000000.01, -0.0, 0.30000000000000004, '\x01', 123456789.123456789, 99.99, NULL, 'happy', 3.25, NULL, 2, NULL`,
+		`5, '2025-03-30 01:30:00+00', '2025-03-30', '01:30', '01:30+01', '2025-03-30 01:30', '00:00:00.000001', 0.01, 0.1, 0.1, '\x00', 0.1, 0.1, '{"2025-03-30 01:30+00"}', 'sad', 0.5, '("2025-03-30 01:30+00",0.1)', 3, '{0.1,0.1}'`,
+		`6, '2025-03-30 01:30:00+00', '2025-03-30', '01:30', '01:30+01', '2025-03-30 01:30', '00:00:00.000001', 0.01, 0.1, 0.1, '\x00', 0.1, 0.1, NULL, 'sad', 0.5, NULL, 3, '{0.1,0.1}'`,
+		`7, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 3, NULL`,
+		`8, '1999-12-31 23:59:59.999999-05', '1999-12-31', '23:59:59.999999', '23:59:59.999999-05', '1999-12-31 23:59:59.999999', '1 day 02:00:00', 7.77, 1.5, 2.5, '\xdeadbeef', 1e-20, 0.01, '{"1999-12-31 23:59:59.999999-05"}', 'ok', 10, '("1999-12-31 23:59:59.999999-05",2.5)', 1, '{2.5,-0.0,Infinity,NaN}'`,
 	}
 	for i := 9; i <= 40; i++ {
-		rows = append(rows, fmt.Sprintf(`%d, '2024-06-%02d %02d:%02d:00.%06d+05:30', '2024-06-%02d', '%02d:00', '%02d:00+05:30', '2024-06-%02d 12:00', '%d days %d hours', %d.%02d, %g, %v, '\x%02x', %d.5, %d.25, NULL, 'ok', %d, NULL, %d`,
-			i, i%28+1, i%24, i%60, i*7919%1000000, i%28+1, i%24, i%24, i%28+1, i, -i, i, i, float32(i)/3, float64(i)/7, i, i, i, i, i%4))
+		rows = append(rows, fmt.Sprintf(`%d, '2024-06-%02d %02d:%02d:00.%06d+05:30', '2024-06-%02d', '%02d:00', '%02d:00+05:30', '2024-06-%02d 12:00', '%d days %d hours', %d.%02d, %g, %v, '\x%02x', %d.5, %d.25, NULL, 'ok', %d, NULL, %d, '{%v,%v}'`,
+			i, i%28+1, i%24, i%60, i*7919%1000000, i%28+1, i%24, i%24, i%28+1, i, -i, i, i, float32(i)/3, float64(i)/7, i, i, i, i, i%4, float64(i%5)/7, float64(i%3)/3))
 	}
 	for _, r := range rows {
 		e.exec(`INSERT INTO vals VALUES (` + r + `)`)
@@ -106,6 +108,13 @@ func TestValuesTravelExactlyUnderEverySetting(t *testing.T) {
 		{"materialized float", `SELECT f8, count(*) FROM (SELECT f8 FROM vals ORDER BY k LIMIT 10) s GROUP BY f8`},
 		{"materialized ordered by an output name", `SELECT * FROM (SELECT k, f8 AS f8, ts AS ts FROM vals ORDER BY f8, ts, k LIMIT 5) s ORDER BY k`},
 		{"materialized array composite", `SELECT * FROM (SELECT k, tsa, st FROM vals ORDER BY k LIMIT 5) s ORDER BY k`},
+		{"group by float8 array", `SELECT fa, count(*) FROM vals GROUP BY fa`},
+		{"distinct arrays enum domain", `SELECT DISTINCT fa, tsa, mo, pn FROM vals`},
+		{"array_agg by group", `SELECT g, array_agg(f8 ORDER BY k), array_agg(ts ORDER BY k) FROM vals GROUP BY g`},
+		{"distinct composite enum", `SELECT DISTINCT st, mo FROM vals`},
+		{"materialized float array", `SELECT * FROM (SELECT k, fa, tsa, mo, pn FROM vals ORDER BY k LIMIT 6) s ORDER BY k`},
+		{"materialized array in", `SELECT k FROM vals WHERE fa IN (SELECT fa FROM vals WHERE g = 3 ORDER BY k LIMIT 3) ORDER BY k`},
+		{"union arrays", `SELECT fa, tsa, mo FROM vals WHERE g = 1 UNION SELECT fa, tsa, mo FROM vals WHERE g = 3`},
 		{"union", `SELECT ts, f8, iv, f4 FROM vals WHERE g = 1 UNION SELECT ts, f8, iv, f4 FROM vals WHERE g = 3`},
 		{"intersect all", `SELECT ts, d, f4, m, nt FROM vals INTERSECT ALL SELECT ts, d, f4, m, nt FROM vals WHERE k > 5`},
 		{"except ordered", `SELECT ts, tsn, n, b FROM vals EXCEPT ALL SELECT ts, tsn, n, b FROM vals WHERE g = 2 ORDER BY 1 NULLS FIRST, 2, 3, 4 LIMIT 20`},
@@ -245,5 +254,110 @@ func resultOf(db *sql.DB, q string) (string, error) {
 	if !strings.Contains(q[strings.LastIndex(q, ")")+1:], "ORDER BY") {
 		slices.Sort(lines)
 	}
+	return strings.Join(cols, ",") + ": " + strings.Join(lines, " / "), nil
+}
+
+// TestUserTypeRetriedInsideTransaction: a multi-shard DISTINCT over a
+// composite whose text would not read back under DateStyle 'SQL, DMY' is
+// retried with the servers' user types (Combine) — inside a transaction
+// too, where the first attempt's refusal must not fail the transaction —
+// and answers what a plain table answers; a composite pgshard cannot carry
+// exactly is refused with 0A000, not 25P02.
+func TestUserTypeRetriedInsideTransaction(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for _, n := range append(e.c.Nodes[:1:1], e.workers...) {
+		for _, ddl := range []string{
+			`CREATE TYPE stamp AS (at timestamptz, f float8)`,
+			`CREATE TYPE mixed AS (at timestamptz, n numeric, d date)`,
+		} {
+			if _, err := e.worker(n).Exec(ctx, ddl); err != nil {
+				t.Fatalf("%s on %s: %v", ddl, n.Addr(), err)
+			}
+		}
+	}
+	for _, table := range []string{"ut", "ut_plain"} {
+		e.exec(`CREATE TABLE ` + table + ` (k int, st stamp, mx mixed)`)
+		if table == "ut" {
+			e.exec(`SELECT master_create_distributed_table('ut', 'k')`)
+			e.exec(`SELECT master_create_worker_shards('ut', 8, 1)`)
+		}
+		for k := 1; k <= 12; k++ {
+			e.exec(fmt.Sprintf(`INSERT INTO %s VALUES (%d, ('2024-06-%02d 10:00+05:30', %d.0 / 7), ('2024-06-%02d 10:00+05:30', %d.5, '2024-06-%02d'))`, table, k, k%5+1, k%3, k%5+1, k, k%5+1))
+		}
+	}
+	shard := session(t, "pgshard", e.DSN, `SET DateStyle = 'SQL, DMY'; SET TimeZone = 'Asia/Kolkata'`)
+	plain := session(t, "pgx", e.DSN, `SET DateStyle = 'SQL, DMY'; SET TimeZone = 'Asia/Kolkata'`)
+	for _, tc := range []struct {
+		name, sql string
+		refused   bool
+	}{
+		{"composite carried exactly", `SELECT DISTINCT st FROM ut`, false},
+		{"composite refused", `SELECT DISTINCT mx FROM ut`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, err := resultOfOne(plain, strings.ReplaceAll(tc.sql, "ut", "ut_plain"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, inTx := range []bool{false, true} {
+				var got string
+				if inTx {
+					tx, err := shard.BeginTx(ctx, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err = resultOfOne(tx, tc.sql)
+					tx.Rollback()
+					checkTravel(t, tc.refused, inTx, got, want, err)
+				} else {
+					got, err = resultOfOne(shard, tc.sql)
+					checkTravel(t, tc.refused, inTx, got, want, err)
+				}
+			}
+		})
+	}
+}
+
+// checkTravel checks one answer of TestUserTypeRetriedInsideTransaction.
+func checkTravel(t *testing.T, refused, inTx bool, got, want string, err error) {
+	t.Helper()
+	var pe *pgconn.PgError
+	switch {
+	case refused && (err == nil || !errors.As(err, &pe) || pe.Code != "0A000"):
+		t.Errorf("in a transaction %v: want a 0A000 refusal, got %v (%.200s)", inTx, err, got)
+	case !refused && err != nil:
+		t.Errorf("in a transaction %v: %v", inTx, err)
+	case !refused && got != want:
+		t.Errorf("in a transaction %v: got %s, want %s", inTx, got, want)
+	}
+}
+
+// resultOfOne renders the rows of q, whose columns it reads as text, in
+// a pool or a transaction.
+func resultOfOne(db interface {
+	Query(string, ...any) (*sql.Rows, error)
+}, q string) (string, error) {
+	rows, err := db.Query(q)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return "", err
+	}
+	var lines []string
+	for rows.Next() {
+		var v sql.NullString
+		if err := rows.Scan(&v); err != nil {
+			return "", err
+		}
+		lines = append(lines, fmt.Sprint(v.String))
+	}
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	slices.Sort(lines)
 	return strings.Join(cols, ",") + ": " + strings.Join(lines, " / "), nil
 }

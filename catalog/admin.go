@@ -250,6 +250,9 @@ func createWorkerShards(ctx context.Context, pool Beginner, connect NodeConnecto
 	if err != nil {
 		return err
 	}
+	if err := ddl.UnenforceableForeignKey("distributed table"); err != nil {
+		return err
+	}
 	*ddlOut = ddl
 
 	var keyType uint32

@@ -52,11 +52,20 @@ func newLeaseState() leaseState {
 	return leaseState{id: hex.EncodeToString(b[:]), inflight: map[int64]int{}}
 }
 
-// validated records that the current snapshot was just confirmed and
-// heartbeats the acked version.
+// validated heartbeats the acked version of the snapshot just confirmed
+// and, once the heartbeat is recorded, renews the lease from the moment the
+// heartbeat was sent. A lease is never newer than the process's last
+// recorded heartbeat (its seen), so WaitForAcks, which waits for every
+// process seen within LeaseDuration and a second, never stops waiting for a
+// process that may still start writes: not when a heartbeat fails (the
+// caller's context ends, the pool is exhausted) after the version check
+// succeeded, nor when it is slow.
 func (c *Cache) validated(ctx context.Context) {
-	c.lease.validatedAt.Store(time.Now().UnixNano())
-	_ = c.heartbeat(ctx)
+	sent := time.Now().UnixNano()
+	if c.heartbeat(ctx) != nil {
+		return
+	}
+	c.lease.validatedAt.Store(sent) // Refresh holds refreshMu: no newer one races
 }
 
 // acked is the oldest snapshot version this process may still write with.

@@ -110,6 +110,9 @@ func createReferenceTable(ctx context.Context, db Beginner, connect NodeConnecto
 	if err != nil {
 		return err
 	}
+	if err := ddl.UnenforceableForeignKey("reference table"); err != nil {
+		return err
+	}
 	*ddlOut = ddl
 	if _, err := tx.Exec(ctx, `INSERT INTO pgs_distribution_metadata.partition (relation_id, partition_method, key)
 		VALUES ($1, $2::text::"char", '')`, relid, string(MethodReference)); err != nil {

@@ -34,9 +34,18 @@ type TemplateDDL struct {
 	// Columns are the template's columns in attnum order, dropped ones left out.
 	Columns []ColumnDDL
 	// Constraints are the CHECK, UNIQUE, PRIMARY KEY and EXCLUDE constraints,
-	// in creation (oid) order. FOREIGN KEY constraints are left out: the
-	// referenced rows live in other shards, on other nodes.
+	// in creation (oid) order. FOREIGN KEY constraints are in ForeignKeys or
+	// OtherForeignKeys.
 	Constraints []ConstraintDDL
+	// ForeignKeys are the FOREIGN KEY constraints to reference tables, in
+	// creation order: every node holds the referenced table's one shard,
+	// so each shard gets the constraint against that local copy.
+	ForeignKeys []ForeignKeyDDL
+	// OtherForeignKeys name the FOREIGN KEY constraints to other tables
+	// ("name → table"): the shards do not get them (the referenced rows
+	// live in other shards, or only on the metadata database). Creating
+	// shards refuses a template that has any (see UnenforceableForeignKey).
+	OtherForeignKeys []string
 	// Indexes are the valid indexes that do not back a constraint, in creation
 	// order.
 	Indexes []IndexDDL
@@ -78,6 +87,29 @@ type ConstraintDDL struct {
 // EXCLUDE constraint, whose index is a relation of the constraint's name.
 func (c ConstraintDDL) BackedByIndex() bool {
 	return strings.HasPrefix(c.Def, "PRIMARY KEY") || strings.HasPrefix(c.Def, "UNIQUE") || strings.HasPrefix(c.Def, "EXCLUDE")
+}
+
+// ForeignKeyDDL is a FOREIGN KEY of a TemplateDDL to a reference table.
+type ForeignKeyDDL struct {
+	Name string
+	// Head and Tail are pg_get_constraintdef around the referenced table's
+	// name: "FOREIGN KEY (a) REFERENCES " and "(id) ON DELETE CASCADE".
+	Head, Tail string
+	// RefSchema and RefShard are the schema of the referenced reference
+	// table and the name of its shard table on every node.
+	RefSchema, RefShard string
+	NotValid            bool
+}
+
+// UnenforceableForeignKey fails with 0A000 when the template has a
+// foreign key its shards cannot enforce (OtherForeignKeys): one to a
+// distributed table, or to a table the workers do not have. what is the
+// table being made ("distributed table", "reference table").
+func (d *TemplateDDL) UnenforceableForeignKey(what string) error {
+	if len(d.OtherForeignKeys) == 0 {
+		return nil
+	}
+	return sqlerr.Unsupported("cannot create the shards of %s \"%s\": its foreign key %s does not reference a reference table, so the shards could not enforce it; reference tables can be referenced from any table, and a foreign key between co-located distributed tables on their distribution columns can be added with ALTER TABLE once both have shards", what, d.Name, d.OtherForeignKeys[0])
 }
 
 // IndexDDL is one index of a TemplateDDL that backs no constraint.
@@ -260,9 +292,11 @@ func (d *TemplateDDL) ShardTableStatements(shardID int64) []string {
 	return out
 }
 
-// ShardIndexStatements are the CREATE INDEX statements of ShardStatements.
+// ShardIndexStatements are the CREATE INDEX statements of ShardStatements,
+// then the foreign keys to reference tables (ALTER TABLE ... ADD
+// CONSTRAINT, which checks the rows already in the shard table once).
 func (d *TemplateDDL) ShardIndexStatements(shardID int64) []string {
-	out := make([]string, 0, len(d.Indexes))
+	out := make([]string, 0, len(d.Indexes)+len(d.ForeignKeys))
 	table := d.ShardTableIdentifier(shardID)
 	for _, ix := range d.Indexes {
 		unique := ""
@@ -271,6 +305,10 @@ func (d *TemplateDDL) ShardIndexStatements(shardID int64) []string {
 		}
 		out = append(out, "CREATE "+unique+"INDEX "+pgx.Identifier{ShardName(ix.Name, shardID)}.Sanitize()+
 			" ON "+table+" "+ix.Body)
+	}
+	for _, fk := range d.ForeignKeys {
+		out = append(out, "ALTER TABLE "+table+" ADD CONSTRAINT "+pgx.Identifier{ShardName(fk.Name, shardID)}.Sanitize()+" "+
+			fk.Head+pgx.Identifier{fk.RefSchema, fk.RefShard}.Sanitize()+fk.Tail)
 	}
 	return out
 }
@@ -283,8 +321,9 @@ type beginner interface {
 // ReadTemplateDDL reads table relid's definition from the metadata database:
 // columns with types (format_type), NOT NULL, defaults (pg_get_expr) except
 // defaults calling nextval() (pgshard fills those itself),
-// CHECK/UNIQUE/PRIMARY KEY/EXCLUDE constraints (pg_get_constraintdef; FOREIGN
-// KEY constraints are skipped), and indexes that do not back a constraint
+// CHECK/UNIQUE/PRIMARY KEY/EXCLUDE constraints (pg_get_constraintdef),
+// FOREIGN KEY constraints to reference tables (the others are only named,
+// in OtherForeignKeys), and indexes that do not back a constraint
 // (pg_get_indexdef). Identity columns are treated like serial ones: no default
 // and no identity on the shard. Generated columns keep their GENERATED ALWAYS
 // AS (...) STORED.
@@ -345,6 +384,9 @@ func readTemplateDDL(ctx context.Context, q Querier, relid uint32) (*TemplateDDL
 		return nil, err
 	}
 	if err := readConstraints(ctx, q, d); err != nil {
+		return nil, err
+	}
+	if err := readForeignKeys(ctx, q, d); err != nil {
 		return nil, err
 	}
 	if err := readIndexes(ctx, q, d); err != nil {
@@ -454,6 +496,62 @@ func readConstraints(ctx context.Context, q Querier, d *TemplateDDL) error {
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("catalog: reading constraints of %s.%s: %w", d.Schema, d.Name, err)
+	}
+	return nil
+}
+
+// readForeignKeys reads d's FOREIGN KEY constraints: those to reference
+// tables (when the metadata schema is there) into ForeignKeys, the others
+// into OtherForeignKeys.
+func readForeignKeys(ctx context.Context, q Querier, d *TemplateDDL) error {
+	var metadata bool
+	if err := q.QueryRow(ctx, `SELECT to_regclass('pgs_distribution_metadata.partition') IS NOT NULL`).Scan(&metadata); err != nil {
+		return fmt.Errorf("catalog: reading foreign keys of %s.%s: %w", d.Schema, d.Name, err)
+	}
+	// The referenced table's shard: its one shard when it is a reference
+	// table, else 0.
+	shard := `0::int8`
+	if metadata {
+		shard = `coalesce((SELECT s.id FROM pgs_distribution_metadata.partition p
+		           JOIN pgs_distribution_metadata.shard s ON s.relation_id = p.relation_id
+		           WHERE p.relation_id = k.confrelid AND p.partition_method = 'n'::"char"
+		           ORDER BY s.id LIMIT 1), 0)`
+	}
+	rows, err := q.Query(ctx, `
+		SELECT k.conname, pg_get_constraintdef(k.oid), NOT k.convalidated, n.nspname, c.relname,
+		       quote_ident(n.nspname) || '.' || quote_ident(c.relname), quote_ident(c.relname), `+shard+`
+		FROM pg_constraint k
+		JOIN pg_class c ON c.oid = k.confrelid
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE k.conrelid = $1 AND k.contype = 'f'
+		ORDER BY k.oid`, d.RelationID)
+	if err != nil {
+		return fmt.Errorf("catalog: reading foreign keys of %s.%s: %w", d.Schema, d.Name, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var fk ForeignKeyDDL
+		var def, refName, qualified, bare string
+		var shardID int64
+		if err := rows.Scan(&fk.Name, &def, &fk.NotValid, &fk.RefSchema, &refName, &qualified, &bare, &shardID); err != nil {
+			return fmt.Errorf("catalog: reading foreign keys of %s.%s: %w", d.Schema, d.Name, err)
+		}
+		// pg_get_constraintdef writes "... REFERENCES <name>(cols) ...",
+		// the name qualified unless the search_path finds it.
+		head, tail, ok := strings.Cut(def, " REFERENCES "+qualified+"(")
+		if !ok {
+			head, tail, ok = strings.Cut(def, " REFERENCES "+bare+"(")
+		}
+		if shardID == 0 || !ok {
+			d.OtherForeignKeys = append(d.OtherForeignKeys, fmt.Sprintf("\"%s\" (to \"%s\")", fk.Name, refName))
+			continue
+		}
+		fk.Head, fk.Tail = head+" REFERENCES ", "("+tail
+		fk.RefShard = ShardName(refName, shardID)
+		d.ForeignKeys = append(d.ForeignKeys, fk)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("catalog: reading foreign keys of %s.%s: %w", d.Schema, d.Name, err)
 	}
 	return nil
 }

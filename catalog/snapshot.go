@@ -277,6 +277,9 @@ type Snapshot struct {
 	// relation of that name (see loadSchemasOf); nil in snapshots built by
 	// NewSnapshot.
 	schemasOf map[string][]string
+	// filling: some placement is filling (a repair or move runs); see
+	// FenceVersion.
+	filling bool
 }
 
 // WithSearchPath returns a view of s that resolves unqualified names as a
@@ -432,6 +435,7 @@ func NewSnapshot(version int64, nodes []Node, searchPath []string, tables []*Tab
 			}
 			sh.finalized = sh.filter(StateFinalized, StateFinalized)
 			sh.writable = sh.filter(StateFinalized, StateFilling)
+			s.filling = s.filling || len(sh.writable) > len(sh.finalized)
 		}
 		s.tables[t.QualifiedName()] = t
 		s.byRelation[t.RelationID] = t

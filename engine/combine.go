@@ -30,10 +30,12 @@ import (
 // extra_float_digits or lc_monetary can change. Text, as PostgreSQL prints
 // it in the session, would not do: a timestamptz printed "... IST" under
 // DateStyle SQL reads back as Israel time, a float8 printed with
-// extra_float_digits 0 loses digits. Other columns (arrays, user types)
-// still travel as text, which is exact unless they hold a timestamptz or a
-// float under such settings; then the query is refused (0A000, see
-// checkTextTransport).
+// extra_float_digits 0 loses digits. Arrays of timestamptz, float4 and
+// float8 are read in binary too and travel as the text pgshard writes of
+// them (canonicalArrayText), which reads back exactly. Other columns
+// (other arrays, user types) still travel as text, which is exact unless
+// they hold a timestamptz or a float under such settings; then the query
+// is refused (0A000, see checkTextTransport).
 //
 // The partial rows are held in memory, at most MaxCombineBytes of them for
 // all shards together.
@@ -83,13 +85,33 @@ type partialRows struct {
 	cols    [][][]byte
 }
 
-// query runs the plan on args, the statement's bound (Cursor.Bind).
+// query runs the plan on args, the statement's bound (Cursor.Bind). When a
+// partial column of a user type would travel as text that does not read
+// back exactly, it runs again asking each shard's server which of its
+// user types pgshard can carry exactly (serverTypesOf): a statement that
+// needs no user type pays nothing for them.
 func (c Combine) query(ctx context.Context, vc Cursor, args []any) (driver.Rows, error) {
+	rows, retry, err := c.queryWith(ctx, vc, args, false)
+	if retry {
+		rows, _, err = c.queryWith(ctx, vc, args, true)
+	}
+	return rows, err
+}
+
+// builtinTypes is a ServerTypes with no user types: the formats of
+// binaryTypes and canonicalArrayTypes.
+var builtinTypes = &ServerTypes{formats: canonicalTransport}
+
+// queryWith runs the plan on args, carrying the user types of
+// serverTypesOf when userTypes is set. retry reports that it refused
+// (err) a partial column of a user type that serverTypesOf may let travel
+// exactly.
+func (c Combine) queryWith(ctx context.Context, vc Cursor, args []any, userTypes bool) (rows driver.Rows, retry bool, err error) {
 	p := c.Plan
-	shardArgs := append([]any{binaryTransport}, planner.ShardArgs(p, args)...)
+	shardArgs := append([]any{canonicalTransport}, planner.ShardArgs(p, args)...)
 	shards, err := targetShards(p, args)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	n := len(shards)
 	parts := make([]partialRows, n)
@@ -102,25 +124,42 @@ func (c Combine) query(ctx context.Context, vc Cursor, args []any) (driver.Rows,
 			return err
 		}
 		return vc.OnShard(ctx, p, shards[i], func(conn *pgx.Conn) error {
-			part, read, err := readPartial(ctx, conn, sql, shardArgs, &held, limit, func(fds []pgconn.FieldDescription) error {
+			st, sargs := builtinTypes, shardArgs
+			if userTypes {
+				var err error
+				if st, err = serverTypesOf(ctx, conn); err != nil {
+					return err
+				}
+				sargs = append([]any{st.formats}, shardArgs[1:]...)
+			}
+			part, read, err := readPartial(ctx, conn, sql, sargs, &held, limit, func(fds []pgconn.FieldDescription) error {
 				return shapes.Check(Shape{Idx: shards[i], Desc: fieldsDescription(conn.TypeMap(), fds)})
 			})
 			if err != nil {
 				held.Add(-read) // this attempt's, given back if it fails over
 				return err
 			}
+			// Values pgshard writes the text of are text from here on.
+			for j, f := range part.formats {
+				if f == pgx.BinaryFormatCode && st.canonical(part.types[j].OID) {
+					if err := st.canonicalColumn(part.types[j].OID, part.cols[j]); err != nil {
+						return err
+					}
+					part.formats[j] = canonicalFormat
+				}
+			}
 			parts[i] = part
 			return nil
 		})
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	k := len(parts[0].types)
 	for _, part := range parts[1:] {
 		for j := range k {
 			if part.formats[j] != parts[0].formats[j] {
-				return nil, sqlerr.New(sqlerr.InternalError, "combine: partial column %d came in different formats from different shards", j+1)
+				return nil, false, sqlerr.New(sqlerr.InternalError, "combine: partial column %d came in different formats from different shards", j+1)
 			}
 		}
 	}
@@ -142,19 +181,39 @@ func (c Combine) query(ctx context.Context, vc Cursor, args []any) (driver.Rows,
 	home := shards[0]
 	homeSQL, err := p.ShardSQL(home)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	binaryCols := make([]bool, k)
+	// exact: the column's values read back as themselves (binary, or the
+	// canonical text of an array pgshard writes); binaryCols: they travel
+	// as a binary array.
+	flags := make([]bool, 2*k) // one allocation for both
+	binaryCols, exact := flags[:k:k], flags[k:]
 	for j, f := range parts[0].formats {
+		exact[j] = f == pgx.BinaryFormatCode || f == canonicalFormat
 		binaryCols[j] = f == pgx.BinaryFormatCode
 	}
 	var sql string
+	// refused is a refusal the statement retries with user types: it is
+	// returned after OnShard, whose failing callback would fail the
+	// session's transaction (the retry would then meet 25P02), although
+	// the connection's transaction is intact.
+	var refused error
 	err = vc.OnShard(ctx, p, home, func(conn *pgx.Conn) error {
 		infos, err := vc.ResultTypes().Infos(ctx, conn, parts[0].types)
 		if err != nil {
 			return err
 		}
-		if err := checkTextTransport(ctx, conn, infos, binaryCols); err != nil {
+		if err := checkTextTransport(ctx, conn, infos, exact); err != nil {
+			// A user type's OID is none of the built-in ones pgshard knows.
+			for j, e := range exact {
+				if !e && parts[0].types[j].OID >= firstNormalOID && !userTypes {
+					retry = true
+				}
+			}
+			if retry {
+				refused = err
+				return nil
+			}
 			return err
 		}
 		types := make([]string, k)
@@ -169,8 +228,11 @@ func (c Combine) query(ctx context.Context, vc Cursor, args []any) (driver.Rows,
 		sql, err = p.Combine.SQL(planner.CombineInput{Types: types, Collations: collations, Binary: binaryCols})
 		return err
 	})
+	if err == nil {
+		err = refused
+	}
 	if err != nil {
-		return nil, err
+		return nil, retry, err
 	}
 	cargs := make([]driver.NamedValue, 0, len(p.Combine.Params)+k+2)
 	if vc.TextResults() {
@@ -195,8 +257,17 @@ func (c Combine) query(ctx context.Context, vc Cursor, args []any) (driver.Rows,
 		}
 		cargs = append(cargs, driver.NamedValue{Ordinal: len(cargs) + 1, Value: v})
 	}
-	return vc.ReadShard(ctx, p, home, sql, cargs)
+	rows, err = vc.ReadShard(ctx, p, home, sql, cargs)
+	return rows, false, err
 }
+
+// canonicalFormat marks, in partialRows.formats, a column read in binary
+// whose values pgshard wrote as canonical text (canonicalColumn).
+const canonicalFormat = -1
+
+// firstNormalOID is PostgreSQL's FirstNormalObjectId: the OIDs of objects
+// created after initdb (user types) start there.
+const firstNormalOID = 16384
 
 // readPartial runs a shard's partial query on conn and reads its rows
 // column by column; check sees the row description before any row is

@@ -160,14 +160,28 @@ func connectNode(ctx context.Context, node catalog.Node) (*pgx.Conn, error) {
 	return c, nil
 }
 
-// dsnOf is the DSN of the "postgres" database of node.
+// dsnOf is the DSN of the "postgres" database of node, with the session
+// settings of sessionParams.
 func dsnOf(node catalog.Node) string {
 	for _, n := range cluster.Nodes {
 		if n.Host == node.Name && n.Port == node.Port {
-			return n.DSN("")
+			return n.DSN("") + sessionParams
 		}
 	}
 	return "postgres://no-such-server"
+}
+
+// sessionParams are the session settings ("&DateStyle=...", as DSN
+// parameters) of every connection the engine tests open while a test has
+// set them (withSessionParams); "" for the servers' defaults.
+var sessionParams string
+
+// withSessionParams opens the test's connections with the settings params
+// until it ends. Engine tests do not run in parallel.
+func withSessionParams(t *testing.T, params string) {
+	old := sessionParams
+	sessionParams = params
+	t.Cleanup(func() { sessionParams = old })
 }
 
 // testEnv is the metadata database's functions as the planner sees them.
@@ -414,7 +428,7 @@ func (c *testCursor) OnShard(ctx context.Context, p *planner.Plan, idx int, fn f
 // first server's "postgres" database, where metaEnv describes).
 func (c *testCursor) OnSession(ctx context.Context, fn func(conn *pgx.Conn) error) error {
 	c.logf("session")
-	conn, err := pgx.Connect(ctx, cluster.Nodes[0].DSN(""))
+	conn, err := pgx.Connect(ctx, cluster.Nodes[0].DSN("")+sessionParams)
 	if err != nil {
 		return err
 	}

@@ -213,10 +213,11 @@ func (x DDL) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue,
 	for i := range d.Tables[0].Shards {
 		refs := make([]planner.ShardRef, len(d.Tables))
 		for j, t := range d.Tables {
-			if i >= len(t.Shards) {
+			if !t.Reference() && i >= len(t.Shards) {
 				return sqlerr.New(sqlerr.ObjectNotInPrereq, "co-located tables \"%s\" and \"%s\" have different shard counts", d.Tables[0].Name, t.Name)
 			}
-			refs[j] = planner.ShardRef{ID: t.Shards[i].ID, Table: t.ShardTableName(t.Shards[i].ID)}
+			s := t.ShardAt(i)
+			refs[j] = planner.ShardRef{ID: s.ID, Table: t.ShardTableName(s.ID)}
 		}
 		sql, err := d.ShardSQL(refs, nil)
 		if err != nil {
@@ -240,6 +241,10 @@ type ddlTable struct {
 	schema string
 	name   string
 	shards []ddlShard
+	// reference is set for a reference table (the target of a foreign
+	// key): its one shard is on every node, beside each shard index of
+	// the others.
+	reference bool
 }
 
 type ddlShard struct {
@@ -254,7 +259,10 @@ func (l *ddlLayout) count() int { return len(l.tables[0].shards) }
 func (l *ddlLayout) refs(i int) []planner.ShardRef {
 	out := make([]planner.ShardRef, len(l.tables))
 	for j, t := range l.tables {
-		s := t.shards[i]
+		s := t.shards[0]
+		if !t.reference {
+			s = t.shards[i]
+		}
 		name := s.legacy
 		if name == "" {
 			name = catalog.ShardName(t.name, s.id)
@@ -326,6 +334,10 @@ func readLayout(ctx context.Context, vc Cursor, d *planner.DDLPlan, lock bool) (
 			}
 			s := &t.shards[len(t.shards)-1]
 			s.placements = append(s.placements, pl)
+		}
+		t.reference = d.Tables[j].Reference()
+		if j > 0 && t.reference && len(t.shards) == 1 {
+			continue
 		}
 		if len(t.shards) != len(l.tables[0].shards) {
 			return nil, sqlerr.New(sqlerr.ObjectNotInPrereq, "co-located tables \"%s\" and \"%s\" have different shard counts", l.tables[0].name, t.name)

@@ -25,9 +25,13 @@ import (
 // float8send, ...; bytea, which every path returns as it is) and passed as
 // a binaryArray; other columns are selected as text, and refused (0A000)
 // when their text would not read back as the same value under the
-// session's settings (checkTextTransport). When the connections do not
-// describe statements (Cursor.TextResults), which the rest of the
-// statement's binary parameters need, every column goes as text. The
+// session's settings (checkTextTransport). Arrays of timestamptz, float4
+// and float8, and these types themselves when the connections do not
+// describe statements (Cursor.TextResults: the simple protocol, whose
+// parameters are text, and the exec mode), are selected through their
+// send function in base64 and travel as the text pgshard writes of them
+// (canonicalBase64Column), which reads back exactly; other columns go as
+// text then. The
 // subqueries' rows are held in memory, at most MaxMaterializedBytes.
 type Materialize struct {
 	Plan *planner.Plan
@@ -67,15 +71,51 @@ func (m Materialize) Query(ctx context.Context, vc Cursor, nargs []driver.NamedV
 		types := make([]string, len(infos))
 		binary := make([]bool, len(infos))
 		sends := make([]string, len(infos))
+		// exact: binary, or a value whose canonical text pgshard writes
+		// (canonical[j], its type: an array of timestamptz or floats, or
+		// without binary parameters one of them).
+		exact := make([]bool, len(infos))
+		canonical := make([]uint32, len(infos))
 		anyBinary := false
 		for j, ti := range infos {
 			types[j] = ti.Name
 			if _, ok := binaryTypes[refs[j].OID]; ok && binaryOK && ti.Send != "" {
-				binary[j], sends[j], anyBinary = true, ti.Send, true
+				binary[j], exact[j], sends[j], anyBinary = true, true, ti.Send, true
+			} else if _, ok := canonicalArrayTypes[refs[j].OID]; ok {
+				canonical[j], exact[j], sends[j], anyBinary = refs[j].OID, true, "pg_catalog.array_send"+planner.Base64Suffix, true
+			} else if canonicalScalarTypes[refs[j].OID] && ti.Send != "" {
+				// Without binary parameters (the simple protocol).
+				canonical[j], exact[j], sends[j], anyBinary = refs[j].OID, true, ti.Send+planner.Base64Suffix, true
 			}
 		}
-		// The metadata session's settings are the session's.
-		if err := vc.OnSession(ctx, func(conn *pgx.Conn) error { return checkTextTransport(ctx, conn, infos, binary) }); err != nil {
+		// The metadata session's settings are the session's. User types
+		// whose values pgshard writes the text of are the metadata
+		// server's (its OIDs, which describeSubquery reported).
+		st := builtinTypes
+		err = vc.OnSession(ctx, func(conn *pgx.Conn) error {
+			for j := range infos {
+				if exact[j] || refs[j].OID < firstNormalOID {
+					continue
+				}
+				if st == builtinTypes {
+					var err error
+					if st, err = serverTypesOf(ctx, conn); err != nil {
+						return err
+					}
+				}
+				if base, ok := st.kinds[refs[j].OID]; ok {
+					send := "pg_catalog.record_send"
+					if base != 0 {
+						send = infos[j].Send // a domain's is its base type's
+					}
+					if send != "" {
+						canonical[j], exact[j], sends[j], anyBinary = refs[j].OID, true, send+planner.Base64Suffix, true
+					}
+				}
+			}
+			return checkTextTransport(ctx, conn, infos, exact)
+		})
+		if err != nil {
 			return nil, err
 		}
 		in.Names[i], in.Types[i], in.Binary[i] = names, types, binary
@@ -98,6 +138,11 @@ func (m Materialize) Query(ctx context.Context, vc Cursor, nargs []driver.NamedV
 			return nil, err
 		}
 		for j, c := range cols {
+			if canonical[j] != 0 {
+				if err := st.canonicalBase64Column(canonical[j], c); err != nil {
+					return nil, err
+				}
+			}
 			if binary[j] {
 				arrays = append(arrays, newBinaryArray(refs[j].OID, c))
 			} else {

@@ -133,10 +133,6 @@ func checkTextTransport(ctx context.Context, conn *pgx.Conn, infos []TypeInfo, b
 	return nil
 }
 
-// binaryTransport asks the shards for every partial column of a type in
-// binaryTypes in binary, and for the others in text.
-var binaryTransport = pgx.QueryResultFormatsByOID(binaryTypes)
-
 // binaryTypes are the built-in types whose values travel between servers in
 // binary: each has binary I/O (typsend, typreceive) whose bytes hold no
 // server-specific OID, and an array type, so that the values of a partial

@@ -199,7 +199,7 @@ func planDDL(stmt *pg_query.Node, version int32, snap *catalog.Snapshot, env Env
 			return nil, false, t.Invalid
 		}
 	}
-	if len(d.Tables) == 1 && len(d.Tables[0].Shards) == 0 && d.Op != DDLDropTable && d.Op != DDLTruncate {
+	if len(d.Tables[0].Shards) == 0 && onlyReferences(d.Tables[1:]) && d.Op != DDLDropTable && d.Op != DDLTruncate {
 		// A table without shards is its template alone: the change runs
 		// there (the driver confirms first that no other process created
 		// its shards meanwhile).
@@ -219,6 +219,19 @@ func planDDL(stmt *pg_query.Node, version int32, snap *catalog.Snapshot, env Env
 		d.TemplateSQL = text
 	}
 	return d, false, nil
+}
+
+// onlyReferences reports whether every table of ts is a reference table
+// (the referenced tables of foreign keys a table without shards gets on
+// its template: its shards are created with them, see
+// catalog.ReadTemplateDDL).
+func onlyReferences(ts []*catalog.Table) bool {
+	for _, t := range ts {
+		if !t.Reference() {
+			return false
+		}
+	}
+	return true
 }
 
 // ddlBuilder collects a DDLPlan.
@@ -290,9 +303,13 @@ func (b *ddlBuilder) alterTable(s *pg_query.AlterTableStmt) error {
 			for k, cn := range def.Constraints {
 				k := k
 				con := cn.GetConstraint()
-				if con.Contype == pg_query.ConstrType_CONSTR_CHECK {
+				if con.Contype == pg_query.ConstrType_CONSTR_CHECK || con.Contype == pg_query.ConstrType_CONSTR_FOREIGN {
 					if con.Conname == "" {
-						con.Conname = constraintName(t.Name, []string{def.Colname}, "check")
+						suffix := "check"
+						if con.Contype == pg_query.ConstrType_CONSTR_FOREIGN {
+							suffix = "fkey"
+						}
+						con.Conname = constraintName(t.Name, []string{def.Colname}, suffix)
 					}
 					slots = append(slots, func(s *pg_query.AlterTableStmt, shards []ShardRef) {
 						c := s.Cmds[ci].GetAlterTableCmd().Def.GetColumnDef().Constraints[k].GetConstraint()
@@ -385,7 +402,12 @@ func (b *ddlBuilder) addColumn(t *catalog.Table, def *pg_query.ColumnDef) error 
 		case pg_query.ConstrType_CONSTR_PRIMARY, pg_query.ConstrType_CONSTR_UNIQUE, pg_query.ConstrType_CONSTR_EXCLUSION:
 			return keylessUnique(t, con.Contype)
 		case pg_query.ConstrType_CONSTR_FOREIGN:
-			return sqlerr.Unsupported("cannot add column \"%s\" to distributed table \"%s\" with a foreign key: a foreign key between distributed tables must include the distribution column; add the column, then the constraint", def.Colname, t.Name)
+			// To a reference table (whose copy every node holds) the
+			// column's constraint is checked shard by shard.
+			if ref := b.snap.Lookup(con.Pktable.GetSchemaname(), con.Pktable.GetRelname()); ref == nil || !ref.Reference() || t.Reference() {
+				return sqlerr.Unsupported("cannot add column \"%s\" to distributed table \"%s\" with a foreign key: a foreign key between distributed tables must include the distribution column; add the column, then the constraint", def.Colname, t.Name)
+			}
+			b.table(con.Pktable)
 		case pg_query.ConstrType_CONSTR_DEFAULT:
 			if isConstant(con.RawExpr) {
 				continue
@@ -515,22 +537,35 @@ func (b *ddlBuilder) addConstraint(t *catalog.Table, con *pg_query.Constraint) e
 	return nil
 }
 
-// foreignKey checks a FOREIGN KEY between distributed tables: the
-// referenced table co-located with t, and t's distribution column
-// referencing the referenced table's, so that every referenced row lives
-// in the same shard index, on the same nodes.
+// foreignKey checks a FOREIGN KEY of a distributed or reference table t:
+// either the referenced table is a reference table (its whole copy is on
+// every node, so each shard's constraint checks the local copy), or both
+// are distributed, co-located, and t's distribution column references the
+// referenced table's, so that every referenced row lives in the same shard
+// index, on the same nodes. A reference table cannot reference a
+// distributed one: its copies would reference rows of other nodes.
 func (b *ddlBuilder) foreignKey(t *catalog.Table, con *pg_query.Constraint) error {
 	ref, _ := b.table(con.Pktable)
 	if ref == nil {
 		return sqlerr.Unsupported("cannot add a foreign key from distributed table \"%s\" to \"%s\", which is not distributed: the shards do not have it", t.Name, con.Pktable.GetRelname())
 	}
-	if !t.ColocatedWith(ref) {
-		return sqlerr.Unsupported("cannot add a foreign key from distributed table \"%s\" to \"%s\": they are not co-located, so referenced rows live on other nodes", t.Name, ref.Name)
-	}
-	var from, to []string
+	var from []string
 	for _, n := range con.FkAttrs {
 		from = append(from, stringOf(n))
 	}
+	if ref.Reference() {
+		if con.Conname == "" {
+			con.Conname = constraintName(t.Name, from, "fkey")
+		}
+		return nil
+	}
+	if t.Reference() {
+		return sqlerr.Unsupported("cannot add a foreign key from reference table \"%s\" to distributed table \"%s\": each copy of the reference table would reference rows that live on other nodes", t.Name, ref.Name)
+	}
+	if !t.ColocatedWith(ref) {
+		return sqlerr.Unsupported("cannot add a foreign key from distributed table \"%s\" to \"%s\": they are not co-located, so referenced rows live on other nodes", t.Name, ref.Name)
+	}
+	var to []string
 	for _, n := range con.PkAttrs {
 		to = append(to, stringOf(n))
 	}

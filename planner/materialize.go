@@ -69,7 +69,10 @@ type Subquery struct {
 // SQLSending returns the subquery with output column i passed to the
 // function sends[i] (a type's binary output function, such as
 // pg_catalog.timestamptz_send, returning bytea) or, where sends[i] is "",
-// cast to text as in SQL. It is built once per list.
+// cast to text as in SQL. A function name followed by Base64Suffix
+// ("pg_catalog.array_send|base64") has its bytes encoded in base64, as
+// text, which reads the same in every protocol mode and bytea_output. It
+// is built once per list.
 func (sq *Subquery) SQLSending(sends []string) (string, error) {
 	key := strings.Join(sends, "\x00")
 	sq.mu.Lock()
@@ -88,10 +91,16 @@ func (sq *Subquery) SQLSending(sends []string) (string, error) {
 			rt.Val = typeCast(rt.Val, "text")
 			continue
 		}
-		schema, fn, _ := strings.Cut(sends[i], ".")
+		send, base64 := strings.CutSuffix(sends[i], Base64Suffix)
+		schema, fn, _ := strings.Cut(send, ".")
 		rt.Val = &pg_query.Node{Node: &pg_query.Node_FuncCall{FuncCall: &pg_query.FuncCall{
 			Funcname: []*pg_query.Node{pg_query.MakeStrNode(schema), pg_query.MakeStrNode(fn)},
 			Args:     []*pg_query.Node{rt.Val}, Location: -1}}}
+		if base64 {
+			rt.Val = &pg_query.Node{Node: &pg_query.Node_FuncCall{FuncCall: &pg_query.FuncCall{
+				Funcname: []*pg_query.Node{pg_query.MakeStrNode("pg_catalog"), pg_query.MakeStrNode("encode")},
+				Args:     []*pg_query.Node{rt.Val, pg_query.MakeAConstStrNode("base64", -1)}, Location: -1}}}
+		}
 	}
 	text, err := pg_query.Deparse(tree)
 	if err != nil {
@@ -103,6 +112,10 @@ func (sq *Subquery) SQLSending(sends []string) (string, error) {
 	sq.sends[key] = text
 	return text, nil
 }
+
+// Base64Suffix, after a send function's name in Subquery.SQLSending, has
+// the subquery return that function's bytes in base64.
+const Base64Suffix = "|base64"
 
 type materializeHole struct {
 	node *pg_query.Node

@@ -398,6 +398,7 @@ func plan(sql string, tree *pg_query.ParseResult, snap *catalog.Snapshot, env En
 		if err := checkUtility(stmt, snap); err != nil {
 			return nil, err
 		}
+		a.markReferencedReferenceTables(stmt)
 	}
 	if ins := stmt.GetInsertStmt(); a.insertSelect && ins != nil {
 		// The SELECT of an INSERT ... SELECT is planned by itself.
@@ -652,12 +653,32 @@ func checkUtility(stmt *pg_query.Node, snap *catalog.Snapshot) error {
 		return nil
 	}
 	a := &analyzer{snap: snap, visited: map[*pg_query.RangeVar]bool{}}
+	a.markReferencedReferenceTables(stmt)
 	a.checkAllVisited(stmt)
 	if a.err != nil {
 		kind := strings.TrimPrefix(fmt.Sprintf("%T", stmt.Node), "*pg_query.Node_")
 		return sqlerr.Unsupported("%s on a distributed table is not supported: %s", statementName(kind), sqlerr.As(a.err).Message)
 	}
 	return nil
+}
+
+// markReferencedReferenceTables marks as visited the reference tables a
+// CREATE TABLE's foreign keys reference: the shards get each constraint
+// against their node's copy when they are created
+// (catalog.ReadTemplateDDL).
+func (a *analyzer) markReferencedReferenceTables(stmt *pg_query.Node) {
+	c := stmt.GetCreateStmt()
+	if c == nil {
+		return
+	}
+	walk(c, func(m protoreflect.ProtoMessage) bool {
+		if con, ok := m.(*pg_query.Constraint); ok && con.Contype == pg_query.ConstrType_CONSTR_FOREIGN && con.Pktable != nil {
+			if t := a.snap.Lookup(con.Pktable.Schemaname, con.Pktable.Relname); t != nil && t.Reference() {
+				a.visited[con.Pktable] = true
+			}
+		}
+		return true
+	})
 }
 
 func statementName(kind string) string {

@@ -70,6 +70,13 @@ func CopyShardPlacement(ctx context.Context, meta catalog.Querier, connect NodeC
 		revert()
 		return err
 	}
+	// Writes planned before the target was filling are refused on the
+	// source from here on (fence.go), until the target is finalized.
+	if err := fenceSources(ctx, meta, connect, source, []fenced{{ddl, shardID}}); err != nil {
+		revert()
+		return err
+	}
+	defer removeFence(ctx, connect, source, ddl, shardID)
 	if err := copyShard(ctx, connect, ddl, shardID, source, target); err != nil {
 		revert()
 		return err
@@ -195,6 +202,10 @@ func copyShard(ctx context.Context, connect NodeConnector, ddl *catalog.Template
 	defer tgtConn.Close(ctx)
 
 	table := ddl.ShardTableIdentifier(shardID)
+	// Every write already on the source ends before the copy (lockers.go).
+	if err := waitForLockers(ctx, srcConn, table, false); err != nil {
+		return err
+	}
 	tgtTx, err := tgtConn.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("repair: beginning transaction on target node %s: %w", target, err)
@@ -210,6 +221,11 @@ func copyShard(ctx context.Context, connect NodeConnector, ddl *catalog.Template
 		}
 	}
 
+	// Every two-phase write the DROP waited for on the target is committed
+	// on the source before its snapshot (lockers.go).
+	if err := waitForLockers(ctx, srcConn, table, true); err != nil {
+		return err
+	}
 	// One snapshot of the source for the whole copy.
 	srcTx, err := srcConn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {

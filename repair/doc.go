@@ -20,10 +20,13 @@
 //
 // Writes: pg_shard took an exclusive lock on the shard for the whole repair,
 // so no write could slip between the copy's snapshot and the placement's
-// return to the finalized state. CopyShardPlacement takes no such lock: a
-// write committed on the source after the copy's snapshot was taken, by a
-// process whose catalog still saw the target as inactive, is not on the
-// target. Stop writes to the shard while it is repaired.
+// return to the finalized state. CopyShardPlacement keeps the shard
+// writable: the target is written by every write planned once it is
+// filling, and a write planned before (a process that stopped heartbeating,
+// or paused after its lease check) is refused on the source by a write fence
+// (fence.go) from before the copy until the target is finalized; the writes
+// already on the source end before the copy (lockers.go). See
+// docs/failure-model.md.
 //
 // MoveShardPlacement (master_move_shard_placement) moves a placement to a
 // node without one, with the placements of the co-located shards (same

@@ -21,7 +21,8 @@ import (
 // target.
 //
 //  1. new placements on target, filling: they receive every write from now;
-//  2. wait until every process writes with them (catalog.WaitForAcks);
+//  2. wait until every process writes with them (catalog.WaitForAcks),
+//     then fence each source table against writes planned before (fence.go);
 //  3. copy each shard from source, as a repair does;
 //  4. in one metadata transaction, finalize the new placements and remove
 //     the old ones (only if every new one is still filling and every old one
@@ -101,14 +102,31 @@ func MoveShardPlacement(ctx context.Context, meta catalog.Querier, connect NodeC
 		undo()
 		return err
 	}
+	// Writes planned before the new placements were filling are refused on
+	// the source from here on (fence.go); the fences go with the old tables.
+	tables := make([]fenced, len(moves))
+	for i, m := range moves {
+		tables[i] = fenced{m.ddl, m.shardID}
+	}
+	if err := fenceSources(ctx, meta, connect, source, tables); err != nil {
+		undo()
+		return err
+	}
+	unfence := func() {
+		for _, m := range moves {
+			removeFence(ctx, connect, source, m.ddl, m.shardID)
+		}
+	}
 	for _, m := range moves {
 		if err := copyShard(ctx, connect, m.ddl, m.shardID, source, target); err != nil {
+			unfence()
 			undo()
 			return err
 		}
 	}
 	// 4. Switch the whole group at once.
 	if err := switchPlacements(ctx, meta, moves, target); err != nil {
+		unfence()
 		undo()
 		return err
 	}

@@ -470,7 +470,7 @@ func (s *Session) writeReplicated(ctx context.Context, shard *catalog.Shard, pla
 			if err != nil {
 				return err
 			}
-			if _, err := dc.Conn().Exec(ctx, "BEGIN"); err != nil {
+			if _, err := dc.Conn().Exec(ctx, catalog.ReplicaBegin(placements, s.writeVersion)); err != nil {
 				release()
 				return err
 			}

@@ -36,7 +36,14 @@ type Session struct {
 	// statement runs a statement as the application's own (the driver's
 	// QueryContext), for Cursor.Statement.
 	statement func(ctx context.Context, sql string, args []driver.NamedValue) (driver.Rows, error)
+	// writeVersion is the version the BEGINs on workers carry for the last
+	// write planned here (catalog.Snapshot.FenceVersion, FencedBegin).
+	writeVersion int64
 }
+
+// Writing records that the statement about to run writes with snap: the
+// BEGINs it sends to workers carry snap's fence version (catalog/fence.go).
+func (s *Session) Writing(snap *catalog.Snapshot) { s.writeVersion = snap.FenceVersion() }
 
 // New returns a Session of c, for one database/sql connection; statement
 // runs a statement through that connection as the application's own

@@ -175,7 +175,7 @@ func (t *transaction) usable() error {
 // undoes this server's work too) on a new participant's connection.
 func (t *transaction) join(ctx context.Context, p *participant) error {
 	pc := p.conn.Conn()
-	if _, err := pc.Exec(ctx, t.begin); err != nil {
+	if _, err := pc.Exec(ctx, catalog.FencedBegin(t.begin, t.s.writeVersion)); err != nil {
 		return err
 	}
 	for _, q := range t.replay {

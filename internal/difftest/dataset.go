@@ -19,7 +19,7 @@ type Table struct {
 	// Reference is true for a reference table: copied whole to every
 	// worker (master_create_reference_table).
 	Reference bool
-	Rows [][]any
+	Rows      [][]any
 	// Literals are rows written as SQL literals, one parenthesized tuple
 	// per row in Columns order ("('2024-01-01 00:00', 100001, ...)"): Run
 	// inserts them after Rows, one INSERT each, in the session of the

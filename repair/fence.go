@@ -1,0 +1,155 @@
+package repair
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/internal/sqlerr"
+)
+
+// The write fence on the source placement.
+//
+// A repair or move copies the source placement once every process writes
+// the new placement too (catalog.WaitForAcks). That wait trusts
+// heartbeats and clocks: a process that stopped heartbeating is not waited
+// for, and any process can pause between its lease check and its write.
+// Such a stale write, planned on the placement list without the new
+// placement, lands on the source only, after the copy's snapshot, and the
+// new placement is finalized without it.
+//
+// So, before the copy, the source's shard table gets a statement trigger
+// (fenceTrigger) that refuses every write whose transaction does not carry
+// a metadata version at least fenceVersion, the version at which the new
+// placement became writable (catalog.FenceSetting, see catalog/fence.go).
+// Creating the trigger takes a SHARE ROW EXCLUSIVE lock: it waits for every
+// write already on the source table, so that each write is either before
+// it (committed before the copy's snapshot, so in the copy) or after it
+// (refused unless it writes the new placement too). The workers decide, not
+// clocks. The trigger stays until the placement change is committed in the
+// metadata (repair) or the source table is dropped (move).
+//
+// The fence costs nothing to shards that are not repaired or moved: they
+// have no trigger.
+
+// fenceTrigger is the trigger's name on a fenced shard table.
+const fenceTrigger = "pgshard_write_fence"
+
+// fenceApplicationName is the application_name of the session installing
+// the fence, so that an operator (and a test) sees what it waits for.
+const fenceApplicationName = "pgshard: repair fencing the source"
+
+// fenceAttempt bounds each attempt to lock the source table: a writer
+// queued behind the fence's lock request is held at most that long.
+const fenceAttempt = 200 * time.Millisecond
+
+// fenceTimeout bounds the whole wait for the writes on the source.
+const fenceTimeout = 30 * time.Second
+
+// fenceFunction refuses a write whose transaction carries no metadata
+// version or an older one than the trigger's argument.
+const fenceFunction = `CREATE OR REPLACE FUNCTION pgshard.write_fence() RETURNS trigger LANGUAGE plpgsql AS $fence$
+BEGIN
+	IF coalesce(nullif(current_setting('` + catalog.FenceSetting + `', true), ''), '0')::bigint < TG_ARGV[0]::bigint THEN
+		RAISE EXCEPTION 'shard table %.% is being repaired or moved, and this write was planned on placements older than metadata version %', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_ARGV[0]
+			USING ERRCODE = '40001', HINT = 'Run the statement again: it is planned on the current placements.';
+	END IF;
+	RETURN NULL;
+END
+$fence$`
+
+// installFence fences shard shardID's table on node against writes planned
+// on metadata versions older than version (see the comment above). It
+// fails with 55P03 when the writes on the table do not end within
+// fenceTimeout.
+func installFence(ctx context.Context, connect NodeConnector, node catalog.Node, ddl *catalog.TemplateDDL, shardID, version int64) error {
+	conn, err := connect(ctx, node)
+	if err != nil {
+		return fmt.Errorf("repair: connecting to source node %s: %w", node, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	table := ddl.ShardTableIdentifier(shardID)
+	if _, err := conn.Exec(ctx, "SET application_name = '"+fenceApplicationName+"'"); err != nil {
+		return fmt.Errorf("repair: fencing %s on %s: %w", table, node, err)
+	}
+	stmts := []string{
+		"SET LOCAL lock_timeout = " + fmt.Sprint(fenceAttempt.Milliseconds()),
+		"CREATE SCHEMA IF NOT EXISTS pgshard",
+		fenceFunction,
+		"DROP TRIGGER IF EXISTS " + fenceTrigger + " ON " + table,
+		fmt.Sprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION pgshard.write_fence('%d')", fenceTrigger, table, version),
+	}
+	deadline := time.Now().Add(fenceTimeout)
+	for {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			for _, s := range stmts {
+				if _, err := tx.Exec(ctx, s); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		var pgErr *pgconn.PgError
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			return fmt.Errorf("repair: fencing %s on %s: %w", table, node, ctx.Err())
+		case !errors.As(err, &pgErr) || (pgErr.Code != "55P03" && pgErr.Code != "40P01" && pgErr.Code != "23505" && pgErr.Code != "XX000"):
+			// 23505, XX000: another repair created the schema or the
+			// function at the same moment; the next attempt finds them.
+			return fmt.Errorf("repair: fencing %s on %s: %w", table, node, err)
+		case time.Now().After(deadline):
+			return sqlerr.New("55P03", "a write on %s on %s has been running for more than %v; the repair waits for the writes begun before it: end them and run it again", table, node, fenceTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("repair: fencing %s on %s: %w", table, node, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// removeFence drops the fence of shard shardID's table on node; a fence it
+// cannot drop only refuses writes that carry no version (see
+// docs/failure-model.md), so failures are ignored.
+func removeFence(ctx context.Context, connect NodeConnector, node catalog.Node, ddl *catalog.TemplateDDL, shardID int64) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), catalogTimeout)
+	defer cancel()
+	conn, err := connect(ctx, node)
+	if err != nil {
+		return
+	}
+	defer conn.Close(ctx)
+	_, _ = conn.Exec(ctx, "DROP TRIGGER IF EXISTS "+fenceTrigger+" ON "+ddl.ShardTableIdentifier(shardID))
+}
+
+// fenced is a shard table to fence: its definition and shard.
+type fenced struct {
+	ddl     *catalog.TemplateDDL
+	shardID int64
+}
+
+// fenceSources fences each of tables on source against writes planned on
+// metadata versions older than the current one (read after the new
+// placements became writable); on failure it removes the fences it made.
+func fenceSources(ctx context.Context, meta catalog.Querier, connect NodeConnector, source catalog.Node, tables []fenced) error {
+	v, err := catalog.CurrentVersion(ctx, meta)
+	if err != nil {
+		return err
+	}
+	for i, f := range tables {
+		if err := installFence(ctx, connect, source, f.ddl, f.shardID, v); err != nil {
+			for _, done := range tables[:i] {
+				removeFence(ctx, connect, source, done.ddl, done.shardID)
+			}
+			return err
+		}
+	}
+	return nil
+}
