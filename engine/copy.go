@@ -23,7 +23,7 @@ import (
 )
 
 // CopyCursor is the Cursor of a connection that can run PostgreSQL's COPY
-// on the nodes; conn (package pgshard) implements it. Every method blocks
+// on the nodes; session.Session implements it. Every method blocks
 // on the network and honours ctx.
 type CopyCursor interface {
 	Cursor
