@@ -262,7 +262,8 @@ func resultOf(db *sql.DB, q string) (string, error) {
 // retried with the servers' user types (Combine) — inside a transaction
 // too, where the first attempt's refusal must not fail the transaction —
 // and answers what a plain table answers; a composite pgshard cannot carry
-// exactly is refused with 0A000, not 25P02.
+// exactly (an interval attribute beside a timestamptz) is refused with
+// 0A000, not 25P02.
 func TestUserTypeRetriedInsideTransaction(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -270,6 +271,7 @@ func TestUserTypeRetriedInsideTransaction(t *testing.T) {
 		for _, ddl := range []string{
 			`CREATE TYPE stamp AS (at timestamptz, f float8)`,
 			`CREATE TYPE mixed AS (at timestamptz, n numeric, d date)`,
+			`CREATE TYPE odd AS (at timestamptz, i interval)`,
 		} {
 			if _, err := e.worker(n).Exec(ctx, ddl); err != nil {
 				t.Fatalf("%s on %s: %v", ddl, n.Addr(), err)
@@ -277,13 +279,13 @@ func TestUserTypeRetriedInsideTransaction(t *testing.T) {
 		}
 	}
 	for _, table := range []string{"ut", "ut_plain"} {
-		e.exec(`CREATE TABLE ` + table + ` (k int, st stamp, mx mixed)`)
+		e.exec(`CREATE TABLE ` + table + ` (k int, st stamp, mx mixed, od odd)`)
 		if table == "ut" {
 			e.exec(`SELECT master_create_distributed_table('ut', 'k')`)
 			e.exec(`SELECT master_create_worker_shards('ut', 8, 1)`)
 		}
 		for k := 1; k <= 12; k++ {
-			e.exec(fmt.Sprintf(`INSERT INTO %s VALUES (%d, ('2024-06-%02d 10:00+05:30', %d.0 / 7), ('2024-06-%02d 10:00+05:30', %d.5, '2024-06-%02d'))`, table, k, k%5+1, k%3, k%5+1, k, k%5+1))
+			e.exec(fmt.Sprintf(`INSERT INTO %s VALUES (%d, ('2024-06-%02d 10:00+05:30', %d.0 / 7), ('2024-06-%02d 10:00+05:30', %d.5, '2024-06-%02d'), ('2024-06-%02d 10:00+05:30', '%d hours'))`, table, k, k%5+1, k%3, k%5+1, k, k%5+1, k%5+1, k%4))
 		}
 	}
 	shard := session(t, "pgshard", e.DSN, `SET DateStyle = 'SQL, DMY'; SET TimeZone = 'Asia/Kolkata'`)
@@ -293,7 +295,8 @@ func TestUserTypeRetriedInsideTransaction(t *testing.T) {
 		refused   bool
 	}{
 		{"composite carried exactly", `SELECT DISTINCT st FROM ut`, false},
-		{"composite refused", `SELECT DISTINCT mx FROM ut`, true},
+		{"composite with numeric and date carried exactly", `SELECT DISTINCT mx FROM ut`, false},
+		{"composite refused", `SELECT DISTINCT od FROM ut`, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want, err := resultOfOne(plain, strings.ReplaceAll(tc.sql, "ut", "ut_plain"))
