@@ -53,8 +53,9 @@ func BenchmarkTPCC(b *testing.B) {
 				b.Fatal(err)
 			}
 			// Statistics, as autovacuum would gather them soon after a
-			// load: pgshard does not pass ANALYZE on to the shards, so the
-			// workers' databases are analyzed directly.
+			// load: a bare ANALYZE through pgshard runs on the metadata
+			// database only, so the workers' databases are analyzed
+			// directly.
 			servers := e.workers
 			if bc.replicas == 0 {
 				servers = e.workers[:1]

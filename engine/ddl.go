@@ -29,7 +29,8 @@ import (
 // (55000) before anything is applied.
 //
 // CREATE and DROP INDEX CONCURRENTLY cannot run in a transaction: they run
-// placement by placement (concurrently), see there.
+// placement by placement (concurrently), see there. ANALYZE and VACUUM
+// change no schema: see maintain.
 type DDL struct {
 	Plan *planner.Plan
 }
@@ -47,6 +48,9 @@ func (x DDL) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (dr
 	d := x.Plan.DDL
 	if d.Concurrent {
 		return x.concurrently(ctx, vc)
+	}
+	if d.Op == planner.DDLAnalyze || d.Op == planner.DDLVacuum {
+		return x.maintain(ctx, vc)
 	}
 	var version int64
 	var leftovers []leftover
@@ -200,11 +204,64 @@ func (x DDL) concurrently(ctx context.Context, vc Cursor) (driver.Result, error)
 	return Result{}, nil
 }
 
+// maintain runs ANALYZE or VACUUM on the template and then on every
+// finalized placement of the table's shards, one after the other (inactive
+// and filling placements are skipped: a repair copies their rows afresh,
+// and autovacuum analyzes them there). Neither changes the schema: no
+// metadata row is locked and the metadata version stays. VACUUM cannot run
+// in a transaction block (25001, as PostgreSQL refuses it); outside one
+// each placement's statement commits on its own, as does ANALYZE's. An
+// ANALYZE in an open transaction runs in it (Atomically), as PostgreSQL's
+// does, and is committed with it.
+func (x DDL) maintain(ctx context.Context, vc Cursor) (driver.Result, error) {
+	d := x.Plan.DDL
+	if d.Op == planner.DDLVacuum && vc.InTransaction() {
+		return nil, sqlerr.New("25001", "VACUUM cannot run inside a transaction block")
+	}
+	run := func() error {
+		l, err := readLayout(ctx, vc, d, false)
+		if err != nil {
+			return err
+		}
+		if _, err := vc.MetaQuery(ctx, d.TemplateSQL); err != nil {
+			return err
+		}
+		for i := 0; i < l.count(); i++ {
+			sql, err := d.ShardSQL(l.refs(i), nil)
+			if err != nil {
+				return err
+			}
+			for _, pl := range l.tables[0].shards[i].placements {
+				if pl.State != catalog.StateFinalized {
+					continue
+				}
+				if err := vc.WritePlacement(ctx, pl, sql); err != nil {
+					return fmt.Errorf("pgshard: %s on shard %d on %s: %w", d.Op, pl.ShardID, pl.Node, err)
+				}
+			}
+		}
+		return nil
+	}
+	var err error
+	if vc.InTransaction() {
+		err = vc.Atomically(ctx, nil, run)
+	} else {
+		err = run()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return Result{}, nil
+}
+
 func (x DDL) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, desc *Description) error {
 	d := x.Plan.DDL
 	how := "in one transaction (two-phase commit)"
-	if d.Concurrent {
+	switch {
+	case d.Concurrent, d.Op == planner.DDLVacuum:
 		how = "placement by placement, outside a transaction"
+	case d.Op == planner.DDLAnalyze:
+		how = "placement by placement (in the open transaction, if any)"
 	}
 	desc.Add("pgshard: %s of %s on the template and every finalized placement of its %d shards, %s", d.Op, d.Tables[0].Name, len(d.Tables[0].Shards), how)
 	if d.TemplateSQL != "" {
@@ -329,7 +386,7 @@ func readLayout(ctx context.Context, vc Cursor, d *planner.DDLPlan, lock bool) (
 			}
 			pl := catalog.Placement{ID: r[3].(int64), ShardID: id, State: catalog.ShardState(r[4].(int32)),
 				Node: catalog.Node{Name: r[5].(string), Port: int(r[6].(int32))}}
-			if pl.State == catalog.StateFilling && d.Op != planner.DDLDropTable {
+			if pl.State == catalog.StateFilling && d.Op != planner.DDLDropTable && d.Op != planner.DDLAnalyze && d.Op != planner.DDLVacuum {
 				return nil, sqlerr.New(sqlerr.ObjectNotInPrereq, "shard %d of \"%s\" is being repaired or moved (placement %d on %s is filling); run the schema change once that finishes", id, t.name, pl.ID, pl.Node)
 			}
 			s := &t.shards[len(t.shards)-1]

@@ -32,6 +32,13 @@ const (
 	DDLRename
 	// DDLComment is COMMENT ON TABLE / COLUMN.
 	DDLComment
+	// DDLAnalyze is ANALYZE [(options)] table [(columns)]: statistics,
+	// gathered on every finalized placement and on the template; it
+	// changes no schema.
+	DDLAnalyze
+	// DDLVacuum is VACUUM [(options)] table [(columns)]: run on every
+	// finalized placement and on the template, outside a transaction.
+	DDLVacuum
 )
 
 func (o DDLOp) String() string {
@@ -50,6 +57,10 @@ func (o DDLOp) String() string {
 		return "RENAME"
 	case DDLComment:
 		return "COMMENT"
+	case DDLAnalyze:
+		return "ANALYZE"
+	case DDLVacuum:
+		return "VACUUM"
 	}
 	return fmt.Sprintf("DDLOp(%d)", int(o))
 }
@@ -162,7 +173,8 @@ func (d *DDLPlan) ShardSQL(shards []ShardRef, values []*string) (string, error) 
 func isSchemaChange(stmt *pg_query.Node) bool {
 	switch stmt.Node.(type) {
 	case *pg_query.Node_AlterTableStmt, *pg_query.Node_IndexStmt, *pg_query.Node_DropStmt,
-		*pg_query.Node_TruncateStmt, *pg_query.Node_RenameStmt, *pg_query.Node_CommentStmt:
+		*pg_query.Node_TruncateStmt, *pg_query.Node_RenameStmt, *pg_query.Node_CommentStmt,
+		*pg_query.Node_VacuumStmt:
 		return true
 	}
 	return false
@@ -187,6 +199,8 @@ func planDDL(stmt *pg_query.Node, version int32, snap *catalog.Snapshot, env Env
 		err = b.rename(x.RenameStmt)
 	case *pg_query.Node_CommentStmt:
 		err = b.comment(x.CommentStmt)
+	case *pg_query.Node_VacuumStmt:
+		err = b.vacuum(x.VacuumStmt)
 	default:
 		return nil, false, nil
 	}
@@ -800,6 +814,28 @@ func (b *ddlBuilder) truncate(s *pg_query.TruncateStmt) error {
 	}
 	if s.RestartSeqs {
 		return sqlerr.Unsupported("TRUNCATE ... RESTART IDENTITY on distributed table \"%s\" is not supported: its sequences live on the metadata database; restart them with ALTER SEQUENCE", b.d.Tables[0].Name)
+	}
+	return nil
+}
+
+// vacuum plans ANALYZE or VACUUM of one distributed or reference table;
+// without a table (the whole database) it runs on the metadata database
+// alone. Several tables in one statement, one of them distributed, are
+// refused: their shards are not paired up as co-located tables' are.
+func (b *ddlBuilder) vacuum(s *pg_query.VacuumStmt) error {
+	op := DDLAnalyze
+	if s.IsVacuumcmd {
+		op = DDLVacuum
+	}
+	for _, r := range s.Rels {
+		b.table(r.GetVacuumRelation().GetRelation())
+	}
+	if len(b.d.Tables) == 0 {
+		return nil
+	}
+	b.d.Op = op
+	if len(s.Rels) > 1 {
+		return sqlerr.Unsupported("%s of distributed table \"%s\" together with other tables is not supported; run one %s per table", op, b.d.Tables[0].Name, op)
 	}
 	return nil
 }

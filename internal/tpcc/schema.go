@@ -6,7 +6,9 @@ import (
 	"fmt"
 )
 
-// Table is one TPC-C table: its DDL and the column pgshard distributes it by.
+// Table is one TPC-C table: its DDL and the column pgshard distributes it
+// by; Key is "" for a reference table (item: one shard, a copy on every
+// node).
 type Table struct {
 	Name string
 	Key  string
@@ -43,7 +45,7 @@ var Tables = []Table{
 		ol_w_id int NOT NULL, ol_d_id int NOT NULL, ol_o_id int NOT NULL, ol_number int NOT NULL, ol_i_id int,
 		ol_supply_w_id int, ol_delivery_d timestamp, ol_quantity int, ol_amount numeric(6,2), ol_dist_info char(24),
 		PRIMARY KEY (ol_w_id, ol_d_id, ol_o_id, ol_number))`},
-	{"item", "i_id", `CREATE TABLE item (
+	{"item", "", `CREATE TABLE item (
 		i_id int NOT NULL, i_im_id int, i_name varchar(24), i_price numeric(5,2), i_data varchar(50),
 		PRIMARY KEY (i_id))`},
 	{"stock", "s_w_id", `CREATE TABLE stock (
@@ -67,7 +69,9 @@ type Sharding struct {
 }
 
 // Create creates the tables and indexes in db and, with a non-zero
-// sharding, distributes them through pgshard's admin functions.
+// sharding, distributes them through pgshard's admin functions: item, which
+// has no warehouse id, as a reference table (a copy on every node, read
+// beside each warehouse's rows).
 func Create(ctx context.Context, db *sql.DB, s Sharding) error {
 	for _, t := range Tables {
 		if _, err := db.ExecContext(ctx, t.DDL); err != nil {
@@ -83,6 +87,12 @@ func Create(ctx context.Context, db *sql.DB, s Sharding) error {
 		return nil
 	}
 	for _, t := range Tables {
+		if t.Key == "" {
+			if _, err := db.ExecContext(ctx, `SELECT master_create_reference_table($1)`, t.Name); err != nil {
+				return fmt.Errorf("tpcc: making %s a reference table: %w", t.Name, err)
+			}
+			continue
+		}
 		if _, err := db.ExecContext(ctx, `SELECT master_create_distributed_table($1, $2)`, t.Name, t.Key); err != nil {
 			return fmt.Errorf("tpcc: distributing %s: %w", t.Name, err)
 		}
