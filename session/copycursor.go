@@ -8,7 +8,6 @@ import (
 	"slices"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/engine"
@@ -133,16 +132,9 @@ func queryRows(ctx context.Context, c *pgx.Conn, sql string, arg any, binary []b
 			case !binary[i]:
 				values[i] = string(raw)
 			default:
-				typ, ok := c.TypeMap().TypeForOID(fields[i].DataTypeOID)
-				if !ok {
-					return nil, sqlerr.New(sqlerr.InternalError, "no decoder for a value of type OID %d", fields[i].DataTypeOID)
-				}
-				v, err := typ.Codec.DecodeValue(c.TypeMap(), fields[i].DataTypeOID, pgx.BinaryFormatCode, raw)
+				v, err := decodeBinary(c.TypeMap(), fields[i].DataTypeOID, raw)
 				if err != nil {
 					return nil, err
-				}
-				if inf, ok := v.(pgtype.InfinityModifier); ok {
-					v = inf.String()
 				}
 				values[i] = v
 			}

@@ -110,16 +110,9 @@ func queryOneRow(ctx context.Context, c *pgx.Conn, sql string, args []any, forma
 			values[i] = string(raw)
 			continue
 		}
-		typ, ok := c.TypeMap().TypeForOID(fields[i].DataTypeOID)
-		if !ok {
-			return nil, sqlerr.New(sqlerr.InternalError, "no decoder for a value of type OID %d", fields[i].DataTypeOID)
-		}
-		v, err := typ.Codec.DecodeValue(c.TypeMap(), fields[i].DataTypeOID, pgx.BinaryFormatCode, raw)
+		v, err := decodeBinary(c.TypeMap(), fields[i].DataTypeOID, raw)
 		if err != nil {
 			return nil, err
-		}
-		if inf, ok := v.(pgtype.InfinityModifier); ok {
-			v = inf.String()
 		}
 		values[i] = v
 	}
@@ -210,4 +203,22 @@ func (s *Session) evalKeyTexts(ctx context.Context, keys []keyText, args []any, 
 		out[k.index] = driver.NamedValue{Ordinal: out[k.index].Ordinal, Name: out[k.index].Name, Value: values[i]}
 	}
 	return nil
+}
+
+// decodeBinary decodes one value the session returned in binary as the Go
+// value a worker accepts for it; an infinite date or timestamp becomes its
+// text ("infinity", "-infinity").
+func decodeBinary(m *pgtype.Map, oid uint32, raw []byte) (any, error) {
+	typ, ok := m.TypeForOID(oid)
+	if !ok {
+		return nil, sqlerr.New(sqlerr.InternalError, "no decoder for a value of type OID %d", oid)
+	}
+	v, err := typ.Codec.DecodeValue(m, oid, pgx.BinaryFormatCode, raw)
+	if err != nil {
+		return nil, err
+	}
+	if inf, ok := v.(pgtype.InfinityModifier); ok {
+		return inf.String(), nil
+	}
+	return v, nil
 }
