@@ -543,7 +543,11 @@ func TestStalledWorkerDoesNotHang(t *testing.T) {
 	open, _ := driverGoroutines()
 	db.Close()
 	dbClosed = true
-	leakDeadline := time.Now().Add(10 * time.Second)
+	// A connection whose statement was cancelled (the background
+	// resolver's scan, when Close cancels it) is closed by pgconn's
+	// asyncClose, whose cancel request to the stalled worker waits up to
+	// pgconn's own 15 s deadline before the goroutine ends: wait past it.
+	leakDeadline := time.Now().Add(20 * time.Second)
 	n, dump := driverGoroutines()
 	for n > baseline && time.Now().Before(leakDeadline) {
 		time.Sleep(50 * time.Millisecond)
