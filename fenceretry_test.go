@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgshard/pgshard"
 	"github.com/pgshard/pgshard/repair"
 	pgsession "github.com/pgshard/pgshard/session"
 )
@@ -228,11 +229,14 @@ func firstShard(e *env) (int64, []placement) {
 // does not undo) fails the write after five runs, and a context deadline
 // ends the retries early. A 40001 without the fence's marker (a
 // serialization failure) is not run again, nor is a refused write inside
-// a transaction.
+// a transaction, nor a COPY (pgshard runs every COPY in a transaction, and
+// the rows already sent from the application's source cannot be sent
+// again): it fails with the hint to run the transaction again.
 func TestFenceRetryIsBounded(t *testing.T) {
 	e := setupKV(t, 4, 2)
 	shard, holders := firstShard(e)
-	key := e.keysInShard(shard, 1)[0]
+	keys := e.keysInShard(shard, 2)
+	key, copyKey := keys[0], keys[1]
 	e.exec(`INSERT INTO kv (k, v, n) VALUES ($1, 'old', 0)`, key)
 	table := fmt.Sprintf("kv_%d", shard)
 	ctx := context.Background()
@@ -271,6 +275,9 @@ func TestFenceRetryIsBounded(t *testing.T) {
 		constraint string
 		timeout    time.Duration
 		inTx       bool
+		// copy: the write is a COPY through pgshard.CopyFrom (always in a
+		// transaction of its own) of a new row of the shard.
+		copy bool
 		// wantRuns is the exact number of runs; with maxRuns set instead,
 		// fewer than maxRuns.
 		wantRuns, maxRuns int64
@@ -280,11 +287,14 @@ func TestFenceRetryIsBounded(t *testing.T) {
 		{name: "deadline during the retries", constraint: repair.RefusalConstraint, timeout: 60 * time.Millisecond, maxRuns: 5},
 		{name: "serialization failure", constraint: "", timeout: time.Minute, wantRuns: 1},
 		{name: "fence in a transaction", constraint: repair.RefusalConstraint, timeout: time.Minute, inTx: true, wantRuns: 1, wantHint: pgsession.RerunTransactionHint},
+		// The COPY may start on both placements before the first refuses:
+		// its runs are not counted, its error and effect are checked.
+		{name: "COPY", constraint: repair.RefusalConstraint, timeout: time.Minute, copy: true, wantHint: pgsession.RerunTransactionHint},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, p := range holders {
 				w := e.workerAt(p.Host, p.Port)
-				if _, err := w.Exec(ctx, fmt.Sprintf(`CREATE OR REPLACE TRIGGER test_fence BEFORE UPDATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION test_fence('%s')`, table, tc.constraint)); err != nil {
+				if _, err := w.Exec(ctx, fmt.Sprintf(`CREATE OR REPLACE TRIGGER test_fence BEFORE INSERT OR UPDATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION test_fence('%s')`, table, tc.constraint)); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -300,7 +310,9 @@ func TestFenceRetryIsBounded(t *testing.T) {
 			defer cancel()
 			start := time.Now()
 			var err error
-			if tc.inTx {
+			if tc.copy {
+				_, err = pgshard.CopyFrom(wctx, e.DB, pgx.Identifier{"kv"}, []string{"k", "v"}, pgx.CopyFromRows([][]any{{copyKey, "copied"}}))
+			} else if tc.inTx {
 				tx, terr := e.DB.BeginTx(wctx, nil)
 				if terr != nil {
 					t.Fatal(terr)
@@ -325,7 +337,7 @@ func TestFenceRetryIsBounded(t *testing.T) {
 				}
 				return
 			}
-			if n != tc.wantRuns {
+			if !tc.copy && n != tc.wantRuns {
 				t.Errorf("%d runs, want %d", n, tc.wantRuns)
 			}
 			var pgErr *pgconn.PgError
@@ -344,6 +356,13 @@ func TestFenceRetryIsBounded(t *testing.T) {
 			}
 			if v != 0 {
 				t.Errorf("n = %d after refused writes, want 0", v)
+			}
+			var copied int
+			if err := e.DB.QueryRow(`SELECT count(*) FROM kv WHERE k = $1`, copyKey).Scan(&copied); err != nil {
+				t.Fatal(err)
+			}
+			if copied != 0 {
+				t.Errorf("the refused COPY's row is in kv")
 			}
 		})
 	}

@@ -59,6 +59,12 @@ import (
 //     says the statement conflicted with concurrent work: running it again
 //     silently would hide that from an application that chose SERIALIZABLE
 //     to hear of it.)
+//   - COPY FROM STDIN: pgshard runs every COPY into a distributed table in
+//     a transaction (a prepared statement's rows come one Exec at a time
+//     inside tx.Prepare; pgshard.CopyFrom opens its own), and the rows
+//     already taken from the application (its Execs, a one-pass
+//     pgx.CopyFromSource) cannot be sent again: the refusal fails the
+//     transaction with the hint to run it again (txFailed).
 //   - reads: the fence refuses writes only.
 
 // fenceAttempts bounds the runs of a write the fence refuses, the first
