@@ -99,7 +99,7 @@ func (c Combine) query(ctx context.Context, vc Cursor, args []any) (driver.Rows,
 }
 
 // builtinTypes is a ServerTypes with no user types: the formats of
-// binaryTypes and canonicalArrayTypes.
+// binaryTypes and canonicalBuiltinTypes.
 var builtinTypes = &ServerTypes{formats: canonicalTransport}
 
 // queryWith runs the plan on args, carrying the user types of
