@@ -25,7 +25,10 @@ import (
 // digits), bytea, numeric NaN and infinities, infinite and BC timestamps,
 // a timestamptz array and a float8 array (NULL elements, -0, NaN,
 // Infinity), a user enum, domain and composite (whose OIDs differ between
-// the servers), and NULLs, in aggregates, GROUP BY, DISTINCT, array_agg,
+// the servers), and (table deepvals) a composite with an interval
+// attribute, a composite nesting composites and arrays, arrays of
+// composites and of a domain, tstzmultirange and tstzrange, and NULLs, in
+// aggregates, GROUP BY, DISTINCT, array_agg,
 // materialized subqueries and set operations. A query may be refused (0A000) — values
 // pgshard cannot carry exactly under the settings — but never answered
 // differently from the oracle (the same query over a plain table on the
