@@ -71,6 +71,7 @@ type schemaRun struct {
 	dbname         string // the layout's database on every node
 	oracleDB       string // the oracle's database on Nodes[0]
 	ds             *Dataset
+	shardDSN       string
 	shard, oracle  *sql.DB
 	ddlShard       *sql.Conn // the session DDL runs in on pgshard
 	names          map[string]string
@@ -223,8 +224,24 @@ func (r *schemaRun) runQueries(ctx context.Context, queries []Query, corpus bool
 				Why: "the oracle rejected the query (a bug of the step's queries or of the corpus): " + err.Error()})
 		}
 	}
+	// pgshard's answers come from sessions opened for these queries: a
+	// session that read a table before another session changed a column's
+	// type fails its next multi-shard read of it with 42804 ("the shard
+	// tables ... differ in their columns: ... 0 columns instead of 2"), and
+	// a single-shard one with the server's 0A000 "cached plan must not
+	// change result type" (a bug of the worker connections' prepared
+	// statements, reported with issue 12; not a DDL bug). Fresh sessions
+	// leave that case out of this test.
+	shard, err := sql.Open("pgshard", r.shardDSN)
+	if err != nil {
+		for _, i := range valid {
+			rep.add(Finding{Layout: r.layout, Query: queries[i], Outcome: Error, Why: err.Error()})
+		}
+		return
+	}
+	defer shard.Close()
 	found := make([]Finding, len(valid))
-	forEachInSession(len(valid), r.cfg.Parallel, func() (*sql.Conn, error) { return openSession(ctx, r.shard, r.cfg) },
+	forEachInSession(len(valid), r.cfg.Parallel, func() (*sql.Conn, error) { return openSession(ctx, shard, r.cfg) },
 		func(sess *sql.Conn, openErr error, k int) bool {
 			i := valid[k]
 			inTx := r.cfg.TxEvery > 0 && i%r.cfg.TxEvery == r.cfg.TxEvery-1
@@ -403,8 +420,9 @@ func RunSchemaSteps(ctx context.Context, cfg Config, corpus []Query, every int, 
 		for _, t := range ds.Tables() {
 			r.names[t.Name] = t.Name
 		}
+		r.shardDSN = dsnFor(cfg.Nodes[0].DSN(dbname), l.Options)
 		var err error
-		if r.shard, err = sql.Open("pgshard", dsnFor(cfg.Nodes[0].DSN(dbname), l.Options)); err != nil {
+		if r.shard, err = sql.Open("pgshard", r.shardDSN); err != nil {
 			return err
 		}
 		defer r.shard.Close()
