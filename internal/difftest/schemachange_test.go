@@ -3,6 +3,7 @@ package difftest
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -195,6 +196,9 @@ func TestDifferentialSchemaChanges(t *testing.T) {
 			total[i] += n
 		}
 		skipped += r.Skipped
+		if os.Getenv("DIFFTEST_VERBOSE") != "" && r.Skipped > 0 {
+			t.Logf("step %s skipped (the oracle rejects them on this shape):\n  %s", r.Step, strings.Join(r.SkippedWhy, "\n  "))
+		}
 		if r.Counts[Wrong]+r.Counts[Error] > 0 {
 			t.Errorf("step %s:\n%s", r.Step, r.ShowFindings())
 		}
