@@ -183,7 +183,9 @@ func TestDifferentialSchemaChanges(t *testing.T) {
 	const every = 8
 	reps, err := RunSchemaSteps(ctx, Config{
 		Nodes: c.Nodes, Layouts: []Layout{{Shards: 4, Replicas: 2}}, Seed: 20240601, People: 2000, Visits: 3000,
-		Logf: func(f string, a ...any) { t.Logf("[%s] "+f, append([]any{time.Since(start).Round(time.Second)}, a...)...) },
+		Logf: func(f string, a ...any) {
+			t.Logf("[%s] "+f, append([]any{time.Since(start).Round(time.Second)}, a...)...)
+		},
 	}, corpus, every, schemaSteps)
 	if err != nil {
 		t.Fatal(err)
