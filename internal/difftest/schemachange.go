@@ -555,6 +555,11 @@ func (r *schemaRun) check(ctx context.Context, rep *StepReport) error {
 			}
 		}
 	}
+	dropped, err := r.checkDropped(ctx, ds)
+	if err != nil {
+		return err
+	}
+	shapes = append(shapes, dropped...)
 	storage, err := checkStorage(ctx, r.cfg, r.layout, r.dbname, r.oracleDB, ds)
 	if err != nil {
 		return err
@@ -579,4 +584,51 @@ func (s *StepReport) ShowFindings() string {
 		}
 	}
 	return b.String()
+}
+
+// checkDropped checks, for every distributed or reference table of the
+// dataset that the oracle no longer has (DROP TABLE), that no shard table
+// of it is left on any worker and no template on the metadata database.
+// It returns one finding per such table, named "dropped:<table>".
+func (r *schemaRun) checkDropped(ctx context.Context, ds *Dataset) ([]Finding, error) {
+	var out []Finding
+	for i, t := range ds.Tables() {
+		orig := r.ds.Tables()[i]
+		if len(t.Columns) > 0 || (orig.Key == "" && !orig.Reference) {
+			continue
+		}
+		f := Finding{Layout: r.layout, Outcome: Equal, Query: Query{Name: "dropped:" + t.Name,
+			SQL: fmt.Sprintf("the tables named %s or %s_<shard id> on every node", t.Name, t.Name)}}
+		for _, n := range r.cfg.Nodes {
+			db, err := sql.Open("pgx", n.DSN(r.dbname))
+			if err != nil {
+				return nil, err
+			}
+			var left []string
+			rows, err := db.QueryContext(ctx, `SELECT relname FROM pg_class WHERE relkind IN ('r', 'p')
+				AND relname ~ ('^' || $1 || '(_[0-9]+)?$') ORDER BY relname`, t.Name)
+			if err == nil {
+				for rows.Next() {
+					var name string
+					if err = rows.Scan(&name); err != nil {
+						break
+					}
+					left = append(left, name)
+				}
+				rows.Close()
+				if err == nil {
+					err = rows.Err()
+				}
+			}
+			db.Close()
+			if err != nil {
+				return nil, fmt.Errorf("tables left of %s on %s: %w", t.Name, n.Addr(), err)
+			}
+			if len(left) > 0 && f.Outcome == Equal {
+				f.Outcome, f.Why = Wrong, fmt.Sprintf("dropped on the oracle, but %s still has %s", n.Addr(), strings.Join(left, ", "))
+			}
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }

@@ -96,6 +96,41 @@ var schemaSteps = []SchemaStep{
 		{Name: "tier_ordered", SQL: `SELECT id FROM people WHERE tier = 2 ORDER BY id LIMIT 20`, Ordered: true},
 		{Name: "amount_range", SQL: `SELECT count(*), sum(amount) FROM visits WHERE amount BETWEEN 10 AND 20`},
 	}},
+	{Name: "defaults", Stmts: []SchemaStmt{
+		{SQL: `ALTER TABLE people ALTER COLUMN tier SET DEFAULT 4`},
+		{SQL: `INSERT INTO people (id, name) VALUES (999999992, 'dflt')`},
+		{SQL: `ALTER TABLE people ALTER COLUMN tier DROP DEFAULT`},
+		{SQL: `INSERT INTO people (id, name) VALUES (999999993, 'no default')`, Code: "23502"},
+		{SQL: `ALTER TABLE people ADD COLUMN code text DEFAULT 'p-' || 'x'`},
+	}, Queries: []Query{
+		{Name: "default_rows", SQL: `SELECT id, name, tier, code FROM people WHERE id >= 999999990`},
+		{Name: "code_groups", SQL: `SELECT code, count(*) FROM people GROUP BY code`},
+	}},
+	{Name: "foreign_keys", Stmts: []SchemaStmt{
+		{SQL: `ALTER TABLE visits ADD CONSTRAINT visits_person_fk FOREIGN KEY (person_id) REFERENCES people (id)`, Code: "23503"},
+		{SQL: `DELETE FROM visits v WHERE NOT EXISTS (SELECT 1 FROM people p WHERE p.id = v.person_id)`},
+		{SQL: `ALTER TABLE visits ADD CONSTRAINT visits_person_fk FOREIGN KEY (person_id) REFERENCES people (id)`},
+		{SQL: `INSERT INTO visits (person_id, visit_id, amount) VALUES (999999999, 1, 1)`, Code: "23503"},
+		{SQL: `ALTER TABLE ranks ADD CONSTRAINT ranks_dept_key UNIQUE (dept)`, Code: "23505"}, // eng twice
+		{SQL: `DELETE FROM ranks WHERE floor = 9`},
+		{SQL: `ALTER TABLE ranks ADD CONSTRAINT ranks_dept_key UNIQUE (dept)`},
+		{SQL: `ALTER TABLE people ADD CONSTRAINT people_dept_fk FOREIGN KEY (dept) REFERENCES ranks (dept)`, Code: "23503"},
+		{SQL: `ALTER TABLE people ADD CONSTRAINT people_dept_fk FOREIGN KEY (dept) REFERENCES ranks (dept) NOT VALID`},
+		{SQL: `INSERT INTO people (id, name, tier, dept) VALUES (999999994, 'fk', 1, 'nowhere')`, Code: "23503"},
+	}, Queries: []Query{
+		{Name: "fk_orphans", SQL: `SELECT count(*) FROM visits v WHERE NOT EXISTS (SELECT 1 FROM people p WHERE p.id = v.person_id)`},
+		{Name: "fk_rows", SQL: `SELECT count(*), count(visit_id) FROM visits`},
+	}},
+	{Name: "committed_transaction", InTx: true, Stmts: []SchemaStmt{
+		{SQL: `ALTER TABLE events ADD COLUMN note text DEFAULT 'e'`},
+		{SQL: `UPDATE events SET note = label WHERE id % 3 = 0`},
+		{SQL: `CREATE INDEX events_note ON events (note)`},
+	}, Queries: []Query{
+		{Name: "events_note", SQL: `SELECT note, count(*) FROM events GROUP BY note`},
+	}},
+	{Name: "concurrently_in_transaction", InTx: true, Rollback: true, Stmts: []SchemaStmt{
+		{SQL: `CREATE INDEX CONCURRENTLY people_age_c ON people (age)`, Code: "25001"},
+	}},
 	{Name: "drop_column", Stmts: []SchemaStmt{
 		{SQL: `ALTER TABLE people DROP COLUMN joined`},
 		{SQL: `ALTER TABLE visits DROP COLUMN note`},
@@ -164,7 +199,7 @@ func daysRows(n int) string {
 
 // TestDifferentialSchemaChanges applies schemaSteps to the oracle and,
 // through pgshard, to one layout (4 shards × 2 replicas on 2 workers) and,
-// after each step, requires the step's queries and a rotating eighth of the
+// after each step, requires the step's queries and a rotating tenth of the
 // corpus to answer as the oracle does, every placement to have the
 // oracle's columns, and the placements to hold the oracle's rows (replicas
 // alike, template empty): 0 wrong and 0 errors. Corpus queries the oracle
@@ -178,9 +213,9 @@ func TestDifferentialSchemaChanges(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
-	// A rotating eighth of the corpus per step keeps the run near a minute
+	// A rotating tenth of the corpus per step keeps the run near a minute
 	// on 2 cores under -race; across the steps most of the corpus is read.
-	const every = 8
+	const every = 10
 	reps, err := RunSchemaSteps(ctx, Config{
 		Nodes: c.Nodes, Layouts: []Layout{{Shards: 4, Replicas: 2}}, Seed: 20240601, People: 2000, Visits: 3000,
 		Logf: func(f string, a ...any) {
