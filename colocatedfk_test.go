@@ -1,0 +1,414 @@
+package pgshard_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgshard/pgshard/catalog"
+)
+
+// profilesTable is a table whose shard tables' names, and whose foreign
+// key's name, are too long for "<name>_<shardid>" (60 bytes): pgshard
+// shortens them (catalog.ShardName).
+const profilesTable = "customer_profiles_with_a_name_long_enough_to_be_shortened_xx"
+
+// colocatedFKTables are the referencing tables of setupColocatedFKs, each
+// with a foreign key on customer_id to a co-located table.
+var colocatedFKTables = []string{"orders", profilesTable, "notes"}
+
+// setupColocatedFKs creates four co-located distributed tables, 4 shards x
+// 2 replicas, chained by foreign keys on their distribution column, each
+// ON DELETE CASCADE: orders → customers, profiles (a long name, with an
+// unnamed foreign key whose name pgshard makes) → customers, notes →
+// profiles. Customers 1..40 each have two orders, a profile and a note.
+func setupColocatedFKs(t *testing.T) *env {
+	e := newEnv(t)
+	p := pgx.Identifier{profilesTable}.Sanitize()
+	if len(profilesTable) != 60 {
+		t.Fatalf("profilesTable is %d bytes, want 60", len(profilesTable))
+	}
+	for _, s := range []string{
+		`CREATE TABLE customers (id bigint PRIMARY KEY, name text)`,
+		`CREATE TABLE orders (customer_id bigint NOT NULL, amount int)`,
+		`CREATE TABLE ` + p + ` (customer_id bigint PRIMARY KEY, bio text)`,
+		`CREATE TABLE notes (customer_id bigint NOT NULL, body text)`,
+	} {
+		e.exec(s)
+	}
+	for _, tb := range []string{"customers", "orders", profilesTable, "notes"} {
+		e.exec(`SELECT master_create_distributed_table($1, $2)`, pgx.Identifier{tb}.Sanitize(), map[bool]string{true: "id", false: "customer_id"}[tb == "customers"])
+		e.exec(`SELECT master_create_worker_shards($1, 4, 2)`, pgx.Identifier{tb}.Sanitize())
+	}
+	for _, s := range []string{
+		`ALTER TABLE orders ADD CONSTRAINT orders_customer_fk FOREIGN KEY (customer_id) REFERENCES customers (id) ON DELETE CASCADE`,
+		`ALTER TABLE ` + p + ` ADD FOREIGN KEY (customer_id) REFERENCES customers (id) ON DELETE CASCADE`,
+		`ALTER TABLE notes ADD CONSTRAINT notes_profile_fk FOREIGN KEY (customer_id) REFERENCES ` + p + ` (customer_id) ON DELETE CASCADE`,
+	} {
+		e.exec(s)
+	}
+	for k := 1; k <= 40; k++ {
+		e.exec(`INSERT INTO customers VALUES ($1, $2)`, k, fmt.Sprint("c", k))
+		e.exec(`INSERT INTO orders VALUES ($1, 1), ($1, 2)`, k)
+		e.exec(`INSERT INTO `+p+` VALUES ($1, 'bio')`, k)
+		e.exec(`INSERT INTO notes VALUES ($1, 'note')`, k)
+	}
+	return e
+}
+
+// colocatedShard returns the shard of table with the same range as shard
+// shardID (of a table co-located with it).
+func (e *env) colocatedShard(table string, shardID int64) int64 {
+	e.t.Helper()
+	return e.queryInt(`SELECT s2.id FROM pgs_distribution_metadata.shard s1
+		JOIN pgs_distribution_metadata.shard s2 ON s2.min_value = s1.min_value AND s2.max_value = s1.max_value
+		WHERE s1.id = $1 AND s2.relation_id = $2::regclass`, shardID, pgx.Identifier{table}.Sanitize())
+}
+
+// shardTable is the quoted name of shard shardID's table of table.
+func shardTable(table string, shardID int64) string {
+	return pgx.Identifier{catalog.ShardName(table, shardID)}.Sanitize()
+}
+
+// assertColocatedFKs fails unless every finalized placement of each table
+// has exactly its template's foreign keys, each named as pgshard names a
+// shard's constraint (catalog.ShardName of the template's name), validated,
+// referencing the shard table of the referenced table with the same range,
+// on the same node, where that shard has a finalized placement.
+func (e *env) assertColocatedFKs(tables ...string) {
+	e.t.Helper()
+	ctx := context.Background()
+	for _, table := range tables {
+		type fk struct{ name, ref string }
+		rows, err := e.DB.Query(`SELECT conname, confrelid::regclass::text FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'f' ORDER BY conname`, pgx.Identifier{table}.Sanitize())
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		var tmpl []fk
+		for rows.Next() {
+			var f fk
+			if err := rows.Scan(&f.name, &f.ref); err != nil {
+				e.t.Fatal(err)
+			}
+			f.ref = strings.Trim(f.ref, `"`)
+			tmpl = append(tmpl, f)
+		}
+		rows.Close()
+		for _, p := range e.placements(pgx.Identifier{table}.Sanitize()) {
+			if p.State != 1 {
+				continue
+			}
+			var want []string
+			for _, f := range tmpl {
+				refShard := e.colocatedShard(f.ref, p.ShardID)
+				if rp := placementOf(e.placements(pgx.Identifier{f.ref}.Sanitize()), refShard, p.Host, p.Port); rp.State != 1 {
+					e.t.Fatalf("%s's shard %d on %s:%d: the referenced shard %d of %s has no finalized placement there", table, p.ShardID, p.Host, p.Port, refShard, f.ref)
+				}
+				want = append(want, fmt.Sprintf("%s -> %s validated=true", catalog.ShardName(f.name, p.ShardID), catalog.ShardName(f.ref, refShard)))
+			}
+			slices.Sort(want)
+			rows, err := e.workerAt(p.Host, p.Port).Query(ctx, `SELECT k.conname || ' -> ' || r.relname || ' validated=' || k.convalidated
+				FROM pg_constraint k JOIN pg_class r ON r.oid = k.confrelid
+				WHERE k.conrelid = $1::regclass AND k.contype = 'f' ORDER BY 1`, shardTable(table, p.ShardID))
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			if !slices.Equal(got, want) {
+				e.t.Fatalf("placement %d of %s (shard %d on %s:%d) has foreign keys\n%s\nwant\n%s", p.ID, table, p.ShardID, p.Host, p.Port, strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		}
+	}
+}
+
+// assertOrphansRefused inserts a row with a customer_id no referenced row
+// has straight into every finalized placement of each table (rolled back)
+// and fails unless each is refused with 23503; then the same through
+// pgshard, for keys in every shard.
+func (e *env) assertOrphansRefused(tables ...string) {
+	e.t.Helper()
+	ctx := context.Background()
+	for _, table := range tables {
+		for _, p := range e.placements(pgx.Identifier{table}.Sanitize()) {
+			if p.State != 1 {
+				continue
+			}
+			tx, err := e.workerAt(p.Host, p.Port).Begin(ctx)
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			_, err = tx.Exec(ctx, `INSERT INTO `+shardTable(table, p.ShardID)+` (customer_id) VALUES (-987654)`)
+			_ = tx.Rollback(ctx)
+			var pe *pgconn.PgError
+			if !errors.As(err, &pe) || pe.Code != "23503" {
+				e.t.Fatalf("orphan insert straight into placement %d of %s (shard %d on %s:%d): %v, want SQLSTATE 23503", p.ID, table, p.ShardID, p.Host, p.Port, err)
+			}
+		}
+		shards := map[int64]bool{}
+		for k := -1; k >= -200 && len(shards) < 4; k-- {
+			if _, err := e.DB.Exec(`INSERT INTO `+pgx.Identifier{table}.Sanitize()+` (customer_id) VALUES ($1)`, k); codeOf(err) != "23503" {
+				e.t.Fatalf("orphan insert into %s with customer_id %d: %v (SQLSTATE %q), want 23503", table, k, err, codeOf(err))
+			}
+			shards[e.shardOfKey(table, int64(k))] = true
+		}
+		if len(shards) < 4 {
+			e.t.Fatalf("orphan inserts into %s reached %d shards, want 4", table, len(shards))
+		}
+	}
+}
+
+// shardOfKey is the shard of table whose range holds bigint key k.
+func (e *env) shardOfKey(table string, k int64) int64 {
+	e.t.Helper()
+	return e.queryInt(`SELECT id FROM pgs_distribution_metadata.shard WHERE relation_id = $1::regclass
+		AND hashint8($2::bigint) BETWEEN min_value::int AND max_value::int`, pgx.Identifier{table}.Sanitize(), k)
+}
+
+// assertCascade deletes customer k through pgshard and fails unless every
+// placement of every referencing table has lost its rows, and the
+// replicas of every table are identical.
+func (e *env) assertCascade(k int64) {
+	e.t.Helper()
+	ctx := context.Background()
+	if n := e.queryInt(`SELECT count(*) FROM orders WHERE customer_id = $1`, k); n == 0 {
+		e.t.Fatalf("customer %d has no orders to cascade to", k)
+	}
+	e.exec(`DELETE FROM customers WHERE id = $1`, k)
+	for _, table := range colocatedFKTables {
+		for _, p := range e.placements(pgx.Identifier{table}.Sanitize()) {
+			var n int
+			if err := e.workerAt(p.Host, p.Port).QueryRow(ctx, `SELECT count(*) FROM `+shardTable(table, p.ShardID)+` WHERE customer_id = $1`, k).Scan(&n); err != nil {
+				e.t.Fatal(err)
+			}
+			if n != 0 {
+				e.t.Fatalf("after deleting customer %d, placement %d of %s (shard %d on %s:%d) still holds %d of its rows", k, p.ID, table, p.ShardID, p.Host, p.Port, n)
+			}
+		}
+	}
+	e.assertGroupIdentical()
+}
+
+// assertGroupIdentical checks that the finalized placements of each
+// table of setupColocatedFKs hold the same rows.
+func (e *env) assertGroupIdentical() {
+	e.t.Helper()
+	ctx := context.Background()
+	for _, table := range append([]string{"customers"}, colocatedFKTables...) {
+		digests := map[int64][]string{}
+		for _, p := range e.placements(pgx.Identifier{table}.Sanitize()) {
+			if p.State != 1 {
+				e.t.Fatalf("placement %d of %s (shard %d on %s:%d) is in state %d", p.ID, table, p.ShardID, p.Host, p.Port, p.State)
+			}
+			var d string
+			if err := e.workerAt(p.Host, p.Port).QueryRow(ctx, `SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '') FROM `+shardTable(table, p.ShardID)+` t`).Scan(&d); err != nil {
+				e.t.Fatal(err)
+			}
+			digests[p.ShardID] = append(digests[p.ShardID], d)
+		}
+		for shard, ds := range digests {
+			for _, d := range ds[1:] {
+				if d != ds[0] {
+					e.t.Fatalf("%s shard %d: placements differ: %v", table, shard, ds)
+				}
+			}
+		}
+	}
+}
+
+// groupOnNode returns the placements on node host:port of customers'
+// shard shardID and of the co-located shards of the referencing tables,
+// customers' first.
+func (e *env) groupOnNode(shardID int64, host string, port int) []placement {
+	e.t.Helper()
+	out := []placement{placementOf(e.placements("customers"), shardID, host, port)}
+	for _, table := range colocatedFKTables {
+		id := e.colocatedShard(table, shardID)
+		out = append(out, placementOf(e.placements(pgx.Identifier{table}.Sanitize()), id, host, port))
+	}
+	for i, p := range out {
+		if p.ID == 0 {
+			e.t.Fatalf("table %d of the group has no placement of shard index of %d on %s:%d", i, shardID, host, port)
+		}
+	}
+	return out
+}
+
+// assertDropConstraint drops orders' foreign key through pgshard and fails
+// unless no placement of orders keeps it and an orphan order is accepted.
+func (e *env) assertDropConstraint() {
+	e.t.Helper()
+	e.exec(`ALTER TABLE orders DROP CONSTRAINT orders_customer_fk`)
+	for _, p := range e.placements("orders") {
+		var n int
+		if err := e.workerAt(p.Host, p.Port).QueryRow(context.Background(),
+			`SELECT count(*) FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'f'`, shardTable("orders", p.ShardID)).Scan(&n); err != nil {
+			e.t.Fatal(err)
+		}
+		if n != 0 {
+			e.t.Fatalf("after DROP CONSTRAINT, placement %d of orders (shard %d on %s:%d) has %d foreign keys", p.ID, p.ShardID, p.Host, p.Port, n)
+		}
+	}
+	e.exec(`INSERT INTO orders VALUES (-5, 1)`)
+	e.assertGroupIdentical()
+}
+
+// TestColocatedForeignKeysSurviveRepair: the placements of one shard index
+// of four co-located tables chained by foreign keys are marked inactive on
+// a node, rows change meanwhile, and master_copy_shard_placement repairs
+// them, referenced tables first. A referencing shard cannot be repaired
+// while the shard it references is not finalized on the node (55000).
+// Every repaired placement then has the foreign keys of its template,
+// named as DDL through pgshard names them and referencing the co-located
+// shard on the same node (long names shortened alike), so an orphan row is
+// refused with 23503 on every placement, ON DELETE CASCADE deletes on
+// every placement, and DROP CONSTRAINT through pgshard works.
+// Before the fix the repair of customers' shard failed (its table could
+// not be dropped: the node's orders shard referenced it) and a repaired
+// orders placement had no foreign key.
+func TestColocatedForeignKeysSurviveRepair(t *testing.T) {
+	e := setupColocatedFKs(t)
+	e.assertColocatedFKs(colocatedFKTables...)
+
+	cust := e.placements("customers")[0]
+	var src placement
+	for _, p := range e.placements("customers") {
+		if p.ShardID == cust.ShardID && p.ID != cust.ID {
+			src = p
+		}
+	}
+	group := e.groupOnNode(cust.ShardID, cust.Host, cust.Port)
+	for _, p := range group {
+		e.exec(`UPDATE pgs_distribution_metadata.shard_placement SET shard_state = 3 WHERE id = $1`, p.ID)
+	}
+	db := e.reopen()
+	// While the node's placements are inactive: a customer of the shard is
+	// deleted (its rows cascade), another added with its rows.
+	var gone, added int64
+	for k := int64(1); k <= 40 && gone == 0; k++ {
+		if e.shardOfKey("customers", k) == cust.ShardID {
+			gone = k
+		}
+	}
+	for k := int64(1000); added == 0; k++ {
+		if e.shardOfKey("customers", k) == cust.ShardID {
+			added = k
+		}
+	}
+	if gone == 0 {
+		t.Fatalf("no customer of 1..40 in shard %d", cust.ShardID)
+	}
+	for _, s := range []string{
+		`DELETE FROM customers WHERE id = $1`,
+	} {
+		if _, err := db.Exec(s, gone); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []string{
+		`INSERT INTO customers VALUES ($1, 'new')`,
+		`INSERT INTO orders VALUES ($1, 7)`,
+		`INSERT INTO ` + pgx.Identifier{profilesTable}.Sanitize() + ` VALUES ($1, 'new')`,
+		`INSERT INTO notes VALUES ($1, 'new')`,
+	} {
+		if _, err := db.Exec(s, added); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	repair := func(p placement) error {
+		_, err := db.Exec(`SELECT master_copy_shard_placement($1, $2, $3, $4, $5)`, p.ShardID, src.Host, src.Port, p.Host, p.Port)
+		return err
+	}
+	// orders' shard references customers' shard, inactive on the node.
+	err := repair(group[1])
+	expectError(t, err, "55000", "repair")
+	if st := placementOf(e.placements("orders"), group[1].ShardID, group[1].Host, group[1].Port).State; st != 3 {
+		t.Fatalf("refused repair left orders' placement in state %d, want 3", st)
+	}
+	for i, p := range group {
+		if err := repair(p); err != nil {
+			t.Fatalf("repairing placement %d (table %d of the group, shard %d on %s:%d): %v", p.ID, i, p.ShardID, p.Host, p.Port, err)
+		}
+	}
+	e.assertGroupIdentical()
+	e.assertColocatedFKs(colocatedFKTables...)
+	e.assertOrphansRefused(colocatedFKTables...)
+	e.assertCascade(added)
+
+	// A referenced shard repaired while its referencing placements on the
+	// node are finalized keeps their foreign keys.
+	e.exec(`UPDATE pgs_distribution_metadata.shard_placement SET shard_state = 3 WHERE id = $1`, group[0].ID)
+	if err := repair(group[0]); err != nil {
+		t.Fatalf("repairing customers' placement again: %v", err)
+	}
+	e.assertColocatedFKs(colocatedFKTables...)
+	e.assertOrphansRefused(colocatedFKTables...)
+	e.assertGroupIdentical()
+
+	e.assertDropConstraint()
+}
+
+// TestColocatedForeignKeysSurviveMove: master_move_shard_placement of a
+// customers shard moves the co-located shards of the three referencing
+// tables with it; on the new node each has its template's foreign keys to
+// the co-located shards there, orphans are refused with 23503, ON DELETE
+// CASCADE acts on every placement, the old node keeps none of the group's
+// tables, and DROP CONSTRAINT through pgshard works afterwards. Before the
+// fix the moved shards had no foreign keys.
+func TestColocatedForeignKeysSurviveMove(t *testing.T) {
+	ctx := context.Background()
+	e := setupColocatedFKs(t)
+	moved := e.placements("customers")[0]
+	holds := map[string]bool{}
+	for _, p := range e.placements("customers") {
+		if p.ShardID == moved.ShardID {
+			holds[fmt.Sprintf("%s:%d", p.Host, p.Port)] = true
+		}
+	}
+	var dest placement
+	for _, w := range e.workers {
+		if !holds[w.Addr()] {
+			dest = placement{Host: w.Host, Port: w.Port}
+			break
+		}
+	}
+	group := e.groupOnNode(moved.ShardID, moved.Host, moved.Port)
+	e.exec(`SELECT master_move_shard_placement($1, $2, $3, $4, $5)`, moved.ShardID, moved.Host, moved.Port, dest.Host, dest.Port)
+	after := e.groupOnNode(moved.ShardID, dest.Host, dest.Port)
+	tables := append([]string{"customers"}, colocatedFKTables...)
+	for i, p := range group {
+		if q := placementOf(e.placements(pgx.Identifier{tables[i]}.Sanitize()), p.ShardID, moved.Host, moved.Port); q.ID != 0 {
+			t.Errorf("%s's shard %d still has placement %d on %s:%d", tables[i], p.ShardID, q.ID, moved.Host, moved.Port)
+		}
+		var exists bool
+		if err := e.workerAt(moved.Host, moved.Port).QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, shardTable(tables[i], p.ShardID)).Scan(&exists); err != nil {
+			t.Fatal(err)
+		}
+		if exists {
+			t.Errorf("%s's shard table %s is still on the source %s:%d", tables[i], shardTable(tables[i], p.ShardID), moved.Host, moved.Port)
+		}
+		if after[i].State != 1 {
+			t.Errorf("%s's new placement %d is in state %d", tables[i], after[i].ID, after[i].State)
+		}
+	}
+	e.assertGroupIdentical()
+	e.assertColocatedFKs(colocatedFKTables...)
+	e.assertOrphansRefused(colocatedFKTables...)
+	var k int64
+	for c := int64(1); c <= 40 && k == 0; c++ {
+		if e.shardOfKey("customers", c) == moved.ShardID {
+			k = c
+		}
+	}
+	e.assertCascade(k)
+	e.assertDropConstraint()
+}
