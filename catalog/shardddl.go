@@ -118,7 +118,7 @@ type ColocatedForeignKeyDDL struct {
 	Name string
 	// RefRelationID, RefSchema and RefName are the referenced table's oid,
 	// schema and name on the metadata database.
-	RefRelationID       uint32
+	RefRelationID      uint32
 	RefSchema, RefName string
 	// NotValid is true when the template's constraint was added NOT VALID
 	// and never validated.
