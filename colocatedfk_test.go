@@ -412,3 +412,149 @@ func TestColocatedForeignKeysSurviveMove(t *testing.T) {
 	e.assertCascade(k)
 	e.assertDropConstraint()
 }
+
+// assertFolderOrphansRefused inserts a folder whose parent does not exist
+// straight into every finalized placement of folders (rolled back), and
+// through pgshard for customers of every shard, and fails unless each is
+// refused with 23503.
+func (e *env) assertFolderOrphansRefused() {
+	e.t.Helper()
+	ctx := context.Background()
+	for _, p := range e.placements("folders") {
+		if p.State != 1 {
+			continue
+		}
+		tx, err := e.workerAt(p.Host, p.Port).Begin(ctx)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO `+shardTable("folders", p.ShardID)+` VALUES (1, 100, 999)`)
+		_ = tx.Rollback(ctx)
+		if codeOf(err) != "23503" {
+			e.t.Fatalf("orphan folder straight into placement %d (shard %d on %s:%d): %v, want SQLSTATE 23503", p.ID, p.ShardID, p.Host, p.Port, err)
+		}
+	}
+	shards := map[int64]bool{}
+	for k := int64(1); k <= 20; k++ {
+		if _, err := e.DB.Exec(`INSERT INTO folders VALUES ($1, 100, 999)`, k); codeOf(err) != "23503" {
+			e.t.Fatalf("orphan folder of customer %d through pgshard: %v (SQLSTATE %q), want 23503", k, err, codeOf(err))
+		}
+		shards[e.shardOfKey("folders", k)] = true
+	}
+	if len(shards) != 4 {
+		e.t.Fatalf("orphan folders reached %d shards, want 4", len(shards))
+	}
+}
+
+// assertFolderCascade deletes customer k's root folder through pgshard and
+// fails unless no placement keeps any of k's folders (its subfolders go by
+// ON DELETE CASCADE) and the replicas agree.
+func (e *env) assertFolderCascade(k int64) {
+	e.t.Helper()
+	if n := e.queryInt(`SELECT count(*) FROM folders WHERE customer_id = $1`, k); n != 3 {
+		e.t.Fatalf("customer %d has %d folders, want 3", k, n)
+	}
+	e.exec(`DELETE FROM folders WHERE customer_id = $1 AND id = 1`, k)
+	for _, p := range e.placements("folders") {
+		var n int
+		if err := e.workerAt(p.Host, p.Port).QueryRow(context.Background(), `SELECT count(*) FROM `+shardTable("folders", p.ShardID)+` WHERE customer_id = $1`, k).Scan(&n); err != nil {
+			e.t.Fatal(err)
+		}
+		if n != 0 {
+			e.t.Fatalf("after deleting customer %d's root folder, placement %d (shard %d on %s:%d) keeps %d of its folders", k, p.ID, p.ShardID, p.Host, p.Port, n)
+		}
+	}
+	e.assertReplicasIdentical("folders")
+}
+
+// TestColocatedSelfForeignKeySurvivesRepairAndMove: a distributed table's
+// foreign key to itself (subfolder → parent folder of the same customer,
+// ON DELETE CASCADE) references the shard's own table. A placement marked
+// inactive and repaired with master_copy_shard_placement, and a placement
+// moved with master_move_shard_placement, get it back, named as DDL
+// through pgshard names it: orphans are refused with 23503 on every
+// placement, the cascade acts on every placement, and DROP CONSTRAINT
+// through pgshard then removes it everywhere.
+func TestColocatedSelfForeignKeySurvivesRepairAndMove(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.exec(`CREATE TABLE folders (customer_id bigint NOT NULL, id bigint NOT NULL, parent_id bigint, PRIMARY KEY (customer_id, id))`)
+	e.exec(`SELECT master_create_distributed_table('folders', 'customer_id')`)
+	e.exec(`SELECT master_create_worker_shards('folders', 4, 2)`)
+	e.exec(`ALTER TABLE folders ADD FOREIGN KEY (customer_id, parent_id) REFERENCES folders (customer_id, id) ON DELETE CASCADE`)
+	for k := 1; k <= 20; k++ {
+		e.exec(`INSERT INTO folders VALUES ($1, 1, NULL), ($1, 2, 1), ($1, 3, 2)`, k)
+	}
+	e.assertColocatedFKs("folders")
+	// customerOf returns a customer of 1..20 in shard, skipping those in skip.
+	customerOf := func(shard int64, skip ...int64) int64 {
+		for k := int64(1); k <= 20; k++ {
+			if e.shardOfKey("folders", k) == shard && !slices.Contains(skip, k) {
+				return k
+			}
+		}
+		t.Fatalf("no customer of 1..20 in shard %d", shard)
+		return 0
+	}
+
+	// Repair.
+	ps := e.placements("folders")
+	bad, src := ps[0], placement{}
+	for _, p := range ps {
+		if p.ShardID == bad.ShardID && p.ID != bad.ID {
+			src = p
+		}
+	}
+	e.exec(`UPDATE pgs_distribution_metadata.shard_placement SET shard_state = 3 WHERE id = $1`, bad.ID)
+	db := e.reopen()
+	gone := customerOf(bad.ShardID)
+	if _, err := db.Exec(`DELETE FROM folders WHERE customer_id = $1 AND id = 1`, gone); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`SELECT master_copy_shard_placement($1, $2, $3, $4, $5)`, bad.ShardID, src.Host, src.Port, bad.Host, bad.Port); err != nil {
+		t.Fatalf("repairing placement %d: %v", bad.ID, err)
+	}
+	e.assertReplicasIdentical("folders")
+	e.assertColocatedFKs("folders")
+	e.assertFolderOrphansRefused()
+	e.assertFolderCascade(customerOf(bad.ShardID, gone))
+
+	// Move.
+	moved := e.placements("folders")[1]
+	holds := map[string]bool{}
+	for _, p := range e.placements("folders") {
+		if p.ShardID == moved.ShardID {
+			holds[fmt.Sprintf("%s:%d", p.Host, p.Port)] = true
+		}
+	}
+	var dest placement
+	for _, w := range e.workers {
+		if !holds[w.Addr()] {
+			dest = placement{Host: w.Host, Port: w.Port}
+			break
+		}
+	}
+	if dest.Port == 0 {
+		t.Fatal("no worker without a placement of the shard to move to")
+	}
+	e.exec(`SELECT master_move_shard_placement($1, $2, $3, $4, $5)`, moved.ShardID, moved.Host, moved.Port, dest.Host, dest.Port)
+	if p := placementOf(e.placements("folders"), moved.ShardID, dest.Host, dest.Port); p.State != 1 {
+		t.Fatalf("moved placement of shard %d on %s:%d: %+v, want finalized", moved.ShardID, dest.Host, dest.Port, p)
+	}
+	e.assertReplicasIdentical("folders")
+	e.assertColocatedFKs("folders")
+	e.assertFolderOrphansRefused()
+	e.assertFolderCascade(customerOf(moved.ShardID, gone, customerOf(bad.ShardID, gone)))
+
+	e.exec(`ALTER TABLE folders DROP CONSTRAINT folders_customer_id_parent_id_fkey`)
+	for _, p := range e.placements("folders") {
+		var n int
+		if err := e.workerAt(p.Host, p.Port).QueryRow(ctx, `SELECT count(*) FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'f'`, shardTable("folders", p.ShardID)).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Fatalf("after DROP CONSTRAINT, placement %d (shard %d on %s:%d) has %d foreign keys", p.ID, p.ShardID, p.Host, p.Port, n)
+		}
+	}
+	e.exec(`INSERT INTO folders VALUES (1, 100, 999)`)
+}
