@@ -7,11 +7,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/internal/pgtest"
 )
 
 // profilesTable is a table whose shard tables' names, and whose foreign
@@ -557,4 +559,92 @@ func TestColocatedSelfForeignKeySurvivesRepairAndMove(t *testing.T) {
 		}
 	}
 	e.exec(`INSERT INTO folders VALUES (1, 100, 999)`)
+}
+
+// TestColocatedRepairLocksReferencedTableFirst: a repair of a referenced
+// shard (customers) whose referencing placements on the node (orders, ...)
+// are finalized takes the repaired table's lock before those of the
+// tables referencing it, so a writer on the node that holds the
+// customers shard and then writes the orders shard waits for the repair
+// instead of deadlocking with it. Before the repair took the customers
+// lock first it held orders' (dropping its foreign key) while waiting for
+// customers', and PostgreSQL ended the repair with 40P01.
+func TestColocatedRepairLocksReferencedTableFirst(t *testing.T) {
+	ctx := context.Background()
+	e := setupColocatedFKs(t)
+	var cust, src placement
+	for _, p := range e.placements("customers") {
+		switch {
+		case cust.ID == 0:
+			cust = p
+		case p.ShardID == cust.ShardID:
+			src = p
+		}
+	}
+	orders := e.colocatedShard("orders", cust.ShardID)
+	e.exec(`UPDATE pgs_distribution_metadata.shard_placement SET shard_state = 3 WHERE id = $1`, cust.ID)
+	db := e.reopen()
+
+	var node *pgtest.Node
+	for _, w := range e.workers {
+		if w.Host == cust.Host && w.Port == cust.Port {
+			node = w
+		}
+	}
+	writer, err := pgx.Connect(ctx, node.DSN(e.dbname))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close(ctx)
+	tx, err := writer.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `INSERT INTO `+shardTable("customers", cust.ShardID)+` VALUES (-1, 'held')`); err != nil {
+		t.Fatal(err)
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := db.Exec(`SELECT master_copy_shard_placement($1, $2, $3, $4, $5)`, cust.ShardID, src.Host, src.Port, cust.Host, cust.Port)
+		done <- err
+	}()
+	// The repair waits for the writer's lock on the customers shard.
+	waiting := false
+	for deadline := time.Now().Add(20 * time.Second); !waiting && time.Now().Before(deadline); {
+		select {
+		case err := <-done:
+			t.Fatalf("the repair ended (%v) while the writer held the customers shard", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if err := e.workerAt(cust.Host, cust.Port).QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_locks WHERE NOT granted AND relation = $1::regclass)`,
+			shardTable("customers", cust.ShardID)).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !waiting {
+		t.Fatal("the repair never waited for the customers shard's lock")
+	}
+	// Past deadlock_timeout (1 s), so a deadlock would have been found.
+	time.Sleep(1500 * time.Millisecond)
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if _, err := tx.Exec(wctx, `INSERT INTO `+shardTable("orders", orders)+` VALUES (-1, 1)`); err != nil {
+		t.Fatalf("the writer's insert into the orders shard while the repair waits: %v", err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("repair: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the repair did not finish within 60 s of the writer's rollback")
+	}
+	e.assertGroupIdentical()
+	e.assertColocatedFKs(colocatedFKTables...)
+	e.assertOrphansRefused(colocatedFKTables...)
 }

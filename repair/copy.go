@@ -222,7 +222,15 @@ func copyShard(ctx context.Context, connect NodeConnector, ddl *catalog.Template
 	// A lock held for long on the target (a prepared transaction nobody
 	// finishes) fails the repair instead of hanging it, and the writes
 	// queued behind it.
-	stmts := append([]string{"SET LOCAL lock_timeout = '10s'"}, fks.drop...)
+	stmts := []string{"SET LOCAL lock_timeout = '10s'"}
+	if len(fks.drop) > 0 {
+		// The table first, then the co-located tables referencing it
+		// (fks.drop locks both): a writer that writes the referenced
+		// table and then the referencing one, in that order, waits for
+		// the copy instead of deadlocking with it.
+		stmts = append(stmts, "LOCK TABLE "+table+" IN ACCESS EXCLUSIVE MODE")
+	}
+	stmts = append(stmts, fks.drop...)
 	stmts = append(append(stmts, "DROP TABLE IF EXISTS "+table), ddl.ShardTableStatements(shardID)...)
 	for _, s := range stmts {
 		if _, err := tgtTx.Exec(ctx, s); err != nil {
