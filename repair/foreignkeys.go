@@ -17,9 +17,11 @@ import (
 // reference another table's shard, which must hold its rows before the
 // constraint can be added.
 //
-// A repair copies one shard in one transaction on the target: it removes
-// the constraints of the node's co-located shards that reference the shard
-// (its table could not be dropped under them), rebuilds and fills the
+// A repair copies one shard in one transaction on the target: it locks
+// the shard's table, then removes the constraints of the node's co-located
+// shards that reference the shard (its table could not be dropped under
+// them; locking it first keeps the order a writer of the referenced then
+// the referencing shard takes, so neither deadlocks), rebuilds and fills the
 // table, then adds the shard's own foreign keys and puts back those it
 // removed, before it commits. Each is added validated, in that transaction:
 // the table is new and locked by it anyway, so NOT VALID + VALIDATE would
