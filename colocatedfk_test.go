@@ -648,3 +648,103 @@ func TestColocatedRepairLocksReferencedTableFirst(t *testing.T) {
 	e.assertColocatedFKs(colocatedFKTables...)
 	e.assertOrphansRefused(colocatedFKTables...)
 }
+
+// TestColocatedForeignKeyToLegacyShardNames: the referenced table's shard
+// tables keep the names an older pgshard left (PostgreSQL's truncation of
+// "<name>_<shardid>" to 63 bytes, recorded in shard_table_name). Repairing
+// a referencing shard, and then the referenced shard, gives the referencing
+// placement its foreign key to the legacy-named shard table on its node, so
+// an orphan is refused with 23503 there; DROP CONSTRAINT through pgshard
+// works afterwards.
+func TestColocatedForeignKeyToLegacyShardNames(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	name := "legacy_" + strings.Repeat("n", 53) // 60 bytes
+	legacyName := func(shardID int64) string { return fmt.Sprintf("%s_%d", name, shardID)[:63] }
+	e.exec(`CREATE TABLE ` + name + ` (k int PRIMARY KEY, v int)`)
+	e.exec(`CREATE TABLE kids (k int NOT NULL, w int)`)
+	for _, tb := range []string{name, "kids"} {
+		e.exec(`SELECT master_create_distributed_table($1, 'k')`, tb)
+		// One shard: two would get the same truncated name on a node.
+		e.exec(`SELECT master_create_worker_shards($1, 1, 2)`, tb)
+	}
+	e.exec(`ALTER TABLE kids ADD CONSTRAINT kids_parent_fk FOREIGN KEY (k) REFERENCES ` + name + ` (k)`)
+	e.exec(`INSERT INTO ` + name + ` (k, v) SELECT g, g FROM generate_series(1, 50) g`)
+	e.exec(`INSERT INTO kids (k, w) SELECT g, g FROM generate_series(1, 50) g`)
+	for _, p := range e.placements(name) {
+		if _, err := e.workerAt(p.Host, p.Port).Exec(ctx, `ALTER TABLE `+shardTable(name, p.ShardID)+` RENAME TO `+pgx.Identifier{legacyName(p.ShardID)}.Sanitize()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.exec(`DROP TABLE IF EXISTS pgs_distribution_metadata.shard_table_name`)
+	db := e.reopen()
+	// The reopened process records the legacy names when it first connects.
+	var recorded int
+	if err := db.QueryRow(`SELECT count(*) FROM pgs_distribution_metadata.shard_table_name`).Scan(&recorded); err != nil || recorded != 1 {
+		t.Fatalf("%d legacy shard names recorded (%v), want 1", recorded, err)
+	}
+
+	// assertFK fails unless every finalized placement of kids has its
+	// foreign key to the legacy-named shard of the same range, validated,
+	// and refuses an orphan with 23503.
+	assertFK := func() {
+		t.Helper()
+		for _, p := range e.placements("kids") {
+			if p.State != 1 {
+				t.Fatalf("placement %d of kids is in state %d", p.ID, p.State)
+			}
+			conn := e.workerAt(p.Host, p.Port)
+			var got string
+			if err := conn.QueryRow(ctx, `SELECT string_agg(k.conname || ' -> ' || r.relname || ' validated=' || k.convalidated, ', ')
+				FROM pg_constraint k JOIN pg_class r ON r.oid = k.confrelid
+				WHERE k.conrelid = $1::regclass AND k.contype = 'f'`, shardTable("kids", p.ShardID)).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			want := fmt.Sprintf("%s -> %s validated=true", catalog.ShardName("kids_parent_fk", p.ShardID), legacyName(e.colocatedShard(name, p.ShardID)))
+			if got != want {
+				t.Fatalf("placement %d of kids (shard %d on %s:%d) has foreign keys %q, want %q", p.ID, p.ShardID, p.Host, p.Port, got, want)
+			}
+			tx, err := conn.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = tx.Exec(ctx, `INSERT INTO `+shardTable("kids", p.ShardID)+` VALUES (-1, 0)`)
+			_ = tx.Rollback(ctx)
+			if codeOf(err) != "23503" {
+				t.Fatalf("orphan straight into placement %d of kids: %v, want SQLSTATE 23503", p.ID, err)
+			}
+		}
+	}
+	assertFK()
+
+	kid := e.placements("kids")[0]
+	parent := placementOf(e.placements(name), e.colocatedShard(name, kid.ShardID), kid.Host, kid.Port)
+	source := func(table string, shardID int64, not placement) placement {
+		for _, p := range e.placements(pgx.Identifier{table}.Sanitize()) {
+			if p.ShardID == shardID && p.ID != not.ID {
+				return p
+			}
+		}
+		t.Fatalf("no other placement of shard %d", shardID)
+		return placement{}
+	}
+	for _, p := range []placement{kid, parent} {
+		table := map[bool]string{true: "kids", false: name}[p.ID == kid.ID]
+		src := source(table, p.ShardID, p)
+		e.exec(`UPDATE pgs_distribution_metadata.shard_placement SET shard_state = 3 WHERE id = $1`, p.ID)
+		if _, err := db.Exec(`SELECT master_copy_shard_placement($1, $2, $3, $4, $5)`, p.ShardID, src.Host, src.Port, p.Host, p.Port); err != nil {
+			t.Fatalf("repairing placement %d of %s: %v", p.ID, table, err)
+		}
+		e.assertReplicasIdentical("kids")
+		assertFK()
+	}
+	if _, err := db.Exec(`INSERT INTO kids VALUES (-1, 0)`); codeOf(err) != "23503" {
+		t.Fatalf("orphan through pgshard: %v, want SQLSTATE 23503", err)
+	}
+	if _, err := db.Exec(`ALTER TABLE kids DROP CONSTRAINT kids_parent_fk`); err != nil {
+		t.Fatalf("DROP CONSTRAINT after the repairs: %v", err)
+	}
+	if _, err := db.Exec(`INSERT INTO kids VALUES (-1, 0)`); err != nil {
+		t.Fatalf("insert after DROP CONSTRAINT: %v", err)
+	}
+}
