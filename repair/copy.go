@@ -195,8 +195,9 @@ func findPlacement(placements []catalog.Placement, node catalog.Node) (catalog.P
 }
 
 // copyShard rebuilds shard shardID's table on target and fills it from source,
-// in one transaction on target, which also runs fks: fks.drop before the
-// table is dropped, fks.add once it holds its rows and indexes.
+// in one transaction on target, which also runs fks: fks.drop (after
+// locking the table) before the table is dropped, fks.add once it holds
+// its rows and indexes.
 func copyShard(ctx context.Context, connect NodeConnector, ddl *catalog.TemplateDDL, shardID int64, source, target catalog.Node, fks shardForeignKeys) error {
 	srcConn, err := connect(ctx, source)
 	if err != nil {
