@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -747,4 +749,127 @@ func TestColocatedForeignKeyToLegacyShardNames(t *testing.T) {
 	if _, err := db.Exec(`INSERT INTO kids VALUES (-1, 0)`); err != nil {
 		t.Fatalf("insert after DROP CONSTRAINT: %v", err)
 	}
+}
+
+// TestColocatedForeignKeysUnderLiveLoad: writers keep adding customers of
+// one shard with their orders and deleting some (ON DELETE CASCADE) while
+// that shard's group of placements on one node is repaired, referenced
+// table first, and then the group is moved off another node. No order
+// whose customer's insert was acknowledged is refused with 23503, no
+// placement ends with an orphan, the replicas agree, and every placement
+// has its foreign keys.
+func TestColocatedForeignKeysUnderLiveLoad(t *testing.T) {
+	ctx := context.Background()
+	e := setupColocatedFKs(t)
+	cust := e.placements("customers")[0]
+	shard := cust.ShardID
+	var src placement
+	for _, p := range e.placements("customers") {
+		if p.ShardID == shard && p.ID != cust.ID {
+			src = p
+		}
+	}
+	var keys []int64
+	for _, k := range e.keysInShard(shard, 4*150+40) {
+		if k > 40 {
+			keys = append(keys, k)
+		}
+	}
+	group := e.groupOnNode(shard, cust.Host, cust.Port)
+	for _, p := range group {
+		e.exec(`UPDATE pgs_distribution_metadata.shard_placement SET shard_state = 3 WHERE id = $1`, p.ID)
+	}
+
+	var (
+		stop             atomic.Bool
+		wg               sync.WaitGroup
+		writes, failures atomic.Int64
+		refused          atomic.Int64 // orders refused with 23503 after their customer was acknowledged
+		mu               sync.Mutex
+		firstRefusal     error
+	)
+	for w := 0; w < 4; w++ {
+		db := e.reopen()
+		mine := keys[w*150 : (w+1)*150]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; !stop.Load(); i++ {
+				k := mine[i%len(mine)]
+				round := i / len(mine)
+				if _, err := db.Exec(`INSERT INTO customers VALUES ($1, 'live') ON CONFLICT (id) DO NOTHING`, k); err != nil {
+					failures.Add(1)
+					t.Logf("customer %d: %v", k, err)
+					continue
+				}
+				if _, err := db.Exec(`INSERT INTO orders VALUES ($1, $2)`, k, round); err != nil {
+					if codeOf(err) == "23503" {
+						refused.Add(1)
+						mu.Lock()
+						if firstRefusal == nil {
+							firstRefusal = fmt.Errorf("order of acknowledged customer %d: %w", k, err)
+						}
+						mu.Unlock()
+					} else {
+						failures.Add(1)
+						t.Logf("order of %d: %v", k, err)
+					}
+					continue
+				}
+				writes.Add(1)
+				if round%3 == 2 {
+					if _, err := db.Exec(`DELETE FROM customers WHERE id = $1`, k); err != nil {
+						failures.Add(1)
+						t.Logf("delete customer %d: %v", k, err)
+					}
+				}
+			}
+		}()
+	}
+	defer func() { stop.Store(true); wg.Wait() }()
+	time.Sleep(300 * time.Millisecond)
+
+	admin := e.reopen()
+	for _, p := range group {
+		if _, err := admin.Exec(`SELECT master_copy_shard_placement($1, $2, $3, $4, $5)`, p.ShardID, src.Host, src.Port, p.Host, p.Port); err != nil {
+			t.Fatalf("repairing placement %d (shard %d on %s:%d) under load: %v", p.ID, p.ShardID, p.Host, p.Port, err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	var dest placement
+	for _, w := range e.workers {
+		if (w.Host != cust.Host || w.Port != cust.Port) && (w.Host != src.Host || w.Port != src.Port) {
+			dest = placement{Host: w.Host, Port: w.Port}
+		}
+	}
+	if dest.Port == 0 {
+		t.Fatal("no third worker to move to")
+	}
+	if _, err := admin.Exec(`SELECT master_move_shard_placement($1, $2, $3, $4, $5)`, shard, src.Host, src.Port, dest.Host, dest.Port); err != nil {
+		t.Fatalf("move under load: %v", err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+
+	t.Logf("orders written: %d, other failed writes: %d, orders refused with 23503: %d", writes.Load(), failures.Load(), refused.Load())
+	if refused.Load() != 0 {
+		t.Fatalf("%d orders of acknowledged customers refused, first: %v", refused.Load(), firstRefusal)
+	}
+	if writes.Load() < 200 {
+		t.Fatalf("only %d orders written: the writers were held back", writes.Load())
+	}
+	e.assertGroupIdentical()
+	e.assertColocatedFKs(colocatedFKTables...)
+	for _, p := range e.placements("orders") {
+		var orphans int
+		if err := e.workerAt(p.Host, p.Port).QueryRow(ctx, `SELECT count(*) FROM `+shardTable("orders", p.ShardID)+` o
+			WHERE NOT EXISTS (SELECT FROM `+shardTable("customers", e.colocatedShard("customers", p.ShardID))+` c WHERE c.id = o.customer_id)`).Scan(&orphans); err != nil {
+			t.Fatal(err)
+		}
+		if orphans != 0 {
+			t.Fatalf("placement %d of orders (shard %d on %s:%d) holds %d orphans", p.ID, p.ShardID, p.Host, p.Port, orphans)
+		}
+	}
+	e.assertOrphansRefused(colocatedFKTables...)
 }
