@@ -183,10 +183,15 @@ func (d *TemplateDDL) DropColocatedForeignKeyStatement(fk *ColocatedForeignKeyDD
 	return "ALTER TABLE IF EXISTS " + d.ShardTableIdentifier(shardID) + " DROP CONSTRAINT IF EXISTS " + pgx.Identifier{ShardName(fk.Name, shardID)}.Sanitize()
 }
 
-// ValidateColocatedForeignKeyStatement returns the ALTER TABLE ...
-// VALIDATE CONSTRAINT of foreign key fk on shard shardID's table.
-func (d *TemplateDDL) ValidateColocatedForeignKeyStatement(fk *ColocatedForeignKeyDDL, shardID int64) string {
-	return "ALTER TABLE " + d.ShardTableIdentifier(shardID) + " VALIDATE CONSTRAINT " + pgx.Identifier{ShardName(fk.Name, shardID)}.Sanitize()
+// RefShardIdentifier returns the quoted, schema-qualified name of the
+// table of the referenced table's shard that shard shardID's foreign key fk
+// references; ok is false when there is none.
+func (fk *ColocatedForeignKeyDDL) RefShardIdentifier(shardID int64) (ref ShardTableRef, identifier string, ok bool) {
+	ref, ok = fk.RefShards[shardID]
+	if !ok {
+		return ref, "", false
+	}
+	return ref, pgx.Identifier{fk.RefSchema, ref.Table}.Sanitize(), true
 }
 
 // UnenforceableForeignKey fails with 0A000 when the template has a

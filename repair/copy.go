@@ -195,9 +195,9 @@ func findPlacement(placements []catalog.Placement, node catalog.Node) (catalog.P
 }
 
 // copyShard rebuilds shard shardID's table on target and fills it from source,
-// in one transaction on target, which also runs fks: fks.drop (after
-// locking the table) before the table is dropped, fks.add once it holds
-// its rows and indexes.
+// in one transaction on target, which also runs fks: fks.lock, then (after
+// locking the table) fks.drop before the table is dropped, fks.add once it
+// holds its rows and indexes.
 func copyShard(ctx context.Context, connect NodeConnector, ddl *catalog.TemplateDDL, shardID int64, source, target catalog.Node, fks shardForeignKeys) error {
 	srcConn, err := connect(ctx, source)
 	if err != nil {
@@ -223,12 +223,13 @@ func copyShard(ctx context.Context, connect NodeConnector, ddl *catalog.Template
 	// A lock held for long on the target (a prepared transaction nobody
 	// finishes) fails the repair instead of hanging it, and the writes
 	// queued behind it.
-	stmts := []string{"SET LOCAL lock_timeout = '10s'"}
-	if len(fks.drop) > 0 {
-		// The table first, then the co-located tables referencing it
-		// (fks.drop locks both): a writer that writes the referenced
-		// table and then the referencing one, in that order, waits for
-		// the copy instead of deadlocking with it.
+	stmts := append([]string{"SET LOCAL lock_timeout = '10s'"}, fks.lock...)
+	if len(fks.lock) > 0 || len(fks.drop) > 0 {
+		// The shards it references (fks.lock), the table, then the
+		// co-located tables referencing it (fks.drop locks them): the
+		// order of a writer that writes a referenced table and then a
+		// referencing one, which waits for the copy instead of
+		// deadlocking with it (foreignkeys.go).
 		stmts = append(stmts, "LOCK TABLE "+table+" IN ACCESS EXCLUSIVE MODE")
 	}
 	stmts = append(stmts, fks.drop...)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -17,33 +18,71 @@ import (
 // reference another table's shard, which must hold its rows before the
 // constraint can be added.
 //
-// A repair copies one shard in one transaction on the target: it locks
-// the shard's table, then removes the constraints of the node's co-located
-// shards that reference the shard (its table could not be dropped under
-// them; locking it first keeps the order a writer of the referenced then
-// the referencing shard takes, so neither deadlocks), rebuilds and fills the
-// table, then adds the shard's own foreign keys and puts back those it
-// removed, before it commits. Each is added validated, in that transaction:
-// the table is new and locked by it anyway, so NOT VALID + VALIDATE would
-// hold the same locks for the same time. The one exception is a
-// referencing placement that is not finalized: its rows may be stale, so
-// its constraint is put back NOT VALID (its own repair rebuilds it).
+// Each shard is copied in one transaction on the target (copyShard) that
+// also gives it its own foreign keys, once its rows and indexes are in:
+// from the commit on, the referenced shard's ON DELETE actions reach the
+// new table. Adding them in a later transaction would leave a window in
+// which a cascade on the referenced shard skips the copied rows, and the
+// replicas would disagree. They are added validated: the new table is
+// locked by that transaction anyway, so NOT VALID + VALIDATE would hold the
+// same locks for as long.
 //
-// A move copies a whole co-location group's shards, each in its own
-// transaction, then adds every foreign key among them at once, NOT VALID,
-// and validates each afterwards: the new placements take writes all along
-// (they are filling), and VALIDATE CONSTRAINT, unlike ADD CONSTRAINT,
-// lets writes go on while it reads the rows.
+// The transaction takes its locks in the order writers do (referenced
+// table, then referencing): first the shards its own foreign keys
+// reference (SHARE ROW EXCLUSIVE, what ADD CONSTRAINT takes on them), then
+// its own table, then the co-located shards on the node that reference it
+// (a repair drops their constraints so that its table can be dropped, and
+// puts them back). A writer of a referenced then a referencing shard thus
+// waits for the copy instead of deadlocking with it; writes to the
+// referenced shards on the target wait while the copy runs.
+//
+// A repair refuses (55000) a shard whose referenced shard is not finalized
+// on the target: its rows could not be checked against stale ones. A
+// referencing placement that is not finalized gets its constraint back
+// NOT VALID (its own repair rebuilds it).
+//
+// A move copies the group's shards referenced ones first, so each shard's
+// referenced shards hold their rows on the target when it is copied, and
+// no target table is referenced yet when it is dropped and rebuilt.
+// Foreign keys among the group that form a cycle (a → b → a) have no such
+// order: such a move is refused (0A000) before anything changes.
 
-// shardForeignKeys are the statements a repair of one shard runs on the
-// target in its copy's transaction.
+// shardForeignKeys are the statements the copy of one shard runs on the
+// target in its transaction.
 type shardForeignKeys struct {
+	// lock runs first: it locks the shards the shard's own foreign keys
+	// reference. Then the copy locks the shard's table (when lock or drop
+	// has statements).
+	lock []string
 	// drop runs before the shard table is dropped: it removes the foreign
 	// keys of the node's co-located shards that reference it.
 	drop []string
 	// add runs once the table holds its rows and indexes: the shard's own
 	// foreign keys, then those drop removed.
 	add []string
+}
+
+// ownForeignKeys adds to out the statements that give shard shardID (of
+// the table ddl defines) its own co-located foreign keys: lock and add.
+func ownForeignKeys(out *shardForeignKeys, ddl *catalog.TemplateDDL, shardID int64) error {
+	locked := map[string]bool{}
+	for i := range ddl.ColocatedForeignKeys {
+		fk := &ddl.ColocatedForeignKeys[i]
+		ref, table, ok := fk.RefShardIdentifier(shardID)
+		if !ok {
+			return sqlerr.New(sqlerr.ObjectNotInPrereq, "shard %d of \"%s.%s\" has no co-located shard of \"%s.%s\", which its foreign key \"%s\" references", shardID, ddl.Schema, ddl.Name, fk.RefSchema, fk.RefName, fk.Name)
+		}
+		if ref.ID != shardID && !locked[table] {
+			locked[table] = true
+			out.lock = append(out.lock, "LOCK TABLE "+table+" IN SHARE ROW EXCLUSIVE MODE")
+		}
+		s, err := ddl.ColocatedForeignKeyStatement(fk, shardID, false)
+		if err != nil {
+			return err
+		}
+		out.add = append(out.add, s)
+	}
+	return nil
 }
 
 // repairForeignKeys returns the foreign key statements of a repair of
@@ -55,26 +94,22 @@ func repairForeignKeys(ctx context.Context, meta catalog.Querier, ddl *catalog.T
 	for i := range ddl.ColocatedForeignKeys {
 		fk := &ddl.ColocatedForeignKeys[i]
 		ref, ok := fk.RefShards[shardID]
-		if !ok {
-			return out, sqlerr.New(sqlerr.ObjectNotInPrereq, "shard %d of \"%s.%s\" has no co-located shard of \"%s.%s\", which its foreign key \"%s\" references", shardID, ddl.Schema, ddl.Name, fk.RefSchema, fk.RefName, fk.Name)
+		if !ok || ref.ID == shardID {
+			continue // ownForeignKeys refuses the first, the second is the shard itself
 		}
-		if ref.ID != shardID {
-			state, found, err := placementState(ctx, meta, ref.ID, target)
-			if err != nil {
-				return out, err
-			}
-			if !found || state != catalog.StateFinalized {
-				e := sqlerr.New(sqlerr.ObjectNotInPrereq, "cannot repair shard %d of \"%s.%s\" on \"%s:%d\" before shard %d of \"%s.%s\", which its foreign key \"%s\" references: that shard has no finalized placement there",
-					shardID, ddl.Schema, ddl.Name, target.Name, target.Port, ref.ID, fk.RefSchema, fk.RefName, fk.Name)
-				e.Hint = fmt.Sprintf("Repair shard %d on that node first.", ref.ID)
-				return out, e
-			}
-		}
-		s, err := ddl.ColocatedForeignKeyStatement(fk, shardID, false)
+		state, found, err := placementState(ctx, meta, ref.ID, target)
 		if err != nil {
 			return out, err
 		}
-		out.add = append(out.add, s)
+		if !found || state != catalog.StateFinalized {
+			e := sqlerr.New(sqlerr.ObjectNotInPrereq, "cannot repair shard %d of \"%s.%s\" on \"%s:%d\" before shard %d of \"%s.%s\", which its foreign key \"%s\" references: that shard has no finalized placement there",
+				shardID, ddl.Schema, ddl.Name, target.Name, target.Port, ref.ID, fk.RefSchema, fk.RefName, fk.Name)
+			e.Hint = fmt.Sprintf("Repair shard %d on that node first.", ref.ID)
+			return out, e
+		}
+	}
+	if err := ownForeignKeys(&out, ddl, shardID); err != nil {
+		return out, err
 	}
 
 	group, err := catalog.ColocationGroup(ctx, meta, ddl.RelationID)
@@ -132,50 +167,65 @@ func placementState(ctx context.Context, meta catalog.Querier, shardID int64, no
 	return catalog.ShardState(s), true, nil
 }
 
-// addMovedForeignKeys gives the shards of a move, copied to target, every
-// foreign key among them: all added NOT VALID in one transaction, then
-// each validated (unless the template's is NOT VALID) in a transaction of
-// its own, writes going on meanwhile.
-func addMovedForeignKeys(ctx context.Context, connect NodeConnector, target catalog.Node, moves []*shardMove) error {
-	var add, validate []string
+// moveForeignKeys orders moves so that every shard comes after the
+// shards its foreign keys reference, and returns, in that order, each
+// shard's own foreign key statements for its copy (ownForeignKeys). It
+// fails with 0A000 when the foreign keys among the group's tables form a
+// cycle.
+func moveForeignKeys(moves []*shardMove) ([]*shardMove, []shardForeignKeys, error) {
+	byShard := map[int64]*shardMove{}
+	for _, m := range moves {
+		byShard[m.shardID] = m
+	}
+	// deps[m]: the other moves m's foreign keys reference.
+	deps := map[*shardMove][]*shardMove{}
 	for _, m := range moves {
 		for i := range m.ddl.ColocatedForeignKeys {
 			fk := &m.ddl.ColocatedForeignKeys[i]
-			s, err := m.ddl.ColocatedForeignKeyStatement(fk, m.shardID, true)
-			if err != nil {
-				return err
+			ref, ok := fk.RefShards[m.shardID]
+			if !ok || ref.ID == m.shardID {
+				continue // ownForeignKeys refuses the first; the second is m itself
 			}
-			add = append(add, s)
-			if !fk.NotValid {
-				validate = append(validate, m.ddl.ValidateColocatedForeignKeyStatement(fk, m.shardID))
+			r := byShard[ref.ID]
+			if r == nil {
+				return nil, nil, sqlerr.New(sqlerr.ObjectNotInPrereq, "shard %d of \"%s.%s\" references shard %d of \"%s.%s\" (foreign key \"%s\"), which does not move with it", m.shardID, m.ddl.Schema, m.ddl.Name, ref.ID, fk.RefSchema, fk.RefName, fk.Name)
 			}
+			deps[m] = append(deps[m], r)
 		}
 	}
-	if len(add) == 0 {
-		return nil
-	}
-	conn, err := connect(ctx, target)
-	if err != nil {
-		return fmt.Errorf("repair: connecting to target node %s: %w", target, err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	run := func(stmts []string) error {
-		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			for _, s := range append([]string{"SET LOCAL lock_timeout = '10s'"}, stmts...) {
-				if _, err := tx.Exec(ctx, s); err != nil {
-					return fmt.Errorf("repair: adding foreign keys of the moved shards on %s: %w", target, err)
+	var ordered []*shardMove
+	done := map[*shardMove]bool{}
+	for len(ordered) < len(moves) {
+		progress := false
+		for _, m := range moves {
+			if done[m] {
+				continue
+			}
+			ready := true
+			for _, r := range deps[m] {
+				ready = ready && done[r]
+			}
+			if ready {
+				done[m] = true
+				ordered = append(ordered, m)
+				progress = true
+			}
+		}
+		if !progress {
+			var names []string
+			for _, m := range moves {
+				if !done[m] {
+					names = append(names, fmt.Sprintf("\"%s.%s\"", m.ddl.Schema, m.ddl.Name))
 				}
 			}
-			return nil
-		})
-	}
-	if err := run(add); err != nil {
-		return err
-	}
-	for _, s := range validate {
-		if err := run([]string{s}); err != nil {
-			return err
+			return nil, nil, sqlerr.Unsupported("cannot move shard %d: the foreign keys among %s form a cycle, so no table's shard can be copied before the shards it references; drop one of them, move, and add it back", moves[0].shardID, strings.Join(names, ", "))
 		}
 	}
-	return nil
+	fks := make([]shardForeignKeys, len(ordered))
+	for i, m := range ordered {
+		if err := ownForeignKeys(&fks[i], m.ddl, m.shardID); err != nil {
+			return nil, nil, err
+		}
+	}
+	return ordered, fks, nil
 }

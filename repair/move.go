@@ -75,6 +75,12 @@ func MoveShardPlacement(ctx context.Context, meta catalog.Querier, connect NodeC
 	if err := checkTargetNames(ctx, meta, moves, target); err != nil {
 		return err
 	}
+	// Referenced shards first, each copied with its own foreign keys
+	// (foreignkeys.go).
+	moves, fks, err := moveForeignKeys(moves)
+	if err != nil {
+		return err
+	}
 
 	// 1. New placements, filling.
 	var added []*shardMove
@@ -118,19 +124,12 @@ func MoveShardPlacement(ctx context.Context, meta catalog.Querier, connect NodeC
 			removeFence(ctx, connect, source, m.ddl, m.shardID)
 		}
 	}
-	for _, m := range moves {
-		if err := copyShard(ctx, connect, m.ddl, m.shardID, source, target, shardForeignKeys{}); err != nil {
+	for i, m := range moves {
+		if err := copyShard(ctx, connect, m.ddl, m.shardID, source, target, fks[i]); err != nil {
 			unfence()
 			undo()
 			return err
 		}
-	}
-	// Every shard of the group holds its rows: the foreign keys among them
-	// can be added (foreignkeys.go).
-	if err := addMovedForeignKeys(ctx, connect, target, moves); err != nil {
-		unfence()
-		undo()
-		return err
 	}
 	// 4. Switch the whole group at once.
 	if err := switchPlacements(ctx, meta, moves, target); err != nil {
