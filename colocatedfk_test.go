@@ -873,3 +873,66 @@ func TestColocatedForeignKeysUnderLiveLoad(t *testing.T) {
 	}
 	e.assertOrphansRefused(colocatedFKTables...)
 }
+
+// TestColocatedForeignKeyCycle: two co-located tables whose foreign keys
+// reference each other have no order in which a move could copy their
+// shards referenced first: master_move_shard_placement refuses with 0A000
+// and changes nothing. A repair of either's placement still works (the
+// other's shard is finalized there), and keeps both foreign keys.
+func TestColocatedForeignKeyCycle(t *testing.T) {
+	e := newEnv(t)
+	for _, tb := range []string{"a", "b"} {
+		e.exec(`CREATE TABLE ` + tb + ` (k bigint PRIMARY KEY, v int)`)
+		e.exec(`SELECT master_create_distributed_table($1, 'k')`, tb)
+		e.exec(`SELECT master_create_worker_shards($1, 4, 2)`, tb)
+	}
+	e.exec(`ALTER TABLE a ADD CONSTRAINT a_b_fk FOREIGN KEY (k) REFERENCES b (k) DEFERRABLE INITIALLY DEFERRED`)
+	e.exec(`ALTER TABLE b ADD CONSTRAINT b_a_fk FOREIGN KEY (k) REFERENCES a (k) DEFERRABLE INITIALLY DEFERRED`)
+	for k := 1; k <= 20; k++ {
+		tx, err := e.DB.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []string{`INSERT INTO a VALUES ($1, 1)`, `INSERT INTO b VALUES ($1, 2)`} {
+			if _, err := tx.Exec(s, k); err != nil {
+				t.Fatalf("%s with %d: %v", s, k, err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatalf("commit of a and b rows %d: %v", k, err)
+		}
+	}
+	p := e.placements("a")[0]
+	holds := map[string]bool{}
+	for _, q := range e.placements("a") {
+		if q.ShardID == p.ShardID {
+			holds[fmt.Sprintf("%s:%d", q.Host, q.Port)] = true
+		}
+	}
+	var dest placement
+	for _, w := range e.workers {
+		if !holds[w.Addr()] {
+			dest = placement{Host: w.Host, Port: w.Port}
+		}
+	}
+	before := fmt.Sprint(e.placements("a"), e.placements("b"))
+	_, err := e.DB.Exec(`SELECT master_move_shard_placement($1, $2, $3, $4, $5)`, p.ShardID, p.Host, p.Port, dest.Host, dest.Port)
+	expectError(t, err, "0A000", "cycle")
+	if after := fmt.Sprint(e.placements("a"), e.placements("b")); after != before {
+		t.Fatalf("a refused move changed placements: %s -> %s", before, after)
+	}
+
+	var src placement
+	for _, q := range e.placements("a") {
+		if q.ShardID == p.ShardID && q.ID != p.ID {
+			src = q
+		}
+	}
+	e.exec(`UPDATE pgs_distribution_metadata.shard_placement SET shard_state = 3 WHERE id = $1`, p.ID)
+	db := e.reopen()
+	if _, err := db.Exec(`SELECT master_copy_shard_placement($1, $2, $3, $4, $5)`, p.ShardID, src.Host, src.Port, p.Host, p.Port); err != nil {
+		t.Fatalf("repairing a's placement %d: %v", p.ID, err)
+	}
+	e.assertReplicasIdentical("a")
+	e.assertColocatedFKs("a", "b")
+}
