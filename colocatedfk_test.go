@@ -936,3 +936,72 @@ func TestColocatedForeignKeyCycle(t *testing.T) {
 	e.assertReplicasIdentical("a")
 	e.assertColocatedFKs("a", "b")
 }
+
+// TestColocatedForeignKeyMoveCopiesReferencedFirst: the referencing table
+// was created first (a lower oid: first in its co-location group), yet a
+// move copies the referenced table's shard first, so the referencing
+// shard's foreign key is added against the copied rows; on the new node
+// the constraint holds, orphans are refused with 23503 and ON DELETE
+// CASCADE deletes on every placement.
+func TestColocatedForeignKeyMoveCopiesReferencedFirst(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.exec(`CREATE TABLE child (k bigint NOT NULL, v int)`)
+	e.exec(`CREATE TABLE parent (k bigint PRIMARY KEY)`)
+	for _, tb := range []string{"child", "parent"} {
+		e.exec(`SELECT master_create_distributed_table($1, 'k')`, tb)
+		e.exec(`SELECT master_create_worker_shards($1, 4, 2)`, tb)
+	}
+	e.exec(`ALTER TABLE child ADD CONSTRAINT child_parent_fk FOREIGN KEY (k) REFERENCES parent (k) ON DELETE CASCADE`)
+	for k := 1; k <= 40; k++ {
+		e.exec(`INSERT INTO parent VALUES ($1)`, k)
+		e.exec(`INSERT INTO child VALUES ($1, 1), ($1, 2)`, k)
+	}
+	p := e.placements("child")[0]
+	holds := map[string]bool{}
+	for _, q := range e.placements("child") {
+		if q.ShardID == p.ShardID {
+			holds[fmt.Sprintf("%s:%d", q.Host, q.Port)] = true
+		}
+	}
+	var dest placement
+	for _, w := range e.workers {
+		if !holds[w.Addr()] {
+			dest = placement{Host: w.Host, Port: w.Port}
+		}
+	}
+	e.exec(`SELECT master_move_shard_placement($1, $2, $3, $4, $5)`, p.ShardID, p.Host, p.Port, dest.Host, dest.Port)
+	if q := placementOf(e.placements("child"), p.ShardID, dest.Host, dest.Port); q.State != 1 {
+		t.Fatalf("child's shard %d on %s:%d after the move: %+v", p.ShardID, dest.Host, dest.Port, q)
+	}
+	e.assertColocatedFKs("child")
+	e.assertReplicasIdentical("child")
+	e.assertReplicasIdentical("parent")
+	for _, q := range e.placements("child") {
+		tx, err := e.workerAt(q.Host, q.Port).Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO `+shardTable("child", q.ShardID)+` VALUES (-1, 0)`)
+		_ = tx.Rollback(ctx)
+		if codeOf(err) != "23503" {
+			t.Fatalf("orphan straight into placement %d of child (shard %d on %s:%d): %v, want SQLSTATE 23503", q.ID, q.ShardID, q.Host, q.Port, err)
+		}
+	}
+	for k := int64(1); k <= 40; k++ {
+		if e.shardOfKey("child", k) == p.ShardID {
+			e.exec(`DELETE FROM parent WHERE k = $1`, k)
+			for _, q := range e.placements("child") {
+				var n int
+				if err := e.workerAt(q.Host, q.Port).QueryRow(ctx, `SELECT count(*) FROM `+shardTable("child", q.ShardID)+` WHERE k = $1`, k).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				if n != 0 {
+					t.Fatalf("after deleting parent %d, placement %d of child (shard %d on %s:%d) keeps %d rows", k, q.ID, q.ShardID, q.Host, q.Port, n)
+				}
+			}
+			return
+		}
+	}
+	t.Fatalf("no key of 1..40 in shard %d", p.ShardID)
+}
