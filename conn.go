@@ -29,9 +29,11 @@ var (
 // metadata session, settings, transaction and worker connections). It
 // plans each statement (the plan cache, plancache.go), builds its tree of
 // primitives (engine.Build) and runs it with the Session as the Cursor;
-// statements that touch no distributed table, and transaction control, are
-// the Session's own. Like every database/sql connection, a conn is used by
-// one goroutine at a time.
+// statements that touch no distributed table, transaction control, and
+// query strings of several statements (session.Session.ExecStatements,
+// which runs each statement back through the conn) are the Session's own.
+// Like every database/sql connection, a conn is used by one goroutine at a
+// time.
 type conn struct {
 	c *Connector
 	s *session.Session
@@ -52,7 +54,7 @@ func (cn *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, 
 		return nil, err
 	}
 	if p.Statements != nil {
-		return nil, multiPrepareError()
+		return nil, session.MultiPrepareError()
 	}
 	return &stmt{cn: cn, query: query, copyFrom: p.Copy != nil && p.Copy.From}, nil
 }
@@ -136,7 +138,7 @@ func (cn *conn) ExecContext(ctx context.Context, query string, nargs []driver.Na
 		return nil, err
 	}
 	if p.Statements != nil {
-		return cn.execStatements(ctx, p, nargs)
+		return cn.s.ExecStatements(ctx, cn, p.Statements, nargs)
 	}
 	if p.Tx != nil {
 		return cn.s.TxCommand(ctx, p, query, nargs)
@@ -170,7 +172,7 @@ func (cn *conn) QueryContext(ctx context.Context, query string, nargs []driver.N
 		return nil, err
 	}
 	if p.Statements != nil {
-		return cn.queryStatements(ctx, p, nargs)
+		return cn.s.QueryStatements(ctx, cn, p.Statements, nargs)
 	}
 	if p.Tx != nil {
 		if _, err := cn.s.TxCommand(ctx, p, query, nargs); err != nil {

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/pgshard/pgshard/internal/sqlerr"
 )
@@ -41,6 +43,13 @@ type TemplateDDL struct {
 	// creation order: every node holds the referenced table's one shard,
 	// so each shard gets the constraint against that local copy.
 	ForeignKeys []ForeignKeyDDL
+	// ColocatedForeignKeys are the FOREIGN KEY constraints to distributed
+	// tables co-located with the template (itself included), in creation
+	// order: each shard gets the constraint against the referenced table's
+	// shard of the same range, on the same node (ColocatedForeignKeyStatement).
+	// ShardStatements leaves them out: the referenced shard must hold its
+	// rows first (repair adds them once the data is there).
+	ColocatedForeignKeys []ColocatedForeignKeyDDL
 	// OtherForeignKeys name the FOREIGN KEY constraints to other tables
 	// ("name → table"): the shards do not get them (the referenced rows
 	// live in other shards, or only on the metadata database). Creating
@@ -99,6 +108,90 @@ type ForeignKeyDDL struct {
 	// table and the name of its shard table on every node.
 	RefSchema, RefShard string
 	NotValid            bool
+}
+
+// ColocatedForeignKeyDDL is a FOREIGN KEY of a TemplateDDL to a
+// distributed table in the template's co-location group, on the
+// distribution column: shard i's rows reference rows of the referenced
+// table's shard i, which lives on the same nodes. Immutable once read.
+type ColocatedForeignKeyDDL struct {
+	Name string
+	// RefRelationID, RefSchema and RefName are the referenced table's oid,
+	// schema and name on the metadata database.
+	RefRelationID      uint32
+	RefSchema, RefName string
+	// NotValid is true when the template's constraint was added NOT VALID
+	// and never validated.
+	NotValid bool
+	// RefShards maps each shard of the template to the referenced table's
+	// shard with the same range.
+	RefShards map[int64]ShardTableRef
+	// stmt is "ALTER TABLE x ADD CONSTRAINT y <pg_get_constraintdef>",
+	// parsed once; each shard's statement is a copy with its names.
+	stmt *pg_query.ParseResult
+}
+
+// ShardTableRef is one shard's id and the name of its table on the
+// workers (see TemplateDDL.ShardTableName).
+type ShardTableRef struct {
+	ID    int64
+	Table string
+}
+
+// ColocatedForeignKeyStatement returns the ALTER TABLE IF EXISTS ... ADD
+// CONSTRAINT that gives shard shardID's table the foreign key fk (one of
+// d.ColocatedForeignKeys) against the referenced table's shard of the same
+// range: the constraint named ShardName(fk.Name, shardID), as DDL through
+// pgshard names it on the shards, and referencing the shard table's quoted
+// name, both set in the parse tree of the template's definition. notValid
+// adds it NOT VALID whatever the template's.
+func (d *TemplateDDL) ColocatedForeignKeyStatement(fk *ColocatedForeignKeyDDL, shardID int64, notValid bool) (string, error) {
+	ref, ok := fk.RefShards[shardID]
+	if !ok {
+		return "", sqlerr.New(sqlerr.ObjectNotInPrereq, "shard %d of \"%s.%s\" has no co-located shard of \"%s.%s\", which its foreign key \"%s\" references", shardID, d.Schema, d.Name, fk.RefSchema, fk.RefName, fk.Name)
+	}
+	tree, ok := proto.Clone(fk.stmt).(*pg_query.ParseResult)
+	if !ok || len(tree.Stmts) != 1 {
+		return "", fmt.Errorf("catalog: foreign key %q of %s.%s: unexpected parse tree", fk.Name, d.Schema, d.Name)
+	}
+	alter := tree.Stmts[0].GetStmt().GetAlterTableStmt()
+	if alter == nil || len(alter.Cmds) != 1 {
+		return "", fmt.Errorf("catalog: foreign key %q of %s.%s: unexpected parse tree", fk.Name, d.Schema, d.Name)
+	}
+	con := alter.Cmds[0].GetAlterTableCmd().GetDef().GetConstraint()
+	if con == nil || con.Pktable == nil {
+		return "", fmt.Errorf("catalog: foreign key %q of %s.%s: unexpected parse tree", fk.Name, d.Schema, d.Name)
+	}
+	alter.Relation = &pg_query.RangeVar{Schemaname: d.Schema, Relname: d.ShardTableName(shardID), Inh: true, Relpersistence: "p"}
+	alter.MissingOk = true
+	con.Conname = ShardName(fk.Name, shardID)
+	con.Pktable.Schemaname, con.Pktable.Relname = fk.RefSchema, ref.Table
+	if notValid {
+		con.SkipValidation, con.InitiallyValid = true, false
+	}
+	out, err := pg_query.Deparse(tree)
+	if err != nil {
+		return "", fmt.Errorf("catalog: writing foreign key %q of shard %d of %s.%s: %w", fk.Name, shardID, d.Schema, d.Name, err)
+	}
+	return out, nil
+}
+
+// DropColocatedForeignKeyStatement returns the ALTER TABLE IF EXISTS ...
+// DROP CONSTRAINT IF EXISTS that removes foreign key fk from shard
+// shardID's table.
+func (d *TemplateDDL) DropColocatedForeignKeyStatement(fk *ColocatedForeignKeyDDL, shardID int64) string {
+	return "ALTER TABLE IF EXISTS " + d.ShardTableIdentifier(shardID) + " DROP CONSTRAINT IF EXISTS " + pgx.Identifier{ShardName(fk.Name, shardID)}.Sanitize()
+}
+
+// RefShardIdentifier returns the quoted, schema-qualified name of the
+// table of the referenced table's shard that shard shardID's foreign key fk
+// references; ok is false when there is none.
+func (fk *ColocatedForeignKeyDDL) RefShardIdentifier(shardID int64) (ref ShardTableRef, identifier string, ok bool) {
+	ref, ok = fk.RefShards[shardID]
+	if !ok {
+		return ref, "", false
+	}
+	return ref, pgx.Identifier{fk.RefSchema, ref.Table}.Sanitize(), true
 }
 
 // UnenforceableForeignKey fails with 0A000 when the template has a
@@ -322,8 +415,8 @@ type beginner interface {
 // columns with types (format_type), NOT NULL, defaults (pg_get_expr) except
 // defaults calling nextval() (pgshard fills those itself),
 // CHECK/UNIQUE/PRIMARY KEY/EXCLUDE constraints (pg_get_constraintdef),
-// FOREIGN KEY constraints to reference tables (the others are only named,
-// in OtherForeignKeys), and indexes that do not back a constraint
+// FOREIGN KEY constraints to reference tables and to co-located distributed
+// tables (the others are only named, in OtherForeignKeys), and indexes that do not back a constraint
 // (pg_get_indexdef). Identity columns are treated like serial ones: no default
 // and no identity on the shard. Generated columns keep their GENERATED ALWAYS
 // AS (...) STORED.
@@ -501,11 +594,13 @@ func readConstraints(ctx context.Context, q Querier, d *TemplateDDL) error {
 }
 
 // readForeignKeys reads d's FOREIGN KEY constraints: those to reference
-// tables (when the metadata schema is there) into ForeignKeys, the others
-// into OtherForeignKeys.
+// tables (when the metadata schema is there) into ForeignKeys, those to
+// tables co-located with d into ColocatedForeignKeys, the others into
+// OtherForeignKeys.
 func readForeignKeys(ctx context.Context, q Querier, d *TemplateDDL) error {
-	var metadata bool
-	if err := q.QueryRow(ctx, `SELECT to_regclass('pgs_distribution_metadata.partition') IS NOT NULL`).Scan(&metadata); err != nil {
+	var metadata, colocation bool
+	if err := q.QueryRow(ctx, `SELECT to_regclass('pgs_distribution_metadata.partition') IS NOT NULL,
+		to_regclass('pgs_distribution_metadata.colocation') IS NOT NULL`).Scan(&metadata, &colocation); err != nil {
 		return fmt.Errorf("catalog: reading foreign keys of %s.%s: %w", d.Schema, d.Name, err)
 	}
 	// The referenced table's shard: its one shard when it is a reference
@@ -517,9 +612,20 @@ func readForeignKeys(ctx context.Context, q Querier, d *TemplateDDL) error {
 		           WHERE p.relation_id = k.confrelid AND p.partition_method = 'n'::"char"
 		           ORDER BY s.id LIMIT 1), 0)`
 	}
+	// Whether the referenced table is a hash-distributed table of d's
+	// co-location group (d itself included).
+	colocated := `false`
+	if metadata && colocation {
+		colocated = `coalesce((SELECT c1.colocation_id = c2.colocation_id
+		           FROM pgs_distribution_metadata.colocation c1, pgs_distribution_metadata.colocation c2,
+		                pgs_distribution_metadata.partition p
+		           WHERE c1.relation_id = k.conrelid AND c2.relation_id = k.confrelid
+		             AND p.relation_id = k.confrelid AND p.partition_method = 'h'::"char"), false)`
+	}
 	rows, err := q.Query(ctx, `
 		SELECT k.conname, pg_get_constraintdef(k.oid), NOT k.convalidated, n.nspname, c.relname,
-		       quote_ident(n.nspname) || '.' || quote_ident(c.relname), quote_ident(c.relname), `+shard+`
+		       quote_ident(n.nspname) || '.' || quote_ident(c.relname), quote_ident(c.relname), `+shard+`,
+		       k.confrelid, `+colocated+`
 		FROM pg_constraint k
 		JOIN pg_class c ON c.oid = k.confrelid
 		JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -533,8 +639,18 @@ func readForeignKeys(ctx context.Context, q Querier, d *TemplateDDL) error {
 		var fk ForeignKeyDDL
 		var def, refName, qualified, bare string
 		var shardID int64
-		if err := rows.Scan(&fk.Name, &def, &fk.NotValid, &fk.RefSchema, &refName, &qualified, &bare, &shardID); err != nil {
+		var refRel uint32
+		var isColocated bool
+		if err := rows.Scan(&fk.Name, &def, &fk.NotValid, &fk.RefSchema, &refName, &qualified, &bare, &shardID, &refRel, &isColocated); err != nil {
 			return fmt.Errorf("catalog: reading foreign keys of %s.%s: %w", d.Schema, d.Name, err)
+		}
+		if isColocated {
+			c, err := colocatedForeignKey(fk, def, refRel, refName)
+			if err != nil {
+				return fmt.Errorf("catalog: reading foreign keys of %s.%s: %w", d.Schema, d.Name, err)
+			}
+			d.ColocatedForeignKeys = append(d.ColocatedForeignKeys, c)
+			continue
 		}
 		// pg_get_constraintdef writes "... REFERENCES <name>(cols) ...",
 		// the name qualified unless the search_path finds it.
@@ -552,6 +668,68 @@ func readForeignKeys(ctx context.Context, q Querier, d *TemplateDDL) error {
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("catalog: reading foreign keys of %s.%s: %w", d.Schema, d.Name, err)
+	}
+	rows.Close()
+	for i := range d.ColocatedForeignKeys {
+		if err := readRefShards(ctx, q, d, &d.ColocatedForeignKeys[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// colocatedForeignKey parses the definition def (pg_get_constraintdef) of
+// foreign key fk to co-located table refRel, once.
+func colocatedForeignKey(fk ForeignKeyDDL, def string, refRel uint32, refName string) (ColocatedForeignKeyDDL, error) {
+	c := ColocatedForeignKeyDDL{Name: fk.Name, RefRelationID: refRel, RefSchema: fk.RefSchema, RefName: refName, NotValid: fk.NotValid}
+	tree, err := pg_query.Parse("ALTER TABLE x ADD CONSTRAINT y " + def)
+	if err != nil {
+		return c, fmt.Errorf("parsing foreign key %q (%s): %w", fk.Name, def, err)
+	}
+	if len(tree.Stmts) != 1 || tree.Stmts[0].GetStmt().GetAlterTableStmt() == nil {
+		return c, fmt.Errorf("unexpected definition of foreign key %q: %s", fk.Name, def)
+	}
+	c.stmt = tree
+	return c, nil
+}
+
+// readRefShards fills fk.RefShards: for every shard of d, the referenced
+// table's shard with the same range and its table's name (recorded for
+// shards an older pgshard made, else ShardName).
+func readRefShards(ctx context.Context, q Querier, d *TemplateDDL, fk *ColocatedForeignKeyDDL) error {
+	var recorded bool
+	if err := q.QueryRow(ctx, `SELECT to_regclass('pgs_distribution_metadata.shard_table_name') IS NOT NULL`).Scan(&recorded); err != nil {
+		return fmt.Errorf("catalog: reading the shards foreign key %q of %s.%s references: %w", fk.Name, d.Schema, d.Name, err)
+	}
+	legacy := `NULL::text`
+	if recorded {
+		legacy = `(SELECT n.table_name FROM pgs_distribution_metadata.shard_table_name n WHERE n.shard_id = s2.id)`
+	}
+	rows, err := q.Query(ctx, `
+		SELECT s1.id, s2.id, `+legacy+`
+		FROM pgs_distribution_metadata.shard s1
+		JOIN pgs_distribution_metadata.shard s2 ON s2.relation_id = $2 AND s2.min_value = s1.min_value AND s2.max_value = s1.max_value
+		WHERE s1.relation_id = $1`, d.RelationID, fk.RefRelationID)
+	if err != nil {
+		return fmt.Errorf("catalog: reading the shards foreign key %q of %s.%s references: %w", fk.Name, d.Schema, d.Name, err)
+	}
+	defer rows.Close()
+	fk.RefShards = map[int64]ShardTableRef{}
+	for rows.Next() {
+		var id int64
+		var ref ShardTableRef
+		var name *string
+		if err := rows.Scan(&id, &ref.ID, &name); err != nil {
+			return fmt.Errorf("catalog: reading the shards foreign key %q of %s.%s references: %w", fk.Name, d.Schema, d.Name, err)
+		}
+		ref.Table = ShardName(fk.RefName, ref.ID)
+		if name != nil {
+			ref.Table = *name
+		}
+		fk.RefShards[id] = ref
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("catalog: reading the shards foreign key %q of %s.%s references: %w", fk.Name, d.Schema, d.Name, err)
 	}
 	return nil
 }

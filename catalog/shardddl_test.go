@@ -461,3 +461,62 @@ func dump(d relDesc) string {
 	}
 	return b.String()
 }
+
+// TestColocatedForeignKeyStatementText: each shard's foreign key to a
+// co-located table is the template's definition with the shard's table,
+// the constraint named ShardName(name, shard) (as DDL through pgshard
+// names it) and the referenced table's shard of the same range, written
+// from the parse tree: quoted, long names shortened, NOT VALID kept or
+// forced, the rest of the definition untouched.
+func TestColocatedForeignKeyStatementText(t *testing.T) {
+	long := strings.Repeat("k", 60)
+	for _, tc := range []struct {
+		name     string
+		d        TemplateDDL
+		def      string
+		fkName   string
+		ref      ShardTableRef
+		notValid bool
+		want     string
+	}{
+		{"plain", TemplateDDL{Schema: "public", Name: "orders"},
+			"FOREIGN KEY (customer_id) REFERENCES public.customers(id) ON DELETE CASCADE", "orders_customer_fk",
+			ShardTableRef{10000, "customers_10000"}, false,
+			"ALTER TABLE IF EXISTS public.orders_10004 ADD CONSTRAINT orders_customer_fk_10004 FOREIGN KEY (customer_id) REFERENCES public.customers_10000 (id) ON DELETE CASCADE"},
+		{"quoted and long names", TemplateDDL{Schema: "My Schema", Name: `we"ird`},
+			`FOREIGN KEY (k, "Other") REFERENCES "My Schema"."Cust omers"(k, "Other") MATCH FULL ON UPDATE RESTRICT DEFERRABLE INITIALLY DEFERRED`, long,
+			ShardTableRef{10000, ShardName("Cust omers", 10000)}, false,
+			`ALTER TABLE IF EXISTS "My Schema"."we""ird_10004" ADD CONSTRAINT ` + ShardName(long, 10004) + ` FOREIGN KEY (k, "Other") REFERENCES "My Schema"."Cust omers_10000" (k, "Other") MATCH FULL ON UPDATE RESTRICT DEFERRABLE INITIALLY DEFERRED`},
+		{"template NOT VALID", TemplateDDL{Schema: "public", Name: "orders"},
+			"FOREIGN KEY (customer_id) REFERENCES public.customers(id) NOT VALID", "f",
+			ShardTableRef{10000, "customers_10000"}, false,
+			"ALTER TABLE IF EXISTS public.orders_10004 ADD CONSTRAINT f_10004 FOREIGN KEY (customer_id) REFERENCES public.customers_10000 (id) NOT VALID"},
+		{"forced NOT VALID", TemplateDDL{Schema: "public", Name: "orders"},
+			"FOREIGN KEY (customer_id) REFERENCES public.customers(id)", "f",
+			ShardTableRef{10000, "customers_10000"}, true,
+			"ALTER TABLE IF EXISTS public.orders_10004 ADD CONSTRAINT f_10004 FOREIGN KEY (customer_id) REFERENCES public.customers_10000 (id) NOT VALID"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fk, err := colocatedForeignKey(ForeignKeyDDL{Name: tc.fkName, RefSchema: tc.d.Schema}, tc.def, 1, "ref")
+			if err != nil {
+				t.Fatal(err)
+			}
+			fk.RefShards = map[int64]ShardTableRef{10004: tc.ref}
+			got, err := tc.d.ColocatedForeignKeyStatement(&fk, 10004, tc.notValid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Fatalf("got\n%s\nwant\n%s", got, tc.want)
+			}
+			// The template's parse tree is left as it was.
+			again, err := tc.d.ColocatedForeignKeyStatement(&fk, 10004, tc.notValid)
+			if err != nil || again != got {
+				t.Fatalf("second statement %q, %v; want %q", again, err, got)
+			}
+			if _, err := tc.d.ColocatedForeignKeyStatement(&fk, 10005, false); err == nil || !strings.Contains(err.Error(), "no co-located shard") {
+				t.Fatalf("shard without a referenced shard: %v", err)
+			}
+		})
+	}
+}

@@ -317,13 +317,19 @@ func (b *ddlBuilder) alterTable(s *pg_query.AlterTableStmt) error {
 			for k, cn := range def.Constraints {
 				k := k
 				con := cn.GetConstraint()
-				if con.Contype == pg_query.ConstrType_CONSTR_CHECK || con.Contype == pg_query.ConstrType_CONSTR_FOREIGN {
+				// A reference table's column may also be UNIQUE or a
+				// PRIMARY KEY (addColumn refuses them on a distributed one).
+				suffix, named := map[pg_query.ConstrType]string{
+					pg_query.ConstrType_CONSTR_CHECK: "check", pg_query.ConstrType_CONSTR_FOREIGN: "fkey",
+					pg_query.ConstrType_CONSTR_UNIQUE: "key", pg_query.ConstrType_CONSTR_PRIMARY: "pkey",
+					pg_query.ConstrType_CONSTR_EXCLUSION: "excl"}[con.Contype]
+				if named {
 					if con.Conname == "" {
-						suffix := "check"
-						if con.Contype == pg_query.ConstrType_CONSTR_FOREIGN {
-							suffix = "fkey"
+						cols := []string{def.Colname}
+						if con.Contype == pg_query.ConstrType_CONSTR_PRIMARY {
+							cols = nil
 						}
-						con.Conname = constraintName(t.Name, []string{def.Colname}, suffix)
+						con.Conname = constraintName(t.Name, cols, suffix)
 					}
 					slots = append(slots, func(s *pg_query.AlterTableStmt, shards []ShardRef) {
 						c := s.Cmds[ci].GetAlterTableCmd().Def.GetColumnDef().Constraints[k].GetConstraint()
@@ -414,7 +420,9 @@ func (b *ddlBuilder) addColumn(t *catalog.Table, def *pg_query.ColumnDef) error 
 		case pg_query.ConstrType_CONSTR_IDENTITY:
 			return sqlerr.Unsupported("cannot add identity column \"%s\" to distributed table \"%s\": its existing rows would take values from each shard's own sequence", def.Colname, t.Name)
 		case pg_query.ConstrType_CONSTR_PRIMARY, pg_query.ConstrType_CONSTR_UNIQUE, pg_query.ConstrType_CONSTR_EXCLUSION:
-			return keylessUnique(t, con.Contype)
+			if !t.Reference() {
+				return keylessUnique(t, con.Contype)
+			}
 		case pg_query.ConstrType_CONSTR_FOREIGN:
 			// To a reference table (whose copy every node holds) the
 			// column's constraint is checked shard by shard.
@@ -486,7 +494,9 @@ func fillDefaults(stmt *pg_query.Node, defs []DefaultEval, values []*string) {
 }
 
 // keylessUnique is the refusal of a UNIQUE, PRIMARY KEY or EXCLUDE
-// constraint without the distribution column.
+// constraint without the distribution column on a distributed table (a
+// reference table's one shard holds every row on each placement, which
+// can check any such constraint).
 func keylessUnique(t *catalog.Table, kind pg_query.ConstrType) error {
 	what := map[pg_query.ConstrType]string{pg_query.ConstrType_CONSTR_PRIMARY: "PRIMARY KEY", pg_query.ConstrType_CONSTR_UNIQUE: "UNIQUE", pg_query.ConstrType_CONSTR_EXCLUSION: "EXCLUDE"}[kind]
 	return sqlerr.Unsupported("cannot create a %s constraint on distributed table \"%s\" without its distribution column \"%s\": each shard could only check its own rows", what, t.Name, t.KeyColumn)
@@ -506,7 +516,7 @@ func (b *ddlBuilder) addConstraint(t *catalog.Table, con *pg_query.Constraint) e
 		if con.Indexname != "" {
 			return sqlerr.Unsupported("ADD CONSTRAINT ... USING INDEX on distributed table \"%s\" is not supported; add the constraint with its columns", t.Name)
 		}
-		if !slices.Contains(cols, t.KeyColumn) {
+		if !slices.Contains(cols, t.KeyColumn) && !t.Reference() {
 			return keylessUnique(t, con.Contype)
 		}
 		suffix := "key"
@@ -531,7 +541,7 @@ func (b *ddlBuilder) addConstraint(t *catalog.Table, con *pg_query.Constraint) e
 				keyed = true
 			}
 		}
-		if !keyed {
+		if !keyed && !t.Reference() {
 			return keylessUnique(t, con.Contype)
 		}
 		if con.Conname == "" {
@@ -687,7 +697,7 @@ func (b *ddlBuilder) createIndex(s *pg_query.IndexStmt) error {
 			cols = append(cols, "expr")
 		}
 	}
-	if s.Unique && !slices.Contains(cols, t.KeyColumn) {
+	if s.Unique && !t.Reference() && !slices.Contains(cols, t.KeyColumn) {
 		return sqlerr.Unsupported("cannot create a unique index on distributed table \"%s\" without its distribution column \"%s\": each shard could only check its own rows", t.Name, t.KeyColumn)
 	}
 	if s.Idxname == "" {

@@ -53,6 +53,13 @@ func CopyShardPlacement(ctx context.Context, meta catalog.Querier, connect NodeC
 	if err := catalog.CheckShardTableFree(ctx, meta, target, ddl, shardID); err != nil {
 		return err
 	}
+	// The foreign keys between the shard and its co-located shards on
+	// target (foreignkeys.go); refused when a shard it references is not
+	// finalized there.
+	fks, err := repairForeignKeys(ctx, meta, ddl, shardID, target)
+	if err != nil {
+		return err
+	}
 	// From here on the target receives every write (state filling), and
 	// the copy starts only once every process writes with that.
 	if err := ensureShardTable(ctx, connect, target, ddl, shardID); err != nil {
@@ -77,7 +84,7 @@ func CopyShardPlacement(ctx context.Context, meta catalog.Querier, connect NodeC
 		return err
 	}
 	defer removeFence(ctx, connect, source, ddl, shardID)
-	if err := copyShard(ctx, connect, ddl, shardID, source, target); err != nil {
+	if err := copyShard(ctx, connect, ddl, shardID, source, target, fks); err != nil {
 		revert()
 		return err
 	}
@@ -188,8 +195,10 @@ func findPlacement(placements []catalog.Placement, node catalog.Node) (catalog.P
 }
 
 // copyShard rebuilds shard shardID's table on target and fills it from source,
-// in one transaction on target.
-func copyShard(ctx context.Context, connect NodeConnector, ddl *catalog.TemplateDDL, shardID int64, source, target catalog.Node) error {
+// in one transaction on target, which also runs fks: fks.lock, then (after
+// locking the table) fks.drop before the table is dropped, fks.add once it
+// holds its rows and indexes.
+func copyShard(ctx context.Context, connect NodeConnector, ddl *catalog.TemplateDDL, shardID int64, source, target catalog.Node, fks shardForeignKeys) error {
 	srcConn, err := connect(ctx, source)
 	if err != nil {
 		return fmt.Errorf("repair: connecting to source node %s: %w", source, err)
@@ -214,7 +223,17 @@ func copyShard(ctx context.Context, connect NodeConnector, ddl *catalog.Template
 	// A lock held for long on the target (a prepared transaction nobody
 	// finishes) fails the repair instead of hanging it, and the writes
 	// queued behind it.
-	stmts := append([]string{"SET LOCAL lock_timeout = '10s'", "DROP TABLE IF EXISTS " + table}, ddl.ShardTableStatements(shardID)...)
+	stmts := append([]string{"SET LOCAL lock_timeout = '10s'"}, fks.lock...)
+	if len(fks.lock) > 0 || len(fks.drop) > 0 {
+		// The shards it references (fks.lock), the table, then the
+		// co-located tables referencing it (fks.drop locks them): the
+		// order of a writer that writes a referenced table and then a
+		// referencing one, which waits for the copy instead of
+		// deadlocking with it (foreignkeys.go).
+		stmts = append(stmts, "LOCK TABLE "+table+" IN ACCESS EXCLUSIVE MODE")
+	}
+	stmts = append(stmts, fks.drop...)
+	stmts = append(append(stmts, "DROP TABLE IF EXISTS "+table), ddl.ShardTableStatements(shardID)...)
 	for _, s := range stmts {
 		if _, err := tgtTx.Exec(ctx, s); err != nil {
 			return fmt.Errorf("repair: recreating shard table %s on target node %s: %w", table, target, err)
@@ -254,6 +273,11 @@ func copyShard(ctx context.Context, connect NodeConnector, ddl *catalog.Template
 	for _, s := range ddl.ShardIndexStatements(shardID) {
 		if _, err := tgtTx.Exec(ctx, s); err != nil {
 			return fmt.Errorf("repair: creating index of %s on target node %s: %w", table, target, err)
+		}
+	}
+	for _, s := range fks.add {
+		if _, err := tgtTx.Exec(ctx, s); err != nil {
+			return fmt.Errorf("repair: adding foreign key of shard %d on target node %s: %w", shardID, target, err)
 		}
 	}
 	if err := tgtTx.Commit(ctx); err != nil {

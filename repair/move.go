@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -74,6 +75,12 @@ func MoveShardPlacement(ctx context.Context, meta catalog.Querier, connect NodeC
 	if err := checkTargetNames(ctx, meta, moves, target); err != nil {
 		return err
 	}
+	// Referenced shards first, each copied with its own foreign keys
+	// (foreignkeys.go).
+	moves, fks, err := moveForeignKeys(moves)
+	if err != nil {
+		return err
+	}
 
 	// 1. New placements, filling.
 	var added []*shardMove
@@ -82,8 +89,8 @@ func MoveShardPlacement(ctx context.Context, meta catalog.Querier, connect NodeC
 		defer cancel()
 		for _, m := range added {
 			_, _ = meta.Exec(uctx, `DELETE FROM pgs_distribution_metadata.shard_placement WHERE id = $1`, m.newID)
-			dropShardTable(uctx, connect, target, m.ddl, m.shardID)
 		}
+		dropShardTables(uctx, connect, target, added)
 	}
 	for _, m := range moves {
 		if err := ensureShardTable(ctx, connect, target, m.ddl, m.shardID); err != nil {
@@ -117,8 +124,8 @@ func MoveShardPlacement(ctx context.Context, meta catalog.Querier, connect NodeC
 			removeFence(ctx, connect, source, m.ddl, m.shardID)
 		}
 	}
-	for _, m := range moves {
-		if err := copyShard(ctx, connect, m.ddl, m.shardID, source, target); err != nil {
+	for i, m := range moves {
+		if err := copyShard(ctx, connect, m.ddl, m.shardID, source, target, fks[i]); err != nil {
 			unfence()
 			undo()
 			return err
@@ -135,9 +142,7 @@ func MoveShardPlacement(ctx context.Context, meta catalog.Querier, connect NodeC
 	if err := waitForWriters(ctx, meta); err != nil {
 		return fmt.Errorf("repair: shard %d moved, but waiting to drop the old tables on %s: %w", shardID, source, err)
 	}
-	for _, m := range moves {
-		dropShardTable(ctx, connect, source, m.ddl, m.shardID)
-	}
+	dropShardTables(ctx, connect, source, moves)
 	return nil
 }
 
@@ -271,13 +276,23 @@ func switchPlacements(ctx context.Context, meta catalog.Querier, moves []*shardM
 
 const catalogTimeout = 30 * time.Second // for clean-up after a failure
 
-func dropShardTable(ctx context.Context, connect NodeConnector, node catalog.Node, ddl *catalog.TemplateDDL, shardID int64) {
+// dropShardTables drops the tables of moves' shards on node, in one
+// statement: the foreign keys among them do not stop it, and it drops no
+// other object (no CASCADE). Errors are ignored (clean-up).
+func dropShardTables(ctx context.Context, connect NodeConnector, node catalog.Node, moves []*shardMove) {
+	if len(moves) == 0 {
+		return
+	}
 	conn, err := connect(ctx, node)
 	if err != nil {
 		return
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	_, _ = conn.Exec(ctx, "DROP TABLE IF EXISTS "+ddl.ShardTableIdentifier(shardID))
+	tables := make([]string, len(moves))
+	for i, m := range moves {
+		tables[i] = m.ddl.ShardTableIdentifier(m.shardID)
+	}
+	_, _ = conn.Exec(ctx, "DROP TABLE IF EXISTS "+strings.Join(tables, ", "))
 }
 
 // readPlacements reads every placement of a shard, in id order.

@@ -15,8 +15,9 @@
 // its participants (transaction.go), the session's own settings, search_path
 // and temporary objects carried to the workers (settings.go), the Eval step
 // (eval.go), the statements the metadata database answers alone
-// (session.go), and the administrative functions' catalog work (admin.go,
-// reference.go, ddl.go).
+// (session.go), the administrative functions' catalog work (admin.go,
+// reference.go, ddl.go), and query strings of several statements with their
+// implicit transaction block (multistatement.go).
 //
 // The driver (package pgshard) plans each statement, builds its tree of
 // primitives and runs it with the Session as the Cursor; it reaches the

@@ -55,6 +55,22 @@
 // "-- name: <id>", optionally "-- ordered" and "-- args: ..."), plus
 // single-table queries drawn by a seeded random generator (GenerateQueries).
 //
+// TestDifferentialSchemaChanges (RunSchemaSteps) covers schema changes:
+// on one layout (4 shards × 2 replicas) it applies a sequence of steps
+// (ADD COLUMN with constant and now() defaults, UPDATE of the new column,
+// RENAME COLUMN, ALTER COLUMN TYPE with and without USING, SET/DROP NOT
+// NULL and DEFAULT, CHECK, UNIQUE and foreign keys, indexes, DROP COLUMN,
+// RENAME and DROP TABLE, TRUNCATE, ALTER of the reference table, DDL in a
+// committed and in a rolled-back transaction, refused changes) to the
+// oracle and through pgshard; a statement must succeed on both sides or
+// fail on both with the same SQLSTATE, and pgshard's 0A000 refusals are
+// not run on the oracle. After each step it reads the step's own queries
+// and a rotating tenth of the corpus on both, compares every placement's
+// and the template's columns, indexes and constraints with the oracle's
+// (shape:<table>), and runs the storage check on the new columns. A corpus
+// query the oracle rejects on the new shape (a column gone, a type
+// changed) is counted as skipped, and pgshard must reject it too.
+//
 // TestDifferential first checks the harness itself: it tampers with a
 // shard behind pgshard's back and requires every outcome to be detected.
 package difftest
