@@ -10,20 +10,16 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/pgshard/pgshard/catalog"
-	"github.com/pgshard/pgshard/internal/sqlerr"
-	"github.com/pgshard/pgshard/planner"
 	"github.com/pgshard/pgshard/session"
 )
 
 // Connector is the state one *sql.DB shares across its connections: the
 // node layer (session.Cluster: the metadata database pool, the catalog
 // cache, one connection pool per worker node, the two-phase commit
-// coordinator) and the plan cache. It is safe for concurrent use; Close
+// coordinator, the plan cache). It is safe for concurrent use; Close
 // releases it (database/sql calls Close when the DB is closed).
 type Connector struct {
-	cl    *session.Cluster
-	plans planCache
+	cl *session.Cluster
 }
 
 var (
@@ -57,9 +53,7 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err := c.cl.Init(ctx); err != nil {
 		return nil, err
 	}
-	cn := &conn{c: c}
-	cn.s = session.New(c.cl, cn.QueryContext)
-	return cn, nil
+	return &conn{c: c, s: session.New(c.cl)}, nil
 }
 
 // Close closes every pool and stops the background work (the metadata
@@ -89,46 +83,4 @@ func (c *Connector) Recover(ctx context.Context, minAge time.Duration) (committe
 		return 0, 0, err
 	}
 	return c.cl.Recover(ctx, minAge)
-}
-
-// planFor returns the plan of sql against the current catalog, from the plan
-// cache when it is still current.
-//
-// A plan the cached catalog cannot make (SQLSTATE 55000: a distributed
-// table without shards, say, which another process may have created a
-// moment ago) is not refused on the cache's word alone: the catalog's
-// version is confirmed first (one metadata round trip, on this error path
-// only), and the statement planned again when it changed.
-func (c *Connector) planFor(ctx context.Context, sql string) (*planner.Plan, error) {
-	snap := c.cl.Snapshot()
-	p, err := c.planWith(ctx, sql, snap)
-	if err == nil && p.SchemaCheck {
-		// A schema change the catalog says concerns no distributed table
-		// with shards: confirmed before it runs on the metadata database
-		// alone.
-		if fresh, rerr := c.cl.Refresh(ctx); rerr == nil && fresh.Version != snap.Version {
-			return c.planWith(ctx, sql, fresh)
-		}
-		return p, nil
-	}
-	if err == nil || sqlerr.Code(err) != sqlerr.ObjectNotInPrereq {
-		return p, err
-	}
-	if fresh, rerr := c.cl.Refresh(ctx); rerr == nil && fresh.Version != snap.Version {
-		return c.planWith(ctx, sql, fresh)
-	}
-	return p, err
-}
-
-// planWith returns the plan of sql against snap.
-func (c *Connector) planWith(ctx context.Context, sql string, snap *catalog.Snapshot) (*planner.Plan, error) {
-	if p := c.plans.get(sql); p != nil && p.Version == snap.Version {
-		return p, nil
-	}
-	p, err := planner.New(sql, snap, c.cl.PlannerEnv(ctx))
-	if err != nil {
-		return nil, err
-	}
-	c.plans.put(sql, p)
-	return p, nil
 }

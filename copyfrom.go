@@ -3,12 +3,10 @@ package pgshard
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/internal/sqlerr"
 )
 
@@ -40,54 +38,8 @@ func CopyFrom(ctx context.Context, db *sql.DB, table pgx.Identifier, columns []s
 		if !ok {
 			return sqlerr.New(sqlerr.InternalError, "pgshard.CopyFrom: %T is not a pgshard connection", dc)
 		}
-		n, err = cn.copyFromSource(ctx, query, src)
+		n, err = cn.s.CopyFromSource(ctx, query, src)
 		return err
 	})
 	return n, err
-}
-
-// copyFromSource runs query, a COPY FROM STDIN, in a transaction of its
-// own on cn with the rows of src, and commits it.
-func (cn *conn) copyFromSource(ctx context.Context, query string, src pgx.CopyFromSource) (n int64, err error) {
-	tx, err := cn.BeginTx(ctx, driver.TxOptions{})
-	if err != nil {
-		return 0, err
-	}
-	defer func() {
-		if err != nil {
-			// The COPY's error is the one to report; a failed rollback
-			// leaves the connection to be discarded as usual.
-			_ = tx.Rollback()
-		}
-	}()
-	p, done, err := cn.plan(ctx, query)
-	if err != nil {
-		return 0, err
-	}
-	defer done()
-	if p.Copy == nil || !p.Copy.From {
-		return 0, sqlerr.New(sqlerr.UndefinedTable, "pgshard.CopyFrom: %s is not a distributed table", query)
-	}
-	w, err := engine.CopyFrom{Plan: p}.Start(ctx, cn.s)
-	if err != nil {
-		return 0, cn.s.TxFailed(err)
-	}
-	for src.Next() {
-		vals, err := src.Values()
-		if err == nil {
-			err = w.Values(ctx, vals)
-		}
-		if err != nil {
-			w.Abort()
-			return 0, cn.s.TxFailed(err)
-		}
-	}
-	if err := src.Err(); err != nil {
-		w.Abort()
-		return 0, cn.s.TxFailed(err)
-	}
-	if n, err = w.Finish(ctx); err != nil {
-		return 0, cn.s.TxFailed(err)
-	}
-	return n, tx.Commit()
 }

@@ -80,7 +80,7 @@ func SortMergeStreams(ctx context.Context, db *sql.DB, query string) (streams, k
 	}
 	defer c.Close()
 	err = c.Raw(func(dc any) error {
-		p, err := dc.(*conn).c.planFor(ctx, query)
+		p, err := dc.(*conn).s.PlanFor(ctx, query)
 		if err != nil || p.SortMerge == nil {
 			return err
 		}

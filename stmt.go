@@ -27,7 +27,7 @@ var (
 	_ driver.StmtQueryContext = (*stmt)(nil)
 )
 
-// Close releases nothing: plans are shared through the Connector's cache.
+// Close releases nothing: plans are shared through the Cluster's cache.
 // A COPY FROM STDIN the statement left open is ended, as lib/pq's CopyIn
 // statement ends it.
 func (s *stmt) Close() error {
@@ -54,11 +54,11 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 	if s.copyFrom {
 		return s.execCopy(ctx, args)
 	}
-	return s.cn.ExecContext(ctx, s.query, args)
+	return s.cn.s.Exec(ctx, s.query, args)
 }
 
 func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	return s.cn.QueryContext(ctx, s.query, args)
+	return s.cn.s.Query(ctx, s.query, args)
 }
 
 // execCopy is Exec of a statement prepared with COPY ... FROM STDIN on a
@@ -78,20 +78,9 @@ func (s *stmt) execCopy(ctx context.Context, args []driver.NamedValue) (driver.R
 		if !cn.s.InTransaction() {
 			return nil, sqlerr.New("25P01", "COPY FROM STDIN into a distributed table runs inside a transaction: prepare it with tx.Prepare")
 		}
-		p, done, err := cn.plan(ctx, s.query)
-		if err != nil {
+		if err := cn.s.StartCopyFrom(ctx, s, s.query); err != nil {
 			return nil, err
 		}
-		if p.Copy == nil || !p.Copy.From {
-			done()
-			return nil, sqlerr.New(sqlerr.ObjectNotInPrereq, "the table of %q is no longer distributed", s.query)
-		}
-		w, err := engine.CopyFrom{Plan: p}.Start(ctx, cn.s)
-		if err != nil {
-			done()
-			return nil, cn.s.TxFailed(err)
-		}
-		cn.s.StartCopy(s, w, done)
 	}
 	if len(args) > 0 {
 		if err := cn.s.CopyRow(ctx, args); err != nil {

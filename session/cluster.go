@@ -52,6 +52,9 @@ type Cluster struct {
 	// live holds every open server connection of the Cluster's pools and
 	// of its sessions' metadata connections, for Close.
 	live liveConns
+	// plans caches the plans of the statements its sessions run
+	// (plancache.go, statement.go).
+	plans planCache
 }
 
 // NewCluster returns the Cluster of the metadata database cfg (parsed

@@ -103,9 +103,9 @@ func (s *Session) TxMode() (open, readOnly, statementSnapshots bool) {
 	return true, s.tx.readOnly, !strings.Contains(s.tx.begin, "REPEATABLE READ") && !strings.Contains(s.tx.begin, "SERIALIZABLE")
 }
 
-// Statement runs sql through this connection, as the application's own.
+// Statement runs sql in this Session, as the application's own (Query).
 func (s *Session) Statement(ctx context.Context, sql string, args []driver.NamedValue) (driver.Rows, error) {
-	return s.statement(ctx, sql, args)
+	return s.Query(ctx, sql, args)
 }
 
 // SessionTextRows runs sql on the metadata database in this session

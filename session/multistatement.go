@@ -55,17 +55,6 @@ import (
 // Errors keep the failing statement's SQLSTATE; their message starts with
 // "statement i of n" and never quotes the statement's text.
 
-// StatementRunner runs one statement of a multi-statement string as the
-// application's own statement on the same database/sql connection: planned
-// (through the connection's plan cache) and run like any single statement,
-// in the Session's transaction when one is open. The driver's connection
-// is the StatementRunner; it is called on the goroutine that called
-// ExecStatements or QueryStatements.
-type StatementRunner interface {
-	driver.ExecerContext
-	driver.QueryerContext
-}
-
 // MultiPrepareError is PostgreSQL's answer to preparing several statements
 // (42601).
 func MultiPrepareError() error {
@@ -73,27 +62,30 @@ func MultiPrepareError() error {
 }
 
 // ExecStatements runs the statements of a multi-statement string (Exec), as
-// described above, each through run; the result is the last statement's.
-// It blocks until the string's implicit transaction, if any, has ended.
-func (s *Session) ExecStatements(ctx context.Context, run StatementRunner, stmts []planner.Statement, nargs []driver.NamedValue) (driver.Result, error) {
+// described above, each as the application's own statement (s.Exec or
+// s.Query: planned through the plan cache and run like any single
+// statement, in the Session's transaction when one is open); the result is
+// the last statement's. It blocks until the string's implicit transaction,
+// if any, has ended.
+func (s *Session) ExecStatements(ctx context.Context, stmts []planner.Statement, nargs []driver.NamedValue) (driver.Result, error) {
 	if err := checkMultiArgs(s.c.SimpleProtocol(), stmts, nargs); err != nil {
 		return nil, err
 	}
-	res, _, err := s.runStatements(ctx, run, stmts, nargs, -1)
+	res, _, err := s.runStatements(ctx, stmts, nargs, -1)
 	return res, err
 }
 
 // QueryStatements runs the statements of a multi-statement string (Query),
-// as described above, each through run, and returns the first statement's
+// as described above, each as ExecStatements runs it, and returns the first statement's
 // rows, read whole (the string's block has ended when it returns).
-func (s *Session) QueryStatements(ctx context.Context, run StatementRunner, stmts []planner.Statement, nargs []driver.NamedValue) (driver.Rows, error) {
+func (s *Session) QueryStatements(ctx context.Context, stmts []planner.Statement, nargs []driver.NamedValue) (driver.Rows, error) {
 	if !s.c.SimpleProtocol() {
 		return nil, MultiPrepareError()
 	}
 	if err := checkMultiArgs(true, stmts, nargs); err != nil {
 		return nil, err
 	}
-	_, rows, err := s.runStatements(ctx, run, stmts, nargs, 0)
+	_, rows, err := s.runStatements(ctx, stmts, nargs, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -144,10 +136,11 @@ func statementArgs(st planner.Statement, nargs []driver.NamedValue) []driver.Nam
 	return out
 }
 
-// runStatements runs stmts as described above, each through run. rowsOf
+// runStatements runs stmts as described above, each through s.Exec (or
+// s.Query for the one whose rows are returned). rowsOf
 // is the index of the statement whose rows are returned (read whole), or
 // -1.
-func (s *Session) runStatements(ctx context.Context, run StatementRunner, stmts []planner.Statement, nargs []driver.NamedValue, rowsOf int) (driver.Result, *engine.Buffered, error) {
+func (s *Session) runStatements(ctx context.Context, stmts []planner.Statement, nargs []driver.NamedValue, rowsOf int) (driver.Result, *engine.Buffered, error) {
 	inTx := s.InTransaction()
 	if err := checkStatements(stmts, inTx); err != nil {
 		return nil, nil, err
@@ -217,11 +210,11 @@ func (s *Session) runStatements(ctx context.Context, run StatementRunner, stmts 
 		var err error
 		if i == rowsOf {
 			var r driver.Rows
-			if r, err = run.QueryContext(ctx, st.SQL, statementArgs(st, nargs)); err == nil {
+			if r, err = s.Query(ctx, st.SQL, statementArgs(st, nargs)); err == nil {
 				rows, err = engine.ReadAll(r)
 			}
 		} else {
-			res, err = run.ExecContext(ctx, st.SQL, statementArgs(st, nargs))
+			res, err = s.Exec(ctx, st.SQL, statementArgs(st, nargs))
 		}
 		if err != nil {
 			return fail(i, err)

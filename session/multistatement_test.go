@@ -7,66 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/internal/pgtest"
 	"github.com/pgshard/pgshard/internal/sqlerr"
-	"github.com/pgshard/pgshard/planner"
-	"github.com/pgshard/pgshard/session"
 )
-
-// fixtureRunner is a session.StatementRunner without database/sql: it
-// plans each statement against the Cluster's catalog and runs its tree of
-// primitives with the Session as the Cursor, or, for a statement that
-// touches no distributed table, on the Session's metadata session, as the
-// driver's connection does.
-type fixtureRunner struct{ f *fixture }
-
-var _ session.StatementRunner = fixtureRunner{}
-
-func (r fixtureRunner) planned(ctx context.Context, query string) (*planner.Plan, engine.Primitive, error) {
-	p, err := planner.New(query, r.f.cl.Snapshot(), r.f.cl.PlannerEnv(ctx))
-	if err != nil {
-		return nil, nil, err
-	}
-	return p, engine.Build(p), nil
-}
-
-func (r fixtureRunner) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	p, prim, err := r.planned(ctx, query)
-	switch {
-	case err != nil:
-		return nil, err
-	case prim != nil:
-		return prim.Exec(ctx, r.f.s, args)
-	case p.Tx != nil:
-		return r.f.s.TxCommand(ctx, p, query, args)
-	}
-	return r.f.s.PassthroughExec(ctx, query, args)
-}
-
-func (r fixtureRunner) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	_, prim, err := r.planned(ctx, query)
-	switch {
-	case err != nil:
-		return nil, err
-	case prim != nil:
-		return prim.Query(ctx, r.f.s, args)
-	}
-	return r.f.s.PassthroughQuery(ctx, query, args)
-}
-
-// statements plans a query string of several statements.
-func (f *fixture) statements(query string) []planner.Statement {
-	f.t.Helper()
-	p, err := planner.New(query, f.cl.Snapshot(), f.cl.PlannerEnv(context.Background()))
-	if err != nil {
-		f.t.Fatalf("planning %s: %v", query, err)
-	}
-	if p.Statements == nil {
-		f.t.Fatalf("%s is not planned as several statements", query)
-	}
-	return p.Statements
-}
 
 // TestSessionRunsStatementStrings runs query strings of several statements
 // with the Session alone: the implicit block commits every placement's
@@ -77,7 +20,6 @@ func (f *fixture) statements(query string) []planner.Statement {
 func TestSessionRunsStatementStrings(t *testing.T) {
 	f := newFixture(t, "session_multistatement")
 	ctx := context.Background()
-	run := fixtureRunner{f}
 	w1, w2 := servers.Nodes[1], servers.Nodes[2]
 	// onWorkers checks that both workers hold exactly want.
 	onWorkers := func(t *testing.T, want []int64) {
@@ -93,7 +35,7 @@ func TestSessionRunsStatementStrings(t *testing.T) {
 		run  func(t *testing.T)
 	}{
 		{"a failure rolls back every statement before it", func(t *testing.T) {
-			_, err := f.s.ExecStatements(ctx, run, f.statements(`INSERT INTO kv VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd'); UPDATE kv SET v = 'x' WHERE k > 2; SELECT 1/0`), nil)
+			_, err := f.s.Exec(ctx, `INSERT INTO kv VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd'); UPDATE kv SET v = 'x' WHERE k > 2; SELECT 1/0`, nil)
 			if sqlerr.Code(err) != "22012" || !strings.Contains(err.Error(), "statement 3 of 3") {
 				t.Fatalf("got %v, want 22012 naming statement 3 of 3", err)
 			}
@@ -103,7 +45,7 @@ func TestSessionRunsStatementStrings(t *testing.T) {
 			onWorkers(t, nil)
 		}},
 		{"the block commits on every placement", func(t *testing.T) {
-			res, err := f.s.ExecStatements(ctx, run, f.statements(`INSERT INTO kv VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd'); INSERT INTO kv VALUES (5, 'e'); UPDATE kv SET v = 'x' WHERE k > 2`), nil)
+			res, err := f.s.Exec(ctx, `INSERT INTO kv VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd'); INSERT INTO kv VALUES (5, 'e'); UPDATE kv SET v = 'x' WHERE k > 2`, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,14 +58,14 @@ func TestSessionRunsStatementStrings(t *testing.T) {
 			onWorkers(t, []int64{1, 2, 3, 4, 5})
 		}},
 		{"COMMIT in the string keeps what ran before it", func(t *testing.T) {
-			_, err := f.s.ExecStatements(ctx, run, f.statements(`INSERT INTO kv VALUES (6, 'f'); COMMIT; INSERT INTO kv VALUES (7, 'g'); INSERT INTO kv VALUES (1, 'dup')`), nil)
+			_, err := f.s.Exec(ctx, `INSERT INTO kv VALUES (6, 'f'); COMMIT; INSERT INTO kv VALUES (7, 'g'); INSERT INTO kv VALUES (1, 'dup')`, nil)
 			if sqlerr.Code(err) != "23505" || !strings.Contains(err.Error(), "statement 4 of 4") {
 				t.Fatalf("got %v, want 23505 naming statement 4 of 4", err)
 			}
 			onWorkers(t, []int64{1, 2, 3, 4, 5, 6})
 		}},
 		{"Query returns the first statement's rows only under the simple protocol", func(t *testing.T) {
-			_, err := f.s.QueryStatements(ctx, run, f.statements(`SELECT k FROM kv; INSERT INTO kv VALUES (8, 'h')`), nil)
+			_, err := f.s.Query(ctx, `SELECT k FROM kv; INSERT INTO kv VALUES (8, 'h')`, nil)
 			if sqlerr.Code(err) != sqlerr.SyntaxError {
 				t.Fatalf("got %v, want %s", err, sqlerr.SyntaxError)
 			}
@@ -134,10 +76,10 @@ func TestSessionRunsStatementStrings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := f.s.ExecStatements(ctx, run, f.statements(`INSERT INTO kv VALUES (10, 'a'); INSERT INTO kv VALUES (11, 'b'), (12, 'c')`), nil); err != nil {
+			if _, err := f.s.Exec(ctx, `INSERT INTO kv VALUES (10, 'a'); INSERT INTO kv VALUES (11, 'b'), (12, 'c')`, nil); err != nil {
 				t.Fatal(err)
 			}
-			_, err = f.s.ExecStatements(ctx, run, f.statements(`INSERT INTO kv VALUES (13, 'd'); COMMIT`), nil)
+			_, err = f.s.Exec(ctx, `INSERT INTO kv VALUES (13, 'd'); COMMIT`, nil)
 			if sqlerr.Code(err) != sqlerr.FeatureNotSupported || !strings.Contains(err.Error(), "statement 2 of 2") {
 				t.Fatalf("got %v, want %s naming statement 2 of 2", err, sqlerr.FeatureNotSupported)
 			}

@@ -33,9 +33,6 @@ type Session struct {
 	// copying is the COPY FROM STDIN open in the transaction, if any
 	// (copycursor.go).
 	copying *copyIn
-	// statement runs a statement as the application's own (the driver's
-	// QueryContext), for Cursor.Statement.
-	statement func(ctx context.Context, sql string, args []driver.NamedValue) (driver.Rows, error)
 	// writeVersion is the version the BEGINs on workers carry for the last
 	// write planned here (catalog.Snapshot.FenceVersion, FencedBegin).
 	writeVersion int64
@@ -45,12 +42,10 @@ type Session struct {
 // BEGINs it sends to workers carry snap's fence version (catalog/fence.go).
 func (s *Session) Writing(snap *catalog.Snapshot) { s.writeVersion = snap.FenceVersion() }
 
-// New returns a Session of c, for one database/sql connection; statement
-// runs a statement through that connection as the application's own
-// (planned and run like any), for the Cursor's Statement. It does not
-// connect.
-func New(c *Cluster, statement func(ctx context.Context, sql string, args []driver.NamedValue) (driver.Rows, error)) *Session {
-	return &Session{c: c, statement: statement}
+// New returns a Session of c, for one database/sql connection. It does
+// not connect.
+func New(c *Cluster) *Session {
+	return &Session{c: c}
 }
 
 // metaSession returns this connection's session on the metadata database,

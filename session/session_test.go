@@ -74,7 +74,7 @@ func newFixture(t *testing.T, db string) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = f.cl.Close() })
-	f.s = session.New(f.cl, nil)
+	f.s = session.New(f.cl)
 	t.Cleanup(func() { _ = f.s.Close() })
 	if f.meta, err = pgx.Connect(ctx, dsn); err != nil {
 		t.Fatal(err)

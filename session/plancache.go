@@ -1,4 +1,4 @@
-package pgshard
+package session
 
 import (
 	"sync"
@@ -9,7 +9,7 @@ import (
 
 // Defaults of planCache's bounds.
 const (
-	// planCacheBudget bounds the bytes the plans of one Connector keep.
+	// planCacheBudget bounds the bytes the plans of one Cluster keep.
 	planCacheBudget = 64 << 20
 	// planCacheMaxEntry is the largest plan kept.
 	planCacheMaxEntry = 1 << 20

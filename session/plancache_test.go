@@ -1,4 +1,4 @@
-package pgshard
+package session
 
 import (
 	"fmt"
