@@ -3,16 +3,13 @@ package engine
 import (
 	"context"
 	"database/sql/driver"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/internal/sqlerr"
@@ -62,45 +59,19 @@ func (s InsertSelect) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedV
 		}
 		sargs[i] = driver.NamedValue{Ordinal: i + 1, Value: args[n-1]}
 	}
-	rows, err := vc.Statement(ctx, ip.SelectSQL, sargs)
+	data, types, err := readInsertRows(ctx, vc, ip, sargs)
 	if err != nil {
-		return nil, err
-	}
-	cols := DescribeColumns(rows)
-	if len(cols) != ip.Columns {
-		rows.Close()
-		if len(cols) > ip.Columns {
-			return nil, sqlerr.New(sqlerr.SyntaxError, "INSERT has more expressions than target columns")
-		}
-		return nil, sqlerr.New(sqlerr.SyntaxError, "INSERT has more target columns than expressions")
-	}
-	var data [][]*string
-	dest := make([]driver.Value, len(cols))
-	for {
-		err := rows.Next(dest)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		row := make([]*string, len(cols), len(cols)+ip.DefaultsCount)
-		for i, v := range dest {
-			row[i] = textOf(v, cols[i].DBType)
-		}
-		data = append(data, row)
-	}
-	if err := rows.Close(); err != nil {
 		return nil, err
 	}
 	if len(data) == 0 {
 		return Result{}, nil
 	}
 	if ip.Defaults != "" {
-		if err := fillDefaults(ctx, vc, ip, data); err != nil {
+		dtypes, err := fillDefaults(ctx, vc, ip, data)
+		if err != nil {
 			return nil, err
 		}
+		types = append(types, dtypes...)
 	}
 	byShard := map[int][][]*string{}
 	var order []int
@@ -130,7 +101,7 @@ func (s InsertSelect) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedV
 	var total int64
 	err = vc.Atomically(ctx, WriteNodes(p.Table, order), func() error {
 		for _, idx := range order {
-			sql, err := p.ShardSQL(idx)
+			sql, err := ip.ShardSQLFor(idx, types)
 			if err != nil {
 				return err
 			}
@@ -162,69 +133,147 @@ func (s InsertSelect) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedV
 	return Result{Rows: total}, nil
 }
 
-// fillDefaults appends, to every row, the defaults pgshard computes itself
-// (sequences, volatile defaults of replicated tables), from the metadata
-// database.
-func fillDefaults(ctx context.Context, vc Cursor, ip *planner.InsertSelectPlan, data [][]*string) error {
-	rows, err := vc.SessionTextRows(ctx, ip.Defaults, len(data))
+// insertSelectScalars are the scalar types whose values the client path
+// of InsertSelect reads in binary and sends as the canonical text pgshard
+// writes of them (exactTransport): besides canonicalScalarTypes, every
+// scalar it can write, so that no value (a date or timestamp key among
+// them, which the shard is chosen by) depends on the session's DateStyle,
+// IntervalStyle or bytea_output.
+var insertSelectScalars = func() map[uint32]bool {
+	m := map[uint32]bool{}
+	for oid := range canonicalScalarTypes {
+		m[oid] = true
+	}
+	for oid := range carriableScalars {
+		m[oid] = true
+	}
+	return m
+}()
+
+// readInsertRows runs the SELECT of an INSERT ... SELECT on the client
+// path (through pgshard, as a statement of the session) and returns its
+// rows, each value in a text form that reads back exactly on a worker
+// (exactTransport; nil for NULL), and for each column the type the shard
+// statement casts it to (insertCastTypes). A value that cannot travel
+// exactly is refused (0A000). The rows are held in memory, at most
+// MaxMaterializedBytes.
+func readInsertRows(ctx context.Context, vc Cursor, ip *planner.InsertSelectPlan, sargs []driver.NamedValue) ([][]*string, []string, error) {
+	_, refs, infos, err := describeSubquery(ctx, vc, ip.SelectSQL)
 	if err != nil {
-		return fmt.Errorf("pgshard: computing column defaults: %w", err)
+		return nil, nil, err
 	}
-	if len(rows) < len(data) {
-		return sqlerr.New(sqlerr.InternalError, "computing column defaults returned %d rows for %d", len(rows), len(data))
+	if len(infos) != ip.Columns {
+		if len(infos) > ip.Columns {
+			return nil, nil, sqlerr.New(sqlerr.SyntaxError, "INSERT has more expressions than target columns")
+		}
+		return nil, nil, sqlerr.New(sqlerr.SyntaxError, "INSERT has more target columns than expressions")
 	}
-	for i := range data {
-		data[i] = append(data[i], rows[i]...)
+	ex, err := exactTransport(ctx, vc, refs, infos, false, insertSelectScalars)
+	if err != nil {
+		return nil, nil, err
+	}
+	sql, err := ip.SelectSending(false, ex.sends)
+	if err != nil {
+		return nil, nil, err
+	}
+	budget := MaxMaterializedBytes
+	cols, err := readColumns(ctx, vc, sql, sargs, len(infos), &budget)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ex.canonicalize(cols); err != nil {
+		return nil, nil, err
+	}
+	data := make([][]*string, len(cols[0]))
+	for r := range data {
+		data[r] = make([]*string, len(cols), len(cols)+ip.DefaultsCount)
+		for c := range cols {
+			if v := cols[c][r]; v != nil {
+				s := string(v)
+				data[r][c] = &s
+			}
+		}
+	}
+	return data, insertCastTypes(refs, infos), nil
+}
+
+// insertCastTypes returns, per column, the type the shard statement casts
+// the column's text to (planner.InsertSelectPlan.ShardSQLFor): the type
+// the SELECT returns, so that the target column takes it by PostgreSQL's
+// assignment cast as a plain INSERT ... SELECT does; "" (the target
+// column's own type) for text and unknown, which in PostgreSQL's INSERT
+// ... SELECT a literal is read as.
+func insertCastTypes(refs []TypeRef, infos []TypeInfo) []string {
+	types := make([]string, len(infos))
+	for j, ti := range infos {
+		if oid := refs[j].OID; oid != pgtype.TextOID && oid != 705 /* unknown */ {
+			types[j] = ti.Name
+		}
+	}
+	return types
+}
+
+// canonicalize replaces the base64 values of t's canonical columns, read
+// as cols, by their canonical text.
+func (t transport) canonicalize(cols [][][]byte) error {
+	for j, c := range cols {
+		if t.canonical[j] != 0 {
+			if err := t.st.canonicalBase64Column(t.canonical[j], c); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
 
-// textOf renders a value read through database/sql in PostgreSQL's text
-// input form for its database type; nil is NULL.
-func textOf(v driver.Value, dbType string) *string {
-	var s string
-	switch x := v.(type) {
-	case nil:
-		return nil
-	case string:
-		s = x
-	case []byte:
-		if dbType == "BYTEA" {
-			s = `\x` + hex.EncodeToString(x)
-		} else {
-			s = string(x)
-		}
-	case int64:
-		s = strconv.FormatInt(x, 10)
-	case float64:
-		switch {
-		case math.IsNaN(x):
-			s = "NaN"
-		case math.IsInf(x, 1):
-			s = "Infinity"
-		case math.IsInf(x, -1):
-			s = "-Infinity"
-		default:
-			s = strconv.FormatFloat(x, 'g', -1, 64)
-		}
-	case bool:
-		s = "f"
-		if x {
-			s = "t"
-		}
-	case time.Time:
-		switch dbType {
-		case "DATE":
-			s = x.Format("2006-01-02")
-		case "TIMESTAMP":
-			s = x.Format("2006-01-02 15:04:05.999999")
-		default:
-			s = x.Format("2006-01-02 15:04:05.999999Z07:00")
-		}
-	default:
-		s = fmt.Sprint(x)
+// fillDefaults appends, to every row, the defaults pgshard computes itself
+// (sequences, volatile defaults of replicated tables), from the metadata
+// database in this session, each read exactly as the SELECT's values are
+// (readInsertRows), and returns the types the shard statement casts them
+// to.
+func fillDefaults(ctx context.Context, vc Cursor, ip *planner.InsertSelectPlan, data [][]*string) ([]string, error) {
+	_, refs, infos, err := describeSubquery(ctx, vc, ip.Defaults)
+	if err != nil {
+		return nil, err
 	}
-	return &s
+	ex, err := exactTransport(ctx, vc, refs, infos, false, insertSelectScalars)
+	if err != nil {
+		return nil, err
+	}
+	sql, err := ip.SelectSending(true, ex.sends)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := vc.SessionTextRows(ctx, sql, len(data))
+	if err != nil {
+		return nil, fmt.Errorf("pgshard: computing column defaults: %w", err)
+	}
+	if len(rows) < len(data) {
+		return nil, sqlerr.New(sqlerr.InternalError, "computing column defaults returned %d rows for %d", len(rows), len(data))
+	}
+	cols := make([][][]byte, len(infos))
+	for j := range cols {
+		cols[j] = make([][]byte, len(data))
+		for i := range data {
+			if v := rows[i][j]; v != nil {
+				cols[j][i] = []byte(*v)
+			}
+		}
+	}
+	if err := ex.canonicalize(cols); err != nil {
+		return nil, err
+	}
+	for i := range data {
+		for j := range cols {
+			var v *string
+			if cols[j][i] != nil {
+				s := string(cols[j][i])
+				v = &s
+			}
+			data[i] = append(data[i], v)
+		}
+	}
+	return insertCastTypes(refs, infos), nil
 }
 
 // pushdownShards binds the arguments of a pushed-down INSERT ... SELECT: it

@@ -70,51 +70,14 @@ func (m Materialize) Query(ctx context.Context, vc Cursor, nargs []driver.NamedV
 			copy(names, sq.Names)
 		}
 		types := make([]string, len(infos))
-		binary := make([]bool, len(infos))
-		sends := make([]string, len(infos))
-		// exact: binary, or a value whose canonical text pgshard writes
-		// (canonical[j], its type: an array of timestamptz or floats, or
-		// without binary parameters one of them).
-		exact := make([]bool, len(infos))
-		canonical := make([]uint32, len(infos))
-		anyBinary := false
 		for j, ti := range infos {
 			types[j] = ti.Name
-			if _, ok := binaryTypes[refs[j].OID]; ok && binaryOK && ti.Send != "" {
-				binary[j], exact[j], sends[j], anyBinary = true, true, ti.Send, true
-			} else if canonicalBuiltinTypes[refs[j].OID] && ti.Send != "" {
-				canonical[j], exact[j], sends[j], anyBinary = refs[j].OID, true, ti.Send+planner.Base64Suffix, true
-			} else if canonicalScalarTypes[refs[j].OID] && ti.Send != "" {
-				// Without binary parameters (the simple protocol).
-				canonical[j], exact[j], sends[j], anyBinary = refs[j].OID, true, ti.Send+planner.Base64Suffix, true
-			}
 		}
-		// The metadata session's settings are the session's. User types
-		// whose values pgshard writes the text of are the metadata
-		// server's (its OIDs, which describeSubquery reported).
-		st := builtinTypes
-		err = vc.OnSession(ctx, func(conn *pgx.Conn) error {
-			for j := range infos {
-				if exact[j] || refs[j].OID < firstNormalOID {
-					continue
-				}
-				if st == builtinTypes {
-					var err error
-					if st, err = serverTypesOf(ctx, conn); err != nil {
-						return err
-					}
-				}
-				// A composite's send function is record_send, a domain's
-				// its base type's, an array's array_send.
-				if st.canonical(refs[j].OID) && infos[j].Send != "" {
-					canonical[j], exact[j], sends[j], anyBinary = refs[j].OID, true, infos[j].Send+planner.Base64Suffix, true
-				}
-			}
-			return checkTextTransport(ctx, conn, infos, exact)
-		})
+		ex, err := exactTransport(ctx, vc, refs, infos, binaryOK, canonicalScalarTypes)
 		if err != nil {
 			return nil, err
 		}
+		binary, canonical, sends, anyBinary, st := ex.binary, ex.canonical, ex.sends, ex.anySent, ex.st
 		in.Names[i], in.Types[i], in.Binary[i] = names, types, binary
 		sargs := make([]driver.NamedValue, len(sq.Params))
 		for j, n := range sq.Params {
@@ -126,6 +89,7 @@ func (m Materialize) Query(ctx context.Context, vc Cursor, nargs []driver.NamedV
 		}
 		sql := sq.SQL
 		if anyBinary {
+			var err error
 			if sql, err = sq.SQLSending(sends); err != nil {
 				return nil, err
 			}
@@ -244,4 +208,70 @@ func describeSubquery(ctx context.Context, vc Cursor, sql string) (names []strin
 		return err
 	})
 	return names, refs, infos, err
+}
+
+// transport is how each column of a query's result travels exactly
+// between servers (exactTransport).
+type transport struct {
+	// binary: selected through its send function, passed as a binaryArray.
+	binary []bool
+	// canonical, when not 0, is the column's type: selected through its
+	// send function in base64 (planner.Base64Suffix), whose canonical text
+	// pgshard writes (ServerTypes.canonicalBase64Column).
+	canonical []uint32
+	// sends are the send functions to select each column through ("" for
+	// text); anySent reports whether any is not "".
+	sends   []string
+	anySent bool
+	// st holds the metadata server's user types, for canonical columns.
+	st *ServerTypes
+}
+
+// exactTransport decides, for the result columns refs (described as
+// infos) of a query run through pgshard, how each travels exactly: in
+// binary where binaryOK and its type is in binaryTypes; as canonical text
+// when its type is in canonicalBuiltinTypes or scalars, or a user type
+// pgshard writes the text of (the metadata server's, through the
+// session's connection); otherwise as the session's text, refused (0A000)
+// when that text would not read back as the same value
+// (checkTextTransport). Materialize and InsertSelect share it.
+func exactTransport(ctx context.Context, vc Cursor, refs []TypeRef, infos []TypeInfo, binaryOK bool, scalars map[uint32]bool) (transport, error) {
+	t := transport{binary: make([]bool, len(infos)), canonical: make([]uint32, len(infos)), sends: make([]string, len(infos)), st: builtinTypes}
+	// exact: binary, or a value whose canonical text pgshard writes.
+	exact := make([]bool, len(infos))
+	for j, ti := range infos {
+		if ti.Send == "" {
+			continue
+		}
+		oid := refs[j].OID
+		if _, ok := binaryTypes[oid]; ok && binaryOK {
+			t.binary[j], exact[j], t.sends[j] = true, true, ti.Send
+		} else if canonicalBuiltinTypes[oid] || scalars[oid] {
+			t.canonical[j], exact[j], t.sends[j] = oid, true, ti.Send+planner.Base64Suffix
+		}
+		t.anySent = t.anySent || exact[j]
+	}
+	// The metadata session's settings are the session's. User types whose
+	// values pgshard writes the text of are the metadata server's (its
+	// OIDs, which the caller's description reported).
+	err := vc.OnSession(ctx, func(conn *pgx.Conn) error {
+		for j := range infos {
+			if exact[j] || refs[j].OID < firstNormalOID {
+				continue
+			}
+			if t.st == builtinTypes {
+				var err error
+				if t.st, err = serverTypesOf(ctx, conn); err != nil {
+					return err
+				}
+			}
+			// A composite's send function is record_send, a domain's its
+			// base type's, an array's array_send.
+			if t.st.canonical(refs[j].OID) && infos[j].Send != "" {
+				t.canonical[j], exact[j], t.sends[j], t.anySent = refs[j].OID, true, infos[j].Send+planner.Base64Suffix, true
+			}
+		}
+		return checkTextTransport(ctx, conn, infos, exact)
+	})
+	return t, err
 }

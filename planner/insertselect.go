@@ -3,6 +3,8 @@ package planner
 import (
 	"fmt"
 	"strconv"
+	"strings"
+	"sync"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/proto"
@@ -41,6 +43,98 @@ type InsertSelectPlan struct {
 	// ClientReason says why the statement cannot run shard by shard, when
 	// Pushdown is nil.
 	ClientReason string
+
+	// sel and defaults are the trees of SelectSQL and Defaults
+	// (SelectSending); plan the INSERT's tree (ShardSQLFor).
+	sel, defaults *pg_query.Node
+	plan          *Plan
+	mu            sync.Mutex
+	cache         map[string]string
+}
+
+// SelectSending returns SelectSQL (or, with defaults, Defaults) read
+// through a wrapping SELECT that passes its output column i to the send
+// function sends[i] (with Base64Suffix, in base64), or casts it to text
+// where sends[i] is "", as Subquery.SQLSending does: so that the client
+// path reads each value exactly. len(sends) is the number of columns the
+// SELECT returns. It is built once per list.
+func (ip *InsertSelectPlan) SelectSending(defaults bool, sends []string) (string, error) {
+	sel := ip.sel
+	if defaults {
+		sel = ip.defaults
+	}
+	key := fmt.Sprintf("s\x01%v\x01%s", defaults, strings.Join(sends, "\x00"))
+	ip.mu.Lock()
+	defer ip.mu.Unlock()
+	if s, ok := ip.cache[key]; ok {
+		return s, nil
+	}
+	if sel == nil {
+		return "", sqlerr.New(sqlerr.InternalError, "INSERT ... SELECT has no defaults to send")
+	}
+	out := &pg_query.SelectStmt{Op: pg_query.SetOperation_SETOP_NONE}
+	var names []*pg_query.Node
+	for i, send := range sends {
+		u := "c" + strconv.Itoa(i+1)
+		names = append(names, pg_query.MakeStrNode(u))
+		out.TargetList = append(out.TargetList, resTarget(u, sending(columnRef("pgshard_sel", u), send)))
+	}
+	out.FromClause = []*pg_query.Node{{Node: &pg_query.Node_RangeSubselect{RangeSubselect: &pg_query.RangeSubselect{
+		Subquery: proto.Clone(sel).(*pg_query.Node),
+		Alias:    &pg_query.Alias{Aliasname: "pgshard_sel", Colnames: names},
+	}}}}
+	text, err := pg_query.Deparse(wrapSelect(out))
+	if err != nil {
+		return "", sqlerr.New(sqlerr.InternalError, "deparsing the SELECT of an INSERT: %v", err)
+	}
+	ip.put(key, text)
+	return text, nil
+}
+
+// ShardSQLFor returns shard i's statement (Plan.ShardSQL) with the values
+// of column j cast to types[j] (format_type's name of what the SELECT, or
+// Defaults, returns there) instead of to the target column's type, where
+// types[j] is not "": the value then reaches the column by PostgreSQL's
+// own assignment cast from its type, as in a plain INSERT ... SELECT. It
+// is built once per shard and list.
+func (ip *InsertSelectPlan) ShardSQLFor(i int, types []string) (string, error) {
+	key := fmt.Sprintf("i\x01%d\x01%s", i, strings.Join(types, "\x00"))
+	ip.mu.Lock()
+	defer ip.mu.Unlock()
+	if s, ok := ip.cache[key]; ok {
+		return s, nil
+	}
+	p := ip.plan
+	tree := proto.Clone(p.tree).(*pg_query.ParseResult)
+	targets := tree.Stmts[0].Stmt.GetInsertStmt().GetSelectStmt().GetSelectStmt().GetTargetList()
+	if len(types) > len(targets) {
+		return "", sqlerr.New(sqlerr.InternalError, "INSERT ... SELECT has %d columns, %d types", len(targets), len(types))
+	}
+	for j, typ := range types {
+		if typ == "" {
+			continue
+		}
+		tc := targets[j].GetResTarget().GetVal().GetTypeCast()
+		if tc == nil {
+			return "", sqlerr.New(sqlerr.InternalError, "INSERT ... SELECT column %d is not a cast", j+1)
+		}
+		tc.TypeName = typeNameOf(typ)
+	}
+	p.renameTables(tree, i)
+	text, err := pg_query.Deparse(tree)
+	if err != nil {
+		return "", sqlerr.New(sqlerr.InternalError, "deparsing the shard statement of an INSERT: %v", err)
+	}
+	ip.put(key, text)
+	return text, nil
+}
+
+// put caches text under key; the caller holds ip.mu.
+func (ip *InsertSelectPlan) put(key, text string) {
+	if ip.cache == nil {
+		ip.cache = map[string]string{}
+	}
+	ip.cache[key] = text
 }
 
 func (p *Plan) planInsertSelect(ins *pg_query.InsertStmt, snap *catalog.Snapshot, env Env) error {
@@ -70,7 +164,7 @@ func (p *Plan) planInsertSelect(ins *pg_query.InsertStmt, snap *catalog.Snapshot
 	if err != nil {
 		return sqlerr.New(sqlerr.InternalError, "deparsing the SELECT of an INSERT: %v", err)
 	}
-	ip.SelectSQL = text
+	ip.SelectSQL, ip.sel, ip.plan = text, sel, p
 	if len(ins.Cols) == 0 {
 		// Without a column list, a SELECT of fewer columns fills the first
 		// ones and leaves the rest to their defaults, as in PostgreSQL.
@@ -123,6 +217,7 @@ func (p *Plan) planInsertSelect(ins *pg_query.InsertStmt, snap *catalog.Snapshot
 			return sqlerr.New(sqlerr.InternalError, "deparsing defaults: %v", err)
 		}
 		ip.Defaults, ip.DefaultsCount = dtext, len(defaults)
+		ip.defaults = &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: ds}}
 	}
 
 	// The shard statement: the INSERT with the SELECT replaced by arrays.

@@ -87,20 +87,7 @@ func (sq *Subquery) SQLSending(sends []string) (string, error) {
 	}
 	for i, t := range targets {
 		rt := t.GetResTarget()
-		if sends[i] == "" {
-			rt.Val = typeCast(rt.Val, "text")
-			continue
-		}
-		send, base64 := strings.CutSuffix(sends[i], Base64Suffix)
-		schema, fn, _ := strings.Cut(send, ".")
-		rt.Val = &pg_query.Node{Node: &pg_query.Node_FuncCall{FuncCall: &pg_query.FuncCall{
-			Funcname: []*pg_query.Node{pg_query.MakeStrNode(schema), pg_query.MakeStrNode(fn)},
-			Args:     []*pg_query.Node{rt.Val}, Location: -1}}}
-		if base64 {
-			rt.Val = &pg_query.Node{Node: &pg_query.Node_FuncCall{FuncCall: &pg_query.FuncCall{
-				Funcname: []*pg_query.Node{pg_query.MakeStrNode("pg_catalog"), pg_query.MakeStrNode("encode")},
-				Args:     []*pg_query.Node{rt.Val, pg_query.MakeAConstStrNode("base64", -1)}, Location: -1}}}
-		}
+		rt.Val = sending(rt.Val, sends[i])
 	}
 	text, err := pg_query.Deparse(tree)
 	if err != nil {
@@ -111,6 +98,26 @@ func (sq *Subquery) SQLSending(sends []string) (string, error) {
 	}
 	sq.sends[key] = text
 	return text, nil
+}
+
+// sending returns v passed to the send function send ("schema.name",
+// optionally followed by Base64Suffix: its bytes then encoded in base64),
+// or cast to text where send is "" (Subquery.SQLSending).
+func sending(v *pg_query.Node, send string) *pg_query.Node {
+	if send == "" {
+		return typeCast(v, "text")
+	}
+	send, base64 := strings.CutSuffix(send, Base64Suffix)
+	schema, fn, _ := strings.Cut(send, ".")
+	v = &pg_query.Node{Node: &pg_query.Node_FuncCall{FuncCall: &pg_query.FuncCall{
+		Funcname: []*pg_query.Node{pg_query.MakeStrNode(schema), pg_query.MakeStrNode(fn)},
+		Args:     []*pg_query.Node{v}, Location: -1}}}
+	if base64 {
+		v = &pg_query.Node{Node: &pg_query.Node_FuncCall{FuncCall: &pg_query.FuncCall{
+			Funcname: []*pg_query.Node{pg_query.MakeStrNode("pg_catalog"), pg_query.MakeStrNode("encode")},
+			Args:     []*pg_query.Node{v, pg_query.MakeAConstStrNode("base64", -1)}, Location: -1}}}
+	}
+	return v
 }
 
 // Base64Suffix, after a send function's name in Subquery.SQLSending, has
