@@ -657,3 +657,37 @@ func abortAll(ctx context.Context, ps []*participant) {
 		}
 	}
 }
+
+// statementsVersion is the key, in a worker connection's
+// pgconn.PgConn.CustomData, of the catalog version its prepared
+// statements are known to be no older than (an int64).
+const statementsVersion = "pgshard.statementsVersion"
+
+// markStatements records that pc's prepared statements (none, when it has
+// just connected) are no older than catalog version v.
+func markStatements(pc *pgconn.PgConn, v int64) { pc.CustomData()[statementsVersion] = v }
+
+// freshStatements forgets pc's prepared statements (pgx's statement and
+// description caches, and the server's) when the catalog's version moved
+// on since they were known current: a schema change, from this process or
+// another, may have changed their result columns. It runs before a
+// connection joins a transaction, where PostgreSQL's "cached plan must not
+// change result type" would abort the transaction and retryStale cannot run
+// the statement again. Outside a transaction that error is cheaper to meet
+// and retry (retryStale) than to prevent, so only joins pay for the check:
+// a map lookup next to the BEGIN round trip, and one DEALLOCATE ALL round
+// trip per connection after a version change. A schema change through
+// pgshard is acknowledged by every live process before it returns
+// (catalog.WaitForAcks), so the catalog here knows of it by then.
+func (c *Cluster) freshStatements(ctx context.Context, pc *pgx.Conn) error {
+	v := c.cache.Snapshot().Version
+	data := pc.PgConn().CustomData()
+	if known, ok := data[statementsVersion].(int64); ok && known >= v {
+		return nil
+	}
+	if err := pc.DeallocateAll(ctx); err != nil {
+		return err
+	}
+	data[statementsVersion] = v
+	return nil
+}
