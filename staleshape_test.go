@@ -67,12 +67,15 @@ type staleShapeQuerier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-// runStaleShapeStmts runs every statement once through q and fails the
-// test on the first error or wrong answer.
-func runStaleShapeStmts(t *testing.T, q staleShapeQuerier, when string, round int, extra bool) {
+// runStaleShapeStmts runs every statement once through q, starting with
+// the one at index from, and fails the test on the first error or wrong
+// answer.
+func runStaleShapeStmts(t *testing.T, q staleShapeQuerier, when string, round int, extra bool, from int) {
 	t.Helper()
 	ctx := context.Background()
-	for _, st := range staleShapeStmts() {
+	stmts := staleShapeStmts()
+	for i := range stmts {
+		st := stmts[(from+i)%len(stmts)]
 		if st.exec {
 			if _, err := q.ExecContext(ctx, st.sql, st.args(round)...); err != nil {
 				t.Fatalf("%s: %s: %v", when, st.sql, err)
@@ -121,15 +124,27 @@ func runStaleShapeStmts(t *testing.T, q staleShapeQuerier, when string, round in
 	}
 }
 
-// runStaleShapeTx is runStaleShapeStmts in one transaction, committed.
-func runStaleShapeTx(t *testing.T, db *sql.DB, when string, round int, extra bool) {
+// runStaleShapeTx is runStaleShapeStmts in one transaction, committed: of
+// the default isolation level, or READ COMMITTED when readCommitted is set
+// (whose pure reads run outside the transaction on nodes it has not
+// joined).
+func runStaleShapeTx(t *testing.T, db *sql.DB, when string, round int, extra, readCommitted bool) {
 	t.Helper()
-	tx, err := db.BeginTx(context.Background(), nil)
+	opts := &sql.TxOptions{}
+	if readCommitted {
+		opts.Isolation = sql.LevelReadCommitted
+		when += " (READ COMMITTED)"
+	}
+	tx, err := db.BeginTx(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("%s: begin: %v", when, err)
 	}
 	defer tx.Rollback()
-	runStaleShapeStmts(t, tx, when+" (in a transaction)", round, extra)
+	from := 0
+	if readCommitted {
+		from = 4 // the single-shard read by key
+	}
+	runStaleShapeStmts(t, tx, when+" (in a transaction)", round, extra, from)
 	if err := tx.Commit(); err != nil {
 		t.Fatalf("%s: commit: %v", when, err)
 	}
@@ -155,27 +170,45 @@ func TestStaleShapeAfterAnotherProcessAltersTable(t *testing.T) {
 			e.exec(`SELECT master_create_worker_shards('people', 4, 2)`)
 			e.exec(`INSERT INTO people (id, name, age) SELECT g, 'n' || g, g % 5 FROM generate_series(1, 20) g`)
 
-			a, err := sql.Open("pgshard", e.DSN+mode.dsn)
-			if err != nil {
-				t.Fatal(err)
+			open := func() *sql.DB {
+				db, err := sql.Open("pgshard", e.DSN+mode.dsn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { db.Close() })
+				return db
 			}
-			defer a.Close()
-			b, err := sql.Open("pgshard", e.DSN+mode.dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer b.Close()
+			// a is the migration; the application's processes are
+			// plainFirst, whose first statements after a change run
+			// outside transactions, and txFirst, whose first ones run in
+			// transactions (connections no statement re-prepared on since).
+			a, plainFirst, txFirst := open(), open(), open()
 
 			round := 0
 			extra := false
+			runAll := func(db *sql.DB, when string, txFirst bool) {
+				if !txFirst {
+					round++
+					runStaleShapeStmts(t, db, when, round, extra, 0)
+				}
+				// READ COMMITTED first, starting with a single-shard read:
+				// pure reads run outside the transaction on nodes it has
+				// not joined.
+				round++
+				runStaleShapeTx(t, db, when, round, extra, true)
+				round++
+				runStaleShapeTx(t, db, when, round, extra, false)
+				if txFirst {
+					round++
+					runStaleShapeStmts(t, db, when, round, extra, 0)
+				}
+			}
 			warm := func(when string) {
 				// Several times, so that several worker connections of
 				// each node hold the statements.
 				for range 3 {
-					round++
-					runStaleShapeStmts(t, b, when, round, extra)
-					round++
-					runStaleShapeTx(t, b, when, round, extra)
+					runAll(plainFirst, when, false)
+					runAll(txFirst, when, true)
 				}
 			}
 			warm("before any change")
@@ -188,10 +221,8 @@ func TestStaleShapeAfterAnotherProcessAltersTable(t *testing.T) {
 					t.Fatalf("%s: %v", step, err)
 				}
 				extra = extra || strings.Contains(step, "ADD COLUMN")
-				round++
-				runStaleShapeTx(t, b, "first after "+step, round, extra)
-				round++
-				runStaleShapeStmts(t, b, "first after "+step, round, extra)
+				runAll(plainFirst, "first after "+step, false)
+				runAll(txFirst, "first after "+step, true)
 				warm("after " + step)
 			}
 		})

@@ -141,7 +141,7 @@ func (s *Session) onPlacement(ctx context.Context, p *planner.Plan, idx int, fn 
 			// The worker connection's prepared statement predates a
 			// schema change (pgx has dropped it from its cache): prepared
 			// again, as retryStale does.
-			err = s.onConn(ctx, pl.Node, fn)
+			err = s.againWhileStale(err, func() error { return s.onConn(ctx, pl.Node, fn) })
 		}
 		if err == nil {
 			return nil
