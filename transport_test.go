@@ -25,7 +25,10 @@ import (
 // digits), bytea, numeric NaN and infinities, infinite and BC timestamps,
 // a timestamptz array and a float8 array (NULL elements, -0, NaN,
 // Infinity), a user enum, domain and composite (whose OIDs differ between
-// the servers), and NULLs, in aggregates, GROUP BY, DISTINCT, array_agg,
+// the servers), and (table deepvals) a composite with an interval
+// attribute, a composite nesting composites and arrays, arrays of
+// composites and of a domain, tstzmultirange and tstzrange, and NULLs, in
+// aggregates, GROUP BY, DISTINCT, array_agg,
 // materialized subqueries and set operations. A query may be refused (0A000) — values
 // pgshard cannot carry exactly under the settings — but never answered
 // differently from the oracle (the same query over a plain table on the
@@ -49,6 +52,9 @@ func TestValuesTravelExactlyUnderEverySetting(t *testing.T) {
 			`CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')`,
 			`CREATE DOMAIN posnum AS numeric CHECK (VALUE >= 0)`,
 			`CREATE TYPE stamp AS (at timestamptz, f float8)`,
+			`CREATE TYPE span AS (at timestamptz, iv interval, f float8)`,
+			`CREATE TYPE nest AS (s stamp, sp span, tags text[], fs float8[], q text, ivs interval[])`,
+			`CREATE DOMAIN tsd AS timestamptz`,
 		} {
 			if _, err := w.Exec(ctx, ddl); err != nil {
 				t.Fatalf("%s on %s: %v", ddl, n.Addr(), err)
@@ -78,6 +84,46 @@ func TestValuesTravelExactlyUnderEverySetting(t *testing.T) {
 	for _, r := range rows {
 		e.exec(`INSERT INTO vals VALUES (` + r + `)`)
 		e.exec(`INSERT INTO vals_plain VALUES (` + r + `)`)
+	}
+	// deepvals holds the values that travel as the text pgshard writes of
+	// them recursively: a composite with an interval attribute, a
+	// composite nesting composites and arrays (elements that need quotes,
+	// backslashes, the string NULL), arrays of composites and of a domain,
+	// tstzmultirange and tstzrange.
+	const deepColumns = `k int, g int, sp span, ns nest, sta stamp[], da tsd[], spa span[], mr tstzmultirange, r tstzrange`
+	e.exec(`CREATE TABLE deepvals (` + deepColumns + `)`)
+	e.exec(`SELECT master_create_distributed_table('deepvals', 'k')`)
+	e.exec(`SELECT master_create_worker_shards('deepvals', 8, 1)`)
+	e.exec(`CREATE TABLE deepvals_plain (` + deepColumns + `)`)
+	deepRows := []string{
+		`1, 1, ROW('2024-12-01 10:00:00.123456+05:30', '1 year -2 days +03:04:05.678', 0.1),
+			ROW(ROW('2024-12-01 10:00+05:30', 0.1)::stamp, ROW('2024-01-12 00:00+00', '-1 mon +1 day -00:00:00.5', 1e-300)::span,
+				ARRAY['a b', 'q"uo\te', NULL, 'NULL', '', '(x,y)', '{z}', ' pad '], ARRAY[0.1, '-0', 'NaN', 'Infinity']::float8[], 'he said "hi", \back\', ARRAY['-178000000 years', 'P1Y2M3DT4H5M6.5S']::interval[]),
+			ARRAY[ROW('2024-12-01 10:00+05:30', 0.1)::stamp, NULL, ROW('0044-03-15 12:00+00 BC', 1e-300)::stamp, ROW(NULL, NULL)::stamp],
+			ARRAY['2024-12-01 10:00+05:30'::tsd, NULL, 'infinity'],
+			ARRAY[ROW('2024-12-01 10:00+05:30', '-00:00:00.000001', 0.30000000000000004)::span, ROW(NULL, '1 day', NULL)::span],
+			'{[2024-12-01 10:00+05:30,2024-12-02 10:00+05:30), [2025-01-01 00:00+00,)}', '[2024-12-01 10:00+05:30,infinity)'`,
+		`2, 1, ROW('0044-03-15 12:00:00+00 BC', '-1 mon +1 day', -0.0),
+			ROW(NULL, ROW(NULL, '00:00:00.000001', NULL)::span, '{}'::text[], NULL, '', NULL),
+			'{}', '[0:1]={"1999-12-31 23:59:59.999999-05","2025-03-30 01:30+00"}',
+			NULL, '{}', 'empty'`,
+		`3, 2, ROW('1999-12-31 23:59:59.999999-05', '178000000 years 1 mon -5 days -01:02:03.000004', 1e-300),
+			ROW(ROW('infinity', 'Infinity')::stamp, ROW('-infinity', '-1 year -1 mon', 'NaN')::span, ARRAY[['a', 'b'], ['"', '\']], ARRAY[[1.5], [NULL]]::float8[], NULL, '{}'),
+			ARRAY[[ROW('2025-03-30 01:30+00', 2.5)::stamp], [ROW('1970-01-01 00:00+00', 3.4e38)::stamp]], NULL,
+			ARRAY[ROW('2024-06-01 12:00+05:30', 'P-1Y-2M3DT-4H-5M-6.5S', 1)::span],
+			'{(,2024-06-01 00:00+05:30], [2024-07-01 00:00+00,2024-08-01 00:00+00]}', '(,2024-06-01 12:00+05:30]'`,
+		`4, 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL`,
+		`5, 1, ROW('2024-12-01 10:00:00.123456+05:30', '1 year -2 days +03:04:05.678', 0.1),
+			ROW(ROW('2024-12-01 10:00+05:30', 0.1)::stamp, NULL, ARRAY['x'], ARRAY[0.1], 'y', NULL),
+			ARRAY[ROW('2024-12-01 10:00+05:30', 0.1)::stamp, NULL, ROW('0044-03-15 12:00+00 BC', 1e-300)::stamp, ROW(NULL, NULL)::stamp],
+			ARRAY['2024-12-01 10:00+05:30'::tsd, NULL, 'infinity'],
+			ARRAY[ROW('2024-12-01 10:00+05:30', '-00:00:00.000001', 0.30000000000000004)::span, ROW(NULL, '1 day', NULL)::span],
+			'{[2024-12-01 10:00+05:30,2024-12-02 10:00+05:30), [2025-01-01 00:00+00,)}', '[2024-12-01 10:00+05:30,infinity)'`,
+		`6, 3, ROW(NULL, '00:00:00', NULL), ROW(NULL, NULL, NULL, NULL, NULL, NULL), '{NULL}', '{NULL}', '{NULL}', '{}', '(,)'`,
+	}
+	for _, r := range deepRows {
+		e.exec(`INSERT INTO deepvals VALUES (` + r + `)`)
+		e.exec(`INSERT INTO deepvals_plain VALUES (` + r + `)`)
 	}
 
 	queries := []struct{ name, sql string }{
@@ -120,6 +166,13 @@ func TestValuesTravelExactlyUnderEverySetting(t *testing.T) {
 		{"except ordered", `SELECT ts, tsn, n, b FROM vals EXCEPT ALL SELECT ts, tsn, n, b FROM vals WHERE g = 2 ORDER BY 1 NULLS FIRST, 2, 3, 4 LIMIT 20`},
 		{"union pushed down", `SELECT k, ts, iv, f8 FROM vals UNION SELECT k, ts, iv, f8 FROM vals WHERE g = 1`},
 		{"union in an IN subquery", `SELECT k FROM vals WHERE ts IN (SELECT ts FROM vals WHERE g = 1 UNION ALL SELECT ts FROM vals WHERE g = 3)`},
+		{"group by composite with interval", `SELECT sp, count(*) FROM deepvals GROUP BY sp`},
+		{"distinct nested composite", `SELECT DISTINCT ns FROM deepvals`},
+		{"group by arrays of composites and domains", `SELECT sta, da, spa, count(*) FROM deepvals GROUP BY sta, da, spa`},
+		{"group by tstzmultirange tstzrange", `SELECT mr, r, count(*) FROM deepvals GROUP BY mr, r`},
+		{"array_agg composite with interval", `SELECT g, array_agg(sp ORDER BY k), array_agg(mr ORDER BY k) FROM deepvals GROUP BY g`},
+		{"materialized deep", `SELECT * FROM (SELECT k, sp, ns, sta, da, spa, mr, r FROM deepvals ORDER BY k LIMIT 5) s ORDER BY k`},
+		{"materialized deep in", `SELECT k FROM deepvals WHERE sp IN (SELECT sp FROM deepvals WHERE g = 1 ORDER BY k LIMIT 2) ORDER BY k`},
 	}
 	settings := []struct{ name, set string }{
 		{"iso utc", ``},
@@ -169,6 +222,10 @@ func TestValuesTravelExactlyUnderEverySetting(t *testing.T) {
 					case err != nil && errors.As(err, &pe) && pe.Code == "0A000":
 						c.refused++
 						t.Logf("refused %s: %v", q.name, err)
+						if strings.Contains(q.sql, "deepvals") {
+							// pgshard writes the text of each of its values.
+							t.Errorf("%s: refused, want its values carried exactly: %v", q.name, err)
+						}
 					case err != nil:
 						c.errs++
 						t.Errorf("%s: %v", q.name, err)
@@ -262,8 +319,8 @@ func resultOf(db *sql.DB, q string) (string, error) {
 // retried with the servers' user types (Combine) — inside a transaction
 // too, where the first attempt's refusal must not fail the transaction —
 // and answers what a plain table answers; a composite pgshard cannot carry
-// exactly (an interval attribute beside a timestamptz) is refused with
-// 0A000, not 25P02.
+// exactly (a money attribute beside a timestamptz) is refused with 0A000,
+// not 25P02.
 func TestUserTypeRetriedInsideTransaction(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -272,6 +329,7 @@ func TestUserTypeRetriedInsideTransaction(t *testing.T) {
 			`CREATE TYPE stamp AS (at timestamptz, f float8)`,
 			`CREATE TYPE mixed AS (at timestamptz, n numeric, d date)`,
 			`CREATE TYPE odd AS (at timestamptz, i interval)`,
+			`CREATE TYPE far AS (at timestamptz, m money)`,
 		} {
 			if _, err := e.worker(n).Exec(ctx, ddl); err != nil {
 				t.Fatalf("%s on %s: %v", ddl, n.Addr(), err)
@@ -279,13 +337,13 @@ func TestUserTypeRetriedInsideTransaction(t *testing.T) {
 		}
 	}
 	for _, table := range []string{"ut", "ut_plain"} {
-		e.exec(`CREATE TABLE ` + table + ` (k int, st stamp, mx mixed, od odd)`)
+		e.exec(`CREATE TABLE ` + table + ` (k int, st stamp, mx mixed, od odd, fr far)`)
 		if table == "ut" {
 			e.exec(`SELECT master_create_distributed_table('ut', 'k')`)
 			e.exec(`SELECT master_create_worker_shards('ut', 8, 1)`)
 		}
 		for k := 1; k <= 12; k++ {
-			e.exec(fmt.Sprintf(`INSERT INTO %s VALUES (%d, ('2024-06-%02d 10:00+05:30', %d.0 / 7), ('2024-06-%02d 10:00+05:30', %d.5, '2024-06-%02d'), ('2024-06-%02d 10:00+05:30', '%d hours'))`, table, k, k%5+1, k%3, k%5+1, k, k%5+1, k%5+1, k%4))
+			e.exec(fmt.Sprintf(`INSERT INTO %s VALUES (%d, ('2024-06-%02d 10:00+05:30', %d.0 / 7), ('2024-06-%02d 10:00+05:30', %d.5, '2024-06-%02d'), ('2024-06-%02d 10:00+05:30', '%d hours'), ('2024-06-%02d 10:00+05:30', %d.5))`, table, k, k%5+1, k%3, k%5+1, k, k%5+1, k%5+1, k%4, k%5+1, k%3))
 		}
 	}
 	shard := session(t, "pgshard", e.DSN, `SET DateStyle = 'SQL, DMY'; SET TimeZone = 'Asia/Kolkata'`)
@@ -296,7 +354,8 @@ func TestUserTypeRetriedInsideTransaction(t *testing.T) {
 	}{
 		{"composite carried exactly", `SELECT DISTINCT st FROM ut`, false},
 		{"composite with numeric and date carried exactly", `SELECT DISTINCT mx FROM ut`, false},
-		{"composite refused", `SELECT DISTINCT od FROM ut`, true},
+		{"composite with interval carried exactly", `SELECT DISTINCT od FROM ut`, false},
+		{"composite refused", `SELECT DISTINCT fr FROM ut`, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want, err := resultOfOne(plain, strings.ReplaceAll(tc.sql, "ut", "ut_plain"))

@@ -48,7 +48,7 @@ func TestCanonicalArrayText(t *testing.T) {
 				if err := conn.QueryRow(ctx, `SELECT pg_typeof(`+v+`)::oid, array_send(`+v+`)`).Scan(&oid, &raw); err != nil {
 					t.Fatalf("%s: %v", v, err)
 				}
-				text, err := canonicalArrayText(nil, canonicalArrayTypes[oid], raw)
+				text, err := canonicalArrayText(nil, builtinArrayElems[oid], raw)
 				if err != nil {
 					t.Fatalf("%s: %v", v, err)
 				}

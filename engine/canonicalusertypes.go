@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,42 +16,40 @@ import (
 )
 
 // User types whose text may not read back exactly (they hold a timestamptz
-// or a float) but whose binary form pgshard can write as exact text: a
-// composite whose attributes are all of canonicalFieldTypes, at least one
-// of them a timestamptz or float (record_send's layout), and a domain over
-// timestamptz, float4 or float8 (its base type's layout). Their OIDs differ
+// or a float, at any depth) but whose binary form pgshard can write as
+// exact text (canonicalWriter): composites, domains, enums and arrays of
+// them, built, at any depth, from carriableScalars, the built-in arrays
+// of builtinArrayElems, tstzrange and tstzmultirange. Their OIDs differ
 // from server to server, so each server is asked once which of its types
-// these are (ServerTypes); a type created later travels as text, refused
-// under the settings where its text would not be exact (never answered
-// wrongly).
+// these are, and their structure (ServerTypes); a type created later
+// travels as text, refused under the settings where its text would not be
+// exact (never answered wrongly).
 
-// canonicalFieldTypes are the attribute types of a composite whose binary
-// form pgshard writes as text: timestamptz and the floats (canonical
-// text), and types whose binary form is their text or a plain integer.
-var canonicalFieldTypes = map[uint32]bool{
-	1184: true, 700: true, 701: true,
-	16: true, 21: true, 23: true, 20: true, // bool, int2, int4, int8
-	25: true, 1043: true, 1042: true, // text, varchar, bpchar
-	1082: true, 1700: true, // date, numeric
+// serverTypesSQL lists the server's user types pgshard may write the
+// canonical text of: OID, kind (c composite, d domain, e enum, a array),
+// a domain's base type or an array's element type, and a composite's
+// attribute types in order (dropped ones left out, as record_send does).
+const serverTypesSQL = `SELECT t.oid, CASE WHEN t.typtype = 'b' THEN 'a' ELSE t.typtype::text END,
+	CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.typelem END,
+	coalesce((SELECT string_agg(a.atttypid::text, ',' ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
+		WHERE t.typtype = 'c' AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped), '')
+FROM pg_catalog.pg_type t
+WHERE t.oid >= 16384 AND (t.typtype IN ('c', 'd', 'e')
+	OR (t.typtype = 'b' AND t.typelem <> 0 AND t.typsubscript = 'pg_catalog.array_subscript_handler'::pg_catalog.regproc))`
+
+// userType is the structure of one user type of a server.
+type userType struct {
+	kind  byte     // 'c' composite, 'd' domain, 'e' enum, 'a' array
+	elem  uint32   // a domain's base type, an array's element type
+	attrs []uint32 // a composite's attribute types
 }
 
-// serverTypesSQL lists the server's composite types and domains whose
-// values pgshard writes the canonical text of: OID, and for a domain its
-// base type (0 for a composite).
-const serverTypesSQL = `SELECT t.oid, 0::oid FROM pg_catalog.pg_type t
-WHERE t.typtype = 'c' AND t.typrelid <> 0
-	AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid IN (1184, 700, 701))
-	AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
-		AND a.atttypid NOT IN (1184, 700, 701, 16, 21, 23, 20, 25, 1043, 1042, 1082, 1700))
-UNION ALL
-SELECT t.oid, t.typbasetype FROM pg_catalog.pg_type t WHERE t.typtype = 'd' AND t.typbasetype IN (1184, 700, 701)`
-
 // ServerTypes is one server's user types whose binary form pgshard writes
-// as text: OID → 0 for a composite, the base type for a domain; and the
-// result formats that ask for them, and for binaryTypes and
-// canonicalArrayTypes, in binary. It is immutable once made.
+// as canonical text (user, by OID), and the result formats that ask for
+// them, and for binaryTypes and canonicalBuiltinTypes, in binary. It is
+// immutable once made.
 type ServerTypes struct {
-	kinds   map[uint32]uint32
+	user    map[uint32]userType
 	formats pgx.QueryResultFormatsByOID
 }
 
@@ -72,27 +71,9 @@ func serverTypesOf(ctx context.Context, conn *pgx.Conn) (*ServerTypes, error) {
 	if st != nil {
 		return st, nil
 	}
-	st = &ServerTypes{kinds: map[uint32]uint32{}, formats: pgx.QueryResultFormatsByOID{}}
-	rows, err := conn.Query(ctx, serverTypesSQL, pgx.QueryExecModeSimpleProtocol)
+	st, err := loadServerTypes(ctx, conn)
 	if err != nil {
-		return nil, fmt.Errorf("pgshard: listing user types: %w", err)
-	}
-	for rows.Next() {
-		var oid, base uint32
-		if err := rows.Scan(&oid, &base); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("pgshard: listing user types: %w", err)
-		}
-		st.kinds[oid] = base
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("pgshard: listing user types: %w", err)
-	}
-	for oid, f := range canonicalTransport {
-		st.formats[oid] = f
-	}
-	for oid := range st.kinds {
-		st.formats[oid] = pgx.BinaryFormatCode
+		return nil, err
 	}
 	serverTypeCache.Lock()
 	if serverTypeCache.m == nil {
@@ -103,23 +84,105 @@ func serverTypesOf(ctx context.Context, conn *pgx.Conn) (*ServerTypes, error) {
 	return st, nil
 }
 
+// loadServerTypes asks conn's server for its user types (serverTypesSQL)
+// and keeps those canonicalWriter can write: each built, at any depth,
+// only of types it writes.
+func loadServerTypes(ctx context.Context, conn *pgx.Conn) (*ServerTypes, error) {
+	all := map[uint32]userType{}
+	rows, err := conn.Query(ctx, serverTypesSQL, pgx.QueryExecModeSimpleProtocol)
+	if err != nil {
+		return nil, fmt.Errorf("pgshard: listing user types: %w", err)
+	}
+	for rows.Next() {
+		var oid, elem uint32
+		var kind, attrs string
+		if err := rows.Scan(&oid, &kind, &elem, &attrs); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("pgshard: listing user types: %w", err)
+		}
+		ut := userType{kind: kind[0], elem: elem}
+		if attrs != "" {
+			for _, a := range strings.Split(attrs, ",") {
+				n, err := strconv.ParseUint(a, 10, 32)
+				if err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("pgshard: listing user types: attribute type %q: %w", a, err)
+				}
+				ut.attrs = append(ut.attrs, uint32(n))
+			}
+		}
+		all[oid] = ut
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pgshard: listing user types: %w", err)
+	}
+	st := &ServerTypes{user: carriableUserTypes(all), formats: pgx.QueryResultFormatsByOID{}}
+	for oid, f := range canonicalTransport {
+		st.formats[oid] = f
+	}
+	for oid := range st.user {
+		st.formats[oid] = pgx.BinaryFormatCode
+	}
+	return st, nil
+}
+
+// carriableUserTypes returns the types of all that canonicalWriter can
+// write: an enum; a domain whose base type, an array whose element type,
+// a composite all of whose attribute types it can write (a built-in one,
+// or one of these).
+func carriableUserTypes(all map[uint32]userType) map[uint32]userType {
+	ok := map[uint32]userType{}
+	builtin := func(oid uint32) bool {
+		_, arr := builtinArrayElems[oid]
+		return carriableScalars[oid] || arr || oid == 3910 || oid == 4534
+	}
+	known := func(oid uint32) bool {
+		_, u := ok[oid]
+		return u || builtin(oid)
+	}
+	// Each pass adds the types whose parts the passes before admitted; a
+	// type nests at most maxCanonicalDepth deep.
+	for changed := true; changed; {
+		changed = false
+		for oid, ut := range all {
+			if _, done := ok[oid]; done {
+				continue
+			}
+			fits := true
+			switch ut.kind {
+			case 'e':
+			case 'd', 'a':
+				fits = known(ut.elem)
+			case 'c':
+				for _, a := range ut.attrs {
+					fits = fits && known(a)
+				}
+			default:
+				fits = false
+			}
+			if fits {
+				ok[oid] = ut
+				changed = true
+			}
+		}
+	}
+	return ok
+}
+
 // canonical reports whether values of type oid, read in binary, are
 // written as canonical text (canonicalColumn).
 func (st *ServerTypes) canonical(oid uint32) bool {
-	if _, ok := canonicalArrayTypes[oid]; ok {
+	if canonicalBuiltinTypes[oid] {
 		return true
 	}
-	_, ok := st.kinds[oid]
+	_, ok := st.user[oid]
 	return ok
 }
 
 // canonicalColumn replaces each value of col, of type oid in its binary
 // format (a type st.canonical reports), by its canonical text.
 func (st *ServerTypes) canonicalColumn(oid uint32, col [][]byte) error {
-	if elem, ok := canonicalArrayTypes[oid]; ok {
-		return canonicalArrayColumn(elem, col)
-	}
-	base := st.kinds[oid]
+	w := canonicalWriter{st: st}
 	var arena valueArena
 	var buf []byte
 	for i, raw := range col {
@@ -127,100 +190,12 @@ func (st *ServerTypes) canonicalColumn(oid uint32, col [][]byte) error {
 			continue
 		}
 		var err error
-		if base != 0 {
-			buf, err = appendCanonicalElem(buf[:0], base, raw, false)
-		} else {
-			buf, err = appendCanonicalRecord(buf[:0], raw)
-		}
-		if err != nil {
+		if buf, err = w.value(buf[:0], oid, raw, 0); err != nil {
 			return err
 		}
 		col[i] = arena.copy(buf)
 	}
 	return nil
-}
-
-// appendCanonicalRecord appends the text of raw, a composite value in
-// record_send's layout whose attributes are all of canonicalFieldTypes, as
-// record_in reads it back exactly: each non-NULL attribute quoted, NULL as
-// nothing.
-func appendCanonicalRecord(buf []byte, raw []byte) ([]byte, error) {
-	bad := func(what string) error {
-		return sqlerr.New(sqlerr.InternalError, "pgshard: malformed binary composite from a server: %s", what)
-	}
-	if len(raw) < 4 {
-		return nil, bad("short header")
-	}
-	n := int(int32(binary.BigEndian.Uint32(raw)))
-	rest := raw[4:]
-	buf = append(buf, '(')
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		if len(rest) < 8 {
-			return nil, bad("short attribute")
-		}
-		oid := binary.BigEndian.Uint32(rest)
-		size := int(int32(binary.BigEndian.Uint32(rest[4:])))
-		rest = rest[8:]
-		if size < 0 {
-			continue // NULL
-		}
-		if len(rest) < size {
-			return nil, bad("short attribute")
-		}
-		v := rest[:size]
-		rest = rest[size:]
-		if !canonicalFieldTypes[oid] {
-			// The type changed since the server was asked (ALTER TYPE).
-			return nil, sqlerr.Unsupported("a composite value with an attribute of type %d cannot travel exactly between servers; select its attributes as columns", oid)
-		}
-		buf = append(buf, '"')
-		var err error
-		switch oid {
-		case 1184, 700, 701:
-			buf, err = appendCanonicalElem(buf, oid, v, false)
-		case 16:
-			if len(v) != 1 {
-				return nil, bad("bool")
-			}
-			buf = append(buf, "ft"[min(v[0], 1)])
-		case 21, 23, 20:
-			if len(v) != 2 && len(v) != 4 && len(v) != 8 {
-				return nil, bad("integer")
-			}
-			var x int64
-			switch len(v) {
-			case 2:
-				x = int64(int16(binary.BigEndian.Uint16(v)))
-			case 4:
-				x = int64(int32(binary.BigEndian.Uint32(v)))
-			default:
-				x = int64(binary.BigEndian.Uint64(v))
-			}
-			buf = strconv.AppendInt(buf, x, 10)
-		case 1082:
-			buf, err = appendCanonicalDate(buf, v)
-		case 1700:
-			buf, err = appendCanonicalNumeric(buf, v)
-		default: // text, varchar, bpchar: their text
-			for _, c := range v {
-				if c == '"' || c == '\\' {
-					buf = append(buf, c)
-				}
-				buf = append(buf, c)
-			}
-		}
-		if err != nil {
-			return nil, err
-		}
-		buf = append(buf, '"')
-	}
-	if len(rest) != 0 {
-		return nil, bad("trailing bytes")
-	}
-	return append(buf, ')'), nil
 }
 
 // appendCanonicalDate appends a date in its binary format (days since

@@ -31,11 +31,13 @@ import (
 // it in the session, would not do: a timestamptz printed "... IST" under
 // DateStyle SQL reads back as Israel time, a float8 printed with
 // extra_float_digits 0 loses digits. Arrays of timestamptz, float4 and
-// float8 are read in binary too and travel as the text pgshard writes of
-// them (canonicalArrayText), which reads back exactly. Other columns
-// (other arrays, user types) still travel as text, which is exact unless
-// they hold a timestamptz or a float under such settings; then the query
-// is refused (0A000, see checkTextTransport).
+// float8, tstzmultirange, and the user types of ServerTypes (composites,
+// domains, enums and their arrays, at any depth) are read in binary too
+// and travel as the text pgshard writes of them (canonicalWriter), which
+// reads back exactly. Other columns (other arrays, user types built of
+// types canonicalWriter does not write) still travel as text, which is
+// exact unless they hold a timestamptz or a float under such settings;
+// then the query is refused (0A000, see checkTextTransport).
 //
 // The partial rows are held in memory, at most MaxCombineBytes of them for
 // all shards together.
@@ -99,7 +101,7 @@ func (c Combine) query(ctx context.Context, vc Cursor, args []any) (driver.Rows,
 }
 
 // builtinTypes is a ServerTypes with no user types: the formats of
-// binaryTypes and canonicalArrayTypes.
+// binaryTypes and canonicalBuiltinTypes.
 var builtinTypes = &ServerTypes{formats: canonicalTransport}
 
 // queryWith runs the plan on args, carrying the user types of

@@ -30,8 +30,9 @@ import (
 // describe statements (Cursor.TextResults: the simple protocol, whose
 // parameters are text, and the exec mode), are selected through their
 // send function in base64 and travel as the text pgshard writes of them
-// (canonicalBase64Column), which reads back exactly; other columns go as
-// text then. The
+// (canonicalBase64Column), which reads back exactly, as do tstzmultirange,
+// arrays of tstzrange and the user types pgshard can write (ServerTypes);
+// other columns go as text then. The
 // subqueries' rows are held in memory, at most MaxMaterializedBytes.
 type Materialize struct {
 	Plan *planner.Plan
@@ -81,8 +82,8 @@ func (m Materialize) Query(ctx context.Context, vc Cursor, nargs []driver.NamedV
 			types[j] = ti.Name
 			if _, ok := binaryTypes[refs[j].OID]; ok && binaryOK && ti.Send != "" {
 				binary[j], exact[j], sends[j], anyBinary = true, true, ti.Send, true
-			} else if _, ok := canonicalArrayTypes[refs[j].OID]; ok {
-				canonical[j], exact[j], sends[j], anyBinary = refs[j].OID, true, "pg_catalog.array_send"+planner.Base64Suffix, true
+			} else if canonicalBuiltinTypes[refs[j].OID] && ti.Send != "" {
+				canonical[j], exact[j], sends[j], anyBinary = refs[j].OID, true, ti.Send+planner.Base64Suffix, true
 			} else if canonicalScalarTypes[refs[j].OID] && ti.Send != "" {
 				// Without binary parameters (the simple protocol).
 				canonical[j], exact[j], sends[j], anyBinary = refs[j].OID, true, ti.Send+planner.Base64Suffix, true
@@ -103,14 +104,10 @@ func (m Materialize) Query(ctx context.Context, vc Cursor, nargs []driver.NamedV
 						return err
 					}
 				}
-				if base, ok := st.kinds[refs[j].OID]; ok {
-					send := "pg_catalog.record_send"
-					if base != 0 {
-						send = infos[j].Send // a domain's is its base type's
-					}
-					if send != "" {
-						canonical[j], exact[j], sends[j], anyBinary = refs[j].OID, true, send+planner.Base64Suffix, true
-					}
+				// A composite's send function is record_send, a domain's
+				// its base type's, an array's array_send.
+				if st.canonical(refs[j].OID) && infos[j].Send != "" {
+					canonical[j], exact[j], sends[j], anyBinary = refs[j].OID, true, infos[j].Send+planner.Base64Suffix, true
 				}
 			}
 			return checkTextTransport(ctx, conn, infos, exact)

@@ -40,6 +40,27 @@ import (
 // fenceTrigger is the trigger's name on a fenced shard table.
 const fenceTrigger = "pgshard_write_fence"
 
+// RefusalConstraint marks the fence's refusal: the fence raises its 40001
+// with this as the error's constraint name (RAISE ... USING CONSTRAINT,
+// pgconn.PgError.ConstraintName), so that the driver tells it from every
+// other serialization failure (IsRefusal) without reading the message. A
+// refusal is raised by a BEFORE ... FOR EACH STATEMENT trigger, before the
+// statement changes any row: the statement, and its transaction on that
+// server, are aborted with nothing written.
+const RefusalConstraint = fenceTrigger
+
+// RefusalHint is the fence's hint: what a statement outside a transaction
+// does about the refusal (the driver does it itself, session/retry.go).
+const RefusalHint = "Run the statement again: it is planned on the current placements."
+
+// IsRefusal reports whether err is the fence's refusal of a write planned
+// on placements older than the fence (40001 with RefusalConstraint), as
+// opposed to any other error, a genuine serialization failure included.
+func IsRefusal(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "40001" && pgErr.ConstraintName == RefusalConstraint
+}
+
 // fenceApplicationName is the application_name of the session installing
 // the fence, so that an operator (and a test) sees what it waits for.
 const fenceApplicationName = "pgshard: repair fencing the source"
@@ -57,7 +78,7 @@ const fenceFunction = `CREATE OR REPLACE FUNCTION pgshard.write_fence() RETURNS 
 BEGIN
 	IF coalesce(nullif(current_setting('` + catalog.FenceSetting + `', true), ''), '0')::bigint < TG_ARGV[0]::bigint THEN
 		RAISE EXCEPTION 'shard table %.% is being repaired or moved, and this write was planned on placements older than metadata version %', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_ARGV[0]
-			USING ERRCODE = '40001', HINT = 'Run the statement again: it is planned on the current placements.';
+			USING ERRCODE = '40001', CONSTRAINT = '` + RefusalConstraint + `', HINT = '` + RefusalHint + `';
 	END IF;
 	RETURN NULL;
 END

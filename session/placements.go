@@ -91,7 +91,7 @@ func (s *Session) atomically(ctx context.Context, nodes []catalog.Node, f func()
 		}
 		return f()
 	}
-	s.tx = &transaction{s: s, begin: "BEGIN"}
+	s.tx = &transaction{s: s, begin: "BEGIN", statement: true}
 	err := s.tx.acquire(ctx, nodes)
 	if err != nil {
 		err = noBadConn(err)
@@ -317,6 +317,9 @@ func (s *Session) failoverAllowed(ctx context.Context, node catalog.Node, err er
 func (s *Session) txFailed(err error) error {
 	if s.tx != nil && err != nil {
 		s.tx.failed = true
+		if !s.tx.statement {
+			rerunTransaction(err)
+		}
 	}
 	return err
 }

@@ -62,6 +62,9 @@ type transaction struct {
 	// several statements (multistatement.go): administrative functions
 	// join it.
 	implicit bool
+	// statement is set for the transaction of one atomic statement
+	// outside a transaction (Session.atomically).
+	statement bool
 	// undo are run when the transaction rolls back: they drop the shard
 	// tables master_create_worker_shards created in it.
 	undo []func(context.Context)

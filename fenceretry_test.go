@@ -1,0 +1,369 @@
+package pgshard_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgshard/pgshard"
+	"github.com/pgshard/pgshard/repair"
+	pgsession "github.com/pgshard/pgshard/session"
+)
+
+// fenceRefusal reports whether err is the repair fence's refusal (by its
+// marker, or by its message should the marker ever be lost).
+func fenceRefusal(err error) bool {
+	return repair.IsRefusal(err) || (err != nil && strings.Contains(err.Error(), "is being repaired or moved"))
+}
+
+// A write planned on the placements from before a repair, that reaches the
+// fenced source while the repair's new placement is filling, is refused by
+// the fence; outside a transaction pgshard runs it again on the current
+// placements, and it lands on every placement, the new one included; inside
+// a transaction the application gets the 40001, with a hint to run the
+// transaction again, and nothing changes.
+//
+// The timing is held deterministically: the write is planned (its snapshot
+// taken: the stale placement inactive, so the source alone) and then waits
+// in a volatile function pgshard evaluates on the metadata database
+// (fence_gate, blocked on an advisory lock the test holds). The writer's
+// heartbeat is held too, so that the repair stops waiting for the write in
+// flight once the writer's lease ran out (catalog.WaitForAcks), as for a
+// process that paused. The repair is then held after its copy, before its
+// metadata switch (the target's placement row locked): the source is
+// fenced. The write is let go then.
+func TestFenceRefusedWriteIsRetried(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// insert: the write inserts key (else it updates it, inserted 'old').
+		insert bool
+		// inTx: the write runs inside BeginTx.
+		inTx bool
+	}{
+		{name: "autocommit insert", insert: true},
+		{name: "autocommit update"},
+		{name: "update in a transaction", inTx: true},
+		{name: "insert in a transaction", insert: true, inTx: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			e := setupKV(t, 4, 2)
+			e.exec(`CREATE FUNCTION fence_gate() RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+				BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN 'gated'; END $$`)
+			shard, holders := firstShard(e)
+			key := e.keysInShard(shard, 1)[0]
+			if !tc.insert {
+				e.exec(`INSERT INTO kv (k, v, n) VALUES ($1, 'old', 0)`, key)
+			}
+			source, stale := holders[0], holders[1]
+			e.exec(`UPDATE pgs_distribution_metadata.shard_placement SET shard_state = 3 WHERE id = $1`, stale.ID)
+			connect := func(host string, port int) *pgx.Conn {
+				conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://postgres@%s:%d/%s?sslmode=disable", host, port, e.dbname))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { conn.Close(context.Background()) })
+				return conn
+			}
+			metaHost, metaPort := e.c.Nodes[0].Host, e.c.Nodes[0].Port
+			heartbeat, gate, metaHold, poll := connect(metaHost, metaPort), connect(metaHost, metaPort), connect(metaHost, metaPort), connect(metaHost, metaPort)
+			hold, targetPoll := connect(stale.Host, stale.Port), connect(stale.Host, stale.Port)
+			sourcePoll := connect(source.Host, source.Port)
+			table := fmt.Sprintf("kv_%d", shard)
+
+			rows, err := poll.Query(ctx, `SELECT id FROM pgs_distribution_metadata.process`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				t.Fatal(err)
+			}
+			writer, err := sql.Open("pgshard", e.DSN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer writer.Close()
+			if _, err := writer.ExecContext(ctx, `UPDATE kv SET n = 0 WHERE k = $1`, key); err != nil {
+				t.Fatal(err)
+			}
+			var writerID string
+			if err := poll.QueryRow(ctx, `SELECT id FROM pgs_distribution_metadata.process WHERE id <> ALL($1)`, before).Scan(&writerID); err != nil {
+				t.Fatalf("the writer's heartbeat: %v", err)
+			}
+
+			// The gate, then the writer's heartbeat.
+			mustExecConn(t, ctx, gate, `BEGIN`, `SELECT pg_advisory_xact_lock(4242)`)
+			mustExecConn(t, ctx, heartbeat, `BEGIN`, fmt.Sprintf(`SELECT FROM pgs_distribution_metadata.process WHERE id = '%s' FOR UPDATE`, writerID))
+			written := make(chan error, 1)
+			go func() {
+				query := `UPDATE kv SET v = fence_gate() WHERE k = $1`
+				if tc.insert {
+					query = `INSERT INTO kv (k, v) VALUES ($1, fence_gate())`
+				}
+				if !tc.inTx {
+					_, err := writer.ExecContext(ctx, query, key)
+					written <- err
+					return
+				}
+				tx, err := writer.BeginTx(ctx, nil)
+				if err != nil {
+					written <- err
+					return
+				}
+				_, err = tx.ExecContext(ctx, query, key)
+				if err != nil {
+					_ = tx.Rollback()
+				} else {
+					err = tx.Commit()
+				}
+				written <- err
+			}()
+			waitUntil(t, ctx, "the write waiting in fence_gate", poll,
+				`SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory')`)
+
+			// The repair; held before it recreates the target's table (by
+			// then the source is fenced), then before its switch.
+			mustExecConn(t, ctx, hold, `BEGIN`, `LOCK TABLE `+table+` IN ACCESS SHARE MODE`)
+			repaired := make(chan error, 1)
+			go func() {
+				_, err := e.DB.ExecContext(ctx, `SELECT master_copy_shard_placement($1, $2, $3, $4, $5)`, shard, source.Host, source.Port, stale.Host, stale.Port)
+				repaired <- err
+			}()
+			waitUntil(t, ctx, "the copy's DROP waiting on the target", targetPoll, `SELECT EXISTS (SELECT FROM pg_locks
+				WHERE relation = '`+table+`'::regclass AND mode = 'AccessExclusiveLock' AND NOT granted)`)
+			var fenced bool
+			if err := sourcePoll.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_trigger WHERE tgname = 'pgshard_write_fence' AND tgrelid = $1::regclass)`, table).Scan(&fenced); err != nil {
+				t.Fatal(err)
+			}
+			if !fenced {
+				t.Fatalf("the source's %s has no write fence while the copy runs", table)
+			}
+			mustExecConn(t, ctx, metaHold, `BEGIN`, fmt.Sprintf(`SELECT FROM pgs_distribution_metadata.shard_placement WHERE id = %d FOR UPDATE`, stale.ID))
+			mustExecConn(t, ctx, hold, `COMMIT`)
+			waitUntil(t, ctx, "the switch waiting for the placement row", poll, `SELECT EXISTS (SELECT FROM pg_stat_activity
+				WHERE wait_event_type = 'Lock' AND query LIKE '%UPDATE pgs_distribution_metadata.shard_placement%' AND pid <> pg_backend_pid())`)
+
+			// The write goes now, planned on the source alone.
+			mustExecConn(t, ctx, heartbeat, `COMMIT`)
+			mustExecConn(t, ctx, gate, `COMMIT`)
+			werr := <-written
+			mustExecConn(t, ctx, metaHold, `COMMIT`)
+			if err := <-repaired; err != nil {
+				t.Fatalf("repair: %v", err)
+			}
+
+			want := "gated"
+			if tc.inTx {
+				var pgErr *pgconn.PgError
+				switch {
+				case !errors.As(werr, &pgErr) || pgErr.Code != "40001" || !fenceRefusal(werr):
+					t.Fatalf("write in a transaction: got %v, want the fence's 40001", werr)
+				case pgErr.Hint != pgsession.RerunTransactionHint:
+					t.Errorf("hint = %q, want %q", pgErr.Hint, pgsession.RerunTransactionHint)
+				}
+				want = "old"
+				if tc.insert {
+					want = ""
+				}
+			} else if werr != nil {
+				t.Fatalf("autocommit write: %v (want it run again on the current placements)", werr)
+			}
+			var now []placement
+			for _, p := range e.placements("kv") {
+				if p.ShardID == shard {
+					now = append(now, p)
+				}
+			}
+			if len(now) != 2 {
+				t.Fatalf("shard %d has placements %+v, want 2", shard, now)
+			}
+			for _, p := range now {
+				if p.State != 1 {
+					t.Errorf("placement %d on %s:%d has state %d, want 1", p.ID, p.Host, p.Port, p.State)
+				}
+				var got string
+				err := e.workerAt(p.Host, p.Port).QueryRow(ctx, fmt.Sprintf(`SELECT v FROM %s WHERE k = $1`, table), key).Scan(&got)
+				if errors.Is(err, pgx.ErrNoRows) {
+					got, err = "", nil
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got != want {
+					t.Errorf("placement %d on %s:%d: v = %q, want %q", p.ID, p.Host, p.Port, got, want)
+				}
+			}
+			e.assertReplicasIdentical("kv")
+		})
+	}
+}
+
+// firstShard returns kv's first shard and its placements.
+func firstShard(e *env) (int64, []placement) {
+	ps := e.placements("kv")
+	shard := ps[0].ShardID
+	var holders []placement
+	for _, p := range ps {
+		if p.ShardID == shard {
+			holders = append(holders, p)
+		}
+	}
+	if len(holders) != 2 {
+		e.t.Fatalf("shard %d has placements %+v, want 2", shard, holders)
+	}
+	return shard, holders
+}
+
+// The runs of a refused write are bounded: a fence that never clears (a
+// trigger the test puts on every placement of the shard, raising the
+// fence's refusal and counting its runs in a sequence, which a rollback
+// does not undo) fails the write after five runs, and a context deadline
+// ends the retries early. A 40001 without the fence's marker (a
+// serialization failure) is not run again, nor is a refused write inside
+// a transaction, nor a COPY (pgshard runs every COPY in a transaction, and
+// the rows already sent from the application's source cannot be sent
+// again): it fails with the hint to run the transaction again.
+func TestFenceRetryIsBounded(t *testing.T) {
+	e := setupKV(t, 4, 2)
+	shard, holders := firstShard(e)
+	keys := e.keysInShard(shard, 2)
+	key, copyKey := keys[0], keys[1]
+	e.exec(`INSERT INTO kv (k, v, n) VALUES ($1, 'old', 0)`, key)
+	table := fmt.Sprintf("kv_%d", shard)
+	ctx := context.Background()
+	for _, p := range holders {
+		w := e.workerAt(p.Host, p.Port)
+		for _, s := range []string{
+			`CREATE SEQUENCE fence_runs`,
+			`CREATE FUNCTION test_fence() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN
+				PERFORM nextval('fence_runs');
+				IF TG_ARGV[0] = '' THEN
+					RAISE EXCEPTION 'could not serialize access due to read/write dependencies among transactions' USING ERRCODE = '40001';
+				END IF;
+				RAISE EXCEPTION 'shard table %.% is being repaired or moved, and this write was planned on placements older than metadata version 999999', TG_TABLE_SCHEMA, TG_TABLE_NAME
+					USING ERRCODE = '40001', CONSTRAINT = TG_ARGV[0];
+			END $$`,
+		} {
+			if _, err := w.Exec(ctx, s); err != nil {
+				t.Fatalf("%s: %v", s, err)
+			}
+		}
+	}
+	runs := func() int64 {
+		var total int64
+		for _, p := range holders {
+			var n int64
+			if err := e.workerAt(p.Host, p.Port).QueryRow(ctx, `SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM fence_runs`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			total += n
+		}
+		return total
+	}
+	for _, tc := range []struct {
+		name       string
+		constraint string
+		timeout    time.Duration
+		inTx       bool
+		// copy: the write is a COPY through pgshard.CopyFrom (always in a
+		// transaction of its own) of a new row of the shard.
+		copy bool
+		// wantRuns is the exact number of runs; with maxRuns set instead,
+		// fewer than maxRuns.
+		wantRuns, maxRuns int64
+		wantHint          string
+	}{
+		{name: "fence never clears", constraint: repair.RefusalConstraint, timeout: time.Minute, wantRuns: 5, wantHint: "Run the statement again once the repair or move of the shard has switched its placements."},
+		{name: "deadline during the retries", constraint: repair.RefusalConstraint, timeout: 60 * time.Millisecond, maxRuns: 5},
+		{name: "serialization failure", constraint: "", timeout: time.Minute, wantRuns: 1},
+		{name: "fence in a transaction", constraint: repair.RefusalConstraint, timeout: time.Minute, inTx: true, wantRuns: 1, wantHint: pgsession.RerunTransactionHint},
+		// The COPY may start on both placements before the first refuses:
+		// its runs are not counted, its error and effect are checked.
+		{name: "COPY", constraint: repair.RefusalConstraint, timeout: time.Minute, copy: true, wantHint: pgsession.RerunTransactionHint},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, p := range holders {
+				w := e.workerAt(p.Host, p.Port)
+				if _, err := w.Exec(ctx, fmt.Sprintf(`CREATE OR REPLACE TRIGGER test_fence BEFORE INSERT OR UPDATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION test_fence('%s')`, table, tc.constraint)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			defer func() {
+				for _, p := range holders {
+					if _, err := e.workerAt(p.Host, p.Port).Exec(ctx, `DROP TRIGGER test_fence ON `+table); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}()
+			before := runs()
+			wctx, cancel := context.WithTimeout(ctx, tc.timeout)
+			defer cancel()
+			start := time.Now()
+			var err error
+			if tc.copy {
+				_, err = pgshard.CopyFrom(wctx, e.DB, pgx.Identifier{"kv"}, []string{"k", "v"}, pgx.CopyFromRows([][]any{{copyKey, "copied"}}))
+			} else if tc.inTx {
+				tx, terr := e.DB.BeginTx(wctx, nil)
+				if terr != nil {
+					t.Fatal(terr)
+				}
+				_, err = tx.ExecContext(wctx, `UPDATE kv SET n = n + 1 WHERE k = $1`, key)
+				_ = tx.Rollback()
+			} else {
+				_, err = e.DB.ExecContext(wctx, `UPDATE kv SET n = n + 1 WHERE k = $1`, key)
+			}
+			elapsed := time.Since(start)
+			n := runs() - before
+			t.Logf("error after %d runs in %v: %v", n, elapsed.Round(time.Millisecond), err)
+			if err == nil {
+				t.Fatal("the write succeeded through a fence that never clears")
+			}
+			if tc.maxRuns > 0 {
+				if n >= tc.maxRuns {
+					t.Errorf("%d runs within a %v deadline, want fewer than %d", n, tc.timeout, tc.maxRuns)
+				}
+				if elapsed > tc.timeout+time.Second {
+					t.Errorf("the write returned %v after its %v deadline", elapsed-tc.timeout, tc.timeout)
+				}
+				return
+			}
+			if !tc.copy && n != tc.wantRuns {
+				t.Errorf("%d runs, want %d", n, tc.wantRuns)
+			}
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) || pgErr.Code != "40001" {
+				t.Fatalf("got %v, want SQLSTATE 40001", err)
+			}
+			if tc.wantHint != "" && pgErr.Hint != tc.wantHint {
+				t.Errorf("hint = %q, want %q", pgErr.Hint, tc.wantHint)
+			}
+			if tc.wantRuns == 5 && !strings.Contains(pgErr.Detail, "5 times") {
+				t.Errorf("detail = %q, want it to say the write ran 5 times", pgErr.Detail)
+			}
+			var v int
+			if err := e.DB.QueryRow(`SELECT n FROM kv WHERE k = $1`, key).Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			if v != 0 {
+				t.Errorf("n = %d after refused writes, want 0", v)
+			}
+			var copied int
+			if err := e.DB.QueryRow(`SELECT count(*) FROM kv WHERE k = $1`, copyKey).Scan(&copied); err != nil {
+				t.Fatal(err)
+			}
+			if copied != 0 {
+				t.Errorf("the refused COPY's row is in kv")
+			}
+		})
+	}
+}
