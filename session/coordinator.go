@@ -41,6 +41,9 @@ func (tc txnCluster) MarkInactive(ctx context.Context, placements []catalog.Plac
 // their commit may still be under way (deciding them early is safe, but may
 // roll back a commit that was about to succeed); those decided, and
 // undecided ones whose preparing backend is gone, wait at most a second.
+// An undecided one whose preparing backend is still connected (a live
+// coordinator, about to record its decision) is left alone until it is 10 s
+// old, whatever minAge is.
 // Each process also runs it in the background every few seconds. It
 // returns how many it committed and rolled back. The Cluster must be
 // initialized (Init).

@@ -197,10 +197,11 @@ func (co *Coordinator) Commit(ctx context.Context, coord Participant, prep []Par
 		// back by the resolver, at any age, by its abort record.
 		rollbackPrepared(cctx, prep, gids)
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
-			// The abort record was there first: a resolver or a waiting
-			// statement decided the transaction rolled back, finding a
-			// participant's connection gone after its PREPARE.
-			return sqlerr.New("40000", "pgshard: commit: transaction %s was rolled back: recovery decided it rolled back before its commit was recorded (a participant's connection was lost after PREPARE)", id)
+			// The abort record was there first: a resolver, Recover or a
+			// waiting statement decided the transaction rolled back, finding
+			// a participant's preparing connection gone, or the prepared
+			// transaction older than presumeAbortAge, before the decision.
+			return sqlerr.New("40000", "pgshard: commit: transaction %s was rolled back: recovery decided it rolled back before its commit was recorded (a participant's connection was lost after PREPARE, or the decision came more than %s after it)", id, presumeAbortAge)
 		}
 		if errors.As(err, &pgErr) {
 			return fmt.Errorf("pgshard: commit: transaction %s rolled back: %w", id, err)

@@ -33,7 +33,11 @@
 // ones after decidedGrace (leaving a live coordinator time to finish its
 // own), undecided ones (their client died before the decision) after
 // presumeAbortAge, or after decidedGrace when the backend that prepared
-// them is gone, by writing the abort record first. A statement waiting for
+// them is gone, by writing the abort record first. Recover(ctx, minAge)
+// lowers those ages to minAge, except for an undecided transaction whose
+// preparing backend is still connected: its coordinator is alive and
+// decides it, so it waits presumeAbortAge whatever minAge (a repair or move
+// recovers its nodes with minAge 0 while writers commit). A statement waiting for
 // one's locks has it finished at once (lockwait.go), by the same code
 // (resolvePrepared). Prepared transactions
 // named by the older scheme, pgshard_<hex coordinator>_<hex>_<i>, are decided

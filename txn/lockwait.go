@@ -295,7 +295,7 @@ const blockingPreparedQuery = `WITH waiting AS MATERIALIZED (
 // statement is finished: decided or abandoned ones at once, others as the
 // resolver would (a live coordinator's, never: it decides within
 // presumeAbortAge or loses to the abort record).
-var lockWaitAges = recoveryAges{decided: 0, undecided: presumeAbortAge, abandoned: 0, legacy: legacyMinAge}
+var lockWaitAges = recoveryAges{decided: 0, undecided: presumeAbortAge, abandoned: 0, live: presumeAbortAge, legacy: legacyMinAge}
 
 // resolveLockWaits finds the prepared transactions of pgshard's on node
 // that block the backends pids and finishes them (resolvePrepared), over

@@ -79,6 +79,30 @@ func participantGID(gid string, i int, pid uint32) string {
 	return string(b)
 }
 
+// gidHasPID reports whether a prepared transaction's name ends in
+// _<i>p<pid> (participantGID with a pid), as preparerGoneSQL matches it.
+func gidHasPID(gid string) bool {
+	i := strings.LastIndexByte(gid, '_')
+	if i < 0 {
+		return false
+	}
+	part, pid, ok := strings.Cut(gid[i+1:], "p")
+	return ok && isDigits(part) && isDigits(pid)
+}
+
+// isDigits reports whether s is one or more ASCII digits.
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // backendPIDKey marks, in a connection's CustomData, that the process id
 // the server reported when it connected is its backend's own
 // (verifyBackendPID).

@@ -36,5 +36,15 @@ func TestParticipantGID(t *testing.T) {
 		if _, _, ok := parseGID(gid); ok {
 			t.Errorf("%q reads as a name of the older scheme", gid)
 		}
+		if got := gidHasPID(gid); got != (m != nil) {
+			t.Errorf("gidHasPID(%q) = %v, the pid pattern matched %q", gid, got, m)
+		}
+	}
+	// gidHasPID agrees with the pattern on names that are not
+	// participantGID's too.
+	for _, gid := range []string{id + "_1p", id + "_p12", id + "_1x12", id + "_1p12p3", id + "_1p12 ", "_0p1", "0p1", "", id} {
+		if got, want := gidHasPID(gid), withPID.MatchString(gid); got != want {
+			t.Errorf("gidHasPID(%q) = %v, the pid pattern says %v", gid, got, want)
+		}
 	}
 }

@@ -80,15 +80,35 @@ type execFunc func(ctx context.Context, sql string, args ...any) (pgconn.Command
 // recoveryAges are the ages at which prepared transactions are decided.
 type recoveryAges struct {
 	decided   time.Duration // with a commit record
-	undecided time.Duration // without one: presumed rolled back
+	undecided time.Duration // without one, and whether the session that prepared it is connected is unknown: presumed rolled back
 	abandoned time.Duration // without one, and the session that prepared it is gone
+	live      time.Duration // without one, and the session that prepared it is still connected
 	legacy    time.Duration // of the older naming scheme
 }
 
+// undecidedAge is the age at which x, without a commit record, is
+// presumed rolled back: by whether its preparing session is gone, still
+// connected, or unknown (a name without its pid).
+func (a recoveryAges) undecidedAge(x preparedXact) time.Duration {
+	switch {
+	case x.preparerGone:
+		return min(a.undecided, a.abandoned)
+	case x.preparerLive:
+		return max(a.undecided, a.live)
+	default:
+		return a.undecided
+	}
+}
+
 // agesFor is what Recover(ctx, minAge) uses: minAge for all, but decided
-// transactions never wait longer than decidedGrace.
+// transactions, and undecided ones whose preparing session is gone, never
+// wait longer than decidedGrace, and undecided ones whose preparing session
+// is still connected always wait presumeAbortAge: their coordinator may be
+// about to decide them (a repair recovers its nodes with minAge 0 while
+// writers commit), and a live coordinator's transaction is decided by it
+// alone until then.
 func agesFor(minAge time.Duration) recoveryAges {
-	return recoveryAges{decided: min(minAge, decidedGrace), undecided: minAge, abandoned: min(minAge, decidedGrace), legacy: minAge}
+	return recoveryAges{decided: min(minAge, decidedGrace), undecided: minAge, abandoned: min(minAge, decidedGrace), live: max(minAge, presumeAbortAge), legacy: minAge}
 }
 
 // Recover finishes or rolls back every prepared transaction pgshard left on
@@ -99,7 +119,9 @@ func agesFor(minAge time.Duration) recoveryAges {
 // their commit may still be under way (deciding them early is safe, but may
 // roll back a commit that was about to succeed); those decided, and
 // undecided ones whose preparing backend is gone, wait at most
-// decidedGrace. Each process also runs it in the background
+// decidedGrace; undecided ones whose preparing backend is still connected
+// wait at least presumeAbortAge, whatever minAge (their coordinator is
+// alive: it decides them). Each process also runs it in the background
 // every few seconds. It returns how many it committed and rolled back.
 func (co *Coordinator) Recover(ctx context.Context, minAge time.Duration) (committed, rolledBack int, err error) {
 	return co.recover(ctx, agesFor(minAge), nil)
@@ -265,6 +287,9 @@ type preparedXact struct {
 	// preparerGone: the session that prepared it has disconnected (see
 	// preparerGoneSQL).
 	preparerGone bool
+	// preparerLive: its name carries its preparing backend's pid and that
+	// session is still connected. Neither is set when the name has no pid.
+	preparerLive bool
 }
 
 func scanPreparedXact(row pgx.CollectableRow) (preparedXact, error) {
@@ -272,6 +297,7 @@ func scanPreparedXact(row pgx.CollectableRow) (preparedXact, error) {
 	var age float64
 	err := row.Scan(&x.gid, &age, &x.preparerGone)
 	x.age = time.Duration(age * float64(time.Second))
+	x.preparerLive = !x.preparerGone && gidHasPID(x.gid)
 	return x, err
 }
 
@@ -316,8 +342,9 @@ const (
 //   - one this process is committing is left to it;
 //   - decided (its id has a commit record), once ages.decided old: committed
 //     or rolled back as the record says;
-//   - undecided, once ages.undecided old, or ages.abandoned old when the
-//     session that prepared it is gone: decided rolled back by writing the
+//   - undecided, once ages.undecidedAge old (ages.abandoned when the
+//     session that prepared it is gone, ages.live when it is still
+//     connected, else ages.undecided): decided rolled back by writing the
 //     abort record first (resolveDecision: it waits for, and loses to, a
 //     concurrent commit decision, so a coordinator still running can never
 //     commit after), then rolled back (or committed, when the coordinator's
@@ -341,7 +368,7 @@ func (co *Coordinator) resolvePrepared(ctx context.Context, r runner, x prepared
 		switch {
 		case decided && x.age >= ages.decided:
 			commit = cm
-		case !decided && (x.age >= ages.undecided || (x.preparerGone && x.age >= ages.abandoned)):
+		case !decided && x.age >= ages.undecidedAge(x):
 			if commit, err = co.resolveDecision(ctx, id); err != nil {
 				return resolvedNothing, fmt.Errorf("deciding %s: %w", x.gid, err)
 			}
@@ -423,7 +450,7 @@ func (co *Coordinator) RunResolver(ctx context.Context) {
 	}()
 	t := time.NewTicker(resolverInterval)
 	defer t.Stop()
-	ages := recoveryAges{decided: decidedGrace, undecided: presumeAbortAge, abandoned: decidedGrace, legacy: legacyMinAge}
+	ages := recoveryAges{decided: decidedGrace, undecided: presumeAbortAge, abandoned: decidedGrace, live: presumeAbortAge, legacy: legacyMinAge}
 	for {
 		select {
 		case <-ctx.Done():
