@@ -282,6 +282,18 @@ func readPartial(ctx context.Context, conn *pgx.Conn, sql string, args []any, he
 	}
 	defer rows.Close()
 	fds := rows.FieldDescriptions()
+	// pending is a row read ahead: a statement the server refused (such as
+	// a cached plan whose result type changed, 0A000) has no field
+	// descriptions either, and its error, not a shape mismatch, must be
+	// reported; only a result without columns reads ahead to tell.
+	pending := false
+	if len(fds) == 0 {
+		if pending = rows.Next(); !pending {
+			if err := rows.Err(); err != nil {
+				return part, 0, err
+			}
+		}
+	}
 	if err := check(fds); err != nil {
 		return part, 0, err
 	}
@@ -291,7 +303,8 @@ func readPartial(ctx context.Context, conn *pgx.Conn, sql string, args []any, he
 		part.formats[j] = fd.Format
 	}
 	var arena valueArena
-	for rows.Next() {
+	for pending || rows.Next() {
+		pending = false
 		size := int64(0)
 		for j, raw := range rows.RawValues() {
 			size += partialValueOverhead

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgshard/pgshard/catalog"
@@ -221,7 +222,10 @@ func (c *Cluster) node(n catalog.Node) (*nodePool, error) {
 	}
 	c.live.track(cfg)
 	cfg.ConnConfig.Tracer = c.coord.Tracer(n)
-	cfg.ConnConfig.AfterConnect = txn.AfterConnect
+	cfg.ConnConfig.AfterConnect = func(ctx context.Context, pc *pgconn.PgConn) error {
+		markStatements(pc, c.cache.Snapshot().Version)
+		return txn.AfterConnect(ctx, pc)
+	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("pgshard: pool for worker %s: %w", n, err)

@@ -143,13 +143,15 @@ func (s *Session) onPlacement(ctx context.Context, p *planner.Plan, idx int, fn 
 	var lastErr error
 	placements := s.readPlacements(p, idx)
 	for _, pl := range placements {
-		dc, release, err := s.workerConn(ctx, pl.Node, false)
+		err := s.onConn(ctx, pl.Node, fn)
+		if err != nil && s.tx == nil && staleShape(err) {
+			// The worker connection's prepared statement predates a
+			// schema change (pgx has dropped it from its cache): prepared
+			// again, as retryStale does.
+			err = s.againWhileStale(err, func() error { return s.onConn(ctx, pl.Node, fn) })
+		}
 		if err == nil {
-			err = fn(dc.Conn())
-			release()
-			if err == nil {
-				return nil
-			}
+			return nil
 		}
 		if !s.failoverAllowed(ctx, pl.Node, err) {
 			return s.txFailed(noBadConn(err))
@@ -160,4 +162,15 @@ func (s *Session) onPlacement(ctx context.Context, p *planner.Plan, idx int, fn 
 		return noReadPlacement(p, idx)
 	}
 	return unreachable(&p.Table.Shards[idx], lastErr)
+}
+
+// onConn calls fn with a connection to node (workerConn) and releases it
+// after.
+func (s *Session) onConn(ctx context.Context, node catalog.Node, fn func(c *pgx.Conn) error) error {
+	dc, release, err := s.workerConn(ctx, node, false)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return fn(dc.Conn())
 }

@@ -382,6 +382,13 @@ func (s *Session) writeShard(ctx context.Context, p *planner.Plan, shard *catalo
 
 	if len(placements) == 1 {
 		res, rows, err := s.writePlacement(ctx, placements[0], sql, nargs, wantRows)
+		if err != nil && staleShape(err) {
+			// Nothing was written: PostgreSQL refused the statement.
+			err = s.againWhileStale(err, func() (err error) {
+				res, rows, err = s.writePlacement(ctx, placements[0], sql, nargs, wantRows)
+				return err
+			})
+		}
 		if err != nil {
 			if placementFailed(ctx, err) {
 				return nil, nil, unreachable(shard, err)
@@ -390,7 +397,16 @@ func (s *Session) writeShard(ctx context.Context, p *planner.Plan, shard *catalo
 		}
 		return res, rows, nil
 	}
-	return s.writeReplicated(ctx, shard, placements, locks, sql, nargs, wantRows)
+	res, rows, err := s.writeReplicated(ctx, shard, placements, locks, sql, nargs, wantRows)
+	if err != nil && staleShape(err) {
+		// writeReplicated committed nothing and marked nothing: it returns
+		// a statement PostgreSQL refused before either.
+		err = s.againWhileStale(err, func() (err error) {
+			res, rows, err = s.writeReplicated(ctx, shard, placements, locks, sql, nargs, wantRows)
+			return err
+		})
+	}
+	return res, rows, err
 }
 
 // replicaReadLocks returns the LOCK TABLE statements each placement of a
@@ -558,14 +574,18 @@ func (s *Session) writeReplicated(ctx context.Context, shard *catalog.Shard, pla
 // retryStale runs attempt, and once more when it failed to reach the node
 // outside a transaction: the first failure may only mean that the pooled
 // connections died with a restart the pool has not noticed, so they are
-// flushed first. attempt must be safe to repeat (nothing done when it fails
-// on the connection).
+// flushed first. When it failed on a prepared statement that predates a
+// schema change outside a transaction's connections, it runs again
+// (againWhileStale). attempt must be safe to repeat (nothing done when it
+// fails on the connection).
 func (s *Session) retryStale(ctx context.Context, node catalog.Node, attempt func() error) error {
 	err := attempt()
-	if err != nil && s.tx == nil && staleShape(err) {
+	if err != nil && (s.tx == nil || !s.tx.has(node)) && staleShape(err) {
 		// The worker connection's prepared statement predates a schema
-		// change (pgx has dropped it from its cache): prepared again.
-		return attempt()
+		// change (pgx has dropped it from its cache): prepared again. In
+		// a transaction that has not joined node the attempt ran outside
+		// it (readConn), and failed without touching it.
+		return s.againWhileStale(err, attempt)
 	}
 	var connectErr *pgconn.ConnectError
 	if err == nil || s.tx != nil || !placementFailed(ctx, err) || errors.As(err, &connectErr) {
@@ -578,6 +598,21 @@ func (s *Session) retryStale(ctx context.Context, node catalog.Node, attempt fun
 	}
 	np.flush()
 	return attempt()
+}
+
+// againWhileStale runs attempt again, after it failed with err, for as
+// long as it fails on a prepared statement that predates a schema change
+// (staleShape), at most once per connection of a node's pool: each such
+// failure makes pgx drop the statement from that connection's cache, but
+// the next attempt may take another connection that holds it too.
+// attempt must be safe to repeat after such a failure (nothing done).
+func (s *Session) againWhileStale(err error, attempt func() error) error {
+	for range s.c.fanout.capacity + 1 {
+		if err = attempt(); err == nil || !staleShape(err) {
+			break
+		}
+	}
+	return err
 }
 
 // runStatement runs the statement in a participant's open transaction;
@@ -659,4 +694,38 @@ func abortAll(ctx context.Context, ps []*participant) {
 			_, _ = p.conn.Conn().Exec(ctx, "ROLLBACK")
 		}
 	}
+}
+
+// statementsVersion is the key, in a worker connection's
+// pgconn.PgConn.CustomData, of the catalog version its prepared
+// statements are known to be no older than (an int64).
+const statementsVersion = "pgshard.statementsVersion"
+
+// markStatements records that pc's prepared statements (none, when it has
+// just connected) are no older than catalog version v.
+func markStatements(pc *pgconn.PgConn, v int64) { pc.CustomData()[statementsVersion] = v }
+
+// freshStatements forgets pc's prepared statements (pgx's statement and
+// description caches, and the server's) when the catalog's version moved
+// on since they were known current: a schema change, from this process or
+// another, may have changed their result columns. It runs before a
+// connection joins a transaction, where PostgreSQL's "cached plan must not
+// change result type" would abort the transaction and retryStale cannot run
+// the statement again. Outside a transaction that error is cheaper to meet
+// and retry (retryStale) than to prevent, so only joins pay for the check:
+// a map lookup next to the BEGIN round trip, and one DEALLOCATE ALL round
+// trip per connection after a version change. A schema change through
+// pgshard is acknowledged by every live process before it returns
+// (catalog.WaitForAcks), so the catalog here knows of it by then.
+func (c *Cluster) freshStatements(ctx context.Context, pc *pgx.Conn) error {
+	v := c.cache.Snapshot().Version
+	data := pc.PgConn().CustomData()
+	if known, ok := data[statementsVersion].(int64); ok && known >= v {
+		return nil
+	}
+	if err := pc.DeallocateAll(ctx); err != nil {
+		return err
+	}
+	data[statementsVersion] = v
+	return nil
 }

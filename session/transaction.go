@@ -178,6 +178,9 @@ func (t *transaction) usable() error {
 // undoes this server's work too) on a new participant's connection.
 func (t *transaction) join(ctx context.Context, p *participant) error {
 	pc := p.conn.Conn()
+	if err := t.s.c.freshStatements(ctx, pc); err != nil {
+		return err
+	}
 	if _, err := pc.Exec(ctx, catalog.FencedBegin(t.begin, t.s.writeVersion)); err != nil {
 		return err
 	}
