@@ -10,7 +10,6 @@ import (
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/planner"
-	"github.com/pgshard/pgshard/repair"
 )
 
 // Session is the engine's Cursor: the primitives of a plan reach the nodes
@@ -30,15 +29,11 @@ func (s *Session) ReadShard(ctx context.Context, p *planner.Plan, idx int, sql s
 	return s.readShard(ctx, p, idx, sql, args)
 }
 
-// WriteShard is writeShard; outside a transaction, a write the fence of a
-// repair or move refused is run again on the current placements
-// (retryRefusedWrite).
+// WriteShard is writeShard. A write the fence of a repair or move refused
+// is not run again here: outside a transaction, Exec or Query runs the
+// whole statement again (rerunRefused, retry.go).
 func (s *Session) WriteShard(ctx context.Context, p *planner.Plan, shard *catalog.Shard, sql string, args []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
-	res, rows, err := s.writeShard(ctx, p, shard, sql, args, wantRows)
-	if err != nil && s.tx == nil && repair.IsRefusal(err) {
-		return s.retryRefusedWrite(ctx, p, shard, sql, args, wantRows, err)
-	}
-	return res, rows, err
+	return s.writeShard(ctx, p, shard, sql, args, wantRows)
 }
 
 // Atomically is atomically.

@@ -2,14 +2,12 @@ package session
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/planner"
 	"github.com/pgshard/pgshard/repair"
 )
@@ -21,37 +19,66 @@ import (
 // (repair.IsRefusal), every write planned on the placement list from
 // before the new placement: that write would miss the new placement. A
 // statement outside a transaction that the fence refused is run again
-// here, on the placements the catalog holds now (reloaded when its version
-// moved on), so that the application never sees the refusal; the run is
-// bounded (fenceAttempts, backoff honoring ctx).
+// here, from the top (Session.Exec, Session.Query): planned again on the
+// catalog as it is now (reloaded when its version moved on), built and
+// run, so that the application never sees the refusal; the runs are
+// bounded (fenceAttempts, backoff honoring ctx). This holds for every
+// write the engine runs, of one shard or of several (a scatter UPDATE or
+// DELETE, a multi-row INSERT across shards, INSERT ... SELECT, a write
+// reading other co-located tables): a new run makes its own counts, so no
+// primitive is entered twice.
 //
-// Running it again is safe only because the refused run had no effect
-// anywhere, which holds for the writes retried (writeShard outside a
-// transaction, one shard):
+// Running a statement again is safe only because the refused run had no
+// effect anywhere. refusedStatement admits the refusal only of a statement
+// for which that holds:
+//   - it ran outside any transaction: no explicit one (the session had
+//     none when the statement started) and no multi-statement string's
+//     implicit block (such a string is never run again: Exec and Query
+//     hand it to ExecStatements / QueryStatements, whose statements run
+//     with the block open, so none of them is outside a transaction
+//     either);
 //   - the fence is a BEFORE ... FOR EACH STATEMENT trigger: it raises
 //     before the statement changes a row, and the error aborts the
-//     statement's transaction on that server (its own implicit one for a
-//     single placement, the BEGIN of writeReplicated otherwise);
-//   - writeReplicated commits nothing before the statement has run on every
-//     placement: a refusal on any placement returns before the commit (or
-//     two-phase commit) is decided, and every placement's transaction is
-//     rolled back (abortAll); no placement is marked inactive for it;
-//   - the statement's arguments were bound (Eval: defaults, nextval) once,
-//     before the first run: the second run writes the same values.
+//     statement's transaction on that server. It fires on INSERT, UPDATE,
+//     DELETE and TRUNCATE, never at COMMIT or PREPARE TRANSACTION (it is
+//     no constraint trigger), so the refusal is always the error of a
+//     statement, before any commit is decided:
+//   - one shard outside a transaction (Session.writeShard ->
+//     writeReplicated): every placement's statement runs before the commit
+//     (or two-phase commit) is decided, a refusal on any placement returns
+//     there (the refused placement is the source, finalized, so it is not
+//     marked inactive and the write is not acknowledged on the others), and
+//     every placement's transaction is rolled back (abortAll);
+//   - several shards (Session.atomically: the engine's f runs every
+//     shard's write inside one statement transaction): f returns the
+//     refusal, atomically rolls back every participant and returns it
+//     without calling Commit, so no PREPARE was sent and no participant
+//     committed alone (none commits before the decision: the participants
+//     of atomically commit only in transaction.Commit). An error from the
+//     commit itself (COMMIT, PREPARE, COMMIT PREPARED) is never the
+//     fence's refusal, so it is never run again;
+//   - INSERT ... SELECT reads its rows (the client path: a SELECT through
+//     the Session, defaults filled on the metadata database) or locks its
+//     sources (pushdown) and writes them in one atomically: the same;
+//   - no row was handed to the application: a write's RETURNING rows are
+//     read whole before Query returns (writeShard with wantRows,
+//     ScatterWrite's Buffered), and the refusal is Query's error, not one
+//     of a row the application reads;
+//   - the statement is a DML write (planner.Plan.Modifies), not a schema
+//     change (Plan.DDL: CREATE INDEX CONCURRENTLY commits placement by
+//     placement) nor a COPY (Plan.Copy: its rows come from the application
+//     one Exec at a time, see below).
 //
-// Not retried, and why:
+// The new run evaluates the plan's Eval values again (defaults, nextval,
+// volatile functions on the metadata database): what the application
+// would have done on the fence's hint (run the statement again). A
+// sequence skips the refused run's values, as after any failed statement.
+//
+// Not run again, and why:
 //   - a write inside a transaction, explicit or a multi-statement string's:
 //     the refusal aborted the transaction, with the effects of its earlier
 //     statements. The error keeps its 40001; its hint says to run the
 //     transaction again (rerunTransaction).
-//   - a write of several shards outside a transaction (Session.atomically:
-//     its two-phase commit never reached a decision, so nothing is
-//     committed, but the engine's f accumulates results across its
-//     shards and cannot be run twice): the refusal is returned with the
-//     fence's own hint (run the statement again).
-//   - a write whose statement reads other co-located tables: its checks
-//     (checkColocatedWrite) are made on the plan's tables, whose placements
-//     would be older than the shard's.
 //   - any other 40001, a SERIALIZABLE statement's serialization failure
 //     above all: it carries no RefusalConstraint. (Outside a transaction a
 //     statement is READ COMMITTED on every worker unless the session's
@@ -66,6 +93,10 @@ import (
 //     pgx.CopyFromSource) cannot be sent again: the refusal fails the
 //     transaction with the hint to run it again (txFailed).
 //   - reads: the fence refuses writes only.
+//
+// The single-shard write is run again here too, not also below (writeShard
+// runs a statement once): one place for the policy, and a statement's runs
+// are counted once.
 
 // fenceAttempts bounds the runs of a write the fence refuses, the first
 // included.
@@ -76,82 +107,60 @@ const fenceAttempts = 5
 // time to switch its placements and drop its fence.
 const fenceBackoff = 10 * time.Millisecond
 
-// retryRefusedWrite runs again, outside a transaction, the write of shard
-// (of plan p) the fence refused with refusal: on the shard's current
-// placements, up to fenceAttempts runs in all, waiting fenceBackoff (and
-// doubling it) before each, and returns the first outcome that is not a
-// refusal. When every run is refused, or ctx ends while it waits, it
-// returns the last refusal with a detail saying how many runs were made.
-// It blocks for at most the backoffs and the runs.
-func (s *Session) retryRefusedWrite(ctx context.Context, p *planner.Plan, shard *catalog.Shard, sql string, nargs []driver.NamedValue, wantRows bool, refusal error) (driver.Result, driver.Rows, error) {
-	if len(p.Tables()) > 1 {
-		return nil, nil, refusal
-	}
+// refusedStatement reports whether err, the error of one run of plan p's
+// primitive begun outside a transaction when autocommit is set, is the
+// fence's refusal of a statement that may run again (see above).
+func refusedStatement(p *planner.Plan, autocommit bool, err error) bool {
+	return autocommit && p.Modifies && p.DDL == nil && p.Copy == nil && repair.IsRefusal(err)
+}
+
+// rerunRefused runs a statement again whose first run, outside a
+// transaction, the fence refused with refusal: run is one run from the top
+// (plan, write, build, run: Session.exec or Session.query), reporting
+// whether its error is again such a refusal. It makes up to fenceAttempts
+// runs in all, reloading the catalog when its version moved on and waiting
+// fenceBackoff (doubled each time) before each, and returns the first
+// outcome that is not a refusal. When every run is refused, or ctx ends
+// while it waits, it returns the last refusal with a detail saying how
+// many runs were made. It blocks for at most the backoffs and the runs;
+// it is on the error path only.
+func rerunRefused[T any](ctx context.Context, s *Session, refusal error, run func() (T, bool, error)) (T, error) {
+	var zero T
 	backoff := fenceBackoff
 	for attempt := 2; attempt <= fenceAttempts; attempt++ {
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, nil, gaveUp(refusal, shard.ID, attempt-1, ctx.Err())
+			return zero, gaveUp(refusal, attempt-1, ctx.Err())
 		case <-t.C:
 		}
 		backoff *= 2
-		res, rows, err := s.rerunWrite(ctx, p, shard.ID, sql, nargs, wantRows)
-		if err == errNoRerun {
-			// The shard is gone from the catalog (its table dropped), or
-			// the catalog could not be read: the refusal stands.
-			return nil, nil, refusal
+		if _, err := s.c.Refresh(ctx); err != nil {
+			// The catalog could not be read: the refusal stands.
+			return zero, refusal
 		}
-		if err == nil || !repair.IsRefusal(err) {
-			return res, rows, err
+		v, refused, err := run()
+		if !refused {
+			return v, err
 		}
 		refusal = err
 	}
-	return nil, nil, gaveUp(refusal, shard.ID, fenceAttempts, nil)
+	return zero, gaveUp(refusal, fenceAttempts, nil)
 }
 
-// rerunWrite runs the write of shard shardID of plan p once more, as a new
-// write (Cluster.BeginWrite) on the catalog's current snapshot, reloaded
-// first when the metadata's version moved on. It fails with errNoRerun when
-// the catalog could not be read or no longer has the shard.
-func (s *Session) rerunWrite(ctx context.Context, p *planner.Plan, shardID int64, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
-	if _, err := s.c.Refresh(ctx); err != nil {
-		return nil, nil, errNoRerun
-	}
-	snap, done, err := s.c.BeginWrite(ctx)
-	if err != nil {
-		return nil, nil, errNoRerun
-	}
-	defer done()
-	t := snap.Lookup(p.Table.Schema, p.Table.Name)
-	if t == nil || t.RelationID != p.Table.RelationID {
-		return nil, nil, errNoRerun
-	}
-	fresh := t.ShardByID(shardID)
-	if fresh == nil {
-		return nil, nil, errNoRerun
-	}
-	s.Writing(snap)
-	return s.writeShard(ctx, p, fresh, sql, nargs, wantRows)
-}
-
-// errNoRerun is rerunWrite's failure to run the write again: the refusal
-// stands.
-var errNoRerun = errors.New("pgshard: the refused write cannot run again")
-
-// gaveUp returns the fence's refusal after runs runs of the write, each
-// refused (stopped is ctx's error when ctx ended first): a copy of the
-// refusal, its 40001 and constraint kept, with a detail saying so.
-func gaveUp(refusal error, shardID int64, runs int, stopped error) error {
+// gaveUp returns the fence's refusal after runs runs of the statement,
+// each refused (stopped is ctx's error when ctx ended first): a copy of
+// the refusal, its 40001 and constraint kept, with a detail saying so.
+func gaveUp(refusal error, runs int, stopped error) error {
 	var pgErr *pgconn.PgError
 	if !errors.As(refusal, &pgErr) {
 		return refusal
 	}
 	e := *pgErr
-	e.Detail = fmt.Sprintf("pgshard ran the write %d times on the current placements of shard %d, and the fence of its repair or move refused each run", runs, shardID)
+	e.Detail = fmt.Sprintf("pgshard ran the statement %d times, each planned on the placements current when it started, and the fence of a repair or move refused each run", runs)
 	if stopped != nil {
-		e.Detail = fmt.Sprintf("pgshard ran the write %d times on the current placements of shard %d, refused each time by the fence of its repair or move, and stopped: %v", runs, shardID, stopped)
+		e.Detail = fmt.Sprintf("pgshard ran the statement %d times, each planned on the placements current when it started, refused each time by the fence of a repair or move, and stopped: %v", runs, stopped)
 	}
 	e.Hint = "Run the statement again once the repair or move of the shard has switched its placements."
 	return &e

@@ -21,62 +21,93 @@ import (
 // Nothing on the way calls back up into the driver.
 
 // Exec runs query, one statement or a string of several, and reports the
-// rows it affected.
+// rows it affected. A write outside a transaction that the fence of a
+// repair or move refused is run again from its plan (rerunRefused).
 func (s *Session) Exec(ctx context.Context, query string, nargs []driver.NamedValue) (driver.Result, error) {
-	p, done, err := s.plan(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	if err := checkOrdinals(nargs); err != nil {
-		return nil, err
-	}
-	if p.Statements != nil {
-		return s.ExecStatements(ctx, p.Statements, nargs)
-	}
-	if p.Tx != nil {
-		return s.TxCommand(ctx, p, query, nargs)
-	}
-	prim := engine.Build(p)
-	if prim != nil {
-		return prim.Exec(ctx, s, nargs)
-	}
-	if p.Session != nil {
-		defer s.NoteSessionEffect(p)
-		if p.Session.SetTransaction {
-			return s.SetTransaction(ctx, p.Session, query, nargs)
-		}
-	}
-	res, err := s.PassthroughExec(ctx, query, nargs)
-	if s.StaleTemplateWrite(ctx, p, err) {
-		return s.Exec(ctx, query, nargs)
+	res, refused, err := s.exec(ctx, query, nargs)
+	if refused {
+		return rerunRefused(ctx, s, err, func() (driver.Result, bool, error) { return s.exec(ctx, query, nargs) })
 	}
 	return res, err
 }
 
-// Query runs query, one statement or a string of several, and returns its
-// rows. A write's rows (RETURNING) are read whole before it returns.
-func (s *Session) Query(ctx context.Context, query string, nargs []driver.NamedValue) (driver.Rows, error) {
+// exec is one run of Exec; refused reports that err is the fence's
+// refusal of a statement that may run again (refusedStatement).
+func (s *Session) exec(ctx context.Context, query string, nargs []driver.NamedValue) (res driver.Result, refused bool, err error) {
 	p, done, err := s.plan(ctx, query)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer done()
 	if err := checkOrdinals(nargs); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if p.Statements != nil {
-		return s.QueryStatements(ctx, p.Statements, nargs)
+		res, err := s.ExecStatements(ctx, p.Statements, nargs)
+		return res, false, err
 	}
 	if p.Tx != nil {
-		if _, err := s.TxCommand(ctx, p, query, nargs); err != nil {
-			return nil, err
-		}
-		return &engine.Buffered{}, nil
+		res, err := s.TxCommand(ctx, p, query, nargs)
+		return res, false, err
 	}
 	prim := engine.Build(p)
 	if prim != nil {
-		return prim.Query(ctx, s, nargs)
+		autocommit := s.tx == nil
+		res, err := prim.Exec(ctx, s, nargs)
+		return res, err != nil && refusedStatement(p, autocommit, err), err
+	}
+	if p.Session != nil {
+		defer s.NoteSessionEffect(p)
+		if p.Session.SetTransaction {
+			res, err := s.SetTransaction(ctx, p.Session, query, nargs)
+			return res, false, err
+		}
+	}
+	res, err = s.PassthroughExec(ctx, query, nargs)
+	if s.StaleTemplateWrite(ctx, p, err) {
+		return s.exec(ctx, query, nargs)
+	}
+	return res, false, err
+}
+
+// Query runs query, one statement or a string of several, and returns its
+// rows. A write's rows (RETURNING) are read whole before it returns, so
+// that a write outside a transaction the fence of a repair or move refused
+// has returned no row yet and is run again from its plan (rerunRefused).
+func (s *Session) Query(ctx context.Context, query string, nargs []driver.NamedValue) (driver.Rows, error) {
+	rows, refused, err := s.query(ctx, query, nargs)
+	if refused {
+		return rerunRefused(ctx, s, err, func() (driver.Rows, bool, error) { return s.query(ctx, query, nargs) })
+	}
+	return rows, err
+}
+
+// query is one run of Query; refused reports that err is the fence's
+// refusal of a statement that may run again (refusedStatement).
+func (s *Session) query(ctx context.Context, query string, nargs []driver.NamedValue) (rows driver.Rows, refused bool, err error) {
+	p, done, err := s.plan(ctx, query)
+	if err != nil {
+		return nil, false, err
+	}
+	defer done()
+	if err := checkOrdinals(nargs); err != nil {
+		return nil, false, err
+	}
+	if p.Statements != nil {
+		rows, err := s.QueryStatements(ctx, p.Statements, nargs)
+		return rows, false, err
+	}
+	if p.Tx != nil {
+		if _, err := s.TxCommand(ctx, p, query, nargs); err != nil {
+			return nil, false, err
+		}
+		return &engine.Buffered{}, false, nil
+	}
+	prim := engine.Build(p)
+	if prim != nil {
+		autocommit := s.tx == nil
+		rows, err := prim.Query(ctx, s, nargs)
+		return rows, err != nil && refusedStatement(p, autocommit, err), err
 	}
 	if p.Session != nil {
 		// Read whole: the session's state is read again before the next
@@ -84,19 +115,23 @@ func (s *Session) Query(ctx context.Context, query string, nargs []driver.NamedV
 		defer s.NoteSessionEffect(p)
 		if p.Session.SetTransaction {
 			_, err := s.SetTransaction(ctx, p.Session, query, nargs)
-			return &engine.Buffered{}, err
+			return &engine.Buffered{}, false, err
 		}
 		rows, err := s.PassthroughQuery(ctx, query, nargs)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		return engine.ReadAll(rows)
+		b, err := engine.ReadAll(rows)
+		if err != nil {
+			return nil, false, err
+		}
+		return b, false, nil
 	}
-	rows, err := s.PassthroughQuery(ctx, query, nargs)
+	rows, err = s.PassthroughQuery(ctx, query, nargs)
 	if s.StaleTemplateWrite(ctx, p, err) {
-		return s.Query(ctx, query, nargs)
+		return s.query(ctx, query, nargs)
 	}
-	return rows, err
+	return rows, false, err
 }
 
 // Prepare plans query for a prepared statement, refusing what pgshard
