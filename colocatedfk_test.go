@@ -759,7 +759,9 @@ func TestColocatedForeignKeyToLegacyShardNames(t *testing.T) {
 // placement ends with an orphan, the replicas agree, and every placement
 // has its foreign keys. No write fails with 40000 (recovery, such as the
 // repair's own on its nodes, deciding a live coordinator's commit rolled
-// back); 40001 fence refusals are tolerated.
+// back), and none with the repair fence's 40001: the writers are autocommit,
+// and pgshard runs a statement the fence refused again on the current
+// placements (session/retry.go).
 func TestColocatedForeignKeysUnderLiveLoad(t *testing.T) {
 	ctx := context.Background()
 	e := setupColocatedFKs(t)
@@ -788,16 +790,20 @@ func TestColocatedForeignKeysUnderLiveLoad(t *testing.T) {
 		writes, failures atomic.Int64
 		refused          atomic.Int64 // orders refused with 23503 after their customer was acknowledged
 		rolledBack       atomic.Int64 // writes rolled back by someone else's recovery (40000)
+		fenced           atomic.Int64 // writes failed with the repair fence's refusal (40001)
 		mu               sync.Mutex
 		firstRefusal     error
 		firstRollback    error
 	)
-	// failed counts a failed write: a 40001 fence refusal is tolerated,
-	// but a 40000 means recovery decided a live coordinator's commit
-	// rolled back, which it never may.
+	// failed counts a failed write: a 40001 fence refusal means pgshard
+	// did not run an autocommit write again, and a 40000 means recovery
+	// decided a live coordinator's commit rolled back, which it never may.
 	failed := func(what string, err error) {
 		failures.Add(1)
 		t.Logf("%s: %v", what, err)
+		if fenceRefusal(err) {
+			fenced.Add(1)
+		}
 		if codeOf(err) == "40000" {
 			rolledBack.Add(1)
 			mu.Lock()
@@ -868,12 +874,15 @@ func TestColocatedForeignKeysUnderLiveLoad(t *testing.T) {
 	stop.Store(true)
 	wg.Wait()
 
-	t.Logf("orders written: %d, other failed writes: %d (rolled back by recovery with 40000: %d), orders refused with 23503: %d", writes.Load(), failures.Load(), rolledBack.Load(), refused.Load())
+	t.Logf("orders written: %d, other failed writes: %d (rolled back by recovery with 40000: %d, fence refusals: %d), orders refused with 23503: %d", writes.Load(), failures.Load(), rolledBack.Load(), fenced.Load(), refused.Load())
 	if refused.Load() != 0 {
 		t.Fatalf("%d orders of acknowledged customers refused, first: %v", refused.Load(), firstRefusal)
 	}
 	if rolledBack.Load() != 0 {
 		t.Fatalf("%d writes of live coordinators rolled back by recovery, first: %v", rolledBack.Load(), firstRollback)
+	}
+	if n := fenced.Load(); n != 0 {
+		t.Fatalf("%d autocommit writes failed with the repair fence's refusal; want 0 (pgshard runs them again)", n)
 	}
 	if writes.Load() < 200 {
 		t.Fatalf("only %d orders written: the writers were held back", writes.Load())

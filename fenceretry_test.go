@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,10 +26,14 @@ func fenceRefusal(err error) bool {
 
 // A write planned on the placements from before a repair, that reaches the
 // fenced source while the repair's new placement is filling, is refused by
-// the fence; outside a transaction pgshard runs it again on the current
-// placements, and it lands on every placement, the new one included; inside
-// a transaction the application gets the 40001, with a hint to run the
-// transaction again, and nothing changes.
+// the fence; outside a transaction pgshard runs the whole statement again
+// on the current placements, and it lands once on every placement, the new
+// one included, with RowsAffected the plain count; inside a transaction
+// the application gets the 40001, with a hint to run the transaction
+// again, and nothing changes on any shard. The write is of the repaired
+// shard alone, or of it and two other shards (a scatter UPDATE, a
+// multi-row INSERT, an INSERT ... SELECT: run in one statement
+// transaction, whose other shards' writes the refusal rolls back).
 //
 // The timing is held deterministically: the write is planned (its snapshot
 // taken: the stale placement inactive, so the source alone) and then waits
@@ -42,15 +47,26 @@ func fenceRefusal(err error) bool {
 func TestFenceRefusedWriteIsRetried(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		// insert: the write inserts key (else it updates it, inserted 'old').
-		insert bool
+		// kind is the write: "insert" (VALUES, one row per key), "update"
+		// (of keys inserted 'old'), or "insert select" (the keys from a
+		// VALUES list the metadata database reads, through the client).
+		kind string
+		// multi: the write has a key in the repaired shard and one in each
+		// of two other shards (else the repaired shard's key alone).
+		multi bool
 		// inTx: the write runs inside BeginTx.
 		inTx bool
 	}{
-		{name: "autocommit insert", insert: true},
-		{name: "autocommit update"},
-		{name: "update in a transaction", inTx: true},
-		{name: "insert in a transaction", insert: true, inTx: true},
+		{name: "autocommit insert", kind: "insert"},
+		{name: "autocommit update", kind: "update"},
+		{name: "update in a transaction", kind: "update", inTx: true},
+		{name: "insert in a transaction", kind: "insert", inTx: true},
+		{name: "autocommit scatter update", kind: "update", multi: true},
+		{name: "autocommit multi-row insert", kind: "insert", multi: true},
+		{name: "autocommit insert select", kind: "insert select", multi: true},
+		{name: "scatter update in a transaction", kind: "update", multi: true, inTx: true},
+		{name: "multi-row insert in a transaction", kind: "insert", multi: true, inTx: true},
+		{name: "insert select in a transaction", kind: "insert select", multi: true, inTx: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -59,9 +75,42 @@ func TestFenceRefusedWriteIsRetried(t *testing.T) {
 			e.exec(`CREATE FUNCTION fence_gate() RETURNS text LANGUAGE plpgsql VOLATILE AS $$
 				BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN 'gated'; END $$`)
 			shard, holders := firstShard(e)
-			key := e.keysInShard(shard, 1)[0]
-			if !tc.insert {
-				e.exec(`INSERT INTO kv (k, v, n) VALUES ($1, 'old', 0)`, key)
+			// keys[i] is in shard shards[i]; the repaired shard first.
+			shards := []int64{shard}
+			if tc.multi {
+				for _, p := range e.placements("kv") {
+					if len(shards) < 3 && !slices.Contains(shards, p.ShardID) {
+						shards = append(shards, p.ShardID)
+					}
+				}
+			}
+			var keys []any
+			for _, id := range shards {
+				keys = append(keys, e.keysInShard(id, 1)[0])
+			}
+			if tc.kind == "update" {
+				for _, k := range keys {
+					e.exec(`INSERT INTO kv (k, v, n) VALUES ($1, 'old', 0)`, k)
+				}
+			}
+			var query string
+			marks := make([]string, len(keys))
+			switch tc.kind {
+			case "insert":
+				for i := range keys {
+					marks[i] = fmt.Sprintf("($%d, fence_gate())", i+1)
+				}
+				query = `INSERT INTO kv (k, v) VALUES ` + strings.Join(marks, ", ")
+			case "update":
+				for i := range keys {
+					marks[i] = fmt.Sprintf("$%d", i+1)
+				}
+				query = `UPDATE kv SET v = fence_gate() WHERE k IN (` + strings.Join(marks, ", ") + `)`
+			case "insert select":
+				for i := range keys {
+					marks[i] = fmt.Sprintf("($%d::bigint)", i+1)
+				}
+				query = `INSERT INTO kv (k, v) SELECT s.k, fence_gate() FROM (VALUES ` + strings.Join(marks, ", ") + `) s(k)`
 			}
 			source, stale := holders[0], holders[1]
 			e.exec(`UPDATE pgs_distribution_metadata.shard_placement SET shard_state = 3 WHERE id = $1`, stale.ID)
@@ -92,7 +141,7 @@ func TestFenceRefusedWriteIsRetried(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer writer.Close()
-			if _, err := writer.ExecContext(ctx, `UPDATE kv SET n = 0 WHERE k = $1`, key); err != nil {
+			if _, err := writer.ExecContext(ctx, `UPDATE kv SET n = 0 WHERE k = $1`, keys[0]); err != nil {
 				t.Fatal(err)
 			}
 			var writerID string
@@ -103,29 +152,34 @@ func TestFenceRefusedWriteIsRetried(t *testing.T) {
 			// The gate, then the writer's heartbeat.
 			mustExecConn(t, ctx, gate, `BEGIN`, `SELECT pg_advisory_xact_lock(4242)`)
 			mustExecConn(t, ctx, heartbeat, `BEGIN`, fmt.Sprintf(`SELECT FROM pgs_distribution_metadata.process WHERE id = '%s' FOR UPDATE`, writerID))
-			written := make(chan error, 1)
+			type outcome struct {
+				affected int64
+				err      error
+			}
+			written := make(chan outcome, 1)
 			go func() {
-				query := `UPDATE kv SET v = fence_gate() WHERE k = $1`
-				if tc.insert {
-					query = `INSERT INTO kv (k, v) VALUES ($1, fence_gate())`
-				}
 				if !tc.inTx {
-					_, err := writer.ExecContext(ctx, query, key)
-					written <- err
+					res, err := writer.ExecContext(ctx, query, keys...)
+					if err != nil {
+						written <- outcome{err: err}
+						return
+					}
+					n, err := res.RowsAffected()
+					written <- outcome{n, err}
 					return
 				}
 				tx, err := writer.BeginTx(ctx, nil)
 				if err != nil {
-					written <- err
+					written <- outcome{err: err}
 					return
 				}
-				_, err = tx.ExecContext(ctx, query, key)
+				_, err = tx.ExecContext(ctx, query, keys...)
 				if err != nil {
 					_ = tx.Rollback()
 				} else {
 					err = tx.Commit()
 				}
-				written <- err
+				written <- outcome{err: err}
 			}()
 			waitUntil(t, ctx, "the write waiting in fence_gate", poll,
 				`SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory')`)
@@ -155,7 +209,7 @@ func TestFenceRefusedWriteIsRetried(t *testing.T) {
 			// The write goes now, planned on the source alone.
 			mustExecConn(t, ctx, heartbeat, `COMMIT`)
 			mustExecConn(t, ctx, gate, `COMMIT`)
-			werr := <-written
+			w := <-written
 			mustExecConn(t, ctx, metaHold, `COMMIT`)
 			if err := <-repaired; err != nil {
 				t.Fatalf("repair: %v", err)
@@ -165,17 +219,19 @@ func TestFenceRefusedWriteIsRetried(t *testing.T) {
 			if tc.inTx {
 				var pgErr *pgconn.PgError
 				switch {
-				case !errors.As(werr, &pgErr) || pgErr.Code != "40001" || !fenceRefusal(werr):
-					t.Fatalf("write in a transaction: got %v, want the fence's 40001", werr)
+				case !errors.As(w.err, &pgErr) || pgErr.Code != "40001" || !fenceRefusal(w.err):
+					t.Fatalf("write in a transaction: got %v, want the fence's 40001", w.err)
 				case pgErr.Hint != pgsession.RerunTransactionHint:
 					t.Errorf("hint = %q, want %q", pgErr.Hint, pgsession.RerunTransactionHint)
 				}
 				want = "old"
-				if tc.insert {
+				if tc.kind != "update" {
 					want = ""
 				}
-			} else if werr != nil {
-				t.Fatalf("autocommit write: %v (want it run again on the current placements)", werr)
+			} else if w.err != nil {
+				t.Fatalf("autocommit write: %v (want it run again on the current placements)", w.err)
+			} else if w.affected != int64(len(keys)) {
+				t.Errorf("RowsAffected = %d, want %d", w.affected, len(keys))
 			}
 			var now []placement
 			for _, p := range e.placements("kv") {
@@ -186,20 +242,26 @@ func TestFenceRefusedWriteIsRetried(t *testing.T) {
 			if len(now) != 2 {
 				t.Fatalf("shard %d has placements %+v, want 2", shard, now)
 			}
-			for _, p := range now {
+			for _, p := range e.placements("kv") {
+				i := slices.Index(shards, p.ShardID)
+				if i < 0 {
+					continue
+				}
 				if p.State != 1 {
 					t.Errorf("placement %d on %s:%d has state %d, want 1", p.ID, p.Host, p.Port, p.State)
 				}
 				var got string
-				err := e.workerAt(p.Host, p.Port).QueryRow(ctx, fmt.Sprintf(`SELECT v FROM %s WHERE k = $1`, table), key).Scan(&got)
-				if errors.Is(err, pgx.ErrNoRows) {
-					got, err = "", nil
-				}
+				var count int
+				err := e.workerAt(p.Host, p.Port).QueryRow(ctx, fmt.Sprintf(`SELECT count(*), coalesce(max(v), '') FROM kv_%d WHERE k = $1`, p.ShardID), keys[i]).Scan(&count, &got)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got != want {
-					t.Errorf("placement %d on %s:%d: v = %q, want %q", p.ID, p.Host, p.Port, got, want)
+				wantCount := 1
+				if want == "" {
+					wantCount = 0
+				}
+				if got != want || count != wantCount {
+					t.Errorf("placement %d (shard %d) on %s:%d: %d rows of key %v, v = %q; want %d, v = %q", p.ID, p.ShardID, p.Host, p.Port, count, keys[i], got, wantCount, want)
 				}
 			}
 			e.assertReplicasIdentical("kv")
@@ -238,6 +300,15 @@ func TestFenceRetryIsBounded(t *testing.T) {
 	keys := e.keysInShard(shard, 2)
 	key, copyKey := keys[0], keys[1]
 	e.exec(`INSERT INTO kv (k, v, n) VALUES ($1, 'old', 0)`, key)
+	// otherKey is in another shard, which no trigger fences.
+	var otherKey int64
+	for _, p := range e.placements("kv") {
+		if p.ShardID != shard {
+			otherKey = e.keysInShard(p.ShardID, 1)[0]
+			break
+		}
+	}
+	e.exec(`INSERT INTO kv (k, v, n) VALUES ($1, 'old', 0)`, otherKey)
 	table := fmt.Sprintf("kv_%d", shard)
 	ctx := context.Background()
 	for _, p := range holders {
@@ -278,12 +349,15 @@ func TestFenceRetryIsBounded(t *testing.T) {
 		// copy: the write is a COPY through pgshard.CopyFrom (always in a
 		// transaction of its own) of a new row of the shard.
 		copy bool
+		// multi: the write is a scatter UPDATE of key and otherKey.
+		multi bool
 		// wantRuns is the exact number of runs; with maxRuns set instead,
 		// fewer than maxRuns.
 		wantRuns, maxRuns int64
 		wantHint          string
 	}{
 		{name: "fence never clears", constraint: repair.RefusalConstraint, timeout: time.Minute, wantRuns: 5, wantHint: "Run the statement again once the repair or move of the shard has switched its placements."},
+		{name: "scatter update, fence never clears", constraint: repair.RefusalConstraint, timeout: time.Minute, multi: true, wantRuns: 5, wantHint: "Run the statement again once the repair or move of the shard has switched its placements."},
 		{name: "deadline during the retries", constraint: repair.RefusalConstraint, timeout: 60 * time.Millisecond, maxRuns: 5},
 		{name: "serialization failure", constraint: "", timeout: time.Minute, wantRuns: 1},
 		{name: "fence in a transaction", constraint: repair.RefusalConstraint, timeout: time.Minute, inTx: true, wantRuns: 1, wantHint: pgsession.RerunTransactionHint},
@@ -319,6 +393,8 @@ func TestFenceRetryIsBounded(t *testing.T) {
 				}
 				_, err = tx.ExecContext(wctx, `UPDATE kv SET n = n + 1 WHERE k = $1`, key)
 				_ = tx.Rollback()
+			} else if tc.multi {
+				_, err = e.DB.ExecContext(wctx, `UPDATE kv SET n = n + 1 WHERE k IN ($1, $2)`, key, otherKey)
 			} else {
 				_, err = e.DB.ExecContext(wctx, `UPDATE kv SET n = n + 1 WHERE k = $1`, key)
 			}
@@ -350,12 +426,14 @@ func TestFenceRetryIsBounded(t *testing.T) {
 			if tc.wantRuns == 5 && !strings.Contains(pgErr.Detail, "5 times") {
 				t.Errorf("detail = %q, want it to say the write ran 5 times", pgErr.Detail)
 			}
-			var v int
-			if err := e.DB.QueryRow(`SELECT n FROM kv WHERE k = $1`, key).Scan(&v); err != nil {
-				t.Fatal(err)
-			}
-			if v != 0 {
-				t.Errorf("n = %d after refused writes, want 0", v)
+			for _, k := range []int64{key, otherKey} {
+				var v int
+				if err := e.DB.QueryRow(`SELECT n FROM kv WHERE k = $1`, k).Scan(&v); err != nil {
+					t.Fatal(err)
+				}
+				if v != 0 {
+					t.Errorf("key %d: n = %d after refused writes, want 0", k, v)
+				}
 			}
 			var copied int
 			if err := e.DB.QueryRow(`SELECT count(*) FROM kv WHERE k = $1`, copyKey).Scan(&copied); err != nil {
