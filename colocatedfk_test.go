@@ -372,19 +372,7 @@ func TestColocatedForeignKeysSurviveMove(t *testing.T) {
 	ctx := context.Background()
 	e := setupColocatedFKs(t)
 	moved := e.placements("customers")[0]
-	holds := map[string]bool{}
-	for _, p := range e.placements("customers") {
-		if p.ShardID == moved.ShardID {
-			holds[fmt.Sprintf("%s:%d", p.Host, p.Port)] = true
-		}
-	}
-	var dest placement
-	for _, w := range e.workers {
-		if !holds[w.Addr()] {
-			dest = placement{Host: w.Host, Port: w.Port}
-			break
-		}
-	}
+	dest := e.nodeWithout("customers", moved.ShardID)
 	group := e.groupOnNode(moved.ShardID, moved.Host, moved.Port)
 	e.exec(`SELECT master_move_shard_placement($1, $2, $3, $4, $5)`, moved.ShardID, moved.Host, moved.Port, dest.Host, dest.Port)
 	after := e.groupOnNode(moved.ShardID, dest.Host, dest.Port)
@@ -525,22 +513,7 @@ func TestColocatedSelfForeignKeySurvivesRepairAndMove(t *testing.T) {
 
 	// Move.
 	moved := e.placements("folders")[1]
-	holds := map[string]bool{}
-	for _, p := range e.placements("folders") {
-		if p.ShardID == moved.ShardID {
-			holds[fmt.Sprintf("%s:%d", p.Host, p.Port)] = true
-		}
-	}
-	var dest placement
-	for _, w := range e.workers {
-		if !holds[w.Addr()] {
-			dest = placement{Host: w.Host, Port: w.Port}
-			break
-		}
-	}
-	if dest.Port == 0 {
-		t.Fatal("no worker without a placement of the shard to move to")
-	}
+	dest := e.nodeWithout("folders", moved.ShardID)
 	e.exec(`SELECT master_move_shard_placement($1, $2, $3, $4, $5)`, moved.ShardID, moved.Host, moved.Port, dest.Host, dest.Port)
 	if p := placementOf(e.placements("folders"), moved.ShardID, dest.Host, dest.Port); p.State != 1 {
 		t.Fatalf("moved placement of shard %d on %s:%d: %+v, want finalized", moved.ShardID, dest.Host, dest.Port, p)
@@ -931,18 +904,7 @@ func TestColocatedForeignKeyCycle(t *testing.T) {
 		}
 	}
 	p := e.placements("a")[0]
-	holds := map[string]bool{}
-	for _, q := range e.placements("a") {
-		if q.ShardID == p.ShardID {
-			holds[fmt.Sprintf("%s:%d", q.Host, q.Port)] = true
-		}
-	}
-	var dest placement
-	for _, w := range e.workers {
-		if !holds[w.Addr()] {
-			dest = placement{Host: w.Host, Port: w.Port}
-		}
-	}
+	dest := e.nodeWithout("a", p.ShardID)
 	before := fmt.Sprint(e.placements("a"), e.placements("b"))
 	_, err := e.DB.Exec(`SELECT master_move_shard_placement($1, $2, $3, $4, $5)`, p.ShardID, p.Host, p.Port, dest.Host, dest.Port)
 	expectError(t, err, "0A000", "cycle")
@@ -986,18 +948,7 @@ func TestColocatedForeignKeyMoveCopiesReferencedFirst(t *testing.T) {
 		e.exec(`INSERT INTO child VALUES ($1, 1), ($1, 2)`, k)
 	}
 	p := e.placements("child")[0]
-	holds := map[string]bool{}
-	for _, q := range e.placements("child") {
-		if q.ShardID == p.ShardID {
-			holds[fmt.Sprintf("%s:%d", q.Host, q.Port)] = true
-		}
-	}
-	var dest placement
-	for _, w := range e.workers {
-		if !holds[w.Addr()] {
-			dest = placement{Host: w.Host, Port: w.Port}
-		}
-	}
+	dest := e.nodeWithout("child", p.ShardID)
 	e.exec(`SELECT master_move_shard_placement($1, $2, $3, $4, $5)`, p.ShardID, p.Host, p.Port, dest.Host, dest.Port)
 	if q := placementOf(e.placements("child"), p.ShardID, dest.Host, dest.Port); q.State != 1 {
 		t.Fatalf("child's shard %d on %s:%d after the move: %+v", p.ShardID, dest.Host, dest.Port, q)

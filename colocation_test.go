@@ -443,19 +443,7 @@ func TestMoveShardPlacementMovesColocatedShards(t *testing.T) {
 	// Move a's first shard off its first node to a node without it.
 	ps := e.placements("a")
 	moved := ps[0]
-	holds := map[string]bool{}
-	for _, p := range ps {
-		if p.ShardID == moved.ShardID {
-			holds[fmt.Sprintf("%s:%d", p.Host, p.Port)] = true
-		}
-	}
-	var dest placement
-	for _, w := range e.workers {
-		if !holds[w.Addr()] {
-			dest = placement{Host: w.Host, Port: w.Port}
-			break
-		}
-	}
+	dest := e.nodeWithout("a", moved.ShardID)
 	var bShard int64
 	for _, p := range e.placements("b") {
 		if p.Host == moved.Host && p.Port == moved.Port {

@@ -40,6 +40,26 @@ func (e *env) placements(table string) []placement {
 	return out
 }
 
+// nodeWithout returns the first worker that holds no placement of shard
+// shardID of table (host and port set); it fails the test when every
+// worker holds one.
+func (e *env) nodeWithout(table string, shardID int64) placement {
+	e.t.Helper()
+	holds := map[string]bool{}
+	for _, p := range e.placements(table) {
+		if p.ShardID == shardID {
+			holds[fmt.Sprintf("%s:%d", p.Host, p.Port)] = true
+		}
+	}
+	for _, w := range e.workers {
+		if !holds[w.Addr()] {
+			return placement{Host: w.Host, Port: w.Port}
+		}
+	}
+	e.t.Fatalf("every worker holds a placement of shard %d of %s", shardID, table)
+	return placement{}
+}
+
 // workerConn connects straight to the worker at host:port.
 func (e *env) workerAt(host string, port int) *pgx.Conn {
 	e.t.Helper()

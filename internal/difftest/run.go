@@ -534,28 +534,9 @@ func checkStorage(ctx context.Context, cfg *Config, l Layout, dbname, oracleDB s
 		if err != nil {
 			return nil, fmt.Errorf("storage check: template %s: %w", t.Name, err)
 		}
-		rows, err := meta.QueryContext(ctx, `SELECT s.id, p.node_port FROM pgs_distribution_metadata.shard s
-			JOIN pgs_distribution_metadata.shard_placement p ON p.shard_id = s.id
-			WHERE s.relation_id = $1::regclass AND p.shard_state = 1 ORDER BY s.id, p.id`, qualified)
+		pls, err := finalizedPlacements(ctx, meta, qualified)
 		if err != nil {
-			return nil, fmt.Errorf("storage check: placements of %s: %w", t.Name, err)
-		}
-		type placement struct {
-			shard int64
-			port  int
-		}
-		var pls []placement
-		for rows.Next() {
-			var p placement
-			if err := rows.Scan(&p.shard, &p.port); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			pls = append(pls, p)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("storage check: %w", err)
 		}
 		got := &Result{Columns: want.Columns, Types: want.Types}
 		first := map[int64]*Result{}
@@ -935,4 +916,35 @@ func cut(s string, n int) string {
 		return string(r[:n]) + "…"
 	}
 	return s
+}
+
+// placement is one finalized placement of a shard: the shard's id and its
+// worker's port.
+type placement struct {
+	shard int64
+	port  int
+}
+
+// finalizedPlacements lists the finalized placements of table (a regclass
+// text) from the metadata database, by shard id then placement id.
+func finalizedPlacements(ctx context.Context, meta *sql.DB, table string) ([]placement, error) {
+	rows, err := meta.QueryContext(ctx, `SELECT s.id, p.node_port FROM pgs_distribution_metadata.shard s
+		JOIN pgs_distribution_metadata.shard_placement p ON p.shard_id = s.id
+		WHERE s.relation_id = $1::regclass AND p.shard_state = 1 ORDER BY s.id, p.id`, table)
+	if err != nil {
+		return nil, fmt.Errorf("placements of %s: %w", table, err)
+	}
+	defer rows.Close()
+	var pls []placement
+	for rows.Next() {
+		var p placement
+		if err := rows.Scan(&p.shard, &p.port); err != nil {
+			return nil, fmt.Errorf("placements of %s: %w", table, err)
+		}
+		pls = append(pls, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("placements of %s: %w", table, err)
+	}
+	return pls, nil
 }

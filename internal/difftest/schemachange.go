@@ -418,27 +418,8 @@ func (r *schemaRun) checkShapes(ctx context.Context, ds *Dataset) ([]Finding, er
 			return nil, fmt.Errorf("shape of %s on the oracle: %w", t.Name, err)
 		}
 		f.Oracle = w
-		rows, err := meta.QueryContext(ctx, `SELECT s.id, p.node_port FROM pgs_distribution_metadata.shard s
-			JOIN pgs_distribution_metadata.shard_placement p ON p.shard_id = s.id
-			WHERE s.relation_id = $1::regclass AND p.shard_state = 1 ORDER BY s.id, p.id`, t.Name)
+		pls, err := finalizedPlacements(ctx, meta, t.Name)
 		if err != nil {
-			return nil, fmt.Errorf("placements of %s: %w", t.Name, err)
-		}
-		type placement struct {
-			shard int64
-			port  int
-		}
-		var pls []placement
-		for rows.Next() {
-			var p placement
-			if err := rows.Scan(&p.shard, &p.port); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			pls = append(pls, p)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return nil, err
 		}
 		if len(pls) == 0 {
