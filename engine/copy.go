@@ -39,9 +39,8 @@ type CopyCursor interface {
 	SessionKeys(ctx context.Context, typ uint32, texts []string) ([]any, error)
 	// SessionRows runs sql, a query whose one parameter $1 is n, in the
 	// session (where an INSERT's values computed beforehand are), and
-	// returns its rows: column i decoded to a Go value from binary when
-	// binary[i] is set, as text otherwise.
-	SessionRows(ctx context.Context, sql string, n int, binary []bool) ([][]any, error)
+	// returns its rows, column i as formats[i] says.
+	SessionRows(ctx context.Context, sql string, n int, formats []SessionColumn) ([][]any, error)
 	// CopyOut takes a connection to a placement a read of shard index idx
 	// of p may use (the first whose node answers, as ReadShard) and returns
 	// run, which runs a COPY ... TO STDOUT there writing each of its data
@@ -139,13 +138,12 @@ type CopyWriter struct {
 	scratch []byte
 	vals    []any               // the row being added
 	nv      []driver.NamedValue // the row given to Values
-	// defaultsBinary says which columns left out are computed in binary
-	// (resolvePending).
-	defaultsBinary []bool
-	ctx            context.Context
-	cancel         context.CancelFunc
-	wg             sync.WaitGroup
-	ended          bool
+	// defaults is how the columns left out travel (resolvePending).
+	defaults *copyDefaults
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	ended    bool
 
 	mu  sync.Mutex
 	err error
@@ -386,15 +384,18 @@ func (w *CopyWriter) resolvePending(ctx context.Context) error {
 		return w.fail(fmt.Errorf("COPY %s, rows %d to %d: %w", w.p.Table.Name, pending[0].row, pending[len(pending)-1].row, err))
 	}
 	if cp.DefaultsSQL != "" {
-		if w.defaultsBinary == nil {
-			// Binary for the types pgx decodes (and encodes back), so
-			// that no value passes through the session's text output.
-			for _, typ := range cp.Types[cp.Given:] {
+		if w.defaults == nil {
+			known := func(typ uint32) bool {
 				_, ok := w.tm.TypeForOID(typ)
-				w.defaultsBinary = append(w.defaultsBinary, ok)
+				return ok
 			}
+			d, err := newCopyDefaults(ctx, w.vc, known, cp.Types[cp.Given:])
+			if err != nil {
+				return rowsErr(err)
+			}
+			w.defaults = d
 		}
-		rows, err := w.vc.SessionRows(ctx, cp.DefaultsSQL, len(pending), w.defaultsBinary)
+		rows, err := w.vc.SessionRows(ctx, cp.DefaultsSQL, len(pending), w.defaults.formats)
 		if err != nil {
 			return rowsErr(err)
 		}
@@ -402,6 +403,9 @@ func (w *CopyWriter) resolvePending(ctx context.Context) error {
 			return rowsErr(sqlerr.New(sqlerr.InternalError, "computing the columns left out gave %d rows for %d", len(rows), len(pending)))
 		}
 		for i := range pending {
+			if err := w.defaults.canonicalize(rows[i]); err != nil {
+				return rowsErr(err)
+			}
 			pending[i].vals = append(pending[i].vals, rows[i]...)
 		}
 	}

@@ -70,7 +70,7 @@ func (c *testCursor) SessionKeys(context.Context, uint32, []string) ([]any, erro
 	return nil, errors.New("testCursor: no session")
 }
 
-func (c *testCursor) SessionRows(context.Context, string, int, []bool) ([][]any, error) {
+func (c *testCursor) SessionRows(context.Context, string, int, []SessionColumn) ([][]any, error) {
 	return nil, errors.New("testCursor: no session")
 }
 

@@ -1,11 +1,11 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"database/sql/driver"
 	"fmt"
 	"io"
-	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -85,13 +85,13 @@ func (s *Session) SessionKeys(ctx context.Context, typ uint32, texts []string) (
 
 // SessionRows runs sql with $1 = n in the session, as the Eval step of an
 // INSERT runs (evaluate): in the transaction's metadata session when it
-// joined one. Columns marked binary are decoded to Go values.
-func (s *Session) SessionRows(ctx context.Context, sql string, n int, binary []bool) ([][]any, error) {
+// joined one. Each column is returned as formats says.
+func (s *Session) SessionRows(ctx context.Context, sql string, n int, formats []engine.SessionColumn) ([][]any, error) {
 	c, err := s.evalSession(ctx)
 	if err != nil {
 		return nil, s.txFailed(err)
 	}
-	out, err := queryRows(ctx, c, sql, n, binary)
+	out, err := queryRows(ctx, c, sql, n, formats)
 	if err != nil {
 		s.dropClosedSession(c)
 		return nil, s.txFailed(fmt.Errorf("pgshard: computing column defaults on the metadata database: %w", err))
@@ -99,18 +99,21 @@ func (s *Session) SessionRows(ctx context.Context, sql string, n int, binary []b
 	return out, nil
 }
 
-// queryRows runs sql with its one argument arg on c and returns its rows:
-// the columns marked binary decoded to Go values (infinity as its text),
-// the others as text, as queryOneRow does for one row.
-func queryRows(ctx context.Context, c *pgx.Conn, sql string, arg any, binary []bool) ([][]any, error) {
-	formats := make(pgx.QueryResultFormats, len(binary))
-	for i, b := range binary {
-		if b {
-			formats[i] = pgx.BinaryFormatCode
+// queryRows runs sql with its one argument arg on c and returns its rows,
+// each column as formats says: decoded to a Go value from binary
+// (infinity as its text), its binary bytes, or its text. A connection
+// whose mode does not describe statements (simple protocol, exec) cannot
+// ask for binary results: the query is described first then.
+func queryRows(ctx context.Context, c *pgx.Conn, sql string, arg any, formats []engine.SessionColumn) ([][]any, error) {
+	resultFormats := make(pgx.QueryResultFormats, len(formats))
+	anyBinary := false
+	for i, f := range formats {
+		if f != engine.SessionText {
+			resultFormats[i], anyBinary = pgx.BinaryFormatCode, true
 		}
 	}
-	args := []any{formats, arg}
-	if c.Config().DefaultQueryExecMode == pgx.QueryExecModeSimpleProtocol && slices.Contains(binary, true) {
+	args := []any{resultFormats, arg}
+	if anyBinary && !engine.DescribesStatements(c.Config().DefaultQueryExecMode) {
 		args = append([]any{pgx.QueryExecModeDescribeExec}, args...)
 	}
 	rows, err := c.Query(ctx, sql, args...)
@@ -122,15 +125,17 @@ func queryRows(ctx context.Context, c *pgx.Conn, sql string, arg any, binary []b
 	for rows.Next() {
 		fields := rows.FieldDescriptions()
 		raws := rows.RawValues()
-		if len(raws) != len(binary) {
-			return nil, sqlerr.New(sqlerr.InternalError, "computing column defaults gave %d columns for %d", len(raws), len(binary))
+		if len(raws) != len(formats) {
+			return nil, sqlerr.New(sqlerr.InternalError, "computing column defaults gave %d columns for %d", len(raws), len(formats))
 		}
 		values := make([]any, len(raws))
 		for i, raw := range raws {
 			switch {
 			case raw == nil:
-			case !binary[i]:
+			case formats[i] == engine.SessionText:
 				values[i] = string(raw)
+			case formats[i] == engine.SessionRaw:
+				values[i] = bytes.Clone(raw)
 			default:
 				v, err := decodeBinary(c.TypeMap(), fields[i].DataTypeOID, raw)
 				if err != nil {
