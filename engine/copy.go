@@ -84,7 +84,11 @@ func CopyInConventionError(table string) error {
 // Describe lists what a COPY FROM sends where.
 func (c CopyFrom) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
 	p := c.Plan
-	d.Add("pgshard: COPY FROM STDIN into %s, rows split by the hash of %s (column %d) over %d shards, streamed in COPY text format to every writable placement in batches of %d KB, in the transaction (two-phase commit)", p.Table.Name, p.Table.KeyColumn, p.Copy.KeyIndex+1, len(p.Table.Shards), CopyBatchBytes>>10)
+	format := "COPY text format"
+	if p.Copy.Binary {
+		format = "COPY binary format (text from the first value whose binary form could differ)"
+	}
+	d.Add("pgshard: COPY FROM STDIN into %s, rows split by the hash of %s (column %d) over %d shards, streamed in %s to every writable placement in batches of %d KB, in the transaction (two-phase commit)", p.Table.Name, p.Table.KeyColumn, p.Copy.KeyIndex+1, len(p.Table.Shards), format, CopyBatchBytes>>10)
 	for i := range p.Table.Shards {
 		s := &p.Table.Shards[i]
 		sql, err := p.CopyShardSQL(i, true)
@@ -140,10 +144,13 @@ type CopyWriter struct {
 	nv      []driver.NamedValue // the row given to Values
 	// defaults is how the columns left out travel (resolvePending).
 	defaults *copyDefaults
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	ended    bool
+	// binary is set while the rows are written in COPY's binary format
+	// (copybinary.go); once unset, it stays so.
+	binary bool
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	ended  bool
 
 	mu  sync.Mutex
 	err error
@@ -166,10 +173,11 @@ type copyShard struct {
 // placements; refs counts the lanes still sending it, the last of which
 // gives its buffers back to the writer (recycle).
 type copyBatch struct {
-	shard int
-	data  []byte
-	rows  []int64
-	refs  atomic.Int32
+	shard  int
+	binary bool // data is in COPY's binary format
+	data   []byte
+	rows   []int64
+	refs   atomic.Int32
 }
 
 // copyLane is the goroutine sending batches to one node.
@@ -206,7 +214,7 @@ func (c CopyFrom) Start(ctx context.Context, vc CopyCursor) (*CopyWriter, error)
 		return nil, err
 	}
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	w := &CopyWriter{p: p, vc: vc, tm: pgtype.NewMap(), shards: make([]copyShard, len(p.Table.Shards)), lanes: map[catalog.Node]*copyLane{}, ctx: wctx, cancel: cancel}
+	w := &CopyWriter{p: p, vc: vc, tm: pgtype.NewMap(), shards: make([]copyShard, len(p.Table.Shards)), lanes: map[catalog.Node]*copyLane{}, ctx: wctx, cancel: cancel, binary: p.Copy.Binary}
 	w.free = make(chan *copyBatch, len(w.shards)+copyLaneDepth*len(runs))
 	for i := range p.Table.Shards {
 		w.shards[i].limit = max(CopyBatchBytes*(i+1)/len(w.shards), 1)
@@ -236,7 +244,7 @@ func (w *CopyWriter) runLane(lane *copyLane) {
 	var r bytes.Reader
 	for b := range lane.ch {
 		if w.failed() == nil {
-			sql, err := w.p.CopyShardSQL(b.shard, true)
+			sql, err := w.p.CopyFromShardSQL(b.shard, b.binary)
 			if err == nil {
 				var n int64
 				r.Reset(b.data)
@@ -449,6 +457,22 @@ func (w *CopyWriter) add(ctx context.Context, row int64, vals []any) error {
 		return w.fail(atRow(t.Name, row, cp.Columns[cp.KeyIndex], err))
 	}
 	s := &w.shards[idx]
+	if w.binary {
+		if len(s.buf) == 0 {
+			s.buf = append(s.buf, copyBinaryHeader...)
+		}
+		var ok bool
+		if s.buf, ok = w.appendBinaryRow(s.buf, cp.Types, vals); ok {
+			s.rows = append(s.rows, row)
+			if len(s.buf) >= s.limit {
+				return w.send(ctx, idx)
+			}
+			return nil
+		}
+		if err := w.toText(ctx); err != nil {
+			return err
+		}
+	}
 	for i, v := range vals {
 		if i > 0 {
 			s.buf = append(s.buf, '\t')
@@ -463,6 +487,22 @@ func (w *CopyWriter) add(ctx context.Context, row int64, vals []any) error {
 	if len(s.buf) >= s.limit {
 		return w.send(ctx, idx)
 	}
+	return nil
+}
+
+// toText turns the writer to COPY's text format for the rest of the COPY:
+// the rows buffered in binary are sent first.
+func (w *CopyWriter) toText(ctx context.Context) error {
+	for i := range w.shards {
+		if len(w.shards[i].rows) == 0 {
+			w.shards[i].buf = w.shards[i].buf[:0] // a header alone
+			continue
+		}
+		if err := w.send(ctx, i); err != nil {
+			return err
+		}
+	}
+	w.binary = false
 	return nil
 }
 
@@ -550,8 +590,11 @@ func (w *CopyWriter) send(ctx context.Context, idx int) error {
 	default:
 		next = &copyBatch{data: make([]byte, 0, CopyBatchBytes+CopyBatchBytes/8)}
 	}
+	if w.binary {
+		s.buf = append(s.buf, copyBinaryTrailer...)
+	}
 	b := s.batch
-	b.shard, b.data, b.rows = idx, s.buf, s.rows
+	b.shard, b.binary, b.data, b.rows = idx, w.binary, s.buf, s.rows
 	b.refs.Store(int32(len(s.lanes)))
 	s.batch, s.buf, s.rows, s.limit = next, next.data, next.rows, CopyBatchBytes
 	for _, lane := range s.lanes {

@@ -230,3 +230,81 @@ func TestCopyTo(t *testing.T) {
 		t.Fatalf("description:\n%s", text)
 	}
 }
+
+// TestCopyFromBinaryThenText: a COPY of typed values goes to the shards in
+// COPY's binary format; at the first value whose binary form could differ
+// from what the text stores (a key given as a string), the rows buffered
+// are sent in binary and every later batch goes in the text format. Every
+// row is stored with its values, once, on its key's shard.
+func TestCopyFromBinaryThenText(t *testing.T) {
+	saved := CopyBatchBytes
+	CopyBatchBytes = 512
+	defer func() { CopyBatchBytes = saved }()
+	st := newShardedTable(t, "copy_bin_kv", 4, 1)
+	p := st.plan(t, `COPY copy_bin_kv (k, v) FROM STDIN`)
+	if !p.Copy.Binary {
+		t.Fatal("a COPY of bigint and text is not planned in binary")
+	}
+	vc := &testCursor{}
+	ctx := context.Background()
+	w, err := CopyFrom{Plan: p}.Start(ctx, vc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, switchAt = 600, 300
+	want := map[int64]string{}
+	for k := int64(1); k <= n; k++ {
+		var key any = k
+		if k == switchAt {
+			key = " 300 " // read by the server, as text
+		}
+		v := fmt.Sprintf("v%d\t\\\n", k)
+		var val any = v
+		if k%9 == 0 {
+			val, v = nil, "NULL"
+		}
+		want[k] = v
+		if err := w.Row(ctx, args(key, val)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := w.Finish(ctx); err != nil || got != n {
+		t.Fatalf("Finish: %d rows, %v", got, err)
+	}
+	vc.commitCopy(t, true)
+	// Each shard took batches in both formats (the log is sorted: the
+	// order of the batches is not in it).
+	for _, s := range st.table.Shards {
+		var binary, text int
+		for _, l := range vc.calls() {
+			switch {
+			case !strings.HasPrefix(l, "copy COPY") || !strings.Contains(l, fmt.Sprintf(`_%d" (`, s.ID)):
+			case strings.Contains(l, "FROM STDIN (FORMAT binary) on"):
+				binary++
+			default:
+				text++
+			}
+		}
+		if binary == 0 || text == 0 {
+			t.Fatalf("shard %d: %d binary and %d text batches, want some of each", s.ID, binary, text)
+		}
+	}
+	stored := 0
+	for idx := range st.table.Shards {
+		s := &st.table.Shards[idx]
+		for _, r := range queryOn(t, s.Placements[0].Node, fmt.Sprintf(`SELECT k || ' ' || coalesce(v, 'NULL') FROM %s`, catalog.ShardName(st.table.Name, s.ID))) {
+			ks, v, _ := strings.Cut(r, " ")
+			k, _ := strconv.ParseInt(ks, 10, 64)
+			if shard, _ := planner.ShardIndex(st.table, k); shard != idx {
+				t.Fatalf("key %d on shard index %d, hashes to %d", k, idx, shard)
+			}
+			if want[k] != v {
+				t.Fatalf("key %d holds %q, want %q", k, v, want[k])
+			}
+			stored++
+		}
+	}
+	if stored != n {
+		t.Fatalf("%d rows stored, want %d", stored, n)
+	}
+}

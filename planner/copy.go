@@ -62,6 +62,12 @@ type CopyPlan struct {
 	// Header is set when the output starts with a header line (HEADER),
 	// which only the first shard's COPY writes.
 	Header bool
+	// Binary is set for a COPY FROM whose rows are sent to the shards in
+	// COPY's binary format: every column's type is one of
+	// copyBinaryTypes. The writer still turns to the text format at the
+	// first value whose binary form could differ from what the text stores
+	// (a string given for a number, ...).
+	Binary bool
 
 	options []*pg_query.Node
 	// version is the parse tree version the deparser wants.
@@ -107,6 +113,10 @@ func planCopy(p *Plan, c *pg_query.CopyStmt, snap *catalog.Snapshot, env Env) (*
 		if c.IsFrom {
 			if err := cp.addDefaults(t, env); err != nil {
 				return nil, err
+			}
+			cp.Binary = true
+			for _, typ := range cp.Types {
+				cp.Binary = cp.Binary && copyBinaryTypes[typ]
 			}
 		}
 	}
@@ -238,6 +248,17 @@ func (cp *CopyPlan) addDefaults(t *catalog.Table, env Env) error {
 	return nil
 }
 
+// copyBinaryTypes are the column types a COPY FROM sends in binary: those
+// whose binary form the writer encodes from the Go values it is given
+// (engine's appendBinary): bool, bytea, int2, int4, int8, text, json,
+// float4, float8, bpchar, varchar, date, timestamp, timestamptz,
+// interval, numeric, uuid, jsonb. None holds a server-specific OID.
+var copyBinaryTypes = map[uint32]bool{
+	16: true, 17: true, 20: true, 21: true, 23: true, 25: true, 114: true,
+	700: true, 701: true, 1042: true, 1043: true, 1082: true, 1114: true,
+	1184: true, 1186: true, 1700: true, 2950: true, 3802: true,
+}
+
 // quoteLiteral quotes s as an SQL string literal.
 func quoteLiteral(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
@@ -305,18 +326,7 @@ func headerOn(arg *pg_query.Node) bool {
 func (p *Plan) CopyShardSQL(i int, first bool) (string, error) {
 	cp, t := p.Copy, p.Table
 	if cp.From {
-		var b strings.Builder
-		b.WriteString("COPY ")
-		b.WriteString(pgx.Identifier{t.Schema, t.ShardTableName(t.Shards[i].ID)}.Sanitize())
-		b.WriteString(" (")
-		for j, c := range cp.Columns {
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(pgx.Identifier{c}.Sanitize())
-		}
-		b.WriteString(") FROM STDIN")
-		return b.String(), nil
+		return p.CopyFromShardSQL(i, cp.Binary)
 	}
 	stmt := &pg_query.CopyStmt{}
 	if cp.Query != nil {
@@ -346,6 +356,28 @@ func (p *Plan) CopyShardSQL(i int, first bool) (string, error) {
 		return "", sqlerr.New(sqlerr.InternalError, "deparsing shard %d's COPY: %v", t.Shards[i].ID, err)
 	}
 	return sql, nil
+}
+
+// CopyFromShardSQL returns the COPY FROM STDIN that shard index i of the
+// plan's table runs for a batch of rows: in COPY's binary format when
+// binary is set, else in its text format.
+func (p *Plan) CopyFromShardSQL(i int, binary bool) (string, error) {
+	cp, t := p.Copy, p.Table
+	var b strings.Builder
+	b.WriteString("COPY ")
+	b.WriteString(pgx.Identifier{t.Schema, t.ShardTableName(t.Shards[i].ID)}.Sanitize())
+	b.WriteString(" (")
+	for j, c := range cp.Columns {
+		if j > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(pgx.Identifier{c}.Sanitize())
+	}
+	b.WriteString(") FROM STDIN")
+	if binary {
+		b.WriteString(" (FORMAT binary)")
+	}
+	return b.String(), nil
 }
 
 // CopyShards returns the indexes of the shards a COPY TO reads, ascending:
