@@ -154,6 +154,9 @@ type CopyWriter struct {
 
 	mu  sync.Mutex
 	err error
+	// failedSet is set once err is: failed reads it without the lock on
+	// every row.
+	failedSet atomic.Bool
 }
 
 type copyShard struct {
@@ -273,6 +276,9 @@ func (w *CopyWriter) recycle(b *copyBatch) {
 }
 
 func (w *CopyWriter) failed() error {
+	if !w.failedSet.Load() {
+		return nil
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.err
@@ -285,6 +291,7 @@ func (w *CopyWriter) fail(err error) error {
 	defer w.mu.Unlock()
 	if w.err == nil {
 		w.err = err
+		w.failedSet.Store(true)
 	}
 	return w.err
 }
