@@ -221,8 +221,10 @@ func (e *env) shardContents(table string) [][]string {
 
 // TestCopyFromMalformedRowLeavesNothing fails COPYs at a given row, in Go
 // (a row of the wrong arity, a key that is not a number, a NULL key) and on
-// a worker (a value the column's type does not read, a duplicate key),
-// after earlier batches were already sent: the error has the SQLSTATE and
+// a worker (a value the column's type does not read, an integer out of the
+// column's range, a duplicate key, the last in a batch sent in COPY's
+// binary format), after earlier batches were already sent: the error has
+// the SQLSTATE and
 // the row's number, the transaction commits nothing, and no placement holds
 // a row.
 func TestCopyFromMalformedRowLeavesNothing(t *testing.T) {
@@ -244,6 +246,8 @@ func TestCopyFromMalformedRowLeavesNothing(t *testing.T) {
 		{"null key", []any{nil, 1, "v"}, "23502", "row 700, column k"},
 		{"value text", []any{int64(-5), "twelve", "v"}, "22P02", "row 700: invalid input syntax for type integer"},
 		{"duplicate key", []any{int64(3), 1, "v"}, "23505", "row 700"},
+		// Typed values, sent in binary until row 700 turns the COPY to text.
+		{"integer out of range", []any{int64(-5), int64(1) << 40, "v"}, "22003", "row 700"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
