@@ -16,10 +16,13 @@ import (
 // COPY t [(cols)] FROM STDIN: the driver receives the rows one by one as
 // values (lib/pq's CopyIn convention through database/sql), hashes each
 // row's key as an INSERT of it would be hashed (catalog.Hash, the session
-// reading key texts its settings decide), and streams each shard's rows in
-// COPY's text format to every writable placement of the shard
-// (CopyPlan.ShardSQL). The data format is the driver's own, so no format
-// option applies: any option but FORMAT text is refused.
+// reading key texts its settings decide), and streams each shard's rows to
+// every writable placement of the shard (Plan.CopyFromShardSQL): in COPY's
+// binary format when every column's type is one of copyBinaryTypes
+// (CopyPlan.Binary), else, or from the first value whose binary form could
+// differ from its text, in COPY's text format. The data format is the
+// driver's own, so no format option applies: any option but FORMAT text is
+// refused.
 //
 // COPY t [(cols)] TO STDOUT and COPY (SELECT ...) TO STDOUT: each shard
 // (those the SELECT runs on) runs the COPY on its own rows, one shard after
