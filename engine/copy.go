@@ -117,7 +117,9 @@ const copyPendingRows = 500
 // CopyWriter is one running COPY FROM STDIN: it takes rows (Row), hashes
 // each key as an INSERT of the row would (planner.ShardIndex on the value,
 // read by the session first when its text depends on the settings), encodes
-// the row in COPY's text format into its shard's buffer, and sends a buffer
+// the row into its shard's buffer in COPY's binary format while the plan
+// and the values allow (copybinary.go), else in COPY's text format, and
+// sends a buffer
 // once it is CopyBatchBytes long to each of the shard's placements, one
 // goroutine per node streaming COPYs on the transaction's connection to it.
 // Memory is bounded by the buffers (one per shard) and copyLaneDepth
