@@ -170,7 +170,7 @@ func TestValuesTravelExactlyUnderEverySetting(t *testing.T) {
 			ROW('2025-03-30 01:30+00', '2001:db8::1/64', NULL, NULL, NULL, NULL, NULL, $$'x'$$, 'x', 1, 'x', 'x', NULL, '[]', NULL, NULL, 'P1Y2M3DT4H5M6.5S'),
 			ROW('2025-03-30 01:30+00', NULL, NULL, 1e-300),
 			'[-Infinity,Infinity]', '[2025-03-30 01:30+00,2025-03-30 01:30:00.000001+00]', '[,2024-06-01 12:00+05:30]',
-			'{[1e-300,1e300]}', ROW(NULL, NULL, NULL), ARRAY[[ROW('[1,2]', NULL, '[0,1)')::rngcomp], [NULL]], '[0:0]={"(1,2)"}', NULL`,
+			'{[1e-300,1e300]}', ROW(NULL, NULL, NULL), ARRAY[[ROW('[1,2]', NULL, '[0,1)')::rngcomp], [NULL::rngcomp]], '[0:0]={"(1,2)"}', NULL`,
 		`4, 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL`,
 		`5, 1, ROW('2024-12-01 10:00:00.123456+05:30', '(0.1,0.30000000000000004)', '(0.1,0.2),(1e-300,-0)', '<(0.1,0.2),0.30000000000000004>',
 				'[(0.1,0.2),(0.3,0.4)]', '[(0.1,0.2),(0.7,1e300),(1,2)]', '((0,0),(0.1,0.30000000000000004),(1,0))', '{0.1,-1,0.30000000000000004}',
