@@ -64,6 +64,7 @@ func TestValuesTravelExactlyUnderEverySetting(t *testing.T) {
 			`CREATE TYPE tzrange AS RANGE (subtype = timestamptz)`,
 			`CREATE TYPE rngcomp AS (r floatrange, rs tzrange[], gone int, ir int4range)`,
 			`ALTER TYPE rngcomp DROP ATTRIBUTE gone`,
+			`CREATE TYPE shape AS (c circle, pa path, po polygon, i inet)`,
 		} {
 			if _, err := w.Exec(ctx, ddl); err != nil {
 				t.Fatalf("%s on %s: %v", ddl, n.Addr(), err)
@@ -141,9 +142,10 @@ func TestValuesTravelExactlyUnderEverySetting(t *testing.T) {
 	// "char", char(n), uuid, time, timetz and interval beside a
 	// timestamptz in composites, user ranges over float8, a domain over
 	// timestamptz and timestamptz, a multirange, a composite of ranges
-	// (with a dropped attribute) and an array of it.
+	// (with a dropped attribute) and an array of it, and a composite of
+	// circle, path, polygon and inet only (sh).
 	const typeColumns = `k int, g int, geo geo, net net, dc doc, fr floatrange, dr tsdrange, tr tzrange, fmr floatmultirange,
-		rc rngcomp, rca rngcomp[], pa point[], ba box[]`
+		rc rngcomp, rca rngcomp[], pa point[], ba box[], sh shape`
 	e.exec(`CREATE TABLE typevals (` + typeColumns + `)`)
 	e.exec(`SELECT master_create_distributed_table('typevals', 'k')`)
 	e.exec(`SELECT master_create_worker_shards('typevals', 8, 1)`)
@@ -193,6 +195,17 @@ func TestValuesTravelExactlyUnderEverySetting(t *testing.T) {
 			i%28+1, i, i%8, i, i, i%24, i,
 			i%28+1, i, i, float64(i)/7, float64(i)/7, float64(i)/3, i%28+1, float64(i)/9, float64(i)/3, float64(i)/7, float64(i)/3))
 	}
+	// sh, a composite of circle, path, polygon and inet (no float, no
+	// timestamptz, no type whose element is a float: point, lseg, box and
+	// line are float8 arrays to PostgreSQL), differs from row to row, NULL
+	// in the fourth.
+	for i := range typeRows {
+		if i == 3 {
+			typeRows[i] += `, NULL`
+			continue
+		}
+		typeRows[i] += fmt.Sprintf(`, ROW('<(0.30000000000000004,1e-300),%v>', '[(0.1,%v),(1,1)]', '((0,0),(%v,1),(1,0))', '10.0.0.%d')`, float64(i+1)/7, float64(i+1)/3, float64(i+1)/11, i)
+	}
 	for _, r := range typeRows {
 		e.exec(`INSERT INTO typevals VALUES (` + r + `)`)
 		e.exec(`INSERT INTO typevals_plain VALUES (` + r + `)`)
@@ -203,13 +216,13 @@ func TestValuesTravelExactlyUnderEverySetting(t *testing.T) {
 	e.exec(`SELECT master_create_distributed_table('typevals_dst', 'k')`)
 	e.exec(`SELECT master_create_worker_shards('typevals_dst', 3, 2)`)
 	e.exec(`CREATE TABLE typevals_dst_plain (` + typeColumns + `)`)
-	const typeList = `k, g, geo, net, dc, fr, dr, tr, fmr, rc, rca, pa, ba`
+	const typeList = `k, g, geo, net, dc, fr, dr, tr, fmr, rc, rca, pa, ba, sh`
 	inserts := []struct{ name, sql string }{
 		{"insert select ordered limit", `INSERT INTO typevals_dst (` + typeList + `) SELECT ` + typeList + ` FROM typevals ORDER BY k LIMIT 15`},
 		{"insert select other co-location group", `INSERT INTO typevals_dst (` + typeList + `) SELECT ` + typeList + ` FROM typevals WHERE k > 1`},
 	}
 	const exactRead = `SET DateStyle = 'ISO, MDY'; SET TimeZone = 'UTC'; SET extra_float_digits = 3; SET IntervalStyle = 'postgres'; SET bytea_output = 'hex'`
-	storedTypes := `SELECT k::text || ' ' || concat_ws(' | ', g::text, geo::text, net::text, dc::text, fr::text, dr::text, tr::text, fmr::text, rc::text, rca::text, pa::text, ba::text) FROM %s`
+	storedTypes := `SELECT k::text || ' ' || concat_ws(' | ', g::text, geo::text, net::text, dc::text, fr::text, dr::text, tr::text, fmr::text, rc::text, rca::text, pa::text, ba::text, sh::text) FROM %s`
 
 	queries := []struct{ name, sql string }{
 		{"aggregates", `SELECT count(*), count(ts), min(ts), max(ts), min(d), max(d), min(tm), max(ttz), min(tsn), max(iv), sum(iv), sum(f8), sum(f4), min(f4), max(f8), sum(m), max(m), sum(n), max(nt), min(pn), max(mo) FROM vals`},
@@ -260,6 +273,9 @@ func TestValuesTravelExactlyUnderEverySetting(t *testing.T) {
 		{"materialized deep in", `SELECT k FROM deepvals WHERE sp IN (SELECT sp FROM deepvals WHERE g = 1 ORDER BY k LIMIT 2) ORDER BY k`},
 		{"array_agg geometric network xml composites", `SELECT g, array_agg(geo ORDER BY k), array_agg(net ORDER BY k), array_agg(dc ORDER BY k) FROM typevals GROUP BY g`},
 		{"distinct network composite", `SELECT DISTINCT net FROM typevals`},
+		{"array_agg geometric composite", `SELECT g, array_agg(sh ORDER BY k) FROM typevals GROUP BY g`},
+		{"window over a geometric composite, exact bits", `SELECT k, circle_send((lag(sh) OVER (ORDER BY k)).c), path_send((lag(sh) OVER (ORDER BY k)).pa), poly_send((lag(sh) OVER (ORDER BY k)).po) FROM typevals`},
+		{"materialized geometric composite, exact bits", `SELECT k, circle_send((sh).c), path_send((sh).pa), poly_send((sh).po) FROM (SELECT k, sh FROM typevals ORDER BY k LIMIT 6) s ORDER BY k`},
 		{"group by user ranges", `SELECT fr, dr, tr, count(*) FROM typevals GROUP BY fr, dr, tr`},
 		{"distinct multirange composite of ranges", `SELECT DISTINCT fmr, rc, rca FROM typevals`},
 		{"array_agg point and box arrays", `SELECT g, array_agg(k ORDER BY k), array_agg(pa[1] ORDER BY k), array_agg(ba[1] ORDER BY k) FROM typevals GROUP BY g`},
