@@ -83,7 +83,7 @@ func FuzzCanonicalWriter(f *testing.F) {
 	// and multiranges, box arrays (';'), and a composite of them.
 	f8 := func(b []byte, v float64) []byte { return binary.BigEndian.AppendUint64(b, math.Float64bits(v)) }
 	point := f8(f8(nil, 0.1), math.NaN())
-	box := f8(f8(f8(f8(nil, 1), 2), 0.1), -0.0)
+	box := f8(f8(f8(f8(nil, 1), 2), 0.1), math.Copysign(0, -1))
 	path := be32(append([]byte{1}, 0, 0, 0, 0)[:1], 2)
 	path = append(append(path, point...), point...)
 	polygon := append(be32(nil, 1), point...)
