@@ -29,7 +29,8 @@ import (
 
 // canonicalBuiltinTypes are the built-in types outside binaryTypes whose
 // values pgshard reads in binary and writes the canonical text of: the
-// arrays and multiranges holding a timestamptz or a float.
+// arrays and multiranges holding a timestamptz or a float (the geometric
+// types are float8s).
 var canonicalBuiltinTypes = map[uint32]bool{
 	1185: true, // timestamptz[]
 	1021: true, // float4[]
