@@ -55,6 +55,16 @@ func TestValuesTravelExactlyUnderEverySetting(t *testing.T) {
 			`CREATE TYPE span AS (at timestamptz, iv interval, f float8)`,
 			`CREATE TYPE nest AS (s stamp, sp span, tags text[], fs float8[], q text, ivs interval[])`,
 			`CREATE DOMAIN tsd AS timestamptz`,
+			`CREATE TYPE geo AS (at timestamptz, p point, b box, c circle, l lseg, pa path, po polygon, li line, bs box[])`,
+			`CREATE TYPE net AS (at timestamptz, i inet, c cidr, m macaddr, m8 macaddr8, b bit(3), vb varbit, tv tsvector,
+				n name, o oid, ch "char", bp char(4), u uuid, jb jsonb, tm time, tz timetz, iv interval)`,
+			`CREATE TYPE doc AS (at timestamptz, x xml, j json, f float8)`,
+			`CREATE TYPE floatrange AS RANGE (subtype = float8)`,
+			`CREATE TYPE tsdrange AS RANGE (subtype = tsd)`,
+			`CREATE TYPE tzrange AS RANGE (subtype = timestamptz)`,
+			`CREATE TYPE rngcomp AS (r floatrange, rs tzrange[], gone int, ir int4range)`,
+			`ALTER TYPE rngcomp DROP ATTRIBUTE gone`,
+			`CREATE TYPE shape AS (c circle, pa path, po polygon, i inet)`,
 		} {
 			if _, err := w.Exec(ctx, ddl); err != nil {
 				t.Fatalf("%s on %s: %v", ddl, n.Addr(), err)
@@ -126,6 +136,94 @@ func TestValuesTravelExactlyUnderEverySetting(t *testing.T) {
 		e.exec(`INSERT INTO deepvals_plain VALUES (` + r + `)`)
 	}
 
+	// typevals holds the types whose text pgshard writes besides those:
+	// geometric types (float8s, cut by extra_float_digits) and box
+	// arrays, network types, bit strings, tsvector, xml, json, name, oid,
+	// "char", char(n), uuid, time, timetz and interval beside a
+	// timestamptz in composites, user ranges over float8, a domain over
+	// timestamptz and timestamptz, a multirange, a composite of ranges
+	// (with a dropped attribute) and an array of it, and a composite of
+	// circle, path, polygon and inet only (sh).
+	const typeColumns = `k int, g int, geo geo, net net, dc doc, fr floatrange, dr tsdrange, tr tzrange, fmr floatmultirange,
+		rc rngcomp, rca rngcomp[], pa point[], ba box[], sh shape`
+	e.exec(`CREATE TABLE typevals (` + typeColumns + `)`)
+	e.exec(`SELECT master_create_distributed_table('typevals', 'k')`)
+	e.exec(`SELECT master_create_worker_shards('typevals', 8, 1)`)
+	e.exec(`CREATE TABLE typevals_plain (` + typeColumns + `)`)
+	typeRows := []string{
+		`1, 1, ROW('2024-12-01 10:00:00.123456+05:30', '(0.1,0.30000000000000004)', '(0.1,0.2),(1e-300,-0)', '<(0.1,0.2),0.30000000000000004>',
+				'[(0.1,0.2),(0.3,0.4)]', '[(0.1,0.2),(0.7,1e300),(1,2)]', '((0,0),(0.1,0.30000000000000004),(1,0))', '{0.1,-1,0.30000000000000004}',
+				ARRAY['(0.1,0.2),(0,0)'::box, NULL, '(3,3),(2,2)']),
+			ROW('2024-12-01 10:00+05:30', '192.168.0.1/24', '2001:db8::/32', '08:00:2b:01:02:03', '08:00:2b:01:02:03:04:05', B'101', B'0110',
+				$$'a' 'q''uo\te':1A,7 'sp ace':3C$$, 'na"me', 4294967295, 'é', 'ab', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+				'{"a": "\" ,()", "b": [1, null]}', '10:00:00.5', '10:00:00.5-05:30', '1 year -2 days +03:04:05.678'),
+			ROW('2024-12-01 10:00+05:30', '<a x="1">t &amp; "q"</a>', '{"k": [1, "x"]}', 0.30000000000000004),
+			'[0.1,0.30000000000000004)', '[2024-12-01 10:00+05:30,2025-01-01 00:00+00)', '(2024-12-01 10:00:00.5+05:30,)',
+			'{[0.1,0.2), [0.30000000000000004,1]}', ROW('(,1e-300]', ARRAY['[2024-12-01 10:00+05:30,)'::tzrange, NULL], '[1,5)'),
+			ARRAY[ROW('[0.1,0.2)', '{}', 'empty')::rngcomp, NULL], ARRAY['(0.1,0.2)'::point, NULL, '(NaN,Infinity)'],
+			ARRAY['(0.1,0.2),(0,0)'::box, '(1,1),(-1,-1)']`,
+		`2, 1, ROW('0044-03-15 12:00:00+00 BC', '(1e-300,-0)', '(1,1),(0.1,0.1)', '<(0,0),1e-300>', '[(0,0),(1,1)]', '((0.1,0.2))',
+				'((0.1,0.2))', '{1,0,0.1}', '{}'),
+			ROW('1999-12-31 23:59:59.999999-05', '::ffff:1.2.3.4', '10.0.0.0/8', '00:00:00:00:00:00', '00:00:00:00:00:00:00:00', B'000', B'',
+				'', '', 0, '', '', '00000000-0000-0000-0000-000000000000', 'null', '24:00', '00:00+15:59', '-178000000 years'),
+			ROW(NULL, '<x/>', 'null', 'NaN'),
+			'empty', '(,)', 'empty', '{}', ROW('empty', '{}', 'empty'), '{}', '{}', '{}'`,
+		`3, 2, ROW('infinity', '(Infinity,-Infinity)', NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+			ROW('2025-03-30 01:30+00', '2001:db8::1/64', NULL, NULL, NULL, NULL, NULL, $$'x'$$, 'x', 1, 'x', 'x', NULL, '[]', NULL, NULL, 'P1Y2M3DT4H5M6.5S'),
+			ROW('2025-03-30 01:30+00', NULL, NULL, 1e-300),
+			'[-Infinity,Infinity]', '[2025-03-30 01:30+00,2025-03-30 01:30:00.000001+00]', '[,2024-06-01 12:00+05:30]',
+			'{[1e-300,1e300]}', ROW(NULL, NULL, NULL), ARRAY[[ROW('[1,2]', NULL, '[0,1)')::rngcomp], [NULL::rngcomp]], '[0:0]={"(1,2)"}', NULL`,
+		`4, 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL`,
+		`5, 1, ROW('2024-12-01 10:00:00.123456+05:30', '(0.1,0.30000000000000004)', '(0.1,0.2),(1e-300,-0)', '<(0.1,0.2),0.30000000000000004>',
+				'[(0.1,0.2),(0.3,0.4)]', '[(0.1,0.2),(0.7,1e300),(1,2)]', '((0,0),(0.1,0.30000000000000004),(1,0))', '{0.1,-1,0.30000000000000004}',
+				ARRAY['(0.1,0.2),(0,0)'::box, NULL, '(3,3),(2,2)']),
+			ROW('2024-12-01 10:00+05:30', '192.168.0.1/24', '2001:db8::/32', '08:00:2b:01:02:03', '08:00:2b:01:02:03:04:05', B'101', B'0110',
+				$$'a' 'q''uo\te':1A,7 'sp ace':3C$$, 'na"me', 4294967295, 'é', 'ab', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+				'{"a": "\" ,()", "b": [1, null]}', '10:00:00.5', '10:00:00.5-05:30', '1 year -2 days +03:04:05.678'),
+			ROW('2024-12-01 10:00+05:30', '<a/>', '[]', 0.1),
+			'[0.1,0.30000000000000004)', '[2024-12-01 10:00+05:30,2025-01-01 00:00+00)', '(2024-12-01 10:00:00.5+05:30,)',
+			'{[0.1,0.2), [0.30000000000000004,1]}', ROW('(,1e-300]', ARRAY['[2024-12-01 10:00+05:30,)'::tzrange, NULL], '[1,5)'),
+			ARRAY[ROW('[0.1,0.2)', '{}', 'empty')::rngcomp, NULL], ARRAY['(0.1,0.2)'::point, NULL, '(NaN,Infinity)'],
+			ARRAY['(0.1,0.2),(0,0)'::box, '(1,1),(-1,-1)']`,
+	}
+	for i := 6; i <= 20; i++ {
+		typeRows = append(typeRows, fmt.Sprintf(`%d, %d, ROW('2024-06-%02d 10:00:00.%06d+05:30', '(%v,%v)', '(%v,%v),(0,0)', '<(%v,0),%v>', NULL, NULL, NULL, NULL, NULL),
+			ROW('2024-06-%02d 10:00+05:30', '10.0.%d.1/24', NULL, NULL, NULL, B'%03b', NULL, NULL, 'n%d', %d, NULL, NULL, NULL, NULL, '%02d:00', NULL, '%d hours'),
+			ROW('2024-06-%02d 10:00+05:30', '<i>%d</i>', '%d', %v), '[%v,%v)', NULL, '[2024-06-%02d 10:00+05:30,)', '{[%v,%v]}', NULL, NULL,
+			ARRAY['(%v,%v)'::point], NULL`,
+			i, i%3, i%28+1, i*7919%1000000, float64(i)/7, float64(i)/3, float64(i)/11, float64(i)/13, float64(i)/17, float64(i)/19,
+			i%28+1, i, i%8, i, i, i%24, i,
+			i%28+1, i, i, float64(i)/7, float64(i)/7, float64(i)/3, i%28+1, float64(i)/9, float64(i)/3, float64(i)/7, float64(i)/3))
+	}
+	// sh, a composite of circle, path, polygon and inet (no float, no
+	// timestamptz, no type whose element is a float: point, lseg, box and
+	// line are float8 arrays to PostgreSQL), differs from row to row, NULL
+	// in the fourth.
+	for i := range typeRows {
+		if i == 3 {
+			typeRows[i] += `, NULL`
+			continue
+		}
+		typeRows[i] += fmt.Sprintf(`, ROW('<(0.30000000000000004,1e-300),%v>', '[(0.1,%v),(1,1)]', '((0,0),(%v,1),(1,0))', '10.0.0.%d')`, float64(i+1)/7, float64(i+1)/3, float64(i+1)/11, i)
+	}
+	for _, r := range typeRows {
+		e.exec(`INSERT INTO typevals VALUES (` + r + `)`)
+		e.exec(`INSERT INTO typevals_plain VALUES (` + r + `)`)
+	}
+	// typevals_dst is in another co-location group than typevals, so an
+	// INSERT ... SELECT from one to the other runs through the driver.
+	e.exec(`CREATE TABLE typevals_dst (` + typeColumns + `)`)
+	e.exec(`SELECT master_create_distributed_table('typevals_dst', 'k')`)
+	e.exec(`SELECT master_create_worker_shards('typevals_dst', 3, 2)`)
+	e.exec(`CREATE TABLE typevals_dst_plain (` + typeColumns + `)`)
+	const typeList = `k, g, geo, net, dc, fr, dr, tr, fmr, rc, rca, pa, ba, sh`
+	inserts := []struct{ name, sql string }{
+		{"insert select ordered limit", `INSERT INTO typevals_dst (` + typeList + `) SELECT ` + typeList + ` FROM typevals ORDER BY k LIMIT 15`},
+		{"insert select other co-location group", `INSERT INTO typevals_dst (` + typeList + `) SELECT ` + typeList + ` FROM typevals WHERE k > 1`},
+	}
+	const exactRead = `SET DateStyle = 'ISO, MDY'; SET TimeZone = 'UTC'; SET extra_float_digits = 3; SET IntervalStyle = 'postgres'; SET bytea_output = 'hex'`
+	storedTypes := `SELECT k::text || ' ' || concat_ws(' | ', g::text, geo::text, net::text, dc::text, fr::text, dr::text, tr::text, fmr::text, rc::text, rca::text, pa::text, ba::text, sh::text) FROM %s`
+
 	queries := []struct{ name, sql string }{
 		{"aggregates", `SELECT count(*), count(ts), min(ts), max(ts), min(d), max(d), min(tm), max(ttz), min(tsn), max(iv), sum(iv), sum(f8), sum(f4), min(f4), max(f8), sum(m), max(m), sum(n), max(nt), min(pn), max(mo) FROM vals`},
 		{"averages", `SELECT avg(f8), avg(f4), avg(iv), avg(n), avg(nt) FROM vals`},
@@ -173,6 +271,17 @@ func TestValuesTravelExactlyUnderEverySetting(t *testing.T) {
 		{"array_agg composite with interval", `SELECT g, array_agg(sp ORDER BY k), array_agg(mr ORDER BY k) FROM deepvals GROUP BY g`},
 		{"materialized deep", `SELECT * FROM (SELECT k, sp, ns, sta, da, spa, mr, r FROM deepvals ORDER BY k LIMIT 5) s ORDER BY k`},
 		{"materialized deep in", `SELECT k FROM deepvals WHERE sp IN (SELECT sp FROM deepvals WHERE g = 1 ORDER BY k LIMIT 2) ORDER BY k`},
+		{"array_agg geometric network xml composites", `SELECT g, array_agg(geo ORDER BY k), array_agg(net ORDER BY k), array_agg(dc ORDER BY k) FROM typevals GROUP BY g`},
+		{"distinct network composite", `SELECT DISTINCT net FROM typevals`},
+		{"array_agg geometric composite", `SELECT g, array_agg(sh ORDER BY k) FROM typevals GROUP BY g`},
+		{"window over a geometric composite, exact bits", `SELECT k, circle_send((lag(sh) OVER (ORDER BY k)).c), path_send((lag(sh) OVER (ORDER BY k)).pa), poly_send((lag(sh) OVER (ORDER BY k)).po) FROM typevals`},
+		{"materialized geometric composite, exact bits", `SELECT k, circle_send((sh).c), path_send((sh).pa), poly_send((sh).po) FROM (SELECT k, sh FROM typevals ORDER BY k LIMIT 6) s ORDER BY k`},
+		{"group by user ranges", `SELECT fr, dr, tr, count(*) FROM typevals GROUP BY fr, dr, tr`},
+		{"distinct multirange composite of ranges", `SELECT DISTINCT fmr, rc, rca FROM typevals`},
+		{"array_agg point and box arrays", `SELECT g, array_agg(k ORDER BY k), array_agg(pa[1] ORDER BY k), array_agg(ba[1] ORDER BY k) FROM typevals GROUP BY g`},
+		{"materialized types", `SELECT * FROM (SELECT ` + typeList + ` FROM typevals ORDER BY k LIMIT 8) s ORDER BY k`},
+		{"materialized network in", `SELECT k FROM typevals WHERE net IN (SELECT net FROM typevals WHERE g = 1 ORDER BY k LIMIT 2) ORDER BY k`},
+		{"materialized range in", `SELECT k FROM typevals WHERE fr IN (SELECT fr FROM typevals ORDER BY k LIMIT 3) ORDER BY k`},
 	}
 	settings := []struct{ name, set string }{
 		{"iso utc", ``},
@@ -222,7 +331,7 @@ func TestValuesTravelExactlyUnderEverySetting(t *testing.T) {
 					case err != nil && errors.As(err, &pe) && pe.Code == "0A000":
 						c.refused++
 						t.Logf("refused %s: %v", q.name, err)
-						if strings.Contains(q.sql, "deepvals") {
+						if strings.Contains(q.sql, "deepvals") || strings.Contains(q.sql, "typevals") {
 							// pgshard writes the text of each of its values.
 							t.Errorf("%s: refused, want its values carried exactly: %v", q.name, err)
 						}
@@ -236,13 +345,49 @@ func TestValuesTravelExactlyUnderEverySetting(t *testing.T) {
 						c.equal++
 					}
 				}
+				// INSERT ... SELECT stores what a plain server stores, read
+				// back in one fixed, exact text form.
+				for _, ins := range inserts {
+					e.exec(`DELETE FROM typevals_dst`)
+					e.exec(`DELETE FROM typevals_dst_plain`)
+					if _, err := plain.Exec(strings.ReplaceAll(strings.ReplaceAll(ins.sql, "typevals ", "typevals_plain "), "typevals_dst ", "typevals_dst_plain ")); err != nil {
+						t.Fatalf("oracle, %s: %v", ins.name, err)
+					}
+					_, err := shard.Exec(ins.sql)
+					var pe *pgconn.PgError
+					switch {
+					case err != nil && errors.As(err, &pe) && pe.Code == "0A000":
+						c.refused++
+						t.Errorf("%s: refused, want its values carried exactly: %v", ins.name, err)
+						continue
+					case err != nil:
+						c.errs++
+						t.Errorf("%s: %v", ins.name, err)
+						continue
+					}
+					read := session(t, "pgshard", e.DSN, exactRead)
+					got, err := resultOfOne(read, fmt.Sprintf(storedTypes, "typevals_dst"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					want, err := resultOfOne(read, fmt.Sprintf(storedTypes, "typevals_dst_plain"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got != want {
+						c.wrong++
+						t.Errorf("%s: stored differently\ngot:  %s\nwant: %s", ins.name, got, want)
+						continue
+					}
+					c.equal++
+				}
 				fmt.Fprintf(&report, "%-42s equal %2d refused %2d wrong %2d error %2d (unreadable by pgx in this mode %d)\n", name, c.equal, c.refused, c.wrong, c.errs, c.bothFail)
 				total.equal, total.refused, total.wrong, total.errs = total.equal+c.equal, total.refused+c.refused, total.wrong+c.wrong, total.errs+c.errs
 			})
 		}
 	}
-	t.Logf("queries × settings × 3 query modes (%d × %d × 3): equal %d, refused %d, wrong %d, error %d\n%s",
-		len(queries), len(settings), total.equal, total.refused, total.wrong, total.errs, report.String())
+	t.Logf("(queries + INSERT ... SELECTs) × settings × 3 query modes ((%d + %d) × %d × 3): equal %d, refused %d, wrong %d, error %d\n%s",
+		len(queries), len(inserts), len(settings), total.equal, total.refused, total.wrong, total.errs, report.String())
 }
 
 // session opens a one-connection database/sql pool of driver on dsn and

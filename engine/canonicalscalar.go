@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"math"
@@ -99,8 +100,37 @@ func appendCanonicalScalar(buf []byte, oid uint32, v []byte) ([]byte, error) {
 			return nil, errMalformed("jsonb version")
 		}
 		return append(buf, v[1:]...), nil
-	case 25, 1043, 1042, 114: // text, varchar, bpchar, json: their text
+	case 25, 1043, 1042, 114, 19, 142: // text, varchar, bpchar, json, name, xml: their text
 		return append(buf, v...), nil
+	case 26: // oid
+		if len(v) != 4 {
+			return nil, errMalformed("oid")
+		}
+		return strconv.AppendUint(buf, uint64(binary.BigEndian.Uint32(v)), 10), nil
+	case 18: // "char": one byte; charin reads \ooo as a byte, "" as 0
+		if len(v) != 1 {
+			return nil, errMalformed(`"char"`)
+		}
+		switch c := v[0]; {
+		case c == 0:
+			return buf, nil
+		case c >= 0x80:
+			return append(buf, '\\', '0'+c>>6, '0'+c>>3&7, '0'+c&7), nil
+		default:
+			return append(buf, c), nil
+		}
+	case 1560, 1562: // bit, varbit: the bit count, then the bits
+		return appendCanonicalBits(buf, v)
+	case 3614:
+		return appendCanonicalTsvector(buf, v)
+	case 869, 650: // inet, cidr
+		return appendCanonicalInet(buf, v)
+	case 829:
+		return appendCanonicalMacaddr(buf, v, 6)
+	case 774:
+		return appendCanonicalMacaddr(buf, v, 8)
+	case 600, 601, 602, 603, 604, 628, 718:
+		return appendCanonicalGeometry(buf, oid, v)
 	}
 	return nil, errMalformed("no canonical text for type " + strconv.FormatUint(uint64(oid), 10))
 }
@@ -224,4 +254,81 @@ func appendPadded(buf []byte, n, width int) []byte {
 		buf = append(buf, '0')
 	}
 	return append(buf, s...)
+}
+
+// appendCanonicalBits appends v, a bit or varbit in bit_send's layout (the
+// number of bits, then the bits, first one highest, padded with zeros to
+// a whole byte), as its 0s and 1s.
+func appendCanonicalBits(buf []byte, v []byte) ([]byte, error) {
+	if len(v) < 4 {
+		return nil, errMalformed("bit string")
+	}
+	n := int32(binary.BigEndian.Uint32(v))
+	bits := v[4:]
+	if n < 0 || int64(len(bits)) != (int64(n)+7)/8 {
+		return nil, errMalformed("bit string")
+	}
+	for i := 0; i < int(n); i++ {
+		buf = append(buf, '0'+bits[i/8]>>(7-i%8)&1)
+	}
+	return buf, nil
+}
+
+// appendCanonicalTsvector appends v, a tsvector in tsvectorsend's layout
+// (the number of lexemes; each lexeme's text ended by a zero byte, its
+// number of positions and each position, weight in the top two bits), as
+// tsvectorout prints it: each lexeme quoted, quotes doubled and
+// backslashes escaped, then its positions and weights (A, B, C; D is
+// none).
+func appendCanonicalTsvector(buf []byte, v []byte) ([]byte, error) {
+	if len(v) < 4 {
+		return nil, errMalformed("tsvector")
+	}
+	n := int32(binary.BigEndian.Uint32(v))
+	rest := v[4:]
+	if n < 0 || int(n) > len(rest)/3 {
+		return nil, errMalformed("tsvector")
+	}
+	for i := 0; i < int(n); i++ {
+		if i > 0 {
+			buf = append(buf, ' ')
+		}
+		end := bytes.IndexByte(rest, 0)
+		if end < 0 || len(rest) < end+3 {
+			return nil, errMalformed("tsvector lexeme")
+		}
+		buf = append(buf, '\'')
+		for _, c := range rest[:end] {
+			switch c {
+			case '\'':
+				buf = append(buf, '\'')
+			case '\\':
+				buf = append(buf, '\\')
+			}
+			buf = append(buf, c)
+		}
+		buf = append(buf, '\'')
+		npos := int(binary.BigEndian.Uint16(rest[end+1:]))
+		rest = rest[end+3:]
+		if len(rest) < 2*npos {
+			return nil, errMalformed("tsvector positions")
+		}
+		for j := 0; j < npos; j++ {
+			wep := binary.BigEndian.Uint16(rest[2*j:])
+			if j == 0 {
+				buf = append(buf, ':')
+			} else {
+				buf = append(buf, ',')
+			}
+			buf = strconv.AppendUint(buf, uint64(wep&0x3fff), 10)
+			if w := wep >> 14; w > 0 {
+				buf = append(buf, "DCBA"[w])
+			}
+		}
+		rest = rest[2*npos:]
+	}
+	if len(rest) != 0 {
+		return nil, errMalformed("trailing bytes")
+	}
+	return buf, nil
 }

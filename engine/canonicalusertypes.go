@@ -17,30 +17,35 @@ import (
 
 // User types whose text may not read back exactly (they hold a timestamptz
 // or a float, at any depth) but whose binary form pgshard can write as
-// exact text (canonicalWriter): composites, domains, enums and arrays of
-// them, built, at any depth, from carriableScalars, the built-in arrays
-// of builtinArrayElems, tstzrange and tstzmultirange. Their OIDs differ
+// exact text (canonicalWriter): composites, domains, enums, ranges,
+// multiranges and arrays of them, built, at any depth, from
+// carriableScalars, the built-in arrays of builtinArrayElems and the
+// built-in ranges and multiranges. Their OIDs differ
 // from server to server, so each server is asked once which of its types
 // these are, and their structure (ServerTypes); a type created later
 // travels as text, refused under the settings where its text would not be
 // exact (never answered wrongly).
 
 // serverTypesSQL lists the server's user types pgshard may write the
-// canonical text of: OID, kind (c composite, d domain, e enum, a array),
-// a domain's base type or an array's element type, and a composite's
+// canonical text of: OID, kind (c composite, d domain, e enum, a array,
+// r range, m multirange), a domain's base type, an array's element type,
+// a range's subtype or a multirange's range type, and a composite's
 // attribute types in order (dropped ones left out, as record_send does).
 const serverTypesSQL = `SELECT t.oid, CASE WHEN t.typtype = 'b' THEN 'a' ELSE t.typtype::text END,
-	CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.typelem END,
+	CASE t.typtype WHEN 'd' THEN t.typbasetype
+		WHEN 'r' THEN (SELECT r.rngsubtype FROM pg_catalog.pg_range r WHERE r.rngtypid = t.oid)
+		WHEN 'm' THEN (SELECT r.rngtypid FROM pg_catalog.pg_range r WHERE r.rngmultitypid = t.oid)
+		ELSE t.typelem END,
 	coalesce((SELECT string_agg(a.atttypid::text, ',' ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
 		WHERE t.typtype = 'c' AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped), '')
 FROM pg_catalog.pg_type t
-WHERE t.oid >= 16384 AND (t.typtype IN ('c', 'd', 'e')
+WHERE t.oid >= 16384 AND (t.typtype IN ('c', 'd', 'e', 'r', 'm')
 	OR (t.typtype = 'b' AND t.typelem <> 0 AND t.typsubscript = 'pg_catalog.array_subscript_handler'::pg_catalog.regproc))`
 
 // userType is the structure of one user type of a server.
 type userType struct {
-	kind  byte     // 'c' composite, 'd' domain, 'e' enum, 'a' array
-	elem  uint32   // a domain's base type, an array's element type
+	kind  byte     // 'c' composite, 'd' domain, 'e' enum, 'a' array, 'r' range, 'm' multirange
+	elem  uint32   // a domain's base type, an array's element type, a range's subtype, a multirange's range type
 	attrs []uint32 // a composite's attribute types
 }
 
@@ -134,7 +139,9 @@ func carriableUserTypes(all map[uint32]userType) map[uint32]userType {
 	ok := map[uint32]userType{}
 	builtin := func(oid uint32) bool {
 		_, arr := builtinArrayElems[oid]
-		return carriableScalars[oid] || arr || oid == 3910 || oid == 4534
+		_, rng := builtinRanges[oid]
+		_, multi := builtinMultiranges[oid]
+		return carriableScalars[oid] || arr || rng || multi
 	}
 	known := func(oid uint32) bool {
 		_, u := ok[oid]
@@ -151,7 +158,7 @@ func carriableUserTypes(all map[uint32]userType) map[uint32]userType {
 			fits := true
 			switch ut.kind {
 			case 'e':
-			case 'd', 'a':
+			case 'd', 'a', 'r', 'm':
 				fits = known(ut.elem)
 			case 'c':
 				for _, a := range ut.attrs {

@@ -55,11 +55,11 @@ func (w *canonicalWriter) value(buf []byte, oid uint32, v []byte, depth int) ([]
 	if elem, ok := builtinArrayElems[oid]; ok {
 		return w.array(buf, oid, elem, v, depth)
 	}
-	switch oid {
-	case 3910: // tstzrange
-		return w.rangeValue(buf, 1184, v, depth)
-	case 4534: // tstzmultirange
-		return w.multirange(buf, 3910, v, depth)
+	if sub, ok := builtinRanges[oid]; ok {
+		return w.rangeValue(buf, sub, v, depth)
+	}
+	if rng, ok := builtinMultiranges[oid]; ok {
+		return w.multirange(buf, rng, v, depth)
 	}
 	if carriableScalars[oid] {
 		return appendCanonicalScalar(buf, oid, v)
@@ -75,6 +75,10 @@ func (w *canonicalWriter) value(buf []byte, oid uint32, v []byte, depth int) ([]
 				return append(buf, v...), nil
 			case 'a':
 				return w.array(buf, oid, ut.elem, v, depth)
+			case 'r':
+				return w.rangeValue(buf, ut.elem, v, depth)
+			case 'm':
+				return w.multirange(buf, ut.elem, v, depth)
 			}
 		}
 	}
@@ -144,6 +148,7 @@ func (w *canonicalWriter) array(buf []byte, oid, elem uint32, raw []byte, depth 
 		}
 	}
 	rest := raw[12+8*ndim:]
+	delim := w.delimiter(elem)
 	if ndim == 0 || items == 0 {
 		if len(rest) != 0 {
 			return nil, errMalformed("trailing bytes")
@@ -166,7 +171,7 @@ func (w *canonicalWriter) array(buf []byte, oid, elem uint32, raw []byte, depth 
 		buf = append(buf, '{')
 		for i := 0; i < dims[d]; i++ {
 			if i > 0 {
-				buf = append(buf, ',')
+				buf = append(buf, delim)
 			}
 			var err error
 			if d+1 < len(dims) {
@@ -202,6 +207,26 @@ func (w *canonicalWriter) array(buf []byte, oid, elem uint32, raw []byte, depth 
 		return nil, errMalformed("trailing bytes")
 	}
 	return buf, nil
+}
+
+// delimiter returns the byte array_out puts between elements of type
+// elem (its typdelim): a semicolon for box and the domains over it, whose
+// text holds commas, a comma for every other type.
+func (w *canonicalWriter) delimiter(elem uint32) byte {
+	for range maxCanonicalDepth {
+		if elem == 603 {
+			return ';'
+		}
+		if w.st == nil {
+			break
+		}
+		ut, ok := w.st.user[elem]
+		if !ok || ut.kind != 'd' {
+			break
+		}
+		elem = ut.elem
+	}
+	return ','
 }
 
 // record appends the canonical text of raw, a composite of type oid whose

@@ -63,7 +63,7 @@ const typeInfoSQL = `WITH RECURSIVE parts(t) AS (
 SELECT pg_catalog.format_type($1::oid, $2::int),
 	coalesce((SELECT typcollation <> 0 FROM pg_catalog.pg_type WHERE oid = $1::oid), false),
 	EXISTS (SELECT 1 FROM parts WHERE t = 1184),
-	EXISTS (SELECT 1 FROM parts WHERE t IN (700, 701)),
+	EXISTS (SELECT 1 FROM parts WHERE t IN (700, 701, 600, 601, 602, 603, 604, 628, 718)), -- floats, and the geometric types made of float8s
 	coalesce((SELECT 'pg_catalog.' || p.proname FROM pg_catalog.pg_type ty JOIN pg_catalog.pg_proc p ON p.oid = ty.typsend
 		WHERE ty.oid = $1::oid AND p.pronamespace = 'pg_catalog'::regnamespace), '')`
 
