@@ -62,6 +62,9 @@ func CopyShardPlacement(ctx context.Context, meta catalog.Querier, connect NodeC
 	}
 	// From here on the target receives every write (state filling), and
 	// the copy starts only once every process writes with that.
+	if err := catalog.EnsureFenceRecords(ctx, meta); err != nil {
+		return fmt.Errorf("repair: %w", err)
+	}
 	if err := ensureShardTable(ctx, connect, target, ddl, shardID); err != nil {
 		return err
 	}
@@ -79,11 +82,14 @@ func CopyShardPlacement(ctx context.Context, meta catalog.Querier, connect NodeC
 	}
 	// Writes planned before the target was filling are refused on the
 	// source from here on (fence.go), until the target is finalized.
-	if err := fenceSources(ctx, meta, connect, source, []fenced{{ddl, shardID}}); err != nil {
+	fences, err := fenceSources(ctx, meta, connect, source, []fenced{{ddl, shardID}})
+	if err != nil {
 		revert()
 		return err
 	}
-	defer removeFence(ctx, connect, source, ddl, shardID)
+	// Dropped once the target is finalized or back to inactive; when the
+	// source cannot be reached then, by the resolver later.
+	defer unfence(ctx, meta, connect, fences[0])
 	if err := copyShard(ctx, connect, ddl, shardID, source, target, fks); err != nil {
 		revert()
 		return err
