@@ -187,7 +187,9 @@ func forget(ctx context.Context, meta catalog.Querier, f fence) {
 // metadata versions older than the current one (read after the new
 // placements became writable), recording each fence in the metadata
 // database before making it (catalog/fencerecord.go); on failure it
-// removes the fences it made (their records stay when that fails too).
+// removes the fences it made (their records stay when that fails too, and
+// so does the record of the fence it failed to make: the resolver drops
+// what is left once the repair has given up).
 func fenceSources(ctx context.Context, meta catalog.Querier, connect NodeConnector, source catalog.Node, tables []fenced) ([]fence, error) {
 	v, err := catalog.CurrentVersion(ctx, meta)
 	if err != nil {
@@ -206,12 +208,15 @@ func fenceSources(ctx context.Context, meta catalog.Querier, connect NodeConnect
 			return nil, fmt.Errorf("repair: %w", err)
 		}
 		// Recorded: from here on, a fence this repair leaves behind is
-		// dropped by the resolver.
-		fences = append(fences, f)
+		// dropped by the resolver. One whose installation failed is
+		// left to it too (the failure may have come after its commit,
+		// and dropping it here would wait behind the very lock that
+		// made the installation give up).
 		if err := installFence(ctx, connect, source, t.ddl, t.shardID, v); err != nil {
 			undo()
 			return nil, err
 		}
+		fences = append(fences, f)
 	}
 	return fences, nil
 }
