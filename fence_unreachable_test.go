@@ -16,7 +16,7 @@ import (
 type pausedRepair struct {
 	t        *testing.T
 	ctx      context.Context
-	table    string // the shard table, kv_<shard>
+	table    string // the shard table, <table>_<shard>
 	metaHold *pgx.Conn
 	done     chan error
 }
@@ -24,7 +24,7 @@ type pausedRepair struct {
 // pauseRepairBeforeSwitch starts the repair of shard's placement on
 // target from source and returns once it waits for its switch. The
 // connections it opens are closed at the test's end.
-func pauseRepairBeforeSwitch(t *testing.T, ctx context.Context, e *env, shard int64, source, target placement) *pausedRepair {
+func pauseRepairBeforeSwitch(t *testing.T, ctx context.Context, e *env, table string, shard int64, source, target placement) *pausedRepair {
 	t.Helper()
 	connect := func(host string, port int) *pgx.Conn {
 		conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://postgres@%s:%d/%s?sslmode=disable", host, port, e.dbname))
@@ -35,7 +35,7 @@ func pauseRepairBeforeSwitch(t *testing.T, ctx context.Context, e *env, shard in
 		return conn
 	}
 	metaHost, metaPort := e.c.Nodes[0].Host, e.c.Nodes[0].Port
-	r := &pausedRepair{t: t, ctx: ctx, table: fmt.Sprintf("kv_%d", shard), metaHold: connect(metaHost, metaPort), done: make(chan error, 1)}
+	r := &pausedRepair{t: t, ctx: ctx, table: fmt.Sprintf("%s_%d", table, shard), metaHold: connect(metaHost, metaPort), done: make(chan error, 1)}
 	poll := connect(metaHost, metaPort)
 	hold, targetPoll := connect(target.Host, target.Port), connect(target.Host, target.Port)
 	// Hold the copy before it recreates the target's table (the source is
@@ -106,7 +106,7 @@ func TestFenceOfUnreachableSourceIsDropped(t *testing.T) {
 	}
 	e.exec(`UPDATE pgs_distribution_metadata.shard_placement SET shard_state = 3 WHERE id = $1`, target.ID)
 
-	r := pauseRepairBeforeSwitch(t, ctx, e, shard, source, target)
+	r := pauseRepairBeforeSwitch(t, ctx, e, "kv", shard, source, target)
 	if n := fenceTriggers(t, ctx, e.workerAt(source.Host, source.Port), r.table); n != 1 {
 		t.Fatalf("the source has %d write fences on %s while the repair runs, want 1", n, r.table)
 	}
