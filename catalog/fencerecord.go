@@ -61,11 +61,13 @@ const fenceRecordDDL = `CREATE TABLE IF NOT EXISTS ` + FenceRecordTable + ` (
 	PRIMARY KEY (shard_id, node_name, node_port, version)
 )`
 
-// EnsureFenceRecords creates FenceRecordTable when it is missing. A
-// repair or move calls it before it makes a placement filling: creating a
-// table on the metadata database bumps the metadata version (its DDL event
-// trigger), which is better done before the repair waits for every
-// process to have seen its placement change.
+// EnsureFenceRecords creates FenceRecordTable when it is missing. Each
+// process runs it when it initializes (txn.EnsureCommitRecord), and a
+// repair or move again before it makes a placement filling (a schema made
+// by an older pgshard): creating a table on the metadata database bumps
+// the metadata version (its DDL event trigger), which is better done
+// before the repair waits for every process to have seen its placement
+// change.
 func EnsureFenceRecords(ctx context.Context, meta Querier) error {
 	var exists bool
 	if err := meta.QueryRow(ctx, `SELECT to_regclass('`+FenceRecordTable+`') IS NOT NULL`).Scan(&exists); err != nil {
