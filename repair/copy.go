@@ -62,6 +62,9 @@ func CopyShardPlacement(ctx context.Context, meta catalog.Querier, connect NodeC
 	}
 	// From here on the target receives every write (state filling), and
 	// the copy starts only once every process writes with that.
+	if err := catalog.EnsureFenceRecords(ctx, meta); err != nil {
+		return fmt.Errorf("repair: %w", err)
+	}
 	if err := ensureShardTable(ctx, connect, target, ddl, shardID); err != nil {
 		return err
 	}
@@ -79,11 +82,14 @@ func CopyShardPlacement(ctx context.Context, meta catalog.Querier, connect NodeC
 	}
 	// Writes planned before the target was filling are refused on the
 	// source from here on (fence.go), until the target is finalized.
-	if err := fenceSources(ctx, meta, connect, source, []fenced{{ddl, shardID}}); err != nil {
+	fences, err := fenceSources(ctx, meta, connect, source, []fenced{{ddl, shardID}})
+	if err != nil {
 		revert()
 		return err
 	}
-	defer removeFence(ctx, connect, source, ddl, shardID)
+	// Dropped once the target is finalized or back to inactive; when the
+	// source cannot be reached then, by the resolver later.
+	defer unfence(ctx, meta, connect, fences[0])
 	if err := copyShard(ctx, connect, ddl, shardID, source, target, fks); err != nil {
 		revert()
 		return err
@@ -213,7 +219,7 @@ func copyShard(ctx context.Context, connect NodeConnector, ddl *catalog.Template
 	table := ddl.ShardTableIdentifier(shardID)
 	// Every write already on the source ends before the copy (lockers.go).
 	if err := waitForLockers(ctx, srcConn, table, false); err != nil {
-		return err
+		return onSource(source, err)
 	}
 	tgtTx, err := tgtConn.Begin(ctx)
 	if err != nil {
@@ -243,7 +249,7 @@ func copyShard(ctx context.Context, connect NodeConnector, ddl *catalog.Template
 	// Every two-phase write the DROP waited for on the target is committed
 	// on the source before its snapshot (lockers.go).
 	if err := waitForLockers(ctx, srcConn, table, true); err != nil {
-		return err
+		return onSource(source, err)
 	}
 	// One snapshot of the source for the whole copy.
 	srcTx, err := srcConn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
@@ -284,6 +290,16 @@ func copyShard(ctx context.Context, connect NodeConnector, ddl *catalog.Template
 		return fmt.Errorf("repair: committing shard %d on target node %s: %w", shardID, target, err)
 	}
 	return nil
+}
+
+// onSource names the source node in err, an error of waitForLockers on
+// it, unless err is the 55P03 that already says what to do.
+func onSource(source catalog.Node, err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "55P03" {
+		return err
+	}
+	return fmt.Errorf("%w (source node %s)", err, source)
 }
 
 // errTargetStopped is what the source's COPY gets from the pipe once the

@@ -38,7 +38,7 @@ import (
 // have no trigger.
 
 // fenceTrigger is the trigger's name on a fenced shard table.
-const fenceTrigger = "pgshard_write_fence"
+const fenceTrigger = catalog.FenceTrigger
 
 // RefusalConstraint marks the fence's refusal: the fence raises its 40001
 // with this as the error's constraint name (RAISE ... USING CONSTRAINT,
@@ -138,16 +138,17 @@ func installFence(ctx context.Context, connect NodeConnector, node catalog.Node,
 
 // removeFence drops the fence of shard shardID's table on node; a fence it
 // cannot drop only refuses writes that carry no version (see
-// docs/failure-model.md), so failures are ignored.
-func removeFence(ctx context.Context, connect NodeConnector, node catalog.Node, ddl *catalog.TemplateDDL, shardID int64) {
+// docs/failure-model.md). It reports whether the fence is gone.
+func removeFence(ctx context.Context, connect NodeConnector, node catalog.Node, ddl *catalog.TemplateDDL, shardID int64) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), catalogTimeout)
 	defer cancel()
 	conn, err := connect(ctx, node)
 	if err != nil {
-		return
+		return false
 	}
 	defer conn.Close(ctx)
-	_, _ = conn.Exec(ctx, "DROP TRIGGER IF EXISTS "+fenceTrigger+" ON "+ddl.ShardTableIdentifier(shardID))
+	_, err = conn.Exec(ctx, "DROP TRIGGER IF EXISTS "+fenceTrigger+" ON "+ddl.ShardTableIdentifier(shardID))
+	return err == nil
 }
 
 // fenced is a shard table to fence: its definition and shard.
@@ -156,21 +157,66 @@ type fenced struct {
 	shardID int64
 }
 
+// fence is a fence fenceSources made: its table, and its record in the
+// metadata database (catalog.RecordFence).
+type fence struct {
+	fenced
+	record catalog.FenceRecord
+}
+
+// unfence drops f and, once it is gone, deletes its record. A fence it
+// cannot drop (its worker unreachable) keeps its record: the resolver of
+// every process drops it once its repair or move is over and its worker
+// answers (catalog.DropFinishedFences). Errors are ignored (clean-up).
+func unfence(ctx context.Context, meta catalog.Querier, connect NodeConnector, f fence) {
+	if !removeFence(ctx, connect, f.record.Node, f.ddl, f.shardID) {
+		return
+	}
+	forget(ctx, meta, f)
+}
+
+// forget deletes f's record without touching its fence (its table is
+// gone, or going); an error leaves it to the resolver.
+func forget(ctx context.Context, meta catalog.Querier, f fence) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), catalogTimeout)
+	defer cancel()
+	_ = catalog.ForgetFence(ctx, meta, f.record)
+}
+
 // fenceSources fences each of tables on source against writes planned on
 // metadata versions older than the current one (read after the new
-// placements became writable); on failure it removes the fences it made.
-func fenceSources(ctx context.Context, meta catalog.Querier, connect NodeConnector, source catalog.Node, tables []fenced) error {
+// placements became writable), recording each fence in the metadata
+// database before making it (catalog/fencerecord.go); on failure it
+// removes the fences it made (their records stay when that fails too, and
+// so does the record of the fence it failed to make: the resolver drops
+// what is left once the repair has given up).
+func fenceSources(ctx context.Context, meta catalog.Querier, connect NodeConnector, source catalog.Node, tables []fenced) ([]fence, error) {
 	v, err := catalog.CurrentVersion(ctx, meta)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for i, f := range tables {
-		if err := installFence(ctx, connect, source, f.ddl, f.shardID, v); err != nil {
-			for _, done := range tables[:i] {
-				removeFence(ctx, connect, source, done.ddl, done.shardID)
-			}
-			return err
+	fences := make([]fence, 0, len(tables))
+	undo := func() {
+		for _, f := range fences {
+			unfence(ctx, meta, connect, f)
 		}
 	}
-	return nil
+	for _, t := range tables {
+		f := fence{t, catalog.FenceRecord{ShardID: t.shardID, Node: source, Table: t.ddl.ShardTableIdentifier(t.shardID), Version: v}}
+		if err := catalog.RecordFence(ctx, meta, f.record); err != nil {
+			undo()
+			return nil, fmt.Errorf("repair: %w", err)
+		}
+		// Recorded: from here on, a fence this repair leaves behind is
+		// dropped by the resolver. One whose installation failed is
+		// left to it too (the failure may have come after its commit,
+		// and dropping it here would wait behind the very lock that
+		// made the installation give up).
+		if err := installFence(ctx, connect, source, t.ddl, t.shardID, v); err != nil {
+			undo()
+			return nil, err
+		}
+		fences = append(fences, f)
+	}
+	return fences, nil
 }

@@ -57,7 +57,7 @@ const waitingApplicationName = "pgshard: repair waiting for writes on the source
 // fails with 55P03 after lockersTimeout, and with ctx's error.
 func waitForLockers(ctx context.Context, conn *pgx.Conn, table string, preparedOnly bool) error {
 	if _, err := conn.Exec(ctx, "SET application_name = '"+waitingApplicationName+"'"); err != nil {
-		return fmt.Errorf("repair: waiting for writes on %s: %w", table, err)
+		return fmt.Errorf("repair: waiting for writes on %s on the source: %w", table, err)
 	}
 	var holders []string
 	err := conn.QueryRow(ctx, `
@@ -97,7 +97,7 @@ func waitError(ctx context.Context, table string, err error) error {
 		return nil
 	}
 	if ctx.Err() != nil {
-		return fmt.Errorf("repair: waiting for writes on %s: %w", table, ctx.Err())
+		return fmt.Errorf("repair: waiting for writes on %s on the source: %w", table, ctx.Err())
 	}
-	return fmt.Errorf("repair: waiting for writes on %s: %w", table, err)
+	return fmt.Errorf("repair: waiting for writes on %s on the source: %w", table, err)
 }

@@ -82,6 +82,9 @@ func MoveShardPlacement(ctx context.Context, meta catalog.Querier, connect NodeC
 		return err
 	}
 
+	if err := catalog.EnsureFenceRecords(ctx, meta); err != nil {
+		return fmt.Errorf("repair: %w", err)
+	}
 	// 1. New placements, filling.
 	var added []*shardMove
 	undo := func() {
@@ -115,28 +118,40 @@ func MoveShardPlacement(ctx context.Context, meta catalog.Querier, connect NodeC
 	for i, m := range moves {
 		tables[i] = fenced{m.ddl, m.shardID}
 	}
-	if err := fenceSources(ctx, meta, connect, source, tables); err != nil {
+	fences, err := fenceSources(ctx, meta, connect, source, tables)
+	if err != nil {
 		undo()
 		return err
 	}
-	unfence := func() {
-		for _, m := range moves {
-			removeFence(ctx, connect, source, m.ddl, m.shardID)
+	// On failure the fences go (by the resolver, when the source cannot
+	// be reached now) before the new placements do: once none of them is
+	// filling, the resolver takes the fences as finished.
+	unfenceAll := func() {
+		for _, f := range fences {
+			unfence(ctx, meta, connect, f)
 		}
 	}
 	for i, m := range moves {
 		if err := copyShard(ctx, connect, m.ddl, m.shardID, source, target, fks[i]); err != nil {
-			unfence()
+			unfenceAll()
 			undo()
 			return err
 		}
 	}
 	// 4. Switch the whole group at once.
 	if err := switchPlacements(ctx, meta, moves, target); err != nil {
-		unfence()
+		unfenceAll()
 		undo()
 		return err
 	}
+	// The old placements are gone: their fences go with their tables, and
+	// their records are no longer needed (the resolver deletes those of
+	// a node without the shard's placement too).
+	defer func() {
+		for _, f := range fences {
+			forget(ctx, meta, f)
+		}
+	}()
 	// 5. The old placements are gone from the metadata; once nobody writes
 	// them, their tables can go too.
 	if err := waitForWriters(ctx, meta); err != nil {

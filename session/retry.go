@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"time"
 
+	"strconv"
+
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
 	"github.com/pgshard/pgshard/repair"
 )
@@ -122,12 +125,20 @@ func refusedStatement(p *planner.Plan, autocommit bool, err error) bool {
 // fenceBackoff (doubled each time) before each, and returns the first
 // outcome that is not a refusal. When every run is refused, or ctx ends
 // while it waits, it returns the last refusal with a detail saying how
-// many runs were made. It blocks for at most the backoffs and the runs;
-// it is on the error path only.
-func rerunRefused[T any](ctx context.Context, s *Session, refusal error, run func() (T, bool, error)) (T, error) {
+// many runs were made. The session's statement_timeout, when set, counts
+// from start (when the statement began) over all the runs: a wait that
+// would end past it is not begun, and the statement fails with 57014
+// instead (timedOut); each run is bounded by it on the workers too, so the
+// statement returns at most one run after its timeout. It blocks for at
+// most the backoffs and the runs; it is on the error path only.
+func rerunRefused[T any](ctx context.Context, s *Session, start time.Time, refusal error, run func() (T, bool, error)) (T, error) {
 	var zero T
 	backoff := fenceBackoff
+	timeout := s.statementTimeout()
 	for attempt := 2; attempt <= fenceAttempts; attempt++ {
+		if timeout > 0 && time.Since(start)+backoff >= timeout {
+			return zero, timedOut(refusal, attempt-1, timeout)
+		}
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -164,6 +175,48 @@ func gaveUp(refusal error, runs int, stopped error) error {
 	}
 	e.Hint = "Run the statement again once the repair or move of the shard has switched its placements."
 	return &e
+}
+
+// timedOut is the error of a statement the fence refused runs times and
+// whose session's statement_timeout (timeout) would pass during the next
+// wait: 57014, as PostgreSQL's own statement timeout, saying that every
+// run was refused (none wrote anything).
+func timedOut(refusal error, runs int, timeout time.Duration) error {
+	e := sqlerr.New("57014", "canceling statement due to statement timeout")
+	e.Detail = fmt.Sprintf("pgshard ran the statement %d times, each refused by the fence of a repair or move (nothing was written), and stopped at the session's statement_timeout (%v): %v", runs, timeout, refusal)
+	e.Hint = "Run the statement again once the repair or move of the shard has switched its placements."
+	return e
+}
+
+// statementTimeout is the session's statement_timeout (0: none), as its
+// metadata session reports it (settings.go).
+func (s *Session) statementTimeout() time.Duration {
+	for _, st := range s.sess.settings {
+		if st.name == "statement_timeout" {
+			return parseSettingDuration(st.value)
+		}
+	}
+	return 0
+}
+
+// parseSettingDuration reads a time setting as current_setting shows it
+// ("0", "250ms", "2s", "1min", "3h", "1d"; a bare number is milliseconds);
+// 0 when it cannot.
+func parseSettingDuration(v string) time.Duration {
+	i := 0
+	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+		i++
+	}
+	n, err := strconv.ParseInt(v[:i], 10, 64)
+	if err != nil {
+		return 0
+	}
+	unit := map[string]time.Duration{"": time.Millisecond, "us": time.Microsecond, "ms": time.Millisecond, "s": time.Second, "min": time.Minute, "h": time.Hour, "d": 24 * time.Hour}
+	u, ok := unit[v[i:]]
+	if !ok {
+		return 0
+	}
+	return time.Duration(n) * u
 }
 
 // RerunTransactionHint is the hint of the fence's refusal inside a

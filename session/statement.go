@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"database/sql/driver"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -24,9 +25,10 @@ import (
 // rows it affected. A write outside a transaction that the fence of a
 // repair or move refused is run again from its plan (rerunRefused).
 func (s *Session) Exec(ctx context.Context, query string, nargs []driver.NamedValue) (driver.Result, error) {
+	start := time.Now()
 	res, refused, err := s.exec(ctx, query, nargs)
 	if refused {
-		return rerunRefused(ctx, s, err, func() (driver.Result, bool, error) { return s.exec(ctx, query, nargs) })
+		return rerunRefused(ctx, s, start, err, func() (driver.Result, bool, error) { return s.exec(ctx, query, nargs) })
 	}
 	return res, err
 }
@@ -75,9 +77,10 @@ func (s *Session) exec(ctx context.Context, query string, nargs []driver.NamedVa
 // that a write outside a transaction the fence of a repair or move refused
 // has returned no row yet and is run again from its plan (rerunRefused).
 func (s *Session) Query(ctx context.Context, query string, nargs []driver.NamedValue) (driver.Rows, error) {
+	start := time.Now()
 	rows, refused, err := s.query(ctx, query, nargs)
 	if refused {
-		return rerunRefused(ctx, s, err, func() (driver.Rows, bool, error) { return s.query(ctx, query, nargs) })
+		return rerunRefused(ctx, s, start, err, func() (driver.Rows, bool, error) { return s.query(ctx, query, nargs) })
 	}
 	return rows, err
 }

@@ -76,9 +76,14 @@ func (co *Coordinator) Tracer(node catalog.Node) pgx.QueryTracer {
 func AfterConnect(ctx context.Context, pc *pgconn.PgConn) error { return verifyBackendPID(ctx, pc) }
 
 // EnsureCommitRecord creates the decision table in the metadata database
-// on conn when it is missing; run it once, when the driver initializes.
+// on conn when it is missing, and the table of write fences the resolver
+// reads (catalog.EnsureFenceRecords); run it once, when the driver
+// initializes.
 func EnsureCommitRecord(ctx context.Context, conn *pgx.Conn) error {
-	return ensureCommitRecord(ctx, conn)
+	if err := ensureCommitRecord(ctx, conn); err != nil {
+		return err
+	}
+	return catalog.EnsureFenceRecords(ctx, conn)
 }
 
 // connectNode opens a connection of its own to a worker.

@@ -460,8 +460,25 @@ func (co *Coordinator) RunResolver(ctx context.Context) {
 		rctx, cancel := context.WithTimeout(ctx, 10*resolverInterval)
 		_, _, _ = co.recover(rctx, ages, conns)
 		co.forgetRecords(rctx, conns)
+		co.dropFinishedFences(rctx, conns)
 		cancel()
 	}
+}
+
+// dropFinishedFences drops the write fences of repairs and moves that are
+// over but could not drop them (their source was unreachable then), over
+// the connections recover keeps (a worker without one is left for a later
+// pass), bounded like a pass on one server (catalog.DropFinishedFences).
+// It is one query of the metadata database when there are none.
+func (co *Coordinator) dropFinishedFences(ctx context.Context, conns map[catalog.Node]*pgx.Conn) {
+	fctx, cancel := context.WithTimeout(ctx, resolverServerTimeout)
+	defer cancel()
+	_, _ = catalog.DropFinishedFences(fctx, co.cl.Meta(), func(n catalog.Node) *pgx.Conn {
+		if c := conns[n]; c != nil && !c.IsClosed() {
+			return c
+		}
+		return nil
+	})
 }
 
 // forgetRecords deletes the records of transactions committed everywhere,
