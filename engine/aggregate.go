@@ -29,7 +29,7 @@ func (a Aggregate) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValu
 }
 
 func (a Aggregate) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
-	sc, err := bindScatter(ctx, vc, a.Plan, nargs)
+	sc, err := bindScatter(ctx, vc, a.Plan.ShardTarget(), a.Plan, nargs)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +70,7 @@ func (a Aggregate) queryBound(ctx context.Context, vc Cursor, sc *scatterCall) (
 }
 
 func (a Aggregate) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
-	return describeScatter(ctx, vc, a.Plan, nargs, d)
+	return describeScatter(ctx, vc, a.Plan.ShardTarget(), a.Plan, nargs, d, planMerge(a.Plan))
 }
 
 // combine merges the shards' partial results of one aggregate column, given

@@ -4,16 +4,23 @@ import "github.com/pgshard/pgshard/planner"
 
 // Build returns the tree of primitives that runs p, or nil for the plans
 // the driver runs itself (Passthrough statements and transaction control,
-// which belong to the session). It allocates nothing for a single-shard
-// plan (Route is one pointer), so it may run on every execute of a cached
-// plan.
+// which belong to the session). The tree is made once per plan and kept
+// with it (planner.Plan.Primitives), immutable and shared by every
+// connection: after the first call Build allocates nothing, so it may run
+// on every execute of a cached plan.
 func Build(p *planner.Plan) Primitive {
+	prim, _ := p.Primitives(build).(Primitive)
+	return prim
+}
+
+// build makes the tree of primitives of p (Build).
+func build(p *planner.Plan) any {
 	if p.Tx != nil {
 		return nil
 	}
 	switch p.Kind {
 	case planner.Router:
-		return Route{Plan: p}
+		return &Route{Target: p.ShardTarget(), Shards: p, InsertRows: len(p.InsertKeys)}
 	case planner.Scatter:
 		return buildScatter(p)
 	case planner.Admin:
@@ -39,9 +46,9 @@ func buildScatter(p *planner.Plan) Primitive {
 	case p.InsertSelect != nil:
 		return InsertSelect{Plan: p}
 	case p.Modifies:
-		return ScatterWrite{Plan: p}
+		return &ScatterWrite{Target: p.ShardTarget(), Shards: p}
 	case p.SortMerge != nil:
-		return SortMerge{Plan: p}
+		return SortMerge{Plan: p, Fallback: scatterRead(p)}
 	}
 	return scatterRead(p)
 }
@@ -54,5 +61,5 @@ func scatterRead(p *planner.Plan) scatterInput {
 	case p.Aggregates != nil:
 		return Aggregate{Plan: p}
 	}
-	return Scatter{Plan: p}
+	return &Scatter{Target: p.ShardTarget(), Shards: p}
 }

@@ -76,7 +76,7 @@ func (c Combine) queryBound(ctx context.Context, vc Cursor, sc *scatterCall) (dr
 }
 
 func (c Combine) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
-	return describeScatter(ctx, vc, c.Plan, nargs, d)
+	return describeScatter(ctx, vc, c.Plan.ShardTarget(), c.Plan, nargs, d, planMerge(c.Plan))
 }
 
 // partialRows are one shard's answer to a partial query, column by column:

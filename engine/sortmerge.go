@@ -27,17 +27,20 @@ import (
 // the same bound arguments. Nothing has been sent to the shards then but,
 // the first time, the collation probe (learnMergeState).
 //
-// SortMerge is one pointer, its fallback derived from the plan: as a
-// Primitive it costs no allocation.
+// A SortMerge is made once per plan (Build), with its fallback, and shared
+// by every connection that runs it.
 type SortMerge struct {
 	Plan *planner.Plan
+	// Fallback is the read that answers when the merge cannot (Combine,
+	// or the plain Scatter).
+	Fallback scatterInput
 }
 
 // Inputs is the fallback.
-func (s SortMerge) Inputs() []Primitive { return []Primitive{s.fallback()} }
+func (s SortMerge) Inputs() []Primitive { return []Primitive{s.Fallback} }
 
 // fallback is the read that answers when the merge cannot.
-func (s SortMerge) fallback() scatterInput { return scatterRead(s.Plan) }
+func (s SortMerge) fallback() scatterInput { return s.Fallback }
 
 func (s SortMerge) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Result, error) {
 	return execRows(s.Query(ctx, vc, nargs))
@@ -53,7 +56,7 @@ func (s SortMerge) Query(ctx context.Context, vc Cursor, nargs []driver.NamedVal
 	if handled {
 		return rows, err
 	}
-	sc, err := newScatterCall(p, args, bound)
+	sc, err := newScatterCall(p.ShardTarget(), p, args, bound)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +65,7 @@ func (s SortMerge) Query(ctx context.Context, vc Cursor, nargs []driver.NamedVal
 
 // Describe: the merge, or (described by the plan's state) the fallback.
 func (s SortMerge) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
-	return describeScatter(ctx, vc, s.Plan, nargs, d)
+	return describeScatter(ctx, vc, s.Plan.ShardTarget(), s.Plan, nargs, d, planMerge(s.Plan))
 }
 
 // merge streams the answer; handled is false when the fallback must answer.

@@ -17,6 +17,9 @@ type Target struct {
 	// Written is the distributed table an INSERT, UPDATE or DELETE
 	// writes, or nil (planner.Plan.Target).
 	Written *catalog.Table
+	// Modifies is set for a statement that writes: it runs on every
+	// writable placement of its shard.
+	Modifies bool
 	// PureRead is set for a SELECT that locks no rows and calls only
 	// immutable functions (planner.Plan.PureRead).
 	PureRead bool

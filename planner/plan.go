@@ -216,7 +216,14 @@ type Plan struct {
 	// shardTarget is what the primitives and the node layer read of the plan
 	// (ShardTarget), made on first use.
 	shardTarget atomic.Pointer[plantypes.Target]
+	// primitives is the plan's tree of primitives (Primitives), made on
+	// first use.
+	primitives atomic.Pointer[primitiveTree]
 }
+
+// primitiveTree holds a plan's tree of primitives (nil for a plan that has
+// none).
+type primitiveTree struct{ root any }
 
 // KeyParam is a statement parameter used as a shard key value of type Type.
 type KeyParam = plantypes.KeyParam
@@ -567,6 +574,7 @@ func (p *Plan) ShardTarget() *plantypes.Target {
 		Table:            p.Table,
 		Tables:           p.tables,
 		Written:          p.target,
+		Modifies:         p.Modifies,
 		PureRead:         p.PureRead,
 		ReadsOtherRows:   p.ReadsOtherRows(),
 		Eval:             p.Eval,
@@ -577,6 +585,22 @@ func (p *Plan) ShardTarget() *plantypes.Target {
 		t = p.shardTarget.Load()
 	}
 	return t
+}
+
+// Primitives returns the plan's tree of primitives, made by build on first
+// use and kept with the plan: it is shared by every connection that runs
+// the plan, so build must make an immutable tree, and always the same one
+// for a plan (engine.Build). Safe for concurrent use; after the first call
+// it allocates nothing.
+func (p *Plan) Primitives(build func(*Plan) any) any {
+	if t := p.primitives.Load(); t != nil {
+		return t.root
+	}
+	t := &primitiveTree{root: build(p)}
+	if !p.primitives.CompareAndSwap(nil, t) {
+		t = p.primitives.Load()
+	}
+	return t.root
 }
 
 // Tables returns the distributed tables the statement sent to the shards
