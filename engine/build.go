@@ -59,7 +59,7 @@ func scatterRead(p *planner.Plan) scatterInput {
 	case p.Combine != nil:
 		return Combine{Plan: p}
 	case p.Aggregates != nil:
-		return Aggregate{Plan: p}
+		return &Aggregate{Target: p.ShardTarget(), Shards: p, Aggregates: p.Aggregates}
 	}
 	return &Scatter{Target: p.ShardTarget(), Shards: p}
 }

@@ -229,15 +229,20 @@ func written(_ Cursor, shards []int, _ []any) (string, func(int) (string, error)
 	return "run on each shard in one transaction (two-phase commit), add up rows affected", nil, nil
 }
 
+// aggregated is how Aggregate merges.
+func aggregated(Cursor, []int, []any) (string, func(int) (string, error), []driver.NamedValue) {
+	return "add up the shards' count and sum", nil, nil
+}
+
 // planMerge is how the multi-shard primitives still made of a plan
-// (Aggregate, SortMerge, Combine) merge, read off the plan.
+// (SortMerge, Combine) merge, read off the plan.
 func planMerge(in *planner.Plan) scatterMerge {
 	return func(vc Cursor, shards []int, args []any) (string, func(int) (string, error), []driver.NamedValue) {
 		switch m := in.SortMerge; {
 		case in.Modifies:
 			return written(vc, shards, args)
 		case in.Aggregates != nil:
-			return "add up the shards' count and sum", nil, nil
+			return aggregated(vc, shards, args)
 		case m != nil && !m.State().Refused && (!vc.InTransaction() || len(shards) == 1):
 			merge := fmt.Sprintf("merge the shards' sorted rows as they stream in (k-way, keys %s)", m.KeysString())
 			if m.Offset.Set || m.Limit.Set {
