@@ -57,7 +57,7 @@ func buildScatter(p *planner.Plan) Primitive {
 func scatterRead(p *planner.Plan) scatterInput {
 	switch {
 	case p.Combine != nil:
-		return Combine{Plan: p}
+		return Combine{Target: p.ShardTarget(), Shards: p, Step: p.Combine, Params: p.Combine.Params, Columns: p.Combine.Columns, Mode: p.Combine.Mode}
 	case p.Aggregates != nil:
 		return &Aggregate{Target: p.ShardTarget(), Shards: p, Aggregates: p.Aggregates}
 	}
