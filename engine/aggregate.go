@@ -79,7 +79,11 @@ func (a *Aggregate) queryBound(ctx context.Context, vc Cursor, sc *scatterCall) 
 }
 
 func (a *Aggregate) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
-	return describeScatter(ctx, vc, a.Target, a.Shards, nargs, d, aggregated)
+	return describeScatter(ctx, vc, a.Target, a.Shards, nargs, d, a.merged)
+}
+
+func (a *Aggregate) merged(vc Cursor, shards []int, args []any) (string, func(int) (string, error), []driver.NamedValue) {
+	return aggregated(vc, shards, args)
 }
 
 // combine merges the shards' partial results of one aggregate column, given

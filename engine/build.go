@@ -48,7 +48,8 @@ func buildScatter(p *planner.Plan) Primitive {
 	case p.Modifies:
 		return &ScatterWrite{Target: p.ShardTarget(), Shards: p}
 	case p.SortMerge != nil:
-		return SortMerge{Plan: p, Fallback: scatterRead(p)}
+		m := p.SortMerge
+		return &SortMerge{Target: p.ShardTarget(), Shards: p, Merge: m, Keys: m.Keys, Extra: m.Extra, Limit: m.Limit, Offset: m.Offset, Params: m.Params, Fallback: scatterRead(p)}
 	}
 	return scatterRead(p)
 }

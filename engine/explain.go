@@ -234,36 +234,6 @@ func aggregated(Cursor, []int, []any) (string, func(int) (string, error), []driv
 	return "add up the shards' count and sum", nil, nil
 }
 
-// planMerge is how the multi-shard primitives still made of a plan
-// (SortMerge, Combine) merge, read off the plan.
-func planMerge(in *planner.Plan) scatterMerge {
-	return func(vc Cursor, shards []int, args []any) (string, func(int) (string, error), []driver.NamedValue) {
-		switch m := in.SortMerge; {
-		case in.Modifies:
-			return written(vc, shards, args)
-		case in.Aggregates != nil:
-			return aggregated(vc, shards, args)
-		case m != nil && !m.State().Refused && (!vc.InTransaction() || len(shards) == 1):
-			merge := fmt.Sprintf("merge the shards' sorted rows as they stream in (k-way, keys %s)", m.KeysString())
-			if m.Offset.Set || m.Limit.Set {
-				merge += fmt.Sprintf(", then OFFSET %s LIMIT %s", m.Offset, m.Limit)
-			}
-			if m.Extra > 0 {
-				merge += fmt.Sprintf(", dropping %d sort columns", m.Extra)
-			}
-			merge += "; PostgreSQL combines instead when a key cannot be compared exactly in Go"
-			bound := make([]driver.NamedValue, 0, len(m.Params))
-			for i, a := range m.ShardArgs(args) {
-				bound = append(bound, driver.NamedValue{Ordinal: i + 1, Value: a})
-			}
-			return merge, m.ShardSQL, bound
-		case in.Combine != nil:
-			return fmt.Sprintf("PostgreSQL combines the shards' partial rows (%s, %d columns)", in.Combine.Mode, in.Combine.Columns), nil, nil
-		}
-		return concatenated(vc, shards, args)
-	}
-}
-
 var (
 	actualRows    = regexp.MustCompile(`actual time=[0-9.]+\.\.([0-9.]+) rows=([0-9]+)`)
 	executionTime = regexp.MustCompile(`Execution Time: ([0-9.]+ ms)`)

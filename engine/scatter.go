@@ -76,7 +76,11 @@ func (s *Scatter) queryBound(ctx context.Context, vc Cursor, sc *scatterCall) (d
 }
 
 func (s *Scatter) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
-	return describeScatter(ctx, vc, s.Target, s.Shards, nargs, d, concatenated)
+	return describeScatter(ctx, vc, s.Target, s.Shards, nargs, d, s.merged)
+}
+
+func (s *Scatter) merged(vc Cursor, shards []int, args []any) (string, func(int) (string, error), []driver.NamedValue) {
+	return concatenated(vc, shards, args)
 }
 
 // scatterInput is a read of several shards that can run on arguments
@@ -84,6 +88,8 @@ func (s *Scatter) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedV
 type scatterInput interface {
 	Primitive
 	queryBound(ctx context.Context, vc Cursor, sc *scatterCall) (driver.Rows, error)
+	// merged is how it merges the shards' answers, for EXPLAIN.
+	merged(vc Cursor, shards []int, args []any) (merge string, shardSQL func(int) (string, error), bound []driver.NamedValue)
 }
 
 // scatterCall is one execution of a multi-shard plan: its arguments bound
