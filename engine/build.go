@@ -24,15 +24,21 @@ func build(p *planner.Plan) any {
 	case planner.Scatter:
 		return buildScatter(p)
 	case planner.Admin:
-		return Admin{Plan: p}
+		call := p.Admin
+		args := make([]Resolver, len(call.Args))
+		for i, v := range call.Args {
+			args[i] = v
+		}
+		return &Admin{Function: call.Function, Args: args, ArgsSQL: call.ArgsSQL}
 	case planner.Materialize:
 		return Materialize{Plan: p}
 	case planner.Concatenate:
-		return Concatenate{Plan: p}
+		return &Concatenate{Arms: p.Concatenate.Arms}
 	case planner.SchemaChange:
 		return DDL{Plan: p}
 	case planner.Explain:
-		return &Explain{Plan: p, Input: Build(p.Explain.Inner)}
+		ex := p.Explain
+		return &Explain{Options: ex.Options, Analyze: ex.Analyze, Input: Build(ex.Inner), InnerKind: ex.Inner.Kind.String()}
 	}
 	return nil
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/plan"
-	"github.com/pgshard/pgshard/planner"
 )
 
 // Explain answers EXPLAIN of a statement on distributed tables by walking
@@ -21,9 +20,21 @@ import (
 // shard's SQL. With ANALYZE every shard runs its SQL, and each one's time
 // and row count are listed. The last line is the tree itself (Tree):
 // "pgshard: tree SortMerge(Combine)".
+//
+// An Explain is made once per plan (Build), immutable and shared by every
+// connection that runs it.
 type Explain struct {
-	Plan  *planner.Plan // Kind Explain
-	Input Primitive     // the tree of Plan.Explain.Inner
+	// Options is the EXPLAIN option list as written, "(ANALYZE, VERBOSE)"
+	// or "" for none, to prefix the shard SQL with.
+	Options string
+	// Analyze is set for EXPLAIN ANALYZE: every shard runs its SQL.
+	Analyze bool
+	// Input is the tree of the statement explained; nil for one the
+	// session runs itself.
+	Input Primitive
+	// InnerKind names how the statement explained runs, for one without a
+	// tree (planner.Kind).
+	InnerKind string
 }
 
 func (e *Explain) Inputs() []Primitive { return []Primitive{e.Input} }
@@ -35,13 +46,12 @@ func (e *Explain) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue
 // Query returns the lines of the plan, one row each, in a column named
 // QUERY PLAN, as PostgreSQL's EXPLAIN does.
 func (e *Explain) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
-	ex := e.Plan.Explain
-	d := &Description{Prefix: "EXPLAIN ", Analyze: ex.Analyze}
-	if ex.Options != "" {
-		d.Prefix += ex.Options + " "
+	d := &Description{Prefix: "EXPLAIN ", Analyze: e.Analyze}
+	if e.Options != "" {
+		d.Prefix += e.Options + " "
 	}
 	if e.Input == nil {
-		d.Add("pgshard: %s", ex.Inner.Kind)
+		d.Add("pgshard: %s", e.InnerKind)
 	} else {
 		if err := e.Input.Describe(ctx, vc, nargs, d); err != nil {
 			return nil, err
@@ -58,7 +68,7 @@ func (e *Explain) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValu
 // Describe of an Explain describes what it explains.
 func (e *Explain) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
 	if e.Input == nil {
-		d.Add("pgshard: %s", e.Plan.Explain.Inner.Kind)
+		d.Add("pgshard: %s", e.InnerKind)
 		return nil
 	}
 	return e.Input.Describe(ctx, vc, nargs, d)
