@@ -31,7 +31,12 @@ func build(p *planner.Plan) any {
 		}
 		return &Admin{Function: call.Function, Args: args, ArgsSQL: call.ArgsSQL}
 	case planner.Materialize:
-		return Materialize{Plan: p}
+		mp := p.Materialize
+		subs := make([]MaterializedSubquery, len(mp.Subqueries))
+		for i, sq := range mp.Subqueries {
+			subs[i] = MaterializedSubquery{SQL: sq.SQL, TypedSQL: sq.TypedSQL, Params: sq.Params, Names: sq.Names, Sending: sq}
+		}
+		return Materialize{Subqueries: subs, Outer: mp, Args: mp.Args, Broadcast: mp.Broadcast}
 	case planner.Concatenate:
 		return &Concatenate{Arms: p.Concatenate.Arms}
 	case planner.SchemaChange:
