@@ -55,7 +55,7 @@ func buildScatter(p *planner.Plan) Primitive {
 	case p.Copy != nil:
 		return CopyTo{Plan: p}
 	case p.InsertSelect != nil:
-		return InsertSelect{Plan: p}
+		return buildInsertSelect(p)
 	case p.Modifies:
 		return &ScatterWrite{Target: p.ShardTarget(), Shards: p}
 	case p.SortMerge != nil:
@@ -74,4 +74,18 @@ func scatterRead(p *planner.Plan) scatterInput {
 		return &Aggregate{Target: p.ShardTarget(), Shards: p, Aggregates: p.Aggregates}
 	}
 	return &Scatter{Target: p.ShardTarget(), Shards: p}
+}
+
+// buildInsertSelect makes the InsertSelect of p.
+func buildInsertSelect(p *planner.Plan) *InsertSelect {
+	ip := p.InsertSelect
+	s := &InsertSelect{
+		Target: p.ShardTarget(), Version: p.Version, Shards: p, Client: ip,
+		SelectSQL: ip.SelectSQL, SelectParams: ip.SelectParams, Columns: ip.Columns, KeyIndex: ip.KeyIndex,
+		Defaults: ip.Defaults, DefaultsCount: ip.DefaultsCount, ClientReason: ip.ClientReason,
+	}
+	if pd := ip.Pushdown; pd != nil {
+		s.Pushdown = &InsertPushdown{Select: pd.Select.ShardTarget(), Params: pd.Params, ConflictParams: pd.ConflictParams, Sources: pd.Sources, Shards: pd}
+	}
+	return s
 }
