@@ -40,7 +40,9 @@ func build(p *planner.Plan) any {
 	case planner.Concatenate:
 		return &Concatenate{Arms: p.Concatenate.Arms}
 	case planner.SchemaChange:
-		return DDL{Plan: p}
+		d := p.DDL
+		return &DDL{Target: p.ShardTarget(), Op: d.Op, Tables: d.Tables, TemplateSQL: d.TemplateSQL, Concurrent: d.Concurrent,
+			IndexName: d.IndexName, KeyRename: d.KeyRename, Defaults: d.Defaults, Functions: d.Functions, Statements: d}
 	case planner.Explain:
 		ex := p.Explain
 		return &Explain{Options: ex.Options, Analyze: ex.Analyze, Input: Build(ex.Inner), InnerKind: ex.Inner.Kind.String()}
