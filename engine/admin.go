@@ -4,30 +4,43 @@ import (
 	"context"
 	"database/sql/driver"
 	"reflect"
-
-	"github.com/pgshard/pgshard/planner"
 )
 
 // Admin is a call of one of pg_shard's administrative functions
-// (planner.AdminCall: master_add_node, master_create_distributed_table,
+// (master_add_node, master_create_distributed_table,
 // master_create_worker_shards, master_copy_shard_placement,
 // master_move_shard_placement): once with the call's own arguments, or once
 // per row of its FROM clause (Cursor.AdminArgs). Each call
 // (Cursor.RunAdmin) returns one row with an empty (void) value, as
 // PostgreSQL shows a void function. Where they may run (not inside a
 // transaction) is the Cursor's to decide.
+//
+// An Admin is made once per plan (Build), immutable and shared by every
+// connection that runs it.
 type Admin struct {
-	Plan *planner.Plan
+	// Function is the administrative function called.
+	Function string
+	// Args are the arguments of a call without FROM.
+	Args []Resolver
+	// ArgsSQL, for a call with FROM, selects the arguments of each call.
+	ArgsSQL string
 }
 
-func (a Admin) Inputs() []Primitive { return nil }
+// Resolver is where a value comes from at execute time: a literal or a
+// bind parameter (planner.Value).
+type Resolver interface {
+	// Resolve returns the value given the statement's arguments.
+	Resolve(args []any) (any, error)
+}
 
-func (a Admin) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Result, error) {
+func (a *Admin) Inputs() []Primitive { return nil }
+
+func (a *Admin) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Result, error) {
 	return execRows(a.Query(ctx, vc, nargs))
 }
 
-func (a Admin) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
-	call := a.Plan.Admin
+func (a *Admin) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
+	call := a
 	args := plainArgs(nargs)
 	var calls [][]any
 	if call.ArgsSQL == "" {
@@ -56,8 +69,8 @@ func (a Admin) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) 
 	return out, nil
 }
 
-func (a Admin) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
-	d.Add("pgshard: %s", a.Plan.Kind)
+func (a *Admin) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
+	d.Add("pgshard: Admin")
 	return nil
 }
 

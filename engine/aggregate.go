@@ -11,32 +11,41 @@ import (
 	"time"
 
 	"github.com/pgshard/pgshard/internal/sqlerr"
-	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/plan"
 )
 
 // Aggregate is a Scatter whose select list is only count, sum, min and max
-// calls (planner.Plan.Aggregates): every shard returns one row, and the
-// rows are added up (or compared) in Go. Shards run in parallel outside a
-// transaction, one after the other in one.
+// calls: every shard returns one row, and the rows are added up (or
+// compared) in Go. Shards run in parallel outside a transaction, one after
+// the other in one.
+//
+// An Aggregate is made once per plan (Build), immutable and shared by
+// every connection that runs it.
 type Aggregate struct {
-	Plan *planner.Plan
+	// Target is what the statement runs on.
+	Target *plan.Target
+	// Shards picks the shards the arguments leave and gives their
+	// statements.
+	Shards ShardQueries
+	// Aggregates are the merge steps of the output columns, in order.
+	Aggregates []plan.Aggregate
 }
 
-func (a Aggregate) Inputs() []Primitive { return nil }
+func (a *Aggregate) Inputs() []Primitive { return nil }
 
-func (a Aggregate) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Result, error) {
+func (a *Aggregate) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Result, error) {
 	return execRows(a.Query(ctx, vc, nargs))
 }
 
-func (a Aggregate) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
-	sc, err := bindScatter(ctx, vc, a.Plan, nargs)
+func (a *Aggregate) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
+	sc, err := bindScatter(ctx, vc, a.Target, a.Shards, nargs)
 	if err != nil {
 		return nil, err
 	}
 	return a.queryBound(ctx, vc, sc)
 }
 
-func (a Aggregate) queryBound(ctx context.Context, vc Cursor, sc *scatterCall) (driver.Rows, error) {
+func (a *Aggregate) queryBound(ctx context.Context, vc Cursor, sc *scatterCall) (driver.Rows, error) {
 	n := len(sc.shards)
 	partial := make([]*Buffered, n)
 	err := eachShard(vc, n, func(i int) error {
@@ -52,7 +61,7 @@ func (a Aggregate) queryBound(ctx context.Context, vc Cursor, sc *scatterCall) (
 	}
 	cols := partial[0].Cols
 	out := make([]driver.Value, len(cols))
-	for c, agg := range a.Plan.Aggregates {
+	for c, agg := range a.Aggregates {
 		vals := make([]driver.Value, 0, n)
 		for _, part := range partial {
 			if len(part.Data) != 1 {
@@ -69,13 +78,17 @@ func (a Aggregate) queryBound(ctx context.Context, vc Cursor, sc *scatterCall) (
 	return &Buffered{Cols: cols, Data: [][]driver.Value{out}}, nil
 }
 
-func (a Aggregate) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
-	return describeScatter(ctx, vc, a.Plan, nargs, d)
+func (a *Aggregate) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
+	return describeScatter(ctx, vc, a.Target, a.Shards, nargs, d, a.merged)
+}
+
+func (a *Aggregate) merged(vc Cursor, shards []int, args []any) (string, func(int) (string, error), []driver.NamedValue) {
+	return aggregated(vc, shards, args)
 }
 
 // combine merges the shards' partial results of one aggregate column, given
 // the column's database type name (as pgx reports it).
-func combine(kind planner.AggregateKind, dbType string, vals []driver.Value) (driver.Value, error) {
+func combine(kind plan.AggregateKind, dbType string, vals []driver.Value) (driver.Value, error) {
 	var acc driver.Value
 	for _, v := range vals {
 		if v == nil {
@@ -87,12 +100,12 @@ func combine(kind planner.AggregateKind, dbType string, vals []driver.Value) (dr
 		}
 		var err error
 		switch kind {
-		case planner.AggCount, planner.AggSum:
+		case plan.AggCount, plan.AggSum:
 			acc, err = add(dbType, acc, v)
-		case planner.AggMin, planner.AggMax:
+		case plan.AggMin, plan.AggMax:
 			var c int
 			c, err = compare(dbType, acc, v)
-			if err == nil && ((kind == planner.AggMin && c > 0) || (kind == planner.AggMax && c < 0)) {
+			if err == nil && ((kind == plan.AggMin && c > 0) || (kind == plan.AggMax && c < 0)) {
 				acc = v
 			}
 		}
@@ -100,7 +113,7 @@ func combine(kind planner.AggregateKind, dbType string, vals []driver.Value) (dr
 			return nil, err
 		}
 	}
-	if acc == nil && kind == planner.AggCount {
+	if acc == nil && kind == plan.AggCount {
 		return int64(0), nil
 	}
 	return acc, nil

@@ -25,7 +25,7 @@ func TestAggregate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.sql, func(t *testing.T) {
 			prim := Build(st.plan(t, tt.sql))
-			if _, ok := prim.(Aggregate); !ok {
+			if _, ok := prim.(*Aggregate); !ok {
 				t.Fatalf("built %T, want Aggregate", prim)
 			}
 			vc := &testCursor{}

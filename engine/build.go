@@ -4,28 +4,48 @@ import "github.com/pgshard/pgshard/planner"
 
 // Build returns the tree of primitives that runs p, or nil for the plans
 // the driver runs itself (Passthrough statements and transaction control,
-// which belong to the session). It allocates nothing for a single-shard
-// plan (Route is one pointer), so it may run on every execute of a cached
-// plan.
+// which belong to the session). The tree is made once per plan and kept
+// with it (planner.Plan.Primitives), immutable and shared by every
+// connection: after the first call Build allocates nothing, so it may run
+// on every execute of a cached plan.
 func Build(p *planner.Plan) Primitive {
+	prim, _ := p.Primitives(build).(Primitive)
+	return prim
+}
+
+// build makes the tree of primitives of p (Build).
+func build(p *planner.Plan) any {
 	if p.Tx != nil {
 		return nil
 	}
 	switch p.Kind {
 	case planner.Router:
-		return Route{Plan: p}
+		return &Route{Target: p.ShardTarget(), Shards: p, InsertRows: len(p.InsertKeys)}
 	case planner.Scatter:
 		return buildScatter(p)
 	case planner.Admin:
-		return Admin{Plan: p}
+		call := p.Admin
+		args := make([]Resolver, len(call.Args))
+		for i, v := range call.Args {
+			args[i] = v
+		}
+		return &Admin{Function: call.Function, Args: args, ArgsSQL: call.ArgsSQL}
 	case planner.Materialize:
-		return Materialize{Plan: p}
+		mp := p.Materialize
+		subs := make([]MaterializedSubquery, len(mp.Subqueries))
+		for i, sq := range mp.Subqueries {
+			subs[i] = MaterializedSubquery{SQL: sq.SQL, TypedSQL: sq.TypedSQL, Params: sq.Params, Names: sq.Names, Sending: sq}
+		}
+		return Materialize{Subqueries: subs, Outer: mp, Args: mp.Args, Broadcast: mp.Broadcast}
 	case planner.Concatenate:
-		return Concatenate{Plan: p}
+		return &Concatenate{Arms: p.Concatenate.Arms}
 	case planner.SchemaChange:
-		return DDL{Plan: p}
+		d := p.DDL
+		return &DDL{Target: p.ShardTarget(), Op: d.Op, Tables: d.Tables, TemplateSQL: d.TemplateSQL, Concurrent: d.Concurrent,
+			IndexName: d.IndexName, KeyRename: d.KeyRename, Defaults: d.Defaults, Functions: d.Functions, Statements: d}
 	case planner.Explain:
-		return &Explain{Plan: p, Input: Build(p.Explain.Inner)}
+		ex := p.Explain
+		return &Explain{Options: ex.Options, Analyze: ex.Analyze, Input: Build(ex.Inner), InnerKind: ex.Inner.Kind.String()}
 	}
 	return nil
 }
@@ -37,11 +57,12 @@ func buildScatter(p *planner.Plan) Primitive {
 	case p.Copy != nil:
 		return CopyTo{Plan: p}
 	case p.InsertSelect != nil:
-		return InsertSelect{Plan: p}
+		return buildInsertSelect(p)
 	case p.Modifies:
-		return ScatterWrite{Plan: p}
+		return &ScatterWrite{Target: p.ShardTarget(), Shards: p}
 	case p.SortMerge != nil:
-		return SortMerge{Plan: p}
+		m := p.SortMerge
+		return &SortMerge{Target: p.ShardTarget(), Shards: p, Merge: m, Keys: m.Keys, Extra: m.Extra, Limit: m.Limit, Offset: m.Offset, Params: m.Params, Fallback: scatterRead(p)}
 	}
 	return scatterRead(p)
 }
@@ -50,9 +71,23 @@ func buildScatter(p *planner.Plan) Primitive {
 func scatterRead(p *planner.Plan) scatterInput {
 	switch {
 	case p.Combine != nil:
-		return Combine{Plan: p}
+		return Combine{Target: p.ShardTarget(), Shards: p, Step: p.Combine, Params: p.Combine.Params, Columns: p.Combine.Columns, Mode: p.Combine.Mode}
 	case p.Aggregates != nil:
-		return Aggregate{Plan: p}
+		return &Aggregate{Target: p.ShardTarget(), Shards: p, Aggregates: p.Aggregates}
 	}
-	return Scatter{Plan: p}
+	return &Scatter{Target: p.ShardTarget(), Shards: p}
+}
+
+// buildInsertSelect makes the InsertSelect of p.
+func buildInsertSelect(p *planner.Plan) *InsertSelect {
+	ip := p.InsertSelect
+	s := &InsertSelect{
+		Target: p.ShardTarget(), Version: p.Version, Shards: p, Client: ip,
+		SelectSQL: ip.SelectSQL, SelectParams: ip.SelectParams, Columns: ip.Columns, KeyIndex: ip.KeyIndex,
+		Defaults: ip.Defaults, DefaultsCount: ip.DefaultsCount, ClientReason: ip.ClientReason,
+	}
+	if pd := ip.Pushdown; pd != nil {
+		s.Pushdown = &InsertPushdown{Select: pd.Select.ShardTarget(), Params: pd.Params, ConflictParams: pd.ConflictParams, Sources: pd.Sources, Shards: pd}
+	}
+	return s
 }

@@ -36,3 +36,31 @@ func TestBuild(t *testing.T) {
 		})
 	}
 }
+
+// TestBuildKeptWithPlan: the tree is made once per plan and shared, so
+// that running a cached plan builds nothing: the second Build of a plan
+// returns the same primitives and allocates nothing.
+func TestBuildKeptWithPlan(t *testing.T) {
+	st := newShardedTable(t, "buildkept_kv", 4, 1)
+	for _, sql := range []string{
+		`SELECT v FROM buildkept_kv WHERE k = $1`,
+		`INSERT INTO buildkept_kv (k, v) VALUES ($1, $2)`,
+		`SELECT v FROM buildkept_kv`,
+		`UPDATE buildkept_kv SET v = 'x'`,
+		`SELECT k FROM buildkept_kv ORDER BY k LIMIT 3`,
+	} {
+		t.Run(sql, func(t *testing.T) {
+			p := st.plan(t, sql)
+			first := Build(p)
+			if first == nil {
+				t.Fatalf("no tree")
+			}
+			if again := Build(p); again != first {
+				t.Fatalf("second Build made a new tree %s (%p), want the first (%p)", Tree(again), again, first)
+			}
+			if n := testing.AllocsPerRun(100, func() { _ = Build(p) }); n != 0 {
+				t.Fatalf("Build of a built plan allocates %v times, want 0", n)
+			}
+		})
+	}
+}

@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgshard/pgshard/internal/sqlerr"
-	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/plan"
 )
 
 // learnMergeState asks PostgreSQL, on a placement of shard index shard,
@@ -21,11 +21,11 @@ import (
 // merge compares text in Go only where PostgreSQL orders it by its bytes
 // (textOrderIsBytewise). Rows of pg_collation and pg_database are read as
 // jsonb, so that the columns of every PostgreSQL version are found by name.
-func learnMergeState(ctx context.Context, vc Cursor, p *planner.Plan, shard int, args []driver.NamedValue) (planner.MergeState, error) {
-	m := p.SortMerge
-	sql, err := m.ShardSQL(shard)
+func learnMergeState(ctx context.Context, vc Cursor, s *SortMerge, shard int, args []driver.NamedValue) (plan.MergeState, error) {
+	m := s
+	sql, err := s.Merge.ShardSQL(shard)
 	if err != nil {
-		return planner.MergeState{}, err
+		return plan.MergeState{}, err
 	}
 	visibleKeys := 0
 	for _, k := range m.Keys {
@@ -53,19 +53,19 @@ func learnMergeState(ctx context.Context, vc Cursor, p *planner.Plan, shard int,
 	for i, a := range args {
 		values[i] = a.Value
 	}
-	vals, err := probeShard(ctx, vc, p, shard, q, values)
-	var state planner.MergeState
+	vals, err := probeShard(ctx, vc, s.Target, shard, q, values)
+	var state plan.MergeState
 	if err == nil {
 		database, _ := vals[0].(map[string]any)
 		encoding, _ := vals[1].(string)
-		state = planner.MergeState{Known: true, Bytewise: make([]bool, len(m.Keys))}
+		state = plan.MergeState{Known: true, Bytewise: make([]bool, len(m.Keys))}
 		for i := range m.Keys {
 			coll, collatable := vals[i+2].(map[string]any)
 			state.Bytewise[i] = !collatable || textOrderIsBytewise(collationOf(coll, database), encoding)
 		}
 	}
 	if err != nil {
-		return planner.MergeState{}, fmt.Errorf("pgshard: reading the collations of ORDER BY keys: %w", err)
+		return plan.MergeState{}, fmt.Errorf("pgshard: reading the collations of ORDER BY keys: %w", err)
 	}
 	return state, nil
 }
@@ -155,7 +155,7 @@ func isCUTF8(locale string) bool {
 // index idx of p's table may use (Cursor.OnShard, failing over as reads
 // do), and returns the row's values as pgx decodes them (jsonb as
 // map[string]any).
-func probeShard(ctx context.Context, vc Cursor, p *planner.Plan, idx int, sql string, args []any) ([]any, error) {
+func probeShard(ctx context.Context, vc Cursor, p *plan.Target, idx int, sql string, args []any) ([]any, error) {
 	var vals []any
 	err := vc.OnShard(ctx, p, idx, func(c *pgx.Conn) error {
 		row, err := c.Query(ctx, sql, args...)

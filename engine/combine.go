@@ -14,7 +14,7 @@ import (
 
 	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/merge"
-	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/plan"
 )
 
 // Combine is a Scatter plan whose answer PostgreSQL combines from the
@@ -41,8 +41,40 @@ import (
 //
 // The partial rows are held in memory, at most MaxCombineBytes of them for
 // all shards together.
+//
+// A Combine is made once per plan (Build), immutable but for what Step
+// learns (the partial columns' collations, under its own lock), and shared
+// by every connection that runs it.
 type Combine struct {
-	Plan *planner.Plan
+	// Target is what the statement runs on.
+	Target *plan.Target
+	// Shards picks the shards the arguments leave and gives their partial
+	// queries.
+	Shards ShardQueries
+	// Step is the combine query.
+	Step CombineStep
+	// Params lists the statement's parameters the combine query takes, in
+	// its numbering; the arrays of partial columns follow them.
+	Params []int
+	// Columns is the number of partial columns.
+	Columns int
+	// Mode is "partial aggregate" or "rows", for EXPLAIN.
+	Mode string
+}
+
+// CombineStep is the query that combines the shards' partial rows on one
+// placement (*planner.CombinePlan). Implementations are safe for
+// concurrent use.
+type CombineStep interface {
+	// SQL returns the combine query for partial columns of the given
+	// types, collations and transport.
+	SQL(in plan.CombineInput) (string, error)
+	// ColumnName is the name of partial column i in the partial query.
+	ColumnName(i int) string
+	// Collations returns the partial columns' collations once known.
+	Collations() ([]string, bool)
+	// SetCollations records the partial columns' collations.
+	SetCollations(cs []string)
 }
 
 // MaxCombineBytes bounds the partial rows a multi-shard query whose answer
@@ -64,7 +96,7 @@ func (c Combine) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue)
 }
 
 func (c Combine) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
-	args, _, err := vc.Bind(ctx, c.Plan, nargs)
+	args, _, err := vc.Bind(ctx, c.Target, nargs)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +108,12 @@ func (c Combine) queryBound(ctx context.Context, vc Cursor, sc *scatterCall) (dr
 }
 
 func (c Combine) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
-	return describeScatter(ctx, vc, c.Plan, nargs, d)
+	return describeScatter(ctx, vc, c.Target, c.Shards, nargs, d, c.merged)
+}
+
+// merged is how a Combine merges, for EXPLAIN.
+func (c Combine) merged(Cursor, []int, []any) (string, func(int) (string, error), []driver.NamedValue) {
+	return fmt.Sprintf("PostgreSQL combines the shards' partial rows (%s, %d columns)", c.Mode, c.Columns), nil, nil
 }
 
 // partialRows are one shard's answer to a partial query, column by column:
@@ -109,9 +146,9 @@ var builtinTypes = &ServerTypes{formats: canonicalTransport}
 // (err) a partial column of a user type that serverTypesOf may let travel
 // exactly.
 func (c Combine) queryWith(ctx context.Context, vc Cursor, args []any, userTypes bool) (rows driver.Rows, retry bool, err error) {
-	p := c.Plan
-	shardArgs := append([]any{canonicalTransport}, planner.ShardArgs(p, args)...)
-	shards, err := targetShards(p, args)
+	p, q := c.Target, c.Shards
+	shardArgs := append([]any{canonicalTransport}, plan.ShardArgs(p.ShardParams, args)...)
+	shards, err := targetShards(q, args)
 	if err != nil {
 		return nil, false, err
 	}
@@ -121,7 +158,7 @@ func (c Combine) queryWith(ctx context.Context, vc Cursor, args []any, userTypes
 	limit := int64(MaxCombineBytes)
 	var held atomic.Int64 // bytes of partial rows read, all shards together
 	err = eachShard(vc, n, func(i int) error {
-		sql, err := p.ShardSQL(shards[i])
+		sql, err := q.ShardSQL(shards[i])
 		if err != nil {
 			return err
 		}
@@ -181,7 +218,7 @@ func (c Combine) queryWith(ctx context.Context, vc Cursor, args []any, userTypes
 		}
 	}
 	home := shards[0]
-	homeSQL, err := p.ShardSQL(home)
+	homeSQL, err := q.ShardSQL(home)
 	if err != nil {
 		return nil, false, err
 	}
@@ -223,11 +260,11 @@ func (c Combine) queryWith(ctx context.Context, vc Cursor, args []any, userTypes
 		for j, ti := range infos {
 			types[j], collatable[j] = ti.Name, ti.Collatable
 		}
-		collations, err := partialCollations(ctx, conn, p, homeSQL, collatable, shardArgs)
+		collations, err := partialCollations(ctx, conn, c.Step, homeSQL, collatable, shardArgs)
 		if err != nil {
 			return err
 		}
-		sql, err = p.Combine.SQL(planner.CombineInput{Types: types, Collations: collations, Binary: binaryCols})
+		sql, err = c.Step.SQL(plan.CombineInput{Types: types, Collations: collations, Binary: binaryCols})
 		return err
 	})
 	if err == nil {
@@ -236,14 +273,14 @@ func (c Combine) queryWith(ctx context.Context, vc Cursor, args []any, userTypes
 	if err != nil {
 		return nil, retry, err
 	}
-	cargs := make([]driver.NamedValue, 0, len(p.Combine.Params)+k+2)
+	cargs := make([]driver.NamedValue, 0, len(c.Params)+k+2)
 	if vc.TextResults() {
 		// Binary parameters need a described statement; the answer stays in
 		// text, as the connections' mode returns it (replacing the binary
 		// formats stdlib asks for).
 		cargs = append(cargs, driver.NamedValue{Value: pgx.QueryExecModeDescribeExec}, driver.NamedValue{Value: pgx.QueryResultFormatsByOID{}})
 	}
-	for _, pn := range p.Combine.Params {
+	for _, pn := range c.Params {
 		var v any
 		if pn <= len(args) {
 			v = args[pn-1]
@@ -362,8 +399,8 @@ func fieldsDescription(m *pgtype.Map, fds []pgconn.FieldDescription) merge.RowDe
 // query sorts, groups and compares text as the shards did (COLLATE clauses,
 // columns with their own collation). It asks PostgreSQL once per plan,
 // without running the partial query (LIMIT 0).
-func partialCollations(ctx context.Context, conn *pgx.Conn, p *planner.Plan, partialSQL string, collatable []bool, args []any) ([]string, error) {
-	if got, ok := p.Combine.Collations(); ok {
+func partialCollations(ctx context.Context, conn *pgx.Conn, step CombineStep, partialSQL string, collatable []bool, args []any) ([]string, error) {
+	if got, ok := step.Collations(); ok {
 		return got, nil
 	}
 	n := len(collatable)
@@ -378,10 +415,10 @@ func partialCollations(ctx context.Context, conn *pgx.Conn, p *planner.Plan, par
 			q += ", "
 		}
 		asked = append(asked, i)
-		q += fmt.Sprintf("pg_collation_for((SELECT s.%s FROM (%s) s LIMIT 0))", pgx.Identifier{p.Combine.ColumnName(i)}.Sanitize(), partialSQL)
+		q += fmt.Sprintf("pg_collation_for((SELECT s.%s FROM (%s) s LIMIT 0))", pgx.Identifier{step.ColumnName(i)}.Sanitize(), partialSQL)
 	}
 	if len(asked) == 0 {
-		p.Combine.SetCollations(out)
+		step.SetCollations(out)
 		return out, nil
 	}
 	rows, err := conn.Query(ctx, q, args...)
@@ -407,6 +444,6 @@ func partialCollations(ctx context.Context, conn *pgx.Conn, p *planner.Plan, par
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	p.Combine.SetCollations(out)
+	step.SetCollations(out)
 	return out, nil
 }

@@ -5,27 +5,32 @@ import (
 	"database/sql/driver"
 	"reflect"
 
-	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/plan"
 )
 
-// Concatenate runs a UNION ALL arm by arm (planner.ConcatenatePlan): each
+// Concatenate runs a UNION ALL arm by arm: each
 // arm is a statement of the session (Cursor.Statement, planned and run as
 // the application's own), opened once the one before it is read to the
 // end and closed, so that inside a transaction the arms share its one
 // connection per node. Rows stream; nothing is held. The columns are the
 // first arm's, as PostgreSQL names a UNION's.
+//
+// A Concatenate is made once per plan (Build), immutable and shared by
+// every connection that runs it.
 type Concatenate struct {
-	Plan *planner.Plan
+	// Arms are the UNION ALL's arms, in order, each a statement with
+	// parameters of its own.
+	Arms []plan.Arm
 }
 
-func (c Concatenate) Inputs() []Primitive { return nil }
+func (c *Concatenate) Inputs() []Primitive { return nil }
 
-func (c Concatenate) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Result, error) {
+func (c *Concatenate) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Result, error) {
 	return execRows(c.Query(ctx, vc, nargs))
 }
 
-func (c Concatenate) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
-	arms := c.Plan.Concatenate.Arms
+func (c *Concatenate) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
+	arms := c.Arms
 	open := func(i int) (driver.Rows, error) {
 		args := make([]driver.NamedValue, len(arms[i].Params))
 		for j, n := range arms[i].Params {
@@ -43,8 +48,8 @@ func (c Concatenate) Query(ctx context.Context, vc Cursor, nargs []driver.NamedV
 	return &armRows{Concat: NewConcat(first, len(arms), open), names: first.Columns(), cols: DescribeColumns(first)}, nil
 }
 
-func (c Concatenate) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
-	arms := c.Plan.Concatenate.Arms
+func (c *Concatenate) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
+	arms := c.Arms
 	d.Add("pgshard: Concatenate: UNION ALL of %d arms, each run through pgshard on its own, one after the other; their rows stream out as they come (nothing held in memory)", len(arms))
 	for i, a := range arms {
 		d.Add("  arm %d: %s", i+1, a.SQL)

@@ -35,7 +35,7 @@ func TestConcatenate(t *testing.T) {
 		t.Fatal(err)
 	}
 	prim := Build(p)
-	if _, ok := prim.(Concatenate); !ok {
+	if _, ok := prim.(*Concatenate); !ok {
 		t.Fatalf("built %T, want Concatenate\n%s", prim, p.Describe())
 	}
 	vc := &testCursor{snap: a.snap, env: env}

@@ -20,6 +20,7 @@ import (
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/internal/pgtest"
 	"github.com/pgshard/pgshard/merge"
+	"github.com/pgshard/pgshard/plan"
 	"github.com/pgshard/pgshard/planner"
 )
 
@@ -264,8 +265,8 @@ func (c *testCursor) calls() []string {
 	return out
 }
 
-func (c *testCursor) Bind(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) ([]any, []driver.NamedValue, error) {
-	if p.Eval != nil {
+func (c *testCursor) Bind(ctx context.Context, p plan.Targeted, nargs []driver.NamedValue) ([]any, []driver.NamedValue, error) {
+	if p.ShardTarget().Eval != nil {
 		return nil, nil, errors.New("testCursor: plans with Eval need the driver's session")
 	}
 	args := make([]any, len(nargs))
@@ -275,8 +276,8 @@ func (c *testCursor) Bind(ctx context.Context, p *planner.Plan, nargs []driver.N
 	return args, nargs, nil
 }
 
-func (c *testCursor) ReadShard(ctx context.Context, p *planner.Plan, idx int, sql string, args []driver.NamedValue) (driver.Rows, error) {
-	s := &p.Table.Shards[idx]
+func (c *testCursor) ReadShard(ctx context.Context, p plan.Targeted, idx int, sql string, args []driver.NamedValue) (driver.Rows, error) {
+	s := &p.ShardTarget().Table.Shards[idx]
 	c.logf("read %d", s.ID)
 	pl := s.Finalized()[0]
 	conn, err := openNode(pl.Node)
@@ -291,7 +292,7 @@ func (c *testCursor) ReadShard(ctx context.Context, p *planner.Plan, idx int, sq
 	return &testRows{Rows: rows, conn: conn, node: pl.Node}, nil
 }
 
-func (c *testCursor) WriteShard(ctx context.Context, p *planner.Plan, shard *catalog.Shard, sql string, args []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
+func (c *testCursor) WriteShard(ctx context.Context, p plan.Targeted, shard *catalog.Shard, sql string, args []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
 	var res driver.Result
 	var out driver.Rows
 	for i, pl := range shard.Writable() {
@@ -352,7 +353,7 @@ func (c *testCursor) Atomically(ctx context.Context, nodes []catalog.Node, f fun
 	return err
 }
 
-func (c *testCursor) Fanout(ctx context.Context, p *planner.Plan, shards []int, mustStream bool, open func(ctx context.Context, pos int) (driver.Rows, error)) ([]driver.Rows, func(), bool, error) {
+func (c *testCursor) Fanout(ctx context.Context, p plan.Targeted, shards []int, mustStream bool, open func(ctx context.Context, pos int) (driver.Rows, error)) ([]driver.Rows, func(), bool, error) {
 	c.logf("fanout %d", len(shards))
 	sources, err := merge.Parallel(ctx, len(shards), ScatterBuffer, open)
 	return sources, func() {}, false, err
@@ -413,8 +414,8 @@ func (c *testCursor) MetadataVersion(context.Context) (int64, error) { return 1,
 var errNotInEngine = errors.New("testCursor: this needs the driver's session")
 
 // OnShard runs fn on a new connection to the shard's first placement.
-func (c *testCursor) OnShard(ctx context.Context, p *planner.Plan, idx int, fn func(conn *pgx.Conn) error) error {
-	s := &p.Table.Shards[idx]
+func (c *testCursor) OnShard(ctx context.Context, p plan.Targeted, idx int, fn func(conn *pgx.Conn) error) error {
+	s := &p.ShardTarget().Table.Shards[idx]
 	c.logf("on shard %d", s.ID)
 	conn, err := connectNode(ctx, s.Finalized()[0].Node)
 	if err != nil {

@@ -8,10 +8,10 @@ import (
 
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/internal/sqlerr"
-	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/plan"
 )
 
-// DDL is a schema change on distributed tables (planner.DDLPlan): the
+// DDL is a schema change on distributed tables (plan.DDLPlan): the
 // template tables on the metadata database and every finalized placement
 // of their shards change together, as one atomic statement
 // (Cursor.Atomically: the open transaction, or an implicit one committed
@@ -31,25 +31,62 @@ import (
 // CREATE and DROP INDEX CONCURRENTLY cannot run in a transaction: they run
 // placement by placement (concurrently), see there. ANALYZE and VACUUM
 // change no schema: see maintain.
+//
+// A DDL is made once per plan (Build), immutable and shared by every
+// connection that runs it.
 type DDL struct {
-	Plan *planner.Plan
+	// Target is what the statement runs on (for EXPLAIN's placements).
+	Target *plan.Target
+	// Op is the kind of schema change.
+	Op plan.DDLOp
+	// Tables are the distributed tables the statement changes, the first
+	// one the statement's own; the others are co-located with it.
+	Tables []*catalog.Table
+	// TemplateSQL is what the metadata database runs on the templates;
+	// "" when they are left alone.
+	TemplateSQL string
+	// Concurrent is set for CREATE / DROP INDEX CONCURRENTLY.
+	Concurrent bool
+	// IndexName is the name of the index CREATE INDEX makes, "" for other
+	// statements.
+	IndexName string
+	// KeyRename is the new name of the distribution column (RENAME COLUMN
+	// of the key); "" for other statements.
+	KeyRename string
+	// Defaults are the non-constant defaults of added columns, each
+	// evaluated once on the metadata database.
+	Defaults []plan.DefaultEval
+	// Functions are the functions the added columns' defaults and USING
+	// expressions call, refused when volatile.
+	Functions []string
+	// Statements writes the statement of each shard (*plan.DDLPlan).
+	Statements DDLStatements
 }
 
-func (x DDL) Inputs() []Primitive { return nil }
+// DDLStatements writes the statement of a schema change for one shard
+// index of its tables (*plan.DDLPlan). Safe for concurrent use.
+type DDLStatements interface {
+	// ShardSQL returns the statement for the shards (shards[j] is
+	// Tables[j]'s), with values the results of Defaults, in order; ""
+	// when the shards have nothing to run.
+	ShardSQL(shards []plan.ShardRef, values []*string) (string, error)
+}
 
-func (x DDL) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
+func (x *DDL) Inputs() []Primitive { return nil }
+
+func (x *DDL) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
 	if _, err := x.Exec(ctx, vc, nargs); err != nil {
 		return nil, err
 	}
 	return &Buffered{}, nil
 }
 
-func (x DDL) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Result, error) {
-	d := x.Plan.DDL
+func (x *DDL) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Result, error) {
+	d := x
 	if d.Concurrent {
 		return x.concurrently(ctx, vc)
 	}
-	if d.Op == planner.DDLAnalyze || d.Op == planner.DDLVacuum {
+	if d.Op == plan.DDLAnalyze || d.Op == plan.DDLVacuum {
 		return x.maintain(ctx, vc)
 	}
 	var version int64
@@ -72,7 +109,7 @@ func (x DDL) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (dr
 			}
 		}
 		for i := 0; i < l.count(); i++ {
-			sql, err := d.ShardSQL(l.refs(i), values)
+			sql, err := d.Statements.ShardSQL(l.refs(i), values)
 			if err != nil {
 				return err
 			}
@@ -81,7 +118,7 @@ func (x DDL) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (dr
 			}
 			for _, pl := range l.tables[0].shards[i].placements {
 				if pl.State != catalog.StateFinalized {
-					if d.Op == planner.DDLDropTable {
+					if d.Op == plan.DDLDropTable {
 						leftovers = append(leftovers, leftover{pl, sql})
 					}
 					continue
@@ -130,8 +167,8 @@ type leftover struct {
 // a placement fails, the template still has the index and the error says
 // how many placements no longer do; the same statement with IF EXISTS
 // finishes the job.
-func (x DDL) concurrently(ctx context.Context, vc Cursor) (driver.Result, error) {
-	d := x.Plan.DDL
+func (x *DDL) concurrently(ctx context.Context, vc Cursor) (driver.Result, error) {
+	d := x
 	if vc.InTransaction() {
 		return nil, sqlerr.New("25001", "%s CONCURRENTLY cannot run inside a transaction block", d.Op)
 	}
@@ -146,7 +183,7 @@ func (x DDL) concurrently(ctx context.Context, vc Cursor) (driver.Result, error)
 	}
 	var steps []step
 	for i := 0; i < l.count(); i++ {
-		sql, err := d.ShardSQL(l.refs(i), nil)
+		sql, err := d.Statements.ShardSQL(l.refs(i), nil)
 		if err != nil {
 			return nil, err
 		}
@@ -156,7 +193,7 @@ func (x DDL) concurrently(ctx context.Context, vc Cursor) (driver.Result, error)
 			}
 		}
 	}
-	if d.Op == planner.DDLCreateIndex {
+	if d.Op == plan.DDLCreateIndex {
 		if _, err := vc.MetaQuery(ctx, d.TemplateSQL); err != nil {
 			return nil, err
 		}
@@ -213,9 +250,9 @@ func (x DDL) concurrently(ctx context.Context, vc Cursor) (driver.Result, error)
 // each placement's statement commits on its own, as does ANALYZE's. An
 // ANALYZE in an open transaction runs in it (Atomically), as PostgreSQL's
 // does, and is committed with it.
-func (x DDL) maintain(ctx context.Context, vc Cursor) (driver.Result, error) {
-	d := x.Plan.DDL
-	if d.Op == planner.DDLVacuum && vc.InTransaction() {
+func (x *DDL) maintain(ctx context.Context, vc Cursor) (driver.Result, error) {
+	d := x
+	if d.Op == plan.DDLVacuum && vc.InTransaction() {
 		return nil, sqlerr.New("25001", "VACUUM cannot run inside a transaction block")
 	}
 	run := func() error {
@@ -227,7 +264,7 @@ func (x DDL) maintain(ctx context.Context, vc Cursor) (driver.Result, error) {
 			return err
 		}
 		for i := 0; i < l.count(); i++ {
-			sql, err := d.ShardSQL(l.refs(i), nil)
+			sql, err := d.Statements.ShardSQL(l.refs(i), nil)
 			if err != nil {
 				return err
 			}
@@ -254,13 +291,13 @@ func (x DDL) maintain(ctx context.Context, vc Cursor) (driver.Result, error) {
 	return Result{}, nil
 }
 
-func (x DDL) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, desc *Description) error {
-	d := x.Plan.DDL
+func (x *DDL) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, desc *Description) error {
+	d := x
 	how := "in one transaction (two-phase commit)"
 	switch {
-	case d.Concurrent, d.Op == planner.DDLVacuum:
+	case d.Concurrent, d.Op == plan.DDLVacuum:
 		how = "placement by placement, outside a transaction"
-	case d.Op == planner.DDLAnalyze:
+	case d.Op == plan.DDLAnalyze:
 		how = "placement by placement (in the open transaction, if any)"
 	}
 	desc.Add("pgshard: %s of %s on the template and every finalized placement of its %d shards, %s", d.Op, d.Tables[0].Name, len(d.Tables[0].Shards), how)
@@ -268,20 +305,20 @@ func (x DDL) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue,
 		desc.Add("  template SQL: %s", d.TemplateSQL)
 	}
 	for i := range d.Tables[0].Shards {
-		refs := make([]planner.ShardRef, len(d.Tables))
+		refs := make([]plan.ShardRef, len(d.Tables))
 		for j, t := range d.Tables {
 			if !t.Reference() && i >= len(t.Shards) {
 				return sqlerr.New(sqlerr.ObjectNotInPrereq, "co-located tables \"%s\" and \"%s\" have different shard counts", d.Tables[0].Name, t.Name)
 			}
 			s := t.ShardAt(i)
-			refs[j] = planner.ShardRef{ID: s.ID, Table: t.ShardTableName(s.ID)}
+			refs[j] = plan.ShardRef{ID: s.ID, Table: t.ShardTableName(s.ID)}
 		}
-		sql, err := d.ShardSQL(refs, nil)
+		sql, err := d.Statements.ShardSQL(refs, nil)
 		if err != nil {
 			return err
 		}
 		s := &d.Tables[0].Shards[i]
-		desc.Add("  shard %d on %s", s.ID, desc.Placements(x.Plan, s))
+		desc.Add("  shard %d on %s", s.ID, desc.Placements(x.Target, s))
 		desc.Add("    SQL: %s", sql)
 	}
 	return nil
@@ -313,8 +350,8 @@ type ddlShard struct {
 func (l *ddlLayout) count() int { return len(l.tables[0].shards) }
 
 // refs names shard index i of every table.
-func (l *ddlLayout) refs(i int) []planner.ShardRef {
-	out := make([]planner.ShardRef, len(l.tables))
+func (l *ddlLayout) refs(i int) []plan.ShardRef {
+	out := make([]plan.ShardRef, len(l.tables))
 	for j, t := range l.tables {
 		s := t.shards[0]
 		if !t.reference {
@@ -324,7 +361,7 @@ func (l *ddlLayout) refs(i int) []planner.ShardRef {
 		if name == "" {
 			name = catalog.ShardName(t.name, s.id)
 		}
-		out[j] = planner.ShardRef{ID: s.id, Table: name}
+		out[j] = plan.ShardRef{ID: s.id, Table: name}
 	}
 	return out
 }
@@ -333,7 +370,7 @@ func (l *ddlLayout) refs(i int) []planner.ShardRef {
 // metadata database; with lock, their partition rows are locked FOR UPDATE
 // first (in the atomic statement's transaction), so that no shards are
 // created, and no other change applied, until it ends.
-func readLayout(ctx context.Context, vc Cursor, d *planner.DDLPlan, lock bool) (*ddlLayout, error) {
+func readLayout(ctx context.Context, vc Cursor, d *DDL, lock bool) (*ddlLayout, error) {
 	relids := make([]int64, len(d.Tables))
 	for i, t := range d.Tables {
 		relids[i] = int64(t.RelationID)
@@ -386,7 +423,7 @@ func readLayout(ctx context.Context, vc Cursor, d *planner.DDLPlan, lock bool) (
 			}
 			pl := catalog.Placement{ID: r[3].(int64), ShardID: id, State: catalog.ShardState(r[4].(int32)),
 				Node: catalog.Node{Name: r[5].(string), Port: int(r[6].(int32))}}
-			if pl.State == catalog.StateFilling && d.Op != planner.DDLDropTable && d.Op != planner.DDLAnalyze && d.Op != planner.DDLVacuum {
+			if pl.State == catalog.StateFilling && d.Op != plan.DDLDropTable && d.Op != plan.DDLAnalyze && d.Op != plan.DDLVacuum {
 				return nil, sqlerr.New(sqlerr.ObjectNotInPrereq, "shard %d of \"%s\" is being repaired or moved (placement %d on %s is filling); run the schema change once that finishes", id, t.name, pl.ID, pl.Node)
 			}
 			s := &t.shards[len(t.shards)-1]
@@ -399,7 +436,7 @@ func readLayout(ctx context.Context, vc Cursor, d *planner.DDLPlan, lock bool) (
 		if len(t.shards) != len(l.tables[0].shards) {
 			return nil, sqlerr.New(sqlerr.ObjectNotInPrereq, "co-located tables \"%s\" and \"%s\" have different shard counts", l.tables[0].name, t.name)
 		}
-		if d.Op == planner.DDLRename && d.KeyRename == "" && j == 0 {
+		if d.Op == plan.DDLRename && d.KeyRename == "" && j == 0 {
 			for _, s := range t.shards {
 				if s.legacy != "" {
 					return nil, sqlerr.Unsupported("cannot rename distributed table \"%s\": shard %d's table has the name an older pgshard gave it (%s); move its shards first", t.name, s.id, s.legacy)
@@ -413,14 +450,14 @@ func readLayout(ctx context.Context, vc Cursor, d *planner.DDLPlan, lock bool) (
 // updateMetadata records what the change means for the distribution
 // metadata: a dropped table's rows are gone, a renamed distribution column
 // is recorded under its new name.
-func (l *ddlLayout) updateMetadata(ctx context.Context, vc Cursor, d *planner.DDLPlan) error {
+func (l *ddlLayout) updateMetadata(ctx context.Context, vc Cursor, d *DDL) error {
 	relids := make([]int64, len(l.tables))
 	for i, t := range l.tables {
 		relids[i] = int64(t.relid)
 	}
 	var stmts []string
 	switch {
-	case d.Op == planner.DDLDropTable:
+	case d.Op == plan.DDLDropTable:
 		stmts = []string{
 			`DELETE FROM pgs_distribution_metadata.shard WHERE relation_id::int8 = ANY($1)`,
 			`DELETE FROM pgs_distribution_metadata.colocation WHERE relation_id::int8 = ANY($1)`,
@@ -441,7 +478,7 @@ func (l *ddlLayout) updateMetadata(ctx context.Context, vc Cursor, d *planner.DD
 // checkVolatile refuses a change whose added column defaults (or USING
 // expressions) call a volatile function: each shard and replica would
 // compute other values.
-func checkVolatile(ctx context.Context, vc Cursor, d *planner.DDLPlan) error {
+func checkVolatile(ctx context.Context, vc Cursor, d *DDL) error {
 	if len(d.Functions) == 0 {
 		return nil
 	}
@@ -457,7 +494,7 @@ func checkVolatile(ctx context.Context, vc Cursor, d *planner.DDLPlan) error {
 
 // evalDefaults evaluates the added columns' non-constant defaults once, on
 // the metadata database in the change's transaction.
-func evalDefaults(ctx context.Context, vc Cursor, d *planner.DDLPlan) ([]*string, error) {
+func evalDefaults(ctx context.Context, vc Cursor, d *DDL) ([]*string, error) {
 	if len(d.Defaults) == 0 {
 		return nil, nil
 	}

@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/pgshard/pgshard/catalog"
-	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/plan"
 )
 
 // Explain answers EXPLAIN of a statement on distributed tables by walking
@@ -20,9 +20,21 @@ import (
 // shard's SQL. With ANALYZE every shard runs its SQL, and each one's time
 // and row count are listed. The last line is the tree itself (Tree):
 // "pgshard: tree SortMerge(Combine)".
+//
+// An Explain is made once per plan (Build), immutable and shared by every
+// connection that runs it.
 type Explain struct {
-	Plan  *planner.Plan // Kind Explain
-	Input Primitive     // the tree of Plan.Explain.Inner
+	// Options is the EXPLAIN option list as written, "(ANALYZE, VERBOSE)"
+	// or "" for none, to prefix the shard SQL with.
+	Options string
+	// Analyze is set for EXPLAIN ANALYZE: every shard runs its SQL.
+	Analyze bool
+	// Input is the tree of the statement explained; nil for one the
+	// session runs itself.
+	Input Primitive
+	// InnerKind names how the statement explained runs, for one without a
+	// tree (planner.Kind).
+	InnerKind string
 }
 
 func (e *Explain) Inputs() []Primitive { return []Primitive{e.Input} }
@@ -34,13 +46,12 @@ func (e *Explain) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue
 // Query returns the lines of the plan, one row each, in a column named
 // QUERY PLAN, as PostgreSQL's EXPLAIN does.
 func (e *Explain) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
-	ex := e.Plan.Explain
-	d := &Description{Prefix: "EXPLAIN ", Analyze: ex.Analyze}
-	if ex.Options != "" {
-		d.Prefix += ex.Options + " "
+	d := &Description{Prefix: "EXPLAIN ", Analyze: e.Analyze}
+	if e.Options != "" {
+		d.Prefix += e.Options + " "
 	}
 	if e.Input == nil {
-		d.Add("pgshard: %s", ex.Inner.Kind)
+		d.Add("pgshard: %s", e.InnerKind)
 	} else {
 		if err := e.Input.Describe(ctx, vc, nargs, d); err != nil {
 			return nil, err
@@ -57,7 +68,7 @@ func (e *Explain) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValu
 // Describe of an Explain describes what it explains.
 func (e *Explain) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
 	if e.Input == nil {
-		d.Add("pgshard: %s", e.Plan.Explain.Inner.Kind)
+		d.Add("pgshard: %s", e.InnerKind)
 		return nil
 	}
 	return e.Input.Describe(ctx, vc, nargs, d)
@@ -104,7 +115,7 @@ func (d *Description) Add(format string, args ...any) {
 
 // ShardLines adds, each with indent, the lines of the shard's own EXPLAIN
 // of sql on shard index idx of p's table.
-func (d *Description) ShardLines(ctx context.Context, vc Cursor, p *planner.Plan, idx int, sql string, args []driver.NamedValue, indent string) error {
+func (d *Description) ShardLines(ctx context.Context, vc Cursor, p plan.Targeted, idx int, sql string, args []driver.NamedValue, indent string) error {
 	out, err := d.explainOn(ctx, vc, p, idx, d.Prefix+sql, args)
 	if err != nil {
 		return err
@@ -117,7 +128,7 @@ func (d *Description) ShardLines(ctx context.Context, vc Cursor, p *planner.Plan
 
 // explainOn runs an EXPLAIN of plan p's shard index idx on a placement a
 // read of it may use, and returns its lines.
-func (d *Description) explainOn(ctx context.Context, vc Cursor, p *planner.Plan, idx int, sql string, args []driver.NamedValue) ([]string, error) {
+func (d *Description) explainOn(ctx context.Context, vc Cursor, p plan.Targeted, idx int, sql string, args []driver.NamedValue) ([]string, error) {
 	rows, err := vc.ReadShard(ctx, p, idx, sql, args)
 	if err != nil {
 		return nil, err
@@ -139,14 +150,15 @@ func (d *Description) explainOn(ctx context.Context, vc Cursor, p *planner.Plan,
 
 // Placements lists a shard's placements with their states; for a read of
 // co-located tables, also the nodes it can read on.
-func (d *Description) Placements(in *planner.Plan, s *catalog.Shard) string {
+func (d *Description) Placements(x plan.Targeted, s *catalog.Shard) string {
+	in := x.ShardTarget()
 	var ps []string
 	for _, pl := range s.Placements {
 		state := map[catalog.ShardState]string{catalog.StateFinalized: "finalized", catalog.StateInactive: "inactive", catalog.StateFilling: "filling"}[pl.State]
 		ps = append(ps, fmt.Sprintf("%s (%s)", pl.Node, state))
 	}
 	out := strings.Join(ps, ", ")
-	if tables := in.Tables(); len(tables) > 1 && !in.Modifies {
+	if tables := in.Tables; len(tables) > 1 && !in.Modifies {
 		// A join reads only where every table's shard is finalized.
 		var usable []string
 		if idx := in.Table.ShardForHash(s.Min); idx >= 0 {
@@ -164,43 +176,23 @@ func (d *Description) Placements(in *planner.Plan, s *catalog.Shard) string {
 
 // describeScatter is Describe of the multi-shard primitives (Scatter,
 // ScatterWrite, Aggregate, SortMerge, Combine): the shards chosen, how their
-// answers are merged, each shard's SQL, and the first shard's EXPLAIN (every
-// shard's row count and time with ANALYZE).
-func describeScatter(ctx context.Context, vc Cursor, in *planner.Plan, nargs []driver.NamedValue, d *Description) error {
+// answers are merged (how), each shard's SQL, and the first shard's EXPLAIN
+// (every shard's row count and time with ANALYZE).
+func describeScatter(ctx context.Context, vc Cursor, in *plan.Target, q ShardQueries, nargs []driver.NamedValue, d *Description, how scatterMerge) error {
 	args, bound, err := vc.Bind(ctx, in, nargs)
 	if err != nil {
 		return err
 	}
-	shards, err := targetShards(in, args)
+	shards, err := targetShards(q, args)
 	if err != nil {
 		return err
 	}
-	bound = renumber(planner.ShardArgs(in, bound))
-	merge := "concatenate the shards' rows, in parallel"
-	shardSQL := in.ShardSQL
-	switch m := in.SortMerge; {
-	case in.Modifies && len(shards) == 1:
-		merge = "one shard: run as a single-shard write on every writable placement, no implicit transaction"
-	case in.Modifies:
-		merge = "run on each shard in one transaction (two-phase commit), add up rows affected"
-	case in.Aggregates != nil:
-		merge = "add up the shards' count and sum"
-	case m != nil && !m.State().Refused && (!vc.InTransaction() || len(shards) == 1):
-		merge = fmt.Sprintf("merge the shards' sorted rows as they stream in (k-way, keys %s)", m.KeysString())
-		if m.Offset.Set || m.Limit.Set {
-			merge += fmt.Sprintf(", then OFFSET %s LIMIT %s", m.Offset, m.Limit)
-		}
-		if m.Extra > 0 {
-			merge += fmt.Sprintf(", dropping %d sort columns", m.Extra)
-		}
-		merge += "; PostgreSQL combines instead when a key cannot be compared exactly in Go"
-		shardSQL = m.ShardSQL
-		bound = make([]driver.NamedValue, 0, len(m.Params))
-		for i, a := range m.ShardArgs(args) {
-			bound = append(bound, driver.NamedValue{Ordinal: i + 1, Value: a})
-		}
-	case in.Combine != nil:
-		merge = fmt.Sprintf("PostgreSQL combines the shards' partial rows (%s, %d columns)", in.Combine.Mode, in.Combine.Columns)
+	bound = renumber(plan.ShardArgs(in.ShardParams, bound))
+	merge, shardSQL, own := how(vc, shards, args)
+	if shardSQL == nil {
+		shardSQL = q.ShardSQL
+	} else {
+		bound = own
 	}
 	d.Add("pgshard: Scatter over %d of %d shards of %s", len(shards), len(in.Table.Shards), in.Table.Name)
 	d.Add("  merge: %s", merge)
@@ -226,6 +218,30 @@ func describeScatter(ctx context.Context, vc Cursor, in *planner.Plan, nargs []d
 		}
 	}
 	return nil
+}
+
+// scatterMerge says, for EXPLAIN, how a multi-shard primitive puts the
+// answers of shards together, given its arguments (Eval's appended); and,
+// for one that sends the shards statements of its own (SortMerge's), those
+// statements and their arguments (shardSQL nil: the ShardQueries' own).
+type scatterMerge func(vc Cursor, shards []int, args []any) (merge string, shardSQL func(int) (string, error), bound []driver.NamedValue)
+
+// concatenated is how Scatter merges.
+func concatenated(Cursor, []int, []any) (string, func(int) (string, error), []driver.NamedValue) {
+	return "concatenate the shards' rows, in parallel", nil, nil
+}
+
+// written is how ScatterWrite merges.
+func written(_ Cursor, shards []int, _ []any) (string, func(int) (string, error), []driver.NamedValue) {
+	if len(shards) == 1 {
+		return "one shard: run as a single-shard write on every writable placement, no implicit transaction", nil, nil
+	}
+	return "run on each shard in one transaction (two-phase commit), add up rows affected", nil, nil
+}
+
+// aggregated is how Aggregate merges.
+func aggregated(Cursor, []int, []any) (string, func(int) (string, error), []driver.NamedValue) {
+	return "add up the shards' count and sum", nil, nil
 }
 
 var (

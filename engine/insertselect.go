@@ -13,14 +13,14 @@ import (
 
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/internal/sqlerr"
-	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/plan"
 )
 
 // insertSelectBatch is how many rows one statement sends to a shard.
 const insertSelectBatch = 1000
 
-// InsertSelect is INSERT ... SELECT into a distributed table
-// (planner.InsertSelectPlan). When the plan allows it and the placements
+// InsertSelect is INSERT ... SELECT into a distributed table. When the
+// planner allows it and the placements
 // line up, it runs shard by shard on the workers (pushdown). Otherwise
 // through the client: the SELECT runs once, as a statement of the session
 // (Cursor.Statement: so it may read ordinary tables, functions or
@@ -28,25 +28,95 @@ const insertSelectBatch = 1000
 // all in one atomic statement (Cursor.Atomically): the caller's
 // transaction, or an implicit one that commits with two-phase commit. The
 // SELECT's rows are read whole first.
+//
+// An InsertSelect is made once per plan (Build), immutable but for the
+// statements Client caches (under its own lock), and shared by every
+// connection that runs it.
 type InsertSelect struct {
-	Plan *planner.Plan
+	// Target is what the statement writes: the target table's shards.
+	Target *plan.Target
+	// Version is the catalog version the plan was made against: the
+	// pushdown runs only while the metadata is still at it.
+	Version int64
+	// Shards gives the client path's insert statement of a shard, for
+	// EXPLAIN.
+	Shards ShardQueries
+	// Client gives the client path's statements.
+	Client InsertSelectClient
+	// SelectSQL is the SELECT, run through pgshard; its $i is the
+	// statement's parameter SelectParams[i-1].
+	SelectSQL    string
+	SelectParams []int
+	// Columns is the number of columns the SELECT must return.
+	Columns int
+	// KeyIndex is the key column's position among the SELECT's columns
+	// and then Defaults' (Columns + i).
+	KeyIndex int
+	// Defaults, when set, computes per row the DefaultsCount columns the
+	// INSERT leaves out whose defaults pgshard computes, run with $1 = the
+	// number of rows.
+	Defaults      string
+	DefaultsCount int
+	// Pushdown, when set, runs the statement shard by shard on the
+	// workers, when the placements line up.
+	Pushdown *InsertPushdown
+	// ClientReason says why the statement runs through the client.
+	ClientReason string
 }
 
-func (s InsertSelect) Inputs() []Primitive { return nil }
+// InsertSelectClient gives the statements of the client path of an
+// INSERT ... SELECT (*planner.InsertSelectPlan). Safe for concurrent use.
+type InsertSelectClient interface {
+	// SelectSending returns the SELECT (or, with defaults, the defaults'
+	// SELECT) with column i passed to send function sends[i] ("" for
+	// text).
+	SelectSending(defaults bool, sends []string) (string, error)
+	// ShardSQLFor returns the insert statement of shard index idx taking
+	// one array per column, cast to types.
+	ShardSQLFor(idx int, types []string) (string, error)
+}
+
+// InsertPushdown is the shard-by-shard form of an INSERT ... SELECT whose
+// SELECT reads tables co-located with the target.
+type InsertPushdown struct {
+	// Select is what the SELECT runs on: its Eval step and the parameters
+	// its shard statement takes.
+	Select *plan.Target
+	// Params are the statement's parameters the SELECT takes ($i is
+	// Params[i-1]); ConflictParams those the ON CONFLICT clause takes,
+	// after the SELECT's shard parameters in the shard statement.
+	Params, ConflictParams []int
+	// Sources are the distributed tables the SELECT reads.
+	Sources []*catalog.Table
+	// Shards picks the shards the SELECT's arguments leave and gives the
+	// insert statement of each (*planner.InsertSelectPushdown).
+	Shards PushdownShards
+}
+
+// PushdownShards picks the shards of a pushed-down INSERT ... SELECT and
+// gives their statements. Safe for concurrent use.
+type PushdownShards interface {
+	// Shards returns the shard indexes the SELECT's arguments (after its
+	// Eval's values) leave.
+	Shards(args []any) ([]int, error)
+	// ShardSQL returns the statement of shard index idx.
+	ShardSQL(idx int) (string, error)
+}
+
+func (s *InsertSelect) Inputs() []Primitive { return nil }
 
 // Query runs the statement; it returns no rows.
-func (s InsertSelect) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
+func (s *InsertSelect) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
 	if _, err := s.Exec(ctx, vc, nargs); err != nil {
 		return nil, err
 	}
 	return &Buffered{}, nil
 }
 
-func (s InsertSelect) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Result, error) {
-	p := s.Plan
-	ip := p.InsertSelect
+func (s *InsertSelect) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Result, error) {
+	p, ip := s.Target, s
 	if ip.Pushdown != nil {
-		res, done, err := insertSelectPushdown(ctx, vc, p, nargs)
+		res, done, err := s.pushdown(ctx, vc, nargs)
 		if done || err != nil {
 			return res, err
 		}
@@ -88,7 +158,7 @@ func (s InsertSelect) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedV
 		if key == nil {
 			return nil, sqlerr.New(sqlerr.NotNullViolation, "cannot plan INSERT using row with NULL value in partition column \"%s\"", p.Table.KeyColumn)
 		}
-		idx, err := planner.ShardIndex(p.Table, *key)
+		idx, err := plan.ShardIndex(p.Table, *key)
 		if err != nil {
 			return nil, err
 		}
@@ -101,7 +171,7 @@ func (s InsertSelect) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedV
 	var total int64
 	err = vc.Atomically(ctx, WriteNodes(p.Table, order), func() error {
 		for _, idx := range order {
-			sql, err := ip.ShardSQLFor(idx, types)
+			sql, err := ip.Client.ShardSQLFor(idx, types)
 			if err != nil {
 				return err
 			}
@@ -157,7 +227,7 @@ var insertSelectScalars = func() map[uint32]bool {
 // statement casts it to (insertCastTypes). A value that cannot travel
 // exactly is refused (0A000). The rows are held in memory, at most
 // MaxMaterializedBytes.
-func readInsertRows(ctx context.Context, vc Cursor, ip *planner.InsertSelectPlan, sargs []driver.NamedValue) ([][]*string, []string, error) {
+func readInsertRows(ctx context.Context, vc Cursor, ip *InsertSelect, sargs []driver.NamedValue) ([][]*string, []string, error) {
 	_, refs, infos, err := describeSubquery(ctx, vc, ip.SelectSQL)
 	if err != nil {
 		return nil, nil, err
@@ -172,7 +242,7 @@ func readInsertRows(ctx context.Context, vc Cursor, ip *planner.InsertSelectPlan
 	if err != nil {
 		return nil, nil, err
 	}
-	sql, err := ip.SelectSending(false, ex.sends)
+	sql, err := ip.Client.SelectSending(false, ex.sends)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -231,7 +301,7 @@ func (t transport) canonicalize(cols [][][]byte) error {
 // database in this session, each read exactly as the SELECT's values are
 // (readInsertRows), and returns the types the shard statement casts them
 // to.
-func fillDefaults(ctx context.Context, vc Cursor, ip *planner.InsertSelectPlan, data [][]*string) ([]string, error) {
+func fillDefaults(ctx context.Context, vc Cursor, ip *InsertSelect, data [][]*string) ([]string, error) {
 	_, refs, infos, err := describeSubquery(ctx, vc, ip.Defaults)
 	if err != nil {
 		return nil, err
@@ -240,7 +310,7 @@ func fillDefaults(ctx context.Context, vc Cursor, ip *planner.InsertSelectPlan, 
 	if err != nil {
 		return nil, err
 	}
-	sql, err := ip.SelectSending(true, ex.sends)
+	sql, err := ip.Client.SelectSending(true, ex.sends)
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +349,7 @@ func fillDefaults(ctx context.Context, vc Cursor, ip *planner.InsertSelectPlan, 
 // pushdownShards binds the arguments of a pushed-down INSERT ... SELECT: it
 // runs the SELECT's Eval step, if any, and returns the shards to run on and
 // the shard statement's arguments (the SELECT's, then ON CONFLICT's).
-func pushdownShards(ctx context.Context, vc Cursor, pd *planner.InsertSelectPushdown, nargs []driver.NamedValue) ([]int, []driver.NamedValue, error) {
+func pushdownShards(ctx context.Context, vc Cursor, pd *InsertPushdown, nargs []driver.NamedValue) ([]int, []driver.NamedValue, error) {
 	args := plainArgs(nargs)
 	pick := func(ns []int) ([]driver.NamedValue, error) {
 		out := make([]driver.NamedValue, len(ns))
@@ -299,7 +369,7 @@ func pushdownShards(ctx context.Context, vc Cursor, pd *planner.InsertSelectPush
 	if err != nil {
 		return nil, nil, err
 	}
-	shards, err := pd.Shards(selArgs)
+	shards, err := pd.Shards.Shards(selArgs)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -307,7 +377,7 @@ func pushdownShards(ctx context.Context, vc Cursor, pd *planner.InsertSelectPush
 	if err != nil {
 		return nil, nil, err
 	}
-	return shards, Renumber(append(planner.ShardArgs(pd.Select, bound), cargs...)), nil
+	return shards, Renumber(append(plan.ShardArgs(pd.Select.ShardParams, bound), cargs...)), nil
 }
 
 // pushdownAligned reports whether every writable placement of the target's
@@ -316,7 +386,7 @@ func pushdownShards(ctx context.Context, vc Cursor, pd *planner.InsertSelectPush
 // source rows. (Co-located tables have their placements on the same nodes,
 // but a repair or move may be copying one table's shard and not yet the
 // other's.)
-func pushdownAligned(t *catalog.Table, pd *planner.InsertSelectPushdown, shards []int) bool {
+func pushdownAligned(t *catalog.Table, pd *InsertPushdown, shards []int) bool {
 	for _, idx := range shards {
 		for _, pl := range t.Shards[idx].Writable() {
 			for _, src := range pd.Sources {
@@ -345,13 +415,13 @@ func hasFinalizedOn(s *catalog.Shard, node catalog.Node) bool {
 // wrote). done is false, with nothing run, when a placement of the target
 // is on a node without a finalized placement of a source shard: the caller
 // then takes the client path.
-func insertSelectPushdown(ctx context.Context, vc Cursor, p *planner.Plan, nargs []driver.NamedValue) (res driver.Result, done bool, err error) {
-	pd := p.InsertSelect.Pushdown
+func (s *InsertSelect) pushdown(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (res driver.Result, done bool, err error) {
+	p, pd := s.Target, s.Pushdown
 	shards, args, err := pushdownShards(ctx, vc, pd, nargs)
 	if err != nil {
 		return nil, true, err
 	}
-	if why := pushdownBlocked(vc, p, shards); why != "" {
+	if why := s.pushdownBlocked(vc, shards); why != "" {
 		return nil, false, nil
 	}
 	if len(shards) == 0 {
@@ -364,12 +434,12 @@ func insertSelectPushdown(ctx context.Context, vc Cursor, p *planner.Plan, nargs
 	var total int64
 	err = vc.Atomically(ctx, WriteNodes(p.Table, shards), func() error {
 		if replicated {
-			if err := lockSources(ctx, vc, p, shards); err != nil {
+			if err := s.lockSources(ctx, vc, shards); err != nil {
 				return err
 			}
 		}
 		for _, idx := range shards {
-			sql, err := pd.ShardSQL(idx)
+			sql, err := pd.Shards.ShardSQL(idx)
 			if err != nil {
 				return err
 			}
@@ -395,8 +465,9 @@ func insertSelectPushdown(ctx context.Context, vc Cursor, p *planner.Plan, nargs
 // client path at execute time, or returns "": a placement of the target on a
 // node without a finalized placement of a source shard (pushdownAligned);
 // with replicas, a transaction whose snapshot is not taken per statement.
-func pushdownBlocked(vc Cursor, p *planner.Plan, shards []int) string {
-	if !pushdownAligned(p.Table, p.InsertSelect.Pushdown, shards) {
+func (s *InsertSelect) pushdownBlocked(vc Cursor, shards []int) string {
+	p := s.Target
+	if !pushdownAligned(p.Table, s.Pushdown, shards) {
 		return "a placement of the target is on a node without a finalized placement of the source's shard"
 	}
 	if inTx, _, perStatement := vc.TxMode(); replicatedShards(p.Table, shards) && inTx && !perStatement {
@@ -437,8 +508,8 @@ var errMetadataMoved = errors.New("pgshard: the metadata changed during INSERT .
 //
 // Placements are locked in the source's placement order, the order its
 // writers lock them in.
-func lockSources(ctx context.Context, vc Cursor, p *planner.Plan, shards []int) error {
-	pd := p.InsertSelect.Pushdown
+func (s *InsertSelect) lockSources(ctx context.Context, vc Cursor, shards []int) error {
+	p, pd := s.Target, s.Pushdown
 	for _, idx := range shards {
 		readers := map[catalog.Node]bool{}
 		for _, pl := range p.Table.Shards[idx].Writable() {
@@ -461,7 +532,7 @@ func lockSources(ctx context.Context, vc Cursor, p *planner.Plan, shards []int) 
 	if err != nil {
 		return fmt.Errorf("pgshard: confirming the metadata for INSERT ... SELECT: %w", err)
 	}
-	if v != p.Version {
+	if v != s.Version {
 		return errMetadataMoved
 	}
 	return nil
@@ -471,9 +542,8 @@ func lockSources(ctx context.Context, vc Cursor, p *planner.Plan, shards []int) 
 // (the SQL each shard runs, and the first one's own plan), or through the
 // client (why, the SELECT's own distributed plan, and the statement that
 // inserts the rows into each shard).
-func (s InsertSelect) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
-	in := s.Plan
-	ip := in.InsertSelect
+func (s *InsertSelect) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
+	in, ip := s.Target, s
 	add := d.Add
 	reason := ip.ClientReason
 	if pd := ip.Pushdown; pd != nil {
@@ -481,7 +551,7 @@ func (s InsertSelect) Describe(ctx context.Context, vc Cursor, nargs []driver.Na
 		if err != nil {
 			return err
 		}
-		if reason = pushdownBlocked(vc, in, shards); reason == "" {
+		if reason = s.pushdownBlocked(vc, shards); reason == "" {
 			var names []string
 			for _, s := range pd.Sources {
 				names = append(names, s.Name)
@@ -489,7 +559,7 @@ func (s InsertSelect) Describe(ctx context.Context, vc Cursor, nargs []driver.Na
 			add("pgshard: INSERT ... SELECT pushed down to %d of %d shards of %s (co-located with %s): each shard inserts its own rows on every placement, committed together", len(shards), len(in.Table.Shards), in.Table.Name, strings.Join(names, ", "))
 			for i, idx := range shards {
 				s := &in.Table.Shards[idx]
-				sql, err := pd.ShardSQL(idx)
+				sql, err := pd.Shards.ShardSQL(idx)
 				if err != nil {
 					return err
 				}
@@ -505,7 +575,7 @@ func (s InsertSelect) Describe(ctx context.Context, vc Cursor, nargs []driver.Na
 		}
 	}
 	add("pgshard: INSERT ... SELECT through the client (%s): the SELECT runs once, its rows go to their shards in batches of %d, committed together", reason, insertSelectBatch)
-	sql, err := in.ShardSQL(0)
+	sql, err := s.Shards.ShardSQL(0)
 	if err != nil {
 		return err
 	}

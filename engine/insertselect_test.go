@@ -20,7 +20,7 @@ func TestInsertSelectPushdown(t *testing.T) {
 	const q = `INSERT INTO iss_dst (k, v) SELECT k, v || '+' FROM iss_src WHERE k > $1`
 	p := dst.plan(t, q)
 	prim := Build(p)
-	if _, ok := prim.(InsertSelect); !ok {
+	if _, ok := prim.(*InsertSelect); !ok {
 		t.Fatalf("built %T, want InsertSelect", prim)
 	}
 	vc := &testCursor{}

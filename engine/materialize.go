@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgshard/pgshard/internal/sqlerr"
-	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/plan"
 )
 
 // Materialize runs some of a statement's subqueries first, each through
@@ -17,7 +17,7 @@ import (
 // statement), and then the rest of the statement, through pgshard again,
 // over the subqueries' rows passed as one array parameter per column and
 // cast back to their column types, which the metadata database reports for
-// the subquery (planner.MaterializePlan).
+// the subquery.
 //
 // The values travel exactly, whatever the session's settings, as the
 // partial rows of Combine do: a column of a type in binaryTypes is
@@ -34,8 +34,55 @@ import (
 // arrays of tstzrange and the user types pgshard can write (ServerTypes);
 // other columns go as text then. The
 // subqueries' rows are held in memory, at most MaxMaterializedBytes.
+//
+// A Materialize is made once per plan (Build), immutable but for the
+// statements Outer and the subqueries cache (under their own locks), and
+// shared by every connection that runs it.
 type Materialize struct {
-	Plan *planner.Plan
+	// Subqueries run first, in order.
+	Subqueries []MaterializedSubquery
+	// Outer is the rest of the statement, over the subqueries' rows.
+	Outer MaterializeStep
+	// Args is the number of the statement's own parameters (its highest
+	// $n); the arrays are numbered after them.
+	Args int
+	// Broadcast, when set, names the distributed table reference whose
+	// rows the one subquery reads: "visits (as v)".
+	Broadcast string
+}
+
+// MaterializedSubquery is one subquery a Materialize runs first.
+type MaterializedSubquery struct {
+	// SQL is the subquery with every output column cast to text; TypedSQL
+	// the subquery itself, which the metadata database describes for the
+	// column types. Both take Params (statement parameters, in order).
+	SQL, TypedSQL string
+	Params        []int
+	// Names are the column names the rest of the statement sees it by (its
+	// alias list), or nil for the subquery's own.
+	Names []string
+	// Sending gives the subquery with columns passed to send functions.
+	Sending SubquerySender
+}
+
+// SubquerySender gives a materialized subquery with output column i
+// passed to the function sends[i] (a type's binary output function; with
+// plan.Base64Suffix, its bytes in base64), "" for a column left as text
+// (*planner.Subquery). Safe for concurrent use.
+type SubquerySender interface {
+	SQLSending(sends []string) (string, error)
+}
+
+// MaterializeStep is the rest of a materialized statement
+// (*planner.MaterializePlan). Safe for concurrent use.
+type MaterializeStep interface {
+	// SQL returns the statement over the subqueries' rows for these
+	// columns, and for each of its parameters which argument it takes: a
+	// statement argument (1..Args), or Args+1+i for the i-th array.
+	SQL(in plan.MaterializeInput) (string, []int, error)
+	// Outline describes the statement for EXPLAIN; "" when there is
+	// nothing to add.
+	Outline() string
 }
 
 // MaxMaterializedBytes bounds the text a statement's materialized
@@ -51,10 +98,10 @@ func (m Materialize) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedVa
 }
 
 func (m Materialize) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
-	mp := m.Plan.Materialize
+	mp := m
 	args := plainArgs(nargs)
 	n := len(mp.Subqueries)
-	in := planner.MaterializeInput{Names: make([][]string, n), Types: make([][]string, n), Binary: make([][]bool, n)}
+	in := plan.MaterializeInput{Names: make([][]string, n), Types: make([][]string, n), Binary: make([][]bool, n)}
 	var arrays []any
 	budget := MaxMaterializedBytes
 	binaryOK := !vc.TextResults()
@@ -90,7 +137,7 @@ func (m Materialize) Query(ctx context.Context, vc Cursor, nargs []driver.NamedV
 		sql := sq.SQL
 		if anyBinary {
 			var err error
-			if sql, err = sq.SQLSending(sends); err != nil {
+			if sql, err = sq.Sending.SQLSending(sends); err != nil {
 				return nil, err
 			}
 		}
@@ -111,7 +158,7 @@ func (m Materialize) Query(ctx context.Context, vc Cursor, nargs []driver.NamedV
 			}
 		}
 	}
-	sql, params, err := mp.SQL(in)
+	sql, params, err := mp.Outer.SQL(in)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +173,7 @@ func (m Materialize) Query(ctx context.Context, vc Cursor, nargs []driver.NamedV
 }
 
 func (m Materialize) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
-	mp := m.Plan.Materialize
+	mp := m
 	if mp.Broadcast != "" {
 		d.Add("pgshard: Broadcast: distributed table %s cannot be joined shard by shard with the rest of the statement: it is read first, with the conditions about it alone; the rest then runs over its rows, sent to every shard as array parameters (or in PostgreSQL on the metadata database when the rest reads no other distributed table)", mp.Broadcast)
 	}
@@ -134,7 +181,7 @@ func (m Materialize) Describe(ctx context.Context, vc Cursor, nargs []driver.Nam
 	for i, sq := range mp.Subqueries {
 		d.Add("  subquery %d: %s", i+1, sq.TypedSQL)
 	}
-	if o := mp.Outline(); o != "" {
+	if o := mp.Outer.Outline(); o != "" {
 		d.Add("  then: %s", o)
 	}
 	return nil
@@ -216,7 +263,7 @@ type transport struct {
 	// binary: selected through its send function, passed as a binaryArray.
 	binary []bool
 	// canonical, when not 0, is the column's type: selected through its
-	// send function in base64 (planner.Base64Suffix), whose canonical text
+	// send function in base64 (plan.Base64Suffix), whose canonical text
 	// pgshard writes (ServerTypes.canonicalBase64Column).
 	canonical []uint32
 	// sends are the send functions to select each column through ("" for
@@ -247,7 +294,7 @@ func exactTransport(ctx context.Context, vc Cursor, refs []TypeRef, infos []Type
 		if _, ok := binaryTypes[oid]; ok && binaryOK {
 			t.binary[j], exact[j], t.sends[j] = true, true, ti.Send
 		} else if canonicalBuiltinTypes[oid] || scalars[oid] {
-			t.canonical[j], exact[j], t.sends[j] = oid, true, ti.Send+planner.Base64Suffix
+			t.canonical[j], exact[j], t.sends[j] = oid, true, ti.Send+plan.Base64Suffix
 		}
 		t.anySent = t.anySent || exact[j]
 	}
@@ -268,7 +315,7 @@ func exactTransport(ctx context.Context, vc Cursor, refs []TypeRef, infos []Type
 			// A composite's send function is record_send, a domain's its
 			// base type's, an array's array_send.
 			if t.st.canonical(refs[j].OID) && infos[j].Send != "" {
-				t.canonical[j], exact[j], t.sends[j], t.anySent = refs[j].OID, true, infos[j].Send+planner.Base64Suffix, true
+				t.canonical[j], exact[j], t.sends[j], t.anySent = refs[j].OID, true, infos[j].Send+plan.Base64Suffix, true
 			}
 		}
 		return checkTextTransport(ctx, conn, infos, exact)

@@ -7,7 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgshard/pgshard/catalog"
-	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/plan"
 )
 
 // Primitive is one node of a plan's tree. A primitive is immutable once
@@ -41,18 +41,18 @@ type Cursor interface {
 	// Bind runs p's Eval step, if any, in the session and returns the
 	// statement's arguments as values (args) and as driver values with
 	// Eval's appended (bound).
-	Bind(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) (args []any, bound []driver.NamedValue, err error)
+	Bind(ctx context.Context, p plan.Targeted, nargs []driver.NamedValue) (args []any, bound []driver.NamedValue, err error)
 	// ReadShard runs a read of shard index idx of p's table on the first of
 	// its readable placements that answers, failing over to the next when
 	// one cannot be reached (outside a transaction), marking nothing. The
 	// rows hold a worker connection until closed. Safe for concurrent use
 	// by the goroutines of one Fanout.
-	ReadShard(ctx context.Context, p *planner.Plan, idx int, sql string, args []driver.NamedValue) (driver.Rows, error)
+	ReadShard(ctx context.Context, p plan.Targeted, idx int, sql string, args []driver.NamedValue) (driver.Rows, error)
 	// WriteShard runs a write on every writable placement of shard: in the
 	// transaction, or (outside one) with placements that missed it marked
 	// inactive before it is acknowledged. With wantRows the first
 	// placement's RETURNING rows are returned, read whole.
-	WriteShard(ctx context.Context, p *planner.Plan, shard *catalog.Shard, sql string, args []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error)
+	WriteShard(ctx context.Context, p plan.Targeted, shard *catalog.Shard, sql string, args []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error)
 	// WritePlacement runs sql (without arguments: a LOCK TABLE, say) on one
 	// placement, in the transaction of the atomic statement it is part of
 	// (inside Atomically's f); a failure fails that transaction.
@@ -68,7 +68,7 @@ type Cursor interface {
 	// shards than connections, so that they cannot all stream at once;
 	// when mustStream is set nothing is opened then. release gives the
 	// reservation back once the sources are closed.
-	Fanout(ctx context.Context, p *planner.Plan, shards []int, mustStream bool, open func(ctx context.Context, pos int) (driver.Rows, error)) (sources []driver.Rows, release func(), split bool, err error)
+	Fanout(ctx context.Context, p plan.Targeted, shards []int, mustStream bool, open func(ctx context.Context, pos int) (driver.Rows, error)) (sources []driver.Rows, release func(), split bool, err error)
 	// InTransaction reports whether a transaction is open: shards then run
 	// one after the other on its one connection per node.
 	InTransaction() bool
@@ -119,7 +119,7 @@ type Cursor interface {
 	// start afresh each time. It is for reads that need pgx itself (values
 	// in binary, raw bytes, a statement only described); fn must not keep
 	// the connection. Safe for concurrent use for different shards.
-	OnShard(ctx context.Context, p *planner.Plan, idx int, fn func(c *pgx.Conn) error) error
+	OnShard(ctx context.Context, p plan.Targeted, idx int, fn func(c *pgx.Conn) error) error
 	// OnSession calls fn with this session's connection to the metadata
 	// database (its settings, search_path, temporary objects), or one
 	// like it; fn must not keep it.

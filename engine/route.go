@@ -6,7 +6,7 @@ import (
 
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/internal/sqlerr"
-	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/plan"
 )
 
 // Route is a statement that goes whole to the one shard its keys pin
@@ -16,16 +16,41 @@ import (
 // shards is split into one statement per shard, run as one atomic
 // statement (Cursor.Atomically).
 //
-// Route is one pointer: as a Primitive it costs no allocation, which keeps
-// the single-shard execute of a cached plan as cheap as before the tree.
+// A Route is made once per plan (Build) and shared by every connection that
+// runs it; it is immutable, and runs as a *Route, so that the single-shard
+// execute of a cached plan allocates nothing for it.
 type Route struct {
-	Plan *planner.Plan
+	// Target is what the statement runs on (its table, Eval step, the
+	// parameters the shard statement takes) and whether it writes.
+	Target *plan.Target
+	// Shards picks the shard the arguments pin and gives its statement.
+	Shards RouteShards
+	// InsertRows is the number of VALUES rows of an INSERT (0 for other
+	// statements): with more than one, the rows may fall in different
+	// shards and the INSERT is split.
+	InsertRows int
 }
 
-func (r Route) Inputs() []Primitive { return nil }
+// RouteShards is how a Route finds its shard and the statement it sends
+// there: the planner's rewriting of the statement (*planner.Plan).
+// Implementations are immutable and safe for concurrent use.
+type RouteShards interface {
+	// Route returns the index of the one shard the arguments pin (args
+	// after Eval's values).
+	Route(args []any) (int, error)
+	// ShardSQL returns the statement for shard index idx.
+	ShardSQL(idx int) (string, error)
+	// RowShards returns the shard index of every VALUES row.
+	RowShards(args []any) ([]int, error)
+	// SplitInsert returns the statements of a multi-row INSERT whose rows
+	// (rowShards, as RowShards returns) fall in different shards.
+	SplitInsert(args []any, rowShards []int) ([]plan.InsertPart, error)
+}
 
-func (r Route) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Result, error) {
-	p := r.Plan
+func (r *Route) Inputs() []Primitive { return nil }
+
+func (r *Route) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Result, error) {
+	p := r.Target
 	rt, err := r.route(ctx, vc, nargs)
 	if err != nil {
 		return nil, err
@@ -41,8 +66,8 @@ func (r Route) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (
 	return execRows(vc.ReadShard(ctx, p, rt.index, rt.sql, rt.args))
 }
 
-func (r Route) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
-	p := r.Plan
+func (r *Route) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
+	p := r.Target
 	rt, err := r.route(ctx, vc, nargs)
 	if err != nil {
 		return nil, err
@@ -65,28 +90,28 @@ func (r Route) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) 
 // for a multi-row INSERT whose rows fall in different shards, the parts.
 type routed struct {
 	shard *catalog.Shard
-	index int // of shard in p.Table.Shards
+	index int // of shard in Target.Table.Shards
 	sql   string
 	args  []driver.NamedValue
-	parts []planner.InsertPart
+	parts []plan.InsertPart
 }
 
 // route binds the arguments (running the plan's Eval once) and picks the
 // shard.
-func (r Route) route(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (*routed, error) {
-	p := r.Plan
+func (r *Route) route(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (*routed, error) {
+	p, q := r.Target, r.Shards
 	args, bound, err := vc.Bind(ctx, p, nargs)
 	if err != nil {
 		return nil, err
 	}
-	if len(p.InsertKeys) > 1 {
-		shards, err := p.RowShards(args)
+	if r.InsertRows > 1 {
+		shards, err := q.RowShards(args)
 		if err != nil {
 			return nil, err
 		}
 		for _, s := range shards[1:] {
 			if s != shards[0] {
-				parts, err := p.SplitInsert(args, shards)
+				parts, err := q.SplitInsert(args, shards)
 				if err != nil {
 					return nil, err
 				}
@@ -94,25 +119,25 @@ func (r Route) route(ctx context.Context, vc Cursor, nargs []driver.NamedValue) 
 			}
 		}
 	}
-	idx, err := p.Route(args)
+	idx, err := q.Route(args)
 	if err != nil {
 		return nil, err
 	}
-	sql, err := p.ShardSQL(idx)
+	sql, err := q.ShardSQL(idx)
 	if err != nil {
 		return nil, err
 	}
-	return &routed{shard: &p.Table.Shards[idx], index: idx, sql: sql, args: renumber(planner.ShardArgs(p, bound))}, nil
+	return &routed{shard: &p.Table.Shards[idx], index: idx, sql: sql, args: renumber(plan.ShardArgs(p.ShardParams, bound))}, nil
 }
 
 // insertParts runs the parts of a multi-row INSERT that spans shards as one
 // atomic statement: inside the caller's transaction, or an implicit one
 // (two-phase commit across the shards). RETURNING rows come back in VALUES
 // order.
-func (r Route) insertParts(ctx context.Context, vc Cursor, parts []planner.InsertPart, wantRows bool) (driver.Result, driver.Rows, error) {
-	p := r.Plan
+func (r *Route) insertParts(ctx context.Context, vc Cursor, parts []plan.InsertPart, wantRows bool) (driver.Result, driver.Rows, error) {
+	p := r.Target
 	var total int64
-	out := &Buffered{Data: make([][]driver.Value, len(p.InsertKeys))}
+	out := &Buffered{Data: make([][]driver.Value, r.InsertRows)}
 	shards := make([]int, len(parts))
 	for i, part := range parts {
 		shards[i] = part.Shard
@@ -154,8 +179,8 @@ func (r Route) insertParts(ctx context.Context, vc Cursor, parts []planner.Inser
 
 // Describe shows the shard the arguments pin, its placements, the SQL it
 // gets and its own EXPLAIN; or the statements of a split INSERT.
-func (r Route) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
-	in := r.Plan
+func (r *Route) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
+	in := r.Target
 	rt, err := r.route(ctx, vc, nargs)
 	if err != nil {
 		return err

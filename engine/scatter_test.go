@@ -34,7 +34,7 @@ func TestScatter(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := st.plan(t, tt.sql)
 			prim := Build(p)
-			if _, ok := prim.(Scatter); !ok {
+			if _, ok := prim.(*Scatter); !ok {
 				t.Fatalf("%s built %T, want Scatter", tt.sql, prim)
 			}
 			vc := &testCursor{}
@@ -73,7 +73,7 @@ func TestScatterWrite(t *testing.T) {
 	ctx := context.Background()
 	p := st.plan(t, `UPDATE scatterw_kv SET v = v || '!' WHERE k <= $1`)
 	prim := Build(p)
-	if _, ok := prim.(ScatterWrite); !ok {
+	if _, ok := prim.(*ScatterWrite); !ok {
 		t.Fatalf("built %T, want ScatterWrite", prim)
 	}
 	vc := &testCursor{}
@@ -124,7 +124,7 @@ func TestScatterWriteOnOneShard(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := st.plan(t, tt.sql)
 			prim := Build(p)
-			if _, ok := prim.(ScatterWrite); !ok {
+			if _, ok := prim.(*ScatterWrite); !ok {
 				t.Fatalf("built %T, want ScatterWrite", prim)
 			}
 			shards, err := targetShards(p, tt.args)

@@ -6,7 +6,7 @@ import (
 	"slices"
 
 	"github.com/pgshard/pgshard/catalog"
-	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/plan"
 )
 
 // ScatterWrite is a multi-shard UPDATE or DELETE: it runs on its shards as
@@ -17,31 +17,38 @@ import (
 // (a row-constructor IN list or an OR on the key pinning one value), it runs
 // as Route runs a write: that shard's statement alone, with no implicit
 // transaction around it.
+//
+// A ScatterWrite is made once per plan (Build), immutable and shared by
+// every connection that runs it.
 type ScatterWrite struct {
-	Plan *planner.Plan
+	// Target is what the statement runs on.
+	Target *plan.Target
+	// Shards picks the shards the arguments leave and gives their
+	// statements.
+	Shards ShardQueries
 }
 
-func (s ScatterWrite) Inputs() []Primitive { return nil }
+func (s *ScatterWrite) Inputs() []Primitive { return nil }
 
-func (s ScatterWrite) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Result, error) {
+func (s *ScatterWrite) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Result, error) {
 	res, _, err := s.run(ctx, vc, nargs, false)
 	return res, err
 }
 
-func (s ScatterWrite) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
+func (s *ScatterWrite) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
 	_, rows, err := s.run(ctx, vc, nargs, true)
 	return rows, err
 }
 
-func (s ScatterWrite) run(ctx context.Context, vc Cursor, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
-	p := s.Plan
-	sc, err := bindScatter(ctx, vc, p, nargs)
+func (s *ScatterWrite) run(ctx context.Context, vc Cursor, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
+	p, q := s.Target, s.Shards
+	sc, err := bindScatter(ctx, vc, p, q, nargs)
 	if err != nil {
 		return nil, nil, err
 	}
 	if len(sc.shards) == 1 {
 		i := sc.shards[0]
-		sql, err := p.ShardSQL(i)
+		sql, err := q.ShardSQL(i)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -51,7 +58,7 @@ func (s ScatterWrite) run(ctx context.Context, vc Cursor, nargs []driver.NamedVa
 	out := &Buffered{}
 	err = vc.Atomically(ctx, WriteNodes(p.Table, sc.shards), func() error {
 		for _, i := range sc.shards {
-			sql, err := p.ShardSQL(i)
+			sql, err := q.ShardSQL(i)
 			if err != nil {
 				return err
 			}
@@ -74,8 +81,8 @@ func (s ScatterWrite) run(ctx context.Context, vc Cursor, nargs []driver.NamedVa
 	return Result{Rows: total}, out, nil
 }
 
-func (s ScatterWrite) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
-	return describeScatter(ctx, vc, s.Plan, nargs, d)
+func (s *ScatterWrite) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
+	return describeScatter(ctx, vc, s.Target, s.Shards, nargs, d, written)
 }
 
 // WriteNodes lists, each once, the nodes of the writable placements of

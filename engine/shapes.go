@@ -8,7 +8,7 @@ import (
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/merge"
-	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/plan"
 )
 
 // Shapes checks, for one multi-shard read of a plan, that every shard's
@@ -20,7 +20,7 @@ import (
 // shard's values under another's columns. Safe for concurrent use: shards
 // are opened on goroutines of their own.
 type Shapes struct {
-	p     *planner.Plan
+	t     *plan.Target
 	mu    sync.Mutex
 	first *Shape
 }
@@ -41,8 +41,8 @@ type NodeRows interface {
 	Node() catalog.Node
 }
 
-// NewShapes starts the checks of one read of p.
-func NewShapes(p *planner.Plan) *Shapes { return &Shapes{p: p} }
+// NewShapes starts the checks of one read of statement t.
+func NewShapes(t plan.Targeted) *Shapes { return &Shapes{t: t.ShardTarget()} }
 
 // Check compares a shard's row description with the first one's (which it
 // becomes when it is the first).
@@ -59,19 +59,19 @@ func (s *Shapes) Check(got Shape) error {
 	if mismatch == "" {
 		return nil
 	}
-	table := s.p.Table
+	table := s.t.Table
 	return sqlerr.WithDetail(
 		sqlerr.New(sqlerr.DatatypeMismatch, "the shard tables of distributed table %s differ in their columns: %s against %s: %s",
 			table.Name, s.shardTables(got.Idx), s.shardTables(first.Idx), mismatch),
 		"The shard tables of one distributed table must have the same columns; one was altered apart from the others (an ALTER TABLE run on a worker, or a schema change that reached only some shards). Make them the same again.")
 }
 
-// shardTables names the shard tables of shard index idx the plan reads:
+// shardTables names the shard tables of shard index idx the statement reads:
 // "kv_10003", or "a_10000 and b_10016" for co-located tables.
 func (s *Shapes) shardTables(idx int) string {
-	tables := s.p.Tables()
+	tables := s.t.Tables
 	if len(tables) == 0 {
-		tables = []*catalog.Table{s.p.Table}
+		tables = []*catalog.Table{s.t.Table}
 	}
 	names := make([]string, len(tables))
 	for i, t := range tables {

@@ -3,13 +3,14 @@ package engine
 import (
 	"context"
 	"database/sql/driver"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
 
 	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/merge"
-	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/plan"
 )
 
 // SortMerge answers a Scatter plan that only orders and cuts rows by
@@ -27,25 +28,58 @@ import (
 // the same bound arguments. Nothing has been sent to the shards then but,
 // the first time, the collation probe (learnMergeState).
 //
-// SortMerge is one pointer, its fallback derived from the plan: as a
-// Primitive it costs no allocation.
+// A SortMerge is made once per plan (Build), with its fallback, immutable
+// but for what Merge learns (MergeState, under its own lock), and shared
+// by every connection that runs it.
 type SortMerge struct {
-	Plan *planner.Plan
+	// Target is what the statement runs on.
+	Target *plan.Target
+	// Shards picks the shards the arguments leave (and gives the
+	// fallback's statements).
+	Shards ShardQueries
+	// Merge gives the shards' sorted statements and keeps what is learnt
+	// of merging them.
+	Merge MergeQueries
+	// Keys are the ORDER BY keys, in order; none for a LIMIT without ORDER
+	// BY (the shards' rows are then concatenated and cut).
+	Keys []plan.SortMergeKey
+	// Extra is how many key columns follow the select list in the shard
+	// rows; the caller sees the others.
+	Extra int
+	// Limit and Offset are the statement's LIMIT and OFFSET.
+	Limit, Offset plan.Bound
+	// Params lists, for each parameter $i of the shards' sorted
+	// statements, the statement parameter (after Eval's values) it takes.
+	Params []int
+	// Fallback is the read that answers when the merge cannot (Combine,
+	// or the plain Scatter).
+	Fallback scatterInput
+}
+
+// MergeQueries is how a SortMerge finds the sorted statement of each shard
+// and keeps what it learnt of merging (*planner.SortMergePlan). Safe for
+// concurrent use.
+type MergeQueries interface {
+	// ShardSQL returns the sorted statement of shard index idx.
+	ShardSQL(idx int) (string, error)
+	// State returns what was recorded about merging.
+	State() plan.MergeState
+	// SetState records what was learnt about merging.
+	SetState(plan.MergeState)
 }
 
 // Inputs is the fallback.
-func (s SortMerge) Inputs() []Primitive { return []Primitive{s.fallback()} }
+func (s *SortMerge) Inputs() []Primitive { return []Primitive{s.Fallback} }
 
 // fallback is the read that answers when the merge cannot.
-func (s SortMerge) fallback() scatterInput { return scatterRead(s.Plan) }
+func (s *SortMerge) fallback() scatterInput { return s.Fallback }
 
-func (s SortMerge) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Result, error) {
+func (s *SortMerge) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Result, error) {
 	return execRows(s.Query(ctx, vc, nargs))
 }
 
-func (s SortMerge) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
-	p := s.Plan
-	args, bound, err := vc.Bind(ctx, p, nargs)
+func (s *SortMerge) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
+	args, bound, err := vc.Bind(ctx, s.Target, nargs)
 	if err != nil {
 		return nil, err
 	}
@@ -53,47 +87,69 @@ func (s SortMerge) Query(ctx context.Context, vc Cursor, nargs []driver.NamedVal
 	if handled {
 		return rows, err
 	}
-	sc, err := newScatterCall(p, args, bound)
+	sc, err := newScatterCall(s.Target, s.Shards, args, bound)
 	if err != nil {
 		return nil, err
 	}
 	return s.fallback().queryBound(ctx, vc, sc)
 }
 
-// Describe: the merge, or (described by the plan's state) the fallback.
-func (s SortMerge) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
-	return describeScatter(ctx, vc, s.Plan, nargs, d)
+// Describe: the merge, or (described by what Merge recorded) the fallback.
+func (s *SortMerge) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
+	return describeScatter(ctx, vc, s.Target, s.Shards, nargs, d, s.merged)
+}
+
+// merged is how a SortMerge merges, for EXPLAIN: in Go, with its own
+// sorted statements, unless merging was refused or the shards must run one
+// after the other (a transaction), when its fallback answers (and always
+// described as its fallback when that adds up aggregates).
+func (s *SortMerge) merged(vc Cursor, shards []int, args []any) (string, func(int) (string, error), []driver.NamedValue) {
+	if _, agg := s.Fallback.(*Aggregate); agg || s.Merge.State().Refused || (vc.InTransaction() && len(shards) > 1) {
+		return s.Fallback.merged(vc, shards, args)
+	}
+	merge := fmt.Sprintf("merge the shards' sorted rows as they stream in (k-way, keys %s)", plan.KeysString(s.Keys))
+	if s.Offset.Set || s.Limit.Set {
+		merge += fmt.Sprintf(", then OFFSET %s LIMIT %s", s.Offset, s.Limit)
+	}
+	if s.Extra > 0 {
+		merge += fmt.Sprintf(", dropping %d sort columns", s.Extra)
+	}
+	merge += "; PostgreSQL combines instead when a key cannot be compared exactly in Go"
+	bound := make([]driver.NamedValue, 0, len(s.Params))
+	for i, a := range plan.PickArgs(s.Params, args) {
+		bound = append(bound, driver.NamedValue{Ordinal: i + 1, Value: a})
+	}
+	return merge, s.Merge.ShardSQL, bound
 }
 
 // merge streams the answer; handled is false when the fallback must answer.
-func (s SortMerge) merge(ctx context.Context, vc Cursor, args []any) (rows driver.Rows, handled bool, err error) {
-	p := s.Plan
-	m := p.SortMerge
+func (s *SortMerge) merge(ctx context.Context, vc Cursor, args []any) (rows driver.Rows, handled bool, err error) {
+	p, m := s.Target, s.Merge
 	state := m.State()
 	if state.Refused {
 		return nil, false, nil
 	}
-	shards, err := targetShards(p, args)
+	shards, err := targetShards(s.Shards, args)
 	if err != nil {
 		return nil, true, err
 	}
 	if vc.InTransaction() && len(shards) > 1 {
 		return nil, false, nil
 	}
-	offset, ok, err := boundValue(m.Offset, args, "OFFSET", sqlerr.InvalidRowCountInResultOffset)
+	offset, ok, err := boundValue(s.Offset, args, "OFFSET", sqlerr.InvalidRowCountInResultOffset)
 	if err != nil || !ok {
 		return nil, ok, err
 	}
-	count, ok, err := boundValue(m.Limit, args, "LIMIT", sqlerr.InvalidRowCountInLimit)
+	count, ok, err := boundValue(s.Limit, args, "LIMIT", sqlerr.InvalidRowCountInLimit)
 	if err != nil || !ok {
 		return nil, ok, err
 	}
-	shardArgs := make([]driver.NamedValue, len(m.Params))
-	for i, a := range m.ShardArgs(args) {
+	shardArgs := make([]driver.NamedValue, len(s.Params))
+	for i, a := range plan.PickArgs(s.Params, args) {
 		shardArgs[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
 	}
-	if !state.Known && len(m.Keys) > 0 {
-		if state, err = learnMergeState(ctx, vc, p, shards[0], shardArgs); err != nil {
+	if !state.Known && len(s.Keys) > 0 {
+		if state, err = learnMergeState(ctx, vc, s, shards[0], shardArgs); err != nil {
 			return nil, true, err
 		}
 		m.SetState(state)
@@ -129,9 +185,9 @@ func (s SortMerge) merge(ctx context.Context, vc Cursor, args []any) (rows drive
 			return nil, true, err
 		}
 	}
-	keys, ok := mergeKeys(m, state, sources[0], vc.TextResults())
+	keys, ok := mergeKeys(s, state, sources[0], vc.TextResults())
 	if !ok {
-		m.SetState(planner.MergeState{Known: true, Refused: true})
+		m.SetState(plan.MergeState{Known: true, Refused: true})
 		err := merge.CloseAll(sources)
 		release()
 		if err != nil && ctx.Err() != nil {
@@ -139,7 +195,7 @@ func (s SortMerge) merge(ctx context.Context, vc Cursor, args []any) (rows drive
 		}
 		return nil, false, nil
 	}
-	visible := len(sources[0].Columns()) - m.Extra
+	visible := len(sources[0].Columns()) - s.Extra
 	switch {
 	case len(sources) == 1:
 		rows = sources[0]
@@ -165,7 +221,7 @@ func (s SortMerge) merge(ctx context.Context, vc Cursor, args []any) (rows drive
 // protocol or exec), and then float and date/time keys are not merged
 // either (extra_float_digits below 1 rounds floats, so that distinct values
 // compare equal; DateStyle changes what there is to parse).
-func mergeKeys(m *planner.SortMergePlan, state planner.MergeState, src driver.Rows, textResults bool) ([]merge.SortKey, bool) {
+func mergeKeys(m *SortMerge, state plan.MergeState, src driver.Rows, textResults bool) ([]merge.SortKey, bool) {
 	width := len(src.Columns())
 	visible := width - m.Extra
 	typed, _ := src.(driver.RowsColumnTypeDatabaseTypeName)
@@ -201,7 +257,7 @@ var settingDependentText = map[string]bool{"FLOAT4": true, "FLOAT8": true, "INTE
 // boundValue reads a LIMIT or OFFSET's value from the arguments: -1 when
 // there is none (absent, ALL, NULL). ok is false for a value that is not an
 // integer (PostgreSQL then judges it). A negative value is PostgreSQL's error.
-func boundValue(b planner.Bound, args []any, clause, code string) (n int64, ok bool, err error) {
+func boundValue(b plan.Bound, args []any, clause, code string) (n int64, ok bool, err error) {
 	if !b.Set {
 		return -1, true, nil
 	}

@@ -34,7 +34,7 @@ func TestSortMerge(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.sql, func(t *testing.T) {
 			prim := Build(st.plan(t, tt.sql))
-			if _, ok := prim.(SortMerge); !ok {
+			if _, ok := prim.(*SortMerge); !ok {
 				t.Fatalf("built %T, want SortMerge", prim)
 			}
 			vc := &testCursor{}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/pgshard/pgshard/internal/sqlerr"
+	plantypes "github.com/pgshard/pgshard/plan"
 )
 
 // CombinePlan answers a multi-shard SELECT in two steps: every shard runs a
@@ -68,15 +69,8 @@ func (c *CombinePlan) SetCollations(cs []string) {
 const arrayParamBase = 1 << 20
 
 // CombineInput is what the combine query needs to know of the partial
-// columns, learnt from the shards: their types (as format_type prints them,
-// with modifiers), collations ("" for the default or none), and which
-// travel as binary arrays of their type (Binary[i]) rather than as text
-// arrays cast to it.
-type CombineInput struct {
-	Types      []string
-	Collations []string
-	Binary     []bool
-}
+// columns, learnt from the shards (plan.CombineInput).
+type CombineInput = plantypes.CombineInput
 
 // SQL returns the combine query for partial columns of the given types and
 // collations. It is built once per input.

@@ -3,6 +3,8 @@ package planner
 import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/proto"
+
+	plantypes "github.com/pgshard/pgshard/plan"
 )
 
 // ConcatenatePlan answers a UNION ALL that the shards cannot run together
@@ -20,11 +22,8 @@ type ConcatenatePlan struct {
 }
 
 // Arm is one statement of a ConcatenatePlan: its SQL, whose parameter $i
-// is the statement's parameter Params[i-1].
-type Arm struct {
-	SQL    string
-	Params []int
-}
+// is the statement's parameter Params[i-1] (plan.Arm).
+type Arm = plantypes.Arm
 
 // planConcatenate makes the ConcatenatePlan of a UNION ALL, or returns nil
 // (not a UNION ALL with nothing over it, or arms whose types differ or

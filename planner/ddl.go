@@ -11,59 +11,24 @@ import (
 
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/internal/sqlerr"
+	plantypes "github.com/pgshard/pgshard/plan"
 )
 
-// DDLOp is the kind of schema change a DDLPlan makes.
-type DDLOp int
+// DDLOp is the kind of schema change a DDLPlan makes (plan.DDLOp).
+type DDLOp = plantypes.DDLOp
 
+// The kinds of schema change (plan.DDLOp).
 const (
-	// DDLAlterTable is ALTER TABLE: columns, defaults, NOT NULL,
-	// constraints, storage options.
-	DDLAlterTable DDLOp = iota
-	// DDLCreateIndex is CREATE [UNIQUE] INDEX [CONCURRENTLY].
-	DDLCreateIndex
-	// DDLDropIndex is DROP INDEX [CONCURRENTLY].
-	DDLDropIndex
-	// DDLDropTable is DROP TABLE: shards, placements and metadata go too.
-	DDLDropTable
-	// DDLTruncate is TRUNCATE: the shards only (the template has no rows).
-	DDLTruncate
-	// DDLRename is ALTER TABLE / INDEX ... RENAME.
-	DDLRename
-	// DDLComment is COMMENT ON TABLE / COLUMN.
-	DDLComment
-	// DDLAnalyze is ANALYZE [(options)] table [(columns)]: statistics,
-	// gathered on every finalized placement and on the template; it
-	// changes no schema.
-	DDLAnalyze
-	// DDLVacuum is VACUUM [(options)] table [(columns)]: run on every
-	// finalized placement and on the template, outside a transaction.
-	DDLVacuum
+	DDLAlterTable  = plantypes.DDLAlterTable
+	DDLCreateIndex = plantypes.DDLCreateIndex
+	DDLDropIndex   = plantypes.DDLDropIndex
+	DDLDropTable   = plantypes.DDLDropTable
+	DDLTruncate    = plantypes.DDLTruncate
+	DDLRename      = plantypes.DDLRename
+	DDLComment     = plantypes.DDLComment
+	DDLAnalyze     = plantypes.DDLAnalyze
+	DDLVacuum      = plantypes.DDLVacuum
 )
-
-func (o DDLOp) String() string {
-	switch o {
-	case DDLAlterTable:
-		return "ALTER TABLE"
-	case DDLCreateIndex:
-		return "CREATE INDEX"
-	case DDLDropIndex:
-		return "DROP INDEX"
-	case DDLDropTable:
-		return "DROP TABLE"
-	case DDLTruncate:
-		return "TRUNCATE"
-	case DDLRename:
-		return "RENAME"
-	case DDLComment:
-		return "COMMENT"
-	case DDLAnalyze:
-		return "ANALYZE"
-	case DDLVacuum:
-		return "VACUUM"
-	}
-	return fmt.Sprintf("DDLOp(%d)", int(o))
-}
 
 // IndexEnv is what an Env may offer to plan statements that name an index
 // rather than its table (DROP INDEX, ALTER INDEX ... RENAME): the table an
@@ -121,20 +86,13 @@ type DDLPlan struct {
 	rewrite func(stmt *pg_query.Node, shards []ShardRef)
 }
 
-// DefaultEval is one added column's default, evaluated once.
-type DefaultEval struct {
-	Column string
-	// SQL is the SELECT of the default's value as text, cast to the
-	// column's type.
-	SQL string
-}
+// DefaultEval is one added column's default, evaluated once
+// (plan.DefaultEval).
+type DefaultEval = plantypes.DefaultEval
 
 // ShardRef names the shard of one of DDLPlan.Tables a shard statement is
-// written for: its id and its table's name on the workers.
-type ShardRef struct {
-	ID    int64
-	Table string
-}
+// written for: its id and its table's name on the workers (plan.ShardRef).
+type ShardRef = plantypes.ShardRef
 
 // ShardSQL returns the statement for shard index i of the plan's tables
 // (shards[j] is Tables[j]'s), with values the results of Defaults, in

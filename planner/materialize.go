@@ -12,6 +12,7 @@ import (
 
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/internal/sqlerr"
+	plantypes "github.com/pgshard/pgshard/plan"
 )
 
 // MaterializePlan answers a SELECT whose CTEs, FROM subqueries or
@@ -121,8 +122,8 @@ func sending(v *pg_query.Node, send string) *pg_query.Node {
 }
 
 // Base64Suffix, after a send function's name in Subquery.SQLSending, has
-// the subquery return that function's bytes in base64.
-const Base64Suffix = "|base64"
+// the subquery return that function's bytes in base64 (plan.Base64Suffix).
+const Base64Suffix = plantypes.Base64Suffix
 
 type materializeHole struct {
 	node *pg_query.Node
@@ -141,14 +142,8 @@ type materializedSQL struct {
 }
 
 // MaterializeInput is what the rest of the statement needs of each
-// subquery's columns: their names, types (format_type's names), and which
-// travel as binary arrays of their type (Binary[i][j]) rather than as text
-// arrays cast to it.
-type MaterializeInput struct {
-	Names  [][]string
-	Types  [][]string
-	Binary [][]bool
-}
+// subquery's columns (plan.MaterializeInput).
+type MaterializeInput = plantypes.MaterializeInput
 
 // SQL returns the statement over the subqueries' rows for these column
 // types, and for each of its parameters which argument it takes: a

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/internal/sqlerr"
+	plantypes "github.com/pgshard/pgshard/plan"
 )
 
 // evalBuilder collects the expressions to evaluate once on the metadata
@@ -516,16 +517,7 @@ func (p *Plan) compactParams() {
 // ShardArgs picks, from the statement's arguments (after Eval's values),
 // those the shard statement takes.
 func ShardArgs[T any](p *Plan, args []T) []T {
-	if p.ShardParams == nil {
-		return args
-	}
-	out := make([]T, 0, len(p.ShardParams))
-	for _, n := range p.ShardParams {
-		if n <= len(args) {
-			out = append(out, args[n-1])
-		}
-	}
-	return out
+	return plantypes.ShardArgs(p.ShardParams, args)
 }
 
 // paramRenumbering numbers the parameters of the trees it is applied to

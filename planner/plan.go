@@ -5,12 +5,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/internal/sqlerr"
+	plantypes "github.com/pgshard/pgshard/plan"
 )
 
 // Kind is how a statement is executed.
@@ -211,13 +213,20 @@ type Plan struct {
 	rowsDropped bool
 	parts       []InsertPart
 	partShards  []int
+	// shardTarget is what the primitives and the node layer read of the plan
+	// (ShardTarget), made on first use.
+	shardTarget atomic.Pointer[plantypes.Target]
+	// primitives is the plan's tree of primitives (Primitives), made on
+	// first use.
+	primitives atomic.Pointer[primitiveTree]
 }
 
+// primitiveTree holds a plan's tree of primitives (nil for a plan that has
+// none).
+type primitiveTree struct{ root any }
+
 // KeyParam is a statement parameter used as a shard key value of type Type.
-type KeyParam struct {
-	Param int
-	Type  uint32
-}
+type KeyParam = plantypes.KeyParam
 
 type shardText struct {
 	once sync.Once
@@ -227,27 +236,7 @@ type shardText struct {
 
 // EvalPlan is a SELECT run on the metadata database whose results become the
 // parameters First, First+1, ... of the statement sent to the shards.
-type EvalPlan struct {
-	// SQL is the SELECT; its parameter $i is the statement's parameter
-	// Params[i-1].
-	SQL    string
-	Params []int
-	// First is the number of the first parameter the results fill.
-	First int
-	// Count is how many values the SELECT returns.
-	Count int
-	// KeyTypes, when not nil, has for each value the type of the shard key
-	// it is (0 for a value that is no key). A key value that comes back as
-	// text the session's settings decide (catalog.KeyTextIndependentOfSettings)
-	// is read again by the session as that type, like a text parameter.
-	KeyTypes []uint32
-	// Typed, when not nil, marks the values computed as their key's own
-	// type (a key literal the session's settings read, cast to it): a
-	// driver reads them in binary, as typed Go values (time.Time, ...) that
-	// hash exactly as PostgreSQL stores them, and passes them on typed,
-	// whatever the session's DateStyle. The others are text.
-	Typed []bool
-}
+type EvalPlan = plantypes.Eval
 
 // New plans sql against snap. It parses the text, except that of an INSERT
 // of literal rows, which it scans (planLiteralInsert); callers cache the
@@ -571,6 +560,47 @@ func pureRead(stmt *pg_query.Node, env Env) bool {
 		return pure
 	})
 	return pure && immutable(stmt, env)
+}
+
+// ShardTarget returns what the primitives and the node layer read of the
+// plan's statement (plan.Target). It is made on first use, once the plan
+// is complete, and shared after: the plan must not change once it is
+// called. Safe for concurrent use; it allocates only the first time.
+func (p *Plan) ShardTarget() *plantypes.Target {
+	if t := p.shardTarget.Load(); t != nil {
+		return t
+	}
+	t := &plantypes.Target{
+		Table:            p.Table,
+		Tables:           p.tables,
+		Written:          p.target,
+		Modifies:         p.Modifies,
+		PureRead:         p.PureRead,
+		ReadsOtherRows:   p.ReadsOtherRows(),
+		Eval:             p.Eval,
+		SettingKeyParams: p.SettingKeyParams,
+		ShardParams:      p.ShardParams,
+	}
+	if !p.shardTarget.CompareAndSwap(nil, t) {
+		t = p.shardTarget.Load()
+	}
+	return t
+}
+
+// Primitives returns the plan's tree of primitives, made by build on first
+// use and kept with the plan: it is shared by every connection that runs
+// the plan, so build must make an immutable tree, and always the same one
+// for a plan (engine.Build). Safe for concurrent use; after the first call
+// it allocates nothing.
+func (p *Plan) Primitives(build func(*Plan) any) any {
+	if t := p.primitives.Load(); t != nil {
+		return t.root
+	}
+	t := &primitiveTree{root: build(p)}
+	if !p.primitives.CompareAndSwap(nil, t) {
+		t = p.primitives.Load()
+	}
+	return t.root
 }
 
 // Tables returns the distributed tables the statement sent to the shards

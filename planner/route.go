@@ -9,21 +9,12 @@ import (
 
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/internal/sqlerr"
+	plantypes "github.com/pgshard/pgshard/plan"
 )
 
 // ShardIndex returns the index, in Table.Shards, of the shard that holds key
 // value v.
-func ShardIndex(t *catalog.Table, v any) (int, error) {
-	h, err := catalog.Hash(t.KeyType, v)
-	if err != nil {
-		return 0, err
-	}
-	i := t.ShardForHash(h)
-	if i < 0 {
-		return 0, sqlerr.New(sqlerr.ObjectNotInPrereq, "no shard of distributed table \"%s\" covers hash value %d", t.Name, h)
-	}
-	return i, nil
-}
+func ShardIndex(t *catalog.Table, v any) (int, error) { return plantypes.ShardIndex(t, v) }
 
 // Route returns the index of the one shard a Router plan runs on, for the
 // given arguments (args[0] is $1, after Eval's values are appended). Every

@@ -5,31 +5,23 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/pgshard/pgshard/internal/sqlerr"
+	plantypes "github.com/pgshard/pgshard/plan"
 )
 
 // AggregateKind is how one output column of a multi-shard aggregate is
 // combined from the shards' partial results.
-type AggregateKind int
+type AggregateKind = plantypes.AggregateKind
 
+// The aggregate kinds (plan.AggregateKind).
 const (
-	// AggCount adds the shards' counts.
-	AggCount AggregateKind = iota + 1
-	// AggSum adds the shards' sums (NULL when every shard's is NULL).
-	AggSum
-	// AggMin takes the least of the shards' minimums.
-	AggMin
-	// AggMax takes the greatest of the shards' maximums.
-	AggMax
+	AggCount = plantypes.AggCount
+	AggSum   = plantypes.AggSum
+	AggMin   = plantypes.AggMin
+	AggMax   = plantypes.AggMax
 )
 
-func (k AggregateKind) String() string {
-	return [...]string{"?", "count", "sum", "min", "max"}[k]
-}
-
 // Aggregate is the merge step of one output column.
-type Aggregate struct {
-	Kind AggregateKind
-}
+type Aggregate = plantypes.Aggregate
 
 // planScatter plans a SELECT over one distributed table without a key
 // filter. Rows are concatenated when nothing needs merging; count and sum

@@ -11,16 +11,23 @@ const (
 	planOverheadBytes = 1536
 	treeBytesPerByte  = 12
 	shardTextOverhead = 64
+	// primitivesBytes is the tree of primitives (Primitives) and the
+	// plan.Target its primitives share: a few small structs.
+	primitivesBytes = 256
 )
 
 // RetainedBytes estimates the memory the plan keeps while it is cached: its
-// SQL text (also the cache's key), its parse trees, and the statement
-// rewritten for each of its shards, which ShardSQL computes on first use
-// and keeps (counted for every shard, as if all were used; a plan of
-// literal rows holds those of its rows' shards only). It is an
-// estimate, within a small factor of the truth, for bounding a cache.
+// SQL text (also the cache's key), its parse trees, its tree of primitives
+// (counted whether or not it is made yet), and the statement rewritten for
+// each of its shards, which ShardSQL computes on first use and keeps
+// (counted for every shard, as if all were used; a plan of literal rows
+// holds those of its rows' shards only). It is an estimate, within a small
+// factor of the truth, for bounding a cache.
 func (p *Plan) RetainedBytes() int {
 	n := planOverheadBytes + 2*len(p.SQL)
+	if p.Kind != Passthrough {
+		n += primitivesBytes
+	}
 	trees := 1
 	if p.Combine != nil || p.SortMerge != nil || p.InsertSelect != nil || p.Materialize != nil || p.Explain != nil {
 		trees = 2 // the merge step's own statements

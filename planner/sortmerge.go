@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/pgshard/pgshard/internal/sqlerr"
+	plantypes "github.com/pgshard/pgshard/plan"
 )
 
 // SortMergePlan answers a multi-shard SELECT that only orders and cuts rows
@@ -46,40 +47,15 @@ type SortMergePlan struct {
 	state MergeState
 }
 
-// SortMergeKey is one ORDER BY key of a SortMergePlan.
-type SortMergeKey struct {
-	// Column is the key's position in the shard rows: in the select list
-	// when Extra is false, else among the extra columns after it (whose
-	// position depends on how many columns a * expands to).
-	Column int
-	Extra  bool
-	// Desc sorts descending; NullsFirst puts NULLs first (PostgreSQL's
-	// default is NULLS LAST for ASC, NULLS FIRST for DESC: already applied).
-	Desc, NullsFirst bool
-}
+// SortMergeKey is one ORDER BY key of a SortMergePlan (plan.SortMergeKey).
+type SortMergeKey = plantypes.SortMergeKey
 
-// Bound is a LIMIT or OFFSET: absent (Set false), a constant, or a
-// statement parameter (Param > 0, numbered after Eval's values like the
-// driver's arguments).
-type Bound struct {
-	Set   bool
-	Const int64
-	Param int
-}
+// Bound is a LIMIT or OFFSET (plan.Bound).
+type Bound = plantypes.Bound
 
 // MergeState is what the driver learnt, on a first execution, about merging
-// a SortMergePlan's rows in Go.
-type MergeState struct {
-	// Known is false until the driver has asked.
-	Known bool
-	// Bytewise tells, per key, whether PostgreSQL orders the key's values by
-	// their bytes when they are text (a C, POSIX or C.UTF-8 collation); true
-	// for keys of types without collation.
-	Bytewise []bool
-	// Refused records a key type Go cannot compare exactly: the driver uses
-	// the combine plan from then on.
-	Refused bool
-}
+// a SortMergePlan's rows in Go (plan.MergeState).
+type MergeState = plantypes.MergeState
 
 // State returns what the driver recorded about merging.
 func (m *SortMergePlan) State() MergeState {
@@ -125,13 +101,7 @@ func (m *SortMergePlan) TemplateSQL() (string, error) {
 // ShardArgs picks the shard SQL's arguments from the statement's (after
 // Eval's values).
 func (m *SortMergePlan) ShardArgs(args []any) []any {
-	out := make([]any, len(m.Params))
-	for i, n := range m.Params {
-		if n <= len(args) {
-			out[i] = args[n-1]
-		}
-	}
-	return out
+	return plantypes.PickArgs(m.Params, args)
 }
 
 // extraKeyName names the extra output column of ORDER BY key i.
@@ -316,36 +286,6 @@ func compactParamsOf(tree *pg_query.ParseResult) []int {
 	return params
 }
 
-// String renders a bound for plan descriptions: "none", a number or "$n".
-func (b Bound) String() string {
-	switch {
-	case !b.Set:
-		return "none"
-	case b.Param > 0:
-		return "$" + strconv.Itoa(b.Param)
-	}
-	return strconv.FormatInt(b.Const, 10)
-}
-
 // KeysString renders the keys for plan descriptions and EXPLAIN, as
 // "[column 2 desc nulls first, extra 1]".
-func (m *SortMergePlan) KeysString() string {
-	out := "["
-	for i, k := range m.Keys {
-		if i > 0 {
-			out += ", "
-		}
-		if k.Extra {
-			out += "extra " + strconv.Itoa(k.Column+1)
-		} else {
-			out += "column " + strconv.Itoa(k.Column+1)
-		}
-		if k.Desc {
-			out += " desc"
-		}
-		if k.NullsFirst {
-			out += " nulls first"
-		}
-	}
-	return out + "]"
-}
+func (m *SortMergePlan) KeysString() string { return plantypes.KeysString(m.Keys) }

@@ -8,17 +8,13 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/pgshard/pgshard/internal/sqlerr"
+	plantypes "github.com/pgshard/pgshard/plan"
 )
 
 // InsertPart is the part of a multi-row INSERT that goes to one shard: the
 // statement with only that shard's rows, its own arguments, and the
 // positions (in the original VALUES list) of its rows.
-type InsertPart struct {
-	Shard int
-	SQL   string
-	Args  []any
-	Rows  []int
-}
+type InsertPart = plantypes.InsertPart
 
 // RowShards returns the shard index of every VALUES row of an INSERT plan.
 func (p *Plan) RowShards(args []any) ([]int, error) {

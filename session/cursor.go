@@ -9,7 +9,7 @@ import (
 
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/engine"
-	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/plan"
 )
 
 // Session is the engine's Cursor: the primitives of a plan reach the nodes
@@ -20,19 +20,22 @@ import (
 var _ engine.Cursor = (*Session)(nil)
 
 // Bind runs the plan's Eval step (bindArgs).
-func (s *Session) Bind(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) ([]any, []driver.NamedValue, error) {
+func (s *Session) Bind(ctx context.Context, x plan.Targeted, nargs []driver.NamedValue) ([]any, []driver.NamedValue, error) {
+	p := x.ShardTarget()
 	return s.bindArgs(ctx, p, nargs)
 }
 
 // ReadShard is readShard.
-func (s *Session) ReadShard(ctx context.Context, p *planner.Plan, idx int, sql string, args []driver.NamedValue) (driver.Rows, error) {
+func (s *Session) ReadShard(ctx context.Context, x plan.Targeted, idx int, sql string, args []driver.NamedValue) (driver.Rows, error) {
+	p := x.ShardTarget()
 	return s.readShard(ctx, p, idx, sql, args)
 }
 
 // WriteShard is writeShard. A write the fence of a repair or move refused
 // is not run again here: outside a transaction, Exec or Query runs the
 // whole statement again (rerunRefused, retry.go).
-func (s *Session) WriteShard(ctx context.Context, p *planner.Plan, shard *catalog.Shard, sql string, args []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
+func (s *Session) WriteShard(ctx context.Context, x plan.Targeted, shard *catalog.Shard, sql string, args []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
+	p := x.ShardTarget()
 	return s.writeShard(ctx, p, shard, sql, args, wantRows)
 }
 
@@ -43,7 +46,8 @@ func (s *Session) Atomically(ctx context.Context, nodes []catalog.Node, f func()
 
 // Fanout plans the lanes of a streaming read (planFanout) and starts it
 // under the fan-out gate (streamShards).
-func (s *Session) Fanout(ctx context.Context, p *planner.Plan, shards []int, mustStream bool, open func(ctx context.Context, pos int) (driver.Rows, error)) ([]driver.Rows, func(), bool, error) {
+func (s *Session) Fanout(ctx context.Context, x plan.Targeted, shards []int, mustStream bool, open func(ctx context.Context, pos int) (driver.Rows, error)) ([]driver.Rows, func(), bool, error) {
+	p := x.ShardTarget()
 	fp := s.planFanout(p, shards)
 	if mustStream && fp.split {
 		return nil, nil, true, nil
@@ -63,7 +67,8 @@ func (s *Session) TextResults() bool {
 
 // OnShard runs fn on a placement a read of shard index idx may use
 // (onPlacement), failing over as reads do.
-func (s *Session) OnShard(ctx context.Context, p *planner.Plan, idx int, fn func(c *pgx.Conn) error) error {
+func (s *Session) OnShard(ctx context.Context, x plan.Targeted, idx int, fn func(c *pgx.Conn) error) error {
+	p := x.ShardTarget()
 	return s.onPlacement(ctx, p, idx, fn)
 }
 
@@ -134,7 +139,8 @@ func (s *Session) MetadataVersion(ctx context.Context) (int64, error) {
 // onPlacement calls fn with a connection to the first reachable placement
 // a read of plan p's shard index idx may use (readPlacements), failing over
 // as reads do, and releases it after.
-func (s *Session) onPlacement(ctx context.Context, p *planner.Plan, idx int, fn func(c *pgx.Conn) error) error {
+func (s *Session) onPlacement(ctx context.Context, x plan.Targeted, idx int, fn func(c *pgx.Conn) error) error {
+	p := x.ShardTarget()
 	var lastErr error
 	placements := s.readPlacements(p, idx)
 	for _, pl := range placements {

@@ -13,14 +13,14 @@ import (
 
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/internal/sqlerr"
-	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/plan"
 )
 
 // The Eval step (bindArgs) and the reading of shard key texts the session's
 // settings decide, both in the connection's own metadata session.
 
 // evalCount is how many values the plan's Eval step appends.
-func evalCount(p *planner.Plan) int {
+func evalCount(p *plan.Target) int {
 	if p.Eval == nil {
 		return 0
 	}
@@ -29,7 +29,7 @@ func evalCount(p *planner.Plan) int {
 
 // evaluate runs an EvalPlan in the session and returns its values: text,
 // or typed Go values for those Typed marks.
-func (s *Session) evaluate(ctx context.Context, ep *planner.EvalPlan, args []any) ([]any, error) {
+func (s *Session) evaluate(ctx context.Context, ep *plan.Eval, args []any) ([]any, error) {
 	ec, err := s.evalSession(ctx)
 	if err != nil {
 		return nil, err

@@ -7,7 +7,7 @@ import (
 
 	"github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/merge"
-	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/plan"
 
 	"github.com/pgshard/pgshard/catalog"
 )
@@ -162,7 +162,8 @@ type fanoutPlan struct {
 // planFanout assigns shards (positions into shards, a list of shard indexes
 // of plan p's table) to lanes: one per shard, except on a node with more shards
 // than the gate grants, where the node's shards share its granted lanes.
-func (s *Session) planFanout(p *planner.Plan, shards []int) fanoutPlan {
+func (s *Session) planFanout(x plan.Targeted, shards []int) fanoutPlan {
+	p := x.ShardTarget()
 	fp := fanoutPlan{need: map[catalog.Node]int{}}
 	byNode := map[catalog.Node][]int{}
 	var order []catalog.Node

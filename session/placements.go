@@ -16,7 +16,7 @@ import (
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/internal/sqlerr"
-	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/plan"
 	"github.com/pgshard/pgshard/txn"
 )
 
@@ -33,7 +33,8 @@ const markTimeout = 30 * time.Second
 // given as text, key values Eval returned as text) are then read by the
 // session as their key's type (evalKeyTexts) and passed on typed; plans
 // without Eval or such keys cost nothing here.
-func (s *Session) bindArgs(ctx context.Context, p *planner.Plan, nargs []driver.NamedValue) ([]any, []driver.NamedValue, error) {
+func (s *Session) bindArgs(ctx context.Context, x plan.Targeted, nargs []driver.NamedValue) ([]any, []driver.NamedValue, error) {
+	p := x.ShardTarget()
 	args := plainArgs(nargs)
 	if p.Eval == nil && p.SettingKeyParams == nil {
 		return args, nargs, nil
@@ -129,7 +130,7 @@ func (s *Session) workerConn(ctx context.Context, node catalog.Node, write bool)
 
 // readConn returns a connection for a read of plan p on node and the func
 // that gives it back. It is workerConn's, except for a pure read (no row
-// locks, no effect: planner.Plan.PureRead) in a READ COMMITTED transaction
+// locks, no effect: plan.Target.PureRead) in a READ COMMITTED transaction
 // that has not joined node: that read runs outside the transaction, on a
 // pooled connection with the session's settings, and reads the same
 // committed rows a statement of the transaction would (each statement of
@@ -138,7 +139,8 @@ func (s *Session) workerConn(ctx context.Context, node catalog.Node, write bool)
 // joining the node would cost. A transaction holding worker connections
 // never waits in a pool (see transaction): when none is free at once, the
 // node joins the transaction as before.
-func (s *Session) readConn(ctx context.Context, p *planner.Plan, node catalog.Node) (*stdlib.Conn, func(), error) {
+func (s *Session) readConn(ctx context.Context, x plan.Targeted, node catalog.Node) (*stdlib.Conn, func(), error) {
+	p := x.ShardTarget()
 	t := s.tx
 	if t == nil || !p.PureRead || !t.readsOutside() || t.has(node) {
 		return s.workerConn(ctx, node, false)
@@ -172,9 +174,10 @@ func (s *Session) readConn(ctx context.Context, p *planner.Plan, node catalog.No
 // its co-located shard too (the statement reads them on that node). In a
 // transaction, a placement the transaction already uses comes first, so the
 // transaction reads its own writes.
-func (s *Session) readPlacements(p *planner.Plan, idx int) []catalog.Placement {
+func (s *Session) readPlacements(x plan.Targeted, idx int) []catalog.Placement {
+	p := x.ShardTarget()
 	var ps []catalog.Placement
-	if tables := p.Tables(); len(tables) > 1 {
+	if tables := p.Tables; len(tables) > 1 {
 		ps = catalog.ColocatedPlacements(tables, idx)
 	} else {
 		ps = p.Table.Shards[idx].Finalized()
@@ -198,7 +201,8 @@ func (s *Session) readPlacements(p *planner.Plan, idx int) []catalog.Placement {
 // readShard runs a read of plan p on shard index idx: on the first of
 // readPlacements that answers; it fails over to the next when one cannot be
 // reached, and marks nothing.
-func (s *Session) readShard(ctx context.Context, p *planner.Plan, idx int, sql string, nargs []driver.NamedValue) (driver.Rows, error) {
+func (s *Session) readShard(ctx context.Context, x plan.Targeted, idx int, sql string, nargs []driver.NamedValue) (driver.Rows, error) {
+	p := x.ShardTarget()
 	var lastErr error
 	placements := s.readPlacements(p, idx)
 	for _, pl := range placements {
@@ -231,8 +235,9 @@ func (s *Session) readShard(ctx context.Context, p *planner.Plan, idx int, sql s
 
 // noReadPlacement is the error of a read of shard index idx that has no
 // placement to run on.
-func noReadPlacement(p *planner.Plan, idx int) error {
-	tables := p.Tables()
+func noReadPlacement(x plan.Targeted, idx int) error {
+	p := x.ShardTarget()
+	tables := p.Tables
 	if len(tables) <= 1 {
 		return unreachable(&p.Table.Shards[idx], nil)
 	}
@@ -259,12 +264,13 @@ func colocatedShards(tables []*catalog.Table, idx int) string {
 // finalized placement of its co-located shard on each node written, and the
 // table it writes, when it is not p.Table, a writable placement on each node
 // written and none elsewhere.
-func checkColocatedWrite(p *planner.Plan, idx int, placements []catalog.Placement) error {
-	tables := p.Tables()
+func checkColocatedWrite(x plan.Targeted, idx int, placements []catalog.Placement) error {
+	p := x.ShardTarget()
+	tables := p.Tables
 	if len(tables) <= 1 {
 		return nil
 	}
-	target := p.Target()
+	target := p.Written
 	for _, u := range tables {
 		us := u.ShardAt(idx)
 		if u == target {
@@ -292,9 +298,10 @@ func checkColocatedWrite(p *planner.Plan, idx int, placements []catalog.Placemen
 	return nil
 }
 
-func colocatedWriteError(p *planner.Plan, idx int, u *catalog.Table, node catalog.Node) error {
+func colocatedWriteError(x plan.Targeted, idx int, u *catalog.Table, node catalog.Node) error {
+	p := x.ShardTarget()
 	what := "reads \"%s\", whose placement of co-located shard %d there is not finalized"
-	if u == p.Target() {
+	if u == p.Written {
 		what = "writes \"%s\", which has no writable placement of co-located shard %d there"
 	}
 	return sqlerr.New(sqlerr.ObjectNotInPrereq, "cannot run the write on %s: the statement "+what+"; repair it with master_copy_shard_placement (or wait for a move to finish)", node, u.Name, u.ShardAt(idx).ID)
@@ -338,13 +345,14 @@ func unreachable(shard *catalog.Shard, lastErr error) error {
 // transaction any failure fails the statement (the transaction rolls back,
 // so nothing diverges). With wantRows the first placement's RETURNING rows
 // are returned, read in full before the other placements are written.
-func (s *Session) writeShard(ctx context.Context, p *planner.Plan, shard *catalog.Shard, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
+func (s *Session) writeShard(ctx context.Context, x plan.Targeted, shard *catalog.Shard, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
+	p := x.ShardTarget()
 	placements := shard.Writable()
 	if len(placements) == 0 {
 		return nil, nil, unreachable(shard, nil)
 	}
 	var locks []string
-	if len(p.Tables()) > 1 || p.ReadsOtherRows() {
+	if len(p.Tables) > 1 || p.ReadsOtherRows {
 		idx := p.Table.ShardForHash(shard.Min)
 		if idx < 0 || p.Table.Shards[idx].ID != shard.ID {
 			return nil, nil, sqlerr.New(sqlerr.InternalError, "shard %d is not a shard of \"%s\"", shard.ID, p.Table.Name)
@@ -411,7 +419,7 @@ func (s *Session) writeShard(ctx context.Context, p *planner.Plan, shard *catalo
 
 // replicaReadLocks returns the LOCK TABLE statements each placement of a
 // replicated write must run before the statement when the statement reads
-// rows besides those it writes (planner.Plan.ReadsOtherRows): the shard
+// rows besides those it writes (plan.Target.ReadsOtherRows): the shard
 // tables it references on that node, in SHARE mode (SHARE ROW EXCLUSIVE for
 // the one it writes, which also conflicts with itself), in name order.
 //
@@ -421,14 +429,15 @@ func (s *Session) writeShard(ctx context.Context, p *planner.Plan, shard *catalo
 // committed rows while another still reads the old ones. The locks wait for
 // such writers to end on that node — a prepared transaction keeps its locks
 // until COMMIT PREPARED — and keep new ones out until the write commits.
-func replicaReadLocks(p *planner.Plan, idx int) []string {
-	if !p.ReadsOtherRows() {
+func replicaReadLocks(x plan.Targeted, idx int) []string {
+	p := x.ShardTarget()
+	if !p.ReadsOtherRows {
 		return nil
 	}
 	var locks []string
-	for _, t := range p.Tables() {
+	for _, t := range p.Tables {
 		mode := "SHARE"
-		if t == p.Target() {
+		if t == p.Written {
 			mode = "SHARE ROW EXCLUSIVE"
 		}
 		name := pgx.Identifier{t.Schema, t.ShardTableName(t.ShardAt(idx).ID)}.Sanitize()
