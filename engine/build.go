@@ -53,9 +53,15 @@ func build(p *planner.Plan) any {
 func buildScatter(p *planner.Plan) Primitive {
 	switch {
 	case p.Copy != nil && p.Copy.From:
-		return CopyFrom{Plan: p}
+		cp := p.Copy
+		return &CopyFrom{Table: p.Table, Target: p.ShardTarget(), Columns: cp.Columns, Types: cp.Types, KeyIndex: cp.KeyIndex, Given: cp.Given, DefaultsSQL: cp.DefaultsSQL, Binary: cp.Binary, Statements: p}
 	case p.Copy != nil:
-		return CopyTo{Plan: p}
+		// A SELECT's own plan knows every table it reads.
+		read := p.ShardTarget()
+		if p.Copy.Query != nil {
+			read = p.Copy.Query.ShardTarget()
+		}
+		return &CopyTo{Table: p.Table, Read: read, Header: p.Copy.Header, Statements: p}
 	case p.InsertSelect != nil:
 		return buildInsertSelect(p)
 	case p.Modifies:

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/plan"
 	"github.com/pgshard/pgshard/planner"
 )
 
@@ -76,8 +77,8 @@ func (c *testCursor) SessionRows(context.Context, string, int, []SessionColumn) 
 
 // CopyOut opens a connection to the shard's first finalized placement
 // (logged "copy out <shard id>"), closed by done.
-func (c *testCursor) CopyOut(ctx context.Context, p *planner.Plan, idx int) (func(context.Context, string, io.Writer) error, func(error), error) {
-	s := &p.Table.Shards[idx]
+func (c *testCursor) CopyOut(ctx context.Context, read plan.Targeted, idx int) (func(context.Context, string, io.Writer) error, func(error), error) {
+	s := &read.ShardTarget().Table.Shards[idx]
 	c.logf("copy out %d", s.ID)
 	conn, err := openNode(s.Finalized()[0].Node)
 	if err != nil {
@@ -100,7 +101,7 @@ func TestCopyFrom(t *testing.T) {
 	defer func() { CopyBatchBytes = saved }()
 	st := newShardedTable(t, "copy_from_kv", 4, 2)
 	p := st.plan(t, `COPY copy_from_kv (v, k) FROM STDIN`)
-	prim, ok := Build(p).(CopyFrom)
+	prim, ok := Build(p).(*CopyFrom)
 	if !ok {
 		t.Fatalf("tree %s", Tree(Build(p)))
 	}
@@ -183,7 +184,7 @@ func TestCopyFromBadRow(t *testing.T) {
 	st := newShardedTable(t, "copy_bad_kv", 2, 1)
 	vc := &testCursor{}
 	ctx := context.Background()
-	w, err := CopyFrom{Plan: st.plan(t, `COPY copy_bad_kv FROM STDIN`)}.Start(ctx, vc)
+	w, err := Build(st.plan(t, `COPY copy_bad_kv FROM STDIN`)).(*CopyFrom).Start(ctx, vc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +248,7 @@ func TestCopyFromBinaryThenText(t *testing.T) {
 	}
 	vc := &testCursor{}
 	ctx := context.Background()
-	w, err := CopyFrom{Plan: p}.Start(ctx, vc)
+	w, err := Build(p).(*CopyFrom).Start(ctx, vc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -168,7 +168,7 @@ func (s *Session) StartCopyFrom(ctx context.Context, owner any, query string) er
 		done()
 		return sqlerr.New(sqlerr.ObjectNotInPrereq, "the table of %q is no longer distributed", query)
 	}
-	w, err := engine.CopyFrom{Plan: p}.Start(ctx, s)
+	w, err := copyFrom(p).Start(ctx, s)
 	if err != nil {
 		done()
 		return s.TxFailed(err)
@@ -201,7 +201,7 @@ func (s *Session) CopyFromSource(ctx context.Context, query string, src pgx.Copy
 	if p.Copy == nil || !p.Copy.From {
 		return 0, sqlerr.New(sqlerr.UndefinedTable, "pgshard.CopyFrom: %s is not a distributed table", query)
 	}
-	w, err := engine.CopyFrom{Plan: p}.Start(ctx, s)
+	w, err := copyFrom(p).Start(ctx, s)
 	if err != nil {
 		return 0, s.TxFailed(err)
 	}
