@@ -1,9 +1,11 @@
-package engine
+package engine_test
 
 import (
 	"context"
 	"slices"
 	"testing"
+
+	. "github.com/pgshard/pgshard/engine"
 )
 
 // TestAggregate: count and sum over every shard are added up in Go from

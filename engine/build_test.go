@@ -1,6 +1,10 @@
-package engine
+package engine_test
 
-import "testing"
+import (
+	"testing"
+
+	. "github.com/pgshard/pgshard/engine"
+)
 
 // TestBuild: the tree each kind of plan builds.
 func TestBuild(t *testing.T) {

@@ -1,4 +1,4 @@
-package engine
+package engine_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/pgshard/pgshard/catalog"
+	. "github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/plan"
 	"github.com/pgshard/pgshard/planner"
 )
@@ -80,7 +81,7 @@ func (c *testCursor) SessionRows(context.Context, string, int, []SessionColumn) 
 func (c *testCursor) CopyOut(ctx context.Context, read plan.Targeted, idx int) (func(context.Context, string, io.Writer) error, func(error), error) {
 	s := &read.ShardTarget().Table.Shards[idx]
 	c.logf("copy out %d", s.ID)
-	conn, err := openNode(s.Finalized()[0].Node)
+	conn, err := OpenNode(s.Finalized()[0].Node)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,9 +1,11 @@
-package engine
+package engine_test
 
 import (
 	"context"
 	"strings"
 	"testing"
+
+	. "github.com/pgshard/pgshard/engine"
 )
 
 // TestExplain: EXPLAIN is a walk of the tree it explains — the shard chosen

@@ -1,4 +1,4 @@
-package engine
+package engine_test
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	. "github.com/pgshard/pgshard/engine"
 )
 
 // TestInsertSelectPushdown: INSERT ... SELECT between co-located tables runs

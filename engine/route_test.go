@@ -1,10 +1,12 @@
-package engine
+package engine_test
 
 import (
 	"context"
 	"fmt"
 	"slices"
 	"testing"
+
+	. "github.com/pgshard/pgshard/engine"
 )
 
 // TestRoute: a single-key statement runs on its one shard only, a read on
@@ -70,7 +72,7 @@ func TestRoute(t *testing.T) {
 			t.Fatalf("RETURNING %q, want %q", got, want)
 		}
 		calls := vc.calls()
-		if calls[0] != "atomically "+cluster.Nodes[0].Addr()+" "+cluster.Nodes[1].Addr() && calls[0] != "atomically "+cluster.Nodes[1].Addr()+" "+cluster.Nodes[0].Addr() {
+		if calls[0] != "atomically "+Servers().Nodes[0].Addr()+" "+Servers().Nodes[1].Addr() && calls[0] != "atomically "+Servers().Nodes[1].Addr()+" "+Servers().Nodes[0].Addr() {
 			t.Fatalf("first call %q, want one atomic statement on both servers", calls[0])
 		}
 		shards := map[int64]bool{}

@@ -1,4 +1,4 @@
-package engine
+package engine_test
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sort"
 	"testing"
+
+	. "github.com/pgshard/pgshard/engine"
 )
 
 // TestScatter: a multi-shard read returns every shard's rows, streamed from
@@ -43,7 +45,7 @@ func TestScatter(t *testing.T) {
 			if !slices.Equal(got, tt.want) {
 				t.Fatalf("rows %q, want %q", got, tt.want)
 			}
-			shards, err := targetShards(p, tt.args)
+			shards, err := TargetShards(p, tt.args)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -127,7 +129,7 @@ func TestScatterWriteOnOneShard(t *testing.T) {
 			if _, ok := prim.(*ScatterWrite); !ok {
 				t.Fatalf("built %T, want ScatterWrite", prim)
 			}
-			shards, err := targetShards(p, tt.args)
+			shards, err := TargetShards(p, tt.args)
 			if err != nil {
 				t.Fatal(err)
 			}

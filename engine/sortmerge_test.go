@@ -1,10 +1,12 @@
-package engine
+package engine_test
 
 import (
 	"context"
 	"fmt"
 	"slices"
 	"testing"
+
+	. "github.com/pgshard/pgshard/engine"
 )
 
 // TestSortMerge: ORDER BY ... LIMIT over every shard is a k-way merge of
