@@ -35,7 +35,7 @@ func TestCombineArraysUnderSettings(t *testing.T) {
 		t.Run(s.Name, func(t *testing.T) {
 			WithSessionParams(t, s.Params)
 			for _, q := range arrayQueries {
-				prim := Build(st.plan(t, strings.ReplaceAll(q, "%s", "comb_arr")))
+				prim := planner.Build(st.plan(t, strings.ReplaceAll(q, "%s", "comb_arr")))
 				if _, ok := prim.(Combine); !ok {
 					t.Fatalf("%s: built %s, want Combine", q, Tree(prim))
 				}
@@ -71,7 +71,7 @@ func TestMaterializeArraysUnderSettings(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				prim := Build(p)
+				prim := planner.Build(p)
 				if _, ok := prim.(Materialize); !ok {
 					t.Fatalf("%s: built %s, want Materialize", q, Tree(prim))
 				}
@@ -117,7 +117,7 @@ func TestUserTypesUnderSettings(t *testing.T) {
 		t.Run(s.Name, func(t *testing.T) {
 			WithSessionParams(t, s.Params)
 			for _, q := range combined {
-				prim := Build(st.plan(t, strings.ReplaceAll(q, "%s", "user_arr")))
+				prim := planner.Build(st.plan(t, strings.ReplaceAll(q, "%s", "user_arr")))
 				if _, ok := prim.(Combine); !ok {
 					t.Fatalf("%s: built %s, want Combine", q, Tree(prim))
 				}
@@ -132,7 +132,7 @@ func TestUserTypesUnderSettings(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				prim := Build(p)
+				prim := planner.Build(p)
 				if _, ok := prim.(Materialize); !ok {
 					t.Fatalf("%s: built %s, want Materialize", q, Tree(prim))
 				}

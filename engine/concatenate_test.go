@@ -35,7 +35,7 @@ func TestConcatenate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prim := Build(p)
+	prim := planner.Build(p)
 	if _, ok := prim.(*Concatenate); !ok {
 		t.Fatalf("built %T, want Concatenate\n%s", prim, p.Describe())
 	}

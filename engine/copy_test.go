@@ -102,9 +102,9 @@ func TestCopyFrom(t *testing.T) {
 	defer func() { CopyBatchBytes = saved }()
 	st := newShardedTable(t, "copy_from_kv", 4, 2)
 	p := st.plan(t, `COPY copy_from_kv (v, k) FROM STDIN`)
-	prim, ok := Build(p).(*CopyFrom)
+	prim, ok := planner.Build(p).(*CopyFrom)
 	if !ok {
-		t.Fatalf("tree %s", Tree(Build(p)))
+		t.Fatalf("tree %s", Tree(planner.Build(p)))
 	}
 	if _, err := prim.Exec(context.Background(), &testCursor{}, nil); err == nil || !strings.Contains(err.Error(), "tx.Prepare") {
 		t.Fatalf("Exec of CopyFrom: %v", err)
@@ -185,7 +185,7 @@ func TestCopyFromBadRow(t *testing.T) {
 	st := newShardedTable(t, "copy_bad_kv", 2, 1)
 	vc := &testCursor{}
 	ctx := context.Background()
-	w, err := Build(st.plan(t, `COPY copy_bad_kv FROM STDIN`)).(*CopyFrom).Start(ctx, vc)
+	w, err := planner.Build(st.plan(t, `COPY copy_bad_kv FROM STDIN`)).(*CopyFrom).Start(ctx, vc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestCopyTo(t *testing.T) {
 	st.fill(t, 50)
 	p := st.plan(t, `COPY copy_to_kv TO STDOUT`)
 	vc := &testCursor{}
-	got := rowsOf(t)(Build(p).Query(context.Background(), vc, nil))
+	got := rowsOf(t)(planner.Build(p).Query(context.Background(), vc, nil))
 	var want []string
 	for k := 1; k <= 50; k++ {
 		want = append(want, fmt.Sprintf("%d\tv%d\n", k, k))
@@ -224,7 +224,7 @@ func TestCopyTo(t *testing.T) {
 		t.Fatalf("log %v", calls)
 	}
 	d := &Description{}
-	if err := Build(p).Describe(context.Background(), vc, nil, d); err != nil {
+	if err := planner.Build(p).Describe(context.Background(), vc, nil, d); err != nil {
 		t.Fatal(err)
 	}
 	text := strings.Join(d.Lines, "\n")
@@ -249,7 +249,7 @@ func TestCopyFromBinaryThenText(t *testing.T) {
 	}
 	vc := &testCursor{}
 	ctx := context.Background()
-	w, err := Build(p).(*CopyFrom).Start(ctx, vc)
+	w, err := planner.Build(p).(*CopyFrom).Start(ctx, vc)
 	if err != nil {
 		t.Fatal(err)
 	}

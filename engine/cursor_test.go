@@ -308,7 +308,7 @@ func (c *testCursor) Statement(ctx context.Context, sql string, args []driver.Na
 	if err != nil {
 		return nil, err
 	}
-	if prim := Build(p); prim != nil {
+	if prim := planner.Build(p); prim != nil {
 		return prim.Query(ctx, c, args)
 	}
 	conn, err := OpenNode(catalog.Node{Name: Servers().Nodes[0].Host, Port: Servers().Nodes[0].Port})
@@ -429,7 +429,7 @@ func (st *shardedTable) fill(t *testing.T, n int) {
 	p := st.plan(t, `INSERT INTO `+st.table.Name+` (k, v) VALUES ($1, $2)`)
 	vc := &testCursor{}
 	for k := 1; k <= n; k++ {
-		if _, err := Build(p).Exec(context.Background(), vc, args(int64(k), fmt.Sprintf("v%d", k))); err != nil {
+		if _, err := planner.Build(p).Exec(context.Background(), vc, args(int64(k), fmt.Sprintf("v%d", k))); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -146,11 +146,11 @@ func TestDDL(t *testing.T) {
 	var metaNode catalog.Node // the metadata database (columnsOn)
 
 	p, tbl := dt.plan(t, `ALTER TABLE ddl_kv ADD COLUMN c int NOT NULL DEFAULT 3`)
-	if got := Tree(Build(p)); got != "DDL" {
+	if got := Tree(planner.Build(p)); got != "DDL" {
 		t.Fatalf("tree %s, want DDL", got)
 	}
 	vc := &testCursor{meta: dt.meta}
-	if _, err := Build(p).Exec(ctx, vc, nil); err != nil {
+	if _, err := planner.Build(p).Exec(ctx, vc, nil); err != nil {
 		t.Fatal(err)
 	}
 	var want []string
@@ -182,7 +182,7 @@ func TestDDL(t *testing.T) {
 	}
 	p, tbl = dt.plan(t, `ALTER TABLE ddl_kv ADD COLUMN d text`)
 	vc = &testCursor{meta: dt.meta}
-	if _, err := Build(p).Exec(ctx, vc, nil); err != nil {
+	if _, err := planner.Build(p).Exec(ctx, vc, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := columnsOn(t, inactive.Node, tbl.ShardTableName(inactive.ShardID)); got != "k,v,c" {
@@ -202,7 +202,7 @@ func TestDDL(t *testing.T) {
 	ExecOn(t, bad.Node, `ALTER TABLE `+tbl.ShardTableName(bad.ShardID)+` ADD COLUMN e int`)
 	p, tbl = dt.plan(t, `ALTER TABLE ddl_kv ADD COLUMN e int`)
 	vc = &testCursor{meta: dt.meta}
-	_, err := Build(p).Exec(ctx, vc, nil)
+	_, err := planner.Build(p).Exec(ctx, vc, nil)
 	if sqlerr.Code(err) != "42701" {
 		t.Fatalf("adding a column one placement has: %v, want 42701", err)
 	}
@@ -222,7 +222,7 @@ func TestDDL(t *testing.T) {
 
 	// Describe lists every shard's statement.
 	var d Description
-	if err := Build(p).Describe(ctx, vc, nil, &d); err != nil {
+	if err := planner.Build(p).Describe(ctx, vc, nil, &d); err != nil {
 		t.Fatal(err)
 	}
 	text := strings.Join(d.Lines, "\n")
@@ -241,7 +241,7 @@ func TestDDLConcurrently(t *testing.T) {
 	dt := newMetaTable(t, "ddl_conc", 2, 2)
 	p, tbl := dt.plan(t, `CREATE UNIQUE INDEX CONCURRENTLY ddl_conc_kv ON ddl_conc (k, v)`)
 	vc := &testCursor{meta: dt.meta}
-	if _, err := Build(p).Exec(ctx, vc, nil); err != nil {
+	if _, err := planner.Build(p).Exec(ctx, vc, nil); err != nil {
 		t.Fatal(err)
 	}
 	if slices.ContainsFunc(vc.calls(), func(l string) bool { return strings.HasPrefix(l, "atomically") }) {
@@ -260,7 +260,7 @@ func TestDDLConcurrently(t *testing.T) {
 	// by zero there.
 	ExecOn(t, bad.Node, `INSERT INTO `+tbl.ShardTableName(bad.ShardID)+` (k, v) VALUES (1000, 'dup')`)
 	p, tbl = dt.plan(t, `CREATE INDEX CONCURRENTLY ddl_conc_expr ON ddl_conc ((1 / (length(v) - 3)))`)
-	_, err := Build(p).Exec(ctx, &testCursor{meta: dt.meta}, nil)
+	_, err := planner.Build(p).Exec(ctx, &testCursor{meta: dt.meta}, nil)
 	if err == nil || !strings.Contains(err.Error(), "dropped again") {
 		t.Fatalf("an index whose build fails on one placement: %v", err)
 	}

@@ -62,7 +62,7 @@ func TestMaterialize(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			prim := Build(p)
+			prim := planner.Build(p)
 			if _, ok := prim.(Materialize); !ok {
 				t.Fatalf("built %s, want Materialize", Tree(prim))
 			}
@@ -84,7 +84,7 @@ func TestMaterialize(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = Build(p).Query(ctx, &testCursor{snap: st.snap, env: metaEnv{}}, nil)
+		_, err = planner.Build(p).Query(ctx, &testCursor{snap: st.snap, env: metaEnv{}}, nil)
 		if sqlerr.Code(err) != "54000" {
 			t.Fatalf("err %v, want 54000", err)
 		}

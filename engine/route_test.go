@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	. "github.com/pgshard/pgshard/engine"
+	"github.com/pgshard/pgshard/planner"
 )
 
 // TestRoute: a single-key statement runs on its one shard only, a read on
@@ -29,7 +30,7 @@ func TestRoute(t *testing.T) {
 		t.Run(fmt.Sprint(k), func(t *testing.T) {
 			vc := &testCursor{}
 			p := st.plan(t, `SELECT v FROM route_kv WHERE k = $1`)
-			got := rowsOf(t)(Build(p).Query(ctx, vc, args(k)))
+			got := rowsOf(t)(planner.Build(p).Query(ctx, vc, args(k)))
 			if want := []string{fmt.Sprintf("v%d", k)}; !slices.Equal(got, want) {
 				t.Fatalf("read %q, want %q", got, want)
 			}
@@ -42,7 +43,7 @@ func TestRoute(t *testing.T) {
 	t.Run("update writes every placement", func(t *testing.T) {
 		vc := &testCursor{}
 		p := st.plan(t, `UPDATE route_kv SET v = 'w' WHERE k = $1`)
-		res, err := Build(p).Exec(ctx, vc, args(int64(7)))
+		res, err := planner.Build(p).Exec(ctx, vc, args(int64(7)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,7 +68,7 @@ func TestRoute(t *testing.T) {
 	t.Run("multi-row insert across shards", func(t *testing.T) {
 		vc := &testCursor{}
 		p := st.plan(t, `INSERT INTO route_kv (k, v) VALUES (101, 'a'), (102, 'b'), (103, 'c'), (104, 'd') RETURNING k, v`)
-		got := rowsOf(t)(Build(p).Query(ctx, vc, nil))
+		got := rowsOf(t)(planner.Build(p).Query(ctx, vc, nil))
 		if want := []string{"101 a", "102 b", "103 c", "104 d"}; !slices.Equal(got, want) {
 			t.Fatalf("RETURNING %q, want %q", got, want)
 		}
@@ -84,7 +85,7 @@ func TestRoute(t *testing.T) {
 		}
 		for _, k := range []int64{101, 104} {
 			vc := &testCursor{}
-			got := rowsOf(t)(Build(st.plan(t, `SELECT v FROM route_kv WHERE k = $1`)).Query(ctx, vc, args(k)))
+			got := rowsOf(t)(planner.Build(st.plan(t, `SELECT v FROM route_kv WHERE k = $1`)).Query(ctx, vc, args(k)))
 			if len(got) != 1 {
 				t.Fatalf("key %d: read %q", k, got)
 			}

@@ -53,7 +53,7 @@ type SortMerge struct {
 	Params []int
 	// Fallback is the read that answers when the merge cannot (Combine,
 	// or the plain Scatter).
-	Fallback scatterInput
+	Fallback ScatterInput
 }
 
 // MergeQueries is how a SortMerge finds the sorted statement of each shard
@@ -72,7 +72,7 @@ type MergeQueries interface {
 func (s *SortMerge) Inputs() []Primitive { return []Primitive{s.Fallback} }
 
 // fallback is the read that answers when the merge cannot.
-func (s *SortMerge) fallback() scatterInput { return s.Fallback }
+func (s *SortMerge) fallback() ScatterInput { return s.Fallback }
 
 func (s *SortMerge) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Result, error) {
 	return execRows(s.Query(ctx, vc, nargs))

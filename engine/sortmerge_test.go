@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	. "github.com/pgshard/pgshard/engine"
+	"github.com/pgshard/pgshard/planner"
 )
 
 // TestSortMerge: ORDER BY ... LIMIT over every shard is a k-way merge of
@@ -35,7 +36,7 @@ func TestSortMerge(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.sql, func(t *testing.T) {
-			prim := Build(st.plan(t, tt.sql))
+			prim := planner.Build(st.plan(t, tt.sql))
 			if _, ok := prim.(*SortMerge); !ok {
 				t.Fatalf("built %T, want SortMerge", prim)
 			}

@@ -151,9 +151,9 @@ func queryRows(ctx context.Context, c *pgx.Conn, sql string, arg any, formats []
 }
 
 // copyFrom is the CopyFrom primitive of p, a COPY ... FROM STDIN plan:
-// the one kept with the plan (engine.Build).
+// the one kept with the plan (planner.Build).
 func copyFrom(p *planner.Plan) *engine.CopyFrom {
-	return engine.Build(p).(*engine.CopyFrom)
+	return planner.Build(p).(*engine.CopyFrom)
 }
 
 // CopyOut takes a connection for a read of shard index idx on the first

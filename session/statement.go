@@ -16,7 +16,7 @@ import (
 // The single-statement path: a statement of the application goes from
 // Exec or Query down to its plan (the Cluster's plan cache, plancache.go,
 // or the Session's own for a session that resolves names differently), its
-// tree of primitives (engine.Build) run with the Session as the Cursor, or
+// tree of primitives (planner.Build) run with the Session as the Cursor, or
 // the Session's own handling (transaction control, session commands,
 // strings of several statements, passthrough to the metadata database).
 // Nothing on the way calls back up into the driver.
@@ -52,7 +52,7 @@ func (s *Session) exec(ctx context.Context, query string, nargs []driver.NamedVa
 		res, err := s.TxCommand(ctx, p, query, nargs)
 		return res, false, err
 	}
-	prim := engine.Build(p)
+	prim := planner.Build(p)
 	if prim != nil {
 		autocommit := s.tx == nil
 		res, err := prim.Exec(ctx, s, nargs)
@@ -106,7 +106,7 @@ func (s *Session) query(ctx context.Context, query string, nargs []driver.NamedV
 		}
 		return &engine.Buffered{}, false, nil
 	}
-	prim := engine.Build(p)
+	prim := planner.Build(p)
 	if prim != nil {
 		autocommit := s.tx == nil
 		rows, err := prim.Query(ctx, s, nargs)
