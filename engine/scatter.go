@@ -16,7 +16,7 @@ import (
 // after the other inside a transaction. Closing the rows (or ctx ending)
 // stops every shard query.
 //
-// A Scatter is made once per plan (Build), immutable and shared by every
+// A Scatter is made once per plan (planner.Build), immutable and shared by every
 // connection that runs it.
 type Scatter struct {
 	// Target is what the statement runs on.

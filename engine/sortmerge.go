@@ -28,7 +28,7 @@ import (
 // the same bound arguments. Nothing has been sent to the shards then but,
 // the first time, the collation probe (learnMergeState).
 //
-// A SortMerge is made once per plan (Build), with its fallback, immutable
+// A SortMerge is made once per plan (planner.Build), with its fallback, immutable
 // but for what Merge learns (MergeState, under its own lock), and shared
 // by every connection that runs it.
 type SortMerge struct {
