@@ -15,7 +15,7 @@ import (
 // PostgreSQL shows a void function. Where they may run (not inside a
 // transaction) is the Cursor's to decide.
 //
-// An Admin is made once per plan (Build), immutable and shared by every
+// An Admin is made once per plan (planner.Build), immutable and shared by every
 // connection that runs it.
 type Admin struct {
 	// Function is the administrative function called.

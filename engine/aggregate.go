@@ -19,7 +19,7 @@ import (
 // compared) in Go. Shards run in parallel outside a transaction, one after
 // the other in one.
 //
-// An Aggregate is made once per plan (Build), immutable and shared by
+// An Aggregate is made once per plan (planner.Build), immutable and shared by
 // every connection that runs it.
 type Aggregate struct {
 	// Target is what the statement runs on.

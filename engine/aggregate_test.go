@@ -1,9 +1,12 @@
-package engine
+package engine_test
 
 import (
 	"context"
 	"slices"
 	"testing"
+
+	. "github.com/pgshard/pgshard/engine"
+	"github.com/pgshard/pgshard/planner"
 )
 
 // TestAggregate: count and sum over every shard are added up in Go from
@@ -24,7 +27,7 @@ func TestAggregate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.sql, func(t *testing.T) {
-			prim := Build(st.plan(t, tt.sql))
+			prim := planner.Build(st.plan(t, tt.sql))
 			if _, ok := prim.(*Aggregate); !ok {
 				t.Fatalf("built %T, want Aggregate", prim)
 			}

@@ -1,6 +1,11 @@
-package engine
+package engine_test
 
-import "testing"
+import (
+	"testing"
+
+	. "github.com/pgshard/pgshard/engine"
+	"github.com/pgshard/pgshard/planner"
+)
 
 // TestBuild: the tree each kind of plan builds.
 func TestBuild(t *testing.T) {
@@ -25,7 +30,7 @@ func TestBuild(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.sql, func(t *testing.T) {
-			prim := Build(st.plan(t, tt.sql))
+			prim := planner.Build(st.plan(t, tt.sql))
 			got := "<nil>"
 			if prim != nil {
 				got = Tree(prim)
@@ -51,14 +56,14 @@ func TestBuildKeptWithPlan(t *testing.T) {
 	} {
 		t.Run(sql, func(t *testing.T) {
 			p := st.plan(t, sql)
-			first := Build(p)
+			first := planner.Build(p)
 			if first == nil {
 				t.Fatalf("no tree")
 			}
-			if again := Build(p); again != first {
+			if again := planner.Build(p); again != first {
 				t.Fatalf("second Build made a new tree %s (%p), want the first (%p)", Tree(again), again, first)
 			}
-			if n := testing.AllocsPerRun(100, func() { _ = Build(p) }); n != 0 {
+			if n := testing.AllocsPerRun(100, func() { _ = planner.Build(p) }); n != 0 {
 				t.Fatalf("Build of a built plan allocates %v times, want 0", n)
 			}
 		})

@@ -1,4 +1,4 @@
-package engine
+package engine_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/pgshard/pgshard/catalog"
+	. "github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/plan"
 )
 

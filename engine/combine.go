@@ -42,7 +42,7 @@ import (
 // The partial rows are held in memory, at most MaxCombineBytes of them for
 // all shards together.
 //
-// A Combine is made once per plan (Build), immutable but for what Step
+// A Combine is made once per plan (planner.Build), immutable but for what Step
 // learns (the partial columns' collations, under its own lock), and shared
 // by every connection that runs it.
 type Combine struct {

@@ -1,4 +1,4 @@
-package engine
+package engine_test
 
 import (
 	"context"
@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	. "github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/internal/sqlerr"
+	"github.com/pgshard/pgshard/planner"
 )
 
 // TestCombine: PostgreSQL combines the shards' partial rows (GROUP BY,
@@ -31,7 +33,7 @@ func TestCombine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.sql, func(t *testing.T) {
-			prim := Build(st.plan(t, tt.sql))
+			prim := planner.Build(st.plan(t, tt.sql))
 			if _, ok := prim.(Combine); !ok {
 				t.Fatalf("built %s, want Combine", Tree(prim))
 			}
@@ -64,7 +66,7 @@ func TestCombineLimit(t *testing.T) {
 	old := MaxCombineBytes
 	MaxCombineBytes = 200
 	defer func() { MaxCombineBytes = old }()
-	_, err := Build(st.plan(t, `SELECT v, count(*) FROM comblim_kv GROUP BY v`)).Query(context.Background(), &testCursor{}, nil)
+	_, err := planner.Build(st.plan(t, `SELECT v, count(*) FROM comblim_kv GROUP BY v`)).Query(context.Background(), &testCursor{}, nil)
 	if sqlerr.Code(err) != "54000" || !strings.Contains(err.Error(), "200 bytes") {
 		t.Fatalf("err %v, want 54000 naming the limit", err)
 	}

@@ -15,7 +15,7 @@ import (
 // connection per node. Rows stream; nothing is held. The columns are the
 // first arm's, as PostgreSQL names a UNION's.
 //
-// A Concatenate is made once per plan (Build), immutable and shared by
+// A Concatenate is made once per plan (planner.Build), immutable and shared by
 // every connection that runs it.
 type Concatenate struct {
 	// Arms are the UNION ALL's arms, in order, each a statement with

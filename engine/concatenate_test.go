@@ -1,4 +1,4 @@
-package engine
+package engine_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	. "github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/planner"
 )
 
@@ -34,7 +35,7 @@ func TestConcatenate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prim := Build(p)
+	prim := planner.Build(p)
 	if _, ok := prim.(*Concatenate); !ok {
 		t.Fatalf("built %T, want Concatenate\n%s", prim, p.Describe())
 	}

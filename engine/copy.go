@@ -19,7 +19,7 @@ import (
 
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/internal/sqlerr"
-	"github.com/pgshard/pgshard/planner"
+	"github.com/pgshard/pgshard/plan"
 )
 
 // CopyCursor is the Cursor of a connection that can run PostgreSQL's COPY
@@ -42,13 +42,13 @@ type CopyCursor interface {
 	// returns its rows, column i as formats[i] says.
 	SessionRows(ctx context.Context, sql string, n int, formats []SessionColumn) ([][]any, error)
 	// CopyOut takes a connection to a placement a read of shard index idx
-	// of p may use (the first whose node answers, as ReadShard) and returns
+	// of read may use (the first whose node answers, as ReadShard) and returns
 	// run, which runs a COPY ... TO STDOUT there writing each of its data
 	// messages (one row of COPY's output) to w in one Write, and done,
 	// which must be called with run's error once run has returned: it
 	// gives the connection back (and fails the transaction on an error).
 	// Only run may be called from another goroutine.
-	CopyOut(ctx context.Context, p *planner.Plan, idx int) (run func(ctx context.Context, sql string, w io.Writer) error, done func(error), err error)
+	CopyOut(ctx context.Context, read plan.Targeted, idx int) (run func(ctx context.Context, sql string, w io.Writer) error, done func(error), err error)
 }
 
 // CopyFromNode runs one COPY ... FROM STDIN (sql) on the transaction's
@@ -60,19 +60,55 @@ type CopyFromNode func(ctx context.Context, sql string, r io.Reader) (int64, err
 // CopyFrom is COPY t (cols) FROM STDIN on a distributed table. It runs only
 // as a CopyWriter (Start), which the database/sql statement prepared with
 // the COPY holds from its first row to its end (lib/pq's CopyIn
-// convention); Exec and Query refuse.
+// convention); Exec and Query refuse. It is immutable once built and shared
+// by every connection running its plan.
 type CopyFrom struct {
-	Plan *planner.Plan
+	// Table is the distributed table the rows go into.
+	Table *catalog.Table
+	// Target is the COPY as a statement on Table's shards (EXPLAIN lists
+	// its placements).
+	Target *plan.Target
+	// Columns are the columns each row is sent with, in order: the Given
+	// ones the caller's rows hold, then those whose values DefaultsSQL
+	// computes; Types are their type OIDs.
+	Columns []string
+	Types   []uint32
+	// KeyIndex is the position of the table's key in Columns.
+	KeyIndex int
+	// Given is how many of Columns each row the caller gives holds.
+	Given int
+	// DefaultsSQL computes the values of Columns[Given:] for $1 rows in the
+	// session (one row per data row); empty when there are none.
+	DefaultsSQL string
+	// Binary is set when the rows start out in COPY's binary format
+	// (copybinary.go).
+	Binary bool
+	// Statements writes each shard's COPY (the planner's).
+	Statements CopyStatements
 }
 
-func (c CopyFrom) Inputs() []Primitive { return nil }
-
-func (c CopyFrom) Exec(context.Context, Cursor, []driver.NamedValue) (driver.Result, error) {
-	return nil, CopyInConventionError(c.Plan.Table.Name)
+// CopyStatements writes the COPY statements each shard runs; the planner
+// implements it. Its methods are safe for concurrent use.
+type CopyStatements interface {
+	// CopyShardSQL returns the COPY shard index i runs, for COPY TO with
+	// the statement's HEADER only when first is set.
+	CopyShardSQL(i int, first bool) (string, error)
+	// CopyFromShardSQL returns the COPY FROM STDIN shard index i runs for
+	// a batch of rows, in COPY's binary format when binary is set.
+	CopyFromShardSQL(i int, binary bool) (string, error)
+	// CopyShards returns the indexes of the shards a COPY TO reads,
+	// ascending.
+	CopyShards() ([]int, error)
 }
 
-func (c CopyFrom) Query(context.Context, Cursor, []driver.NamedValue) (driver.Rows, error) {
-	return nil, CopyInConventionError(c.Plan.Table.Name)
+func (c *CopyFrom) Inputs() []Primitive { return nil }
+
+func (c *CopyFrom) Exec(context.Context, Cursor, []driver.NamedValue) (driver.Result, error) {
+	return nil, CopyInConventionError(c.Table.Name)
+}
+
+func (c *CopyFrom) Query(context.Context, Cursor, []driver.NamedValue) (driver.Rows, error) {
+	return nil, CopyInConventionError(c.Table.Name)
 }
 
 // CopyInConventionError is the error of a COPY FROM STDIN run other than
@@ -82,20 +118,20 @@ func CopyInConventionError(table string) error {
 }
 
 // Describe lists what a COPY FROM sends where.
-func (c CopyFrom) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
-	p := c.Plan
+func (c *CopyFrom) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
+	t := c.Table
 	format := "COPY text format"
-	if p.Copy.Binary {
+	if c.Binary {
 		format = "COPY binary format (text from the first value whose binary form could differ)"
 	}
-	d.Add("pgshard: COPY FROM STDIN into %s, rows split by the hash of %s (column %d) over %d shards, streamed in %s to every writable placement in batches of %d KB, in the transaction (two-phase commit)", p.Table.Name, p.Table.KeyColumn, p.Copy.KeyIndex+1, len(p.Table.Shards), format, CopyBatchBytes>>10)
-	for i := range p.Table.Shards {
-		s := &p.Table.Shards[i]
-		sql, err := p.CopyShardSQL(i, true)
+	d.Add("pgshard: COPY FROM STDIN into %s, rows split by the hash of %s (column %d) over %d shards, streamed in %s to every writable placement in batches of %d KB, in the transaction (two-phase commit)", t.Name, t.KeyColumn, c.KeyIndex+1, len(t.Shards), format, CopyBatchBytes>>10)
+	for i := range t.Shards {
+		s := &t.Shards[i]
+		sql, err := c.Statements.CopyShardSQL(i, true)
 		if err != nil {
 			return err
 		}
-		d.Add("  shard %d on %s", s.ID, d.Placements(p, s))
+		d.Add("  shard %d on %s", s.ID, d.Placements(c.Target, s))
 		d.Add("    SQL: %s", sql)
 	}
 	return nil
@@ -115,7 +151,7 @@ const copyLaneDepth = 4
 const copyPendingRows = 500
 
 // CopyWriter is one running COPY FROM STDIN: it takes rows (Row), hashes
-// each key as an INSERT of the row would (planner.ShardIndex on the value,
+// each key as an INSERT of the row would (plan.ShardIndex on the value,
 // read by the session first when its text depends on the settings), encodes
 // the row into its shard's buffer in COPY's binary format while the plan
 // and the values allow (copybinary.go), else in COPY's text format, and
@@ -130,7 +166,7 @@ const copyPendingRows = 500
 // committed (the caller fails the transaction). Finish or Abort must end
 // it: they wait for the node goroutines.
 type CopyWriter struct {
-	p      *planner.Plan
+	c      *CopyFrom
 	vc     CopyCursor
 	tm     *pgtype.Map
 	shards []copyShard
@@ -194,7 +230,7 @@ type copyLane struct {
 }
 
 // copyPending is a row whose key text the session must read (keyText),
-// or whose columns left out the session must compute (Plan.Copy.DefaultsSQL).
+// or whose columns left out the session must compute (CopyFrom.DefaultsSQL).
 type copyPending struct {
 	row     int64
 	vals    []any
@@ -204,13 +240,13 @@ type copyPending struct {
 // Start begins the COPY: it joins the transaction on every node of the
 // table's writable placements and starts one goroutine per node. ctx
 // bounds the joining; the node goroutines run until Finish or Abort.
-func (c CopyFrom) Start(ctx context.Context, vc CopyCursor) (*CopyWriter, error) {
-	p := c.Plan
+func (c *CopyFrom) Start(ctx context.Context, vc CopyCursor) (*CopyWriter, error) {
+	t := c.Table
 	var placements []catalog.Placement
-	for i := range p.Table.Shards {
-		ws := p.Table.Shards[i].Writable()
+	for i := range t.Shards {
+		ws := t.Shards[i].Writable()
 		if len(ws) == 0 {
-			return nil, sqlerr.New(sqlerr.ObjectNotInPrereq, "shard %d has no finalized placement; repair one with master_copy_shard_placement", p.Table.Shards[i].ID)
+			return nil, sqlerr.New(sqlerr.ObjectNotInPrereq, "shard %d has no finalized placement; repair one with master_copy_shard_placement", t.Shards[i].ID)
 		}
 		placements = append(placements, ws...)
 	}
@@ -219,12 +255,12 @@ func (c CopyFrom) Start(ctx context.Context, vc CopyCursor) (*CopyWriter, error)
 		return nil, err
 	}
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	w := &CopyWriter{p: p, vc: vc, tm: pgtype.NewMap(), shards: make([]copyShard, len(p.Table.Shards)), lanes: map[catalog.Node]*copyLane{}, ctx: wctx, cancel: cancel, binary: p.Copy.Binary}
+	w := &CopyWriter{c: c, vc: vc, tm: pgtype.NewMap(), shards: make([]copyShard, len(t.Shards)), lanes: map[catalog.Node]*copyLane{}, ctx: wctx, cancel: cancel, binary: c.Binary}
 	w.free = make(chan *copyBatch, len(w.shards)+copyLaneDepth*len(runs))
-	for i := range p.Table.Shards {
+	for i := range t.Shards {
 		w.shards[i].limit = max(CopyBatchBytes*(i+1)/len(w.shards), 1)
 		w.shards[i].batch = &copyBatch{}
-		for _, pl := range p.Table.Shards[i].Writable() {
+		for _, pl := range t.Shards[i].Writable() {
 			lane := w.lanes[pl.Node]
 			if lane == nil {
 				lane = &copyLane{node: pl.Node, run: runs[pl.Node], ch: make(chan *copyBatch, copyLaneDepth)}
@@ -249,7 +285,7 @@ func (w *CopyWriter) runLane(lane *copyLane) {
 	var r bytes.Reader
 	for b := range lane.ch {
 		if w.failed() == nil {
-			sql, err := w.p.CopyFromShardSQL(b.shard, b.binary)
+			sql, err := w.c.Statements.CopyFromShardSQL(b.shard, b.binary)
 			if err == nil {
 				var n int64
 				r.Reset(b.data)
@@ -318,12 +354,12 @@ func (w *CopyWriter) Row(ctx context.Context, args []driver.NamedValue) error {
 		return err
 	}
 	if w.ended {
-		return sqlerr.New(sqlerr.InvalidTxState, "COPY into \"%s\" has ended", w.p.Table.Name)
+		return sqlerr.New(sqlerr.InvalidTxState, "COPY into \"%s\" has ended", w.c.Table.Name)
 	}
 	w.rows++
-	cp := w.p.Copy
+	cp := w.c
 	if len(args) != cp.Given {
-		return w.fail(sqlerr.New("22P04", "COPY %s, row %d: %d values for %d columns (%v)", w.p.Table.Name, w.rows, len(args), cp.Given, cp.Columns[:cp.Given]))
+		return w.fail(sqlerr.New("22P04", "COPY %s, row %d: %d values for %d columns (%v)", w.c.Table.Name, w.rows, len(args), cp.Given, cp.Columns[:cp.Given]))
 	}
 	vals := w.vals[:0]
 	for _, a := range args {
@@ -333,7 +369,7 @@ func (w *CopyWriter) Row(ctx context.Context, args []driver.NamedValue) error {
 	var key string
 	var keyText bool
 	if cp.KeyIndex < cp.Given {
-		key, keyText = settingKeyText(w.p.Table.KeyType, vals[cp.KeyIndex])
+		key, keyText = settingKeyText(w.c.Table.KeyType, vals[cp.KeyIndex])
 	}
 	if keyText || cp.DefaultsSQL != "" {
 		// Kept beyond the call, with room for the defaults.
@@ -394,11 +430,11 @@ func (w *CopyWriter) resolvePending(ctx context.Context) error {
 	if len(w.pending) == 0 {
 		return nil
 	}
-	cp := w.p.Copy
+	cp := w.c
 	pending := w.pending
 	w.pending = w.pending[:0]
 	rowsErr := func(err error) error {
-		return w.fail(fmt.Errorf("COPY %s, rows %d to %d: %w", w.p.Table.Name, pending[0].row, pending[len(pending)-1].row, err))
+		return w.fail(fmt.Errorf("COPY %s, rows %d to %d: %w", w.c.Table.Name, pending[0].row, pending[len(pending)-1].row, err))
 	}
 	if cp.DefaultsSQL != "" {
 		if w.defaults == nil {
@@ -435,7 +471,7 @@ func (w *CopyWriter) resolvePending(ctx context.Context) error {
 	var keys []any
 	if len(texts) > 0 {
 		var err error
-		if keys, err = w.vc.SessionKeys(ctx, w.p.Table.KeyType, texts); err != nil {
+		if keys, err = w.vc.SessionKeys(ctx, w.c.Table.KeyType, texts); err != nil {
 			return rowsErr(err)
 		}
 	}
@@ -453,7 +489,7 @@ func (w *CopyWriter) resolvePending(ctx context.Context) error {
 // add routes row number row and appends it to its shard's buffer, sending
 // the buffer when it is full.
 func (w *CopyWriter) add(ctx context.Context, row int64, vals []any) error {
-	cp, t := w.p.Copy, w.p.Table
+	cp, t := w.c, w.c.Table
 	for i, v := range vals {
 		if tm, ok := v.(time.Time); ok {
 			// As pgx sends it in binary (and Hash reads it): whole
@@ -461,7 +497,7 @@ func (w *CopyWriter) add(ctx context.Context, row int64, vals []any) error {
 			vals[i] = tm.Truncate(time.Microsecond)
 		}
 	}
-	idx, err := planner.ShardIndex(t, vals[cp.KeyIndex])
+	idx, err := plan.ShardIndex(t, vals[cp.KeyIndex])
 	if err != nil {
 		return w.fail(atRow(t.Name, row, cp.Columns[cp.KeyIndex], err))
 	}
@@ -650,7 +686,7 @@ func (w *CopyWriter) Abort() {
 	if w.ended {
 		return
 	}
-	w.fail(sqlerr.New("57014", "COPY into \"%s\" was aborted", w.p.Table.Name))
+	w.fail(sqlerr.New("57014", "COPY into \"%s\" was aborted", w.c.Table.Name))
 	w.cancel()
 	w.end()
 }
@@ -675,12 +711,12 @@ func (w *CopyWriter) batchError(b *copyBatch, node catalog.Node, err error) erro
 		if m := copyLine.FindStringSubmatch(pe.Where); m != nil {
 			if n, _ := strconv.Atoi(m[1]); n >= 1 && n <= len(b.rows) {
 				e := *pe
-				e.Message = fmt.Sprintf("COPY %s, row %d: %s", w.p.Table.Name, b.rows[n-1], pe.Message)
+				e.Message = fmt.Sprintf("COPY %s, row %d: %s", w.c.Table.Name, b.rows[n-1], pe.Message)
 				return &e
 			}
 		}
 	}
-	return fmt.Errorf("COPY %s, shard %d on %s: %w", w.p.Table.Name, w.p.Table.Shards[b.shard].ID, node, err)
+	return fmt.Errorf("COPY %s, shard %d on %s: %w", w.c.Table.Name, w.c.Table.Shards[b.shard].ID, node, err)
 }
 
 // atRow puts the row number (and column) into err's message, keeping its
@@ -699,25 +735,37 @@ func atRow(table string, row int64, column string, err error) error {
 // tables: each shard the COPY reads runs it on its rows, one shard after
 // the other, and the output streams as rows of one text column "copy",
 // one row per line of COPY's output (its newline included), so that
-// writing them out in order gives the file COPY would write.
+// writing them out in order gives the file COPY would write. It is
+// immutable once built and shared by every connection running its plan.
 type CopyTo struct {
-	Plan *planner.Plan
+	// Table is the table COPY t TO reads, or the one the SELECT of COPY
+	// (SELECT ...) TO is routed by.
+	Table *catalog.Table
+	// Read is what a shard's COPY reads: the table, or the SELECT's own
+	// plan, which knows every table it reads (a placement used must hold
+	// each one's shard).
+	Read *plan.Target
+	// Header is set when only the first shard's COPY writes a header line.
+	Header bool
+	// Statements writes each shard's COPY and picks the shards (the
+	// planner's).
+	Statements CopyStatements
 }
 
 // CopyColumn is the name of CopyTo's one column.
 const CopyColumn = "copy"
 
-func (c CopyTo) Inputs() []Primitive { return nil }
+func (c *CopyTo) Inputs() []Primitive { return nil }
 
 // Exec runs the COPY for nothing but its row count: the data rows (a header
 // line is not one), as PostgreSQL's COPY reports.
-func (c CopyTo) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Result, error) {
+func (c *CopyTo) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Result, error) {
 	res, err := execRows(c.Query(ctx, vc, nargs))
 	if err != nil {
 		return nil, err
 	}
 	n, _ := res.RowsAffected()
-	if c.Plan.Copy.Header && n > 0 {
+	if c.Header && n > 0 {
 		n--
 	}
 	return Result{Rows: n}, nil
@@ -725,7 +773,7 @@ func (c CopyTo) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) 
 
 // Query streams the lines, read one shard after the other by a goroutine
 // a little ahead of the caller; Close stops it.
-func (c CopyTo) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
+func (c *CopyTo) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Rows, error) {
 	cc, ok := vc.(CopyCursor)
 	if !ok {
 		return nil, sqlerr.New(sqlerr.InternalError, "this connection cannot run COPY")
@@ -733,19 +781,18 @@ func (c CopyTo) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue)
 	if len(nargs) > 0 {
 		return nil, sqlerr.New(sqlerr.ProtocolViolation, "COPY takes no parameters, %d given", len(nargs))
 	}
-	p := c.Plan
-	shards, err := p.CopyShards()
+	shards, err := c.Statements.CopyShards()
 	if err != nil {
 		return nil, err
 	}
 	sqls := make([]string, len(shards))
 	for n, idx := range shards {
-		if sqls[n], err = p.CopyShardSQL(idx, n == 0); err != nil {
+		if sqls[n], err = c.Statements.CopyShardSQL(idx, n == 0); err != nil {
 			return nil, err
 		}
 	}
 	rctx, cancel := context.WithCancel(ctx)
-	r := &copyOutRows{ctx: rctx, cancel: cancel, vc: cc, p: p, shards: shards, sqls: sqls}
+	r := &copyOutRows{ctx: rctx, cancel: cancel, vc: cc, read: c.Read, shards: shards, sqls: sqls}
 	if err := r.start(); err != nil {
 		cancel()
 		return nil, err
@@ -754,24 +801,19 @@ func (c CopyTo) Query(ctx context.Context, vc Cursor, nargs []driver.NamedValue)
 }
 
 // Describe lists the shards' COPYs.
-func (c CopyTo) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
-	p := c.Plan
-	shards, err := p.CopyShards()
+func (c *CopyTo) Describe(ctx context.Context, vc Cursor, nargs []driver.NamedValue, d *Description) error {
+	shards, err := c.Statements.CopyShards()
 	if err != nil {
 		return err
 	}
-	d.Add("pgshard: COPY TO STDOUT over %d of %d shards of %s, one shard after the other, each line a row of column %q", len(shards), len(p.Table.Shards), p.Table.Name, CopyColumn)
+	d.Add("pgshard: COPY TO STDOUT over %d of %d shards of %s, one shard after the other, each line a row of column %q", len(shards), len(c.Table.Shards), c.Table.Name, CopyColumn)
 	for n, idx := range shards {
-		s := &p.Table.Shards[idx]
-		sql, err := p.CopyShardSQL(idx, n == 0)
+		s := &c.Table.Shards[idx]
+		sql, err := c.Statements.CopyShardSQL(idx, n == 0)
 		if err != nil {
 			return err
 		}
-		read := p
-		if p.Copy.Query != nil {
-			read = p.Copy.Query
-		}
-		d.Add("  shard %d on %s", s.ID, d.Placements(read, s))
+		d.Add("  shard %d on %s", s.ID, d.Placements(c.Read, s))
 		d.Add("    SQL: %s", sql)
 	}
 	return nil
@@ -802,7 +844,7 @@ type copyOutRows struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	vc     CopyCursor
-	p      *planner.Plan
+	read   *plan.Target // CopyTo.Read
 	shards []int
 	sqls   []string
 	next   int // position in shards of the next shard to start
@@ -822,13 +864,7 @@ var (
 func (r *copyOutRows) start() error {
 	pos := r.next
 	r.next++
-	// A SELECT's own plan knows every table it reads: the placement must
-	// hold each one's shard.
-	read := r.p
-	if r.p.Copy.Query != nil {
-		read = r.p.Copy.Query
-	}
-	run, done, err := r.vc.CopyOut(r.ctx, read, r.shards[pos])
+	run, done, err := r.vc.CopyOut(r.ctx, r.read, r.shards[pos])
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package engine
+package engine_test
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/pgshard/pgshard/catalog"
+	. "github.com/pgshard/pgshard/engine"
+	"github.com/pgshard/pgshard/plan"
 	"github.com/pgshard/pgshard/planner"
 )
 
@@ -76,10 +78,10 @@ func (c *testCursor) SessionRows(context.Context, string, int, []SessionColumn) 
 
 // CopyOut opens a connection to the shard's first finalized placement
 // (logged "copy out <shard id>"), closed by done.
-func (c *testCursor) CopyOut(ctx context.Context, p *planner.Plan, idx int) (func(context.Context, string, io.Writer) error, func(error), error) {
-	s := &p.Table.Shards[idx]
+func (c *testCursor) CopyOut(ctx context.Context, read plan.Targeted, idx int) (func(context.Context, string, io.Writer) error, func(error), error) {
+	s := &read.ShardTarget().Table.Shards[idx]
 	c.logf("copy out %d", s.ID)
-	conn, err := openNode(s.Finalized()[0].Node)
+	conn, err := OpenNode(s.Finalized()[0].Node)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -100,9 +102,9 @@ func TestCopyFrom(t *testing.T) {
 	defer func() { CopyBatchBytes = saved }()
 	st := newShardedTable(t, "copy_from_kv", 4, 2)
 	p := st.plan(t, `COPY copy_from_kv (v, k) FROM STDIN`)
-	prim, ok := Build(p).(CopyFrom)
+	prim, ok := planner.Build(p).(*CopyFrom)
 	if !ok {
-		t.Fatalf("tree %s", Tree(Build(p)))
+		t.Fatalf("tree %s", Tree(planner.Build(p)))
 	}
 	if _, err := prim.Exec(context.Background(), &testCursor{}, nil); err == nil || !strings.Contains(err.Error(), "tx.Prepare") {
 		t.Fatalf("Exec of CopyFrom: %v", err)
@@ -183,7 +185,7 @@ func TestCopyFromBadRow(t *testing.T) {
 	st := newShardedTable(t, "copy_bad_kv", 2, 1)
 	vc := &testCursor{}
 	ctx := context.Background()
-	w, err := CopyFrom{Plan: st.plan(t, `COPY copy_bad_kv FROM STDIN`)}.Start(ctx, vc)
+	w, err := planner.Build(st.plan(t, `COPY copy_bad_kv FROM STDIN`)).(*CopyFrom).Start(ctx, vc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +209,7 @@ func TestCopyTo(t *testing.T) {
 	st.fill(t, 50)
 	p := st.plan(t, `COPY copy_to_kv TO STDOUT`)
 	vc := &testCursor{}
-	got := rowsOf(t)(Build(p).Query(context.Background(), vc, nil))
+	got := rowsOf(t)(planner.Build(p).Query(context.Background(), vc, nil))
 	var want []string
 	for k := 1; k <= 50; k++ {
 		want = append(want, fmt.Sprintf("%d\tv%d\n", k, k))
@@ -222,7 +224,7 @@ func TestCopyTo(t *testing.T) {
 		t.Fatalf("log %v", calls)
 	}
 	d := &Description{}
-	if err := Build(p).Describe(context.Background(), vc, nil, d); err != nil {
+	if err := planner.Build(p).Describe(context.Background(), vc, nil, d); err != nil {
 		t.Fatal(err)
 	}
 	text := strings.Join(d.Lines, "\n")
@@ -247,7 +249,7 @@ func TestCopyFromBinaryThenText(t *testing.T) {
 	}
 	vc := &testCursor{}
 	ctx := context.Background()
-	w, err := CopyFrom{Plan: p}.Start(ctx, vc)
+	w, err := planner.Build(p).(*CopyFrom).Start(ctx, vc)
 	if err != nil {
 		t.Fatal(err)
 	}

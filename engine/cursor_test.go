@@ -1,46 +1,25 @@
-package engine
+package engine_test
 
 import (
 	"context"
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/pgshard/pgshard/catalog"
-	"github.com/pgshard/pgshard/internal/pgtest"
+	. "github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/merge"
 	"github.com/pgshard/pgshard/plan"
 	"github.com/pgshard/pgshard/planner"
 )
-
-// cluster is the two PostgreSQL servers every engine test runs its shards
-// on, started once by TestMain. Each test makes its own tables.
-var cluster *pgtest.Cluster
-
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	c, err := pgtest.Start(ctx, 2)
-	cancel()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "engine tests: starting 2 PostgreSQL servers: %v\n", err)
-		os.Exit(1)
-	}
-	cluster = c
-	code := m.Run()
-	_ = c.Close()
-	os.Exit(code)
-}
 
 // shardedTable is one distributed table of a test, its shard tables
 // created on the cluster's servers, and the catalog that describes it.
@@ -67,8 +46,8 @@ func newShardedTable(t *testing.T, name string, shards, replicas int) *shardedTa
 // one catalog.
 func newShardedTables(t *testing.T, shards, replicas int, names ...string) []*shardedTable {
 	t.Helper()
-	nodes := make([]catalog.Node, len(cluster.Nodes))
-	for i, n := range cluster.Nodes {
+	nodes := make([]catalog.Node, len(Servers().Nodes))
+	for i, n := range Servers().Nodes {
 		nodes[i] = catalog.Node{Name: n.Host, Port: n.Port}
 	}
 	var tables []*catalog.Table
@@ -97,7 +76,7 @@ func newShardedTables(t *testing.T, shards, replicas int, names ...string) []*sh
 			for j := 0; j < replicas; j++ {
 				node := nodes[(i+j)%len(nodes)]
 				s.Placements = append(s.Placements, catalog.Placement{ID: id*10 + int64(j), ShardID: id, State: catalog.StateFinalized, Node: node})
-				execOn(t, node, fmt.Sprintf(`CREATE TABLE %s (k bigint PRIMARY KEY, v text)`, catalog.ShardName(name, id)))
+				ExecOn(t, node, fmt.Sprintf(`CREATE TABLE %s (k bigint PRIMARY KEY, v text)`, catalog.ShardName(name, id)))
 			}
 			tbl.Shards = append(tbl.Shards, s)
 		}
@@ -123,66 +102,6 @@ func (st *shardedTable) plan(t *testing.T, sql string) *planner.Plan {
 		t.Fatalf("planning %s: %v", sql, err)
 	}
 	return p
-}
-
-// execOn runs sql on a server directly.
-func execOn(t *testing.T, node catalog.Node, sql string) {
-	t.Helper()
-	c, err := openNode(node)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.(driver.ExecerContext).ExecContext(context.Background(), sql, nil); err != nil {
-		t.Fatalf("%s on %s: %v", sql, node, err)
-	}
-}
-
-// openNode opens a new connection to the "postgres" database of node with
-// pgx's database/sql driver, able to send binary arrays (as the driver's
-// connections are: AcceptBinaryArrays).
-func openNode(node catalog.Node) (driver.Conn, error) {
-	c, err := stdlib.GetDefaultDriver().Open(dsnOf(node))
-	if err != nil {
-		return nil, err
-	}
-	AcceptBinaryArrays(c.(*stdlib.Conn).Conn().TypeMap())
-	return c, nil
-}
-
-// connectNode opens a new pgx connection to the "postgres" database of
-// node, able to send binary arrays.
-func connectNode(ctx context.Context, node catalog.Node) (*pgx.Conn, error) {
-	c, err := pgx.Connect(ctx, dsnOf(node))
-	if err != nil {
-		return nil, err
-	}
-	AcceptBinaryArrays(c.TypeMap())
-	return c, nil
-}
-
-// dsnOf is the DSN of the "postgres" database of node, with the session
-// settings of sessionParams.
-func dsnOf(node catalog.Node) string {
-	for _, n := range cluster.Nodes {
-		if n.Host == node.Name && n.Port == node.Port {
-			return n.DSN("") + sessionParams
-		}
-	}
-	return "postgres://no-such-server"
-}
-
-// sessionParams are the session settings ("&DateStyle=...", as DSN
-// parameters) of every connection the engine tests open while a test has
-// set them (withSessionParams); "" for the servers' defaults.
-var sessionParams string
-
-// withSessionParams opens the test's connections with the settings params
-// until it ends. Engine tests do not run in parallel.
-func withSessionParams(t *testing.T, params string) {
-	old := sessionParams
-	sessionParams = params
-	t.Cleanup(func() { sessionParams = old })
 }
 
 // testEnv is the metadata database's functions as the planner sees them.
@@ -228,7 +147,7 @@ type testCursor struct {
 // (begun on first use), or a new one closed by release.
 func (c *testCursor) writeConn(ctx context.Context, node catalog.Node) (conn driver.Conn, release func(), err error) {
 	if c.tx == nil {
-		conn, err := openNode(node)
+		conn, err := OpenNode(node)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -237,7 +156,7 @@ func (c *testCursor) writeConn(ctx context.Context, node catalog.Node) (conn dri
 	if conn := c.tx[node]; conn != nil {
 		return conn, func() {}, nil
 	}
-	if conn, err = openNode(node); err != nil {
+	if conn, err = OpenNode(node); err != nil {
 		return nil, nil, err
 	}
 	if _, err := conn.(driver.ExecerContext).ExecContext(ctx, "BEGIN", nil); err != nil {
@@ -280,7 +199,7 @@ func (c *testCursor) ReadShard(ctx context.Context, p plan.Targeted, idx int, sq
 	s := &p.ShardTarget().Table.Shards[idx]
 	c.logf("read %d", s.ID)
 	pl := s.Finalized()[0]
-	conn, err := openNode(pl.Node)
+	conn, err := OpenNode(pl.Node)
 	if err != nil {
 		return nil, err
 	}
@@ -389,10 +308,10 @@ func (c *testCursor) Statement(ctx context.Context, sql string, args []driver.Na
 	if err != nil {
 		return nil, err
 	}
-	if prim := Build(p); prim != nil {
+	if prim := planner.Build(p); prim != nil {
 		return prim.Query(ctx, c, args)
 	}
-	conn, err := openNode(catalog.Node{Name: cluster.Nodes[0].Host, Port: cluster.Nodes[0].Port})
+	conn, err := OpenNode(catalog.Node{Name: Servers().Nodes[0].Host, Port: Servers().Nodes[0].Port})
 	if err != nil {
 		return nil, err
 	}
@@ -417,7 +336,7 @@ var errNotInEngine = errors.New("testCursor: this needs the driver's session")
 func (c *testCursor) OnShard(ctx context.Context, p plan.Targeted, idx int, fn func(conn *pgx.Conn) error) error {
 	s := &p.ShardTarget().Table.Shards[idx]
 	c.logf("on shard %d", s.ID)
-	conn, err := connectNode(ctx, s.Finalized()[0].Node)
+	conn, err := ConnectNode(ctx, s.Finalized()[0].Node)
 	if err != nil {
 		return err
 	}
@@ -429,7 +348,7 @@ func (c *testCursor) OnShard(ctx context.Context, p plan.Targeted, idx int, fn f
 // first server's "postgres" database, where metaEnv describes).
 func (c *testCursor) OnSession(ctx context.Context, fn func(conn *pgx.Conn) error) error {
 	c.logf("session")
-	conn, err := pgx.Connect(ctx, cluster.Nodes[0].DSN("")+sessionParams)
+	conn, err := pgx.Connect(ctx, DSNOf(NodeOf(0)))
 	if err != nil {
 		return err
 	}
@@ -510,7 +429,7 @@ func (st *shardedTable) fill(t *testing.T, n int) {
 	p := st.plan(t, `INSERT INTO `+st.table.Name+` (k, v) VALUES ($1, $2)`)
 	vc := &testCursor{}
 	for k := 1; k <= n; k++ {
-		if _, err := Build(p).Exec(context.Background(), vc, args(int64(k), fmt.Sprintf("v%d", k))); err != nil {
+		if _, err := planner.Build(p).Exec(context.Background(), vc, args(int64(k), fmt.Sprintf("v%d", k))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -520,7 +439,7 @@ func (st *shardedTable) fill(t *testing.T, n int) {
 // does.
 func queryOn(t *testing.T, node catalog.Node, sql string) []string {
 	t.Helper()
-	c, err := openNode(node)
+	c, err := OpenNode(node)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ import (
 // placement by placement (concurrently), see there. ANALYZE and VACUUM
 // change no schema: see maintain.
 //
-// A DDL is made once per plan (Build), immutable and shared by every
+// A DDL is made once per plan (planner.Build), immutable and shared by every
 // connection that runs it.
 type DDL struct {
 	// Target is what the statement runs on (for EXPLAIN's placements).

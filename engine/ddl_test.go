@@ -1,4 +1,4 @@
-package engine
+package engine_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgshard/pgshard/catalog"
+	. "github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
 )
@@ -36,7 +37,7 @@ func newMetaTable(t *testing.T, name string, shards, replicas int) *metaTable {
 	// The metadata database is one of its own: the event trigger of the
 	// metadata schema (a version bump on every ALTER TABLE) must not fire
 	// on the shard tables.
-	admin, err := pgx.Connect(ctx, cluster.Nodes[0].DSN(""))
+	admin, err := pgx.Connect(ctx, Servers().Nodes[0].DSN(""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +45,7 @@ func newMetaTable(t *testing.T, name string, shards, replicas int) *metaTable {
 	if _, err := admin.Exec(ctx, `CREATE DATABASE `+metaDB); err != nil && sqlerr.Code(err) != "42P04" {
 		t.Fatal(err)
 	}
-	meta, err := pgx.Connect(ctx, cluster.Nodes[0].DSN(metaDB))
+	meta, err := pgx.Connect(ctx, Servers().Nodes[0].DSN(metaDB))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,11 +77,11 @@ func newMetaTable(t *testing.T, name string, shards, replicas int) *metaTable {
 			t.Fatal(err)
 		}
 		for j := 0; j < replicas; j++ {
-			n := cluster.Nodes[(i+j)%len(cluster.Nodes)]
+			n := Servers().Nodes[(i+j)%len(Servers().Nodes)]
 			mustMeta(`INSERT INTO pgs_distribution_metadata.shard_placement (shard_id, shard_state, node_name, node_port) VALUES ($1, 1, $2, $3)`, id, n.Host, n.Port)
 			node := catalog.Node{Name: n.Host, Port: n.Port}
 			for _, s := range ddl.ShardStatements(id) {
-				execOn(t, node, s)
+				ExecOn(t, node, s)
 			}
 			for k := 1; k <= 8; k++ {
 				h, err := catalog.Hash(20, int64(k))
@@ -88,7 +89,7 @@ func newMetaTable(t *testing.T, name string, shards, replicas int) *metaTable {
 					t.Fatal(err)
 				}
 				if h >= lo && h <= hi {
-					execOn(t, node, fmt.Sprintf(`INSERT INTO %s VALUES (%d, 'v%d')`, ddl.ShardTableIdentifier(id), k, k))
+					ExecOn(t, node, fmt.Sprintf(`INSERT INTO %s VALUES (%d, 'v%d')`, ddl.ShardTableIdentifier(id), k, k))
 				}
 			}
 		}
@@ -115,9 +116,9 @@ func (dt *metaTable) plan(t *testing.T, sql string) (*planner.Plan, *catalog.Tab
 // exist.
 func columnsOn(t *testing.T, node catalog.Node, rel string) string {
 	t.Helper()
-	dsn := dsnOf(node)
+	dsn := DSNOf(node)
 	if node.Port == 0 {
-		dsn = cluster.Nodes[0].DSN(metaDB)
+		dsn = Servers().Nodes[0].DSN(metaDB)
 	}
 	conn, err := pgx.Connect(context.Background(), dsn)
 	if err != nil {
@@ -145,11 +146,11 @@ func TestDDL(t *testing.T) {
 	var metaNode catalog.Node // the metadata database (columnsOn)
 
 	p, tbl := dt.plan(t, `ALTER TABLE ddl_kv ADD COLUMN c int NOT NULL DEFAULT 3`)
-	if got := Tree(Build(p)); got != "DDL" {
+	if got := Tree(planner.Build(p)); got != "DDL" {
 		t.Fatalf("tree %s, want DDL", got)
 	}
 	vc := &testCursor{meta: dt.meta}
-	if _, err := Build(p).Exec(ctx, vc, nil); err != nil {
+	if _, err := planner.Build(p).Exec(ctx, vc, nil); err != nil {
 		t.Fatal(err)
 	}
 	var want []string
@@ -181,7 +182,7 @@ func TestDDL(t *testing.T) {
 	}
 	p, tbl = dt.plan(t, `ALTER TABLE ddl_kv ADD COLUMN d text`)
 	vc = &testCursor{meta: dt.meta}
-	if _, err := Build(p).Exec(ctx, vc, nil); err != nil {
+	if _, err := planner.Build(p).Exec(ctx, vc, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := columnsOn(t, inactive.Node, tbl.ShardTableName(inactive.ShardID)); got != "k,v,c" {
@@ -193,15 +194,15 @@ func TestDDL(t *testing.T) {
 	if _, err := dt.meta.Exec(ctx, `UPDATE pgs_distribution_metadata.shard_placement SET shard_state = 1 WHERE id = $1`, inactive.ID); err != nil {
 		t.Fatal(err)
 	}
-	execOn(t, inactive.Node, `ALTER TABLE `+tbl.ShardTableName(inactive.ShardID)+` ADD COLUMN d text`)
+	ExecOn(t, inactive.Node, `ALTER TABLE `+tbl.ShardTableName(inactive.ShardID)+` ADD COLUMN d text`)
 
 	// A placement that fails: nothing anywhere.
 	last := tbl.Shards[len(tbl.Shards)-1]
 	bad := last.Placements[len(last.Placements)-1]
-	execOn(t, bad.Node, `ALTER TABLE `+tbl.ShardTableName(bad.ShardID)+` ADD COLUMN e int`)
+	ExecOn(t, bad.Node, `ALTER TABLE `+tbl.ShardTableName(bad.ShardID)+` ADD COLUMN e int`)
 	p, tbl = dt.plan(t, `ALTER TABLE ddl_kv ADD COLUMN e int`)
 	vc = &testCursor{meta: dt.meta}
-	_, err := Build(p).Exec(ctx, vc, nil)
+	_, err := planner.Build(p).Exec(ctx, vc, nil)
 	if sqlerr.Code(err) != "42701" {
 		t.Fatalf("adding a column one placement has: %v, want 42701", err)
 	}
@@ -221,7 +222,7 @@ func TestDDL(t *testing.T) {
 
 	// Describe lists every shard's statement.
 	var d Description
-	if err := Build(p).Describe(ctx, vc, nil, &d); err != nil {
+	if err := planner.Build(p).Describe(ctx, vc, nil, &d); err != nil {
 		t.Fatal(err)
 	}
 	text := strings.Join(d.Lines, "\n")
@@ -240,7 +241,7 @@ func TestDDLConcurrently(t *testing.T) {
 	dt := newMetaTable(t, "ddl_conc", 2, 2)
 	p, tbl := dt.plan(t, `CREATE UNIQUE INDEX CONCURRENTLY ddl_conc_kv ON ddl_conc (k, v)`)
 	vc := &testCursor{meta: dt.meta}
-	if _, err := Build(p).Exec(ctx, vc, nil); err != nil {
+	if _, err := planner.Build(p).Exec(ctx, vc, nil); err != nil {
 		t.Fatal(err)
 	}
 	if slices.ContainsFunc(vc.calls(), func(l string) bool { return strings.HasPrefix(l, "atomically") }) {
@@ -257,9 +258,9 @@ func TestDDLConcurrently(t *testing.T) {
 	bad := last.Placements[len(last.Placements)-1]
 	// A row only the last placement has, whose expression below divides
 	// by zero there.
-	execOn(t, bad.Node, `INSERT INTO `+tbl.ShardTableName(bad.ShardID)+` (k, v) VALUES (1000, 'dup')`)
+	ExecOn(t, bad.Node, `INSERT INTO `+tbl.ShardTableName(bad.ShardID)+` (k, v) VALUES (1000, 'dup')`)
 	p, tbl = dt.plan(t, `CREATE INDEX CONCURRENTLY ddl_conc_expr ON ddl_conc ((1 / (length(v) - 3)))`)
-	_, err := Build(p).Exec(ctx, &testCursor{meta: dt.meta}, nil)
+	_, err := planner.Build(p).Exec(ctx, &testCursor{meta: dt.meta}, nil)
 	if err == nil || !strings.Contains(err.Error(), "dropped again") {
 		t.Fatalf("an index whose build fails on one placement: %v", err)
 	}

@@ -2,7 +2,9 @@
 // is a tree of primitives (Route to one shard, Scatter over several,
 // SortMerge, Aggregate, Combine, Materialize, InsertSelect, Admin, Explain,
 // CopyFrom, CopyTo), each in a file of its own named after it, behind one
-// small interface, Primitive. Build makes the tree of a planner.Plan.
+// small interface, Primitive. planner.Build makes the tree of a plan;
+// engine does not import the planner: each primitive owns its inputs, the
+// planner's per-shard rewriting behind small interfaces defined here.
 //
 // Primitives reach the nodes only through a Cursor, which each database/sql
 // connection's session.Session implements: it owns the session, the
@@ -13,8 +15,8 @@
 // serves every execution of a cached plan, on any connection, at once.
 //
 // A statement's way through the code goes down and does not come back:
-// conn (package pgshard) → planner (a Plan, cached per SQL text) → Build
-// (the tree) → primitives → Cursor (package session) → nodes. EXPLAIN is the Explain primitive walking the
+// conn (package pgshard) → planner (a Plan, cached per SQL text) →
+// planner.Build (the tree) → primitives → Cursor (package session) → nodes. EXPLAIN is the Explain primitive walking the
 // tree it explains (Primitive.Describe), never a second code path.
 //
 // Layout, this round: the streaming pieces (merge sort, limit, project,

@@ -21,7 +21,7 @@ import (
 // and row count are listed. The last line is the tree itself (Tree):
 // "pgshard: tree SortMerge(Combine)".
 //
-// An Explain is made once per plan (Build), immutable and shared by every
+// An Explain is made once per plan (planner.Build), immutable and shared by every
 // connection that runs it.
 type Explain struct {
 	// Options is the EXPLAIN option list as written, "(ANALYZE, VERBOSE)"

@@ -1,9 +1,12 @@
-package engine
+package engine_test
 
 import (
 	"context"
 	"strings"
 	"testing"
+
+	. "github.com/pgshard/pgshard/engine"
+	"github.com/pgshard/pgshard/planner"
 )
 
 // TestExplain: EXPLAIN is a walk of the tree it explains — the shard chosen
@@ -44,7 +47,7 @@ func TestExplain(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.sql, func(t *testing.T) {
-			prim := Build(st.plan(t, tt.sql))
+			prim := planner.Build(st.plan(t, tt.sql))
 			ex, ok := prim.(*Explain)
 			if !ok {
 				t.Fatalf("built %T, want *Explain", prim)

@@ -29,7 +29,7 @@ const insertSelectBatch = 1000
 // transaction, or an implicit one that commits with two-phase commit. The
 // SELECT's rows are read whole first.
 //
-// An InsertSelect is made once per plan (Build), immutable but for the
+// An InsertSelect is made once per plan (planner.Build), immutable but for the
 // statements Client caches (under its own lock), and shared by every
 // connection that runs it.
 type InsertSelect struct {

@@ -1,4 +1,4 @@
-package engine
+package engine_test
 
 import (
 	"context"
@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	. "github.com/pgshard/pgshard/engine"
+	"github.com/pgshard/pgshard/planner"
 )
 
 // TestInsertSelectPushdown: INSERT ... SELECT between co-located tables runs
@@ -19,7 +22,7 @@ func TestInsertSelectPushdown(t *testing.T) {
 	ctx := context.Background()
 	const q = `INSERT INTO iss_dst (k, v) SELECT k, v || '+' FROM iss_src WHERE k > $1`
 	p := dst.plan(t, q)
-	prim := Build(p)
+	prim := planner.Build(p)
 	if _, ok := prim.(*InsertSelect); !ok {
 		t.Fatalf("built %T, want InsertSelect", prim)
 	}
@@ -54,12 +57,12 @@ func TestInsertSelectPushdown(t *testing.T) {
 			t.Fatalf("placements of shard %d hold %q rows", s.ID, counts)
 		}
 	}
-	got := rowsOf(t)(Build(dst.plan(t, `SELECT count(*) FROM iss_dst`)).Query(ctx, &testCursor{}, nil))
+	got := rowsOf(t)(planner.Build(dst.plan(t, `SELECT count(*) FROM iss_dst`)).Query(ctx, &testCursor{}, nil))
 	if !slices.Equal(got, []string{"20"}) {
 		t.Fatalf("iss_dst holds %q rows, want 20", got)
 	}
 
-	lines := rowsOf(t)(Build(dst.plan(t, "EXPLAIN "+q)).Query(ctx, &testCursor{}, args(int64(10))))
+	lines := rowsOf(t)(planner.Build(dst.plan(t, "EXPLAIN "+q)).Query(ctx, &testCursor{}, args(int64(10))))
 	if len(lines) == 0 || !strings.HasPrefix(lines[0], "pgshard: INSERT ... SELECT pushed down to 4 of 4 shards of iss_dst (co-located with iss_src)") {
 		t.Fatalf("EXPLAIN:\n%s", strings.Join(lines, "\n"))
 	}

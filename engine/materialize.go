@@ -35,7 +35,7 @@ import (
 // other columns go as text then. The
 // subqueries' rows are held in memory, at most MaxMaterializedBytes.
 //
-// A Materialize is made once per plan (Build), immutable but for the
+// A Materialize is made once per plan (planner.Build), immutable but for the
 // statements Outer and the subqueries cache (under their own locks), and
 // shared by every connection that runs it.
 type Materialize struct {

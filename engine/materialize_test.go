@@ -1,4 +1,4 @@
-package engine
+package engine_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	. "github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
 )
@@ -19,7 +20,7 @@ type metaEnv struct{ testEnv }
 
 func (metaEnv) Describe(sql string) ([]planner.ColumnDesc, error) {
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, cluster.Nodes[0].DSN(""))
+	conn, err := pgx.Connect(ctx, Servers().Nodes[0].DSN(""))
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +43,7 @@ func (metaEnv) Describe(sql string) ([]planner.ColumnDesc, error) {
 func TestMaterialize(t *testing.T) {
 	st := newShardedTable(t, "mat_kv", 4, 1)
 	st.fill(t, 25)
-	execOn(t, st.table.Shards[0].Placements[0].Node, `CREATE TABLE IF NOT EXISTS mat_kv (k bigint PRIMARY KEY, v text)`)
+	ExecOn(t, st.table.Shards[0].Placements[0].Node, `CREATE TABLE IF NOT EXISTS mat_kv (k bigint PRIMARY KEY, v text)`)
 	ctx := context.Background()
 	tests := []struct {
 		sql  string
@@ -61,7 +62,7 @@ func TestMaterialize(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			prim := Build(p)
+			prim := planner.Build(p)
 			if _, ok := prim.(Materialize); !ok {
 				t.Fatalf("built %s, want Materialize", Tree(prim))
 			}
@@ -83,7 +84,7 @@ func TestMaterialize(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = Build(p).Query(ctx, &testCursor{snap: st.snap, env: metaEnv{}}, nil)
+		_, err = planner.Build(p).Query(ctx, &testCursor{snap: st.snap, env: metaEnv{}}, nil)
 		if sqlerr.Code(err) != "54000" {
 			t.Fatalf("err %v, want 54000", err)
 		}

@@ -16,7 +16,7 @@ import (
 // shards is split into one statement per shard, run as one atomic
 // statement (Cursor.Atomically).
 //
-// A Route is made once per plan (Build) and shared by every connection that
+// A Route is made once per plan (planner.Build) and shared by every connection that
 // runs it; it is immutable, and runs as a *Route, so that the single-shard
 // execute of a cached plan allocates nothing for it.
 type Route struct {

@@ -1,10 +1,13 @@
-package engine
+package engine_test
 
 import (
 	"context"
 	"fmt"
 	"slices"
 	"testing"
+
+	. "github.com/pgshard/pgshard/engine"
+	"github.com/pgshard/pgshard/planner"
 )
 
 // TestRoute: a single-key statement runs on its one shard only, a read on
@@ -27,7 +30,7 @@ func TestRoute(t *testing.T) {
 		t.Run(fmt.Sprint(k), func(t *testing.T) {
 			vc := &testCursor{}
 			p := st.plan(t, `SELECT v FROM route_kv WHERE k = $1`)
-			got := rowsOf(t)(Build(p).Query(ctx, vc, args(k)))
+			got := rowsOf(t)(planner.Build(p).Query(ctx, vc, args(k)))
 			if want := []string{fmt.Sprintf("v%d", k)}; !slices.Equal(got, want) {
 				t.Fatalf("read %q, want %q", got, want)
 			}
@@ -40,7 +43,7 @@ func TestRoute(t *testing.T) {
 	t.Run("update writes every placement", func(t *testing.T) {
 		vc := &testCursor{}
 		p := st.plan(t, `UPDATE route_kv SET v = 'w' WHERE k = $1`)
-		res, err := Build(p).Exec(ctx, vc, args(int64(7)))
+		res, err := planner.Build(p).Exec(ctx, vc, args(int64(7)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,12 +68,12 @@ func TestRoute(t *testing.T) {
 	t.Run("multi-row insert across shards", func(t *testing.T) {
 		vc := &testCursor{}
 		p := st.plan(t, `INSERT INTO route_kv (k, v) VALUES (101, 'a'), (102, 'b'), (103, 'c'), (104, 'd') RETURNING k, v`)
-		got := rowsOf(t)(Build(p).Query(ctx, vc, nil))
+		got := rowsOf(t)(planner.Build(p).Query(ctx, vc, nil))
 		if want := []string{"101 a", "102 b", "103 c", "104 d"}; !slices.Equal(got, want) {
 			t.Fatalf("RETURNING %q, want %q", got, want)
 		}
 		calls := vc.calls()
-		if calls[0] != "atomically "+cluster.Nodes[0].Addr()+" "+cluster.Nodes[1].Addr() && calls[0] != "atomically "+cluster.Nodes[1].Addr()+" "+cluster.Nodes[0].Addr() {
+		if calls[0] != "atomically "+Servers().Nodes[0].Addr()+" "+Servers().Nodes[1].Addr() && calls[0] != "atomically "+Servers().Nodes[1].Addr()+" "+Servers().Nodes[0].Addr() {
 			t.Fatalf("first call %q, want one atomic statement on both servers", calls[0])
 		}
 		shards := map[int64]bool{}
@@ -82,7 +85,7 @@ func TestRoute(t *testing.T) {
 		}
 		for _, k := range []int64{101, 104} {
 			vc := &testCursor{}
-			got := rowsOf(t)(Build(st.plan(t, `SELECT v FROM route_kv WHERE k = $1`)).Query(ctx, vc, args(k)))
+			got := rowsOf(t)(planner.Build(st.plan(t, `SELECT v FROM route_kv WHERE k = $1`)).Query(ctx, vc, args(k)))
 			if len(got) != 1 {
 				t.Fatalf("key %d: read %q", k, got)
 			}

@@ -16,7 +16,7 @@ import (
 // after the other inside a transaction. Closing the rows (or ctx ending)
 // stops every shard query.
 //
-// A Scatter is made once per plan (Build), immutable and shared by every
+// A Scatter is made once per plan (planner.Build), immutable and shared by every
 // connection that runs it.
 type Scatter struct {
 	// Target is what the statement runs on.
@@ -83,9 +83,11 @@ func (s *Scatter) merged(vc Cursor, shards []int, args []any) (string, func(int)
 	return concatenated(vc, shards, args)
 }
 
-// scatterInput is a read of several shards that can run on arguments
+// ScatterInput is a read of several shards that can run on arguments
 // already bound: SortMerge's fallback, which must not run Eval twice.
-type scatterInput interface {
+// Its methods are unexported: only Scatter, Combine and Aggregate
+// implement it; the planner names it to build a SortMerge.
+type ScatterInput interface {
 	Primitive
 	queryBound(ctx context.Context, vc Cursor, sc *scatterCall) (driver.Rows, error)
 	// merged is how it merges the shards' answers, for EXPLAIN.

@@ -1,4 +1,4 @@
-package engine
+package engine_test
 
 import (
 	"context"
@@ -6,6 +6,9 @@ import (
 	"slices"
 	"sort"
 	"testing"
+
+	. "github.com/pgshard/pgshard/engine"
+	"github.com/pgshard/pgshard/planner"
 )
 
 // TestScatter: a multi-shard read returns every shard's rows, streamed from
@@ -33,7 +36,7 @@ func TestScatter(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := st.plan(t, tt.sql)
-			prim := Build(p)
+			prim := planner.Build(p)
 			if _, ok := prim.(*Scatter); !ok {
 				t.Fatalf("%s built %T, want Scatter", tt.sql, prim)
 			}
@@ -43,7 +46,7 @@ func TestScatter(t *testing.T) {
 			if !slices.Equal(got, tt.want) {
 				t.Fatalf("rows %q, want %q", got, tt.want)
 			}
-			shards, err := targetShards(p, tt.args)
+			shards, err := TargetShards(p, tt.args)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -72,7 +75,7 @@ func TestScatterWrite(t *testing.T) {
 	st.fill(t, 12)
 	ctx := context.Background()
 	p := st.plan(t, `UPDATE scatterw_kv SET v = v || '!' WHERE k <= $1`)
-	prim := Build(p)
+	prim := planner.Build(p)
 	if _, ok := prim.(*ScatterWrite); !ok {
 		t.Fatalf("built %T, want ScatterWrite", prim)
 	}
@@ -88,7 +91,7 @@ func TestScatterWrite(t *testing.T) {
 	if len(calls) != 1+4*2 || calls[0][:len("atomically")] != "atomically" {
 		t.Fatalf("calls %q, want one atomic statement and 8 placement writes", calls)
 	}
-	got := rowsOf(t)(Build(st.plan(t, `SELECT v FROM scatterw_kv WHERE v LIKE '%!'`)).Query(ctx, &testCursor{}, nil))
+	got := rowsOf(t)(planner.Build(st.plan(t, `SELECT v FROM scatterw_kv WHERE v LIKE '%!'`)).Query(ctx, &testCursor{}, nil))
 	if len(got) != 10 {
 		t.Fatalf("%d rows updated on the first placements, want 10", len(got))
 	}
@@ -123,11 +126,11 @@ func TestScatterWriteOnOneShard(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := st.plan(t, tt.sql)
-			prim := Build(p)
+			prim := planner.Build(p)
 			if _, ok := prim.(*ScatterWrite); !ok {
 				t.Fatalf("built %T, want ScatterWrite", prim)
 			}
-			shards, err := targetShards(p, tt.args)
+			shards, err := TargetShards(p, tt.args)
 			if err != nil {
 				t.Fatal(err)
 			}

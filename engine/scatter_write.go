@@ -18,7 +18,7 @@ import (
 // as Route runs a write: that shard's statement alone, with no implicit
 // transaction around it.
 //
-// A ScatterWrite is made once per plan (Build), immutable and shared by
+// A ScatterWrite is made once per plan (planner.Build), immutable and shared by
 // every connection that runs it.
 type ScatterWrite struct {
 	// Target is what the statement runs on.

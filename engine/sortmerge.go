@@ -28,7 +28,7 @@ import (
 // the same bound arguments. Nothing has been sent to the shards then but,
 // the first time, the collation probe (learnMergeState).
 //
-// A SortMerge is made once per plan (Build), with its fallback, immutable
+// A SortMerge is made once per plan (planner.Build), with its fallback, immutable
 // but for what Merge learns (MergeState, under its own lock), and shared
 // by every connection that runs it.
 type SortMerge struct {
@@ -53,7 +53,7 @@ type SortMerge struct {
 	Params []int
 	// Fallback is the read that answers when the merge cannot (Combine,
 	// or the plain Scatter).
-	Fallback scatterInput
+	Fallback ScatterInput
 }
 
 // MergeQueries is how a SortMerge finds the sorted statement of each shard
@@ -72,7 +72,7 @@ type MergeQueries interface {
 func (s *SortMerge) Inputs() []Primitive { return []Primitive{s.Fallback} }
 
 // fallback is the read that answers when the merge cannot.
-func (s *SortMerge) fallback() scatterInput { return s.Fallback }
+func (s *SortMerge) fallback() ScatterInput { return s.Fallback }
 
 func (s *SortMerge) Exec(ctx context.Context, vc Cursor, nargs []driver.NamedValue) (driver.Result, error) {
 	return execRows(s.Query(ctx, vc, nargs))

@@ -1,10 +1,13 @@
-package engine
+package engine_test
 
 import (
 	"context"
 	"fmt"
 	"slices"
 	"testing"
+
+	. "github.com/pgshard/pgshard/engine"
+	"github.com/pgshard/pgshard/planner"
 )
 
 // TestSortMerge: ORDER BY ... LIMIT over every shard is a k-way merge of
@@ -33,7 +36,7 @@ func TestSortMerge(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.sql, func(t *testing.T) {
-			prim := Build(st.plan(t, tt.sql))
+			prim := planner.Build(st.plan(t, tt.sql))
 			if _, ok := prim.(*SortMerge); !ok {
 				t.Fatalf("built %T, want SortMerge", prim)
 			}

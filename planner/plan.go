@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/internal/sqlerr"
 	plantypes "github.com/pgshard/pgshard/plan"
 )
@@ -216,14 +217,14 @@ type Plan struct {
 	// shardTarget is what the primitives and the node layer read of the plan
 	// (ShardTarget), made on first use.
 	shardTarget atomic.Pointer[plantypes.Target]
-	// primitives is the plan's tree of primitives (Primitives), made on
-	// first use.
+	// primitives is the plan's tree of primitives (Build), made on first
+	// use.
 	primitives atomic.Pointer[primitiveTree]
 }
 
 // primitiveTree holds a plan's tree of primitives (nil for a plan that has
 // none).
-type primitiveTree struct{ root any }
+type primitiveTree struct{ root engine.Primitive }
 
 // KeyParam is a statement parameter used as a shard key value of type Type.
 type KeyParam = plantypes.KeyParam
@@ -585,22 +586,6 @@ func (p *Plan) ShardTarget() *plantypes.Target {
 		t = p.shardTarget.Load()
 	}
 	return t
-}
-
-// Primitives returns the plan's tree of primitives, made by build on first
-// use and kept with the plan: it is shared by every connection that runs
-// the plan, so build must make an immutable tree, and always the same one
-// for a plan (engine.Build). Safe for concurrent use; after the first call
-// it allocates nothing.
-func (p *Plan) Primitives(build func(*Plan) any) any {
-	if t := p.primitives.Load(); t != nil {
-		return t.root
-	}
-	t := &primitiveTree{root: build(p)}
-	if !p.primitives.CompareAndSwap(nil, t) {
-		t = p.primitives.Load()
-	}
-	return t.root
 }
 
 // Tables returns the distributed tables the statement sent to the shards

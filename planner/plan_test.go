@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/pgshard/pgshard/catalog"
+	"github.com/pgshard/pgshard/engine"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/plan_cases.txt with the planner's current output")
@@ -290,7 +291,10 @@ func writeGolden(t *testing.T, path string, cases []goldenCase) {
 	}
 }
 
-// render is what the golden file records for one SQL text.
+// render is what the golden file records for one SQL text: the plan's
+// description, its kind line followed by the shape of the tree of
+// primitives Build makes of it ("tree: SortMerge(Combine)"; none for a
+// plan the session runs itself).
 func render(sql string, snap *catalog.Snapshot, env Env) string {
 	p, err := New(sql, snap, env)
 	if err != nil {
@@ -300,7 +304,17 @@ func render(sql string, snap *catalog.Snapshot, env Env) string {
 		}
 		return fmt.Sprintf("error (not a PgError %T): %v", err, err)
 	}
-	return strings.TrimRight(p.Describe(), "\n")
+	out := strings.TrimRight(p.Describe(), "\n")
+	prim := Build(p)
+	if prim == nil {
+		return out
+	}
+	kind, rest, _ := strings.Cut(out, "\n")
+	out = kind + "\ntree: " + engine.Tree(prim)
+	if rest != "" {
+		out += "\n" + rest
+	}
+	return out
 }
 
 func TestPlanGolden(t *testing.T) {

@@ -11,7 +11,7 @@ const (
 	planOverheadBytes = 1536
 	treeBytesPerByte  = 12
 	shardTextOverhead = 64
-	// primitivesBytes is the tree of primitives (Primitives) and the
+	// primitivesBytes is the tree of primitives (Build) and the
 	// plan.Target its primitives share: a few small structs.
 	primitivesBytes = 256
 )

@@ -12,6 +12,7 @@ import (
 	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/engine"
 	"github.com/pgshard/pgshard/internal/sqlerr"
+	"github.com/pgshard/pgshard/plan"
 	"github.com/pgshard/pgshard/planner"
 	"github.com/pgshard/pgshard/txn"
 )
@@ -149,10 +150,16 @@ func queryRows(ctx context.Context, c *pgx.Conn, sql string, arg any, formats []
 	return out, rows.Err()
 }
 
+// copyFrom is the CopyFrom primitive of p, a COPY ... FROM STDIN plan:
+// the one kept with the plan (planner.Build).
+func copyFrom(p *planner.Plan) *engine.CopyFrom {
+	return planner.Build(p).(*engine.CopyFrom)
+}
+
 // CopyOut takes a connection for a read of shard index idx on the first
 // of readPlacements whose node answers (failing over as readShard does)
 // and returns the COPY TO runner on it.
-func (s *Session) CopyOut(ctx context.Context, p *planner.Plan, idx int) (func(ctx context.Context, sql string, w io.Writer) error, func(error), error) {
+func (s *Session) CopyOut(ctx context.Context, p plan.Targeted, idx int) (func(ctx context.Context, sql string, w io.Writer) error, func(error), error) {
 	var lastErr error
 	placements := s.readPlacements(p, idx)
 	for _, pl := range placements {
@@ -177,7 +184,7 @@ func (s *Session) CopyOut(ctx context.Context, p *planner.Plan, idx int) (func(c
 	if len(placements) == 0 {
 		return nil, nil, noReadPlacement(p, idx)
 	}
-	return nil, nil, unreachable(&p.Table.Shards[idx], lastErr)
+	return nil, nil, unreachable(&p.ShardTarget().Table.Shards[idx], lastErr)
 }
 
 // copyIn is a COPY FROM STDIN open on a prepared statement (its owner):

@@ -98,7 +98,7 @@ func (f *fixture) plan(query string) engine.Primitive {
 	if err != nil {
 		f.t.Fatalf("planning %s: %v", query, err)
 	}
-	prim := engine.Build(p)
+	prim := planner.Build(p)
 	if prim == nil {
 		f.t.Fatalf("%s has no tree of primitives", query)
 	}

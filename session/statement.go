@@ -16,7 +16,7 @@ import (
 // The single-statement path: a statement of the application goes from
 // Exec or Query down to its plan (the Cluster's plan cache, plancache.go,
 // or the Session's own for a session that resolves names differently), its
-// tree of primitives (engine.Build) run with the Session as the Cursor, or
+// tree of primitives (planner.Build) run with the Session as the Cursor, or
 // the Session's own handling (transaction control, session commands,
 // strings of several statements, passthrough to the metadata database).
 // Nothing on the way calls back up into the driver.
@@ -52,7 +52,7 @@ func (s *Session) exec(ctx context.Context, query string, nargs []driver.NamedVa
 		res, err := s.TxCommand(ctx, p, query, nargs)
 		return res, false, err
 	}
-	prim := engine.Build(p)
+	prim := planner.Build(p)
 	if prim != nil {
 		autocommit := s.tx == nil
 		res, err := prim.Exec(ctx, s, nargs)
@@ -106,7 +106,7 @@ func (s *Session) query(ctx context.Context, query string, nargs []driver.NamedV
 		}
 		return &engine.Buffered{}, false, nil
 	}
-	prim := engine.Build(p)
+	prim := planner.Build(p)
 	if prim != nil {
 		autocommit := s.tx == nil
 		rows, err := prim.Query(ctx, s, nargs)
@@ -168,7 +168,7 @@ func (s *Session) StartCopyFrom(ctx context.Context, owner any, query string) er
 		done()
 		return sqlerr.New(sqlerr.ObjectNotInPrereq, "the table of %q is no longer distributed", query)
 	}
-	w, err := engine.CopyFrom{Plan: p}.Start(ctx, s)
+	w, err := copyFrom(p).Start(ctx, s)
 	if err != nil {
 		done()
 		return s.TxFailed(err)
@@ -201,7 +201,7 @@ func (s *Session) CopyFromSource(ctx context.Context, query string, src pgx.Copy
 	if p.Copy == nil || !p.Copy.From {
 		return 0, sqlerr.New(sqlerr.UndefinedTable, "pgshard.CopyFrom: %s is not a distributed table", query)
 	}
-	w, err := engine.CopyFrom{Plan: p}.Start(ctx, s)
+	w, err := copyFrom(p).Start(ctx, s)
 	if err != nil {
 		return 0, s.TxFailed(err)
 	}
