@@ -51,8 +51,8 @@ type leaseState struct {
 	// a gap (each renewal recorded before the previous lease ran out), so
 	// that the heartbeats kept the process seen throughout (Sendable).
 	since    atomic.Int64
-	mu          sync.Mutex
-	inflight    map[int64]int // snapshot version -> writes in flight
+	mu       sync.Mutex
+	inflight map[int64]int // snapshot version -> writes in flight
 }
 
 func newLeaseState() leaseState {
