@@ -99,6 +99,7 @@ func stalledWriteAfterSwitch(t *testing.T, inTx bool) {
 	}
 	e.exec(`UPDATE pgs_distribution_metadata.shard_placement SET shard_state = 3 WHERE id = $1`, target.ID)
 
+	lapsesBefore := pgsession.LeaseLapses()
 	mustExecConn(t, ctx, gate, `BEGIN`, `SELECT pg_advisory_xact_lock(4244)`)
 	mustExecConn(t, ctx, heartbeat, `BEGIN`, fmt.Sprintf(`SELECT FROM pgs_distribution_metadata.process WHERE id = '%s' FOR UPDATE`, writerID))
 	var (
@@ -205,8 +206,12 @@ func stalledWriteAfterSwitch(t *testing.T, inTx bool) {
 	for _, n := range acked {
 		total += n
 	}
-	t.Logf("repair done in %v with the writes held; %d writes acknowledged, %d transactions failed with 40001 and the rerun hint, %d errors",
-		repaired.Round(time.Millisecond), total, lapses.Load(), len(errs))
+	lapsed := pgsession.LeaseLapses() - lapsesBefore
+	t.Logf("repair done in %v with the writes held; %d writes acknowledged, %d sends stopped by a lapsed lease, %d transactions failed with 40001 and the rerun hint, %d errors",
+		repaired.Round(time.Millisecond), total, lapsed, lapses.Load(), len(errs))
+	if lapsed < writers {
+		t.Errorf("lapsed leases stopped %d sends, want at least one for each of the %d held writes (the fence was dropped: nothing else stops them)", lapsed, writers)
+	}
 	for _, err := range errs[:min(len(errs), 5)] {
 		t.Error(err)
 	}

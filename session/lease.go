@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -39,6 +40,14 @@ import (
 // fence's refusals carry repair.RefusalConstraint.
 const LeaseConstraint = "pgshard_write_lease"
 
+// leaseLapses counts, in this process, the sends refused by sendable.
+var leaseLapses atomic.Int64
+
+// LeaseLapses returns how many times this process did not send a write
+// because its lease had run out (sendable), since it started: for tests
+// and operators. Safe for concurrent use.
+func LeaseLapses() int64 { return leaseLapses.Load() }
+
 // sendable returns nil when the statement's write may be sent to a worker
 // now (catalog.Cache.Sendable), else leaseLapsed's error. Cheap: one clock
 // read, no allocation on success.
@@ -46,6 +55,7 @@ func (s *Session) sendable() error {
 	if s.c.cache.Sendable(s.lease) {
 		return nil
 	}
+	leaseLapses.Add(1)
 	return leaseLapsed(s.lease)
 }
 
