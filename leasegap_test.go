@@ -260,3 +260,28 @@ func rerunHint(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "40001" && pgErr.Hint == pgsession.RerunTransactionHint
 }
+
+// ackEverything makes the heartbeats of process id, from now on, record
+// that it acknowledged every metadata version (a trigger on the metadata
+// database's process table), while they keep renewing its lease: the
+// process's writes in flight stay sendable (catalog.Cache.Sendable), and a
+// repair's WaitForAcks stops waiting for them at once. It stands for what
+// the lease cannot see (clocks apart by more than its margin), so that a
+// stale write is sent to a fenced source and the fence, the second line,
+// is what refuses it.
+func ackEverything(t *testing.T, ctx context.Context, conn *pgx.Conn, id string) {
+	t.Helper()
+	mustExecConn(t, ctx, conn,
+		`CREATE OR REPLACE FUNCTION pgshard_test_ack_everything() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN NEW.acked := 9223372036854775807; RETURN NEW; END $$`,
+		fmt.Sprintf(`CREATE TRIGGER pgshard_test_ack_everything BEFORE INSERT OR UPDATE ON pgs_distribution_metadata.process
+			FOR EACH ROW WHEN (NEW.id = '%s') EXECUTE FUNCTION pgshard_test_ack_everything()`, id),
+		fmt.Sprintf(`UPDATE pgs_distribution_metadata.process SET acked = 0 WHERE id = '%s'`, id))
+	var acked int64
+	if err := conn.QueryRow(ctx, `SELECT acked FROM pgs_distribution_metadata.process WHERE id = $1`, id).Scan(&acked); err != nil {
+		t.Fatal(err)
+	}
+	if acked != 9223372036854775807 {
+		t.Fatalf("process %s acked %d after the trigger, want every version", id, acked)
+	}
+}
