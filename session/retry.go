@@ -229,10 +229,10 @@ func parseSettingDuration(v string) time.Duration {
 const RerunTransactionHint = "The transaction is aborted: roll it back and run the whole transaction again; its writes will be planned on the current placements (pgshard runs again only a write outside a transaction)."
 
 // rerunTransaction sets, when err is the fence's refusal or a lapsed
-// lease's error, its hint to
-// RerunTransactionHint: the refusal aborted a transaction (explicit, or a
-// multi-statement string's) whose earlier statements' effects are gone
-// with it, so only the application can run it again.
+// lease's error (lease.go), its hint to RerunTransactionHint: the error
+// aborted a transaction (explicit, or a multi-statement string's) whose
+// earlier statements' effects are gone with it, so only the application
+// can run it again.
 func rerunTransaction(err error) {
 	var pgErr *pgconn.PgError
 	if (repair.IsRefusal(err) || IsLeaseLapse(err)) && errors.As(err, &pgErr) {
