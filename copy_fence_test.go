@@ -25,9 +25,10 @@ import (
 // lifted), the same COPY in a new transaction lands on both placements.
 //
 // The timing is held as in TestFenceRefusedWriteIsRetried: the writer's
-// heartbeat is held so that the repair stops waiting for the COPY in
-// flight once the writer's lease ran out, and the repair is held before its
-// copy (the source then fenced) and before its switch.
+// heartbeats acknowledge every version (ackEverything), so that the repair
+// does not wait for the COPY in flight while its lease holds, and the
+// repair is held before its copy (the source then fenced) and before its
+// switch.
 func TestCopyMeetsTheRepairFence(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -77,7 +78,7 @@ func TestCopyMeetsTheRepairFence(t *testing.T) {
 	if err := poll.QueryRow(ctx, `SELECT id FROM pgs_distribution_metadata.process WHERE id <> ALL($1)`, before).Scan(&writerID); err != nil {
 		t.Fatalf("the writer's heartbeat: %v", err)
 	}
-	mustExecConn(t, ctx, heartbeat, `BEGIN`, fmt.Sprintf(`SELECT FROM pgs_distribution_metadata.process WHERE id = '%s' FOR UPDATE`, writerID))
+	ackEverything(t, ctx, heartbeat, writerID)
 
 	// The COPY starts, planned on the source alone; its rows stay
 	// buffered until the final Exec.
@@ -134,7 +135,6 @@ func TestCopyMeetsTheRepairFence(t *testing.T) {
 	if err := tx.Commit(); err == nil {
 		t.Fatal("the transaction of a refused COPY committed")
 	}
-	mustExecConn(t, ctx, heartbeat, `COMMIT`)
 	mustExecConn(t, ctx, metaHold, `COMMIT`)
 	if err := <-repaired; err != nil {
 		t.Fatalf("repair: %v", err)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	pgsession "github.com/pgshard/pgshard/session"
 )
 
 // TestFencedRepairsUnderManyWritersTinyPool: 100 writers, each
@@ -145,11 +147,12 @@ func serverRefusals(t *testing.T, e *env, p placement) int {
 // (fence_gate, on an advisory lock the test holds), the process's
 // heartbeat held, so that the repair of that placement stops waiting for
 // them (their lease runs out) and fences the source. The gate opens once
-// the source is fenced: every write planned before is refused there, and
-// pgshard runs it again on the current placements. All writers must
-// finish within a bounded time, none may see an error (a refusal
-// included), the source's log must show the refusals, and both
-// placements must hold exactly the acknowledged counts.
+// the source is fenced: every write planned before is stopped, before it
+// is sent by its lapsed lease (session.LeaseLapses) or on the source by
+// the fence, and pgshard runs it again on the current placements. All
+// writers must finish within a bounded time, none may see an error (a
+// refusal included), every held write must have been stopped at least
+// once, and both placements must hold exactly the acknowledged counts.
 func TestFenceRefusalsUnderManyWritersTinyPool(t *testing.T) {
 	const writers = 100
 	e := newEnvOnWorkers(t, 2)
@@ -202,6 +205,7 @@ func TestFenceRefusalsUnderManyWritersTinyPool(t *testing.T) {
 	}
 	e.exec(`UPDATE pgs_distribution_metadata.shard_placement SET shard_state = 3 WHERE id = $1`, target.ID)
 	refusedBefore := serverRefusals(t, e, source)
+	lapsesBefore := pgsession.LeaseLapses()
 
 	mustExecConn(t, ctx, gate, `BEGIN`, `SELECT pg_advisory_xact_lock(4243)`)
 	mustExecConn(t, ctx, heartbeat, `BEGIN`, fmt.Sprintf(`SELECT FROM pgs_distribution_metadata.process WHERE id = '%s' FOR UPDATE`, writerID))
@@ -284,20 +288,21 @@ func TestFenceRefusalsUnderManyWritersTinyPool(t *testing.T) {
 		t.Fatalf("writers still running %v after the repair (which took %v)", drain, time.Since(start))
 	}
 	refused := serverRefusals(t, e, source) - refusedBefore
+	lapsed := pgsession.LeaseLapses() - lapsesBefore
 	total := 0
 	for _, n := range acked {
 		total += n
 	}
-	t.Logf("repair and writers done in %v; %d writes acknowledged; the source's fence refused %d statements, %d refusals reached writers, %d errors",
-		time.Since(start).Round(time.Millisecond), total, refused, refusals.Load(), len(errs))
+	t.Logf("repair and writers done in %v; %d writes acknowledged; the source's fence refused %d statements, %d sends stopped by a lapsed lease, %d refusals reached writers, %d errors",
+		time.Since(start).Round(time.Millisecond), total, refused, lapsed, refusals.Load(), len(errs))
 	for _, err := range errs[:min(len(errs), 5)] {
 		t.Error(err)
 	}
 	if refusals.Load() != 0 {
 		t.Errorf("%d fence refusals reached autocommit writers, want 0", refusals.Load())
 	}
-	if refused == 0 {
-		t.Errorf("the source's fence refused no write: the test did not exercise the fence")
+	if refused+int(lapsed) < writers {
+		t.Errorf("the source's fence refused %d statements and lapsed leases stopped %d sends, want at least one of the two for each of the %d held writes", refused, lapsed, writers)
 	}
 	for _, p := range e.placements("fc") {
 		if p.ShardID != shard {

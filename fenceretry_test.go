@@ -39,9 +39,11 @@ func fenceRefusal(err error) bool {
 // taken: the stale placement inactive, so the source alone) and then waits
 // in a volatile function pgshard evaluates on the metadata database
 // (fence_gate, blocked on an advisory lock the test holds). The writer's
-// heartbeat is held too, so that the repair stops waiting for the write in
-// flight once the writer's lease ran out (catalog.WaitForAcks), as for a
-// process that paused. The repair is then held after its copy, before its
+// heartbeats are made to acknowledge every version (ackEverything), so
+// that the repair does not wait for the write in flight
+// (catalog.WaitForAcks) while its lease still holds: the write is sent,
+// and the fence refuses it. (A write whose lease ran out meanwhile, its
+// process paused, is stopped before it is sent: TestStalledWriteAfterRepairSwitch.) The repair is then held after its copy, before its
 // metadata switch (the target's placement row locked): the source is
 // fenced. The write is let go then.
 func TestFenceRefusedWriteIsRetried(t *testing.T) {
@@ -149,9 +151,9 @@ func TestFenceRefusedWriteIsRetried(t *testing.T) {
 				t.Fatalf("the writer's heartbeat: %v", err)
 			}
 
-			// The gate, then the writer's heartbeat.
+			// The gate, and the writer's heartbeats acknowledging every version.
 			mustExecConn(t, ctx, gate, `BEGIN`, `SELECT pg_advisory_xact_lock(4242)`)
-			mustExecConn(t, ctx, heartbeat, `BEGIN`, fmt.Sprintf(`SELECT FROM pgs_distribution_metadata.process WHERE id = '%s' FOR UPDATE`, writerID))
+			ackEverything(t, ctx, heartbeat, writerID)
 			type outcome struct {
 				affected int64
 				err      error
@@ -207,7 +209,6 @@ func TestFenceRefusedWriteIsRetried(t *testing.T) {
 				WHERE wait_event_type = 'Lock' AND query LIKE '%UPDATE pgs_distribution_metadata.shard_placement%' AND pid <> pg_backend_pid())`)
 
 			// The write goes now, planned on the source alone.
-			mustExecConn(t, ctx, heartbeat, `COMMIT`)
 			mustExecConn(t, ctx, gate, `COMMIT`)
 			w := <-written
 			mustExecConn(t, ctx, metaHold, `COMMIT`)

@@ -28,6 +28,11 @@ import (
 //   - A write starts only on a snapshot confirmed within LeaseDuration (else
 //     the driver refreshes first, and refuses to write when it cannot), and
 //     is counted in flight, under that snapshot's version, until it ends.
+//   - A write is sent to a worker only while its lease holds (Sendable):
+//     a write that stalled after it started (a pool exhausted, a function
+//     evaluated on the metadata database, a pause) past its lease, while
+//     the process could not heartbeat, is not sent; the caller runs it again
+//     on a fresh snapshot.
 //   - A process changing placements commits the change (version V), then
 //     waits (WaitForAcks) until every process that heartbeated within the
 //     lease has acked V or more. A process that cannot heartbeat stops
@@ -42,8 +47,12 @@ const LeaseDuration = 5 * time.Second
 type leaseState struct {
 	id          string
 	validatedAt atomic.Int64 // unix nanoseconds of the last confirmation
-	mu          sync.Mutex
-	inflight    map[int64]int // snapshot version -> writes in flight
+	// since is the validatedAt that began the current run of leases without
+	// a gap (each renewal recorded before the previous lease ran out), so
+	// that the heartbeats kept the process seen throughout (Sendable).
+	since    atomic.Int64
+	mu       sync.Mutex
+	inflight map[int64]int // snapshot version -> writes in flight
 }
 
 func newLeaseState() leaseState {
@@ -65,7 +74,15 @@ func (c *Cache) validated(ctx context.Context) {
 	if c.heartbeat(ctx) != nil {
 		return
 	}
-	c.lease.validatedAt.Store(sent) // Refresh holds refreshMu: no newer one races
+	// Refresh holds refreshMu: no other store races. since is stored
+	// before validatedAt, so that a reader seeing the new validatedAt sees
+	// its since. When this heartbeat was recorded (it ends now) before the
+	// previous lease ran out, its seen is within LeaseDuration of the
+	// previous one's: WaitForAcks never lost sight of the process.
+	if time.Now().UnixNano()-c.lease.validatedAt.Load() >= int64(LeaseDuration) {
+		c.lease.since.Store(sent)
+	}
+	c.lease.validatedAt.Store(sent)
 }
 
 // acked is the oldest snapshot version this process may still write with.
@@ -90,20 +107,30 @@ func (c *Cache) heartbeat(ctx context.Context) error {
 	return err
 }
 
-// BeginWrite returns the snapshot a write must use and the func that ends
-// the write. It fails with 55000 when the snapshot has not been confirmed
-// within LeaseDuration; the caller refreshes and tries again.
-func (c *Cache) BeginWrite() (*Snapshot, func(), error) {
+// WriteLease is the lease a write started under (BeginWrite): its
+// snapshot's version and the confirmation its lease counts from. It is a
+// small value, copied freely; the zero WriteLease is no write's (Sendable
+// admits it).
+type WriteLease struct {
+	version int64
+	at      int64 // validatedAt when the write began, unix nanoseconds
+}
+
+// BeginWrite returns the snapshot a write must use, the lease it runs
+// under (check it with Sendable before each send to a worker) and the func
+// that ends the write. It fails with 55000 when the snapshot has not been
+// confirmed within LeaseDuration; the caller refreshes and tries again.
+func (c *Cache) BeginWrite() (*Snapshot, WriteLease, func(), error) {
 	at := c.lease.validatedAt.Load()
 	if time.Since(time.Unix(0, at)) >= LeaseDuration {
-		return nil, nil, sqlerr.New(sqlerr.ObjectNotInPrereq, "the distribution metadata could not be confirmed for %v; writes wait until the metadata database answers", LeaseDuration)
+		return nil, WriteLease{}, nil, sqlerr.New(sqlerr.ObjectNotInPrereq, "the distribution metadata could not be confirmed for %v; writes wait until the metadata database answers", LeaseDuration)
 	}
 	c.lease.mu.Lock()
 	snap := c.current.Load()
 	c.lease.inflight[snap.Version]++
 	c.lease.mu.Unlock()
 	var once sync.Once
-	return snap, func() {
+	return snap, WriteLease{version: snap.Version, at: at}, func() {
 		once.Do(func() {
 			c.lease.mu.Lock()
 			if c.lease.inflight[snap.Version]--; c.lease.inflight[snap.Version] <= 0 {
@@ -113,6 +140,40 @@ func (c *Cache) BeginWrite() (*Snapshot, func(), error) {
 		})
 	}, nil
 }
+
+// Sendable reports whether a write begun under l (BeginWrite, not yet
+// ended) may be sent to a worker now. It may while its lease has held
+// without a gap since the write began: until LeaseDuration after the
+// confirmation it began on, and after that while the process's lease is
+// valid now and was renewed without a gap since then (every heartbeat in
+// between recorded an acked no newer than the write's version and kept the
+// process seen, so WaitForAcks for any newer version is still waiting for
+// this process). After a gap it may only when the lease is valid now and
+// the current snapshot is still the write's: the refresh that renewed the
+// lease read the metadata's version, so a placement change made meanwhile
+// would show. Otherwise a repair or move may have stopped waiting for this
+// process, switched and dropped its fence, and the write, planned on the
+// old placements, must not be sent; the caller runs it again on a fresh
+// snapshot. The zero WriteLease (no leased write) is always sendable.
+//
+// One clock read and atomic loads: no allocation, no round trip, never
+// blocks.
+func (c *Cache) Sendable(l WriteLease) bool {
+	if l.at == 0 {
+		return true
+	}
+	now := time.Now().UnixNano()
+	if now-l.at < int64(LeaseDuration) {
+		return true
+	}
+	if now-c.lease.validatedAt.Load() >= int64(LeaseDuration) {
+		return false
+	}
+	return c.lease.since.Load() <= l.at || c.current.Load().Version == l.version
+}
+
+// Version is the metadata version of the snapshot the write was planned on.
+func (l WriteLease) Version() int64 { return l.version }
 
 // Close removes this process's heartbeat, so placement changes do not wait
 // for it.

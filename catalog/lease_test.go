@@ -63,7 +63,7 @@ func TestLeaseNeedsARecordedHeartbeat(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, done, err := cache.BeginWrite()
+			_, _, done, err := cache.BeginWrite()
 			if !tc.heartbeat {
 				var pgErr *pgconn.PgError
 				if !errors.As(err, &pgErr) || pgErr.Code != "55000" {

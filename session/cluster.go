@@ -258,15 +258,16 @@ func (c *Cluster) nodeConfig(n catalog.Node) (*pgxpool.Config, error) {
 }
 
 // BeginWrite starts a write: it returns the catalog snapshot to write with
-// (confirmed within the lease, refreshing first when needed) and the func
+// (confirmed within the lease, refreshing first when needed), the lease the
+// write runs under (checked before each send: Session.sendable) and the func
 // that ends the write. See catalog.Cache.BeginWrite.
-func (c *Cluster) BeginWrite(ctx context.Context) (*catalog.Snapshot, func(), error) {
-	snap, done, err := c.cache.BeginWrite()
+func (c *Cluster) BeginWrite(ctx context.Context) (*catalog.Snapshot, catalog.WriteLease, func(), error) {
+	snap, lease, done, err := c.cache.BeginWrite()
 	if err == nil {
-		return snap, done, nil
+		return snap, lease, done, nil
 	}
 	if _, rerr := c.cache.Refresh(ctx, false); rerr != nil {
-		return nil, nil, fmt.Errorf("%w: %v", err, rerr)
+		return nil, catalog.WriteLease{}, nil, fmt.Errorf("%w: %v", err, rerr)
 	}
 	return c.cache.BeginWrite()
 }

@@ -50,6 +50,11 @@ func (s *Session) CopyIn(ctx context.Context, placements []catalog.Placement) (m
 		}
 		pc := dc.Conn()
 		out[node] = func(ctx context.Context, sql string, r io.Reader) (int64, error) {
+			// Each batch is sent only while the COPY's lease holds
+			// (sendable, lease.go); else the transaction fails.
+			if err := s.sendable(); err != nil {
+				return 0, s.txFailed(err)
+			}
 			tag, err := txn.CopyFrom(ctx, pc, sql, r)
 			return tag.RowsAffected(), err
 		}

@@ -89,7 +89,7 @@ func (s *Session) ResultTypes() *engine.TypeCache { return &s.c.types }
 // WritePlacement runs sql on one placement in the statement's
 // transaction (writePlacement); a failure fails the transaction.
 func (s *Session) WritePlacement(ctx context.Context, pl catalog.Placement, sql string) error {
-	if _, _, err := s.writePlacement(ctx, pl, sql, nil, false); err != nil {
+	if _, _, err := s.writePlacement(ctx, pl, sql, nil, false, false); err != nil {
 		return s.txFailed(noBadConn(err))
 	}
 	return nil

@@ -372,11 +372,11 @@ func (s *Session) writeShard(ctx context.Context, x plan.Targeted, shard *catalo
 		var rows driver.Rows
 		for i, pl := range placements {
 			for _, lock := range locks {
-				if _, _, err := s.writePlacement(ctx, pl, lock, nil, false); err != nil {
+				if _, _, err := s.writePlacement(ctx, pl, lock, nil, false, true); err != nil {
 					return nil, nil, s.txFailed(noBadConn(err))
 				}
 			}
-			r, b, err := s.writePlacement(ctx, pl, sql, nargs, wantRows && i == 0)
+			r, b, err := s.writePlacement(ctx, pl, sql, nargs, wantRows && i == 0, true)
 			if err != nil {
 				return nil, nil, s.txFailed(noBadConn(err))
 			}
@@ -389,11 +389,11 @@ func (s *Session) writeShard(ctx context.Context, x plan.Targeted, shard *catalo
 	}
 
 	if len(placements) == 1 {
-		res, rows, err := s.writePlacement(ctx, placements[0], sql, nargs, wantRows)
+		res, rows, err := s.writePlacement(ctx, placements[0], sql, nargs, wantRows, true)
 		if err != nil && staleShape(err) {
 			// Nothing was written: PostgreSQL refused the statement.
 			err = s.againWhileStale(err, func() (err error) {
-				res, rows, err = s.writePlacement(ctx, placements[0], sql, nargs, wantRows)
+				res, rows, err = s.writePlacement(ctx, placements[0], sql, nargs, wantRows, true)
 				return err
 			})
 		}
@@ -523,6 +523,11 @@ func (s *Session) writeReplicated(ctx context.Context, shard *catalog.Shard, pla
 		}
 		var r driver.Result
 		var b driver.Rows
+		// The connections are taken: the write is sent now, if its lease
+		// still holds (sendable); else nothing commits (abortAll above).
+		if err := s.sendable(); err != nil {
+			return nil, nil, err
+		}
 		var err error
 		for _, lock := range locks {
 			if _, _, err = runStatement(ctx, part, lock, nil, false); err != nil {
@@ -643,26 +648,33 @@ func runStatement(ctx context.Context, p *participant, sql string, nargs []drive
 }
 
 // writePlacement runs sql on one placement; with wantRows it reads the
-// rows whole.
-func (s *Session) writePlacement(ctx context.Context, pl catalog.Placement, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
-	res, rows, err := s.writePlacementOnce(ctx, pl, sql, nargs, wantRows)
+// rows whole. With leased, sql belongs to the statement's write and is sent
+// only while its lease holds (sendable), checked once the connection is
+// taken.
+func (s *Session) writePlacement(ctx context.Context, pl catalog.Placement, sql string, nargs []driver.NamedValue, wantRows, leased bool) (driver.Result, driver.Rows, error) {
+	res, rows, err := s.writePlacementOnce(ctx, pl, sql, nargs, wantRows, leased)
 	if err != nil && s.tx == nil && errors.Is(err, driver.ErrBadConn) {
 		// pgx sent nothing (a dead pooled connection): flush the node's
 		// connections and try once more.
 		if np, nerr := s.c.node(pl.Node); nerr == nil {
 			np.flush()
-			return s.writePlacementOnce(ctx, pl, sql, nargs, wantRows)
+			return s.writePlacementOnce(ctx, pl, sql, nargs, wantRows, leased)
 		}
 	}
 	return res, rows, err
 }
 
-func (s *Session) writePlacementOnce(ctx context.Context, pl catalog.Placement, sql string, nargs []driver.NamedValue, wantRows bool) (driver.Result, driver.Rows, error) {
+func (s *Session) writePlacementOnce(ctx context.Context, pl catalog.Placement, sql string, nargs []driver.NamedValue, wantRows, leased bool) (driver.Result, driver.Rows, error) {
 	dc, release, err := s.workerConn(ctx, pl.Node, true)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer release()
+	if leased {
+		if err := s.sendable(); err != nil {
+			return nil, nil, err
+		}
+	}
 	if wantRows {
 		rows, err := dc.QueryContext(ctx, sql, nargs)
 		if err != nil {

@@ -97,6 +97,11 @@ import (
 //     transaction with the hint to run it again (txFailed).
 //   - reads: the fence refuses writes only.
 //
+// A write whose lease ran out before it was sent (IsLeaseLapse, lease.go)
+// is handled as the fence's refusal: it too fails before anything of the
+// statement commits, and is run again (outside a transaction) or carries
+// RerunTransactionHint (inside one).
+//
 // The single-shard write is run again here too, not also below (writeShard
 // runs a statement once): one place for the policy, and a statement's runs
 // are counted once.
@@ -114,7 +119,7 @@ const fenceBackoff = 10 * time.Millisecond
 // primitive begun outside a transaction when autocommit is set, is the
 // fence's refusal of a statement that may run again (see above).
 func refusedStatement(p *planner.Plan, autocommit bool, err error) bool {
-	return autocommit && p.Modifies && p.DDL == nil && p.Copy == nil && repair.IsRefusal(err)
+	return autocommit && p.Modifies && p.DDL == nil && p.Copy == nil && (repair.IsRefusal(err) || IsLeaseLapse(err))
 }
 
 // rerunRefused runs a statement again whose first run, outside a
@@ -223,13 +228,14 @@ func parseSettingDuration(v string) time.Duration {
 // transaction: pgshard cannot run the write again itself.
 const RerunTransactionHint = "The transaction is aborted: roll it back and run the whole transaction again; its writes will be planned on the current placements (pgshard runs again only a write outside a transaction)."
 
-// rerunTransaction sets, when err is the fence's refusal, its hint to
-// RerunTransactionHint: the refusal aborted a transaction (explicit, or a
-// multi-statement string's) whose earlier statements' effects are gone
-// with it, so only the application can run it again.
+// rerunTransaction sets, when err is the fence's refusal or a lapsed
+// lease's error (lease.go), its hint to RerunTransactionHint: the error
+// aborted a transaction (explicit, or a multi-statement string's) whose
+// earlier statements' effects are gone with it, so only the application
+// can run it again.
 func rerunTransaction(err error) {
 	var pgErr *pgconn.PgError
-	if repair.IsRefusal(err) && errors.As(err, &pgErr) {
+	if (repair.IsRefusal(err) || IsLeaseLapse(err)) && errors.As(err, &pgErr) {
 		pgErr.Hint = RerunTransactionHint
 	}
 }

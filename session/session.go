@@ -36,6 +36,10 @@ type Session struct {
 	// writeVersion is the version the BEGINs on workers carry for the last
 	// write planned here (catalog.Snapshot.FenceVersion, FencedBegin).
 	writeVersion int64
+	// lease is the lease of the write the current statement runs (zero
+	// when it runs none): checked before each of its sends to a worker
+	// (sendable, lease.go).
+	lease catalog.WriteLease
 }
 
 // Writing records that the statement about to run writes with snap: the

@@ -233,6 +233,7 @@ func (s *Session) plan(ctx context.Context, query string) (*planner.Plan, func()
 	if err := s.CopyBusy(); err != nil {
 		return nil, nil, err
 	}
+	s.lease = catalog.WriteLease{} // until this statement begins a write
 	if err := s.Sync(ctx); err != nil {
 		return nil, nil, err
 	}
@@ -240,11 +241,12 @@ func (s *Session) plan(ctx context.Context, query string) (*planner.Plan, func()
 	if err != nil || !p.Modifies || (p.Kind != planner.Router && p.Kind != planner.Scatter) {
 		return p, noop, err
 	}
-	snap, done, err := s.c.BeginWrite(ctx)
+	snap, lease, done, err := s.c.BeginWrite(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	s.Writing(snap)
+	s.lease = lease
 	if p.Version != snap.Version {
 		if p, err = s.planWith(ctx, query, snap); err != nil {
 			done()
