@@ -294,7 +294,7 @@ func firstShard(e *env) (int64, []placement) {
 // trigger the test puts on every placement of the shard, raising the
 // fence's refusal and counting its runs in a sequence, which a rollback
 // does not undo) fails the write once the retry budget (the lease, 5 s
-// from the statement's start) would pass before its next run, after more
+// from the first refusal) would pass before its next run, after more
 // runs than the five that used to bound it, and a context deadline
 // ends the retries early. A 40001 without the fence's marker (a
 // serialization failure) is not run again, nor is a refused write inside

@@ -103,10 +103,12 @@ import (
 // runs a statement once): one place for the policy, and a statement's runs
 // are counted once.
 
-// fenceRetryBudget bounds, by time from the statement's start, the runs of
-// a write the fence refuses: no run is begun after it (the wait before it
-// would end past it). It is the lease (catalog.LeaseDuration): a refusal
-// lasts while the repair or move that fenced the source runs, which a
+// fenceRetryBudget bounds, by time from the first refusal, the runs of a
+// write the fence refuses: no run is begun after it (the wait before it
+// would end past it). It counts from the refusal, not from the
+// statement's start: a write that waited long before it reached the fence
+// (on a lock, in a volatile function) is still run again. It is the lease
+// (catalog.LeaseDuration): a refusal lasts while the repair or move that fenced the source runs, which a
 // count of runs cannot bound. A DELETE of a shard whose co-located
 // shard's placement is filling (ON DELETE CASCADE reaching that shard's
 // fenced source on the worker) is refused, though planned on the current
@@ -140,7 +142,7 @@ func refusedStatement(p *planner.Plan, autocommit bool, err error) bool {
 // is not refused, reloading the catalog when its version moved on and
 // waiting fenceBackoff (doubled each time, up to fenceMaxBackoff) before
 // each run, and returns that run's outcome. It begins no run whose wait
-// would end past fenceRetryBudget from start (when the statement began):
+// would end past fenceRetryBudget from the first refusal (this call):
 // then, or when ctx ends while it waits, it returns the last refusal with
 // a detail saying how many runs were made. The session's
 // statement_timeout, when set, counts from start over all the runs too: a
@@ -150,13 +152,14 @@ func refusedStatement(p *planner.Plan, autocommit bool, err error) bool {
 // for at most the budget and one run; it is on the error path only.
 func rerunRefused[T any](ctx context.Context, s *Session, start time.Time, refusal error, run func() (T, bool, error)) (T, error) {
 	var zero T
+	firstRefusal := time.Now()
 	backoff := fenceBackoff
 	timeout := s.statementTimeout()
 	for runs := 1; ; runs++ {
 		if timeout > 0 && time.Since(start)+backoff >= timeout {
 			return zero, timedOut(refusal, runs, timeout)
 		}
-		if time.Since(start)+backoff >= fenceRetryBudget {
+		if time.Since(firstRefusal)+backoff >= fenceRetryBudget {
 			return zero, gaveUp(refusal, runs, nil)
 		}
 		t := time.NewTimer(backoff)
