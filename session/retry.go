@@ -108,9 +108,9 @@ import (
 // would end past it). It counts from the refusal, not from the
 // statement's start: a write that waited long before it reached the fence
 // (on a lock, in a volatile function) is still run again. It is the lease
-// (catalog.LeaseDuration): a refusal lasts while the repair or move that fenced the source runs, which a
-// count of runs cannot bound. A DELETE of a shard whose co-located
-// shard's placement is filling (ON DELETE CASCADE reaching that shard's
+// (catalog.LeaseDuration): a refusal lasts while the repair or move that
+// fenced the source runs, which a count of runs cannot bound. A DELETE of
+// a shard whose co-located shard's placement is filling (ON DELETE CASCADE reaching that shard's
 // fenced source on the worker) is refused, though planned on the current
 // placements, until that shard's repair switches and drops its fence: a
 // copy's time, longer than a few backoffs under load (a run of the
