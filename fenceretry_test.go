@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgshard/pgshard"
+	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/repair"
 	pgsession "github.com/pgshard/pgshard/session"
 )
@@ -270,6 +271,10 @@ func TestFenceRefusedWriteIsRetried(t *testing.T) {
 	}
 }
 
+// fenceRetryBudget is how long pgshard runs again an autocommit write the
+// fence refuses (session/retry.go: the lease, catalog.LeaseDuration).
+const fenceRetryBudget = catalog.LeaseDuration
+
 // firstShard returns kv's first shard and its placements.
 func firstShard(e *env) (int64, []placement) {
 	ps := e.placements("kv")
@@ -289,7 +294,9 @@ func firstShard(e *env) (int64, []placement) {
 // The runs of a refused write are bounded: a fence that never clears (a
 // trigger the test puts on every placement of the shard, raising the
 // fence's refusal and counting its runs in a sequence, which a rollback
-// does not undo) fails the write after five runs, and a context deadline
+// does not undo) fails the write once the retry budget (the lease, 5 s
+// from the first refusal) would pass before its next run, after more
+// runs than the five that used to bound it, and a context deadline
 // ends the retries early. A 40001 without the fence's marker (a
 // serialization failure) is not run again, nor is a refused write inside
 // a transaction, nor a COPY (pgshard runs every COPY in a transaction, and
@@ -353,12 +360,14 @@ func TestFenceRetryIsBounded(t *testing.T) {
 		// multi: the write is a scatter UPDATE of key and otherKey.
 		multi bool
 		// wantRuns is the exact number of runs; with maxRuns set instead,
-		// fewer than maxRuns.
+		// fewer than maxRuns; with budget set instead, runs until the retry
+		// budget (fenceRetryBudget) ends.
 		wantRuns, maxRuns int64
+		budget            bool
 		wantHint          string
 	}{
-		{name: "fence never clears", constraint: repair.RefusalConstraint, timeout: time.Minute, wantRuns: 5, wantHint: "Run the statement again once the repair or move of the shard has switched its placements."},
-		{name: "scatter update, fence never clears", constraint: repair.RefusalConstraint, timeout: time.Minute, multi: true, wantRuns: 5, wantHint: "Run the statement again once the repair or move of the shard has switched its placements."},
+		{name: "fence never clears", constraint: repair.RefusalConstraint, timeout: time.Minute, budget: true, wantHint: "Run the statement again once the repair or move of the shard has switched its placements."},
+		{name: "scatter update, fence never clears", constraint: repair.RefusalConstraint, timeout: time.Minute, multi: true, budget: true, wantHint: "Run the statement again once the repair or move of the shard has switched its placements."},
 		{name: "deadline during the retries", constraint: repair.RefusalConstraint, timeout: 60 * time.Millisecond, maxRuns: 5},
 		{name: "serialization failure", constraint: "", timeout: time.Minute, wantRuns: 1},
 		{name: "fence in a transaction", constraint: repair.RefusalConstraint, timeout: time.Minute, inTx: true, wantRuns: 1, wantHint: pgsession.RerunTransactionHint},
@@ -414,7 +423,17 @@ func TestFenceRetryIsBounded(t *testing.T) {
 				}
 				return
 			}
-			if !tc.copy && n != tc.wantRuns {
+			if tc.budget {
+				// No wait (at most 160 ms) is begun that would end past
+				// the budget; the last run ends after it at most by its
+				// own time.
+				if elapsed < fenceRetryBudget-time.Second || elapsed > fenceRetryBudget+time.Second {
+					t.Errorf("the write gave up after %v, want about %v", elapsed, fenceRetryBudget)
+				}
+				if n <= 5 {
+					t.Errorf("%d runs in %v, want more than 5 (the runs are bounded by time, not by count)", n, elapsed)
+				}
+			} else if !tc.copy && n != tc.wantRuns {
 				t.Errorf("%d runs, want %d", n, tc.wantRuns)
 			}
 			var pgErr *pgconn.PgError
@@ -424,8 +443,8 @@ func TestFenceRetryIsBounded(t *testing.T) {
 			if tc.wantHint != "" && pgErr.Hint != tc.wantHint {
 				t.Errorf("hint = %q, want %q", pgErr.Hint, tc.wantHint)
 			}
-			if tc.wantRuns == 5 && !strings.Contains(pgErr.Detail, "5 times") {
-				t.Errorf("detail = %q, want it to say the write ran 5 times", pgErr.Detail)
+			if times := fmt.Sprintf("ran the statement %d times", n); tc.budget && !strings.Contains(pgErr.Detail, times) {
+				t.Errorf("detail = %q, want it to say %q", pgErr.Detail, times)
 			}
 			for _, k := range []int64{key, otherKey} {
 				var v int

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgshard/pgshard/catalog"
 	"github.com/pgshard/pgshard/internal/sqlerr"
 	"github.com/pgshard/pgshard/planner"
 	"github.com/pgshard/pgshard/repair"
@@ -25,11 +26,12 @@ import (
 // here, from the top (Session.Exec, Session.Query): planned again on the
 // catalog as it is now (reloaded when its version moved on), built and
 // run, so that the application never sees the refusal; the runs are
-// bounded (fenceAttempts, backoff honoring ctx). This holds for every
-// write the engine runs, of one shard or of several (a scatter UPDATE or
-// DELETE, a multi-row INSERT across shards, INSERT ... SELECT, a write
-// reading other co-located tables): a new run makes its own counts, so no
-// primitive is entered twice.
+// bounded by time (fenceRetryBudget; the backoff honors ctx and
+// statement_timeout). This holds for every write the engine runs, of one
+// shard or of several (a scatter UPDATE or DELETE, a multi-row INSERT
+// across shards, INSERT ... SELECT, a write reading other co-located
+// tables): a new run makes its own counts, so no primitive is entered
+// twice.
 //
 // Running a statement again is safe only because the refused run had no
 // effect anywhere. refusedStatement admits the refusal only of a statement
@@ -106,14 +108,30 @@ import (
 // runs a statement once): one place for the policy, and a statement's runs
 // are counted once.
 
-// fenceAttempts bounds the runs of a write the fence refuses, the first
-// included.
-const fenceAttempts = 5
+// fenceRetryBudget bounds, by time from the first refusal, the runs of a
+// write the fence refuses: no run is begun after it (the wait before it
+// would end past it). It counts from the refusal, not from the
+// statement's start: a write that waited long before it reached the fence
+// (on a lock, in a volatile function) is still run again. It is the lease
+// (catalog.LeaseDuration): a refusal lasts while the repair or move that
+// fenced the source runs, which a count of runs cannot bound. A DELETE of
+// a shard whose co-located shard's placement is filling (ON DELETE CASCADE reaching that shard's
+// fenced source on the worker) is refused, though planned on the current
+// placements, until that shard's repair switches and drops its fence: a
+// copy's time, longer than a few backoffs under load (a run of the
+// TestColocatedForeignKeysUnderLiveLoad writers saw a DELETE refused for
+// 0.94 s under -race; five runs took at most 150 ms of backoff).
+const fenceRetryBudget = catalog.LeaseDuration
 
 // fenceBackoff is the wait before the second run; it doubles before each
-// next one (10, 20, 40, 80 ms: 150 ms in all), leaving the repair the
-// time to switch its placements and drop its fence.
+// next one up to fenceMaxBackoff (10, 20, 40, 80, 160, 160, ... ms),
+// leaving the repair the time to switch its placements and drop its fence.
 const fenceBackoff = 10 * time.Millisecond
+
+// fenceMaxBackoff caps the wait between two runs: a refusal that outlives
+// the first backoffs (a copy under way) is tried again a few times a
+// second, so that the write lands soon after the fence is dropped.
+const fenceMaxBackoff = 160 * time.Millisecond
 
 // refusedStatement reports whether err, the error of one run of plan p's
 // primitive begun outside a transaction when autocommit is set, is the
@@ -125,33 +143,38 @@ func refusedStatement(p *planner.Plan, autocommit bool, err error) bool {
 // rerunRefused runs a statement again whose first run, outside a
 // transaction, the fence refused with refusal: run is one run from the top
 // (plan, write, build, run: Session.exec or Session.query), reporting
-// whether its error is again such a refusal. It makes up to fenceAttempts
-// runs in all, reloading the catalog when its version moved on and waiting
-// fenceBackoff (doubled each time) before each, and returns the first
-// outcome that is not a refusal. When every run is refused, or ctx ends
-// while it waits, it returns the last refusal with a detail saying how
-// many runs were made. The session's statement_timeout, when set, counts
-// from start (when the statement began) over all the runs: a wait that
-// would end past it is not begun, and the statement fails with 57014
-// instead (timedOut); each run is bounded by it on the workers too, so the
-// statement returns at most one run after its timeout. It blocks for at
-// most the backoffs and the runs; it is on the error path only.
+// whether its error is again such a refusal. It runs it again until a run
+// is not refused, reloading the catalog when its version moved on and
+// waiting fenceBackoff (doubled each time, up to fenceMaxBackoff) before
+// each run, and returns that run's outcome. It begins no run whose wait
+// would end past fenceRetryBudget from the first refusal (this call):
+// then, or when ctx ends while it waits, it returns the last refusal with
+// a detail saying how many runs were made. The session's
+// statement_timeout, when set, counts from start over all the runs too: a
+// wait that would end past it is not begun, and the statement fails with
+// 57014 instead (timedOut); each run is bounded by it on the workers too,
+// so the statement returns at most one run after its timeout. It blocks
+// for at most the budget and one run; it is on the error path only.
 func rerunRefused[T any](ctx context.Context, s *Session, start time.Time, refusal error, run func() (T, bool, error)) (T, error) {
 	var zero T
+	firstRefusal := time.Now()
 	backoff := fenceBackoff
 	timeout := s.statementTimeout()
-	for attempt := 2; attempt <= fenceAttempts; attempt++ {
+	for runs := 1; ; runs++ {
 		if timeout > 0 && time.Since(start)+backoff >= timeout {
-			return zero, timedOut(refusal, attempt-1, timeout)
+			return zero, timedOut(refusal, runs, timeout)
+		}
+		if time.Since(firstRefusal)+backoff >= fenceRetryBudget {
+			return zero, gaveUp(refusal, runs, nil)
 		}
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return zero, gaveUp(refusal, attempt-1, ctx.Err())
+			return zero, gaveUp(refusal, runs, ctx.Err())
 		case <-t.C:
 		}
-		backoff *= 2
+		backoff = min(2*backoff, fenceMaxBackoff)
 		if _, err := s.c.Refresh(ctx); err != nil {
 			// The catalog could not be read: the refusal stands.
 			return zero, refusal
@@ -162,7 +185,6 @@ func rerunRefused[T any](ctx context.Context, s *Session, start time.Time, refus
 		}
 		refusal = err
 	}
-	return zero, gaveUp(refusal, fenceAttempts, nil)
 }
 
 // gaveUp returns the fence's refusal after runs runs of the statement,
