@@ -17,7 +17,7 @@ import (
 // backoff. The statement must return within about the timeout, never
 // hang; it succeeds only when a run got through (and then the row holds
 // exactly one increment), and otherwise fails with 57014 (the timeout
-// passed during the retries) or, when all five runs fit in the timeout,
+// passed during the retries) or, when the retry budget ends first,
 // with the fence's 40001, the row unchanged.
 func TestFenceRetryHonorsStatementTimeout(t *testing.T) {
 	e := setupKV(t, 4, 2)

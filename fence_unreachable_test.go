@@ -84,7 +84,7 @@ func fenceTriggers(t *testing.T, ctx context.Context, conn *pgx.Conn, table stri
 // version (every write once nothing is filling) succeed again within a
 // few resolver passes, with no manual repair, on both placements. Before,
 // the fence stayed until the next repair of the shard, and every write to
-// the shard was refused (40001, five runs) for good.
+// the shard was refused (40001, after the retry budget) for good.
 func TestFenceOfUnreachableSourceIsDropped(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
