@@ -246,10 +246,10 @@ func TestFenceRefusalsUnderManyWritersTinyPool(t *testing.T) {
 	mustExecConn(t, ctx, heartbeat, `COMMIT`)
 	mustExecConn(t, ctx, gate, `COMMIT`)
 	// Every writer's first write (planned before the target was filling)
-	// must have met the fence and been run again before the switch lets
-	// the fence go: a write planned that long ago that reached the source
-	// only after the fence is dropped would not be refused (see
-	// docs/failure-model.md, "Remaining assumptions").
+	// must have been stopped (by its lapsed lease before it is sent, or by
+	// the fence) and run again before the switch lets the fence go (see
+	// docs/failure-model.md on leases, and TestStalledWriteAfterRepairSwitch
+	// for a write that reaches the send only after the switch).
 	for {
 		mu.Lock()
 		all := len(errs) > 0
