@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	pgsession "github.com/pgshard/pgshard/session"
 )
 
@@ -155,181 +153,44 @@ func serverRefusals(t *testing.T, e *env, p placement) int {
 // once, and both placements must hold exactly the acknowledged counts.
 func TestFenceRefusalsUnderManyWritersTinyPool(t *testing.T) {
 	const writers = 100
-	e := newEnvOnWorkers(t, 2)
-	e.exec(`CREATE TABLE fc (k bigint PRIMARY KEY, n int NOT NULL DEFAULT 0, v text)`)
-	e.exec(`SELECT master_create_distributed_table('fc', 'k')`)
-	e.exec(`SELECT master_create_worker_shards('fc', 2, 2)`)
-	e.exec(`CREATE FUNCTION fence_gate() RETURNS text LANGUAGE plpgsql VOLATILE AS $$
-		BEGIN PERFORM pg_advisory_xact_lock_shared(4243); RETURN 'gated'; END $$`)
-	ps := e.placements("fc")
-	shard := ps[0].ShardID
-	var holders []placement
-	for _, p := range ps {
-		if p.ShardID == shard {
-			holders = append(holders, p)
-		}
-	}
-	source, target := holders[0], holders[1]
-	// keysInShard reads shard ranges of kv-like tables by id: any table.
-	keys := e.keysInShard(shard, writers)
-	for _, k := range keys {
-		e.exec(`INSERT INTO fc (k) VALUES ($1)`, k)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), hangDeadline)
-	defer cancel()
-	metaConn := func() *pgx.Conn {
-		conn, err := pgx.Connect(ctx, e.c.Nodes[0].DSN(e.dbname))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close(context.Background()) })
-		return conn
-	}
-	gate, heartbeat, poll := metaConn(), metaConn(), metaConn()
-	processes := func() []string {
-		rows, err := poll.Query(ctx, `SELECT id FROM pgs_distribution_metadata.process`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ids
-	}
-	before := processes()
-	db := e.openPool(2)
-	var writerID string
-	if err := poll.QueryRow(ctx, `SELECT id FROM pgs_distribution_metadata.process WHERE id <> ALL($1)`, before).Scan(&writerID); err != nil {
-		t.Fatalf("the writer's heartbeat: %v", err)
-	}
-	e.exec(`UPDATE pgs_distribution_metadata.shard_placement SET shard_state = 3 WHERE id = $1`, target.ID)
-	refusedBefore := serverRefusals(t, e, source)
+	h := newHeldWriters(t, "fc", "fence_gate", 4243, writers)
+	e, ctx := h.e, h.ctx
+	refusedBefore := serverRefusals(t, e, h.source)
 	lapsesBefore := pgsession.LeaseLapses()
-
-	mustExecConn(t, ctx, gate, `BEGIN`, `SELECT pg_advisory_xact_lock(4243)`)
-	mustExecConn(t, ctx, heartbeat, `BEGIN`, fmt.Sprintf(`SELECT FROM pgs_distribution_metadata.process WHERE id = '%s' FOR UPDATE`, writerID))
-	var (
-		stop     atomic.Bool
-		acked    [writers]int // guarded by mu
-		mu       sync.Mutex
-		errs     []error
-		refusals atomic.Int64
-		wg       sync.WaitGroup
-	)
-	for g := 0; g < writers; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for first := true; first || !stop.Load(); first = false {
-				_, err := db.ExecContext(ctx, `UPDATE fc SET n = n + 1, v = fence_gate() WHERE k = $1`, keys[g])
-				mu.Lock()
-				if err != nil {
-					if fenceRefusal(err) {
-						refusals.Add(1)
-					}
-					errs = append(errs, fmt.Errorf("writer %d after %d writes: %w", g, acked[g], err))
-					mu.Unlock()
-					return
-				}
-				acked[g]++
-				mu.Unlock()
-			}
-		}()
-	}
-	waitUntil(t, ctx, "writes waiting in fence_gate", poll,
-		`SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory')`)
+	h.hold(t)
+	var refusals atomic.Int64
+	h.start(t, func(k int64) error {
+		_, err := h.db.ExecContext(ctx, `UPDATE fc SET n = n + 1, v = fence_gate() WHERE k = $1`, k)
+		if err != nil && fenceRefusal(err) {
+			refusals.Add(1)
+		}
+		return err
+	})
 	start := time.Now()
 	// The repair, held after its copy (the source fenced), before its
 	// switch; then the gate opens.
-	r := pauseRepairBeforeSwitch(t, ctx, e, "fc", shard, source, target)
-	mustExecConn(t, ctx, heartbeat, `COMMIT`)
-	mustExecConn(t, ctx, gate, `COMMIT`)
+	r := pauseRepairBeforeSwitch(t, ctx, e, "fc", h.shard, h.source, h.target)
+	h.release(t)
 	// Every writer's first write (planned before the target was filling)
 	// must have been stopped (by its lapsed lease before it is sent, or by
 	// the fence) and run again before the switch lets the fence go (see
 	// docs/failure-model.md on leases, and TestStalledWriteAfterRepairSwitch
 	// for a write that reaches the send only after the switch).
-	for {
-		mu.Lock()
-		all := len(errs) > 0
-		if !all {
-			all = true
-			for _, n := range acked {
-				if n == 0 {
-					all = false
-					break
-				}
-			}
-		}
-		mu.Unlock()
-		if all {
-			break
-		}
-		if time.Since(start) > time.Minute {
-			t.Fatalf("writers without an acknowledged write a minute after the gate opened")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	h.waitEveryWriterAcked(t, start)
 	if err := r.release(); err != nil {
 		t.Fatalf("repair: %v", err)
 	}
-	time.Sleep(500 * time.Millisecond)
-	stop.Store(true)
-	done := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(done)
-	}()
-	const drain = 30 * time.Second
-	select {
-	case <-done:
-	case <-time.After(drain):
-		t.Fatalf("writers still running %v after the repair (which took %v)", drain, time.Since(start))
-	}
-	refused := serverRefusals(t, e, source) - refusedBefore
+	total := h.stopWriters(t, 500*time.Millisecond, 30*time.Second)
+	refused := serverRefusals(t, e, h.source) - refusedBefore
 	lapsed := pgsession.LeaseLapses() - lapsesBefore
-	total := 0
-	for _, n := range acked {
-		total += n
-	}
 	t.Logf("repair and writers done in %v; %d writes acknowledged; the source's fence refused %d statements, %d sends stopped by a lapsed lease, %d refusals reached writers, %d errors",
-		time.Since(start).Round(time.Millisecond), total, refused, lapsed, refusals.Load(), len(errs))
-	for _, err := range errs[:min(len(errs), 5)] {
-		t.Error(err)
-	}
+		time.Since(start).Round(time.Millisecond), total, refused, lapsed, refusals.Load(), len(h.errs))
+	h.reportErrors(t)
 	if refusals.Load() != 0 {
 		t.Errorf("%d fence refusals reached autocommit writers, want 0", refusals.Load())
 	}
 	if refused+int(lapsed) < writers {
 		t.Errorf("the source's fence refused %d statements and lapsed leases stopped %d sends, want at least one of the two for each of the %d held writes", refused, lapsed, writers)
 	}
-	for _, p := range e.placements("fc") {
-		if p.ShardID != shard {
-			continue
-		}
-		if p.State != 1 {
-			t.Errorf("placement %d on %s:%d in state %d, want 1", p.ID, p.Host, p.Port, p.State)
-		}
-		rows, err := e.workerAt(p.Host, p.Port).Query(ctx, fmt.Sprintf(`SELECT k, n FROM fc_%d`, shard))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := map[int64]int{}
-		for rows.Next() {
-			var k int64
-			var n int
-			if err := rows.Scan(&k, &n); err != nil {
-				t.Fatal(err)
-			}
-			got[k] = n
-		}
-		rows.Close()
-		for g, k := range keys {
-			if got[k] != acked[g] {
-				t.Errorf("placement %d on %s:%d: key %d has n = %d, want %d acknowledged", p.ID, p.Host, p.Port, k, got[k], acked[g])
-			}
-		}
-	}
-	e.assertReplicasIdentical("fc")
+	h.checkPlacements(t)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -50,73 +49,18 @@ func TestStalledWriteAfterRepairSwitch(t *testing.T) {
 
 func stalledWriteAfterSwitch(t *testing.T, inTx bool) {
 	const writers = 100
-	e := newEnvOnWorkers(t, 2)
-	e.exec(`CREATE TABLE lg (k bigint PRIMARY KEY, n int NOT NULL DEFAULT 0, v text)`)
-	e.exec(`SELECT master_create_distributed_table('lg', 'k')`)
-	e.exec(`SELECT master_create_worker_shards('lg', 2, 2)`)
-	e.exec(`CREATE FUNCTION lease_gate() RETURNS text LANGUAGE plpgsql VOLATILE AS $$
-		BEGIN PERFORM pg_advisory_xact_lock_shared(4244); RETURN 'gated'; END $$`)
-	ps := e.placements("lg")
-	shard := ps[0].ShardID
-	var holders []placement
-	for _, p := range ps {
-		if p.ShardID == shard {
-			holders = append(holders, p)
-		}
-	}
-	source, target := holders[0], holders[1]
-	keys := e.keysInShard(shard, writers)
-	for _, k := range keys {
-		e.exec(`INSERT INTO lg (k) VALUES ($1)`, k)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), hangDeadline)
-	defer cancel()
-	metaConn := func() *pgx.Conn {
-		conn, err := pgx.Connect(ctx, e.c.Nodes[0].DSN(e.dbname))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close(context.Background()) })
-		return conn
-	}
-	gate, heartbeat, poll := metaConn(), metaConn(), metaConn()
-	processes := func() []string {
-		rows, err := poll.Query(ctx, `SELECT id FROM pgs_distribution_metadata.process`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ids
-	}
-	before := processes()
-	db := e.openPool(2)
-	var writerID string
-	if err := poll.QueryRow(ctx, `SELECT id FROM pgs_distribution_metadata.process WHERE id <> ALL($1)`, before).Scan(&writerID); err != nil {
-		t.Fatalf("the writer's heartbeat: %v", err)
-	}
-	e.exec(`UPDATE pgs_distribution_metadata.shard_placement SET shard_state = 3 WHERE id = $1`, target.ID)
-
+	h := newHeldWriters(t, "lg", "lease_gate", 4244, writers)
+	e, ctx := h.e, h.ctx
 	lapsesBefore := pgsession.LeaseLapses()
-	mustExecConn(t, ctx, gate, `BEGIN`, `SELECT pg_advisory_xact_lock(4244)`)
-	mustExecConn(t, ctx, heartbeat, `BEGIN`, fmt.Sprintf(`SELECT FROM pgs_distribution_metadata.process WHERE id = '%s' FOR UPDATE`, writerID))
-	var (
-		stop   atomic.Bool
-		acked  [writers]int // guarded by mu
-		mu     sync.Mutex
-		errs   []error
-		lapses atomic.Int64 // 40001s with the rerun hint, in transactions
-		wg     sync.WaitGroup
-	)
+	h.hold(t)
+	var lapses atomic.Int64 // 40001s with the rerun hint, in transactions
 	write := func(k int64) error {
 		const update = `UPDATE lg SET n = n + 1, v = lease_gate() WHERE k = $1`
 		if !inTx {
-			_, err := db.ExecContext(ctx, update, k)
+			_, err := h.db.ExecContext(ctx, update, k)
 			return err
 		}
-		tx, err := db.BeginTx(ctx, nil)
+		tx, err := h.db.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
@@ -126,132 +70,46 @@ func stalledWriteAfterSwitch(t *testing.T, inTx bool) {
 		}
 		return tx.Commit()
 	}
-	for g := 0; g < writers; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for first := true; first || !stop.Load(); first = false {
-				err := write(keys[g])
-				for inTx && rerunHint(err) {
-					// The held write was not sent: run the transaction again.
-					lapses.Add(1)
-					err = write(keys[g])
-				}
-				mu.Lock()
-				if err != nil {
-					errs = append(errs, fmt.Errorf("writer %d after %d writes: %w", g, acked[g], err))
-					mu.Unlock()
-					return
-				}
-				acked[g]++
-				mu.Unlock()
-			}
-		}()
-	}
-	waitUntil(t, ctx, "writes waiting in lease_gate", poll,
-		`SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory')`)
+	h.start(t, func(k int64) error {
+		err := write(k)
+		for inTx && rerunHint(err) {
+			// The held write was not sent: run the transaction again.
+			lapses.Add(1)
+			err = write(k)
+		}
+		return err
+	})
 	start := time.Now()
 	// The repair runs to its end while the writes are held: it stops
 	// waiting for the writers' process once its heartbeat is older than the
 	// lease and a second, fences the source, copies, switches and drops the
 	// fence.
-	if _, err := e.DB.ExecContext(ctx, `SELECT master_copy_shard_placement($1, $2, $3, $4, $5)`, shard, source.Host, source.Port, target.Host, target.Port); err != nil {
+	if _, err := e.DB.ExecContext(ctx, `SELECT master_copy_shard_placement($1, $2, $3, $4, $5)`, h.shard, h.source.Host, h.source.Port, h.target.Host, h.target.Port); err != nil {
 		t.Fatalf("repair: %v", err)
 	}
 	repaired := time.Since(start)
 	var held bool
-	if err := poll.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory')`).Scan(&held); err != nil {
+	if err := h.poll.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory')`).Scan(&held); err != nil {
 		t.Fatal(err)
 	}
 	if !held {
 		t.Fatalf("no write held in lease_gate when the repair ended: the test did not exercise the gap")
 	}
-	mustExecConn(t, ctx, heartbeat, `COMMIT`)
-	mustExecConn(t, ctx, gate, `COMMIT`)
+	h.release(t)
 	// Every writer gets one write acknowledged, then a little more load.
-	for {
-		mu.Lock()
-		all := len(errs) > 0
-		if !all {
-			all = true
-			for _, n := range acked {
-				if n == 0 {
-					all = false
-					break
-				}
-			}
-		}
-		mu.Unlock()
-		if all {
-			break
-		}
-		if time.Since(start) > time.Minute {
-			t.Fatalf("writers without an acknowledged write a minute after the gate opened")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(300 * time.Millisecond)
-	stop.Store(true)
-	done := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("writers still running 30s after the gate opened")
-	}
-	total := 0
-	for _, n := range acked {
-		total += n
-	}
+	h.waitEveryWriterAcked(t, start)
+	total := h.stopWriters(t, 300*time.Millisecond, 30*time.Second)
 	lapsed := pgsession.LeaseLapses() - lapsesBefore
 	t.Logf("repair done in %v with the writes held; %d writes acknowledged, %d sends stopped by a lapsed lease, %d transactions failed with 40001 and the rerun hint, %d errors",
-		repaired.Round(time.Millisecond), total, lapsed, lapses.Load(), len(errs))
+		repaired.Round(time.Millisecond), total, lapsed, lapses.Load(), len(h.errs))
 	if lapsed < writers {
 		t.Errorf("lapsed leases stopped %d sends, want at least one for each of the %d held writes (the fence was dropped: nothing else stops them)", lapsed, writers)
 	}
-	for _, err := range errs[:min(len(errs), 5)] {
-		t.Error(err)
-	}
+	h.reportErrors(t)
 	if inTx && lapses.Load() == 0 {
 		t.Errorf("no held transaction's write failed with 40001: the test did not exercise the lapsed lease")
 	}
-	for _, p := range e.placements("lg") {
-		if p.ShardID != shard {
-			continue
-		}
-		if p.State != 1 {
-			t.Errorf("placement %d on %s:%d in state %d, want 1", p.ID, p.Host, p.Port, p.State)
-		}
-		rows, err := e.workerAt(p.Host, p.Port).Query(ctx, fmt.Sprintf(`SELECT k, n FROM lg_%d`, shard))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := map[int64]int{}
-		for rows.Next() {
-			var k int64
-			var n int
-			if err := rows.Scan(&k, &n); err != nil {
-				t.Fatal(err)
-			}
-			got[k] = n
-		}
-		rows.Close()
-		wrong := 0
-		for g, k := range keys {
-			if got[k] != acked[g] {
-				if wrong++; wrong <= 5 {
-					t.Errorf("placement %d on %s:%d: key %d has n = %d, want %d acknowledged", p.ID, p.Host, p.Port, k, got[k], acked[g])
-				}
-			}
-		}
-		if wrong > 0 {
-			t.Errorf("placement %d on %s:%d: %d of %d keys differ from the acknowledged counts", p.ID, p.Host, p.Port, wrong, writers)
-		}
-	}
-	e.assertReplicasIdentical("lg")
+	h.checkPlacements(t)
 }
 
 // rerunHint reports whether err is a 40001 whose hint says to run the

@@ -16,11 +16,11 @@ import (
 // background reports whether q is the periodic work of the process's
 // background resolver (its liveness record, the in-doubt scan it runs on the
 // metadata database and on every node, commit record cleanup, the catalog
-// version poll) or
+// version poll, the scan for recorded write fences left to drop) or
 // the planner's lookup of a function's kind and volatility (once per name
 // and process), not a statement of a transaction.
 func background(q string) bool {
-	for _, s := range []string{"FROM pg_proc WHERE proname", "pg_prepared_xacts", "pgs_distribution_metadata.process", "DELETE FROM pgs_distribution_metadata.commit_record", "pgs_distribution_metadata.metadata_version"} {
+	for _, s := range []string{"FROM pg_proc WHERE proname", "pg_prepared_xacts", "pgs_distribution_metadata.process", "DELETE FROM pgs_distribution_metadata.commit_record", "pgs_distribution_metadata.metadata_version", "FROM pgs_distribution_metadata.write_fence"} {
 		if strings.Contains(q, s) {
 			return true
 		}
