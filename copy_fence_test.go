@@ -102,25 +102,7 @@ func TestCopyMeetsTheRepairFence(t *testing.T) {
 
 	// The repair; held before it recreates the target's table (by then
 	// the source is fenced), then before its switch.
-	mustExecConn(t, ctx, hold, `BEGIN`, `LOCK TABLE `+table+` IN ACCESS SHARE MODE`)
-	repaired := make(chan error, 1)
-	go func() {
-		_, err := e.DB.ExecContext(ctx, `SELECT master_copy_shard_placement($1, $2, $3, $4, $5)`, shard, source.Host, source.Port, stale.Host, stale.Port)
-		repaired <- err
-	}()
-	waitUntil(t, ctx, "the copy's DROP waiting on the target", targetPoll, `SELECT EXISTS (SELECT FROM pg_locks
-		WHERE relation = '`+table+`'::regclass AND mode = 'AccessExclusiveLock' AND NOT granted)`)
-	var fenced bool
-	if err := sourcePoll.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_trigger WHERE tgname = 'pgshard_write_fence' AND tgrelid = $1::regclass)`, table).Scan(&fenced); err != nil {
-		t.Fatal(err)
-	}
-	if !fenced {
-		t.Fatalf("the source's %s has no write fence while the repair copies", table)
-	}
-	mustExecConn(t, ctx, metaHold, `BEGIN`, fmt.Sprintf(`SELECT FROM pgs_distribution_metadata.shard_placement WHERE id = %d FOR UPDATE`, stale.ID))
-	mustExecConn(t, ctx, hold, `COMMIT`)
-	waitUntil(t, ctx, "the switch waiting for the placement row", poll, `SELECT EXISTS (SELECT FROM pg_stat_activity
-		WHERE wait_event_type = 'Lock' AND query LIKE '%UPDATE pgs_distribution_metadata.shard_placement%' AND pid <> pg_backend_pid())`)
+	repaired := repairHeldAtSwitch(t, ctx, e, hold, targetPoll, sourcePoll, metaHold, poll, table, shard, source, stale)
 
 	// The rows go now, to the fenced source.
 	_, err = stmt.ExecContext(ctx)
@@ -171,4 +153,34 @@ func TestCopyMeetsTheRepairFence(t *testing.T) {
 		}
 	}
 	e.assertReplicasIdentical("kv")
+}
+
+// repairHeldAtSwitch starts a repair of shard from source to stale and
+// holds it twice: first before it recreates the target's table (hold
+// locks table on the target; by then the source must carry the write
+// fence, checked through sourcePoll), then before its switch (metaHold
+// locks the stale placement's row; poll sees the switch wait). It returns
+// the repair's result; the caller commits metaHold to let it finish.
+func repairHeldAtSwitch(t *testing.T, ctx context.Context, e *env, hold, targetPoll, sourcePoll, metaHold, poll *pgx.Conn, table string, shard int64, source, stale placement) <-chan error {
+	t.Helper()
+	mustExecConn(t, ctx, hold, `BEGIN`, `LOCK TABLE `+table+` IN ACCESS SHARE MODE`)
+	repaired := make(chan error, 1)
+	go func() {
+		_, err := e.DB.ExecContext(ctx, `SELECT master_copy_shard_placement($1, $2, $3, $4, $5)`, shard, source.Host, source.Port, stale.Host, stale.Port)
+		repaired <- err
+	}()
+	waitUntil(t, ctx, "the copy's DROP waiting on the target", targetPoll, `SELECT EXISTS (SELECT FROM pg_locks
+		WHERE relation = '`+table+`'::regclass AND mode = 'AccessExclusiveLock' AND NOT granted)`)
+	var fenced bool
+	if err := sourcePoll.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_trigger WHERE tgname = 'pgshard_write_fence' AND tgrelid = $1::regclass)`, table).Scan(&fenced); err != nil {
+		t.Fatal(err)
+	}
+	if !fenced {
+		t.Fatalf("the source's %s has no write fence while the repair copies", table)
+	}
+	mustExecConn(t, ctx, metaHold, `BEGIN`, fmt.Sprintf(`SELECT FROM pgs_distribution_metadata.shard_placement WHERE id = %d FOR UPDATE`, stale.ID))
+	mustExecConn(t, ctx, hold, `COMMIT`)
+	waitUntil(t, ctx, "the switch waiting for the placement row", poll, `SELECT EXISTS (SELECT FROM pg_stat_activity
+		WHERE wait_event_type = 'Lock' AND query LIKE '%UPDATE pgs_distribution_metadata.shard_placement%' AND pid <> pg_backend_pid())`)
+	return repaired
 }
